@@ -1,0 +1,39 @@
+"""pytest-phyjudge: physics assertions for generated videos, judged by PhyJudge-9B."""
+
+from __future__ import annotations
+
+from pytest_phyjudge._exceptions import (
+    CacheError,
+    InputError,
+    JudgeLoadError,
+    JudgeOutputError,
+    PhyJudgeError,
+    RubricError,
+    SuiteError,
+    VideoError,
+)
+from pytest_phyjudge.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.local import load_judge
+from pytest_phyjudge.judges.scripted import ScriptedJudge
+from pytest_phyjudge.judgment import JudgeIdentity, Judgment, RenderedPrompt
+
+__all__ = [
+    "ALL_AXES",
+    "GENERAL_METRICS",
+    "PHYSICAL_LAWS",
+    "CacheError",
+    "InputError",
+    "Judge",
+    "JudgeIdentity",
+    "JudgeLoadError",
+    "JudgeOutputError",
+    "Judgment",
+    "PhyJudgeError",
+    "RenderedPrompt",
+    "RubricError",
+    "ScriptedJudge",
+    "SuiteError",
+    "VideoError",
+    "load_judge",
+]

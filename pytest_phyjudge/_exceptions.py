@@ -1,0 +1,72 @@
+"""Every error pytest-phyjudge raises on purpose, in one short hierarchy.
+
+    PhyJudgeError                 base: catch this to catch them all
+    ├── InputError                bad input from the user: a video, an axis name, a flag
+    │   ├── VideoError            a video that cannot be judged (missing, empty, truncated, ...)
+    │   └── SuiteError            a YAML suite or prompt set; carries path and line
+    ├── RubricError               a prompt template or rubric that cannot be rendered
+    ├── JudgeLoadError            the judge (adapter, base model, processor) could not be loaded
+    ├── JudgeOutputError          the judge replied with something that is not a score; keeps raw
+    └── CacheError                the judgment cache cannot be used
+
+Messages are written for the person who will read them: one paragraph that names the
+thing (file, line, field) and ends with what to do about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PhyJudgeError(Exception):
+    """Base class of every error raised on purpose by pytest-phyjudge."""
+
+
+class InputError(PhyJudgeError, ValueError):
+    """The user gave input that cannot be used (an unknown axis, a bad flag value, ...)."""
+
+
+class VideoError(InputError):
+    """A video file that cannot be judged; ``path`` names it."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+
+
+class SuiteError(InputError):
+    """A YAML suite or prompt set that cannot be collected; names the file and line."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+        self.path = None if path is None else Path(path)
+        self.line = line
+        self.reason = message
+        super().__init__(self._located(message))
+
+    def _located(self, message: str) -> str:
+        if self.path is None:
+            return message
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {message}"
+
+
+class RubricError(PhyJudgeError):
+    """A prompt template or rubric that is missing a key or a placeholder."""
+
+
+class JudgeLoadError(PhyJudgeError):
+    """The adapter, its base model or its processor could not be loaded."""
+
+
+class JudgeOutputError(PhyJudgeError):
+    """The judge's reply holds no usable score; ``raw`` is the reply exactly as generated."""
+
+    def __init__(self, message: str, *, raw: str, key: str | None = None) -> None:
+        self.raw = raw
+        self.key = key
+        self.reason = message
+        super().__init__(f"{message}\nraw reply: {raw!r}")
+
+
+class CacheError(PhyJudgeError):
+    """The judgment cache could not be opened or written."""

@@ -1,0 +1,1 @@
+"""Judge backends: one small interface (``base.Judge``), several ways to fill it in."""

@@ -1,0 +1,93 @@
+"""The interface every judge backend fills in: score one axis, or many axes of one video."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import JudgeOutputError
+from pytest_phyjudge.axes import axis_from, check_axis, is_law
+from pytest_phyjudge.judgment import JudgeIdentity, Judgment, RenderedPrompt
+from pytest_phyjudge.rubric import Rubric
+
+
+class Judge(ABC):
+    """A PhyJudge backend. Subclasses implement ``_score_axes``; the rest is shared.
+
+    ``rubric`` renders the prompts, ``identity`` names the judge in every Judgment, and
+    ``settings`` holds what changes a score besides the prompt (fps, max_pixels, ...).
+    """
+
+    identity: JudgeIdentity
+    rubric: Rubric
+    settings: Mapping[str, Any]
+
+    def render(
+        self,
+        caption: str,
+        *,
+        law: str | None = None,
+        metric: str | None = None,
+        criteria: str | None = None,
+    ) -> RenderedPrompt:
+        """The system and user prompt the judge reads for one axis (video not included)."""
+        axis = axis_from(law=law, metric=metric)
+        return self.rubric.render(axis, caption, criteria=criteria)
+
+    def score(
+        self,
+        video: str | Path,
+        caption: str,
+        *,
+        law: str | None = None,
+        metric: str | None = None,
+        criteria: str | None = None,
+    ) -> Judgment:
+        """Judge one axis of one video; raises JudgeOutputError when the reply holds no score."""
+        axis = axis_from(law=law, metric=metric)
+        crit = {axis: criteria} if criteria is not None else None
+        result = self._score_axes(Path(video), caption, [axis], crit)[axis]
+        if isinstance(result, JudgeOutputError):
+            raise result
+        return result
+
+    def score_many(
+        self,
+        video: str | Path,
+        caption: str,
+        axes: Iterable[str],
+        *,
+        criteria: Mapping[str, str] | None = None,
+    ) -> dict[str, Judgment | JudgeOutputError]:
+        """Judge several axes of one video. A reply without a score does not stop the others:
+        its axis maps to the JudgeOutputError instead of a Judgment."""
+        wanted = list(dict.fromkeys(check_axis(a) for a in axes))
+        for axis in criteria or {}:
+            if not is_law(check_axis(axis)):
+                raise ValueError(f"criteria can only be overridden for a law, not {axis!r}")
+        return self._score_axes(Path(video), caption, wanted, dict(criteria or {}) or None)
+
+    @abstractmethod
+    def _score_axes(
+        self,
+        video: Path,
+        caption: str,
+        axes: list[str],
+        criteria: Mapping[str, str] | None,
+    ) -> dict[str, Judgment | JudgeOutputError]:
+        """Judge ``axes`` (valid, deduplicated) of ``video``; one entry per axis."""
+
+    def close(self) -> None:
+        """Free what the judge holds (model weights, connections). Idempotent."""
+        return None
+
+    def __enter__(self) -> Judge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.identity.describe()}>"

@@ -1,0 +1,88 @@
+"""A scripted judge: canned replies, no model. For testing pass/fail logic, never for scoring.
+
+Its identity says ``scripted`` in every Judgment and report, so its scores cannot pass for
+the real judge's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from pytest_phyjudge._exceptions import JudgeOutputError
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.parse import parse_score
+from pytest_phyjudge.rubric import Rubric, load_rubric
+from pytest_phyjudge.video import sha256_file
+
+#: A reply: an int score (wrapped as the model would write it) or a raw reply string.
+Reply = int | str
+ReplyFunction = Callable[[str, str, Path], Reply]
+
+
+class ScriptedJudge(Judge):
+    """Replies from ``replies``: a mapping axis -> reply (``"*"`` for any other axis), or a
+    function ``(axis, caption, video) -> reply``. An int ``n`` becomes ``{"axis": n}``; a
+    string is used as the raw reply and parsed like the model's (so tests can script
+    unparseable replies). The video must exist, as for the real judge; it is not decoded.
+    """
+
+    def __init__(
+        self,
+        replies: Mapping[str, Reply] | ReplyFunction,
+        *,
+        name: str = "scripted",
+        rubric: Rubric | None = None,
+    ) -> None:
+        self.replies = replies
+        self.rubric = rubric or load_rubric(None)
+        self.identity = JudgeIdentity(kind="scripted", adapter=name)
+        self.settings = {"scoring": "scripted"}
+        self.calls: list[tuple[str, str, str]] = []
+
+    def _reply(self, axis: str, caption: str, video: Path) -> Reply:
+        if callable(self.replies):
+            return self.replies(axis, caption, video)
+        if axis in self.replies:
+            return self.replies[axis]
+        if "*" in self.replies:
+            return self.replies["*"]
+        raise KeyError(f"ScriptedJudge has no reply for {axis!r} and no '*' default")
+
+    def _score_axes(
+        self,
+        video: Path,
+        caption: str,
+        axes: list[str],
+        criteria: Mapping[str, str] | None,
+    ) -> dict[str, Judgment | JudgeOutputError]:
+        video_sha = sha256_file(video)
+        results: dict[str, Judgment | JudgeOutputError] = {}
+        for axis in axes:
+            started = time.perf_counter()
+            self.calls.append((str(video), caption, axis))
+            reply = self._reply(axis, caption, video)
+            raw = f'{{"{axis}": {reply}}}' if isinstance(reply, int) else reply
+            rendered = self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
+            try:
+                score = parse_score(raw, axis)
+            except JudgeOutputError as exc:
+                results[axis] = exc
+                continue
+            results[axis] = Judgment(
+                key=axis,
+                score=score,
+                raw=raw,
+                video=str(video),
+                video_sha256=video_sha,
+                prompt_sha256=hashlib.sha256(
+                    (rendered.system + "\n" + rendered.user).encode("utf-8")
+                ).hexdigest(),
+                judge=self.identity,
+                seconds=time.perf_counter() - started,
+                caption=caption,
+            )
+        return results

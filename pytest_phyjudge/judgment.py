@@ -1,0 +1,79 @@
+"""Value types shared by every judge: who judged, what was asked, and what came back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JudgeIdentity:
+    """Names the judge behind a score, so a score is never separated from its source.
+
+    ``kind`` says what produced the scores: ``local`` (the real model in this process),
+    ``tiny`` (a random tiny model, scores meaningless), ``scripted`` (canned scores for
+    tests), ``replay`` (judgments read back from a cache) or ``remote``.
+    """
+
+    kind: str
+    adapter: str
+    revision: str | None = None
+    base: str | None = None
+    adapter_sha256: str | None = None
+
+    def describe(self) -> str:
+        rev = f"@{self.revision}" if self.revision else ""
+        base = f" on {self.base}" if self.base else ""
+        return f"{self.adapter}{rev}{base} ({self.kind})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """The two texts the judge reads for one axis; the video comes before ``user``."""
+
+    key: str
+    system: str
+    user: str
+
+    def messages(self, video: dict[str, Any]) -> list[dict[str, Any]]:
+        """Chat messages in the reference order: system, then user = [video, text]."""
+        return [
+            {"role": "system", "content": [{"type": "text", "text": self.system}]},
+            {"role": "user", "content": [video, {"type": "text", "text": self.user}]},
+        ]
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One score on one axis of one video, with everything needed to trust or reproduce it.
+
+    ``score`` is the integer 1-5 the judge gave. With distribution scoring, ``probs`` holds
+    the probabilities of the digits 1..5 and ``expected`` their mean; otherwise both are None.
+    """
+
+    key: str
+    score: int
+    raw: str
+    video: str
+    video_sha256: str
+    prompt_sha256: str
+    judge: JudgeIdentity
+    seconds: float
+    caption: str = ""
+    probs: tuple[float, ...] | None = None
+    expected: float | None = None
+    cached: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["judge"] = self.judge.to_dict()
+        data["probs"] = None if self.probs is None else list(self.probs)
+        return data
+
+    def cli_line(self) -> dict[str, Any]:
+        """The reference script's one-line output: key, score, raw."""
+        return {"key": self.key, "score": self.score, "raw": self.raw}

@@ -1,0 +1,76 @@
+"""Turns a judge's reply into an integer score, or a JudgeOutputError that shows the reply."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pytest_phyjudge._exceptions import JudgeOutputError
+
+#: Bump when parsing changes what a reply means: the judgment cache keys on it.
+PARSER_VERSION = 1
+
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
+_DECODER = json.JSONDecoder()
+
+
+def strip_think(text: str) -> str:
+    """Drop ``<think>...</think>`` blocks (and a dangling closing tag) from a reply."""
+    text = _THINK_BLOCK.sub("", text)
+    if "</think>" in text:  # an opening tag swallowed by the chat template
+        text = text.split("</think>", 1)[1]
+    return text.strip()
+
+
+def _json_objects(text: str) -> list[dict]:
+    """Every top-level JSON object embedded in ``text``, in order, prose around them ignored."""
+    found: list[dict] = []
+    pos = 0
+    while (start := text.find("{", pos)) != -1:
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError:
+            pos = start + 1
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+        pos = end
+    return found
+
+
+def parse_score(raw: str, key: str) -> int:
+    """The integer 1-5 under ``key`` in the single JSON object of ``raw``.
+
+    Accepts think blocks and prose around the object; rejects everything ambiguous (no
+    object, two objects, the wrong key) and every value that is not an integer 1-5
+    (``0``, ``6``, ``3.5``, ``"4"``, ``true``).
+    """
+    text = strip_think(raw)
+    if not text:
+        raise JudgeOutputError(f"The judge gave an empty reply for {key!r}.", raw=raw, key=key)
+    objects = _json_objects(text)
+    if not objects:
+        raise JudgeOutputError(
+            f"The judge's reply for {key!r} holds no JSON object.", raw=raw, key=key
+        )
+    if len(objects) > 1:
+        raise JudgeOutputError(
+            f"The judge's reply for {key!r} holds {len(objects)} JSON objects; exactly one "
+            "was asked for, so the score is ambiguous.",
+            raw=raw,
+            key=key,
+        )
+    (obj,) = objects
+    if key not in obj:
+        keys = ", ".join(repr(k) for k in obj) or "no key"
+        raise JudgeOutputError(
+            f"The judge's reply has {keys} where the key {key!r} was asked for.", raw=raw, key=key
+        )
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise JudgeOutputError(
+            f"The judge's score for {key!r} is {value!r}; an integer from 1 to 5 was asked for.",
+            raw=raw,
+            key=key,
+        )
+    return value

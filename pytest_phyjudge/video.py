@@ -1,0 +1,135 @@
+"""Video files as the judge sees them: checked, hashed, and sampled through qwen-vl-utils."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import VideoError
+
+#: The reference script's sampling: 2 frames a second, at most 360x640 pixels a frame.
+DEFAULT_FPS = 2.0
+DEFAULT_MAX_PIXELS = 360 * 640
+#: Qwen3.5's vision patch size; qwen-vl-utils' default of 14 breaks the processor.
+IMAGE_PATCH_SIZE = 16
+#: The vision tower packs frames in pairs: a video needs at least this many frames.
+MIN_FRAMES = 2
+
+
+def check_video_file(path: str | Path) -> Path:
+    """Cheap checks that ``path`` could be a video: it exists, is a file and is not empty."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(
+            f"Video {str(p)!r} does not exist. Check the path (relative paths are taken from "
+            f"the current directory, {os.getcwd()!r}).",
+            path=p,
+        )
+    if p.is_dir():
+        raise VideoError(
+            f"Video {str(p)!r} is a directory, not a video file. Point at one .mp4 file, or "
+            "use 'phyjudge score-dir' for a folder of videos.",
+            path=p,
+        )
+    if p.stat().st_size == 0:
+        raise VideoError(
+            f"Video {str(p)!r} is an empty (zero-byte) file: the generator or copy that made "
+            "it did not finish. Re-create the file.",
+            path=p,
+        )
+    return p
+
+
+@lru_cache(maxsize=256)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file's bytes, memoised by (path, size, mtime) so reruns cost a stat."""
+    p = check_video_file(path)
+    st = p.stat()
+    return _sha256_cached(str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def video_element(path: str | Path, *, fps: float, max_pixels: int) -> dict[str, Any]:
+    """The chat-message item for a video, with the judge's sampling settings."""
+    return {"type": "video", "video": str(Path(path)), "fps": fps, "max_pixels": max_pixels}
+
+
+@dataclass(frozen=True)
+class DecodedVideo:
+    """Frames sampled for the judge (T, C, H, W float tensor) and their source metadata."""
+
+    path: Path
+    frames: Any
+    metadata: dict[str, Any]
+
+    @property
+    def timestamps(self) -> list[float]:
+        """Seconds into the source clip of each sampled frame."""
+        fps = float(self.metadata.get("fps") or 1.0)
+        return [i / fps for i in self.metadata.get("frames_indices", [])]
+
+
+def _probe(path: Path) -> int:
+    """Open ``path`` with decord and return its frame count; VideoError when it cannot."""
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path))
+        frames = len(reader)
+        if frames:
+            reader[frames - 1]  # a truncated file often fails only at its end
+    except Exception as exc:  # decord raises its own DECORDError and RuntimeError
+        raise VideoError(
+            f"Video {str(path)!r} cannot be decoded ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It is not a video, or it "
+            "is truncated or corrupt; re-encode it, e.g. 'ffmpeg -i IN -c:v libx264 OUT.mp4'.",
+            path=path,
+        ) from exc
+    if frames < MIN_FRAMES:
+        raise VideoError(
+            f"Video {str(path)!r} has {frames} frame(s); the judge needs at least {MIN_FRAMES} "
+            "(it reads frames in pairs). Give it a real clip.",
+            path=path,
+        )
+    return frames
+
+
+def decode_video(
+    path: str | Path,
+    *,
+    fps: float = DEFAULT_FPS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DecodedVideo:
+    """Sample a video exactly as the reference script does: decord through qwen-vl-utils."""
+    p = check_video_file(path)
+    _probe(p)
+    os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
+    from qwen_vl_utils import process_vision_info
+
+    messages = [{"role": "user", "content": [video_element(p, fps=fps, max_pixels=max_pixels)]}]
+    try:
+        _, videos, _ = process_vision_info(
+            messages,
+            return_video_kwargs=True,
+            return_video_metadata=True,
+            image_patch_size=IMAGE_PATCH_SIZE,
+        )
+    except Exception as exc:
+        raise VideoError(
+            f"Video {str(p)!r} could not be sampled at fps={fps}, max_pixels={max_pixels} "
+            f"({type(exc).__name__}: {exc}). Check that the clip is a normal H.264/MP4 video.",
+            path=p,
+        ) from exc
+    frames, metadata = videos[0]
+    return DecodedVideo(path=p, frames=frames, metadata=dict(metadata))
