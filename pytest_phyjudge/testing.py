@@ -122,6 +122,8 @@ def _tiny_config(tokenizer: Any, hidden: int, layers: int) -> Any:
             "linear_key_head_dim": 16,
             "linear_value_head_dim": 16,
             "max_position_embeddings": 8192,
+            # Larger than the usual 0.02 so that replies depend visibly on the prompt.
+            "initializer_range": 0.1,
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 10000.0,

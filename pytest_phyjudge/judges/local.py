@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import JudgeLoadError, JudgeOutputError
+from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputError
 from pytest_phyjudge.hub import DEFAULT_ADAPTER, ResolvedAdapter, resolve_adapter
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment
@@ -24,6 +24,9 @@ from pytest_phyjudge.video import (
 )
 
 DEFAULT_MAX_NEW_TOKENS = 64
+#: Everything up to this token is the same for every axis of one video.
+VISION_END = "<|vision_end|>"
+SCORING_MODES = ("greedy", "distribution")
 #: Above this many parameters a CPU run takes minutes per axis: ask before crawling.
 CPU_PARAMETER_LIMIT = 1_000_000_000
 _DTYPES = {
@@ -34,6 +37,11 @@ _DTYPES = {
     "float32": "float32",
     "fp32": "float32",
 }
+
+
+def answer_prefix(axis: str) -> str:
+    """The start of the answer the template asks for, up to the digit: ``{"gravity": ``."""
+    return '{"' + axis + '": '
 
 
 def _estimate_parameters(config: Any) -> int:
@@ -97,6 +105,8 @@ class LocalJudge(Judge):
         fps: float = DEFAULT_FPS,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        share_prefix: bool = True,
+        scoring: str = "greedy",
     ) -> None:
         self.model = model
         self.processor = processor
@@ -108,31 +118,39 @@ class LocalJudge(Judge):
             "fps": fps,
             "max_pixels": max_pixels,
             "max_new_tokens": max_new_tokens,
-            "scoring": "greedy",
+            "scoring": scoring,
+            "share_prefix": share_prefix,
         }
 
     # -- one video -------------------------------------------------------------------------
 
-    def _inputs(self, decoded: DecodedVideo, messages: list[dict[str, Any]]) -> tuple[Any, str]:
-        text = self.processor.apply_chat_template(
+    def _chat_text(self, messages: list[dict[str, Any]]) -> str:
+        return self.processor.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
         )
+
+    def _encode(self, decoded: DecodedVideo, text: str) -> Any:
+        """Token ids and video tensors for ``text``, whose video placeholder gets expanded."""
         inputs = self.processor(
             text=[text],
             videos=[decoded.frames],
             video_metadata=[decoded.metadata],
             do_resize=False,
             do_sample_frames=False,
+            cap_pixels_per_frame=True,  # frames are already sized by qwen-vl-utils
             return_tensors="pt",
         )
-        return inputs.to(self.model.device), text
+        return inputs.to(self.model.device)
 
-    def _generate(self, inputs: Any) -> str:
+    def _generate(self, inputs: Any, cache: Any = None) -> str:
+        """Greedy decoding, as the reference script does; ``cache`` holds an already-run prefix."""
         import torch
 
+        extra = {} if cache is None else {"cache": cache}
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,
+                **extra,
                 do_sample=False,
                 temperature=None,
                 top_p=None,
@@ -142,6 +160,84 @@ class LocalJudge(Judge):
         new_tokens = out[0, inputs["input_ids"].shape[1] :]
         return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
+    def _rope_holder(self) -> Any:
+        """The inner Qwen model, which keeps the multimodal rotary offsets between calls."""
+        return self.model.get_base_model().model
+
+    def _shared_prefix_inputs(
+        self, decoded: DecodedVideo, texts: dict[str, str]
+    ) -> Iterator[tuple[str, dict[str, Any], Any]]:
+        """Run [system + video] once; yield each axis's full inputs with a fresh cache copy.
+
+        The rotary offsets (``rope_deltas``) that the video prefill sets are restored before
+        each axis; a cache is never reused or cropped, since the linear-attention layers'
+        recurrent state cannot be rolled back.
+        """
+        import copy
+
+        import torch
+
+        first = next(iter(texts.values()))
+        cut = first.index(VISION_END) + len(VISION_END)
+        prefix = first[:cut]
+        prefix_inputs = self._encode(decoded, prefix)
+        with torch.inference_mode():
+            out = self.model(**prefix_inputs, use_cache=True)
+        prefix_cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+        rope_deltas = self._rope_holder().rope_deltas.clone()
+        tokenizer = self.processor.tokenizer
+        for axis, text in texts.items():
+            if not text.startswith(prefix):  # pragma: no cover - a template with text first
+                yield axis, self._encode(decoded, text), None
+                continue
+            suffix = tokenizer(text[cut:], add_special_tokens=False, return_tensors="pt")
+            suffix_ids = suffix["input_ids"].to(self.model.device)
+            ids = torch.cat([prefix_inputs["input_ids"], suffix_ids], dim=1)
+            mm_types = torch.cat(
+                [prefix_inputs["mm_token_type_ids"], torch.zeros_like(suffix_ids)], dim=1
+            )
+            inputs = {
+                "input_ids": ids,
+                "attention_mask": torch.ones_like(ids),
+                "mm_token_type_ids": mm_types,
+            }
+            self._rope_holder().rope_deltas = rope_deltas.clone()
+            yield axis, inputs, copy.deepcopy(prefix_cache)
+
+    def _digit_probs(self, inputs: Any, cache: Any = None) -> tuple[tuple[float, ...], float]:
+        """Probabilities of the digits 1..5 as the next token (renormalised over the five),
+        and the share of the whole next-token distribution that the five digits hold."""
+        import torch
+
+        with torch.inference_mode():
+            if cache is None:
+                out = self.model(**inputs)
+            else:
+                seen = cache.get_seq_length()
+                out = self.model(input_ids=inputs["input_ids"][:, seen:], cache=cache)
+        everything = torch.softmax(out.logits[0, -1].float(), dim=-1)
+        digits = everything[self._digit_ids()]
+        mass = float(digits.sum())
+        return tuple(float(p) for p in digits / digits.sum()), mass
+
+    def _digit_ids(self) -> list[int]:
+        tokenizer = self.processor.tokenizer
+        ids = [tokenizer(str(d), add_special_tokens=False)["input_ids"] for d in range(1, 6)]
+        if any(len(i) != 1 for i in ids):  # pragma: no cover - true of every Qwen tokenizer
+            raise JudgeLoadError("distribution scoring needs the digits 1-5 as single tokens")
+        return [i[0] for i in ids]
+
+    def _replies(self, decoded: DecodedVideo, texts: dict[str, str]) -> dict[str, Any]:
+        """Per axis: the greedy reply (str), or (probs, mass) with distribution scoring."""
+        distribution = self.settings["scoring"] == "distribution"
+        step = self._digit_probs if distribution else self._generate
+        if len(texts) > 1 and self.settings["share_prefix"]:
+            return {
+                axis: step(inputs, cache)
+                for axis, inputs, cache in self._shared_prefix_inputs(decoded, texts)
+            }
+        return {axis: step(self._encode(decoded, text)) for axis, text in texts.items()}
+
     def _score_axes(
         self,
         video: Path,
@@ -149,34 +245,48 @@ class LocalJudge(Judge):
         axes: list[str],
         criteria: Mapping[str, str] | None,
     ) -> dict[str, Judgment | JudgeOutputError]:
+        fps, max_pixels = self.settings["fps"], self.settings["max_pixels"]
+        distribution = self.settings["scoring"] == "distribution"
         video_sha = sha256_file(video)
-        decoded = decode_video(
-            video, fps=self.settings["fps"], max_pixels=self.settings["max_pixels"]
-        )
-        element = video_element(
-            video, fps=self.settings["fps"], max_pixels=self.settings["max_pixels"]
-        )
-        results: dict[str, Judgment | JudgeOutputError] = {}
+        decoded = decode_video(video, fps=fps, max_pixels=max_pixels)
+        element = video_element(video, fps=fps, max_pixels=max_pixels)
+        texts = {}
         for axis in axes:
-            started = time.perf_counter()
-            rendered = self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
-            inputs, text = self._inputs(decoded, rendered.messages(element))
-            raw = self._generate(inputs)
-            try:
-                score = parse_score(raw, axis)
-            except JudgeOutputError as exc:
-                results[axis] = exc
-                continue
+            prompt = self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
+            texts[axis] = self._chat_text(prompt.messages(element))
+        asked = {a: t + answer_prefix(a) if distribution else t for a, t in texts.items()}
+        started = time.perf_counter()
+        replies = self._replies(decoded, asked)
+        seconds = (time.perf_counter() - started) / len(axes)
+        results: dict[str, Judgment | JudgeOutputError] = {}
+        for axis, reply in replies.items():
+            extra: dict[str, Any] = {"scoring": self.settings["scoring"]}
+            probs = expected = None
+            if distribution:
+                probs, extra["digit_mass"] = reply
+                score = max(range(5), key=lambda i: probs[i]) + 1
+                expected = sum((i + 1) * p for i, p in enumerate(probs))
+                raw = f"{answer_prefix(axis)}{score}"
+            else:
+                raw = reply
+                try:
+                    score = parse_score(raw, axis)
+                except JudgeOutputError as exc:
+                    results[axis] = exc
+                    continue
             results[axis] = Judgment(
                 key=axis,
                 score=score,
                 raw=raw,
                 video=str(video),
                 video_sha256=video_sha,
-                prompt_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                prompt_sha256=hashlib.sha256(texts[axis].encode("utf-8")).hexdigest(),
                 judge=self.identity,
-                seconds=time.perf_counter() - started,
+                seconds=seconds,
                 caption=caption,
+                probs=probs,
+                expected=expected,
+                extra=extra,
             )
         return results
 
@@ -210,6 +320,8 @@ def load_judge(
     fps: float = DEFAULT_FPS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    share_prefix: bool = True,
+    scoring: str = "greedy",
 ) -> LocalJudge:
     """Load PhyJudge the way its reference script does, ready to score videos.
 
@@ -217,12 +329,21 @@ def load_judge(
     from its ``adapter_config.json`` unless ``base_model`` is given. Weights load as
     safetensors only and no code from any snapshot is run. With no CUDA device a large base
     refuses to load unless ``device="cpu"`` is passed explicitly.
+
+    ``share_prefix`` lets ``score_many`` run the video once for all axes (same replies, fewer
+    tokens). ``scoring="distribution"`` reads the probabilities of the digits 1-5 after the
+    forced answer prefix instead of generating; the default, ``greedy``, is the reference.
     """
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
     from pytest_phyjudge.testing import is_tiny_judge
 
+    if scoring not in SCORING_MODES:
+        raise InputError(
+            f"Unknown scoring mode {scoring!r}; use 'greedy' (the reference: parse the generated "
+            "reply) or 'distribution' (probabilities of the digits 1-5 after the answer prefix)."
+        )
     resolved = resolve_adapter(adapter, revision=revision, base_model=base_model)
     base = resolved.base_model
     try:
@@ -273,4 +394,6 @@ def load_judge(
         fps=fps,
         max_pixels=max_pixels,
         max_new_tokens=max_new_tokens,
+        share_prefix=share_prefix,
+        scoring=scoring,
     )

@@ -1,0 +1,44 @@
+"""Shared fixtures: the tiny real-architecture judge, synthetic clips, and the real PhyGround data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge.testing import build_tiny_judge, write_test_video
+
+#: ../shared beside the repository (present on developer machines and in CI).
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PHYGROUND = SHARED / "phyground"
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The adapter folder of a tiny random judge, built once per test session."""
+    return build_tiny_judge(tmp_path_factory.mktemp("tiny-judge"))
+
+
+@pytest.fixture(scope="session")
+def tiny_judge(tiny_adapter: Path):
+    """The tiny judge loaded through the real path (hub resolution, base, PEFT, processor)."""
+    from pytest_phyjudge import load_judge
+
+    judge = load_judge(tiny_adapter, device="cpu")
+    yield judge
+    judge.close()
+
+
+@pytest.fixture(scope="session")
+def synthetic_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-second 64x64 mp4 of a moving square."""
+    return write_test_video(tmp_path_factory.mktemp("clips") / "square.mp4")
+
+
+@pytest.fixture(scope="session")
+def phyground_videos() -> list[Path]:
+    """The real generated clips of ../shared/phyground/videos (skipped where absent)."""
+    videos = sorted((PHYGROUND / "videos").glob("*.mp4"))
+    if not videos:
+        pytest.skip(f"no PhyGround clips at {PHYGROUND / 'videos'}")
+    return videos

@@ -1,0 +1,143 @@
+"""The ``phyjudge score`` command: parity output, exit codes, and bad input without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge.cli import main
+from pytest_phyjudge.testing import write_test_video
+
+CAPTION = "A ball falls onto a table."
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse usage errors
+        code = int(exc.code)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _score(video: Path | str, adapter: Path | str, *extra: str) -> list[str]:
+    return [
+        "score",
+        "--video",
+        str(video),
+        "--caption",
+        CAPTION,
+        "--adapter-dir",
+        str(adapter),
+        "--device",
+        "cpu",
+        *extra,
+    ]
+
+
+def test_print_prompt_then_one_json_line(capsys, tiny_adapter: Path, synthetic_video: Path):
+    code, out, err = run_cli(
+        capsys,
+        *_score(
+            synthetic_video,
+            tiny_adapter,
+            "--law",
+            "gravity",
+            "--print-prompt",
+            "--criteria",
+            "Falls at 9.8.",
+        ),
+    )
+    assert code in (0, 3), err
+    lines = out.rstrip("\n").split("\n")
+    assert lines[0] == "=== system ==="
+    assert "Falls at 9.8." in out and CAPTION in out
+    line = json.loads(lines[-1])
+    assert set(line) == {"key", "score", "raw"} and line["key"] == "gravity"
+    if code == 3:  # the tiny judge's random reply holds no score: shown, not hidden
+        assert line["score"] is None and "raw reply" in err
+    else:
+        assert 1 <= line["score"] <= 5
+    assert "Traceback" not in err
+
+
+def test_console_script_on_a_real_clip(tiny_adapter: Path, phyground_videos: list[Path]):
+    exe = Path(sys.executable).with_name("phyjudge")
+    proc = subprocess.run(
+        [str(exe), *_score(phyground_videos[0], tiny_adapter, "--metric", "SA", "--print-prompt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode in (0, 3), proc.stderr
+    assert "=== user (after the video) ===" in proc.stdout
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["key"] == "SA"
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def bad_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad")
+    good = write_test_video(folder / "good.mp4", frames=24)
+    empty = folder / "empty.mp4"
+    empty.write_bytes(b"")
+    text = folder / "text.mp4"
+    text.write_text("this is not a video\n" * 50)
+    truncated = folder / "truncated.mp4"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    one_frame = write_test_video(folder / "one.mp4", frames=1)
+    return {
+        "missing": folder / "nope.mp4",
+        "directory": folder,
+        "empty": empty,
+        "text": text,
+        "truncated": truncated,
+        "one_frame": one_frame,
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("missing", "does not exist"),
+        ("directory", "is a directory"),
+        ("empty", "zero-byte"),
+        ("text", "cannot be decoded"),
+        ("truncated", "cannot be decoded"),
+        ("one_frame", "1 frame(s)"),
+    ],
+)
+def test_bad_video_exits_2_with_one_paragraph(capsys, bad_videos, tiny_adapter, case, words):
+    code, out, err = run_cli(capsys, *_score(bad_videos[case], tiny_adapter, "--law", "gravity"))
+    assert code == 2
+    assert words in err and str(bad_videos[case]) in err
+    assert "Traceback" not in err and out == ""
+    assert err.startswith("phyjudge: error: ") and err.count("\n") == 1
+
+
+def test_unknown_law_suggests_the_nearest(capsys, synthetic_video, tiny_adapter):
+    code, _, err = run_cli(capsys, *_score(synthetic_video, tiny_adapter, "--law", "gravty"))
+    assert code == 2 and "'gravty'" in err and "Did you mean 'gravity'" in err
+    code, _, err = run_cli(capsys, *_score(synthetic_video, tiny_adapter, "--metric", "sa"))
+    assert code == 2 and "Did you mean 'SA'" in err
+
+
+@pytest.mark.parametrize("axis_args", [[], ["--law", "gravity", "--metric", "SA"]])
+def test_exactly_one_of_law_and_metric(capsys, synthetic_video, tiny_adapter, axis_args):
+    code, _, err = run_cli(capsys, *_score(synthetic_video, tiny_adapter, *axis_args))
+    assert code == 2 and "--law" in err and "--metric" in err and "Traceback" not in err
+
+
+def test_adapter_problems_exit_4(capsys, tmp_path: Path, synthetic_video: Path):
+    code, _, err = run_cli(capsys, *_score(synthetic_video, tmp_path, "--law", "gravity"))
+    assert code == 4 and "adapter_config.json" in err and str(tmp_path) in err
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 32}))
+    code, _, err = run_cli(capsys, *_score(synthetic_video, tmp_path, "--law", "gravity"))
+    assert code == 4 and "names no base model" in err and "--base-model" in err
+    assert "Traceback" not in err
