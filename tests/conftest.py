@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny real-architecture judge, synthetic clips, and the real PhyGround data."""
+"""Shared fixtures: the tiny real-architecture judge, synthetic clips, real PhyGround data."""
 
 from __future__ import annotations
 

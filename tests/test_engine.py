@@ -119,7 +119,7 @@ def test_bad_videos_are_refused_before_the_model_runs(tiny_judge, tmp_path: Path
 
 
 def test_adapter_folder_problems(tmp_path: Path, tiny_adapter: Path):
-    with pytest.raises(JudgeLoadError, match="has no adapter_config.json"):
+    with pytest.raises(JudgeLoadError, match=r"has no adapter_config\.json"):
         load_judge(tmp_path, device="cpu")
     broken = tmp_path / "no-base"
     broken.mkdir()
@@ -127,7 +127,7 @@ def test_adapter_folder_problems(tmp_path: Path, tiny_adapter: Path):
     with pytest.raises(JudgeLoadError, match="names no base model"):
         resolve_adapter(broken)
     # With the base given explicitly it resolves, and then asks for safetensors weights.
-    with pytest.raises(JudgeLoadError, match="adapter_model.safetensors"):
+    with pytest.raises(JudgeLoadError, match=r"adapter_model\.safetensors"):
         resolve_adapter(broken, base_model="somewhere/base")
     assert resolve_adapter(tiny_adapter).base_model.endswith("base")
 
