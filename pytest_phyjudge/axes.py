@@ -53,9 +53,8 @@ def domain_of(axis: str) -> Domain:
 
 
 def _suggest(name: str, choices: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    if not close:
-        close = [c for c in choices if c.lower() == name.lower()]
+    close = [c for c in choices if c.lower() == name.lower()]
+    close = close or difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 

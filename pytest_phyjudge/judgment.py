@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,6 +40,12 @@ class RenderedPrompt:
     system: str
     user: str
 
+    @property
+    def sha256(self) -> str:
+        """Identifies the prompt text; computable without loading any model."""
+        text = json.dumps([self.key, self.system, self.user], ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def messages(self, video: dict[str, Any]) -> list[dict[str, Any]]:
         """Chat messages in the reference order: system, then user = [video, text]."""
         return [
@@ -73,6 +81,15 @@ class Judgment:
         data["judge"] = self.judge.to_dict()
         data["probs"] = None if self.probs is None else list(self.probs)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Judgment:
+        """The inverse of ``to_dict`` (for the cache and for reports read back)."""
+        fields = dict(data)
+        fields["judge"] = JudgeIdentity(**fields["judge"])
+        if fields.get("probs") is not None:
+            fields["probs"] = tuple(fields["probs"])
+        return cls(**fields)
 
     def cli_line(self) -> dict[str, Any]:
         """The reference script's one-line output: key, score, raw."""

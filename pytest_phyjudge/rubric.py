@@ -151,16 +151,68 @@ class _NotLiteral(Exception):
     pass
 
 
+#: Methods that change a list or dict in place: a module-level call of one changes a constant.
+_MUTATORS = frozenset(
+    {"append", "extend", "insert", "remove", "pop", "popitem", "clear", "sort", "reverse"}
+    | {"update", "setdefault", "__setitem__", "__delitem__", "__iadd__"}
+)
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _changed_names(statement: ast.stmt) -> set[str]:
+    """Names a module-level statement other than ``NAME = value`` may rebind or mutate."""
+    changed: set[str] = set()
+    pending: list[ast.AST] = [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if not isinstance(node, ast.Lambda):
+                changed.add(node.name)
+            continue  # a body runs only when called
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            changed.add(node.id)
+        elif isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(
+            node.ctx, (ast.Store, ast.Del)
+        ):
+            changed.add(_root_name(node) or "")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in _MUTATORS:
+                changed.add(_root_name(node.func.value) or "")
+        elif isinstance(node, ast.alias):
+            changed.add((node.asname or node.name).split(".")[0])
+        pending.extend(ast.iter_child_nodes(node))
+    return changed
+
+
 def _module_assignments(tree: ast.Module) -> dict[str, ast.expr]:
+    """The module's ``NAME = value`` bindings whose value is certain when the module ends.
+
+    A name bound twice, bound conditionally (under ``if``/``for``/``try``/...), augmented
+    (``+=``) or mutated in place (``X[k] = v``, ``X.update(...)``) is left out, so that
+    reading it falls back instead of silently returning a value the script never had.
+    """
     found: dict[str, ast.expr] = {}
+    unsure: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    found[target.id] = node.value
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
-            found[node.target.id] = node.value
-    return found
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            bound = [(t.id, node.value) for t in node.targets]  # type: ignore[attr-defined]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if node.value is None:
+                continue  # a bare annotation binds nothing
+            bound = [(node.target.id, node.value)]
+        else:
+            unsure |= _changed_names(node)
+            continue
+        for name, value in bound:
+            if name in found:
+                unsure.add(name)
+            found[name] = value
+    return {name: value for name, value in found.items() if name not in unsure}
 
 
 def _evaluate(node: ast.expr, names: dict[str, ast.expr], seen: frozenset[str]) -> Any:
@@ -176,10 +228,10 @@ def _evaluate(node: ast.expr, names: dict[str, ast.expr], seen: frozenset[str]) 
     if isinstance(node, ast.Dict):
         if any(key is None for key in node.keys):
             raise _NotLiteral("dict unpacking (**) is not a literal")
-        return {
-            _evaluate(k, names, seen): _evaluate(v, names, seen)  # type: ignore[arg-type]
-            for k, v in zip(node.keys, node.values, strict=True)
-        }
+        keys = [_evaluate(k, names, seen) for k in node.keys]  # type: ignore[arg-type]
+        if any(isinstance(k, list) for k in keys):
+            raise _NotLiteral("a dict key must be a string or a number")
+        return dict(zip(keys, [_evaluate(v, names, seen) for v in node.values], strict=True))
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _evaluate(node.left, names, seen), _evaluate(node.right, names, seen)
         if type(left) is type(right) and isinstance(left, (str, list)):

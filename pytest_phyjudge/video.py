@@ -18,6 +18,8 @@ DEFAULT_MAX_PIXELS = 360 * 640
 IMAGE_PATCH_SIZE = 16
 #: The vision tower packs frames in pairs: a video needs at least this many frames.
 MIN_FRAMES = 2
+#: Decoded clips kept in memory (a 5 s clip at 360x640 is about 30 MB as float frames).
+DECODED_CACHE_SIZE = 8
 
 
 def check_video_file(path: str | Path) -> Path:
@@ -111,8 +113,19 @@ def decode_video(
     fps: float = DEFAULT_FPS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> DecodedVideo:
-    """Sample a video exactly as the reference script does: decord through qwen-vl-utils."""
+    """Sample a video exactly as the reference script does: decord through qwen-vl-utils.
+
+    Decoded clips are kept in a small LRU keyed by (path, size, mtime, fps, max_pixels), so
+    a clip judged on several axes, or by several tests, is decoded once per session.
+    """
     p = check_video_file(path)
+    st = p.stat()
+    return _decode(str(p.resolve()), st.st_size, st.st_mtime_ns, float(fps), int(max_pixels))
+
+
+@lru_cache(maxsize=DECODED_CACHE_SIZE)
+def _decode(path: str, size: int, mtime_ns: int, fps: float, max_pixels: int) -> DecodedVideo:
+    p = Path(path)
     _probe(p)
     os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
     from qwen_vl_utils import process_vision_info

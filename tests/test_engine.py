@@ -89,7 +89,8 @@ def test_judgment_records_what_was_asked(tiny_judge, synthetic_video: Path):
     text = tiny_judge.processor.apply_chat_template(
         prompt.messages(element), tokenize=False, add_generation_prompt=True, enable_thinking=False
     )
-    assert result.prompt_sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert result.prompt_sha256 == prompt.sha256
+    assert result.prompt_sha256 != tiny_judge.render(CAPTION, law="gravity").sha256
     assert "Things fall down." in text
     # The video comes first in the user turn, then the rendered text.
     assert text.index("<|video_pad|>") < text.index(CAPTION)

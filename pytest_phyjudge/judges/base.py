@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import JudgeOutputError
+from pytest_phyjudge._exceptions import PhyJudgeError
 from pytest_phyjudge.axes import axis_from, check_axis, is_law
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment, RenderedPrompt
 from pytest_phyjudge.rubric import Rubric
@@ -49,7 +49,7 @@ class Judge(ABC):
         axis = axis_from(law=law, metric=metric)
         crit = {axis: criteria} if criteria is not None else None
         result = self._score_axes(Path(video), caption, [axis], crit)[axis]
-        if isinstance(result, JudgeOutputError):
+        if isinstance(result, PhyJudgeError):
             raise result
         return result
 
@@ -60,9 +60,10 @@ class Judge(ABC):
         axes: Iterable[str],
         *,
         criteria: Mapping[str, str] | None = None,
-    ) -> dict[str, Judgment | JudgeOutputError]:
-        """Judge several axes of one video. A reply without a score does not stop the others:
-        its axis maps to the JudgeOutputError instead of a Judgment."""
+    ) -> dict[str, Judgment | PhyJudgeError]:
+        """Judge several axes of one video. An axis that cannot be judged does not stop the
+        others: it maps to its error (a JudgeOutputError for a reply without a score, a
+        CacheError for a replay miss) instead of a Judgment."""
         wanted = list(dict.fromkeys(check_axis(a) for a in axes))
         for axis in criteria or {}:
             if not is_law(check_axis(axis)):
@@ -76,7 +77,7 @@ class Judge(ABC):
         caption: str,
         axes: list[str],
         criteria: Mapping[str, str] | None,
-    ) -> dict[str, Judgment | JudgeOutputError]:
+    ) -> dict[str, Judgment | PhyJudgeError]:
         """Judge ``axes`` (valid, deduplicated) of ``video``; one entry per axis."""
 
     def close(self) -> None:

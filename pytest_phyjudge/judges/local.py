@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,34 +93,15 @@ def _pick_dtype(dtype: str | None, device: str) -> Any:
 class LocalJudge(Judge):
     """PhyJudge run in-process with transformers + peft, greedy, one axis per generate call."""
 
-    def __init__(
-        self,
-        model: Any,
-        processor: Any,
-        *,
-        adapter: ResolvedAdapter,
-        rubric: Rubric,
-        identity: JudgeIdentity,
-        device: str,
-        fps: float = DEFAULT_FPS,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        share_prefix: bool = True,
-        scoring: str = "greedy",
-    ) -> None:
+    def __init__(self, model: Any, processor: Any, *, plan: JudgePlan, device: str) -> None:
         self.model = model
         self.processor = processor
-        self.adapter = adapter
-        self.rubric = rubric
-        self.identity = identity
+        self.plan = plan
+        self.adapter = plan.adapter
+        self.rubric = plan.rubric
+        self.identity = plan.identity
+        self.settings = dict(plan.settings)
         self.device = device
-        self.settings = {
-            "fps": fps,
-            "max_pixels": max_pixels,
-            "max_new_tokens": max_new_tokens,
-            "scoring": scoring,
-            "share_prefix": share_prefix,
-        }
 
     # -- one video -------------------------------------------------------------------------
 
@@ -250,10 +231,11 @@ class LocalJudge(Judge):
         video_sha = sha256_file(video)
         decoded = decode_video(video, fps=fps, max_pixels=max_pixels)
         element = video_element(video, fps=fps, max_pixels=max_pixels)
-        texts = {}
+        texts, prompt_sha = {}, {}
         for axis in axes:
             prompt = self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
             texts[axis] = self._chat_text(prompt.messages(element))
+            prompt_sha[axis] = prompt.sha256
         asked = {a: t + answer_prefix(a) if distribution else t for a, t in texts.items()}
         started = time.perf_counter()
         replies = self._replies(decoded, asked)
@@ -280,7 +262,7 @@ class LocalJudge(Judge):
                 raw=raw,
                 video=str(video),
                 video_sha256=video_sha,
-                prompt_sha256=hashlib.sha256(texts[axis].encode("utf-8")).hexdigest(),
+                prompt_sha256=prompt_sha[axis],
                 judge=self.identity,
                 seconds=seconds,
                 caption=caption,
@@ -306,6 +288,99 @@ class LocalJudge(Judge):
                 torch.cuda.empty_cache()
         except ImportError:  # pragma: no cover - torch is a dependency
             pass
+
+
+@dataclass(frozen=True)
+class JudgePlan:
+    """A local judge as it will be, known without loading a model: the adapter snapshot,
+    the identity, the rubric and the settings. Enough to render prompts and key the cache;
+    ``load()`` brings up the model when a judgment is really needed."""
+
+    adapter: ResolvedAdapter
+    identity: JudgeIdentity
+    rubric: Rubric
+    settings: Mapping[str, Any]
+
+    def load(
+        self,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        device_map: str | dict[str, Any] | None = None,
+        attn_implementation: str | None = None,
+    ) -> LocalJudge:
+        from peft import PeftModel
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+        base, folder = self.adapter.base_model, self.adapter.folder
+        try:
+            config = AutoConfig.from_pretrained(base, trust_remote_code=False)
+        except (OSError, ValueError) as exc:
+            raise JudgeLoadError(
+                f"Cannot load the configuration of the base model {base!r} named by "
+                f"{folder / 'adapter_config.json'} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0]}). Pre-download it ('hf download {base}') into the "
+                "Hugging Face cache, or pass a local folder with --base-model."
+            ) from exc
+        device = _pick_device(device, config, base)
+        torch_dtype = _pick_dtype(dtype, device)
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(
+                base,
+                dtype=torch_dtype,
+                device_map=device_map if device_map is not None else device,
+                attn_implementation=attn_implementation,
+                use_safetensors=True,
+                trust_remote_code=False,
+            )
+            processor = AutoProcessor.from_pretrained(base, trust_remote_code=False)
+            model = PeftModel.from_pretrained(model, str(folder), is_trainable=False)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise JudgeLoadError(
+                f"Cannot load the judge (base {base!r}, adapter {str(folder)!r}): "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Check "
+                "that the base holds safetensors weights and a processor, and that the adapter "
+                "was trained on that base."
+            ) from exc
+        model.eval()
+        return LocalJudge(model, processor, plan=self, device=device)
+
+
+def plan_judge(
+    adapter: str | Path = DEFAULT_ADAPTER,
+    *,
+    revision: str | None = None,
+    base_model: str | None = None,
+    fps: float = DEFAULT_FPS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    share_prefix: bool = True,
+    scoring: str = "greedy",
+) -> JudgePlan:
+    """Resolve the adapter and read its rubric, without loading any model (see load_judge)."""
+    from pytest_phyjudge.testing import is_tiny_judge
+
+    if scoring not in SCORING_MODES:
+        raise InputError(
+            f"Unknown scoring mode {scoring!r}; use 'greedy' (the reference: parse the generated "
+            "reply) or 'distribution' (probabilities of the digits 1-5 after the answer prefix)."
+        )
+    resolved = resolve_adapter(adapter, revision=revision, base_model=base_model)
+    identity = JudgeIdentity(
+        kind="tiny" if is_tiny_judge(resolved.folder) else "local",
+        adapter=resolved.adapter_id,
+        revision=resolved.revision,
+        base=resolved.base_model,
+        adapter_sha256=resolved.weights_sha256,
+    )
+    settings = {
+        "fps": fps,
+        "max_pixels": max_pixels,
+        "max_new_tokens": max_new_tokens,
+        "scoring": scoring,
+        "share_prefix": share_prefix,
+    }
+    return JudgePlan(resolved, identity, load_rubric(resolved.folder), settings)
 
 
 def load_judge(
@@ -334,66 +409,16 @@ def load_judge(
     tokens). ``scoring="distribution"`` reads the probabilities of the digits 1-5 after the
     forced answer prefix instead of generating; the default, ``greedy``, is the reference.
     """
-    from peft import PeftModel
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-
-    from pytest_phyjudge.testing import is_tiny_judge
-
-    if scoring not in SCORING_MODES:
-        raise InputError(
-            f"Unknown scoring mode {scoring!r}; use 'greedy' (the reference: parse the generated "
-            "reply) or 'distribution' (probabilities of the digits 1-5 after the answer prefix)."
-        )
-    resolved = resolve_adapter(adapter, revision=revision, base_model=base_model)
-    base = resolved.base_model
-    try:
-        config = AutoConfig.from_pretrained(base, trust_remote_code=False)
-    except (OSError, ValueError) as exc:
-        raise JudgeLoadError(
-            f"Cannot load the configuration of the base model {base!r} named by "
-            f"{resolved.folder / 'adapter_config.json'} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0]}). Pre-download it ('hf download {base}') into the "
-            "Hugging Face cache, or pass a local folder with --base-model."
-        ) from exc
-    device = _pick_device(device, config, base)
-    torch_dtype = _pick_dtype(dtype, device)
-    try:
-        model = AutoModelForImageTextToText.from_pretrained(
-            base,
-            dtype=torch_dtype,
-            device_map=device_map if device_map is not None else device,
-            attn_implementation=attn_implementation,
-            use_safetensors=True,
-            trust_remote_code=False,
-        )
-        processor = AutoProcessor.from_pretrained(base, trust_remote_code=False)
-        model = PeftModel.from_pretrained(model, str(resolved.folder), is_trainable=False)
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise JudgeLoadError(
-            f"Cannot load the judge (base {base!r}, adapter {str(resolved.folder)!r}): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. Check that "
-            "the base holds safetensors weights and a processor, and that the adapter was "
-            "trained on that base."
-        ) from exc
-    model.eval()
-    tiny = is_tiny_judge(resolved.folder)
-    identity = JudgeIdentity(
-        kind="tiny" if tiny else "local",
-        adapter=resolved.adapter_id,
-        revision=resolved.revision,
-        base=base,
-        adapter_sha256=resolved.weights_sha256,
-    )
-    return LocalJudge(
-        model,
-        processor,
-        adapter=resolved,
-        rubric=load_rubric(resolved.folder),
-        identity=identity,
-        device=device,
+    plan = plan_judge(
+        adapter,
+        revision=revision,
+        base_model=base_model,
         fps=fps,
         max_pixels=max_pixels,
         max_new_tokens=max_new_tokens,
         share_prefix=share_prefix,
         scoring=scoring,
+    )
+    return plan.load(
+        device=device, dtype=dtype, device_map=device_map, attn_implementation=attn_implementation
     )

@@ -6,7 +6,6 @@ the real judge's.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -78,9 +77,7 @@ class ScriptedJudge(Judge):
                 raw=raw,
                 video=str(video),
                 video_sha256=video_sha,
-                prompt_sha256=hashlib.sha256(
-                    (rendered.system + "\n" + rendered.user).encode("utf-8")
-                ).hexdigest(),
+                prompt_sha256=rendered.sha256,
                 judge=self.identity,
                 seconds=time.perf_counter() - started,
                 caption=caption,

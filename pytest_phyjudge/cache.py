@@ -1,0 +1,193 @@
+"""A persistent, content-addressed store of judgments (SQLite in WAL mode), safe to share.
+
+A judgment is keyed by everything that could change it: the video's bytes, the rendered
+prompt, the judge (adapter, revision, adapter weights, base), the sampling settings and the
+parser version. Each judgment is committed on its own, so a run killed at any point keeps
+every judgment it completed. A database that cannot be read is moved aside and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from pytest_phyjudge._exceptions import CacheError
+from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.parse import PARSER_VERSION
+
+DB_NAME = "judgments.sqlite3"
+#: Settings that change a judgment; anything else in ``Judge.settings`` does not.
+KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS judgments (
+    key TEXT PRIMARY KEY,
+    axis TEXT NOT NULL,
+    video_sha256 TEXT NOT NULL,
+    created REAL NOT NULL,
+    judgment TEXT NOT NULL
+)
+"""
+
+
+class CacheWarning(UserWarning):
+    """The cache had a problem it recovered from (a corrupt file was moved aside)."""
+
+
+def cache_key(
+    *,
+    video_sha256: str,
+    prompt_sha256: str,
+    identity: JudgeIdentity,
+    settings: Mapping[str, Any],
+) -> str:
+    """sha256 of the canonical JSON of everything a judgment depends on."""
+    material = {
+        "video": video_sha256,
+        "prompt": prompt_sha256,
+        "judge": {
+            "adapter": identity.adapter,
+            "revision": identity.revision,
+            "adapter_sha256": identity.adapter_sha256,
+            "base": identity.base,
+            "kind": identity.kind,
+        },
+        "settings": {name: settings.get(name) for name in KEYED_SETTINGS},
+        "parser": PARSER_VERSION,
+    }
+    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class JudgmentCache:
+    """Judgments by key in ``folder/judgments.sqlite3``; opened on first use."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / DB_NAME
+        self._db: sqlite3.Connection | None = None
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 60000")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute(_SCHEMA)
+        row = db.execute("PRAGMA quick_check").fetchone()
+        if row is None or row[0] != "ok":
+            db.close()
+            raise sqlite3.DatabaseError(f"quick_check says {row[0] if row else 'nothing'}")
+        return db
+
+    def _move_aside(self, exc: Exception) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(str(self.path) + suffix)
+            if part.exists():
+                part.replace(Path(f"{self.path}.corrupt-{stamp}{suffix}"))
+        warnings.warn(
+            f"The judgment cache {self.path} could not be read ({exc}); it was moved aside to "
+            f"{self.path}.corrupt-{stamp} and a new, empty cache was started. Judgments will "
+            "be recomputed.",
+            CacheWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CacheError(
+                    f"Cannot create the judgment cache folder {self.folder} ({exc}). Point "
+                    "--phyjudge-cache at a writable folder, or use --phyjudge-cache-mode off."
+                ) from exc
+            try:
+                self._db = self._connect()
+            except sqlite3.DatabaseError as exc:
+                self._move_aside(exc)
+                try:
+                    self._db = self._connect()
+                except sqlite3.Error as again:
+                    raise CacheError(
+                        f"Cannot open the judgment cache {self.path} ({again})."
+                    ) from again
+            except sqlite3.Error as exc:
+                raise CacheError(f"Cannot open the judgment cache {self.path} ({exc}).") from exc
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- judgments -------------------------------------------------------------------------
+
+    def get(self, key: str) -> Judgment | None:
+        row = self.db.execute("SELECT judgment FROM judgments WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Judgment.from_dict(json.loads(row[0]))
+        except (ValueError, TypeError, KeyError):
+            return None  # an entry from an incompatible version: judge again
+
+    def put(self, key: str, judgment: Judgment) -> None:
+        data = judgment.to_dict()
+        data["cached"] = False
+        self.db.execute(
+            "INSERT OR REPLACE INTO judgments (key, axis, video_sha256, created, judgment) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (key, judgment.key, judgment.video_sha256, time.time(), json.dumps(data)),
+        )
+
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for key, text in self.db.execute("SELECT key, judgment FROM judgments ORDER BY created"):
+            yield key, json.loads(text)
+
+    # -- moving judgments between machines -------------------------------------------------
+
+    def export_jsonl(self, out: IO[str]) -> int:
+        """Write one ``{"key", "judgment"}`` JSON object per line; returns the count."""
+        count = 0
+        for key, judgment in self.items():
+            out.write(json.dumps({"key": key, "judgment": judgment}, sort_keys=True) + "\n")
+            count += 1
+        return count
+
+    def import_jsonl(self, lines: Iterable[str], *, source: str = "<input>") -> int:
+        """Read what ``export_jsonl`` wrote; a bad line is an error naming it, nothing is lost."""
+        records = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                key = record["key"]
+                judgment = Judgment.from_dict(record["judgment"])
+            except (ValueError, TypeError, KeyError) as exc:
+                raise CacheError(
+                    f"{source}:{number}: not a judgment exported by 'phyjudge cache export' "
+                    f"({type(exc).__name__}: {exc}). Nothing was imported; fix or drop the line."
+                ) from exc
+            records.append((key, judgment))
+        self.db.execute("BEGIN")
+        try:
+            for key, judgment in records:
+                self.put(key, judgment)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return len(records)

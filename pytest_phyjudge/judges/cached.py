@@ -1,0 +1,121 @@
+"""A judge in front of the judgment cache: hits are read back, misses go to the real judge.
+
+Modes: ``use`` (read, and store what is new), ``refresh`` (judge again and overwrite),
+``off`` (no cache at all) and ``only`` (replay: never load a model; a miss is an error that
+names the video, axis and key).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
+from pytest_phyjudge.cache import JudgmentCache, cache_key
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.rubric import Rubric
+from pytest_phyjudge.video import sha256_file
+
+CACHE_MODES = ("use", "refresh", "off", "only")
+
+
+@dataclasses.dataclass
+class CacheStats:
+    """What the cache did this run (shown in the terminal summary)."""
+
+    hits: int = 0
+    misses: int = 0
+    stored: int = 0
+    seconds_saved: float = 0.0
+
+
+class CachedJudge(Judge):
+    """Answers from ``cache`` where it can, and from ``load()``'s judge (loaded on the first
+    miss, never in ``only`` mode) for the rest."""
+
+    def __init__(
+        self,
+        *,
+        identity: JudgeIdentity,
+        rubric: Rubric,
+        settings: Mapping[str, Any],
+        cache: JudgmentCache,
+        mode: str = "use",
+        load: Callable[[], Judge] | None = None,
+    ) -> None:
+        if mode not in CACHE_MODES:
+            raise ValueError(f"cache mode must be one of {', '.join(CACHE_MODES)}, not {mode!r}")
+        self.identity = identity
+        self.rubric = rubric
+        self.settings = dict(settings)
+        self.cache = cache
+        self.mode = mode
+        self._load = load
+        self._inner: Judge | None = None
+        self.stats = CacheStats()
+
+    @property
+    def inner(self) -> Judge:
+        """The real judge, loaded on first use."""
+        if self._inner is None:
+            if self._load is None:
+                raise CacheError("This cached judge has no judge to ask on a miss.")
+            self._inner = self._load()
+        return self._inner
+
+    def key_for(self, video_sha256: str, axis: str, caption: str, criteria: str | None) -> str:
+        prompt = self.rubric.render(axis, caption, criteria=criteria)
+        return cache_key(
+            video_sha256=video_sha256,
+            prompt_sha256=prompt.sha256,
+            identity=self.identity,
+            settings=self.settings,
+        )
+
+    def _score_axes(
+        self,
+        video: Path,
+        caption: str,
+        axes: list[str],
+        criteria: Mapping[str, str] | None,
+    ) -> dict[str, Judgment | PhyJudgeError]:
+        if self.mode == "off":
+            return self.inner._score_axes(video, caption, axes, criteria)
+        video_sha = sha256_file(video)
+        keys = {a: self.key_for(video_sha, a, caption, (criteria or {}).get(a)) for a in axes}
+        results: dict[str, Judgment | PhyJudgeError] = {}
+        if self.mode in ("use", "only"):
+            for axis, key in keys.items():
+                hit = self.cache.get(key)
+                if hit is not None:
+                    self.stats.hits += 1
+                    self.stats.seconds_saved += hit.seconds
+                    results[axis] = dataclasses.replace(hit, video=str(video), cached=True)
+        missing = [a for a in axes if a not in results]
+        self.stats.misses += len(missing)
+        if missing and self.mode == "only":
+            for axis in missing:
+                results[axis] = CacheError(
+                    f"Replay mode (--phyjudge-cache-mode only) has no judgment of {axis!r} for "
+                    f"video {str(video)!r} (sha256 {video_sha[:12]}..., key {keys[axis]}). "
+                    "Record it on a machine with the judge and import it with 'phyjudge cache "
+                    "import', or run with --phyjudge-cache-mode use."
+                )
+        elif missing:
+            fresh = self.inner._score_axes(video, caption, missing, criteria)
+            for axis in missing:
+                outcome = fresh[axis]
+                if isinstance(outcome, Judgment):
+                    self.cache.put(keys[axis], outcome)
+                    self.stats.stored += 1
+                results[axis] = outcome
+        return {axis: results[axis] for axis in axes}
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+            self._inner = None
+        self.cache.close()
