@@ -9,18 +9,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_phyjudge._exceptions import (
+    CacheError,
     InputError,
     JudgeLoadError,
     JudgeOutputError,
     PhyJudgeError,
     RubricError,
+    VideoError,
 )
-from pytest_phyjudge.axes import GENERAL_METRICS, axis_from
+from pytest_phyjudge.axes import GENERAL_METRICS, axis_from, check_law, check_metric
 from pytest_phyjudge.hub import DEFAULT_ADAPTER
+from pytest_phyjudge.judgment import Judgment
 from pytest_phyjudge.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from pytest_phyjudge.judges.local import JudgePlan, LocalJudge
+
+#: Where judgments are kept when no folder is given: the one pytest uses from this folder.
+DEFAULT_CACHE_DIR = ".pytest_cache/d/phyjudge-judgments"
+CACHE_MODES = ("use", "refresh", "off", "only")
+SCORING_MODES = ("greedy", "distribution")
 
 EXIT_OK, EXIT_USAGE, EXIT_UNPARSEABLE, EXIT_LOAD = 0, 2, 3, 4
 
@@ -75,6 +89,12 @@ def _add_judge_options(parser: argparse.ArgumentParser) -> None:
         default=64,
         help="tokens generated at most (default: 64)",
     )
+    group.add_argument(
+        "--scoring",
+        choices=SCORING_MODES,
+        default="greedy",
+        help="greedy (the reference) or distribution (probabilities of the digits 1-5)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +123,62 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the rendered system and user prompt before scoring",
     )
     _add_judge_options(score)
+
+    batch = commands.add_parser(
+        "score-dir",
+        help="judge every video of a folder against a PhyGround prompt set; write scores.json",
+        description="Pair DIR/<id>.mp4 (or DIR/<generator>__<id>.mp4) with the prompts of a "
+        "PhyGround prompt set, judge each pair on the general metrics and its laws through the "
+        "judgment cache, and write PhyGround's scores.json. Re-running resumes: judgments "
+        "already made come from the cache.",
+    )
+    batch.add_argument("--videos", required=True, help="folder of .mp4 files")
+    batch.add_argument("--prompts", required=True, help="PhyGround prompt set (JSON)")
+    batch.add_argument("--out", required=True, help="where to write scores.json")
+    batch.add_argument(
+        "--laws",
+        nargs="+",
+        metavar="LAW",
+        help="judge only these laws (of those each prompt lists)",
+    )
+    batch.add_argument(
+        "--metrics",
+        nargs="*",
+        metavar="METRIC",
+        help=f"general metrics to judge (default: {' '.join(GENERAL_METRICS)})",
+    )
+    _add_cache_options(batch)
+    _add_judge_options(batch)
+
+    cache = commands.add_parser("cache", help="move recorded judgments between machines")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    export = cache_commands.add_parser("export", help="write every judgment as JSON lines")
+    export.add_argument("file", help="output .jsonl file ('-' for standard output)")
+    importer = cache_commands.add_parser("import", help="add the judgments of a .jsonl file")
+    importer.add_argument("file", help="a file written by 'phyjudge cache export'")
+    info = cache_commands.add_parser("info", help="where the cache is and what it holds")
+    for sub in (export, importer, info):
+        sub.add_argument(
+            "--cache",
+            default=DEFAULT_CACHE_DIR,
+            help=f"cache folder (default: {DEFAULT_CACHE_DIR})",
+        )
     return parser
+
+
+def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("judgment cache")
+    group.add_argument(
+        "--cache",
+        default=DEFAULT_CACHE_DIR,
+        help=f"cache folder (default: {DEFAULT_CACHE_DIR}, as pytest uses)",
+    )
+    group.add_argument(
+        "--cache-mode",
+        choices=CACHE_MODES,
+        default="use",
+        help="use (default), refresh, off, or only (replay: no model is loaded)",
+    )
 
 
 def _fail(message: str, code: int) -> int:
@@ -111,19 +186,23 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _load(args: argparse.Namespace):  # -> Judge
-    from pytest_phyjudge.judges.local import load_judge
+def _plan(args: argparse.Namespace) -> JudgePlan:
+    from pytest_phyjudge.judges.local import plan_judge
 
-    return load_judge(
+    return plan_judge(
         args.adapter_dir,
         revision=args.revision,
         base_model=args.base_model,
-        device=args.device,
-        dtype=args.dtype,
-        attn_implementation=args.attn_implementation,
         fps=args.fps,
         max_pixels=args.max_pixels,
         max_new_tokens=args.max_new_tokens,
+        scoring=args.scoring,
+    )
+
+
+def _load(plan: JudgePlan, args: argparse.Namespace) -> LocalJudge:
+    return plan.load(
+        device=args.device, dtype=args.dtype, attn_implementation=args.attn_implementation
     )
 
 
@@ -135,7 +214,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         raise InputError("--criteria replaces a law's criterion; it needs --law, not --metric.")
     check_video_file(args.video)
     decode_video(args.video, fps=args.fps, max_pixels=args.max_pixels)  # bad clips fail fast
-    judge = _load(args)
+    judge = _load(_plan(args), args)
     try:
         if args.print_prompt:
             prompt = judge.render(
@@ -163,12 +242,141 @@ def _cmd_score(args: argparse.Namespace) -> int:
         judge.close()
 
 
+def _video_ids(folder: Path) -> dict[str, Path]:
+    """Videos by prompt id: the file stem, or what follows ``<generator>__`` in it."""
+    ids: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.mp4")):
+        ids.setdefault(path.stem, path)
+        if "__" in path.stem:
+            ids.setdefault(path.stem.split("__", 1)[1], path)
+    return ids
+
+
+def _cmd_score_dir(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pytest_phyjudge.cache import JudgmentCache
+    from pytest_phyjudge.judges.cached import CachedJudge
+    from pytest_phyjudge.scores import VideoResult, build_scores, write_json_atomic
+    from pytest_phyjudge.suite import load_prompt_set
+
+    folder = Path(args.videos)
+    if not folder.is_dir():
+        raise InputError(f"--videos {str(folder)!r} is not a folder of .mp4 files.")
+    prompts = load_prompt_set(args.prompts)
+    metrics = (
+        list(GENERAL_METRICS) if args.metrics is None else [check_metric(m) for m in args.metrics]
+    )
+    only_laws = None if args.laws is None else {check_law(law) for law in args.laws}
+    videos = _video_ids(folder)
+    paired = [(p, videos[p["id"]]) for p in prompts if p["id"] in videos]
+    used = {path for _, path in paired}
+    no_prompt = sorted({p.name for p in videos.values() if p not in used})
+    no_video = [p["id"] for p in prompts if p["id"] not in videos]
+    if not paired:
+        raise InputError(
+            f"No video in {str(folder)!r} matches a prompt id of {args.prompts!r}; name the "
+            "files <id>.mp4 or <generator>__<id>.mp4 after the prompts' 'video' field."
+        )
+
+    plan = _plan(args)
+    judge = CachedJudge(
+        identity=plan.identity,
+        rubric=plan.rubric,
+        settings=plan.settings,
+        cache=JudgmentCache(args.cache),
+        mode=args.cache_mode,
+        load=lambda: _load(plan, args),
+    )
+    meta = {
+        "judge": plan.identity.to_dict(),
+        "settings": dict(plan.settings),
+        "prompts": str(args.prompts),
+        "videos": str(folder),
+        "rubric_calibrated": plan.rubric.calibrated,
+    }
+    results: list[VideoResult] = []
+    failed_axes = 0
+    started = time.monotonic()
+    judged = 0
+    bar = tqdm(paired, unit="video", desc="judging", file=sys.stderr, dynamic_ncols=True)
+    try:
+        for prompt, path in bar:
+            laws = [law for law in prompt["laws"] if only_laws is None or law in only_laws]
+            result = VideoResult(
+                video=prompt["id"],
+                prompt=prompt["prompt"],
+                physical_laws=laws,
+                extra={"file": str(path)},
+            )
+            try:
+                result.outcomes.update(judge.score_many(path, prompt["prompt"], metrics + laws))
+            except VideoError as exc:
+                result.outcomes.update({axis: exc for axis in metrics + laws})
+            failed_axes += sum(not isinstance(o, Judgment) for o in result.outcomes.values())
+            judged += len(result.outcomes)
+            results.append(result)
+            write_json_atomic(args.out, build_scores(results, meta))  # resumable at any point
+            minutes = max(time.monotonic() - started, 1e-9) / 60
+            bar.set_postfix(
+                judgments_per_min=f"{judged / minutes:.0f}",
+                cache_hits=judge.stats.hits,
+                failed=failed_axes,
+            )
+    finally:
+        bar.close()
+        judge.close()
+    print(
+        f"wrote {args.out}: {len(results)} videos, {judged} judgments "
+        f"({judge.stats.hits} from the cache, {failed_axes} failed)",
+        file=sys.stderr,
+    )
+    if no_prompt:
+        print(
+            f"videos without a prompt ({len(no_prompt)}): {', '.join(no_prompt)}", file=sys.stderr
+        )
+    if no_video:
+        shown = ", ".join(no_video[:20]) + (" ..." if len(no_video) > 20 else "")
+        print(f"prompts without a video ({len(no_video)}): {shown}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.cache import JudgmentCache
+
+    cache = JudgmentCache(args.cache)
+    try:
+        if args.cache_command == "export":
+            if args.file == "-":
+                count = cache.export_jsonl(sys.stdout)
+            else:
+                with open(args.file, "w", encoding="utf-8") as out:
+                    count = cache.export_jsonl(out)
+            print(f"exported {count} judgments from {cache.path}", file=sys.stderr)
+        elif args.cache_command == "import":
+            try:
+                with open(args.file, encoding="utf-8") as lines:
+                    count = cache.import_jsonl(lines, source=args.file)
+            except OSError as exc:
+                raise InputError(f"Cannot read {args.file!r} ({exc.strerror}).") from exc
+            print(f"imported {count} judgments into {cache.path}", file=sys.stderr)
+        else:
+            print(f"{cache.path}: {len(cache)} judgments")
+    finally:
+        cache.close()
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "score":
             return _cmd_score(args)
-    except (InputError, RubricError) as exc:
+        if args.command == "score-dir":
+            return _cmd_score_dir(args)
+        if args.command == "cache":
+            return _cmd_cache(args)
+    except (InputError, RubricError, CacheError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except JudgeLoadError as exc:
         return _fail(str(exc), EXIT_LOAD)

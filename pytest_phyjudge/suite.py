@@ -375,7 +375,9 @@ class _Reader:
             hint = " Write the number without quotes."
         raise self.fail(f"{label} is {node.describe()}; {_THRESHOLD_RULE}{hint}", node.line)
 
-    def min_score(self, node: _Node, scored: tuple[str, ...] | None, case: str | None):
+    def min_score(
+        self, node: _Node, scored: tuple[str, ...] | None, case: str | None
+    ) -> int | dict[str, int]:
         """An int, or {axis: int}. ``scored``: the axes a case scores (None for defaults)."""
         if node.kind != "map":
             return self.threshold(node, "min_score")

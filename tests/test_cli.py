@@ -141,3 +141,102 @@ def test_adapter_problems_exit_4(capsys, tmp_path: Path, synthetic_video: Path):
     code, _, err = run_cli(capsys, *_score(synthetic_video, tmp_path, "--law", "gravity"))
     assert code == 4 and "names no base model" in err and "--base-model" in err
     assert "Traceback" not in err
+
+
+def test_score_dir_writes_phyground_scores_and_resumes_from_the_cache(
+    capsys, tmp_path: Path, tiny_adapter: Path
+):
+    from pytest_phyjudge.testing import write_test_video
+
+    videos = tmp_path / "videos"
+    write_test_video(videos / "gen__clip_a.mp4", seed=1)
+    write_test_video(videos / "clip_b.mp4", seed=2)
+    write_test_video(videos / "stray.mp4", seed=3)
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(
+        json.dumps(
+            {
+                "prompts": [
+                    {
+                        "video": "clip_a",
+                        "prompt": "A ball falls.",
+                        "physical_laws": ["gravity", "shadow"],
+                    },
+                    {
+                        "video": "clip_b",
+                        "prompt": "A cup spills.",
+                        "physical_laws": ["flow_dynamics"],
+                    },
+                    {
+                        "video": "clip_c",
+                        "prompt": "No clip for this one.",
+                        "physical_laws": ["gravity"],
+                    },
+                ]
+            }
+        )
+    )
+    common = [
+        "score-dir",
+        "--videos",
+        str(videos),
+        "--prompts",
+        str(prompts),
+        "--adapter-dir",
+        str(tiny_adapter),
+        "--device",
+        "cpu",
+        "--scoring",
+        "distribution",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--metrics",
+        "SA",
+    ]
+    code, _, err = run_cli(capsys, *common, "--out", str(tmp_path / "scores.json"))
+    assert code == 0, err
+    data = json.loads((tmp_path / "scores.json").read_text())
+    assert data["num_videos"] == 2 and data["general_dimensions"] == ["SA", "PTV", "persistence"]
+    first = data["results"][0]
+    assert first["video"] == "clip_a" and first["physical_laws"] == ["gravity", "shadow"]
+    assert 1 <= first["SA"] <= 5 and first["PTV"] is None
+    assert set(first["physical"]["laws"]) == {"gravity", "shadow"}
+    assert first["physical"]["coverage"] == 1.0
+    assert data["meta"]["judge"]["kind"] == "tiny"
+    assert "3 from the cache" not in err and "stray.mp4" in err and "clip_c" in err
+
+    # Replay: no model is loaded, every judgment comes from the cache, same scores.
+    code, _, err = run_cli(
+        capsys, *common, "--out", str(tmp_path / "again.json"), "--cache-mode", "only"
+    )
+    assert code == 0 and "5 from the cache" in err
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["results"] == data["results"]
+
+
+def test_cache_export_and_import(capsys, tmp_path: Path, synthetic_video: Path):
+    from pytest_phyjudge import ScriptedJudge
+    from pytest_phyjudge.cache import JudgmentCache
+    from pytest_phyjudge.judges.cached import CachedJudge
+
+    scripted = ScriptedJudge({"*": 4})
+    recorder = CachedJudge(
+        identity=scripted.identity,
+        rubric=scripted.rubric,
+        settings={},
+        cache=JudgmentCache(tmp_path / "a"),
+        load=lambda: scripted,
+    )
+    recorder.score_many(synthetic_video, CAPTION, ["SA", "gravity"])
+    recorder.close()
+    out = tmp_path / "judgments.jsonl"
+    assert run_cli(capsys, "cache", "export", str(out), "--cache", str(tmp_path / "a"))[0] == 0
+    assert len(out.read_text().splitlines()) == 2
+    code, _, err = run_cli(capsys, "cache", "import", str(out), "--cache", str(tmp_path / "b"))
+    assert code == 0 and "imported 2" in err
+    code, out_text, _ = run_cli(capsys, "cache", "info", "--cache", str(tmp_path / "b"))
+    assert "2 judgments" in out_text
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"key": "k"}\n')
+    code, _, err = run_cli(capsys, "cache", "import", str(bad), "--cache", str(tmp_path / "b"))
+    assert code == 2 and "bad.jsonl:1" in err and "Traceback" not in err

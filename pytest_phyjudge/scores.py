@@ -1,0 +1,90 @@
+"""PhyGround's ``scores.json``: the results of many videos, in the shape its scorer writes.
+
+Both the batch command (``phyjudge score-dir``) and the pytest report write this shape, with
+extra fields of their own beside PhyGround's (thresholds, pass/fail, the judge, the settings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from pytest_phyjudge.axes import GENERAL_METRICS
+from pytest_phyjudge.judgment import Judgment
+
+
+@dataclass
+class VideoResult:
+    """Everything judged for one video: its outcomes per axis (a Judgment or an error)."""
+
+    video: str
+    prompt: str
+    physical_laws: Sequence[str]
+    outcomes: dict[str, Judgment | Exception] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, axis: str) -> int | None:
+        outcome = self.outcomes.get(axis)
+        return outcome.score if isinstance(outcome, Judgment) else None
+
+    def to_phyground(self) -> dict[str, Any]:
+        general = {m: self.score(m) for m in GENERAL_METRICS}
+        scored_general = [s for s in general.values() if s is not None]
+        laws: dict[str, dict[str, Any]] = {}
+        for law in self.physical_laws:
+            outcome = self.outcomes.get(law)
+            if isinstance(outcome, Judgment):
+                laws[law] = {"score": outcome.score, "status": "scored"}
+            elif outcome is None:
+                laws[law] = {"score": None, "status": "not_observed"}
+            else:
+                laws[law] = {"score": None, "status": "failed", "error": str(outcome)}
+        law_scores = [v["score"] for v in laws.values() if v["score"] is not None]
+        return {
+            "video": self.video,
+            "prompt": self.prompt,
+            "physical_laws": list(self.physical_laws),
+            **general,
+            "general_avg": mean(scored_general) if scored_general else None,
+            "physical": {
+                "laws": laws,
+                "missing_laws": [law for law, v in laws.items() if v["score"] is None],
+                "coverage": len(law_scores) / len(laws) if laws else None,
+                "avg": mean(law_scores) if law_scores else None,
+            },
+            **self.extra,
+        }
+
+
+def build_scores(results: Iterable[VideoResult], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The whole ``scores.json`` document."""
+    rows = [r.to_phyground() for r in results]
+    return {
+        "meta": dict(meta),
+        "num_videos": len(rows),
+        "general_dimensions": list(GENERAL_METRICS),
+        "results": rows,
+    }
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write JSON to a temporary file beside ``path`` and rename it over: a reader never
+    sees half a report, and an interrupted write leaves the previous one in place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
