@@ -29,11 +29,11 @@ N_FRAMES = round(FPS * DURATION_S)
 #: The camera: a pinhole FOCAL px from the image plane, CAMERA_HEIGHT m above the floor,
 #: looking level (the horizon is at HORIZON_Y). The ball moves in the plane PATH_DEPTH m away,
 #: where one metre is PX_PER_M pixels, so its motion on screen is its motion in metres, scaled.
-CX, HORIZON_Y = WIDTH / 2, 136.0
+CX, HORIZON_Y = WIDTH / 2, 76.0
 FOCAL = 400.0
-CAMERA_HEIGHT = 1.0
+CAMERA_HEIGHT = 1.6
 PATH_DEPTH = 4.0
-BACK_DEPTH = 6.5  # the back wall of the room
+BACK_DEPTH = 9.0  # the back wall of the room
 PX_PER_M = FOCAL / PATH_DEPTH
 G = 9.81  # m/s^2
 RADIUS = 16  # ball radius in pixels (0.16 m)
@@ -41,7 +41,7 @@ RADIUS = 16  # ball radius in pixels (0.16 m)
 CONTACT_Y = HORIZON_Y + FOCAL * CAMERA_HEIGHT / PATH_DEPTH
 #: The low wall of ``ball_through_wall`` (metres): it runs from the camera to the back wall,
 #: so nothing rolling across the floor can get round it.
-WALL_X = (0.1, 0.4)
+WALL_X = (0.5, 0.8)
 WALL_HEIGHT = 0.4
 #: Screen x of the wall's faces where it crosses the ball's path.
 WALL_X0_PX, WALL_X1_PX = (CX + x * PX_PER_M for x in WALL_X)
@@ -131,8 +131,8 @@ def _ball_through_wall() -> Clip:
 
 
 def _ball_stops_midair() -> Clip:
-    # Thrown from 0.8 m at (1.5, 4.5) m/s; at 0.9 s, falling at 88 cm, it freezes for good.
-    x0, h0, vx, vy, t_freeze = 50.0, 0.8, 1.5, 4.5, 0.9
+    # Thrown from 0.8 m at (1.5, 4.5) m/s; at 0.8 s, falling, 1.26 m up, it freezes for good.
+    x0, h0, vx, vy, t_freeze = 50.0, 0.8, 1.5, 4.5, 0.8
     states = []
     for t in _times():
         t = min(t, t_freeze)
@@ -309,9 +309,9 @@ def _scene(floor: str, wall: bool) -> tuple[np.ndarray, np.ndarray | None]:
     occluder = None
     if wall:
         tz = np.where(np.isfinite(t_top), t_top, PATH_DEPTH)
-        top_rgb = np.array([206.0, 203, 196]) * (
-            0.93 + 0.1 * _value_noise(u * tz, tz, 0.2, 8)
-        )[..., None]
+        top_rgb = (
+            np.array([206.0, 203, 196]) * (0.93 + 0.1 * _value_noise(u * tz, tz, 0.2, 8))[..., None]
+        )
         sz = np.where(np.isfinite(t_side), t_side, PATH_DEPTH)
         side_rgb = _blocks(sz, np.clip(CAMERA_HEIGHT + v * sz, 0, WALL_HEIGHT)) * 0.9
         img = np.where((nearest == names.index("top"))[..., None], top_rgb, img)
@@ -326,7 +326,7 @@ def _scene(floor: str, wall: bool) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 _LIGHT = np.array(LIGHT) / np.linalg.norm(LIGHT)
-_HALF = (_LIGHT + [0, 0, 1]) / np.linalg.norm(_LIGHT + [0, 0, 1])
+_HALF = (_LIGHT + np.array([0.0, 0, 1])) / np.linalg.norm(_LIGHT + np.array([0.0, 0, 1]))
 
 
 def _draw_shadow(img: np.ndarray, state: BallState) -> None:

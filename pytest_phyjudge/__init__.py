@@ -12,6 +12,12 @@ from pytest_phyjudge._exceptions import (
     SuiteError,
     VideoError,
 )
+from pytest_phyjudge.assertions import (
+    PhysicsAssertionError,
+    assert_metric,
+    assert_physics,
+    assert_video,
+)
 from pytest_phyjudge.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.local import load_judge
@@ -30,10 +36,14 @@ __all__ = [
     "JudgeOutputError",
     "Judgment",
     "PhyJudgeError",
+    "PhysicsAssertionError",
     "RenderedPrompt",
     "RubricError",
     "ScriptedJudge",
     "SuiteError",
     "VideoError",
+    "assert_metric",
+    "assert_physics",
+    "assert_video",
     "load_judge",
 ]

@@ -70,7 +70,25 @@ _LORA_TARGETS = (
 )
 
 
-def _tiny_tokenizer() -> Any:
+def _rubric_corpus() -> list[str]:
+    """Text like what the judge reads: every axis's prompt for a few captions."""
+    from pytest_phyjudge.axes import ALL_AXES
+    from pytest_phyjudge.rubric import load_rubric
+
+    rubric = load_rubric(None)
+    captions = [
+        "A ball rolls down a ramp and knocks over a block.",
+        "Water is poured into a glass until it overflows onto the table.",
+        "A teapot turns slowly in front of a mirror under a desk lamp.",
+    ]
+    return [
+        rubric.render(axis, caption).system + "\n" + rubric.render(axis, caption).user
+        for axis in ALL_AXES
+        for caption in captions
+    ]
+
+
+def _tiny_tokenizer(text_tokenizer: str = "bytes") -> Any:
     from transformers import AddedToken
     from transformers.convert_slow_tokenizer import bytes_to_unicode
     from transformers.models.qwen3_5 import Qwen3_5Tokenizer
@@ -79,6 +97,12 @@ def _tiny_tokenizer() -> Any:
     for symbol in bytes_to_unicode().values():
         vocab[symbol] = len(vocab)
     tokenizer = Qwen3_5Tokenizer(vocab=vocab, merges=[])
+    if text_tokenizer == "bpe":
+        # Merges learnt from rubric text give about the real tokenizer's compression of
+        # English; digits stay single tokens, as Qwen's pre-tokenizer splits them.
+        tokenizer = tokenizer.train_new_from_iterator(_rubric_corpus(), vocab_size=2000)
+    elif text_tokenizer != "bytes":
+        raise ValueError(f"text_tokenizer must be 'bytes' or 'bpe', not {text_tokenizer!r}")
     tokenizer.add_special_tokens(
         {"additional_special_tokens": [AddedToken(t, special=True) for t in _SPECIAL_TOKENS]}
     )
@@ -166,6 +190,7 @@ def build_tiny_judge(
     hidden: int = 64,
     layers: int = 4,
     lora_rank: int = 4,
+    text_tokenizer: str = "bytes",
 ) -> Path:
     """Write a tiny random PhyJudge look-alike under ``folder``; return the adapter folder.
 
@@ -174,6 +199,9 @@ def build_tiny_judge(
     language tower whose ``adapter_config.json`` names that base, plus the project's own
     ``subq+human.yaml`` and an ``infer.py`` of literal constants. Pass the adapter folder to
     ``load_judge(adapter=..., device="cpu")``. The scores it gives are meaningless.
+
+    ``text_tokenizer="bytes"`` (one token per byte) is the smallest; ``"bpe"`` learns merges
+    from rubric text at build time, for token counts close to the real tokenizer's.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -185,7 +213,7 @@ def build_tiny_judge(
     adapter_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(seed)
-    tokenizer = _tiny_tokenizer()
+    tokenizer = _tiny_tokenizer(text_tokenizer)
     processor = _tiny_processor(tokenizer)
     config = _tiny_config(tokenizer, hidden, layers)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)

@@ -163,7 +163,8 @@ class LocalJudge(Judge):
         prefix = first[:cut]
         prefix_inputs = self._encode(decoded, prefix)
         with torch.inference_mode():
-            out = self.model(**prefix_inputs, use_cache=True)
+            # Only the cache is wanted: logits for one position, not the whole prefix.
+            out = self.model(**prefix_inputs, use_cache=True, logits_to_keep=1)
         prefix_cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         rope_deltas = self._rope_holder().rope_deltas.clone()
         tokenizer = self.processor.tokenizer
@@ -192,10 +193,12 @@ class LocalJudge(Judge):
 
         with torch.inference_mode():
             if cache is None:
-                out = self.model(**inputs)
+                out = self.model(**inputs, logits_to_keep=1)
             else:
                 seen = cache.get_seq_length()
-                out = self.model(input_ids=inputs["input_ids"][:, seen:], cache=cache)
+                out = self.model(
+                    input_ids=inputs["input_ids"][:, seen:], cache=cache, logits_to_keep=1
+                )
         everything = torch.softmax(out.logits[0, -1].float(), dim=-1)
         digits = everything[self._digit_ids()]
         mass = float(digits.sum())

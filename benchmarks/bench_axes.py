@@ -1,0 +1,238 @@
+"""How much a 16-axis judgment of one clip costs, three ways: (a) 16 independent prompts, as
+the reference script runs them; (b) one shared video prefix + 16 suffixes; (c) shared prefix +
+distribution scoring (one forward step per axis, no decode loop).
+
+Prints prompt tokens (text and video apart), forward calls, median wall seconds and peak
+memory per way, and the ratios a/b and a/c. It is a script that prints figures, not a test:
+
+    python benchmarks/bench_axes.py                          # tiny judge, a real PhyGround clip
+    python benchmarks/bench_axes.py --shape medium           # hidden 512, 8 layers: compute-bound
+    python benchmarks/bench_axes.py --shape full --device cuda   # the 9B shape, random weights
+
+Every model here has random weights: the figures measure cost, never quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CLIP = ROOT.parent / "shared" / "phyground" / "videos" / "omniweaving__collision_156.mp4"
+SHAPES = {"tiny": (64, 4), "medium": (512, 8)}
+CAPTION = (
+    "A player hits the ball off the side of the mallet, resulting in an unexpected trajectory."
+)
+
+
+class Counter:
+    """Counts forward calls and the tokens they process, from a hook on the inner model."""
+
+    def __init__(self, judge: Any) -> None:
+        self.video_token_id = judge.model.get_base_model().config.video_token_id
+        inner = judge.model.get_base_model().model
+        self.handle = inner.register_forward_pre_hook(self._hook, with_kwargs=True)
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls = 0
+        self.prefills: list[int] = []
+        self.text_tokens = 0
+        self.video_tokens = 0
+
+    def _hook(self, _module: Any, args: tuple, kwargs: dict) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        self.calls += 1
+        if ids is None or ids.shape[1] == 1:
+            return  # one decode step: not a prompt token
+        self.prefills.append(int(ids.shape[1]))
+        video = int((ids == self.video_token_id).sum())
+        self.video_tokens += video
+        self.text_tokens += int(ids.numel()) - video
+
+
+def _tiny_like(shape: str, hidden: int, layers: int, device: str) -> Any:
+    from pytest_phyjudge import load_judge
+    from pytest_phyjudge.testing import build_tiny_judge
+
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-{shape}-"))
+    adapter = build_tiny_judge(folder, hidden=hidden, layers=layers, text_tokenizer="bpe")
+    return load_judge(adapter, device=device)
+
+
+def _full_shape(device: str, lora_rank: int = 32) -> Any:
+    """Qwen3.5-9B's shape (Qwen3_5Config defaults) with random weights, built in memory."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+    from transformers.models.qwen3_5 import Qwen3_5Config
+
+    from pytest_phyjudge.hub import ResolvedAdapter
+    from pytest_phyjudge.judges.local import JudgePlan, LocalJudge
+    from pytest_phyjudge.judgment import JudgeIdentity
+    from pytest_phyjudge.rubric import load_rubric
+    from pytest_phyjudge.testing import _LORA_TARGETS, _tiny_processor, _tiny_tokenizer
+
+    tokenizer = _tiny_tokenizer("bpe")
+    ids = tokenizer.convert_tokens_to_ids
+    config = Qwen3_5Config(
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+    )
+    config.text_config.vocab_size = len(tokenizer)
+    config.text_config.eos_token_id = ids("<|im_end|>")
+    config.vision_config.out_hidden_size = config.text_config.hidden_size
+    with torch.device(device):
+        model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
+    lora = LoraConfig(
+        r=lora_rank, lora_alpha=2 * lora_rank, target_modules=_LORA_TARGETS, init_lora_weights=False
+    )
+    model = get_peft_model(model, lora).eval()
+    identity = JudgeIdentity(kind="random", adapter="random-9B-shape", base="Qwen3_5Config()")
+    resolved = ResolvedAdapter(Path("."), "random", None, "Qwen3_5Config()", "")
+    settings = {
+        "fps": 2.0,
+        "max_pixels": 360 * 640,
+        "max_new_tokens": 64,
+        "scoring": "greedy",
+        "share_prefix": True,
+    }
+    plan = JudgePlan(resolved, identity, load_rubric(None), settings)
+    return LocalJudge(model, _tiny_processor(tokenizer), plan=plan, device=device)
+
+
+def _peak_memory(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB (GPU)"
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (process RSS)"
+
+
+def run_way(
+    judge: Any,
+    counter: Counter,
+    clip: Path,
+    axes: list[str],
+    runs: int,
+    *,
+    share: bool,
+    scoring: str,
+    device: str,
+) -> dict[str, Any]:
+    judge.settings["share_prefix"] = share
+    judge.settings["scoring"] = scoring
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    judge.score_many(clip, CAPTION, axes)  # warm up (and decode the clip once)
+    times = []
+    for _ in range(runs):
+        counter.reset()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        judge.score_many(clip, CAPTION, axes)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return {
+        "calls": counter.calls,
+        "text": counter.text_tokens,
+        "video": counter.video_tokens,
+        "prefills": list(counter.prefills),
+        "seconds": statistics.median(times),
+        "memory": _peak_memory(device),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=["tiny", "medium", "custom", "full"], default="tiny")
+    parser.add_argument("--hidden", type=int, default=512, help="with --shape custom")
+    parser.add_argument("--layers", type=int, default=8, help="with --shape custom")
+    parser.add_argument("--video", type=Path, default=DEFAULT_CLIP)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=8,
+        help="a real reply ('{\"gravity\": 4}' + end) is about 8 tokens; a "
+        "random model never stops, so its replies are capped here",
+    )
+    args = parser.parse_args(argv)
+
+    from pytest_phyjudge.axes import ALL_AXES
+
+    if not args.video.is_file():
+        print(f"no clip at {args.video}; pass --video PATH", file=sys.stderr)
+        return 2
+    if args.shape == "full":
+        judge = _full_shape(args.device)
+    else:
+        hidden, layers = SHAPES.get(args.shape, (args.hidden, args.layers))
+        judge = _tiny_like(args.shape, hidden, layers, args.device)
+    judge.settings["max_new_tokens"] = args.max_new_tokens
+    counter = Counter(judge)
+    axes = list(ALL_AXES)
+    ways = {
+        "a independent": dict(share=False, scoring="greedy"),
+        "b shared prefix": dict(share=True, scoring="greedy"),
+        "c shared + distribution": dict(share=True, scoring="distribution"),
+    }
+    results = {
+        name: run_way(judge, counter, args.video, axes, args.runs, device=args.device, **kw)
+        for name, kw in ways.items()
+    }
+
+    config = judge.model.get_base_model().config.text_config
+    print(
+        f"model: {args.shape} (hidden {config.hidden_size}, {config.num_hidden_layers} layers, "
+        f"random weights), device {args.device}, clip {args.video.name}, 16 axes, "
+        f"max_new_tokens {args.max_new_tokens}, median of {args.runs} runs"
+    )
+    print(
+        f"{'way':<26}{'text tok':>10}{'video tok':>11}{'total':>9}{'fwd calls':>11}"
+        f"{'seconds':>10}  peak memory"
+    )
+    for name, r in results.items():
+        total = r["text"] + r["video"]
+        print(
+            f"{name:<26}{r['text']:>10}{r['video']:>11}{total:>9}{r['calls']:>11}"
+            f"{r['seconds']:>10.3f}  {r['memory']}"
+        )
+    a, b, c = results.values()
+    per_axis_video = a["video"] // len(axes)
+    # The limit, from (a)'s own prompts: the shared prefix once, then each axis's remainder.
+    prefix = b["prefills"][0]
+    limit = sum(a["prefills"]) - (len(axes) - 1) * prefix
+    print(
+        f"limit (prefix once + 16 suffixes): {limit} tokens; (b) processed "
+        f"{b['text'] + b['video']}; (a) processed {a['text'] + a['video']} "
+        f"({per_axis_video} video tokens re-encoded per axis)"
+    )
+    token_ratio = (a["text"] + a["video"]) / (b["text"] + b["video"])
+    print(
+        f"a/b: tokens {token_ratio:.2f}x, wall {a['seconds'] / b['seconds']:.2f}x "
+        f"(wall/token ratio {a['seconds'] / b['seconds'] / token_ratio:.2f})"
+    )
+    print(
+        f"a/c: tokens {(a['text'] + a['video']) / (c['text'] + c['video']):.2f}x, "
+        f"wall {a['seconds'] / c['seconds']:.2f}x; (c) forward calls {c['calls']} "
+        f"(1 prefix + {c['calls'] - 1} axes)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

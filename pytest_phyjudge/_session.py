@@ -1,0 +1,422 @@
+"""The state of one pytest run: its options, the lazily loaded judge, case judgments, checks.
+
+One :class:`PhyJudgeState` lives under :data:`STATE_KEY` in ``config.stash`` from
+``pytest_configure`` to ``pytest_unconfigure``. The assertion helpers find it through
+:func:`active` (a stack, so that pytester's in-process runs nest cleanly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import re
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
+from pytest_phyjudge.hub import DEFAULT_ADAPTER
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+
+#: ``--phyjudge-judge tiny``: the tiny random test judge, built under the pytest cache dir.
+TINY = "tiny"
+DEFAULT_MIN_SCORE = 3
+DEFAULT_SUITE_GLOBS = ("*.phyjudge.yaml", "*.phyjudge.yml")
+DEVICES_HELP = "cpu, cuda, cuda:N, mps or auto"
+DTYPES = ("auto", "bfloat16", "bf16", "float16", "fp16", "float32", "fp32")
+_OBJECT_SPEC = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_DEVICE = re.compile(r"cpu|cuda(?::\d+)?|mps|auto")
+
+
+# --------------------------------------------------------------------------- option values
+
+
+def parse_min_score(value: str | int) -> int:
+    """An integer threshold 1-5 (argparse ``type=``; a bad value becomes a UsageError)."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 5:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a minimum score; scores are whole numbers from 1 to 5."
+        )
+    return number
+
+
+def parse_judge_spec(value: str) -> str:
+    """``tiny`` or ``package.module:factory``."""
+    value = value.strip()
+    if value == TINY or _OBJECT_SPEC.fullmatch(value):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r} names no judge; write 'tiny' (the tiny random test judge) or "
+        "'package.module:factory' (a callable that returns a pytest_phyjudge.Judge)."
+    )
+
+
+def parse_device(value: str) -> str:
+    value = value.strip()
+    if _DEVICE.fullmatch(value):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a device; use {DEVICES_HELP}.")
+
+
+def parse_dtype(value: str) -> str:
+    value = value.strip()
+    if value in DTYPES:
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a dtype; use one of {', '.join(DTYPES)}.")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The plugin's settings: the command line wins over the ini file, then the defaults."""
+
+    adapter: str = DEFAULT_ADAPTER
+    revision: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    min_score: int = DEFAULT_MIN_SCORE
+    report: Path | None = None
+    judge: str | None = None
+    regenerate: bool = False
+    suite_globs: tuple[str, ...] = DEFAULT_SUITE_GLOBS
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Options:
+        def pick(name: str, parse: Any = None) -> Any:
+            value = config.getoption(f"phyjudge_{name}", None)
+            if value is not None:
+                return value
+            text = str(config.getini(f"phyjudge_{name}") or "").strip()
+            if not text:
+                return None
+            try:
+                return parse(text) if parse else text
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(f"ini option phyjudge_{name}: {exc}") from None
+
+        report = config.getoption("phyjudge_report", None)
+        report_base = config.invocation_params.dir
+        if report is None and str(config.getini("phyjudge_report") or "").strip():
+            # An ini path is relative to the ini file, as other path-valued ini options are.
+            report = str(config.getini("phyjudge_report")).strip()
+            report_base = config.inipath.parent if config.inipath else config.rootpath
+        min_score = pick("min_score", parse_min_score)
+        return cls(
+            adapter=pick("adapter") or DEFAULT_ADAPTER,
+            revision=pick("revision"),
+            device=pick("device", parse_device),
+            dtype=pick("dtype", parse_dtype),
+            min_score=DEFAULT_MIN_SCORE if min_score is None else min_score,
+            report=None if report is None else Path(report_base, report).absolute(),
+            judge=pick("judge", parse_judge_spec),
+            regenerate=bool(config.getoption("phyjudge_regenerate", False)),
+            suite_globs=tuple(config.getini("phyjudge_suite_glob") or DEFAULT_SUITE_GLOBS),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["report"] = None if self.report is None else str(self.report)
+        data["suite_globs"] = list(self.suite_globs)
+        return data
+
+
+# --------------------------------------------------------------------------- checks
+
+
+@dataclass
+class Check:
+    """One axis checked against its threshold, by a suite item or an assertion helper.
+
+    Checks travel from the process that ran the test to the reporter on the test report
+    (``report.phyjudge_checks``, as plain dicts), so they survive pytest-xdist.
+    """
+
+    axis: str
+    min_score: int
+    caption: str
+    video: str | None
+    judgment: Judgment | None = None
+    error: str | None = None
+    laws: tuple[str, ...] = ()
+    suite: str | None = None
+    case: str | None = None
+    nodeid: str = ""
+    outcome: str = ""
+    sheet: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: Who judged; set for checks without a judgment too (an unparseable reply, say).
+    judge: JudgeIdentity | None = None
+
+    @property
+    def score(self) -> int | None:
+        return None if self.judgment is None else self.judgment.score
+
+    @property
+    def passed(self) -> bool:
+        return self.judgment is not None and self.judgment.score >= self.min_score
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["judgment"] = None if self.judgment is None else self.judgment.to_dict()
+        data["laws"] = list(self.laws)
+        data["judge"] = None if self.judge is None else self.judge.to_dict()
+        # Round-trip through JSON so only plain values cross an xdist channel.
+        return json.loads(json.dumps(data, default=str))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Check:
+        values = dict(data)
+        if values.get("judgment") is not None:
+            values["judgment"] = Judgment.from_dict(values["judgment"])
+        values["laws"] = tuple(values.get("laws") or ())
+        if values.get("judge") is not None:
+            values["judge"] = JudgeIdentity(**values["judge"])
+        return cls(**values)
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------- judges
+
+
+def import_object(spec: str, what: str) -> Any:
+    """``package.module:attr`` -> the object; a PhyJudgeError naming ``what`` otherwise."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except ImportError as exc:
+        raise PhyJudgeError(
+            f"Cannot import the {what} {spec!r}: {describe_error(exc)}. Make the module "
+            "importable: install it, or add its folder to pytest's `pythonpath` ini option."
+        ) from exc
+    except AttributeError:
+        raise PhyJudgeError(
+            f"The module {module_name!r} has no {attr!r}, so the {what} {spec!r} does not "
+            "exist. Check the name after the colon."
+        ) from None
+    return obj
+
+
+def user_frames(exc: BaseException) -> str:
+    """The traceback lines of ``exc`` outside pytest, pluggy and this plugin (user code)."""
+    import pluggy
+
+    skip = (
+        str(Path(__file__).parent),
+        str(Path(pluggy.__file__).parent),
+        str(Path(pytest.__file__).parent.parent / "_pytest"),
+    )
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(skip)]
+    return "".join(traceback.format_list(frames[-4:])).rstrip()
+
+
+def _call_factory(factory: Any, config: pytest.Config) -> Any:
+    try:
+        wants_config = any(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+            for p in inspect.signature(factory).parameters.values()
+        )
+    except (TypeError, ValueError):
+        wants_config = False
+    return factory(config) if wants_config else factory()
+
+
+def _tiny_folder(config: pytest.Config) -> Path:
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("phyjudge-tiny"))
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "pytest-phyjudge-tiny"
+
+
+def load_default_judge(config: pytest.Config, options: Options) -> Judge:
+    """PhyJudge-9B (or ``--phyjudge-adapter``), as the last ``make_judge`` hook does."""
+    from pytest_phyjudge.judges.local import load_judge
+
+    return load_judge(
+        options.adapter, revision=options.revision, device=options.device, dtype=options.dtype
+    )
+
+
+def make_judge(config: pytest.Config, options: Options) -> Judge:
+    """``--phyjudge-judge``, else the ``pytest_phyjudge_make_judge`` hook. Every failure is a
+    JudgeLoadError with a one-paragraph message."""
+    spec = options.judge
+    where = f"--phyjudge-judge {spec}" if spec else "pytest_phyjudge_make_judge"
+    try:
+        if spec == TINY:
+            from pytest_phyjudge.testing import load_tiny_judge
+
+            extra = {k: v for k, v in (("device", options.device), ("dtype", options.dtype)) if v}
+            judge = load_tiny_judge(_tiny_folder(config), **extra)
+        elif spec:
+            judge = _call_factory(import_object(spec, "judge factory"), config)
+        else:
+            judge = config.hook.pytest_phyjudge_make_judge(config=config)
+    except JudgeLoadError:
+        raise
+    except PhyJudgeError as exc:
+        raise JudgeLoadError(f"{exc} (from {where})") from exc
+    except Exception as exc:
+        frames = user_frames(exc)
+        raise JudgeLoadError(
+            f"The judge could not be made ({where}): {describe_error(exc)}."
+            + (f"\n{frames}" if frames else "")
+        ) from exc
+    if not isinstance(judge, Judge):
+        raise JudgeLoadError(
+            f"{where} returned {type(judge).__name__}, not a pytest_phyjudge.Judge; return a "
+            "judge such as load_judge(...) or ScriptedJudge(...)."
+        )
+    return judge
+
+
+# --------------------------------------------------------------------------- the state
+
+CaseKey = tuple[str, str]
+Outcome = Judgment | PhyJudgeError
+
+
+class PhyJudgeState:
+    """Everything one run shares: the judge (made on first use), each case's judgments
+    (computed once for all its items) and the checks waiting for their test report."""
+
+    def __init__(self, config: pytest.Config, options: Options) -> None:
+        self.config = config
+        self.options = options
+        self._judge: Judge | None = None
+        self._load_error: JudgeLoadError | None = None
+        self._cases: dict[CaseKey, dict[str, Outcome]] = {}
+        self._axes_index: dict[CaseKey, list[str]] | None = None
+        self._checks: dict[str, list[Check]] = {}
+        self.current_item: pytest.Item | None = None
+        self.judge_loads = 0
+
+    # -- the judge
+
+    @property
+    def judge_loaded(self) -> bool:
+        return self._judge is not None
+
+    def judge(self) -> Judge:
+        """The run's judge, made on first call; a failed load is not retried for every item."""
+        if self._judge is not None:
+            return self._judge
+        if self._load_error is not None:
+            raise self._load_error.with_traceback(None)
+        self.judge_loads += 1
+        try:
+            self._judge = make_judge(self.config, self.options)
+        except JudgeLoadError as exc:
+            self._load_error = exc
+            raise
+        return self._judge
+
+    def close(self) -> None:
+        judge, self._judge = self._judge, None
+        if judge is not None:
+            judge.close()
+
+    # -- suite cases
+
+    def case_axes(self, key: CaseKey, items: Sequence[pytest.Item]) -> list[str]:
+        """The axes of a case that this run selected (so ``-k gravity`` scores one axis)."""
+        if self._axes_index is None:
+            index: dict[CaseKey, list[str]] = {}
+            for item in items:
+                item_key = getattr(item, "phyjudge_case_key", None)
+                if item_key is not None:
+                    index.setdefault(item_key, []).append(item.phyjudge_axis)  # type: ignore[attr-defined]
+            self._axes_index = index
+        return self._axes_index.get(key, [])
+
+    def case_outcomes(
+        self,
+        key: CaseKey,
+        axes: Iterable[str],
+        judge_case: Any,
+    ) -> dict[str, Outcome]:
+        """Each axis' Judgment or error, from ``judge_case(missing_axes)`` for those not
+        judged yet: a case is judged once, in one ``score_many`` call, for all its items."""
+        done = self._cases.setdefault(key, {})
+        missing = [axis for axis in dict.fromkeys(axes) if axis not in done]
+        if missing:
+            done.update(judge_case(missing))
+        return done
+
+    # -- checks
+
+    def add_check(self, check: Check, item: pytest.Item | None = None) -> None:
+        """Keep ``check`` for the report of ``item`` (default: the running test) and put its
+        JUnit properties on that item."""
+        item = item or self.current_item
+        if check.judgment is not None:
+            check.judge = check.judgment.judge
+        elif check.judge is None and self._judge is not None:
+            check.judge = self._judge.identity
+        if not check.settings and self._judge is not None:
+            check.settings = dict(self._judge.settings)
+        if item is not None:
+            check.nodeid = item.nodeid
+            item.user_properties.extend(
+                [
+                    ("phyjudge_axis", check.axis),
+                    ("phyjudge_score", "" if check.score is None else check.score),
+                    ("phyjudge_min_score", check.min_score),
+                ]
+            )
+        self._checks.setdefault(check.nodeid, []).append(check)
+
+    def pop_checks(self, nodeid: str) -> list[Check]:
+        return self._checks.pop(nodeid, [])
+
+    def pop_all_checks(self) -> list[Check]:
+        """Checks no test report carried (made outside any test, or by an interrupted one)."""
+        left = [c for checks in self._checks.values() for c in checks]
+        self._checks.clear()
+        return left
+
+
+# --------------------------------------------------------------------------- lookup
+
+STATE_KEY = pytest.StashKey[PhyJudgeState]()
+_ACTIVE: list[PhyJudgeState] = []
+
+
+def activate(state: PhyJudgeState) -> None:
+    state.config.stash[STATE_KEY] = state
+    _ACTIVE.append(state)
+
+
+def deactivate(config: pytest.Config) -> PhyJudgeState | None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return None
+    del config.stash[STATE_KEY]
+    if state in _ACTIVE:
+        _ACTIVE.remove(state)
+    return state
+
+
+def state_of(config: pytest.Config) -> PhyJudgeState:
+    return config.stash[STATE_KEY]
+
+
+def active() -> PhyJudgeState | None:
+    """The state of the innermost running pytest session with this plugin, if any."""
+    return _ACTIVE[-1] if _ACTIVE else None

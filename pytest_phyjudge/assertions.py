@@ -1,0 +1,284 @@
+"""Physics assertions for ordinary tests: judge a video, compare each axis to its threshold.
+
+    judgment = assert_physics("clip.mp4", "A ball falls.", law="gravity", min_score=4)
+
+Each helper returns what the judge said, records it for the run's reports, and on failure
+raises :class:`PhysicsAssertionError` whose message names every failing axis at once.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from pytest_phyjudge import _session
+from pytest_phyjudge._exceptions import InputError, PhyJudgeError
+from pytest_phyjudge._session import Check, describe_error
+from pytest_phyjudge.axes import DOMAIN_TITLES, check_law, check_metric, domain_of, is_law
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judgment import Judgment
+
+Threshold = int | Mapping[str, int]
+_LABEL = 12
+
+
+class PhysicsAssertionError(AssertionError):
+    """A judged axis scored below its minimum, or the judge gave it no score.
+
+    ``checks`` holds every axis asked for (passed ones too); ``failures`` the failing ones.
+    """
+
+    def __init__(self, message: str, *, checks: Sequence[Check]) -> None:
+        super().__init__(message)
+        self.checks = tuple(checks)
+        self.failures = tuple(c for c in checks if not c.passed)
+
+    @property
+    def judgments(self) -> dict[str, Judgment]:
+        return {c.axis: c.judgment for c in self.checks if c.judgment is not None}
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _field(label: str, text: str, indent: str = "  ") -> list[str]:
+    lines = str(text).splitlines() or [""]
+    pad = indent + " " * (_LABEL + 1)
+    head = f"{indent}{label + ':':<{_LABEL}} {lines[0]}"
+    return [head, *(pad + line for line in lines[1:])]
+
+
+def _verdict(check: Check) -> str:
+    if check.judgment is None:
+        return "no score"
+    sign = ">=" if check.passed else "<"
+    return f"{check.score} {sign} min_score {check.min_score}"
+
+
+def _headline(failures: Sequence[Check], total: int) -> str:
+    if len(failures) == 1:
+        (check,) = failures
+        if check.judgment is None:
+            return f"PhyJudge gave {check.axis} no score: its reply holds none."
+        return (
+            f"PhyJudge scored {check.axis} {check.score}, below its minimum of {check.min_score}."
+        )
+    listed = ", ".join(f"{c.axis} {_verdict(c).replace(' min_score', '')}" for c in failures)
+    return f"PhyJudge: {len(failures)} of {total} axes failed ({listed})."
+
+
+def failure_message(
+    checks: Sequence[Check],
+    *,
+    judge: Judge | None,
+    verbosity: int = 0,
+    criteria: Mapping[str, str] | None = None,
+) -> str:
+    """The labelled, multi-line text of a failed check: what was judged, what came back,
+    what the judge was asked, and how to act on it. ``verbosity >= 2`` adds the prompt."""
+    failures = [c for c in checks if not c.passed]
+    first = checks[0]
+    lines = [_headline(failures, len(checks))]
+    lines += _field("caption", first.caption)
+    lines += _field("video", first.video or "(none)")
+    identity = first.judge or (judge.identity if judge is not None else None)
+    if identity is not None:
+        lines += _field("judge", identity.describe())
+    for check in failures:
+        lines.append("")
+        lines.append(f"  {check.axis} ({DOMAIN_TITLES[domain_of(check.axis)]}): {_verdict(check)}")
+        if check.judgment is not None:
+            lines += _field("raw reply", check.judgment.raw, "    ")
+        else:
+            lines += _field("error", check.error or "unknown", "    ")
+        questions = judge.rubric.questions(check.axis) if judge is not None else ()
+        if questions:
+            numbered = "\n".join(f"q{i}: {q}" for i, q in enumerate(questions, 1))
+            lines += _field("checked", numbered, "    ")
+        if verbosity >= 2 and judge is not None:
+            crit = (criteria or {}).get(check.axis) if is_law(check.axis) else None
+            prompt = judge.rubric.render(check.axis, check.caption, criteria=crit)
+            lines += _field("system", prompt.system, "    ")
+            lines += _field("prompt", textwrap.dedent(prompt.user).strip(), "    ")
+    passed = [c for c in checks if c.passed]
+    if passed:
+        lines.append("")
+        lines += _field("passed", ", ".join(f"{c.axis} {_verdict(c)}" for c in passed))
+    lines.append("")
+    if any(c.judgment is None for c in failures):
+        lines.append(
+            "  The judge's reply held no score (see the raw reply above); the real judge "
+            "rarely does this, a tiny or scripted one often."
+        )
+    if any(c.judgment is not None for c in failures):
+        lines.append(
+            "  If a score is acceptable, lower its min_score; "
+            + ("the prompts are shown above." if verbosity >= 2 else "-vv shows the prompt.")
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _thresholds(min_score: Threshold | None, axes: Sequence[str], default: int) -> dict[str, int]:
+    def valid(value: object, what: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+            raise InputError(f"{what} is {value!r}; thresholds are whole numbers from 1 to 5.")
+        return value
+
+    if min_score is None:
+        return dict.fromkeys(axes, default)
+    if isinstance(min_score, Mapping):
+        unknown = [a for a in min_score if a not in axes]
+        if unknown:
+            raise InputError(
+                f"min_score names {', '.join(map(repr, unknown))}, which this assertion does "
+                f"not judge (it judges {', '.join(axes)}); add it to laws/metrics or drop it."
+            )
+        return {a: valid(min_score.get(a, default), f"min_score for {a!r}") for a in axes}
+    value = valid(min_score, "min_score")
+    return dict.fromkeys(axes, value)
+
+
+def _session_judge(judge: Judge | None, helper: str) -> tuple[Judge, _session.PhyJudgeState | None]:
+    state = _session.active()
+    if judge is not None:
+        return judge, state
+    if state is None:
+        raise PhyJudgeError(
+            f"{helper}() found no judge: it is not running inside a pytest session with the "
+            "pytest-phyjudge plugin. Pass one explicitly, e.g. "
+            f"{helper}(..., judge=load_judge()), or run the test with pytest."
+        )
+    return state.judge(), state
+
+
+def _judge_axes(
+    helper: str,
+    video: str | Path,
+    caption: str,
+    *,
+    laws: Sequence[str],
+    metrics: Sequence[str],
+    min_score: Threshold | None,
+    criteria: Mapping[str, str] | None,
+    judge: Judge | None,
+) -> dict[str, Judgment]:
+    __tracebackhide__ = True
+    try:
+        axes = [*dict.fromkeys([*map(check_metric, metrics), *map(check_law, laws)])]
+        if not axes:
+            raise InputError(f"{helper}() was given no laws and no metrics; name at least one.")
+        if not isinstance(caption, str) or not caption.strip():
+            raise InputError(f"{helper}() needs the caption (the prompt) as non-empty text.")
+        for law in criteria or {}:
+            if law not in laws:
+                raise InputError(f"criteria names {law!r}, which is not among laws={list(laws)}.")
+        judge, state = _session_judge(judge, helper)
+        default = state.options.min_score if state is not None else _session.DEFAULT_MIN_SCORE
+        thresholds = _thresholds(min_score, axes, default)
+        outcomes = judge.score_many(video, caption, axes, criteria=criteria or None)
+    except PhyJudgeError as exc:
+        # The message says it all; the frames inside the plugin would only hide it.
+        raise exc.with_traceback(None) from None
+    checks = []
+    for axis in axes:
+        outcome = outcomes[axis]
+        check = Check(
+            axis=axis,
+            min_score=thresholds[axis],
+            caption=caption,
+            video=str(Path(video).resolve()),
+            judgment=outcome if isinstance(outcome, Judgment) else None,
+            error=None if isinstance(outcome, Judgment) else describe_error(outcome),
+            laws=tuple(a for a in axes if is_law(a)),
+            settings=dict(judge.settings),
+            judge=judge.identity,
+        )
+        checks.append(check)
+        if state is not None:
+            state.add_check(check)
+    if any(not c.passed for c in checks):
+        verbosity = state.config.get_verbosity() if state is not None else 0
+        message = failure_message(checks, judge=judge, verbosity=verbosity, criteria=criteria)
+        raise PhysicsAssertionError(message, checks=checks)
+    return {c.axis: c.judgment for c in checks if c.judgment is not None}
+
+
+def assert_physics(
+    video: str | Path,
+    caption: str,
+    *,
+    law: str,
+    min_score: int | None = None,
+    criteria: str | None = None,
+    judge: Judge | None = None,
+) -> Judgment:
+    """Assert that ``video`` obeys physical ``law`` with a score of at least ``min_score``
+    (default: ``--phyjudge-min-score``, 3). ``criteria`` replaces the law's criterion text.
+    Uses the session's judge unless ``judge`` is given; returns the Judgment."""
+    __tracebackhide__ = True
+    crit = {law: criteria} if criteria is not None else None
+    found = _judge_axes(
+        "assert_physics",
+        video,
+        caption,
+        laws=[law],
+        metrics=[],
+        min_score=min_score,
+        criteria=crit,
+        judge=judge,
+    )
+    return found[law]
+
+
+def assert_metric(
+    video: str | Path,
+    caption: str,
+    *,
+    metric: str,
+    min_score: int | None = None,
+    judge: Judge | None = None,
+) -> Judgment:
+    """Assert a general metric (``SA``, ``PTV`` or ``persistence``) of ``video``; returns the
+    Judgment."""
+    __tracebackhide__ = True
+    found = _judge_axes(
+        "assert_metric",
+        video,
+        caption,
+        laws=[],
+        metrics=[metric],
+        min_score=min_score,
+        criteria=None,
+        judge=judge,
+    )
+    return found[metric]
+
+
+def assert_video(
+    video: str | Path,
+    caption: str,
+    *,
+    laws: Iterable[str] = (),
+    metrics: Iterable[str] = (),
+    min_score: Threshold | None = None,
+    criteria: Mapping[str, str] | None = None,
+    judge: Judge | None = None,
+) -> dict[str, Judgment]:
+    """Judge several axes of one video in one call and assert each against its threshold
+    (``min_score``: one int, or ``{axis: int}`` with the default for the axes it leaves
+    out). Every failing axis is reported at once; returns ``{axis: Judgment}``."""
+    __tracebackhide__ = True
+    return _judge_axes(
+        "assert_video",
+        video,
+        caption,
+        laws=[laws] if isinstance(laws, str) else list(laws),
+        metrics=[metrics] if isinstance(metrics, str) else list(metrics),
+        min_score=min_score,
+        criteria=criteria,
+        judge=judge,
+    )

@@ -1,0 +1,164 @@
+"""YAML suites as pytest nodes: a file, one collector per case, one item per (case, axis).
+
+``basics.phyjudge.yaml::ball_ramp::gravity`` carries the keywords ``ball_ramp``,
+``gravity``, ``solid`` and ``phyjudge``, and the case's YAML marks, so ``-k`` and ``-m``
+select the way they do for Python tests. The items of a case share one judgment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_phyjudge._exceptions import JudgeOutputError, PhyJudgeError, SuiteError
+from pytest_phyjudge._session import Check, Outcome, describe_error, state_of
+from pytest_phyjudge.assertions import PhysicsAssertionError, failure_message
+from pytest_phyjudge.axes import domain_of
+from pytest_phyjudge.generate import case_video
+from pytest_phyjudge.judgment import Judgment
+from pytest_phyjudge.suite import Case, MarkSpec, Suite, load_suite
+
+
+def is_suite_file(path: Path, globs: tuple[str, ...]) -> bool:
+    return any(fnmatch(path.name, pattern) for pattern in globs)
+
+
+class SuiteFile(pytest.File):
+    """A ``*.phyjudge.yaml`` file; a bad suite is one collection error at its file:line."""
+
+    suite: Suite | None = None
+
+    def collect(self) -> Iterator[CaseCollector]:
+        options = state_of(self.config).options
+        try:
+            self.suite = load_suite(self.path, default_min_score=options.min_score)
+        except SuiteError as exc:
+            raise self.CollectError(str(exc)) from None
+        for case in self.suite.cases:
+            node = CaseCollector.from_parent(self, name=case.id, case=case)
+            for spec in case.marks:
+                node.add_marker(self._mark(spec, case))
+            yield node
+
+    def _mark(self, spec: MarkSpec, case: Case) -> pytest.MarkDecorator:
+        try:
+            return getattr(pytest.mark, spec.name)(*spec.args, **dict(spec.kwargs))
+        except pytest.fail.Exception as exc:
+            raise self.CollectError(
+                f"{self.path}:{case.line}: case {case.id!r} has the mark {spec.name!r}, which "
+                f"pytest refuses: {exc.msg} Register it under `markers` in your pytest "
+                "configuration, or remove it from the case's `marks:`."
+            ) from None
+
+
+class CaseCollector(pytest.Collector):
+    """One case of a suite; its YAML marks sit here and apply to each of its items."""
+
+    def __init__(self, *, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def collect(self) -> Iterator[AxisItem]:
+        for axis in self.case.axes:
+            yield AxisItem.from_parent(self, name=axis, axis=axis)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, self.case.id
+
+
+class AxisItem(pytest.Item):
+    """One axis of one case, judged against its threshold."""
+
+    def __init__(self, *, axis: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        case: Case = self.parent.case  # type: ignore[union-attr]
+        suite: Suite = self.parent.parent.suite  # type: ignore[union-attr]
+        self.case = case
+        self.suite_name = suite.name
+        self.axis = axis
+        self.min_score = case.min_scores[axis]
+        # Read by PhyJudgeState.case_axes to judge only the selected axes of a case.
+        self.phyjudge_case_key = (str(self.path), case.id)
+        self.phyjudge_axis = axis
+        domain = domain_of(axis)
+        self.add_marker(pytest.mark.phyjudge(axis=axis, domain=domain, case=case.id))
+        self.keywords[domain] = True
+        self.extra_keyword_matches.add(domain)
+
+    def _judge_case(self, axes: list[str]) -> dict[str, Outcome]:
+        state = state_of(self.config)
+        try:
+            video = case_video(self.config, self.case, regenerate=state.options.regenerate)
+            judge = state.judge()
+            criteria = {law: text for law, text in self.case.criteria.items() if law in axes}
+            return judge.score_many(video, self.case.prompt, axes, criteria=criteria or None)
+        except PhyJudgeError as exc:
+            return dict.fromkeys(axes, exc)
+
+    def runtest(self) -> None:
+        state = state_of(self.config)
+        key = self.phyjudge_case_key
+        axes = state.case_axes(key, self.session.items)
+        if self.axis not in axes:
+            axes = [*axes, self.axis]
+        outcome = state.case_outcomes(key, axes, self._judge_case)[self.axis]
+        check = Check(
+            axis=self.axis,
+            min_score=self.min_score,
+            caption=self.case.prompt,
+            video=outcome.video if isinstance(outcome, Judgment) else _case_video(self.case),
+            judgment=outcome if isinstance(outcome, Judgment) else None,
+            error=None if isinstance(outcome, Judgment) else describe_error(outcome),
+            laws=self.case.laws,
+            suite=self.suite_name,
+            case=self.case.id,
+        )
+        state.add_check(check, self)
+        if isinstance(outcome, (Judgment, JudgeOutputError)):
+            if not check.passed:
+                judge = state.judge() if state.judge_loaded else None
+                message = failure_message(
+                    [check],
+                    judge=judge,
+                    verbosity=self.config.get_verbosity(),
+                    criteria=self.case.criteria,
+                )
+                raise PhysicsAssertionError(message, checks=[check])
+            return
+        raise outcome.with_traceback(None)
+
+    def _where(self) -> list[str]:
+        """Where the case is written: ``file:line`` and that line of the YAML."""
+        file, line = self.nodeid.split("::", 1)[0], self.case.line
+        head = f"  at {file}:{line}: case {self.case.id!r}, axis {self.axis}"
+        head += f", min_score {self.min_score}"
+        try:
+            source = self.path.read_text(encoding="utf-8").splitlines()[line - 1]
+        except (OSError, UnicodeDecodeError, IndexError):
+            return [head]
+        return [head, f"{line:>6} | {source}"]
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
+        """The verdict first (it is what ``-r`` summaries show), then the YAML line, then
+        the judgment; any other exception is shown the usual way."""
+        exc = excinfo.value
+        if self.config.getoption("fulltrace", False) or not isinstance(
+            exc, (PhysicsAssertionError, PhyJudgeError)
+        ):
+            return super().repr_failure(excinfo, style=style)
+        text = str(exc) if isinstance(exc, PhysicsAssertionError) else describe_error(exc)
+        first, _, rest = text.partition("\n")
+        return "\n".join([first, *self._where(), *([rest] if rest else [])])
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, f"{self.case.id}::{self.axis}"
+
+
+def _case_video(case: Case) -> str | None:
+    return None if case.video is None else str(case.video)
