@@ -419,12 +419,12 @@ def render_all(out_dir: str | Path = DEFAULT_OUT, *, force: bool = False) -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     parser.add_argument("--force", action="store_true", help="re-render clips that exist")
     args = parser.parse_args(argv)
-    for path in render_all(args.out, force=args.force):
-        print(f"{path}  {path.stat().st_size / 1024:.0f} KB")
+    for name, path in zip(CLIP_NAMES, render_all(args.out, force=args.force), strict=True):
+        print(f"{path}  {path.stat().st_size / 1024:.0f} KB  {clip(name).description}")
     return 0
 
 

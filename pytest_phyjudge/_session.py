@@ -257,7 +257,7 @@ def make_judge(config: pytest.Config, options: Options) -> Judge:
     """``--phyjudge-judge``, else the ``pytest_phyjudge_make_judge`` hook. Every failure is a
     JudgeLoadError with a one-paragraph message."""
     spec = options.judge
-    where = f"--phyjudge-judge {spec}" if spec else "pytest_phyjudge_make_judge"
+    where = f"--phyjudge-judge {spec}" if spec else "the pytest_phyjudge_make_judge hook"
     try:
         if spec == TINY:
             from pytest_phyjudge.testing import load_tiny_judge
@@ -289,7 +289,9 @@ def make_judge(config: pytest.Config, options: Options) -> Judge:
 # --------------------------------------------------------------------------- the state
 
 CaseKey = tuple[str, str]
-Outcome = Judgment | PhyJudgeError
+#: What one axis of a case came to: a Judgment, or the error that stopped it (a
+#: PhyJudgeError for bad input or an unreadable reply, anything else for a bug).
+Outcome = Judgment | Exception
 
 
 class PhyJudgeState:

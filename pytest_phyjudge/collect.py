@@ -98,6 +98,12 @@ class AxisItem(pytest.Item):
             return judge.score_many(video, self.case.prompt, axes, criteria=criteria or None)
         except PhyJudgeError as exc:
             return dict.fromkeys(axes, exc)
+        except Exception as exc:
+            # Not bad input but a failure of the judge or the plugin: kept, with its
+            # traceback chained, so the case's other items fail with it without re-running.
+            error = RuntimeError(f"Judging case {self.case.id!r} failed: {describe_error(exc)}")
+            error.__cause__ = exc
+            return dict.fromkeys(axes, error)
 
     def runtest(self) -> None:
         state = state_of(self.config)
@@ -105,7 +111,9 @@ class AxisItem(pytest.Item):
         axes = state.case_axes(key, self.session.items)
         if self.axis not in axes:
             axes = [*axes, self.axis]
-        outcome = state.case_outcomes(key, axes, self._judge_case)[self.axis]
+        outcome = state.case_outcomes(key, axes, self._judge_case).get(self.axis)
+        if outcome is None:
+            outcome = RuntimeError(f"The judge returned nothing for {self.axis!r}.")
         check = Check(
             axis=self.axis,
             min_score=self.min_score,
@@ -129,7 +137,9 @@ class AxisItem(pytest.Item):
                 )
                 raise PhysicsAssertionError(message, checks=[check])
             return
-        raise outcome.with_traceback(None)
+        if isinstance(outcome, PhyJudgeError):
+            raise outcome.with_traceback(None)
+        raise RuntimeError(str(outcome)) from outcome.__cause__
 
     def _where(self) -> list[str]:
         """Where the case is written: ``file:line`` and that line of the YAML."""

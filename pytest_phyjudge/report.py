@@ -44,7 +44,7 @@ def sheets_dir(options: Options) -> Path | None:
 # --------------------------------------------------------------------------- per test report
 
 
-def _make_sheet(check: Check, folder: Path) -> Path | None:
+def _make_sheet(check: Check, folder: Path, suffix: str = "") -> Path | None:
     from pytest_phyjudge.sheets import sheet_name, write_contact_sheet
 
     if check.video is None or not Path(check.video).is_file():
@@ -56,7 +56,10 @@ def _make_sheet(check: Check, folder: Path) -> Path | None:
     kwargs = {k: settings[k] for k in ("fps", "max_pixels") if settings.get(k)}
     try:
         return write_contact_sheet(
-            check.video, folder / sheet_name(check.nodeid, check.axis), title=title, **kwargs
+            check.video,
+            folder / sheet_name(check.nodeid, check.axis + suffix),
+            title=title,
+            **kwargs,
         )
     except Exception as exc:  # a sheet is a convenience: never fail a test over it
         warnings.warn(
@@ -83,10 +86,14 @@ def attach_checks(state: PhyJudgeState, item: pytest.Item, report: pytest.TestRe
     if not checks:
         return
     folder = sheets_dir(state.options)
+    seen: dict[str, int] = {}
     for check in checks:
         check.outcome = outcome_of(report)
         if folder is not None and not check.passed:
-            sheet = _make_sheet(check, folder)
+            # One test may check the same axis on several videos: number the repeats.
+            seen[check.axis] = seen.get(check.axis, 0) + 1
+            suffix = f"-{seen[check.axis]}" if seen[check.axis] > 1 else ""
+            sheet = _make_sheet(check, folder, suffix)
             if sheet is not None:
                 check.sheet = str(sheet)
                 if item.config.pluginmanager.hasplugin("html"):
@@ -283,8 +290,16 @@ class PhyJudgeReporter:
         self.config = state.config
         self.checks: list[Check] = []
         self.written: Path | None = None
+        self.videos = 0
         self.write_error: str | None = None
         self._finished = False
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # Sheets of an earlier run would pass for this run's: start the folder afresh.
+        folder = sheets_dir(self.state.options)
+        if folder is not None and folder.is_dir():
+            for old in folder.glob("*.png"):
+                old.unlink(missing_ok=True)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for data in getattr(report, "phyjudge_checks", ()):
@@ -328,6 +343,7 @@ class PhyJudgeReporter:
         document = build_report(self.checks, options=options, state_judge=state_judge, run=run)
         try:
             self.written = write_json_atomic(options.report, document)
+            self.videos = document["num_videos"]
         except OSError as exc:
             self.write_error = f"cannot write {options.report}: {describe_error(exc)}"
             warnings.warn(f"pytest-phyjudge: {self.write_error}", pytest.PytestWarning, 1)
@@ -356,8 +372,7 @@ class PhyJudgeReporter:
             for line in worst_lines(self.checks):
                 tr.write_line(f"  {line}")
         if self.written is not None:
-            videos = len({(c.suite, c.case, c.video, c.caption) for c in self.checks})
-            tr.write_line(f"phyjudge report: {self.written} ({videos} videos)")
+            tr.write_line(f"phyjudge report: {self.written} ({self.videos} videos)")
             sheets = [c.sheet for c in self.checks if c.sheet]
             if sheets:
                 tr.write_line(f"contact sheets: {Path(sheets[0]).parent} ({len(sheets)})")

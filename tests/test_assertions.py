@@ -1,0 +1,248 @@
+"""assert_physics / assert_metric / assert_video: verdicts, messages, thresholds, recording."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge import (
+    InputError,
+    Judgment,
+    PhyJudgeError,
+    PhysicsAssertionError,
+    ScriptedJudge,
+    VideoError,
+    _session,
+    assert_metric,
+    assert_physics,
+    assert_video,
+)
+
+# In-process pytester runs here decode videos (contact sheets); pytester forgets modules first
+# imported during a run, and numpy/torch cannot be imported twice in one process. Importing
+# the video stack now keeps it in pytester's snapshot.
+for _module in ("decord", "qwen_vl_utils", "PIL.Image"):
+    importlib.import_module(_module)
+
+
+@pytest.fixture(autouse=True)
+def no_running_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Direct calls here must not see (or write into) the session running these tests."""
+    monkeypatch.setattr(_session, "_ACTIVE", [])
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A stand-in video: the scripted judge hashes it and never decodes it."""
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"not really a video")
+    return path
+
+
+def test_assert_physics_returns_the_judgment(clip: Path) -> None:
+    judge = ScriptedJudge({"gravity": 4})
+    judgment = assert_physics(clip, "A ball falls.", law="gravity", min_score=4, judge=judge)
+    assert isinstance(judgment, Judgment)
+    assert (judgment.key, judgment.score, judgment.judge.kind) == ("gravity", 4, "scripted")
+
+
+def test_assert_physics_failure_message(clip: Path) -> None:
+    judge = ScriptedJudge({"gravity": 2})
+    with pytest.raises(PhysicsAssertionError) as info:
+        assert_physics(clip, "A ball falls.", law="gravity", judge=judge)
+    err = info.value
+    assert isinstance(err, AssertionError)
+    lines = str(err).splitlines()
+    assert lines[0] == "PhyJudge scored gravity 2, below its minimum of 3."
+    text = str(err)
+    for expected in (
+        "  caption:     A ball falls.",
+        f"  video:       {clip}",
+        "  judge:       scripted (scripted)",
+        "  gravity (solid-body mechanics): 2 < min_score 3",
+        '    raw reply:   {"gravity": 2}',
+        "-vv shows the prompt.",
+    ):
+        assert expected in text
+    for number, question in enumerate(judge.rubric.questions("gravity"), 1):
+        assert f"q{number}: {question}" in text
+    assert [c.axis for c in err.failures] == ["gravity"]
+    assert err.judgments["gravity"].score == 2
+
+
+def test_assert_metric(clip: Path) -> None:
+    judge = ScriptedJudge({"SA": 5})
+    assert assert_metric(clip, "A cat.", metric="SA", min_score=5, judge=judge).score == 5
+    with pytest.raises(InputError, match="Did you mean 'persistence'"):
+        assert_metric(clip, "A cat.", metric="persistance", judge=judge)
+    with pytest.raises(InputError, match="Unknown general metric 'gravity'"):
+        assert_metric(clip, "A cat.", metric="gravity", judge=judge)
+
+
+def test_assert_video_reports_every_failing_axis(clip: Path) -> None:
+    judge = ScriptedJudge({"SA": 5, "gravity": 2, "collision": 3, "inertia": "no idea"})
+    with pytest.raises(PhysicsAssertionError) as info:
+        assert_video(
+            clip,
+            "A ball hits a wall.",
+            laws=["gravity", "collision", "inertia"],
+            metrics=["SA"],
+            min_score={"collision": 4},
+            judge=judge,
+        )
+    err = info.value
+    assert [c.axis for c in err.failures] == ["gravity", "collision", "inertia"]
+    text = str(err)
+    assert text.splitlines()[0] == (
+        "PhyJudge: 3 of 4 axes failed (gravity 2 < 3, collision 3 < 4, inertia no score)."
+    )
+    assert "  collision (solid-body mechanics): 3 < min_score 4" in text
+    assert "raw reply: 'no idea'" in text
+    assert "  passed:      SA 5 >= min_score 3" in text
+    # One call for the whole video: score_many.
+    assert [axis for _, _, axis in judge.calls] == ["SA", "gravity", "collision", "inertia"]
+
+
+def test_assert_video_returns_every_judgment(clip: Path) -> None:
+    judge = ScriptedJudge({"*": 4})
+    found = assert_video(clip, "A ball.", laws="gravity", metrics=["SA", "PTV"], judge=judge)
+    assert {axis: j.score for axis, j in found.items()} == {"SA": 4, "PTV": 4, "gravity": 4}
+
+
+@pytest.mark.parametrize("bad", [0, 6, True, "3", 3.5])
+def test_thresholds_are_whole_numbers_1_to_5(clip: Path, bad: object) -> None:
+    judge = ScriptedJudge({"*": 4})
+    with pytest.raises(InputError, match="whole numbers from 1 to 5"):
+        assert_physics(clip, "A ball.", law="gravity", min_score=bad, judge=judge)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="whole numbers from 1 to 5"):
+        assert_video(clip, "A ball.", laws=["gravity"], min_score={"gravity": bad}, judge=judge)
+
+
+def test_threshold_for_an_axis_not_judged(clip: Path) -> None:
+    with pytest.raises(InputError, match="min_score names 'shadow'"):
+        assert_video(
+            clip, "x", laws=["gravity"], min_score={"shadow": 2}, judge=ScriptedJudge({"*": 4})
+        )
+
+
+def test_unknown_law_and_empty_requests(clip: Path) -> None:
+    judge = ScriptedJudge({"*": 4})
+    with pytest.raises(InputError, match="Did you mean 'gravity'"):
+        assert_physics(clip, "x", law="gravty", judge=judge)
+    with pytest.raises(InputError, match="no laws and no metrics"):
+        assert_video(clip, "x", judge=judge)
+    with pytest.raises(InputError, match="caption"):
+        assert_physics(clip, "  ", law="gravity", judge=judge)
+
+
+def test_missing_video_is_a_video_error(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="does not exist"):
+        assert_physics(tmp_path / "nope.mp4", "x", law="gravity", judge=ScriptedJudge({"*": 4}))
+
+
+def test_outside_a_session_without_a_judge_is_a_clear_error(clip: Path) -> None:
+    with pytest.raises(PhyJudgeError, match=r"found no judge.*judge=load_judge\(\)"):
+        assert_physics(clip, "A ball falls.", law="gravity")
+
+
+def test_criteria_reach_the_judge(clip: Path) -> None:
+    judge = ScriptedJudge({"gravity": 1})
+    with pytest.raises(PhysicsAssertionError) as info:
+        assert_physics(clip, "x", law="gravity", criteria="Custom criterion text.", judge=judge)
+    # Without -vv the prompt is not shown; the rendered prompt does carry the criterion.
+    assert "Custom criterion text." not in str(info.value)
+    assert (
+        "Custom criterion text."
+        in judge.render("x", law="gravity", criteria="Custom criterion text.").user
+    )
+
+
+# --------------------------------------------------------------------------- in a session
+
+CONFTEST = """
+from pytest_phyjudge import ScriptedJudge
+
+def pytest_phyjudge_make_judge(config):
+    return ScriptedJudge({"gravity": 2, "SA": 5, "*": 4})
+"""
+
+TESTS = """
+from pytest_phyjudge import assert_physics, assert_video
+
+def test_gravity():
+    assert_physics("clip.mp4", "A ball falls.", law="gravity", criteria="Watch the ball.")
+
+def test_many():
+    assert_video("clip.mp4", "A ball falls.", laws=["gravity", "inertia"], metrics=["SA"])
+
+def test_good(phyjudge):
+    judgment = assert_physics("clip.mp4", "A ball falls.", law="inertia", judge=phyjudge)
+    assert judgment.score == 4
+"""
+
+
+def session_files(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_videos=TESTS)
+    (pytester.path / "clip.mp4").write_bytes(b"not really a video")
+
+
+def test_helpers_use_the_session_judge(pytester: pytest.Pytester) -> None:
+    session_files(pytester)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            ">       assert_physics(*",
+            "E       pytest_phyjudge.assertions.PhysicsAssertionError: "
+            "PhyJudge scored gravity 2, below its minimum of 3.",
+            "E         caption:     A ball falls.",
+            "test_videos.py:4: PhysicsAssertionError",
+        ]
+    )
+    # The helpers' own frames are hidden: the failure points at the test's line.
+    assert "def _judge_axes" not in result.stdout.str()
+
+
+def test_vv_adds_the_rendered_prompt(pytester: pytest.Pytester) -> None:
+    session_files(pytester)
+    result = pytester.runpytest("-vv", "-k", "test_gravity")
+    result.stdout.fnmatch_lines(
+        ["E           system:      *", "E           prompt:      *", "*Watch the ball.*"]
+    )
+    assert "-vv shows the prompt" not in result.stdout.str()
+
+
+def test_session_min_score_is_the_default_threshold(pytester: pytest.Pytester) -> None:
+    session_files(pytester)
+    pytester.runpytest("-k", "test_good").assert_outcomes(passed=1)
+    result = pytester.runpytest("-k", "test_good", "--phyjudge-min-score", "5")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*PhyJudge scored inertia 4, below its minimum of 5.*"])
+
+
+def test_helper_results_are_recorded_in_the_reports(pytester: pytest.Pytester) -> None:
+    session_files(pytester)
+    result = pytester.runpytest("--phyjudge-report", "scores.json", "--junitxml", "junit.xml")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["gravity*solid*2*0*2*2.00*2"])
+    data = json.loads((pytester.path / "scores.json").read_text())
+    (video,) = data["results"]
+    assert (video["video"], video["prompt"]) == ("clip", "A ball falls.")
+    assert video["SA"] == 5
+    assert video["physical"]["laws"]["inertia"] == {"score": 4, "status": "scored"}
+    assert video["checks"]["inertia"]["nodeid"] == "test_videos.py::test_good"
+    junit = (pytester.path / "junit.xml").read_text()
+    assert '<property name="phyjudge_axis" value="inertia" />' in junit
+
+
+def test_a_missing_video_shows_no_plugin_traceback(pytester: pytest.Pytester) -> None:
+    session_files(pytester)
+    (pytester.path / "clip.mp4").unlink()
+    result = pytester.runpytest("-k", "test_gravity")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E       pytest_phyjudge._exceptions.VideoError: Video *"])
+    assert "video.py" not in result.stdout.str()

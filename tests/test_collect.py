@@ -1,0 +1,396 @@
+"""YAML suites as pytest items: ids, keywords, marks, shared judgments, generators, bad input."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+HUMANEVAL = SHARED / "phyground" / "humaneval_prompts.json"
+
+#: A conftest whose scripted judge records every (video, caption, axis) it is asked about.
+SCRIPTED_CONFTEST = """
+import json
+from pytest_phyjudge import ScriptedJudge
+
+JUDGE = ScriptedJudge({replies!r}, name="scripted-for-tests")
+
+def pytest_phyjudge_make_judge(config):
+    return JUDGE
+
+def pytest_unconfigure(config):
+    with open("judge_calls.json", "w") as fh:
+        json.dump(JUDGE.calls, fh)
+"""
+
+SUITE = """
+suite: basics
+defaults:
+  metrics: [SA]
+videos: clips/{id}.mp4
+cases:
+  - id: ball_ramp
+    prompt: A ball rolls down a ramp and knocks over a block.
+    laws: [gravity, collision]
+    min_score: {gravity: 4}
+    marks: [slow]
+  - id: mirror
+    prompt: A cat looks into a mirror.
+    laws: [reflection]
+    marks: [{xfail: known bad generator}]
+"""
+
+
+def scripted(pytester: pytest.Pytester, replies: dict | None = None) -> None:
+    pytester.makeconftest(SCRIPTED_CONFTEST.format(replies=replies or {"*": 4}))
+    pytester.makeini("[pytest]\nmarkers =\n    slow: slow cases\n")
+
+
+def fake_clip(pytester: pytest.Pytester, name: str) -> Path:
+    """A stand-in video: the scripted judge only hashes the file, it never decodes it."""
+    path = pytester.path / "clips" / f"{name}.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(f"not really a video: {name}".encode())
+    return path
+
+
+def suite(pytester: pytest.Pytester, text: str = SUITE, name: str = "basics") -> Path:
+    return pytester.makefile(".phyjudge.yaml", **{name: textwrap.dedent(text)})
+
+
+def judge_calls(pytester: pytest.Pytester) -> list[list[str]]:
+    return json.loads((pytester.path / "judge_calls.json").read_text())
+
+
+# --------------------------------------------------------------------------- collection
+
+
+def test_items_are_named_file_case_axis(pytester: pytest.Pytester) -> None:
+    scripted(pytester)
+    suite(pytester)
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "basics.phyjudge.yaml::ball_ramp::SA",
+            "basics.phyjudge.yaml::ball_ramp::gravity",
+            "basics.phyjudge.yaml::ball_ramp::collision",
+            "basics.phyjudge.yaml::mirror::SA",
+            "basics.phyjudge.yaml::mirror::reflection",
+            "5 tests collected*",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        (["-k", "ball_ramp"], ["ball_ramp::SA", "ball_ramp::gravity", "ball_ramp::collision"]),
+        (["-k", "gravity"], ["ball_ramp::gravity"]),
+        (["-k", "solid"], ["ball_ramp::gravity", "ball_ramp::collision"]),
+        (["-k", "optics or general"], ["ball_ramp::SA", "mirror::SA", "mirror::reflection"]),
+        (["-k", "mirror and not SA"], ["mirror::reflection"]),
+        (["-m", "slow"], ["ball_ramp::SA", "ball_ramp::gravity", "ball_ramp::collision"]),
+        (["-m", "phyjudge and not slow"], ["mirror::SA", "mirror::reflection"]),
+        (["-k", "phyjudge"], ["ball_ramp::SA", "ball_ramp::gravity", "ball_ramp::collision"]),
+    ],
+)
+def test_keywords_and_marks_select(
+    pytester: pytest.Pytester, select: list[str], expected: list[str]
+) -> None:
+    scripted(pytester)
+    suite(pytester)
+    result = pytester.runpytest("--collect-only", "-q", *select)
+    ids = [line for line in result.outlines if "::" in line]
+    if select == ["-k", "phyjudge"]:  # every item carries the keyword
+        assert len(ids) == 5
+        return
+    assert ids == [f"basics.phyjudge.yaml::{name}" for name in expected]
+
+
+@pytest.mark.skipif(not HUMANEVAL.is_file(), reason=f"no PhyGround prompt set at {HUMANEVAL}")
+def test_phyground_prompt_set_collects_every_prompt(pytester: pytest.Pytester) -> None:
+    prompts = json.loads(HUMANEVAL.read_text())["prompts"]
+    suite(pytester, f"prompts: {HUMANEVAL}\nvideos: videos/{{id}}.mp4\n", name="humaneval")
+    result = pytester.runpytest("--collect-only", "-q")
+    ids = [line for line in result.outlines if "::" in line]
+    assert len(prompts) == 250
+    assert len({i.split("::")[1] for i in ids}) == 250
+    assert len(ids) == sum(3 + len(p["physical_laws"]) for p in prompts)
+
+    reflection = [p["video"] for p in prompts if "reflection" in p["physical_laws"]]
+    result = pytester.runpytest("--collect-only", "-q", "-k", "reflection")
+    ids = [line for line in result.outlines if "::" in line]
+    assert len(reflection) == 17
+    assert ids == [f"humaneval.phyjudge.yaml::{v}::reflection" for v in reflection]
+
+
+def test_suite_glob_ini_option(pytester: pytest.Pytester) -> None:
+    scripted(pytester)
+    pytester.makeini("[pytest]\nphyjudge_suite_glob = *.judge.yml\n")
+    pytester.makefile(".judge.yml", mine="cases: [{id: a, prompt: p, laws: [gravity], video: v}]")
+    suite(pytester)  # *.phyjudge.yaml: not collected under this glob
+    result = pytester.runpytest("--collect-only", "-q")
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == [f"mine.judge.yml::a::{axis}" for axis in ("SA", "PTV", "persistence", "gravity")]
+
+
+# --------------------------------------------------------------------------- running
+
+
+def test_a_case_is_judged_once_and_its_items_pass_or_fail(pytester: pytest.Pytester) -> None:
+    scripted(pytester, {"gravity": 3, "*": 4})
+    suite(pytester)
+    fake_clip(pytester, "ball_ramp")
+    fake_clip(pytester, "mirror")
+    result = pytester.runpytest("-rA")
+    # gravity 3 < 4 fails; the mirror case is xfail, so its passing items XPASS.
+    result.assert_outcomes(passed=2, failed=1, xpassed=2)
+    result.stdout.fnmatch_lines(["FAILED basics.phyjudge.yaml::ball_ramp::gravity - *"])
+    calls = judge_calls(pytester)
+    # One score_many call per case, covering its axes in order; no axis judged twice.
+    assert [c[2] for c in calls] == ["SA", "gravity", "collision", "SA", "reflection"]
+
+
+def test_only_the_selected_axes_are_judged(pytester: pytest.Pytester) -> None:
+    scripted(pytester)
+    suite(pytester)
+    fake_clip(pytester, "ball_ramp")
+    result = pytester.runpytest("-k", "ball_ramp and collision")
+    result.assert_outcomes(passed=1)
+    assert [c[2] for c in judge_calls(pytester)] == ["collision"]
+
+
+def test_failure_shows_verdict_yaml_line_and_judgment(pytester: pytest.Pytester) -> None:
+    scripted(pytester, {"gravity": 2, "*": 4})
+    suite(pytester)
+    fake_clip(pytester, "ball_ramp")
+    fake_clip(pytester, "mirror")
+    result = pytester.runpytest("-k", "gravity")
+    result.stdout.fnmatch_lines(
+        [
+            "PhyJudge scored gravity 2, below its minimum of 4.",
+            "  at basics.phyjudge.yaml:6: case 'ball_ramp', axis gravity, min_score 4",
+            "     6 |   - id: ball_ramp",
+            "  caption:     A ball rolls down a ramp and knocks over a block.",
+            f"  video:       {pytester.path / 'clips' / 'ball_ramp.mp4'}",
+            "  judge:       scripted-for-tests (scripted)",
+            "  gravity (solid-body mechanics): 2 < min_score 4",
+            '    raw reply:   {"gravity": 2}',
+            "    checked:     q1: *",
+            "FAILED basics.phyjudge.yaml::ball_ramp::gravity - PhyJudge scored gravity 2, *",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_unparseable_reply_fails_the_item_with_the_raw_reply(pytester: pytest.Pytester) -> None:
+    scripted(pytester, {"reflection": "I think it looks fine", "*": 5})
+    suite(pytester)
+    fake_clip(pytester, "mirror")
+    result = pytester.runpytest("-k", "mirror", "-p", "no:randomly")
+    # The case is xfail: the reflection item xfails, with the reply recorded.
+    result.assert_outcomes(xfailed=1, xpassed=1)
+    result = pytester.runpytest("-k", "mirror", "--runxfail")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "PhyJudge gave reflection no score: its reply holds none.",
+            "    error:       JudgeOutputError: *",
+            "                 raw reply: 'I think it looks fine'",
+        ]
+    )
+
+
+def test_missing_video_fails_only_that_case(pytester: pytest.Pytester) -> None:
+    scripted(pytester)
+    suite(pytester)
+    fake_clip(pytester, "ball_ramp")  # no clip for mirror
+    result = pytester.runpytest("--runxfail")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "VideoError: The video of case 'mirror' does not exist: *mirror.mp4. *",
+            "  at basics.phyjudge.yaml:11: case 'mirror', axis SA, min_score 3",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_default_min_score_option_applies_to_suites(pytester: pytest.Pytester) -> None:
+    scripted(pytester, {"*": 4})
+    suite(pytester)
+    fake_clip(pytester, "ball_ramp")
+    result = pytester.runpytest("-k", "ball_ramp", "--phyjudge-min-score", "5")
+    # Every axis without its own threshold needs 5 now; gravity keeps its explicit 4.
+    result.assert_outcomes(passed=1, failed=2)
+
+
+# --------------------------------------------------------------------------- bad input
+
+BAD_SUITES = {
+    "yaml syntax": ("cases:\n  - id: a\n    prompt: [unclosed\n", 3, "not valid YAML"),
+    "unknown key": (
+        "cases:\n  - id: a\n    prompt: p\n    lwas: [gravity]\n    video: v.mp4\n",
+        4,
+        "Did you mean 'laws'?",
+    ),
+    "unknown law": (
+        "cases:\n  - id: a\n    prompt: p\n    laws: [gravty]\n    video: v.mp4\n",
+        4,
+        "Did you mean 'gravity'?",
+    ),
+    "threshold above 5": (
+        "defaults: {min_score: 6}\ncases: [{id: a, prompt: p, laws: [gravity], video: v}]\n",
+        1,
+        "thresholds are integers from 1 to 5",
+    ),
+    "threshold not an int": (
+        "cases:\n  - id: a\n    prompt: p\n    laws: [gravity]\n    min_score: 3.5\n"
+        "    video: v.mp4\n",
+        5,
+        "thresholds are integers from 1 to 5",
+    ),
+    "duplicate id": (
+        "videos: v/{id}.mp4\ncases:\n  - {id: a, prompt: p, laws: [gravity]}\n"
+        "  - {id: a, prompt: q, laws: [gravity]}\n",
+        4,
+        "duplicate case id 'a'",
+    ),
+    "empty cases": ("videos: v/{id}.mp4\ncases: []\n", 2, "empty cases"),
+    "unknown placeholder": (
+        "videos: v/{name}.mp4\ncases: [{id: a, prompt: p, laws: [gravity]}]\n",
+        1,
+        "{name}",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_SUITES))
+def test_bad_suite_is_a_collection_error_at_file_and_line(
+    pytester: pytest.Pytester, kind: str
+) -> None:
+    text, line, words = BAD_SUITES[kind]
+    scripted(pytester)
+    path = pytester.makefile(".phyjudge.yaml", bad=text)
+    pytester.makepyfile(test_other="def test_ok():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*ERROR collecting bad.phyjudge.yaml*", f"{path}:{line}: *"])
+    assert words in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
+    assert "pytest_phyjudge" not in result.stdout.str()
+
+
+def test_prompt_set_not_in_phyground_format(pytester: pytest.Pytester) -> None:
+    scripted(pytester)
+    (pytester.path / "prompts.json").write_text(json.dumps({"items": [{"text": "x"}]}))
+    path = suite(pytester, "videos: v/{id}.mp4\nprompts: prompts.json\n", name="set")
+    result = pytester.runpytest()
+    result.stdout.fnmatch_lines(["*ERROR collecting set.phyjudge.yaml*", "*prompts.json*"])
+    assert "PhyGround prompt set" in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
+    assert path.is_file()
+
+
+def test_unregistered_mark_under_strict_markers(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(SCRIPTED_CONFTEST.format(replies={"*": 4}))
+    # A mark name no other test registers (pytest remembers known marks per process).
+    path = suite(pytester, SUITE.replace("marks: [slow]", "marks: [never_registered_x]"))
+    result = pytester.runpytest("--strict-markers", "--collect-only")
+    result.stdout.fnmatch_lines(
+        [f"{path}:6: case 'ball_ramp' has the mark 'never_registered_x', which pytest refuses: *"]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+# --------------------------------------------------------------------------- generators
+
+GENERATOR = """
+from pathlib import Path
+
+def make(prompt, *, seed, out_path, frames=8):
+    with open("generator_calls.txt", "a") as fh:
+        fh.write(f"{prompt}|{seed}|{frames}\\n")
+    if "boom" in prompt:
+        raise RuntimeError("the GPU caught fire")
+    if "lazy" in prompt:
+        return None
+    Path(out_path).write_bytes(f"clip {prompt} {seed} {frames}".encode())
+"""
+
+GENERATED_SUITE = """
+generator: videogen:make
+defaults: {metrics: [], seed: 3, params: {frames: 5}}
+cases:
+  - {id: ok, prompt: A ball falls., laws: [gravity]}
+  - {id: broken, prompt: boom, laws: [gravity, inertia]}
+  - {id: idle, prompt: lazy generator, laws: [gravity]}
+  - {id: own, prompt: A ball falls., laws: [gravity], video: clips/own.mp4}
+"""
+
+
+def generator_calls(pytester: pytest.Pytester) -> list[str]:
+    path = pytester.path / "generator_calls.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_generator_makes_caches_and_fails_per_case(pytester: pytest.Pytester) -> None:
+    scripted(pytester)
+    pytester.makepyfile(videogen=GENERATOR)
+    pytester.syspathinsert()
+    fake_clip(pytester, "own")
+    suite(pytester, GENERATED_SUITE, name="gen")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "VideoError: The generator 'videogen:make' failed for case 'broken': "
+            "RuntimeError: the GPU caught fire",
+            '  File "*videogen.py", line *, in make',
+            "*wrote no video (nothing, or an empty file, at the out_path it was given)*",
+        ]
+    )
+    assert "_pytest" not in result.stdout.str()
+    assert sorted(generator_calls(pytester)) == sorted(
+        ["A ball falls.|3|5", "boom|3|5", "lazy generator|3|5"]
+    )
+    clips = list((pytester.path / ".pytest_cache" / "d" / "phyjudge-clips").glob("*.mp4"))
+    assert [c.name.split("-")[0] for c in clips] == ["ok"]
+
+    # A second run reuses the clip; only the failing generators run again.
+    pytester.runpytest().assert_outcomes(passed=2, failed=3)
+    assert generator_calls(pytester).count("A ball falls.|3|5") == 1
+    pytester.runpytest("--phyjudge-regenerate", "gen.phyjudge.yaml::ok").assert_outcomes(passed=1)
+    assert generator_calls(pytester).count("A ball falls.|3|5") == 2
+
+
+def test_generate_hook_in_conftest(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        SCRIPTED_CONFTEST.format(replies={"*": 4})
+        + "\ndef pytest_phyjudge_generate(case, out_path):\n"
+        "    out_path.write_bytes(b'from the hook ' + case.prompt.encode())\n"
+        "    return out_path\n"
+    )
+    suite(pytester, "generator: nowhere.to.be:found\ncases: [{id: a, prompt: p, laws: [gravity]}]")
+    pytester.runpytest().assert_outcomes(passed=4)
+    (clip,) = (pytester.path / ".pytest_cache" / "d" / "phyjudge-clips").glob("a-*.mp4")
+    assert clip.read_bytes() == b"from the hook p"
+
+
+def test_a_judge_bug_fails_the_case_once_with_its_traceback(pytester: pytest.Pytester) -> None:
+    scripted(pytester, {"gravity": 4})  # no reply for SA: the scripted judge raises KeyError
+    suite(pytester)
+    fake_clip(pytester, "ball_ramp")
+    result = pytester.runpytest("-k", "ball_ramp")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "E *KeyError: \"ScriptedJudge has no reply for 'SA' and no '*' default\"",
+            "*The above exception was the direct cause of the following exception:*",
+            "E *RuntimeError: Judging case 'ball_ramp' failed: KeyError: *",
+        ]
+    )
+    assert len(judge_calls(pytester)) == 1  # the case was not judged again for each item
