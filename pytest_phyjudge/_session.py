@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,6 +24,9 @@ from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
 from pytest_phyjudge.hub import DEFAULT_ADAPTER
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+
+if TYPE_CHECKING:
+    from pytest_phyjudge.judges.local import JudgePlan
 
 #: ``--phyjudge-judge tiny``: the tiny random test judge, built under the pytest cache dir.
 TINY = "tiny"
@@ -69,6 +72,30 @@ def parse_device(value: str) -> str:
     raise argparse.ArgumentTypeError(f"{value!r} is not a device; use {DEVICES_HELP}.")
 
 
+def parse_cache_mode(value: str) -> str:
+    from pytest_phyjudge.judges.cached import CACHE_MODES
+
+    value = value.strip()
+    if value in CACHE_MODES:
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is not a cache mode; use use (read and record), refresh (judge again), "
+        "off, or only (replay: never load a model)."
+    )
+
+
+def parse_scoring(value: str) -> str:
+    from pytest_phyjudge.judges.local import SCORING_MODES
+
+    value = value.strip()
+    if value in SCORING_MODES:
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is not a scoring mode; use greedy (the reference: parse the reply) or "
+        "distribution (probabilities of the digits 1-5)."
+    )
+
+
 def parse_dtype(value: str) -> str:
     value = value.strip()
     if value in DTYPES:
@@ -89,6 +116,10 @@ class Options:
     judge: str | None = None
     regenerate: bool = False
     suite_globs: tuple[str, ...] = DEFAULT_SUITE_GLOBS
+    #: Judgment cache folder; None means the pytest cache dir's ``d/phyjudge-judgments``.
+    cache: Path | None = None
+    cache_mode: str = "use"
+    scoring: str = "greedy"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -111,6 +142,7 @@ class Options:
             report = str(config.getini("phyjudge_report")).strip()
             report_base = config.inipath.parent if config.inipath else config.rootpath
         min_score = pick("min_score", parse_min_score)
+        cache = pick("cache")
         return cls(
             adapter=pick("adapter") or DEFAULT_ADAPTER,
             revision=pick("revision"),
@@ -121,12 +153,16 @@ class Options:
             judge=pick("judge", parse_judge_spec),
             regenerate=bool(config.getoption("phyjudge_regenerate", False)),
             suite_globs=tuple(config.getini("phyjudge_suite_glob") or DEFAULT_SUITE_GLOBS),
+            cache=None if cache is None else Path(config.invocation_params.dir, cache).absolute(),
+            cache_mode=pick("cache_mode", parse_cache_mode) or "use",
+            scoring=pick("scoring", parse_scoring) or "greedy",
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["report"] = None if self.report is None else str(self.report)
         data["suite_globs"] = list(self.suite_globs)
+        data["cache"] = None if self.cache is None else str(self.cache)
         return data
 
 
@@ -244,30 +280,103 @@ def _tiny_folder(config: pytest.Config) -> Path:
     return Path(tempfile.gettempdir()) / "pytest-phyjudge-tiny"
 
 
+def _default_hook_only(config: pytest.Config) -> bool:
+    """True when no conftest or plugin implements ``pytest_phyjudge_make_judge``."""
+    impls = config.pluginmanager.hook.pytest_phyjudge_make_judge.get_hookimpls()
+    return all(impl.plugin_name == "phyjudge" for impl in impls)
+
+
+def plan_default_judge(config: pytest.Config, options: Options) -> JudgePlan | None:
+    """The plan of the judge this run will load (PhyJudge-9B, the adapter given, or the tiny
+    judge), known without loading a model; None for a judge from a factory or a hook."""
+    from pytest_phyjudge.judges.local import plan_judge
+
+    if options.judge == TINY:
+        from pytest_phyjudge.testing import build_tiny_judge, is_tiny_judge
+
+        folder = _tiny_folder(config)
+        if not is_tiny_judge(folder / "adapter"):
+            build_tiny_judge(folder)
+        return plan_judge(folder / "adapter", scoring=options.scoring)
+    if options.judge or not _default_hook_only(config):
+        return None
+    return plan_judge(options.adapter, revision=options.revision, scoring=options.scoring)
+
+
 def load_default_judge(config: pytest.Config, options: Options) -> Judge:
     """PhyJudge-9B (or ``--phyjudge-adapter``), as the last ``make_judge`` hook does."""
-    from pytest_phyjudge.judges.local import load_judge
+    plan = plan_default_judge(config, options)
+    assert plan is not None
+    return _load_plan(plan, options)
 
-    return load_judge(
-        options.adapter, revision=options.revision, device=options.device, dtype=options.dtype
+
+def _load_plan(plan: JudgePlan, options: Options) -> Judge:
+    device = options.device or ("cpu" if plan.identity.kind == "tiny" else None)
+    return plan.load(device=device, dtype=options.dtype)
+
+
+def _cache_folder(config: pytest.Config, options: Options) -> Path:
+    if options.cache is not None:
+        return options.cache
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("phyjudge-judgments"))
+    return Path(config.rootpath, ".pytest_cache", "d", "phyjudge-judgments")
+
+
+def _make_uncached(config: pytest.Config, options: Options, plan: JudgePlan | None) -> Judge:
+    if plan is not None:
+        return _load_plan(plan, options)
+    if options.judge:
+        judge = _call_factory(import_object(options.judge, "judge factory"), config)
+    else:
+        judge = config.hook.pytest_phyjudge_make_judge(config=config)
+    if not isinstance(judge, Judge):
+        where = f"--phyjudge-judge {options.judge}" if options.judge else "the make_judge hook"
+        raise JudgeLoadError(
+            f"{where} returned {type(judge).__name__}, not a pytest_phyjudge.Judge; return a "
+            "judge such as load_judge(...) or ScriptedJudge(...)."
+        )
+    return judge
+
+
+def _with_cache(config: pytest.Config, options: Options) -> Judge:
+    """The run's judge behind the judgment cache. For the default and tiny judges the cache
+    is consulted before any model is loaded (so ``only`` never loads one); a judge from a
+    factory or hook is made first. Scripted judges are never cached."""
+    from pytest_phyjudge.cache import JudgmentCache
+    from pytest_phyjudge.judges.cached import CachedJudge
+
+    plan = None if options.cache_mode == "off" else plan_default_judge(config, options)
+    if plan is None:
+        judge = _make_uncached(config, options, None)
+        if options.cache_mode == "off" or judge.identity.kind == "scripted":
+            return judge
+        return CachedJudge(
+            identity=judge.identity,
+            rubric=judge.rubric,
+            settings=judge.settings,
+            cache=JudgmentCache(_cache_folder(config, options)),
+            mode=options.cache_mode,
+            load=lambda: judge,
+        )
+    return CachedJudge(
+        identity=plan.identity,
+        rubric=plan.rubric,
+        settings=plan.settings,
+        cache=JudgmentCache(_cache_folder(config, options)),
+        mode=options.cache_mode,
+        load=lambda: _make_uncached(config, options, plan),
     )
 
 
 def make_judge(config: pytest.Config, options: Options) -> Judge:
-    """``--phyjudge-judge``, else the ``pytest_phyjudge_make_judge`` hook. Every failure is a
-    JudgeLoadError with a one-paragraph message."""
+    """``--phyjudge-judge``, else the ``pytest_phyjudge_make_judge`` hook, behind the
+    judgment cache. Every failure is a JudgeLoadError with a one-paragraph message."""
     spec = options.judge
     where = f"--phyjudge-judge {spec}" if spec else "the pytest_phyjudge_make_judge hook"
     try:
-        if spec == TINY:
-            from pytest_phyjudge.testing import load_tiny_judge
-
-            extra = {k: v for k, v in (("device", options.device), ("dtype", options.dtype)) if v}
-            judge = load_tiny_judge(_tiny_folder(config), **extra)
-        elif spec:
-            judge = _call_factory(import_object(spec, "judge factory"), config)
-        else:
-            judge = config.hook.pytest_phyjudge_make_judge(config=config)
+        judge = _with_cache(config, options)
     except JudgeLoadError:
         raise
     except PhyJudgeError as exc:
@@ -278,11 +387,6 @@ def make_judge(config: pytest.Config, options: Options) -> Judge:
             f"The judge could not be made ({where}): {describe_error(exc)}."
             + (f"\n{frames}" if frames else "")
         ) from exc
-    if not isinstance(judge, Judge):
-        raise JudgeLoadError(
-            f"{where} returned {type(judge).__name__}, not a pytest_phyjudge.Judge; return a "
-            "judge such as load_judge(...) or ScriptedJudge(...)."
-        )
     return judge
 
 
@@ -308,6 +412,7 @@ class PhyJudgeState:
         self._checks: dict[str, list[Check]] = {}
         self.current_item: pytest.Item | None = None
         self.judge_loads = 0
+        self.cache_stats: tuple[Any, str, Path] | None = None
 
     # -- the judge
 
@@ -332,6 +437,9 @@ class PhyJudgeState:
     def close(self) -> None:
         judge, self._judge = self._judge, None
         if judge is not None:
+            stats = getattr(judge, "stats", None)
+            if stats is not None:  # a CachedJudge: kept for the terminal summary
+                self.cache_stats = (stats, judge.mode, judge.cache.path)  # type: ignore[attr-defined]
             judge.close()
 
     # -- suite cases

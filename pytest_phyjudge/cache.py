@@ -50,18 +50,31 @@ def cache_key(
     material = {
         "video": video_sha256,
         "prompt": prompt_sha256,
-        "judge": {
-            "adapter": identity.adapter,
-            "revision": identity.revision,
-            "adapter_sha256": identity.adapter_sha256,
-            "base": identity.base,
-            "kind": identity.kind,
-        },
+        "judge": _judge_material(identity),
         "settings": {name: settings.get(name) for name in KEYED_SETTINGS},
         "parser": PARSER_VERSION,
     }
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _portable(name: str | None) -> str | None:
+    """A hub id as it is; a local folder by its last component, so that a judgment recorded
+    on one machine is found on another where the same model sits in another folder."""
+    if name is None or not Path(name).is_absolute():
+        return name
+    return Path(name).name
+
+
+def _judge_material(identity: JudgeIdentity) -> dict[str, Any]:
+    """What names the judge in a key: the adapter's weights by content where known (its
+    folder or revision then adds nothing), else its id and revision."""
+    material: dict[str, Any] = {"kind": identity.kind, "base": _portable(identity.base)}
+    if identity.adapter_sha256:
+        material["adapter_sha256"] = identity.adapter_sha256
+    else:
+        material.update(adapter=identity.adapter, revision=identity.revision)
+    return material
 
 
 class JudgmentCache:

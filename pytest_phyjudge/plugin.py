@@ -22,10 +22,12 @@ from pytest_phyjudge._session import (
     TINY,
     Options,
     PhyJudgeState,
+    parse_cache_mode,
     parse_device,
     parse_dtype,
     parse_judge_spec,
     parse_min_score,
+    parse_scoring,
     state_of,
 )
 from pytest_phyjudge.hub import DEFAULT_ADAPTER
@@ -89,6 +91,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "default for --phyjudge-judge",
         type=parse_judge_spec,
         metavar="SPEC",
+    )
+    option(
+        "cache",
+        "folder of the persistent judgment cache (default: the pytest cache dir).",
+        "default for --phyjudge-cache",
+        metavar="DIR",
+    )
+    option(
+        "cache-mode",
+        "use (read and record, the default), refresh (judge again and overwrite), off, or "
+        "only (replay recorded judgments, never load a model; a miss fails the item).",
+        "default for --phyjudge-cache-mode",
+        type=parse_cache_mode,
+        metavar="MODE",
+    )
+    option(
+        "scoring",
+        "greedy (the reference: parse the generated reply, the default) or distribution "
+        "(probabilities of the digits 1-5 after the answer prefix; gives Judgment.probs).",
+        "default for --phyjudge-scoring",
+        type=parse_scoring,
+        metavar="MODE",
     )
     group.addoption(
         "--phyjudge-regenerate",

@@ -357,7 +357,12 @@ class PhyJudgeReporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter
-        if not self.checks and self.written is None and self.write_error is None:
+        if (
+            not self.checks
+            and self.written is None
+            and self.write_error is None
+            and self.state.cache_stats is None
+        ):
             return
         tr.section("phyjudge")
         found = identities(self.checks)
@@ -371,6 +376,12 @@ class PhyJudgeReporter:
             tr.write_line("worst items:")
             for line in worst_lines(self.checks):
                 tr.write_line(f"  {line}")
+        if self.state.cache_stats is not None:
+            stats, mode, path = self.state.cache_stats
+            tr.write_line(
+                f"judgment cache ({mode}, {path}): {stats.hits} hits, {stats.misses} misses, "
+                f"{stats.seconds_saved:.1f} judge-seconds saved"
+            )
         if self.written is not None:
             tr.write_line(f"phyjudge report: {self.written} ({self.videos} videos)")
             sheets = [c.sheet for c in self.checks if c.sheet]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Imported here, before any pytester run: pytester's in-process runs drop modules first
+# imported during the run, and numpy or torch cannot be imported twice in one process.
+import decord  # noqa: F401
+import imageio.v3  # noqa: F401
+import numpy  # noqa: F401
+import PIL.Image  # noqa: F401
 import pytest
+import torch  # noqa: F401
 
 from pytest_phyjudge.testing import build_tiny_judge, write_test_video
 

@@ -45,7 +45,7 @@ def test_key_changes_with_everything_a_judgment_depends_on():
         {"prompt_sha256": "p2"},
         {
             "identity": JudgeIdentity(
-                kind="local", adapter="a", revision="r2", base="b", adapter_sha256="w"
+                kind="local", adapter="a", revision="r", base="other-base", adapter_sha256="w"
             )
         },
         {
@@ -59,6 +59,22 @@ def test_key_changes_with_everything_a_judgment_depends_on():
     ]
     for change in variants:
         assert cache_key(**{**base, **change}) != key, change
+    # Without a weights hash (a remote judge), the adapter id and revision name the judge.
+    remote = JudgeIdentity(kind="remote", adapter="a", revision="r")
+    remote_r2 = JudgeIdentity(kind="remote", adapter="a", revision="r2")
+    assert cache_key(**{**base, "identity": remote}) != cache_key(**{**base, "identity": remote_r2})
+    # The same adapter weights and base in other folders (another machine) share the key.
+    moved = JudgeIdentity(
+        kind="local",
+        adapter="/gpu/box/adapter",
+        revision="r",
+        base="/gpu/box/b",
+        adapter_sha256="w",
+    )
+    here = JudgeIdentity(
+        kind="local", adapter="/ci/adapter", revision="r", base="/ci/models/b", adapter_sha256="w"
+    )
+    assert cache_key(**{**base, "identity": moved}) == cache_key(**{**base, "identity": here})
     # A setting that does not change a judgment does not change the key.
     assert cache_key(**{**base, "settings": {**SETTINGS, "share_prefix": False}}) == key
 
