@@ -192,14 +192,33 @@ class Check:
     settings: dict[str, Any] = field(default_factory=dict)
     #: Who judged; set for checks without a judgment too (an unparseable reply, say).
     judge: JudgeIdentity | None = None
+    #: Gates on a score distribution (distribution scoring): the least mean score, and the
+    #: least probability that the score reaches ``min_score``.
+    min_expected: float | None = None
+    min_prob: float | None = None
 
     @property
     def score(self) -> int | None:
         return None if self.judgment is None else self.judgment.score
 
     @property
+    def prob_meeting(self) -> float | None:
+        """Probability, under the judge's distribution, of a score of ``min_score`` or more."""
+        if self.judgment is None or self.judgment.probs is None:
+            return None
+        return float(sum(self.judgment.probs[self.min_score - 1 :]))
+
+    @property
     def passed(self) -> bool:
-        return self.judgment is not None and self.judgment.score >= self.min_score
+        judgment = self.judgment
+        if judgment is None or judgment.score < self.min_score:
+            return False
+        if self.min_expected is not None and (
+            judgment.expected is None or judgment.expected < self.min_expected
+        ):
+            return False
+        prob = self.prob_meeting
+        return self.min_prob is None or (prob is not None and prob >= self.min_prob)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -52,8 +52,17 @@ def _field(label: str, text: str, indent: str = "  ") -> list[str]:
 def _verdict(check: Check) -> str:
     if check.judgment is None:
         return "no score"
-    sign = ">=" if check.passed else "<"
-    return f"{check.score} {sign} min_score {check.min_score}"
+    ok = check.score is not None and check.score >= check.min_score
+    parts = [f"{check.score} {'>=' if ok else '<'} min_score {check.min_score}"]
+    expected = check.judgment.expected
+    if check.min_expected is not None and expected is not None:
+        sign = ">=" if expected >= check.min_expected else "<"
+        parts.append(f"expected {expected:.2f} {sign} min_expected {check.min_expected}")
+    prob = check.prob_meeting
+    if check.min_prob is not None and prob is not None:
+        sign = ">=" if prob >= check.min_prob else "<"
+        parts.append(f"P(score >= {check.min_score}) {prob:.2f} {sign} min_prob {check.min_prob}")
+    return ", ".join(parts)
 
 
 def _headline(failures: Sequence[Check], total: int) -> str:
@@ -61,6 +70,9 @@ def _headline(failures: Sequence[Check], total: int) -> str:
         (check,) = failures
         if check.judgment is None:
             return f"PhyJudge gave {check.axis} no score: its reply holds none."
+        if check.score is not None and check.score >= check.min_score:
+            gate = _verdict(check)
+            return f"PhyJudge's score distribution for {check.axis} misses its gate: {gate}."
         return (
             f"PhyJudge scored {check.axis} {check.score}, below its minimum of {check.min_score}."
         )
@@ -90,6 +102,9 @@ def failure_message(
         lines.append(f"  {check.axis} ({DOMAIN_TITLES[domain_of(check.axis)]}): {_verdict(check)}")
         if check.judgment is not None:
             lines += _field("raw reply", check.judgment.raw, "    ")
+            if check.judgment.probs is not None:
+                probs = "  ".join(f"{i}: {p:.2f}" for i, p in enumerate(check.judgment.probs, 1))
+                lines += _field("probs", probs, "    ")
         else:
             lines += _field("error", check.error or "unknown", "    ")
         questions = judge.rubric.questions(check.axis) if judge is not None else ()
@@ -142,6 +157,15 @@ def _thresholds(min_score: Threshold | None, axes: Sequence[str], default: int) 
     return dict.fromkeys(axes, value)
 
 
+def _check_gates(min_expected: float | None, min_prob: float | None) -> None:
+    if min_expected is not None and not (
+        isinstance(min_expected, (int, float)) and 1 <= min_expected <= 5
+    ):
+        raise InputError(f"min_expected is {min_expected!r}; give a number from 1 to 5.")
+    if min_prob is not None and not (isinstance(min_prob, (int, float)) and 0 < min_prob <= 1):
+        raise InputError(f"min_prob is {min_prob!r}; give a probability in (0, 1].")
+
+
 def _session_judge(judge: Judge | None, helper: str) -> tuple[Judge, _session.PhyJudgeState | None]:
     state = _session.active()
     if judge is not None:
@@ -165,9 +189,12 @@ def _judge_axes(
     min_score: Threshold | None,
     criteria: Mapping[str, str] | None,
     judge: Judge | None,
+    min_expected: float | None = None,
+    min_prob: float | None = None,
 ) -> dict[str, Judgment]:
     __tracebackhide__ = True
     try:
+        _check_gates(min_expected, min_prob)
         axes = [*dict.fromkeys([*map(check_metric, metrics), *map(check_law, laws)])]
         if not axes:
             raise InputError(f"{helper}() was given no laws and no metrics; name at least one.")
@@ -196,7 +223,17 @@ def _judge_axes(
             laws=tuple(a for a in axes if is_law(a)),
             settings=dict(judge.settings),
             judge=judge.identity,
+            min_expected=min_expected,
+            min_prob=min_prob,
         )
+        if (min_expected is not None or min_prob is not None) and (
+            check.judgment is not None and check.judgment.probs is None
+        ):
+            raise InputError(
+                f"min_expected / min_prob gate a score distribution, but the judge gave "
+                f"{axis!r} a single score (scoring {judge.settings.get('scoring')!r}). Run "
+                "with --phyjudge-scoring distribution, or drop the gate."
+            ).with_traceback(None)
         checks.append(check)
         if state is not None:
             state.add_check(check)
@@ -215,10 +252,15 @@ def assert_physics(
     min_score: int | None = None,
     criteria: str | None = None,
     judge: Judge | None = None,
+    min_expected: float | None = None,
+    min_prob: float | None = None,
 ) -> Judgment:
     """Assert that ``video`` obeys physical ``law`` with a score of at least ``min_score``
     (default: ``--phyjudge-min-score``, 3). ``criteria`` replaces the law's criterion text.
-    Uses the session's judge unless ``judge`` is given; returns the Judgment."""
+    Uses the session's judge unless ``judge`` is given; returns the Judgment.
+
+    With distribution scoring, ``min_expected`` gates the mean score and ``min_prob`` the
+    probability that the score reaches ``min_score``."""
     __tracebackhide__ = True
     crit = {law: criteria} if criteria is not None else None
     found = _judge_axes(
@@ -230,6 +272,8 @@ def assert_physics(
         min_score=min_score,
         criteria=crit,
         judge=judge,
+        min_expected=min_expected,
+        min_prob=min_prob,
     )
     return found[law]
 
@@ -241,6 +285,8 @@ def assert_metric(
     metric: str,
     min_score: int | None = None,
     judge: Judge | None = None,
+    min_expected: float | None = None,
+    min_prob: float | None = None,
 ) -> Judgment:
     """Assert a general metric (``SA``, ``PTV`` or ``persistence``) of ``video``; returns the
     Judgment."""
@@ -254,6 +300,8 @@ def assert_metric(
         min_score=min_score,
         criteria=None,
         judge=judge,
+        min_expected=min_expected,
+        min_prob=min_prob,
     )
     return found[metric]
 
@@ -267,6 +315,8 @@ def assert_video(
     min_score: Threshold | None = None,
     criteria: Mapping[str, str] | None = None,
     judge: Judge | None = None,
+    min_expected: float | None = None,
+    min_prob: float | None = None,
 ) -> dict[str, Judgment]:
     """Judge several axes of one video in one call and assert each against its threshold
     (``min_score``: one int, or ``{axis: int}`` with the default for the axes it leaves
@@ -281,4 +331,6 @@ def assert_video(
         min_score=min_score,
         criteria=criteria,
         judge=judge,
+        min_expected=min_expected,
+        min_prob=min_prob,
     )

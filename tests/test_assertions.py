@@ -246,3 +246,46 @@ def test_a_missing_video_shows_no_plugin_traceback(pytester: pytest.Pytester) ->
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["E       pytest_phyjudge._exceptions.VideoError: Video *"])
     assert "video.py" not in result.stdout.str()
+
+
+class _DistributionJudge(ScriptedJudge):
+    """A scripted judge that also scripts a distribution over the digits 1-5."""
+
+    def __init__(self, probs: tuple[float, ...]) -> None:
+        score = 1 + max(range(5), key=lambda i: probs[i])
+        super().__init__({"*": score})
+        self.probs = probs
+        self.settings = {"scoring": "distribution"}
+
+    def _score_axes(self, video, caption, axes, criteria):  # type: ignore[override]
+        import dataclasses
+
+        done = super()._score_axes(video, caption, axes, criteria)
+        expected = sum((i + 1) * p for i, p in enumerate(self.probs))
+        return {
+            a: dataclasses.replace(j, probs=self.probs, expected=expected) for a, j in done.items()
+        }
+
+
+def test_distribution_gates(clip: Path) -> None:
+
+    confident = _DistributionJudge((0.0, 0.0, 0.1, 0.2, 0.7))  # expected 4.6, P(>=3) = 1.0
+    torn = _DistributionJudge((0.3, 0.0, 0.0, 0.3, 0.4))  # argmax 5, expected 3.5, P(>=3) 0.7
+    ok = assert_physics(
+        clip, "A ball falls.", law="gravity", min_expected=4.5, min_prob=0.95, judge=confident
+    )
+    assert ok.expected == pytest.approx(4.6)
+    assert_physics(clip, "A ball falls.", law="gravity", min_expected=3.5, judge=torn)
+    with pytest.raises(PhysicsAssertionError) as info:
+        assert_physics(clip, "A ball falls.", law="gravity", min_prob=0.8, judge=torn)
+    text = str(info.value)
+    assert "misses its gate" in text and "P(score >= 3) 0.70 < min_prob 0.8" in text
+    assert "1: 0.30" in text
+    with pytest.raises(PhysicsAssertionError, match=r"expected 3\.50 < min_expected 3\.6"):
+        assert_physics(clip, "A ball falls.", law="gravity", min_expected=3.6, judge=torn)
+    with pytest.raises(InputError, match="--phyjudge-scoring distribution"):
+        assert_physics(
+            clip, "A ball falls.", law="gravity", min_prob=0.5, judge=ScriptedJudge({"*": 4})
+        )
+    with pytest.raises(InputError, match=r"min_prob is 1\.5"):
+        assert_physics(clip, "A ball falls.", law="gravity", min_prob=1.5, judge=confident)
