@@ -72,35 +72,37 @@ def parse_device(value: str) -> str:
     raise argparse.ArgumentTypeError(f"{value!r} is not a device; use {DEVICES_HELP}.")
 
 
+def _one_of(value: str, choices: Sequence[str], what: str, hint: str) -> str:
+    value = value.strip()
+    if value in choices:
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a {what}; use {hint}.")
+
+
 def parse_cache_mode(value: str) -> str:
     from pytest_phyjudge.judges.cached import CACHE_MODES
 
-    value = value.strip()
-    if value in CACHE_MODES:
-        return value
-    raise argparse.ArgumentTypeError(
-        f"{value!r} is not a cache mode; use use (read and record), refresh (judge again), "
-        "off, or only (replay: never load a model)."
+    return _one_of(
+        value,
+        CACHE_MODES,
+        "cache mode",
+        "use (read and record), refresh (judge again), off, or only (replay: never load a model)",
     )
 
 
 def parse_scoring(value: str) -> str:
     from pytest_phyjudge.judges.local import SCORING_MODES
 
-    value = value.strip()
-    if value in SCORING_MODES:
-        return value
-    raise argparse.ArgumentTypeError(
-        f"{value!r} is not a scoring mode; use greedy (the reference: parse the reply) or "
-        "distribution (probabilities of the digits 1-5)."
+    return _one_of(
+        value,
+        SCORING_MODES,
+        "scoring mode",
+        "greedy (the reference: parse the reply) or distribution (probabilities of 1-5)",
     )
 
 
 def parse_dtype(value: str) -> str:
-    value = value.strip()
-    if value in DTYPES:
-        return value
-    raise argparse.ArgumentTypeError(f"{value!r} is not a dtype; use one of {', '.join(DTYPES)}.")
+    return _one_of(value, DTYPES, "dtype", f"one of {', '.join(DTYPES)}")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from pytest_phyjudge._exceptions import (
 )
 from pytest_phyjudge.axes import GENERAL_METRICS, axis_from, check_law, check_metric
 from pytest_phyjudge.hub import DEFAULT_ADAPTER
+from pytest_phyjudge.judges.cached import CACHE_MODES
+from pytest_phyjudge.judges.local import SCORING_MODES
 from pytest_phyjudge.judgment import Judgment
 from pytest_phyjudge.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
@@ -33,8 +35,6 @@ if TYPE_CHECKING:
 
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
 DEFAULT_CACHE_DIR = ".pytest_cache/d/phyjudge-judgments"
-CACHE_MODES = ("use", "refresh", "off", "only")
-SCORING_MODES = ("greedy", "distribution")
 
 EXIT_OK, EXIT_USAGE, EXIT_UNPARSEABLE, EXIT_LOAD = 0, 2, 3, 4
 
