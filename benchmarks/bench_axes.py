@@ -195,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, kw in ways.items()
     }
 
+    # The same two ways with one generated token: what the shared prefix saves in prefill,
+    # without the greedy decode steps that (a) and (b) share.
+    judge.settings["max_new_tokens"] = 1
+    prefill = {
+        name: run_way(judge, counter, args.video, axes, args.runs, device=args.device, **kw)
+        for name, kw in list(ways.items())[:2]
+    }
     config = judge.model.get_base_model().config.text_config
     print(
         f"model: {args.shape} (hidden {config.hidden_size}, {config.num_hidden_layers} layers, "
@@ -225,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"a/b: tokens {token_ratio:.2f}x, wall {a['seconds'] / b['seconds']:.2f}x "
         f"(wall/token ratio {a['seconds'] / b['seconds'] / token_ratio:.2f})"
+    )
+    pa, pb = prefill.values()
+    print(
+        f"prefill only (max_new_tokens 1): a {pa['seconds']:.3f} s, b {pb['seconds']:.3f} s, "
+        f"wall a/b {pa['seconds'] / pb['seconds']:.2f}x "
+        f"(wall/token ratio {pa['seconds'] / pb['seconds'] / token_ratio:.2f})"
     )
     print(
         f"a/c: tokens {(a['text'] + a['video']) / (c['text'] + c['video']):.2f}x, "
