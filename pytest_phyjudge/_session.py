@@ -117,6 +117,7 @@ class Options:
     report: Path | None = None
     judge: str | None = None
     regenerate: bool = False
+    per_worker_model: bool = False
     suite_globs: tuple[str, ...] = DEFAULT_SUITE_GLOBS
     #: Judgment cache folder; None means the pytest cache dir's ``d/phyjudge-judgments``.
     cache: Path | None = None
@@ -154,6 +155,7 @@ class Options:
             report=None if report is None else Path(report_base, report).absolute(),
             judge=pick("judge", parse_judge_spec),
             regenerate=bool(config.getoption("phyjudge_regenerate", False)),
+            per_worker_model=bool(config.getoption("phyjudge_per_worker_model", False)),
             suite_globs=tuple(config.getini("phyjudge_suite_glob") or DEFAULT_SUITE_GLOBS),
             cache=None if cache is None else Path(config.invocation_params.dir, cache).absolute(),
             cache_mode=pick("cache_mode", parse_cache_mode) or "use",
@@ -328,10 +330,22 @@ def load_default_judge(config: pytest.Config, options: Options) -> Judge:
     """PhyJudge-9B (or ``--phyjudge-adapter``), as the last ``make_judge`` hook does."""
     plan = plan_default_judge(config, options)
     assert plan is not None
-    return _load_plan(plan, options)
+    return _load_plan(plan, options, config)
 
 
-def _load_plan(plan: JudgePlan, options: Options) -> Judge:
+def _load_plan(plan: JudgePlan, options: Options, config: pytest.Config) -> Judge:
+    if (
+        hasattr(config, "workerinput")
+        and plan.identity.kind != "tiny"
+        and not options.per_worker_model
+    ):
+        raise JudgeLoadError(
+            f"This pytest-xdist worker ({config.workerinput.get('workerid', '?')}) would load "
+            f"its own copy of the judge ({plan.identity.describe()}, about 24 GB for "
+            "PhyJudge-9B). Run with -n 0, replay recorded judgments with "
+            "--phyjudge-cache-mode only, or pass --phyjudge-per-worker-model if every worker "
+            "really should load one."
+        )
     device = options.device or ("cpu" if plan.identity.kind == "tiny" else None)
     return plan.load(device=device, dtype=options.dtype)
 
@@ -347,7 +361,7 @@ def _cache_folder(config: pytest.Config, options: Options) -> Path:
 
 def _make_uncached(config: pytest.Config, options: Options, plan: JudgePlan | None) -> Judge:
     if plan is not None:
-        return _load_plan(plan, options)
+        return _load_plan(plan, options, config)
     if options.judge:
         judge = _call_factory(import_object(options.judge, "judge factory"), config)
     else:

@@ -115,6 +115,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="MODE",
     )
     group.addoption(
+        "--phyjudge-per-worker-model",
+        dest="phyjudge_per_worker_model",
+        action="store_true",
+        default=False,
+        help="let every pytest-xdist worker load its own judge model (refused by default).",
+    )
+    group.addoption(
         "--phyjudge-regenerate",
         dest="phyjudge_regenerate",
         action="store_true",

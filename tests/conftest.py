@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# No test may reach a model hub: a missing model must fail at once, not after retries.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Imported here, before any pytester run: pytester's in-process runs drop modules first
 # imported during the run, and numpy or torch cannot be imported twice in one process.

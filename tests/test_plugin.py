@@ -296,3 +296,40 @@ def test_tiny_judge_runs_a_suite_honestly(
         assert check["passed"] == (check["score"] is not None and check["score"] >= 3), axis
         assert check["raw"] is not None or "raw reply" in check["error"]
     assert "Traceback" not in result.stdout.str()
+
+
+def test_xdist_workers_do_not_each_load_the_model(pytester: pytest.Pytester) -> None:
+    """On a pytest-xdist worker the in-process judge is refused (it would be one 24 GB copy
+    per worker) unless --phyjudge-per-worker-model; replay and the tiny judge stay allowed."""
+    adapter = pytester.path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "b"}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"{}")
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_configure(config):
+            config.workerinput = {"workerid": "gw3"}  # what pytest-xdist sets on a worker
+        """
+    )
+    pytester.makefile(".phyjudge.yaml", one=SUITE)
+    (pytester.path / "clips").mkdir()
+    (pytester.path / "clips" / "fall.mp4").write_bytes(b"not decoded before the refusal")
+    result = pytester.runpytest(
+        "--phyjudge-adapter", str(adapter), "-k", "fall and SA", "-W", "ignore::UserWarning"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*xdist worker (gw3) would load its own copy*-n 0*"])
+    result = pytester.runpytest(
+        "--phyjudge-adapter",
+        str(adapter),
+        "-k",
+        "fall and SA",
+        "-W",
+        "ignore::UserWarning",
+        "--phyjudge-per-worker-model",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.no_fnmatch_line("*would load its own copy*")
