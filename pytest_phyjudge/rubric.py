@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from pytest_phyjudge._exceptions import RubricError
+from pytest_phyjudge._exceptions import InputError, RubricError
 from pytest_phyjudge.axes import GENERAL_METRICS, PHYSICAL_LAWS, check_axis, is_law
 from pytest_phyjudge.judgment import RenderedPrompt
 
@@ -77,7 +77,10 @@ class Rubric:
             )
         else:
             if criteria is not None:
-                raise ValueError(f"criteria can only be overridden for a law, not {axis!r}")
+                raise InputError(
+                    f"criteria can only be overridden for a law, not {axis!r}: the "
+                    "general metrics have no criterion text."
+                )
             text = self.general_templates[axis].format(prompt=caption, questions_block=block)
         return RenderedPrompt(key=axis, system=self.system_prompt, user=text)
 

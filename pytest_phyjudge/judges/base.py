@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import PhyJudgeError
+from pytest_phyjudge._exceptions import InputError, PhyJudgeError
 from pytest_phyjudge.axes import axis_from, check_axis, is_law
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment, RenderedPrompt
 from pytest_phyjudge.rubric import Rubric
@@ -67,7 +67,10 @@ class Judge(ABC):
         wanted = list(dict.fromkeys(check_axis(a) for a in axes))
         for axis in criteria or {}:
             if not is_law(check_axis(axis)):
-                raise ValueError(f"criteria can only be overridden for a law, not {axis!r}")
+                raise InputError(
+                    f"criteria can only be overridden for a law, not {axis!r}: the "
+                    "general metrics have no criterion text."
+                )
         return self._score_axes(Path(video), caption, wanted, dict(criteria or {}) or None)
 
     @abstractmethod
