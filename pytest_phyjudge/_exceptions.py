@@ -61,11 +61,14 @@ class JudgeLoadError(PhyJudgeError):
 class JudgeOutputError(PhyJudgeError):
     """The judge's reply holds no usable score; ``raw`` is the reply exactly as generated."""
 
-    def __init__(self, message: str, *, raw: str, key: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, raw: str, key: str | None = None, shows_raw: bool = False
+    ) -> None:
         self.raw = raw
         self.key = key
         self.reason = message
-        super().__init__(f"{message}\nraw reply: {raw!r}")
+        # ``shows_raw``: the message already quotes the reply, so it is not appended again.
+        super().__init__(message if shows_raw else f"{message}\nraw reply: {raw!r}")
 
 
 class CacheError(PhyJudgeError):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pytest_phyjudge import _session
-from pytest_phyjudge._exceptions import InputError, PhyJudgeError
+from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError
 from pytest_phyjudge._session import Check, describe_error
 from pytest_phyjudge.axes import DOMAIN_TITLES, check_law, check_metric, domain_of, is_law
 from pytest_phyjudge.judges.base import Judge
@@ -23,8 +23,21 @@ Threshold = int | Mapping[str, int]
 _LABEL = 12
 
 
+def unscored_error(
+    message: str, failures: Sequence[Check], outcomes: Mapping[str, object]
+) -> JudgeOutputError | None:
+    """When every failing axis got no score because the judge's reply held none, the test
+    did not fail on physics: the failure is the judge's, a JudgeOutputError (not an
+    AssertionError, so ``xfail(raises=AssertionError)`` does not swallow it)."""
+    errors = [outcomes.get(c.axis) for c in failures]
+    if not errors or not all(isinstance(e, JudgeOutputError) for e in errors):
+        return None
+    first: JudgeOutputError = errors[0]  # type: ignore[assignment]
+    return JudgeOutputError(message, raw=first.raw, key=first.key, shows_raw=True)
+
+
 class PhysicsAssertionError(AssertionError):
-    """A judged axis scored below its minimum, or the judge gave it no score.
+    """A judged axis scored below its minimum (or, beside such an axis, got no score).
 
     ``checks`` holds every axis asked for (passed ones too); ``failures`` the failing ones.
     """
@@ -240,6 +253,9 @@ def _judge_axes(
     if any(not c.passed for c in checks):
         verbosity = state.config.get_verbosity() if state is not None else 0
         message = failure_message(checks, judge=judge, verbosity=verbosity, criteria=criteria)
+        unscored = unscored_error(message, [c for c in checks if not c.passed], outcomes)
+        if unscored is not None:
+            raise unscored
         raise PhysicsAssertionError(message, checks=checks)
     return {c.axis: c.judgment for c in checks if c.judgment is not None}
 

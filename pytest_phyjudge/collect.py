@@ -16,7 +16,7 @@ import pytest
 
 from pytest_phyjudge._exceptions import JudgeOutputError, PhyJudgeError, SuiteError
 from pytest_phyjudge._session import Check, Outcome, describe_error, state_of
-from pytest_phyjudge.assertions import PhysicsAssertionError, failure_message
+from pytest_phyjudge.assertions import PhysicsAssertionError, failure_message, unscored_error
 from pytest_phyjudge.axes import domain_of
 from pytest_phyjudge.generate import case_video
 from pytest_phyjudge.judgment import Judgment
@@ -135,6 +135,9 @@ class AxisItem(pytest.Item):
                     verbosity=self.config.get_verbosity(),
                     criteria=self.case.criteria,
                 )
+                unscored = unscored_error(message, [check], {self.axis: outcome})
+                if unscored is not None:
+                    raise unscored
                 raise PhysicsAssertionError(message, checks=[check])
             return
         if isinstance(outcome, PhyJudgeError):
@@ -162,7 +165,10 @@ class AxisItem(pytest.Item):
             exc, (PhysicsAssertionError, PhyJudgeError)
         ):
             return super().repr_failure(excinfo, style=style)
-        text = str(exc) if isinstance(exc, PhysicsAssertionError) else describe_error(exc)
+        plain = isinstance(exc, PhysicsAssertionError) or (
+            isinstance(exc, JudgeOutputError) and str(exc).startswith("PhyJudge")
+        )
+        text = str(exc) if plain else describe_error(exc)
         first, _, rest = text.partition("\n")
         return "\n".join([first, *self._where(), *([rest] if rest else [])])
 

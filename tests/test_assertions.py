@@ -10,6 +10,7 @@ import pytest
 
 from pytest_phyjudge import (
     InputError,
+    JudgeOutputError,
     Judgment,
     PhyJudgeError,
     PhysicsAssertionError,
@@ -289,3 +290,18 @@ def test_distribution_gates(clip: Path) -> None:
         )
     with pytest.raises(InputError, match=r"min_prob is 1\.5"):
         assert_physics(clip, "A ball falls.", law="gravity", min_prob=1.5, judge=confident)
+
+
+def test_a_reply_without_a_score_is_the_judges_failure_not_an_assertion(clip: Path) -> None:
+    judge = ScriptedJudge({"gravity": "I would rather not say", "SA": 5})
+    with pytest.raises(JudgeOutputError) as info:
+        assert_video(clip, "A ball falls.", laws=["gravity"], metrics=["SA"], judge=judge)
+    assert not isinstance(info.value, AssertionError)
+    assert info.value.raw == "I would rather not say"
+    text = str(info.value)
+    assert text.startswith("PhyJudge gave gravity no score")
+    assert text.count("I would rather not say") == 1  # the raw reply, shown once
+    # Beside a real low score, it is an assertion failure that lists both.
+    judge = ScriptedJudge({"gravity": "no idea", "SA": 1})
+    with pytest.raises(PhysicsAssertionError, match=r"SA 1 < 3, gravity no score"):
+        assert_video(clip, "A ball falls.", laws=["gravity"], metrics=["SA"], judge=judge)
