@@ -150,6 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cache_options(batch)
     _add_judge_options(batch)
 
+    merge = commands.add_parser(
+        "merge",
+        help="fold the LoRA into its base for serving (e.g. with vLLM)",
+        description="Merge the adapter into its base model and write a plain safetensors "
+        "checkpoint with its processor, chat template, generation config, rubric files and a "
+        "provenance file.",
+    )
+    merge.add_argument("--adapter-dir", default=DEFAULT_ADAPTER, help="adapter folder or hub id")
+    merge.add_argument("--revision", help="hub revision of the adapter")
+    merge.add_argument("--base-model", help="override the adapter config's base model")
+    merge.add_argument("--out", required=True, help="new folder for the merged checkpoint")
+    merge.add_argument(
+        "--dtype",
+        choices=("bfloat16", "float16", "float32"),
+        default="bfloat16",
+        help="dtype to merge and save in (default: bfloat16)",
+    )
+
     cache = commands.add_parser("cache", help="move recorded judgments between machines")
     cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
     export = cache_commands.add_parser("export", help="write every judgment as JSON lines")
@@ -376,6 +394,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_score_dir(args)
         if args.command == "cache":
             return _cmd_cache(args)
+        if args.command == "merge":
+            from pytest_phyjudge.merge import merge_adapter
+
+            out = merge_adapter(
+                args.adapter_dir,
+                args.out,
+                revision=args.revision,
+                base_model=args.base_model,
+                dtype=args.dtype,
+            )
+            print(f"merged checkpoint written to {out}", file=sys.stderr)
+            return EXIT_OK
     except (InputError, RubricError, CacheError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except JudgeLoadError as exc:

@@ -1,0 +1,76 @@
+"""Fold the LoRA into its base: a plain checkpoint that vLLM can serve (it cannot serve this
+adapter as a LoRA on Qwen3.5's packed projections), with a record of where it came from."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import InputError, JudgeLoadError
+from pytest_phyjudge.hub import DEFAULT_ADAPTER
+from pytest_phyjudge.rubric import CONSTANTS_FILE, TEMPLATE_FILE
+
+PROVENANCE_FILE = "phyjudge_provenance.json"
+_DTYPES = ("bfloat16", "float16", "float32")
+
+
+def merge_adapter(
+    adapter: str | Path = DEFAULT_ADAPTER,
+    out: str | Path = "phyjudge-merged",
+    *,
+    revision: str | None = None,
+    base_model: str | None = None,
+    dtype: str = "bfloat16",
+    max_shard_size: str = "5GB",
+) -> Path:
+    """Write base + adapter merged (W += alpha/r * B @ A, by peft) to ``out``: safetensors
+    shards, the processor and its chat template, the generation config, the adapter's
+    rubric files, and ``phyjudge_provenance.json`` naming the adapter, revision, weights
+    sha256 and base. Returns ``out``."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from pytest_phyjudge.judges.local import plan_judge
+
+    if dtype not in _DTYPES:
+        raise InputError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}.")
+    target = Path(out)
+    if target.exists() and any(target.iterdir()):
+        raise InputError(
+            f"{str(target)!r} already holds files; give an empty or new folder for the "
+            "merged checkpoint, so nothing of another model is mixed in."
+        )
+    plan = plan_judge(adapter, revision=revision, base_model=base_model)
+    base, folder = plan.adapter.base_model, plan.adapter.folder
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            base, dtype=getattr(torch, dtype), use_safetensors=True, trust_remote_code=False
+        )
+        processor = AutoProcessor.from_pretrained(base, trust_remote_code=False)
+        merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise JudgeLoadError(
+            f"Cannot load base {base!r} with adapter {str(folder)!r} to merge them "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+        ) from exc
+    target.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(target, safe_serialization=True, max_shard_size=max_shard_size)
+    processor.save_pretrained(target)
+    for name in (TEMPLATE_FILE, CONSTANTS_FILE):
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, target / name)
+    provenance: dict[str, Any] = {
+        "adapter": plan.identity.adapter,
+        "revision": plan.identity.revision,
+        "adapter_sha256": plan.identity.adapter_sha256,
+        "base": base,
+        "kind": plan.identity.kind,
+        "dtype": dtype,
+        "merged_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    (target / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+    return target
