@@ -315,12 +315,9 @@ def plan_default_judge(config: pytest.Config, options: Options) -> JudgePlan | N
     from pytest_phyjudge.judges.local import plan_judge
 
     if options.judge == TINY:
-        from pytest_phyjudge.testing import build_tiny_judge, is_tiny_judge
+        from pytest_phyjudge.testing import ensure_tiny_judge
 
-        folder = _tiny_folder(config)
-        if not is_tiny_judge(folder / "adapter"):
-            build_tiny_judge(folder)
-        return plan_judge(folder / "adapter", scoring=options.scoring)
+        return plan_judge(ensure_tiny_judge(_tiny_folder(config)), scoring=options.scoring)
     if options.judge or not _default_hook_only(config):
         return None
     return plan_judge(options.adapter, revision=options.revision, scoring=options.scoring)
@@ -351,12 +348,14 @@ def _load_plan(plan: JudgePlan, options: Options, config: pytest.Config) -> Judg
 
 
 def _cache_folder(config: pytest.Config, options: Options) -> Path:
+    from pytest_phyjudge.cache import CACHE_DIR_NAME
+
     if options.cache is not None:
         return options.cache
     cache = getattr(config, "cache", None)
     if cache is not None:
-        return Path(cache.mkdir("phyjudge-judgments"))
-    return Path(config.rootpath, ".pytest_cache", "d", "phyjudge-judgments")
+        return Path(cache.mkdir(CACHE_DIR_NAME))
+    return Path(config.rootpath, ".pytest_cache", "d", CACHE_DIR_NAME)
 
 
 def _make_uncached(config: pytest.Config, options: Options, plan: JudgePlan | None) -> Judge:
@@ -383,25 +382,21 @@ def _with_cache(config: pytest.Config, options: Options) -> Judge:
     from pytest_phyjudge.judges.cached import CachedJudge
 
     plan = None if options.cache_mode == "off" else plan_default_judge(config, options)
+    described: JudgePlan | Judge
     if plan is None:
         judge = _make_uncached(config, options, None)
         if options.cache_mode == "off" or judge.identity.kind == "scripted":
             return judge
-        return CachedJudge(
-            identity=judge.identity,
-            rubric=judge.rubric,
-            settings=judge.settings,
-            cache=JudgmentCache(_cache_folder(config, options)),
-            mode=options.cache_mode,
-            load=lambda: judge,
-        )
+        described, load = judge, lambda: judge
+    else:
+        described, load = plan, lambda: _make_uncached(config, options, plan)
     return CachedJudge(
-        identity=plan.identity,
-        rubric=plan.rubric,
-        settings=plan.settings,
+        identity=described.identity,
+        rubric=described.rubric,
+        settings=described.settings,
         cache=JudgmentCache(_cache_folder(config, options)),
         mode=options.cache_mode,
-        load=lambda: _make_uncached(config, options, plan),
+        load=load,
     )
 
 

@@ -22,6 +22,8 @@ from pytest_phyjudge.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.parse import PARSER_VERSION
 
 DB_NAME = "judgments.sqlite3"
+#: The cache's folder under pytest's cache dir (``.pytest_cache/d/``), for pytest and the CLI.
+CACHE_DIR_NAME = "phyjudge-judgments"
 #: Settings that change a judgment; anything else in ``Judge.settings`` does not.
 KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")
 _SCHEMA = """

@@ -24,6 +24,7 @@ from pytest_phyjudge._exceptions import (
     VideoError,
 )
 from pytest_phyjudge.axes import GENERAL_METRICS, axis_from, check_law, check_metric
+from pytest_phyjudge.cache import CACHE_DIR_NAME
 from pytest_phyjudge.hub import DEFAULT_ADAPTER
 from pytest_phyjudge.judges.cached import CACHE_MODES
 from pytest_phyjudge.judges.local import SCORING_MODES
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from pytest_phyjudge.judges.local import JudgePlan, LocalJudge
 
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
-DEFAULT_CACHE_DIR = ".pytest_cache/d/phyjudge-judgments"
+DEFAULT_CACHE_DIR = f".pytest_cache/d/{CACHE_DIR_NAME}"
 
 EXIT_OK, EXIT_USAGE, EXIT_UNPARSEABLE, EXIT_LOAD = 0, 2, 3, 4
 
@@ -176,21 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("file", help="a file written by 'phyjudge cache export'")
     info = cache_commands.add_parser("info", help="where the cache is and what it holds")
     for sub in (export, importer, info):
-        sub.add_argument(
-            "--cache",
-            default=DEFAULT_CACHE_DIR,
-            help=f"cache folder (default: {DEFAULT_CACHE_DIR})",
-        )
+        _add_cache_dir(sub)
     return parser
+
+
+def _add_cache_dir(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--cache",
+        default=DEFAULT_CACHE_DIR,
+        help=f"cache folder (default: {DEFAULT_CACHE_DIR}, the one pytest uses from here)",
+    )
 
 
 def _add_cache_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("judgment cache")
-    group.add_argument(
-        "--cache",
-        default=DEFAULT_CACHE_DIR,
-        help=f"cache folder (default: {DEFAULT_CACHE_DIR}, as pytest uses)",
-    )
+    _add_cache_dir(group)
     group.add_argument(
         "--cache-mode",
         choices=CACHE_MODES,

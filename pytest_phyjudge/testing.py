@@ -282,13 +282,18 @@ def write_test_video(
     return out
 
 
+def ensure_tiny_judge(folder: str | Path) -> Path:
+    """The tiny judge's adapter folder under ``folder``, built there on first use."""
+    adapter_dir = Path(folder) / "adapter"
+    if not is_tiny_judge(adapter_dir) or not (adapter_dir / "adapter_config.json").is_file():
+        build_tiny_judge(folder)
+    return adapter_dir
+
+
 def load_tiny_judge(folder: str | Path, **options: Any) -> Any:
     """Build the tiny judge in ``folder`` (once; reused when already there) and load it on
     the CPU through the real loading path. Its scores are meaningless."""
     from pytest_phyjudge.judges.local import load_judge
 
-    adapter_dir = Path(folder) / "adapter"
-    if not is_tiny_judge(adapter_dir) or not (adapter_dir / "adapter_config.json").is_file():
-        build_tiny_judge(folder)
     options.setdefault("device", "cpu")
-    return load_judge(adapter_dir, **options)
+    return load_judge(ensure_tiny_judge(folder), **options)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import VideoError
+from pytest_phyjudge.hub import file_sha256
 
 #: The reference script's sampling: 2 frames a second, at most 360x640 pixels a frame.
 DEFAULT_FPS = 2.0
@@ -48,11 +48,7 @@ def check_video_file(path: str | Path) -> Path:
 
 @lru_cache(maxsize=256)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(Path(path))
 
 
 def sha256_file(path: str | Path) -> str:
