@@ -27,6 +27,7 @@ from pytest_phyjudge.judgment import JudgeIdentity, Judgment
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.judges.remote import RemotePlan
 
 #: ``--phyjudge-judge tiny``: the tiny random test judge, built under the pytest cache dir.
 TINY = "tiny"
@@ -101,6 +102,41 @@ def parse_scoring(value: str) -> str:
     )
 
 
+def parse_url_list(value: str) -> tuple[str, ...]:
+    """``URL[,URL...]`` of judge servers."""
+    from pytest_phyjudge.judges.remote import parse_urls
+
+    try:
+        return parse_urls(value)
+    except PhyJudgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _number(value: str, convert: Any, least: float, what: str) -> Any:
+    try:
+        number = convert(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or number < least:
+        raise argparse.ArgumentTypeError(f"{value!r} is not {what}.")
+    return number
+
+
+def parse_positive_int(value: str) -> int:
+    return _number(value, int, 1, "a whole number of at least 1")
+
+
+def parse_count(value: str) -> int:
+    return _number(value, int, 0, "a whole number of at least 0")
+
+
+def parse_positive_float(value: str) -> float:
+    number = _number(value, float, 0, "a positive number of seconds")
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds.")
+    return number
+
+
 def parse_dtype(value: str) -> str:
     return _one_of(value, DTYPES, "dtype", f"one of {', '.join(DTYPES)}")
 
@@ -123,6 +159,13 @@ class Options:
     cache: Path | None = None
     cache_mode: str = "use"
     scoring: str = "greedy"
+    #: Judge servers (the remote backend); empty: the judge runs in this process.
+    url: tuple[str, ...] = ()
+    remote_identity: Path | None = None
+    media_root: str | None = None
+    concurrency: int | None = None
+    timeout: float | None = None
+    retries: int | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -146,7 +189,8 @@ class Options:
             report_base = config.inipath.parent if config.inipath else config.rootpath
         min_score = pick("min_score", parse_min_score)
         cache = pick("cache")
-        return cls(
+        identity = pick("remote_identity")
+        options = cls(
             adapter=pick("adapter") or DEFAULT_ADAPTER,
             revision=pick("revision"),
             device=pick("device", parse_device),
@@ -160,13 +204,40 @@ class Options:
             cache=None if cache is None else Path(config.invocation_params.dir, cache).absolute(),
             cache_mode=pick("cache_mode", parse_cache_mode) or "use",
             scoring=pick("scoring", parse_scoring) or "greedy",
+            url=pick("url", parse_url_list) or (),
+            remote_identity=None
+            if identity is None
+            else Path(config.invocation_params.dir, identity).absolute(),
+            media_root=pick("media_root"),
+            concurrency=pick("concurrency", parse_positive_int),
+            timeout=pick("timeout", parse_positive_float),
+            retries=pick("retries", parse_count),
         )
+        options.check()
+        return options
+
+    def check(self) -> None:
+        """Refuse settings that contradict each other, naming both."""
+        if self.url and self.judge:
+            raise pytest.UsageError(
+                f"--phyjudge-url and --phyjudge-judge {self.judge} both choose the judge; "
+                "keep one of them."
+            )
+        if self.url and self.scoring != "greedy":
+            raise pytest.UsageError(
+                "--phyjudge-scoring distribution reads the model's probabilities, which the "
+                "judge servers (--phyjudge-url) do not return; use greedy scoring with them."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["report"] = None if self.report is None else str(self.report)
         data["suite_globs"] = list(self.suite_globs)
         data["cache"] = None if self.cache is None else str(self.cache)
+        data["url"] = list(self.url)
+        data["remote_identity"] = (
+            None if self.remote_identity is None else str(self.remote_identity)
+        )
         return data
 
 
@@ -309,11 +380,31 @@ def _default_hook_only(config: pytest.Config) -> bool:
     return all(impl.plugin_name == "phyjudge" for impl in impls)
 
 
-def plan_default_judge(config: pytest.Config, options: Options) -> JudgePlan | None:
-    """The plan of the judge this run will load (PhyJudge-9B, the adapter given, or the tiny
-    judge), known without loading a model; None for a judge from a factory or a hook."""
+def plan_remote_judge(options: Options) -> RemotePlan:
+    """The judge on the servers of ``--phyjudge-url``."""
+    from pytest_phyjudge.judges.remote import parse_media_root, plan_remote
+
+    remote: dict[str, Any] = {
+        "concurrency": options.concurrency,
+        "read_timeout": options.timeout,
+        "retries": options.retries,
+        "media_root": None if options.media_root is None else parse_media_root(options.media_root),
+    }
+    return plan_remote(
+        options.url,
+        identity=options.remote_identity,
+        **{name: value for name, value in remote.items() if value is not None},
+    )
+
+
+def plan_default_judge(config: pytest.Config, options: Options) -> JudgePlan | RemotePlan | None:
+    """The plan of the judge this run will load (PhyJudge-9B, the adapter given, the tiny
+    judge, or the judge servers), known without loading a model; None for a judge from a
+    factory or a hook."""
     from pytest_phyjudge.judges.local import plan_judge
 
+    if options.url:
+        return plan_remote_judge(options)
     if options.judge == TINY:
         from pytest_phyjudge.testing import ensure_tiny_judge
 
@@ -330,7 +421,11 @@ def load_default_judge(config: pytest.Config, options: Options) -> Judge:
     return _load_plan(plan, options, config)
 
 
-def _load_plan(plan: JudgePlan, options: Options, config: pytest.Config) -> Judge:
+def _load_plan(plan: JudgePlan | RemotePlan, options: Options, config: pytest.Config) -> Judge:
+    from pytest_phyjudge.judges.remote import RemotePlan
+
+    if isinstance(plan, RemotePlan):
+        return plan.load()  # connections only: every xdist worker may open its own
     if (
         hasattr(config, "workerinput")
         and plan.identity.kind != "tiny"
@@ -358,7 +453,9 @@ def _cache_folder(config: pytest.Config, options: Options) -> Path:
     return Path(config.rootpath, ".pytest_cache", "d", CACHE_DIR_NAME)
 
 
-def _make_uncached(config: pytest.Config, options: Options, plan: JudgePlan | None) -> Judge:
+def _make_uncached(
+    config: pytest.Config, options: Options, plan: JudgePlan | RemotePlan | None
+) -> Judge:
     if plan is not None:
         return _load_plan(plan, options, config)
     if options.judge:
@@ -382,7 +479,7 @@ def _with_cache(config: pytest.Config, options: Options) -> Judge:
     from pytest_phyjudge.judges.cached import CachedJudge
 
     plan = None if options.cache_mode == "off" else plan_default_judge(config, options)
-    described: JudgePlan | Judge
+    described: JudgePlan | RemotePlan | Judge
     if plan is None:
         judge = _make_uncached(config, options, None)
         if options.cache_mode == "off" or judge.identity.kind == "scripted":
