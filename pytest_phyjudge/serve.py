@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from pytest_phyjudge._exceptions import InputError, PhyJudgeError
 from pytest_phyjudge.judges.remote import SERVED_MODEL_NAME
+from pytest_phyjudge.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
 DEFAULT_PORT = 8000
 #: Enough for about a minute of video at 2 fps and 360x640, the prompt and the reply.
@@ -242,7 +243,7 @@ class JudgeServer:
         if float(body.get("temperature", 0) or 0) != 0:
             raise _BadRequest("this server decodes greedily only: send temperature 0")
         messages = [self._message(m) for m in body["messages"]]
-        max_tokens = body.get("max_tokens") or self.judge.settings["max_new_tokens"]
+        max_tokens = body.get("max_tokens") or self.judge.settings.get("max_new_tokens", 64)
         with self._model_lock:
             try:
                 completion = self.judge.complete(messages, max_new_tokens=int(max_tokens))
@@ -286,8 +287,8 @@ class JudgeServer:
                     {
                         "type": "video",
                         "video": str(self._video_file(url)),
-                        "fps": self.judge.settings["fps"],
-                        "max_pixels": self.judge.settings["max_pixels"],
+                        "fps": self.judge.settings.get("fps", DEFAULT_FPS),
+                        "max_pixels": self.judge.settings.get("max_pixels", DEFAULT_MAX_PIXELS),
                     }
                 )
             else:

@@ -11,7 +11,7 @@ from typing import Any
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputError
 from pytest_phyjudge.hub import DEFAULT_ADAPTER, ResolvedAdapter, resolve_adapter
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.judgment import Completion, JudgeIdentity, Judgment
 from pytest_phyjudge.parse import parse_score
 from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import (
@@ -88,16 +88,6 @@ def _pick_dtype(dtype: str | None, device: str) -> Any:
             f"Unknown dtype {dtype!r}; use one of auto, bfloat16, float16, float32."
         )
     return getattr(torch, _DTYPES[dtype])
-
-
-@dataclass(frozen=True)
-class Completion:
-    """A greedy reply to one chat request, with its token counts (for a server's usage)."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
 
 
 class LocalJudge(Judge):

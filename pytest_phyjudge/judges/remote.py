@@ -92,8 +92,10 @@ def _identity_from(provenance: Mapping[str, Any], where: str) -> JudgeIdentity:
             "--phyjudge-remote-identity at the phyjudge_provenance.json that "
             "'phyjudge merge' wrote into the merged checkpoint."
         )
+    # A tiny or scripted judge stays marked as such behind a server: its scores mean nothing.
+    kind = provenance.get("kind")
     return JudgeIdentity(
-        kind="remote",
+        kind=kind if kind in ("tiny", "scripted") else "remote",
         adapter=adapter,
         revision=provenance.get("revision"),
         base=provenance.get("base"),
