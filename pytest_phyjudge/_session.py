@@ -572,7 +572,15 @@ class PhyJudgeState:
     # -- suite cases
 
     def case_axes(self, key: CaseKey, items: Sequence[pytest.Item]) -> list[str]:
-        """The axes of a case that this run selected (so ``-k gravity`` scores one axis)."""
+        """The axes of a case that this run selected (so ``-k gravity`` scores one axis).
+
+        Empty on a pytest-xdist worker that may get only some items of a case (``--dist
+        load`` or ``worksteal``): there each item judges its own axis, since judging the
+        whole case would judge the other workers' axes a second time. ``--dist loadscope``
+        sends a case's items to one worker, which then judges them together.
+        """
+        if self._splits_cases():
+            return []
         if self._axes_index is None:
             index: dict[CaseKey, list[str]] = {}
             for item in items:
@@ -581,6 +589,11 @@ class PhyJudgeState:
                     index.setdefault(item_key, []).append(item.phyjudge_axis)  # type: ignore[attr-defined]
             self._axes_index = index
         return self._axes_index.get(key, [])
+
+    def _splits_cases(self) -> bool:
+        if not hasattr(self.config, "workerinput"):
+            return False
+        return self.config.getoption("dist", "no") not in ("loadscope", "loadfile")
 
     def case_outcomes(
         self,
