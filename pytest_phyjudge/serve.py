@@ -173,13 +173,20 @@ class JudgeServer:
         served_name: str = SERVED_MODEL_NAME,
         media_root: str | Path | None = None,
         faults: Faults | None = None,
+        serial: bool = True,
     ) -> None:
         self.judge = judge
+        #: One request at a time on the model (a LocalJudge is not thread-safe); a scripted
+        #: judge may answer in parallel, like a batching server.
+        self.serial = serial
+        #: Seconds spent handling requests once read (for the client-overhead benchmark).
+        self.handling_seconds = 0.0
         self.served_name = served_name
         self.media_root = None if media_root is None else Path(media_root).resolve()
         self.faults = faults or Faults()
         self.requests = 0
         self._model_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self._clips = tempfile.TemporaryDirectory(prefix="phyjudge-serve-")
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -244,7 +251,7 @@ class JudgeServer:
             raise _BadRequest("this server decodes greedily only: send temperature 0")
         messages = [self._message(m) for m in body["messages"]]
         max_tokens = body.get("max_tokens") or self.judge.settings.get("max_new_tokens", 64)
-        with self._model_lock:
+        with self._model_lock if self.serial else contextlib.nullcontext():
             try:
                 completion = self.judge.complete(messages, max_new_tokens=int(max_tokens))
             except PhyJudgeError as exc:
@@ -356,7 +363,8 @@ def _handler_for(server: JudgeServer) -> type[BaseHTTPRequestHandler]:
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._error(404, f"no route {self.path}")
                 return
-            server.requests += 1
+            with server._stats_lock:
+                server.requests += 1
             fault = server.faults.next()
             if fault is not None and fault.kind == "drop":
                 self.close_connection = True
@@ -371,11 +379,14 @@ def _handler_for(server: JudgeServer) -> type[BaseHTTPRequestHandler]:
                 return
             if fault is not None and fault.kind == "delay":
                 time.sleep(fault.seconds)
+            started = time.perf_counter()
             try:
                 reply = server.chat_completion(json.loads(payload or b"null"))
             except (ValueError, _BadRequest) as exc:
                 self._error(400, str(exc))
                 return
             self._json(200, reply)
+            with server._stats_lock:
+                server.handling_seconds += time.perf_counter() - started
 
     return Handler
