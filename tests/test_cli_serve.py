@@ -13,22 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_cli import run_cli
 
 from pytest_phyjudge import ScriptedJudge
-from pytest_phyjudge.cli import main
 from pytest_phyjudge.merge import PROVENANCE_FILE
 from pytest_phyjudge.serve import Fault, JudgeServer
 
 CAPTION = "A ball falls onto a table."
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args))
-    except SystemExit as exc:  # argparse usage errors
-        code = int(exc.code)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import InputError, PhyJudgeError
+from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError
 from pytest_phyjudge.axes import axis_from, check_axis, is_law
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment, RenderedPrompt
+from pytest_phyjudge.parse import parse_score
 from pytest_phyjudge.rubric import Rubric
 
 
@@ -82,6 +83,39 @@ class Judge(ABC):
         criteria: Mapping[str, str] | None,
     ) -> dict[str, Judgment | PhyJudgeError]:
         """Judge ``axes`` (valid, deduplicated) of ``video``; one entry per axis."""
+
+    def _judgment(
+        self,
+        axis: str,
+        raw: str,
+        *,
+        video: Path,
+        video_sha256: str,
+        prompt_sha256: str,
+        seconds: float,
+        caption: str,
+        score: int | None = None,
+        **fields: Any,
+    ) -> Judgment | JudgeOutputError:
+        """The Judgment of one reply by this judge. Without ``score`` the score is parsed
+        from ``raw``; a reply without one gives its JudgeOutputError instead."""
+        if score is None:
+            try:
+                score = parse_score(raw, axis)
+            except JudgeOutputError as exc:
+                return exc
+        return Judgment(
+            key=axis,
+            score=score,
+            raw=raw,
+            video=str(video),
+            video_sha256=video_sha256,
+            prompt_sha256=prompt_sha256,
+            judge=self.identity,
+            seconds=seconds,
+            caption=caption,
+            **fields,
+        )
 
     def close(self) -> None:
         """Free what the judge holds (model weights, connections). Idempotent."""

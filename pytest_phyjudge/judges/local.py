@@ -12,7 +12,6 @@ from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputE
 from pytest_phyjudge.hub import DEFAULT_ADAPTER, ResolvedAdapter, resolve_adapter
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judgment import Completion, JudgeIdentity, Judgment
-from pytest_phyjudge.parse import parse_score
 from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import (
     DEFAULT_FPS,
@@ -297,20 +296,14 @@ class LocalJudge(Judge):
                 expected = sum((i + 1) * p for i, p in enumerate(probs))
                 raw = f"{answer_prefix(axis)}{score}"
             else:
-                raw = reply
-                try:
-                    score = parse_score(raw, axis)
-                except JudgeOutputError as exc:
-                    results[axis] = exc
-                    continue
-            results[axis] = Judgment(
-                key=axis,
+                raw, score = reply, None
+            results[axis] = self._judgment(
+                axis,
+                raw,
                 score=score,
-                raw=raw,
-                video=str(video),
+                video=video,
                 video_sha256=video_sha,
                 prompt_sha256=prompt_sha[axis],
-                judge=self.identity,
                 seconds=seconds,
                 caption=caption,
                 probs=probs,

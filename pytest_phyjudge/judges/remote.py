@@ -27,12 +27,10 @@ from pytest_phyjudge._exceptions import (
     InputError,
     JudgeBackendError,
     JudgeLoadError,
-    JudgeOutputError,
     PhyJudgeError,
 )
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.parse import parse_score
 from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import (
     DEFAULT_FPS,
@@ -460,18 +458,15 @@ class RemoteJudge(Judge):
         for axis, future in futures.items():
             try:
                 raw, seconds = future.result()
-                score = parse_score(raw, axis)
-            except (JudgeBackendError, JudgeOutputError) as exc:
+            except JudgeBackendError as exc:
                 results[axis] = exc
                 continue
-            results[axis] = Judgment(
-                key=axis,
-                score=score,
-                raw=raw,
-                video=str(video),
+            results[axis] = self._judgment(
+                axis,
+                raw,
+                video=video,
                 video_sha256=video_sha,
                 prompt_sha256=prompts[axis].sha256,
-                judge=self.identity,
                 seconds=seconds,
                 caption=caption,
                 extra={"scoring": "greedy", "transport": self.settings["transport"]},

@@ -16,7 +16,6 @@ from pytest_phyjudge._exceptions import InputError, JudgeOutputError
 from pytest_phyjudge.axes import ALL_AXES
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judgment import Completion, JudgeIdentity, Judgment
-from pytest_phyjudge.parse import parse_score
 from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import sha256_file
 
@@ -98,19 +97,12 @@ class ScriptedJudge(Judge):
             started = time.perf_counter()
             raw = self._raw(axis, caption, video)
             rendered = self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
-            try:
-                score = parse_score(raw, axis)
-            except JudgeOutputError as exc:
-                results[axis] = exc
-                continue
-            results[axis] = Judgment(
-                key=axis,
-                score=score,
-                raw=raw,
-                video=str(video),
+            results[axis] = self._judgment(
+                axis,
+                raw,
+                video=video,
                 video_sha256=video_sha,
                 prompt_sha256=rendered.sha256,
-                judge=self.identity,
                 seconds=time.perf_counter() - started,
                 caption=caption,
             )
