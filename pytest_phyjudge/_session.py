@@ -540,6 +540,7 @@ class PhyJudgeState:
         self.current_item: pytest.Item | None = None
         self.judge_loads = 0
         self.cache_stats: tuple[Any, str, Path] | None = None
+        self.judge_summary: str | None = None
 
     # -- the judge
 
@@ -564,6 +565,7 @@ class PhyJudgeState:
     def close(self) -> None:
         judge, self._judge = self._judge, None
         if judge is not None:
+            self.judge_summary = judge.summary()
             stats = getattr(judge, "stats", None)
             if stats is not None:  # a CachedJudge: kept for the terminal summary
                 self.cache_stats = (stats, judge.mode, judge.cache.path)  # type: ignore[attr-defined]

@@ -382,6 +382,8 @@ class PhyJudgeReporter:
                 f"judgment cache ({mode}, {path}): {stats.hits} hits, {stats.misses} misses, "
                 f"{stats.seconds_saved:.1f} judge-seconds saved"
             )
+        if self.state.judge_summary:
+            tr.write_line(self.state.judge_summary)
         if self.written is not None:
             tr.write_line(f"phyjudge report: {self.written} ({self.videos} videos)")
             sheets = [c.sheet for c in self.checks if c.sheet]

@@ -67,7 +67,12 @@ def test_a_suite_judged_by_a_server(pytester, suite, server):
         "no:cacheprovider",
     )
     result.assert_outcomes(passed=ITEMS - FAILING, failed=FAILING)
-    result.stdout.fnmatch_lines([f"phyjudge: judge served at {server.url}*"])
+    result.stdout.fnmatch_lines(
+        [
+            f"phyjudge: judge served at {server.url}*",
+            f"judge servers: {ITEMS} requests, 0 retried; answered: {server.url} {ITEMS}",
+        ]
+    )
     report = _report(suite)
     assert report["meta"]["judge"]["adapter"] == "served-scripted"
     assert report["meta"]["judge"]["kind"] == "scripted"

@@ -117,6 +117,10 @@ class Judge(ABC):
             **fields,
         )
 
+    def summary(self) -> str | None:
+        """A line for the terminal summary about what the judge did (None: nothing to say)."""
+        return None
+
     def close(self) -> None:
         """Free what the judge holds (model weights, connections). Idempotent."""
         return None

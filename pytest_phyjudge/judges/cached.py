@@ -114,6 +114,9 @@ class CachedJudge(Judge):
                 results[axis] = outcome
         return {axis: results[axis] for axis in axes}
 
+    def summary(self) -> str | None:
+        return None if self._inner is None else self._inner.summary()
+
     def close(self) -> None:
         if self._inner is not None:
             self._inner.close()

@@ -473,6 +473,12 @@ class RemoteJudge(Judge):
             )
         return results
 
+    def summary(self) -> str | None:
+        served = ", ".join(f"{r.url} {r.served}" for r in self.pool.replicas)
+        return (
+            f"judge servers: {self.requests} requests, {self.retried} retried; answered: {served}"
+        )
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._client.close()
