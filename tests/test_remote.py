@@ -300,3 +300,16 @@ def test_urls_are_normalised(text, expected):
 def test_bad_urls_say_how_to_write_one(text):
     with pytest.raises(Exception, match="http://HOST:PORT"):
         parse_urls(text)
+
+
+def test_a_media_root_seen_elsewhere_by_the_servers(tiny_adapter, tmp_path):
+    clip = write_test_video(tmp_path / "shared" / "runs" / "a b.mp4", frames=4, fps=2)
+    root = parse_media_root(f"{tmp_path / 'shared'}=/mnt/clips/")
+    assert root == ((tmp_path / "shared").resolve(), "/mnt/clips")
+    plan = plan_remote(_free_port_url(), identity=_provenance_dir(tiny_adapter), media_root=root)
+    judge = plan.load()
+    try:
+        assert judge.video_part(clip)["video_url"]["url"] == "file:///mnt/clips/runs/a%20b.mp4"
+        assert plan.settings["transport"] == "file"
+    finally:
+        judge.close()

@@ -143,3 +143,10 @@ def test_bad_url_is_a_usage_error(pytester, suite):
     result = pytester.runpytest("--phyjudge-url", "localhost:8000")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*http://HOST:PORT*"])
+
+
+def test_the_servers_can_come_from_the_ini_file(pytester, suite, server):
+    pytester.makeini(f"[pytest]\nphyjudge_url = {server.url}\nphyjudge_retries = 0\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "SA")
+    result.assert_outcomes(passed=3, deselected=ITEMS - 3)
+    assert server.requests == 3

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pytest_phyjudge._exceptions import (
     InputError,
@@ -358,7 +358,8 @@ class RemoteJudge(Judge):
         root = self.remote.media_root
         resolved = video.resolve()
         if root is not None and resolved.is_relative_to(root[0]):
-            url = f"file://{root[1]}/{resolved.relative_to(root[0]).as_posix()}"
+            served = f"{root[1]}/{resolved.relative_to(root[0]).as_posix()}"
+            url = "file://" + quote(served)
         else:
             clip = sampled_clip(
                 video, fps=self.settings["fps"], max_pixels=self.settings["max_pixels"]
