@@ -97,7 +97,11 @@ def test_file_urls_let_the_server_sample_the_original_clip(
 ):
     """A 6 fps clip sent as file://: the server samples it itself, exactly like in-process."""
     with JudgeServer(tiny_judge, media_root=synthetic_video.parent) as server:
-        judge = _remote(server.url, media_root=parse_media_root(str(synthetic_video.parent)))
+        judge = _remote(
+            server.url,
+            read_timeout=120,  # a real (tiny) model on a busy CPU, not a fault
+            media_root=parse_media_root(str(synthetic_video.parent)),
+        )
         try:
             part = judge.video_part(synthetic_video)
             assert part["video_url"]["url"] == f"file://{synthetic_video.resolve()}"
