@@ -114,6 +114,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=parse_scoring,
         metavar="MODE",
     )
+    option(
+        "baseline",
+        "regression baseline (a JSON file to commit): an item fails when its score drops "
+        "below its entry by more than the case's tolerance.",
+        "default for --phyjudge-baseline",
+        metavar="PATH",
+    )
+    option(
+        "compare-plot",
+        "write a PNG chart of this run's per-axis means against the baseline's.",
+        metavar="PATH",
+    )
+    for name, text in (
+        (
+            "update-baseline",
+            "write this run's scores into the baseline (new cases added, the old file kept as "
+            ".bak); drops do not fail items.",
+        ),
+        (
+            "prune-baseline",
+            "with --phyjudge-update-baseline: drop entries this run did not judge.",
+        ),
+        ("baseline-any-judge", "compare with (or update) a baseline made by another judge."),
+    ):
+        group.addoption(
+            f"--phyjudge-{name}",
+            dest="phyjudge_" + name.replace("-", "_"),
+            action="store_true",
+            default=False,
+            help=text,
+        )
     group.addoption(
         "--phyjudge-per-worker-model",
         dest="phyjudge_per_worker_model",

@@ -3,8 +3,8 @@
 * :func:`wilson_interval`: the Wilson score interval of a proportion (two-sided);
   :func:`wilson_lower` its one-sided lower bound.
 * :func:`bootstrap_interval`: a percentile bootstrap interval of a mean (two-sided);
-  :func:`bootstrap_lower` its one-sided lower bound. Resampling uses ``random.Random`` with
-  a fixed seed, so the same values always give the same interval.
+  :func:`bootstrap_lower` its one-sided lower bound. Resampling uses numpy's ``Generator``
+  (PCG64) with a fixed seed, so the same values always give the same interval.
 * :func:`sign_flip_p_value`: a two-sided paired permutation test (sign flips of the paired
   differences, statistic: their mean); exact up to :data:`EXACT_FLIPS_MAX` non-zero
   differences, Monte Carlo with a fixed seed above.
@@ -15,11 +15,10 @@ level ``2c - 1``: "with confidence ``c`` the true value is at least this".
 
 from __future__ import annotations
 
-import itertools
 import math
-import random
 from collections.abc import Sequence
-from statistics import NormalDist, fmean
+from statistics import NormalDist
+from typing import Any
 
 #: Bootstrap resamples; with the fixed seed the result is reproducible.
 BOOTSTRAP_RESAMPLES = 4000
@@ -64,18 +63,19 @@ def wilson_lower(successes: int, n: int, confidence: float) -> float:
     return min(1.0, max(0.0, center - half))
 
 
-def _bootstrap_means(values: Sequence[float], resamples: int, seed: int) -> list[float]:
-    rng = random.Random(seed)
-    n = len(values)
-    return sorted(fmean(rng.choices(values, k=n)) for _ in range(resamples))
+def _bootstrap_means(values: Sequence[float], resamples: int, seed: int) -> Any:
+    import numpy as np
 
-
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    """Linear interpolation between order statistics (numpy's default method)."""
-    position = q * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    step = max(1, 2_000_000 // max(len(data), 1))  # bounded memory for long inputs
+    for start in range(0, resamples, step):
+        stop = min(start + step, resamples)
+        means[start:stop] = data[rng.integers(0, len(data), size=(stop - start, len(data)))].mean(
+            axis=1
+        )
+    return means
 
 
 def bootstrap_interval(
@@ -86,12 +86,15 @@ def bootstrap_interval(
     seed: int = BOOTSTRAP_SEED,
 ) -> tuple[float, float]:
     """Two-sided percentile bootstrap interval of the mean of ``values``."""
+    import numpy as np
+
     _check_confidence(confidence)
-    if not values:
+    if len(values) == 0:
         raise ValueError("no values to bootstrap")
-    means = _bootstrap_means(list(values), resamples, seed)
+    means = _bootstrap_means(values, resamples, seed)
     tail = (1 - confidence) / 2
-    return _quantile(means, tail), _quantile(means, 1 - tail)
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def bootstrap_lower(
@@ -102,10 +105,12 @@ def bootstrap_lower(
     seed: int = BOOTSTRAP_SEED,
 ) -> float:
     """One-sided lower bound of the mean: the ``1 - confidence`` bootstrap percentile."""
+    import numpy as np
+
     _check_confidence(confidence)
-    if not values:
+    if len(values) == 0:
         raise ValueError("no values to bootstrap")
-    return _quantile(_bootstrap_means(list(values), resamples, seed), 1 - confidence)
+    return float(np.quantile(_bootstrap_means(values, resamples, seed), 1 - confidence))
 
 
 def sign_flip_p_value(
@@ -119,19 +124,23 @@ def sign_flip_p_value(
     the ``(hits + 1) / (resamples + 1)`` estimate). Zero differences carry no sign and are
     left out. No difference at all gives 1.0.
     """
-    nonzero = [abs(d) for d in differences if d != 0]
-    if not nonzero:
+    import numpy as np
+
+    nonzero = np.asarray([abs(d) for d in differences if d != 0], dtype=float)
+    if nonzero.size == 0:
         return 1.0
     observed = abs(sum(d for d in differences if d != 0)) - 1e-9
-    if len(nonzero) <= EXACT_FLIPS_MAX:
-        hits = total = 0
-        for signs in itertools.product((1, -1), repeat=len(nonzero)):
-            total += 1
-            hits += abs(sum(s * d for s, d in zip(signs, nonzero, strict=True))) >= observed
-        return hits / total
-    rng = random.Random(seed)
+    n = nonzero.size
+    if n <= EXACT_FLIPS_MAX:
+        codes = np.arange(2**n, dtype=np.int64)[:, None]
+        signs = 1 - 2 * ((codes >> np.arange(n)) & 1)
+        sums = np.abs(signs @ nonzero)
+        return float(np.mean(sums >= observed))
+    rng = np.random.default_rng(seed)
     hits = 0
-    for _ in range(resamples):
-        flipped = sum(d if rng.random() < 0.5 else -d for d in nonzero)
-        hits += abs(flipped) >= observed
+    step = max(1, 2_000_000 // n)
+    for start in range(0, resamples, step):
+        rows = min(step, resamples - start)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(rows, n))
+        hits += int(np.sum(np.abs(signs @ nonzero) >= observed))
     return (hits + 1) / (resamples + 1)

@@ -494,11 +494,7 @@ class _Reader:
 
     def samples(self, node: _Node) -> int:
         value = node.data
-        if (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and 1 <= value <= _MAX_SAMPLES
-        ):
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_SAMPLES:
             return value
         raise self.fail(
             f"samples is {node.describe()}; write a positive whole number (at most "
