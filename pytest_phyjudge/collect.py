@@ -200,8 +200,10 @@ class AxisItem(pytest.Item):
         state.add_check(check, self)
         lines = sampling.gate_lines(summary)
         detail = [*lines, f"samples (min_score {self.min_score}):"]
-        detail += [f"  {line}" for line in sampling.sample_lines(samples)]
-        self.add_report_section("call", "phyjudge samples", "\n".join(detail))
+        shown = sampling.sample_lines(samples, base=self.config.invocation_params.dir)
+        detail += [f"  {line}" for line in shown]
+        if check.passed:  # shown with -rP; a failure shows it in its message
+            self.add_report_section("call", "phyjudge samples", "\n".join(detail))
         if not judged and first_error is not None and not isinstance(first_error, JudgeOutputError):
             raise first_error.with_traceback(None)  # no clip could be judged at all
         drop = self._compare_baseline(state, check)

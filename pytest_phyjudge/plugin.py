@@ -124,6 +124,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     option(
         "compare-plot",
         "write a PNG chart of this run's per-axis means against the baseline's.",
+        "default for --phyjudge-compare-plot",
         metavar="PATH",
     )
     for name, text in (

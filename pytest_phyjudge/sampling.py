@@ -10,6 +10,7 @@ not reaching ``min_score`` and is left out of the mean.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from statistics import fmean
 from typing import Any
 
@@ -105,7 +106,17 @@ def gate_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def sample_lines(samples: Sequence[dict[str, Any]]) -> list[str]:
+def _short(path: str, base: Path | None) -> str:
+    if base is None:
+        return path
+    try:
+        return str(Path(path).relative_to(base))
+    except ValueError:
+        return path
+
+
+def sample_lines(samples: Sequence[dict[str, Any]], base: Path | None = None) -> list[str]:
+    """One line per sample: its number, seed, score and video (relative to ``base``)."""
     out = []
     for sample in samples:
         score = sample.get("score")
@@ -113,7 +124,7 @@ def sample_lines(samples: Sequence[dict[str, Any]]) -> list[str]:
         if sample.get("expected") is not None:
             what += f" (expected {sample['expected']:.2f})"
         seed = f" seed {sample['seed']}" if sample.get("seed") is not None else ""
-        video = f"  {sample['video']}" if sample.get("video") else ""
+        video = f"  {_short(sample['video'], base)}" if sample.get("video") else ""
         out.append(f"#{sample['sample']}{seed}: {what}{video}")
     return out
 
