@@ -186,7 +186,11 @@ def worst_lines(checks: Sequence[Check], limit: int = WORST_SHOWN) -> list[str]:
             what = f"{check.score} {'>=' if check.passed else '<'} {check.min_score}"
         own_item = check.nodeid.rsplit("::", 1)[-1] == check.axis
         name = check.nodeid if own_item else f"{check.nodeid} [{check.axis}]"
-        rows.append(("PASS" if check.passed else "FAIL", what, name))
+        verdict = "PASS" if check.passed else "FAIL"
+        if check.passed and (check.baseline or {}).get("status") == "drop":
+            verdict = "DROP"
+            what += f" (baseline {check.baseline['stored']:g})"  # type: ignore[index]
+        rows.append((verdict, what, name))
     width = max((len(what) for _, what, _ in rows), default=0)
     return [f"{verdict}  {what:<{width}}  {name}" for verdict, what, name in rows]
 
