@@ -365,3 +365,18 @@ def test_same_judge() -> None:
     assert same_judge(a, dict(a)) and same_judge(a, None)
     assert not same_judge(a, {**a, "revision": "2"})
     assert not same_judge(a, {**a, "kind": "tiny"})
+
+
+def test_xdist_workers_compare_and_the_controller_updates(pytester: pytest.Pytester) -> None:
+    """Under pytest-xdist (two workers, SCRIPTED judge) the verdicts travel on the reports:
+    the drop fails its item and the controller alone writes the baseline."""
+    setup(pytester)
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    args = ["-n", "2", *JUDGE, *BASE]
+    first = pytester.runpytest_subprocess(*args, "--phyjudge-update-baseline")
+    first.assert_outcomes(passed=4)
+    first.stdout.fnmatch_lines(["baseline updated: * (4 entries, 4 new)"])
+    clip(pytester, "ball", {"SA": 4, "gravity": 3})
+    second = pytester.runpytest_subprocess(*args)
+    second.assert_outcomes(passed=3, failed=1)
+    second.stdout.fnmatch_lines(["*1 drops, 0 improvements*", "  dropped: basics::ball::gravity"])
