@@ -601,10 +601,15 @@ class PhyJudgeState:
             item.user_properties.extend(
                 [
                     ("phyjudge_axis", check.axis),
-                    ("phyjudge_score", "" if check.score is None else check.score),
+                    ("phyjudge_score", "" if check.value is None else check.value),
                     ("phyjudge_min_score", check.min_score),
                 ]
             )
+            if check.samples is not None:
+                scores = " ".join(
+                    "-" if s["score"] is None else str(s["score"]) for s in check.samples
+                )
+                item.user_properties.append(("phyjudge_samples", scores))
         self._checks.setdefault(check.nodeid, []).append(check)
 
     def pop_checks(self, nodeid: str) -> list[Check]:

@@ -129,10 +129,16 @@ def load_baseline(path: str | Path) -> Baseline:
 
 
 def same_judge(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
-    """Two identities name the same judge (unknown on either side counts as the same)."""
+    """Two identities name the same judge (unknown on either side counts as the same).
+
+    When both know the sha256 of the adapter weights, that (with the kind and the base)
+    decides, so the same adapter from a hub id and from a local folder is the same judge;
+    otherwise the adapter's name and revision must match too."""
     if a is None or b is None:
         return True
-    fields = ("kind", "adapter", "revision", "base", "adapter_sha256")
+    fields: tuple[str, ...] = ("kind", "adapter", "revision", "base", "adapter_sha256")
+    if a.get("adapter_sha256") and b.get("adapter_sha256"):
+        fields = ("kind", "base", "adapter_sha256")
     return all(a.get(f) == b.get(f) for f in fields)
 
 

@@ -365,6 +365,9 @@ def test_same_judge() -> None:
     assert same_judge(a, dict(a)) and same_judge(a, None)
     assert not same_judge(a, {**a, "revision": "2"})
     assert not same_judge(a, {**a, "kind": "tiny"})
+    hashed = {**a, "adapter_sha256": "abc"}
+    assert same_judge(hashed, {**hashed, "adapter": "/models/phyjudge", "revision": None})
+    assert not same_judge(hashed, {**hashed, "adapter_sha256": "def"})
 
 
 def test_xdist_workers_compare_and_the_controller_updates(pytester: pytest.Pytester) -> None:
