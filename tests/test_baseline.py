@@ -347,7 +347,7 @@ def test_write_and_load_round_trip(tmp_path: Path) -> None:
     assert write_baseline(path, judge, entries) is None
     loaded = load_baseline(path)
     assert loaded.exists and loaded.judge == judge
-    assert loaded.entries[("s", "c", "SA")] == Entry(4, expected=3.912346)
+    assert loaded.entries[("s", "c", "SA")] == Entry(4, expected=3.91234567)
     assert write_baseline(path, judge, {}) == tmp_path / "b.json.bak"
     assert load_baseline(tmp_path / "b.json.bak").entries[("s", "c", "gravity")] == Entry(2)
     assert not load_baseline(tmp_path / "missing.json").exists

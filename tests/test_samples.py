@@ -280,3 +280,28 @@ def test_gates_resolve_case_over_defaults(tmp_path: Path) -> None:
     assert a.sample(2).video == a.sample_videos[2] and a.sample(2).seed == 2
     assert b.samples == 1 and b.sampled  # the defaults' pass_rate still gates its one clip
     assert b.video is not None and b.video.name == "b-0.mp4"
+
+
+def test_a_missing_sample_counts_as_not_reaching_min_score(pytester: pytest.Pytester) -> None:
+    """Scripted scores 4, 4 and a missing third clip: 2 of 3 meet pass_rate 0.6, not 0.7."""
+    files = {"drop-0.mp4": {"*": 4}, "drop-1.mp4": {"*": 4}}
+    suite = SAMPLED.format(gates="    pass_rate: 0.6").replace("samples: 4", "samples: 3")
+    setup(pytester, suite, files)
+    pytester.runpytest(*JUDGE).assert_outcomes(passed=1)
+    setup(pytester, suite.replace("0.6", "0.7"))
+    result = pytester.runpytest(*JUDGE)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*pass rate 0.67 (2 of 3 reach 3)*< pass_rate 0.7 FAIL",
+            "*#2: no score (VideoError: The video of case 'drop' does not exist*",
+        ]
+    )
+
+
+def test_every_sample_missing_fails_with_the_video_error(pytester: pytest.Pytester) -> None:
+    """No clip exists, so the SCRIPTED judge is never asked."""
+    setup(pytester, SAMPLED.format(gates=""))
+    result = pytester.runpytest(*JUDGE)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*VideoError: The video of case 'drop' does not exist*"])
