@@ -190,17 +190,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    options = state_of(config).options
+    state = state_of(config)
+    options = state.options
     if options.judge == TINY:
-        return [
+        lines = [
             "phyjudge: !!! --phyjudge-judge tiny: a TINY RANDOM judge, SCORES ARE MEANINGLESS; "
             "this run only checks the plumbing !!!"
         ]
-    if options.judge:
-        source = f"{options.judge} (--phyjudge-judge)"
     else:
-        source = f"{options.adapter}" + (f"@{options.revision}" if options.revision else "")
-    return [f"phyjudge: judge {source}, loaded on first use; min score {options.min_score}"]
+        if options.judge:
+            source = f"{options.judge} (--phyjudge-judge)"
+        else:
+            source = f"{options.adapter}" + (f"@{options.revision}" if options.revision else "")
+        lines = [f"phyjudge: judge {source}, loaded on first use; min score {options.min_score}"]
+    if state.baseline is not None:
+        what = "updated by this run" if options.update_baseline else "compared"
+        entries = len(state.baseline.entries)
+        lines.append(f"phyjudge: baseline {state.baseline.path} ({entries} entries, {what})")
+    return lines
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -17,7 +17,8 @@ each axis must reach and where each case's video comes from::
       - id: drop
         prompt: A glass falls off a table.
         laws: [gravity]
-        samples: 4            # judge 4 clips: seeds seed..seed+3, or videos/{id}-{sample}.mp4
+        video: clips/drop-{sample}.mp4
+        samples: 4            # judge 4 clips (with a generator: seeds seed..seed+3)
         pass_rate: 0.5        # at least half of them reach min_score ...
         confidence: 0.9       # ... by the one-sided 90% Wilson lower bound
         tolerance: 1          # a baseline drop of 1 is tolerated

@@ -105,7 +105,11 @@ def test_create_then_compare_unchanged(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*JUDGE, *BASE)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
-        ["phyjudge baseline *base.json: 0 drops, 0 improvements, 0 new, 0 not judged*"]
+        [
+            "phyjudge: baseline *base.json (4 entries, compared)",
+            "*",
+            "phyjudge baseline *base.json: 0 drops, 0 improvements, 0 new, 0 not judged*",
+        ]
     )
 
 
