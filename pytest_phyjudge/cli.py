@@ -425,7 +425,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     comparison = compare(read_report(args.a), read_report(args.b), confidence=args.confidence)
     print("\n".join(table_lines(comparison)), flush=True)
     if args.plot:
-        print(f"chart: {write_chart(comparison, args.plot)}", flush=True)
+        try:
+            chart = write_chart(comparison, args.plot)
+        except OSError as exc:
+            raise InputError(f"Cannot write the chart {args.plot!r} ({exc}).") from exc
+        print(f"chart: {chart}", flush=True)
     if args.fail_on_regression and comparison.regressions:
         return EXIT_REGRESSION
     return EXIT_OK

@@ -175,3 +175,11 @@ def test_compare_two_pytest_reports(pytester: pytest.Pytester, capsys) -> None:
     assert comparison.overall.n == 4 and comparison.overall.delta == -1.0
     code, out, _ = run(capsys, str(pytester.path / "v1.json"), str(pytester.path / "v2.json"))
     assert code == EXIT_OK and "shared cases: 2" in out
+
+
+def test_unwritable_chart_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    a = report(tmp_path / "a.json", {"x": {"SA": 4}})
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run(capsys, str(a), str(a), "--plot", str(blocker / "chart.png"))
+    assert code == EXIT_USAGE and "Cannot write the chart" in err
