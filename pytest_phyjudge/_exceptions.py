@@ -7,6 +7,7 @@
     ├── RubricError               a prompt template or rubric that cannot be rendered
     ├── JudgeLoadError            the judge (adapter, base model, processor) could not be loaded
     ├── JudgeOutputError          the judge replied with something that is not a score; keeps raw
+    ├── JudgeBackendError         a judge server failed: HTTP errors, timeouts, every replica down
     └── CacheError                the judgment cache cannot be used
 
 Messages are written for the person who will read them: one paragraph that names the
@@ -69,6 +70,15 @@ class JudgeOutputError(PhyJudgeError):
         self.reason = message
         # ``shows_raw``: the message already quotes the reply, so it is not appended again.
         super().__init__(message if shows_raw else f"{message}\nraw reply: {raw!r}")
+
+
+class JudgeBackendError(PhyJudgeError):
+    """A judge server could not give an answer: it failed, timed out or was unreachable,
+    after the retries allowed. ``urls`` names the servers tried."""
+
+    def __init__(self, message: str, *, urls: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.urls = urls
 
 
 class CacheError(PhyJudgeError):

@@ -28,6 +28,7 @@ from pytest_phyjudge.judgment import JudgeIdentity, Judgment
 if TYPE_CHECKING:
     from pytest_phyjudge.baseline import Baseline
     from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.judges.remote import RemotePlan
 
 #: ``--phyjudge-judge tiny``: the tiny random test judge, built under the pytest cache dir.
 TINY = "tiny"
@@ -102,6 +103,41 @@ def parse_scoring(value: str) -> str:
     )
 
 
+def parse_url_list(value: str) -> tuple[str, ...]:
+    """``URL[,URL...]`` of judge servers."""
+    from pytest_phyjudge.judges.remote import parse_urls
+
+    try:
+        return parse_urls(value)
+    except PhyJudgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _number(value: str, convert: Any, least: float, what: str) -> Any:
+    try:
+        number = convert(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or number < least:
+        raise argparse.ArgumentTypeError(f"{value!r} is not {what}.")
+    return number
+
+
+def parse_positive_int(value: str) -> int:
+    return _number(value, int, 1, "a whole number of at least 1")
+
+
+def parse_count(value: str) -> int:
+    return _number(value, int, 0, "a whole number of at least 0")
+
+
+def parse_positive_float(value: str) -> float:
+    number = _number(value, float, 0, "a positive number of seconds")
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds.")
+    return number
+
+
 def parse_dtype(value: str) -> str:
     return _one_of(value, DTYPES, "dtype", f"one of {', '.join(DTYPES)}")
 
@@ -131,6 +167,13 @@ class Options:
     baseline_any_judge: bool = False
     #: PNG chart of this run against its baseline.
     compare_plot: Path | None = None
+    #: Judge servers (the remote backend); empty: the judge runs in this process.
+    url: tuple[str, ...] = ()
+    remote_identity: Path | None = None
+    media_root: str | None = None
+    concurrency: int | None = None
+    timeout: float | None = None
+    retries: int | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -160,7 +203,8 @@ class Options:
 
         min_score = pick("min_score", parse_min_score)
         cache = pick("cache")
-        return cls(
+        identity = pick("remote_identity")
+        options = cls(
             adapter=pick("adapter") or DEFAULT_ADAPTER,
             revision=pick("revision"),
             device=pick("device", parse_device),
@@ -179,15 +223,39 @@ class Options:
             prune_baseline=flag("prune_baseline"),
             baseline_any_judge=flag("baseline_any_judge"),
             compare_plot=path_option("compare_plot"),
+            url=pick("url", parse_url_list) or (),
+            remote_identity=None
+            if identity is None
+            else Path(config.invocation_params.dir, identity).absolute(),
+            media_root=pick("media_root"),
+            concurrency=pick("concurrency", parse_positive_int),
+            timeout=pick("timeout", parse_positive_float),
+            retries=pick("retries", parse_count),
         )
+        options.check()
+        return options
+
+    def check(self) -> None:
+        """Refuse settings that contradict each other, naming both."""
+        if self.url and self.judge:
+            raise pytest.UsageError(
+                f"--phyjudge-url and --phyjudge-judge {self.judge} both choose the judge; "
+                "keep one of them."
+            )
+        if self.url and self.scoring != "greedy":
+            raise pytest.UsageError(
+                "--phyjudge-scoring distribution reads the model's probabilities, which the "
+                "judge servers (--phyjudge-url) do not return; use greedy scoring with them."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["report"] = None if self.report is None else str(self.report)
         data["suite_globs"] = list(self.suite_globs)
-        for name in ("cache", "baseline", "compare_plot"):
+        for name in ("cache", "baseline", "compare_plot", "remote_identity"):
             value = getattr(self, name)
             data[name] = None if value is None else str(value)
+        data["url"] = list(self.url)
         return data
 
 
@@ -356,11 +424,31 @@ def _default_hook_only(config: pytest.Config) -> bool:
     return all(impl.plugin_name == "phyjudge" for impl in impls)
 
 
-def plan_default_judge(config: pytest.Config, options: Options) -> JudgePlan | None:
-    """The plan of the judge this run will load (PhyJudge-9B, the adapter given, or the tiny
-    judge), known without loading a model; None for a judge from a factory or a hook."""
+def plan_remote_judge(options: Options) -> RemotePlan:
+    """The judge on the servers of ``--phyjudge-url``."""
+    from pytest_phyjudge.judges.remote import parse_media_root, plan_remote
+
+    remote: dict[str, Any] = {
+        "concurrency": options.concurrency,
+        "read_timeout": options.timeout,
+        "retries": options.retries,
+        "media_root": None if options.media_root is None else parse_media_root(options.media_root),
+    }
+    return plan_remote(
+        options.url,
+        identity=options.remote_identity,
+        **{name: value for name, value in remote.items() if value is not None},
+    )
+
+
+def plan_default_judge(config: pytest.Config, options: Options) -> JudgePlan | RemotePlan | None:
+    """The plan of the judge this run will load (PhyJudge-9B, the adapter given, the tiny
+    judge, or the judge servers), known without loading a model; None for a judge from a
+    factory or a hook."""
     from pytest_phyjudge.judges.local import plan_judge
 
+    if options.url:
+        return plan_remote_judge(options)
     if options.judge == TINY:
         from pytest_phyjudge.testing import ensure_tiny_judge
 
@@ -377,7 +465,11 @@ def load_default_judge(config: pytest.Config, options: Options) -> Judge:
     return _load_plan(plan, options, config)
 
 
-def _load_plan(plan: JudgePlan, options: Options, config: pytest.Config) -> Judge:
+def _load_plan(plan: JudgePlan | RemotePlan, options: Options, config: pytest.Config) -> Judge:
+    from pytest_phyjudge.judges.remote import RemotePlan
+
+    if isinstance(plan, RemotePlan):
+        return plan.load()  # connections only: every xdist worker may open its own
     if (
         hasattr(config, "workerinput")
         and plan.identity.kind != "tiny"
@@ -405,7 +497,9 @@ def _cache_folder(config: pytest.Config, options: Options) -> Path:
     return Path(config.rootpath, ".pytest_cache", "d", CACHE_DIR_NAME)
 
 
-def _make_uncached(config: pytest.Config, options: Options, plan: JudgePlan | None) -> Judge:
+def _make_uncached(
+    config: pytest.Config, options: Options, plan: JudgePlan | RemotePlan | None
+) -> Judge:
     if plan is not None:
         return _load_plan(plan, options, config)
     if options.judge:
@@ -429,7 +523,7 @@ def _with_cache(config: pytest.Config, options: Options) -> Judge:
     from pytest_phyjudge.judges.cached import CachedJudge
 
     plan = None if options.cache_mode == "off" else plan_default_judge(config, options)
-    described: JudgePlan | Judge
+    described: JudgePlan | RemotePlan | Judge
     if plan is None:
         judge = _make_uncached(config, options, None)
         if options.cache_mode == "off" or judge.identity.kind == "scripted":
@@ -560,7 +654,15 @@ class PhyJudgeState:
     # -- suite cases
 
     def case_axes(self, key: CaseKey, items: Sequence[pytest.Item]) -> list[str]:
-        """The axes of a case that this run selected (so ``-k gravity`` scores one axis)."""
+        """The axes of a case that this run selected (so ``-k gravity`` scores one axis).
+
+        Empty on a pytest-xdist worker that may get only some items of a case (``--dist
+        load`` or ``worksteal``): there each item judges its own axis, since judging the
+        whole case would judge the other workers' axes a second time. ``--dist loadscope``
+        sends a case's items to one worker, which then judges them together.
+        """
+        if self._splits_cases():
+            return []
         if self._axes_index is None:
             index: dict[CaseKey, list[str]] = {}
             for item in items:
@@ -569,6 +671,11 @@ class PhyJudgeState:
                     index.setdefault(item_key, []).append(item.phyjudge_axis)  # type: ignore[attr-defined]
             self._axes_index = index
         return self._axes_index.get(key, [])
+
+    def _splits_cases(self) -> bool:
+        if not hasattr(self.config, "workerinput"):
+            return False
+        return self.config.getoption("dist", "no") not in ("loadscope", "loadfile")
 
     def case_outcomes(
         self,

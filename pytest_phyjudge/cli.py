@@ -2,7 +2,7 @@
 
 Exit codes: 0 scored, 1 a significant regression (``compare --fail-on-regression``), 2 usage
 or bad input, 3 the judge's reply holds no score (the raw reply is shown), 4 the judge could
-not be loaded.
+not be loaded, 5 the judge servers gave no answer.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from pytest_phyjudge._exceptions import (
     CacheError,
     InputError,
+    JudgeBackendError,
     JudgeLoadError,
     JudgeOutputError,
     PhyJudgeError,
@@ -29,16 +30,24 @@ from pytest_phyjudge.cache import CACHE_DIR_NAME
 from pytest_phyjudge.hub import DEFAULT_ADAPTER
 from pytest_phyjudge.judges.cached import CACHE_MODES
 from pytest_phyjudge.judges.local import SCORING_MODES
+from pytest_phyjudge.judges.remote import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+)
 from pytest_phyjudge.judgment import Judgment
+from pytest_phyjudge.serve import DEFAULT_MAX_MODEL_LEN, DEFAULT_PORT
 from pytest_phyjudge.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import JudgePlan, LocalJudge
+    from pytest_phyjudge.judges.base import Judge
+    from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.judges.remote import RemotePlan
 
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
 DEFAULT_CACHE_DIR = f".pytest_cache/d/{CACHE_DIR_NAME}"
 
-EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_UNPARSEABLE, EXIT_LOAD = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_UNPARSEABLE, EXIT_LOAD, EXIT_BACKEND = 0, 1, 2, 3, 4, 5
 
 
 def _positive_int(text: str) -> int:
@@ -107,6 +116,41 @@ def _add_judge_options(parser: argparse.ArgumentParser) -> None:
         default="greedy",
         help="greedy (the reference) or distribution (probabilities of the digits 1-5)",
     )
+    remote = parser.add_argument_group("judge servers (instead of a model in this process)")
+    remote.add_argument(
+        "--url",
+        help="OpenAI-compatible judge servers, URL[,URL...] (vLLM serving the merged "
+        "checkpoint, or 'phyjudge serve')",
+    )
+    remote.add_argument(
+        "--remote-identity",
+        metavar="PATH",
+        help="the merged checkpoint (or its provenance file) the servers run (default: asked "
+        "from /v1/models)",
+    )
+    remote.add_argument(
+        "--media-root",
+        metavar="DIR[=SERVED]",
+        help="send videos under DIR as file:// URLs: the servers share the filesystem",
+    )
+    remote.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"requests in flight (default: {DEFAULT_CONCURRENCY})",
+    )
+    remote.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_READ_TIMEOUT,
+        help=f"seconds to wait for a reply (default: {DEFAULT_READ_TIMEOUT:.0f})",
+    )
+    remote.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help=f"retries of a failed request (default: {DEFAULT_RETRIES})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="phyjudge",
         description="Score generated videos for physical plausibility with PhyJudge-9B.",
         epilog="Exit codes: 0 ok, 1 significant regression (compare --fail-on-regression), "
-        "2 usage or bad input, 3 unparseable judge reply, 4 judge could not be loaded.",
+        "2 usage or bad input, 3 unparseable judge reply, 4 judge could not be loaded, "
+        "5 judge servers gave no answer.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     score = commands.add_parser(
@@ -180,6 +225,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="dtype to merge and save in (default: bfloat16)",
     )
 
+    serve_command = commands.add_parser(
+        "serve-command",
+        help="print the vllm serve line(s) for a merged checkpoint",
+        description="Print one 'vllm serve' line per replica for the checkpoint 'phyjudge "
+        "merge' wrote, and the pytest line that uses them.",
+    )
+    serve_command.add_argument("--model", required=True, help="the merged checkpoint folder")
+    serve_command.add_argument(
+        "--replicas", type=_positive_int, default=1, help="servers, one port each (default: 1)"
+    )
+    serve_command.add_argument(
+        "--tensor-parallel",
+        type=_positive_int,
+        default=1,
+        help="GPUs per server (default: 1)",
+    )
+    serve_command.add_argument(
+        "--port", type=_positive_int, default=DEFAULT_PORT, help="port of the first server"
+    )
+    serve_command.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve_command.add_argument(
+        "--max-model-len",
+        type=_positive_int,
+        default=DEFAULT_MAX_MODEL_LEN,
+        help=f"context length (default: {DEFAULT_MAX_MODEL_LEN})",
+    )
+    serve_command.add_argument(
+        "--media-root", help="folder the servers may read videos from (file:// URLs)"
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the judge of this process over HTTP (OpenAI-compatible, one at a time)",
+        description="Load the judge here and answer /v1/chat/completions like vLLM does, one "
+        "request at a time: one GPU shared by many pytest-xdist workers. For throughput, "
+        "serve the merged checkpoint with vLLM (see serve-command).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    serve.add_argument("--serve-media-root", help="folder clients may name with file:// URLs")
+    _add_judge_options(serve)
+
     comparison = commands.add_parser(
         "compare",
         help="compare two scores.json reports axis by axis (e.g. two generator versions)",
@@ -238,9 +325,27 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _plan(args: argparse.Namespace) -> JudgePlan:
+def _plan(args: argparse.Namespace) -> JudgePlan | RemotePlan:
     from pytest_phyjudge.judges.local import plan_judge
 
+    if getattr(args, "url", None):
+        from pytest_phyjudge.judges.remote import parse_media_root, plan_remote
+
+        if args.scoring != "greedy":
+            raise InputError(
+                "--scoring distribution reads the model's probabilities, which judge servers "
+                "do not return; use greedy scoring with --url."
+            )
+        return plan_remote(
+            args.url,
+            identity=args.remote_identity,
+            fps=args.fps,
+            max_pixels=args.max_pixels,
+            concurrency=args.concurrency,
+            read_timeout=args.timeout,
+            retries=max(0, args.retries),
+            media_root=None if args.media_root is None else parse_media_root(args.media_root),
+        )
     return plan_judge(
         args.adapter_dir,
         revision=args.revision,
@@ -252,10 +357,60 @@ def _plan(args: argparse.Namespace) -> JudgePlan:
     )
 
 
-def _load(plan: JudgePlan, args: argparse.Namespace) -> LocalJudge:
+def _load(plan: JudgePlan | RemotePlan, args: argparse.Namespace) -> Judge:
+    from pytest_phyjudge.judges.remote import RemotePlan
+
+    if isinstance(plan, RemotePlan):
+        return plan.load()
     return plan.load(
         device=args.device, dtype=args.dtype, attn_implementation=args.attn_implementation
     )
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.serve import JudgeServer
+
+    if args.url:
+        raise InputError("'phyjudge serve' runs the judge here; --url makes no sense with it.")
+    plan = _plan(args)
+    assert isinstance(plan, JudgePlan)
+    judge = _load(plan, args)
+    server = JudgeServer(judge, host=args.host, port=args.port, media_root=args.serve_media_root)
+    print(
+        f"serving {judge.identity.describe()} at {server.url} (Ctrl-C stops); use it with: "
+        f"pytest --phyjudge-url {server.url}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.stop()
+        judge.close()
+    return EXIT_OK  # pragma: no cover - serve_forever returns only on shutdown
+
+
+def _cmd_serve_command(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.serve import vllm_serve_commands
+
+    lines = vllm_serve_commands(
+        args.model,
+        replicas=args.replicas,
+        tensor_parallel=args.tensor_parallel,
+        port=args.port,
+        host=args.host,
+        max_model_len=args.max_model_len,
+        media_root=args.media_root,
+    )
+    for line in lines:
+        print(line)
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    urls = ",".join(f"http://{host}:{args.port + i}" for i in range(args.replicas))
+    media = f" --phyjudge-media-root {args.media_root}" if args.media_root else ""
+    print(f"# then, once they answer {urls.split(',')[0]}/v1/models:")
+    print(f"# pytest --phyjudge-url {urls}{media} -n {4 * args.replicas}")
+    return EXIT_OK
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
@@ -446,6 +601,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_cache(args)
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "serve-command":
+            return _cmd_serve_command(args)
+        if args.command == "serve":
+            return _cmd_serve(args)
         if args.command == "merge":
             from pytest_phyjudge.merge import merge_adapter
 
@@ -462,6 +621,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     except JudgeLoadError as exc:
         return _fail(str(exc), EXIT_LOAD)
+    except JudgeBackendError as exc:
+        return _fail(str(exc), EXIT_BACKEND)
     except PhyJudgeError as exc:  # pragma: no cover - every subclass is handled above
         return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:

@@ -94,3 +94,13 @@ class Judgment:
     def cli_line(self) -> dict[str, Any]:
         """The reference script's one-line output: key, score, raw."""
         return {"key": self.key, "score": self.score, "raw": self.raw}
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A reply to one chat request, with its token counts: what a judge server sends back."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"

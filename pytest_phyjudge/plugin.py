@@ -23,15 +23,24 @@ from pytest_phyjudge._session import (
     Options,
     PhyJudgeState,
     parse_cache_mode,
+    parse_count,
     parse_device,
     parse_dtype,
     parse_judge_spec,
     parse_min_score,
+    parse_positive_float,
+    parse_positive_int,
     parse_scoring,
+    parse_url_list,
     state_of,
 )
 from pytest_phyjudge.hub import DEFAULT_ADAPTER
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.remote import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -113,6 +122,49 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "default for --phyjudge-scoring",
         type=parse_scoring,
         metavar="MODE",
+    )
+    option(
+        "url",
+        "judge on OpenAI-compatible servers instead of in this process: vLLM serving the "
+        "merged checkpoint, or 'phyjudge serve' (several replicas: URL,URL,...).",
+        "default for --phyjudge-url",
+        type=parse_url_list,
+        metavar="URL[,URL...]",
+    )
+    option(
+        "remote-identity",
+        "the merged checkpoint (or its phyjudge_provenance.json) the servers run; default: "
+        "asked from the servers' /v1/models.",
+        "default for --phyjudge-remote-identity",
+        metavar="PATH",
+    )
+    option(
+        "media-root",
+        "videos under DIR are sent as file:// URLs (the servers share the filesystem) "
+        "instead of as data; DIR=SERVED_DIR when the servers see it elsewhere.",
+        "default for --phyjudge-media-root",
+        metavar="DIR",
+    )
+    option(
+        "concurrency",
+        f"requests in flight to the judge servers (default {DEFAULT_CONCURRENCY}).",
+        "default for --phyjudge-concurrency",
+        type=parse_positive_int,
+        metavar="N",
+    )
+    option(
+        "timeout",
+        f"seconds to wait for a judge server's reply (default {DEFAULT_READ_TIMEOUT:.0f}).",
+        "default for --phyjudge-timeout",
+        type=parse_positive_float,
+        metavar="SECONDS",
+    )
+    option(
+        "retries",
+        f"retries of a failed request to the judge servers (default {DEFAULT_RETRIES}).",
+        "default for --phyjudge-retries",
+        type=parse_count,
+        metavar="N",
     )
     option(
         "baseline",
@@ -198,7 +250,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             "this run only checks the plumbing !!!"
         ]
     else:
-        if options.judge:
+        if options.url:
+            source = f"served at {', '.join(options.url)}"
+        elif options.judge:
             source = f"{options.judge} (--phyjudge-judge)"
         else:
             source = f"{options.adapter}" + (f"@{options.revision}" if options.revision else "")

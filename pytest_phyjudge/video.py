@@ -142,3 +142,47 @@ def _decode(path: str, size: int, mtime_ns: int, fps: float, max_pixels: int) ->
         ) from exc
     frames, metadata = videos[0]
     return DecodedVideo(path=p, frames=frames, metadata=dict(metadata))
+
+
+#: A lossless H.264 in RGB: the frames a server decodes are the frames sampled here.
+SAMPLED_CODEC = "libx264rgb"
+SAMPLED_CLIPS_CACHED = 4
+
+
+def sampled_clip(
+    path: str | Path,
+    *,
+    fps: float = DEFAULT_FPS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> bytes:
+    """The frames the judge samples from ``path``, re-encoded as an MP4 at ``fps``.
+
+    This is what a judge server is sent instead of the original clip: only the frames it
+    would keep, already sized, losslessly coded (H.264 in RGB, so no colour subsampling).
+    A server sampling this clip at ``fps`` reads back exactly these pixels. Encoded clips are
+    kept in a small LRU, so the many axes of one video are encoded once.
+    """
+    p = check_video_file(path)
+    st = p.stat()
+    return _sampled_clip(str(p.resolve()), st.st_size, st.st_mtime_ns, float(fps), int(max_pixels))
+
+
+@lru_cache(maxsize=SAMPLED_CLIPS_CACHED)
+def _sampled_clip(path: str, size: int, mtime_ns: int, fps: float, max_pixels: int) -> bytes:
+    import io
+    from fractions import Fraction
+
+    import av
+
+    decoded = decode_video(path, fps=fps, max_pixels=max_pixels)
+    frames = decoded.frames.round().clamp(0, 255).byte().permute(0, 2, 3, 1).contiguous().numpy()
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream(SAMPLED_CODEC, rate=Fraction(fps).limit_denominator(1000))
+        stream.height, stream.width = frames.shape[1], frames.shape[2]
+        stream.pix_fmt = "rgb24"
+        stream.options = {"qp": "0", "preset": "ultrafast"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return buffer.getvalue()

@@ -11,7 +11,7 @@ from typing import Any
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputError
 from pytest_phyjudge.hub import DEFAULT_ADAPTER, ResolvedAdapter, resolve_adapter
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.judgment import Completion, JudgeIdentity, Judgment
 from pytest_phyjudge.parse import parse_score
 from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import (
@@ -123,8 +123,11 @@ class LocalJudge(Judge):
         )
         return inputs.to(self.model.device)
 
-    def _generate(self, inputs: Any, cache: Any = None) -> str:
-        """Greedy decoding, as the reference script does; ``cache`` holds an already-run prefix."""
+    def _generate_ids(
+        self, inputs: Any, cache: Any = None, max_new_tokens: int | None = None
+    ) -> Any:
+        """Greedy decoding, as the reference script does; ``cache`` holds an already-run prefix.
+        Returns the new token ids."""
         import torch
 
         extra = {} if cache is None else {"cache": cache}
@@ -136,10 +139,51 @@ class LocalJudge(Judge):
                 temperature=None,
                 top_p=None,
                 top_k=None,
-                max_new_tokens=self.settings["max_new_tokens"],
+                max_new_tokens=max_new_tokens or self.settings["max_new_tokens"],
             )
-        new_tokens = out[0, inputs["input_ids"].shape[1] :]
+        return out[0, inputs["input_ids"].shape[1] :]
+
+    def _generate(self, inputs: Any, cache: Any = None) -> str:
+        new_tokens = self._generate_ids(inputs, cache)
         return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
+
+    def complete(
+        self, messages: list[dict[str, Any]], *, max_new_tokens: int | None = None
+    ) -> Completion:
+        """The greedy reply to chat ``messages`` that hold one video element (qwen-vl-utils
+        form: ``{"type": "video", "video": path, "fps": ..., "max_pixels": ...}``).
+
+        This is what a judge server runs for one request. For the messages ``score`` builds,
+        the reply is token for token the one ``score`` parses.
+        """
+        elements = [
+            part
+            for message in messages
+            if isinstance(message.get("content"), list)
+            for part in message["content"]
+            if isinstance(part, dict) and part.get("type") == "video"
+        ]
+        if len(elements) != 1:
+            raise InputError(
+                f"The messages hold {len(elements)} videos; the judge reads exactly one per "
+                "prompt. Send one video part in the user message."
+            )
+        (element,) = elements
+        decoded = decode_video(
+            element["video"],
+            fps=float(element.get("fps", self.settings["fps"])),
+            max_pixels=int(element.get("max_pixels", self.settings["max_pixels"])),
+        )
+        inputs = self._encode(decoded, self._chat_text(messages))
+        new_tokens = self._generate_ids(inputs, max_new_tokens=max_new_tokens)
+        tokenizer = self.processor.tokenizer
+        budget = max_new_tokens or self.settings["max_new_tokens"]
+        return Completion(
+            text=tokenizer.decode(new_tokens, skip_special_tokens=True),
+            prompt_tokens=int(inputs["input_ids"].shape[1]),
+            completion_tokens=int(new_tokens.shape[0]),
+            finish_reason="length" if int(new_tokens.shape[0]) >= budget else "stop",
+        )
 
     def _rope_holder(self) -> Any:
         """The inner Qwen model, which keeps the multimodal rotary offsets between calls."""

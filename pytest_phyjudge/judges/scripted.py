@@ -6,16 +6,21 @@ the real judge's.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from pytest_phyjudge._exceptions import JudgeOutputError
+from pytest_phyjudge._exceptions import InputError, JudgeOutputError
+from pytest_phyjudge.axes import ALL_AXES
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.judgment import Completion, JudgeIdentity, Judgment
 from pytest_phyjudge.parse import parse_score
 from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import sha256_file
+
+_ANSWER_KEY = re.compile(r'\{"(\w+)":')
 
 #: A reply: an int score (wrapped as the model would write it) or a raw reply string.
 Reply = int | str
@@ -51,6 +56,35 @@ class ScriptedJudge(Judge):
             return self.replies["*"]
         raise KeyError(f"ScriptedJudge has no reply for {axis!r} and no '*' default")
 
+    def _raw(self, axis: str, caption: str, video: Path) -> str:
+        self.calls.append((str(video), caption, axis))
+        reply = self._reply(axis, caption, video)
+        return f'{{"{axis}": {reply}}}' if isinstance(reply, int) else reply
+
+    def complete(
+        self, messages: list[dict[str, Any]], *, max_new_tokens: int | None = None
+    ) -> Completion:
+        """The scripted reply to chat messages, so that a JudgeServer can serve this judge
+        (to test clients without a model). The axis is the last answer key the user text
+        shows (``{"gravity": ...``); the caption is not recovered and is given as ``""``."""
+        texts, videos = [], []
+        for message in messages:
+            if message.get("role") != "user":
+                continue
+            for part in message.get("content") or []:
+                if part.get("type") == "text":
+                    texts.append(part["text"])
+                elif part.get("type") == "video":
+                    videos.append(Path(part["video"]))
+        keys = [key for key in _ANSWER_KEY.findall(" ".join(texts)) if key in ALL_AXES]
+        if not keys or len(videos) != 1:
+            raise InputError(
+                "A scripted judge serves prompts that name an axis in their answer format "
+                "and hold exactly one video."
+            )
+        raw = self._raw(keys[-1], "", videos[0])
+        return Completion(text=raw, prompt_tokens=len(" ".join(texts).split()), completion_tokens=1)
+
     def _score_axes(
         self,
         video: Path,
@@ -62,9 +96,7 @@ class ScriptedJudge(Judge):
         results: dict[str, Judgment | JudgeOutputError] = {}
         for axis in axes:
             started = time.perf_counter()
-            self.calls.append((str(video), caption, axis))
-            reply = self._reply(axis, caption, video)
-            raw = f'{{"{axis}": {reply}}}' if isinstance(reply, int) else reply
+            raw = self._raw(axis, caption, video)
             rendered = self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
             try:
                 score = parse_score(raw, axis)

@@ -1,0 +1,126 @@
+"""``phyjudge serve-command``, ``phyjudge serve`` and ``phyjudge score --url``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pytest_phyjudge import ScriptedJudge
+from pytest_phyjudge.cli import main
+from pytest_phyjudge.merge import PROVENANCE_FILE
+from pytest_phyjudge.serve import Fault, JudgeServer
+
+CAPTION = "A ball falls onto a table."
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse usage errors
+        code = int(exc.code)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def merged_dir(tmp_path: Path) -> Path:
+    """What serve-command checks of a merged checkpoint: config and provenance."""
+    folder = tmp_path / "merged"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / PROVENANCE_FILE).write_text(json.dumps({"adapter": "x/PhyJudge-9B"}))
+    return folder
+
+
+def test_serve_command_prints_one_vllm_line_per_replica(capsys, merged_dir, tmp_path):
+    code, out, _ = run_cli(
+        capsys,
+        "serve-command",
+        "--model",
+        str(merged_dir),
+        "--replicas",
+        "2",
+        "--tensor-parallel",
+        "2",
+        "--port",
+        "9000",
+        "--media-root",
+        str(tmp_path),
+    )
+    assert code == 0
+    first, second, *hint = out.strip().splitlines()
+    for line, gpus, port in ((first, "0,1", "9000"), (second, "2,3", "9001")):
+        env, *argv = shlex.split(line)
+        assert env == f"CUDA_VISIBLE_DEVICES={gpus}"
+        assert argv[:3] == ["vllm", "serve", str(merged_dir.resolve())]
+        flags = dict(zip(argv[3::2], argv[4::2], strict=True))
+        assert flags["--served-model-name"] == "phyjudge"
+        assert flags["--port"] == port and flags["--tensor-parallel-size"] == "2"
+        assert json.loads(flags["--limit-mm-per-prompt"]) == {"image": 0, "video": 1}
+        assert json.loads(flags["--media-io-kwargs"]) == {"video": {"num_frames": -1}}
+        assert flags["--allowed-local-media-path"] == str(tmp_path.resolve())
+        assert int(flags["--max-model-len"]) >= 16384
+    assert "--phyjudge-url http://127.0.0.1:9000,http://127.0.0.1:9001" in hint[-1]
+
+
+def test_serve_command_refuses_an_unmerged_adapter(capsys, tiny_adapter):
+    code, _, err = run_cli(capsys, "serve-command", "--model", str(tiny_adapter))
+    assert code == 2
+    assert "LoRA adapter" in err and "phyjudge merge" in err
+
+
+def test_score_over_http_prints_the_reference_line(capsys, tmp_path, synthetic_video):
+    judge = ScriptedJudge({"gravity": 5}, name="cli-scripted")
+    with JudgeServer(judge) as server:
+        server.faults.add(Fault("error", status=502))
+        args = ["score", "--video", str(synthetic_video), "--caption", CAPTION, "--law", "gravity"]
+        code, out, _ = run_cli(capsys, *args, "--url", server.url)
+        assert code == 0
+        assert json.loads(out) == {"key": "gravity", "score": 5, "raw": '{"gravity": 5}'}
+        assert server.requests == 2  # the 502 was retried
+
+        server.faults.always(Fault("error", status=500))
+        code, out, err = run_cli(capsys, *args, "--url", server.url, "--retries", "0")
+        assert code == 5
+        assert "gave no answer after 1 attempts" in err and server.url in err
+
+
+def test_phyjudge_serve_runs_the_tiny_judge_over_http(tiny_adapter, synthetic_video):
+    """The console command end to end: a real server process with the tiny judge."""
+    command = [sys.executable, "-m", "pytest_phyjudge.cli", "serve", "--port", "0"]
+    command += ["--adapter-dir", str(tiny_adapter), "--device", "cpu"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = ""
+        deadline = time.monotonic() + 120
+        while "serving" not in line and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            assert line or process.poll() is None, "phyjudge serve exited"
+        url = line.split(" at ", 1)[1].split(" ", 1)[0]
+        models = httpx.get(f"{url}/v1/models", timeout=10).json()
+        assert models["data"][0]["id"] == "phyjudge"
+        assert models["data"][0]["phyjudge"]["kind"] == "tiny"
+        score_args = ["--video", str(synthetic_video), "--caption", CAPTION, "--metric", "SA"]
+        code = subprocess.run(
+            [*command[:3], "score", "--url", url, *score_args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        # The tiny judge's reply is random: a score (0) or an unparseable reply shown (3).
+        assert code.returncode in (0, 3), code.stderr
+        assert json.loads(code.stdout.splitlines()[-1])["key"] == "SA"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)

@@ -1,0 +1,302 @@
+"""The remote backend against real HTTP servers on 127.0.0.1: the tiny judge served by
+``JudgeServer`` for parity with the in-process judge, and a scripted judge (canned replies,
+no model: it says so in its identity) served with injected faults for the retry, timeout
+and circuit-breaker behaviour."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge import JudgeOutputError, Judgment, ScriptedJudge
+from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
+from pytest_phyjudge.judges.remote import (
+    RemoteJudge,
+    ReplicaPool,
+    parse_media_root,
+    parse_urls,
+    plan_remote,
+)
+from pytest_phyjudge.serve import Fault, JudgeServer
+from pytest_phyjudge.testing import write_test_video
+from pytest_phyjudge.video import decode_video, sampled_clip
+
+CAPTION = "A ball rolls down a ramp and knocks over a block."
+AXES = ["SA", "PTV", "gravity", "collision"]
+#: Short timeouts and backoff: every fault below resolves in well under a few seconds.
+FAST = {"read_timeout": 1.0, "connect_timeout": 1.0, "retries": 2, "backoff": 0.01}
+
+
+def _free_port_url() -> str:
+    """A URL where nothing listens (a replica that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def clip_2fps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2 fps clip: sampling at 2 fps keeps every frame, so even the frame timestamps the
+    server writes into the prompt equal the in-process judge's."""
+    return write_test_video(tmp_path_factory.mktemp("remote") / "two_fps.mp4", frames=8, fps=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_server(tiny_judge) -> Iterator[JudgeServer]:
+    with JudgeServer(tiny_judge) as server:
+        yield server
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[JudgeServer]:
+    with JudgeServer(ScriptedJudge({"*": 4, "gravity": 2}, name="scripted-server")) as server:
+        yield server
+
+
+def _remote(*urls: str, **settings) -> RemoteJudge:
+    return plan_remote(list(urls), **{**FAST, **settings}).load()
+
+
+# --------------------------------------------------------------------------- parity
+
+
+def _same_outcome(remote, local) -> None:
+    assert type(remote) is type(local)
+    assert remote.raw == local.raw  # the very same greedy tokens
+    if isinstance(local, Judgment):
+        assert (remote.score, remote.prompt_sha256, remote.video_sha256) == (
+            local.score,
+            local.prompt_sha256,
+            local.video_sha256,
+        )
+    else:
+        assert isinstance(local, JudgeOutputError) and remote.reason == local.reason
+
+
+def test_served_tiny_judge_equals_the_in_process_judge(tiny_judge, tiny_server, clip_2fps):
+    judge = plan_remote(tiny_server.url).load()
+    try:
+        assert judge.identity.kind == "tiny"  # a tiny judge stays marked behind a server
+        assert judge.identity.adapter_sha256 == tiny_judge.identity.adapter_sha256
+        remote = judge.score_many(clip_2fps, CAPTION, AXES)
+    finally:
+        judge.close()
+    local = tiny_judge.score_many(clip_2fps, CAPTION, AXES)
+    assert list(remote) == AXES
+    for axis in AXES:
+        _same_outcome(remote[axis], local[axis])
+
+
+def test_file_urls_let_the_server_sample_the_original_clip(
+    tiny_judge, tiny_adapter, synthetic_video, tmp_path
+):
+    """A 6 fps clip sent as file://: the server samples it itself, exactly like in-process."""
+    with JudgeServer(tiny_judge, media_root=synthetic_video.parent) as server:
+        judge = _remote(server.url, media_root=parse_media_root(str(synthetic_video.parent)))
+        try:
+            part = judge.video_part(synthetic_video)
+            assert part["video_url"]["url"] == f"file://{synthetic_video.resolve()}"
+            remote = judge.score_many(synthetic_video, CAPTION, ["SA", "gravity"])
+        finally:
+            judge.close()
+        # A file outside the media root still goes as data.
+        outside = write_test_video(tmp_path / "elsewhere.mp4", frames=4, fps=2)
+        assert judge.video_part(outside)["video_url"]["url"].startswith("data:video/mp4;base64,")
+    local = tiny_judge.score_many(synthetic_video, CAPTION, ["SA", "gravity"])
+    for axis in ("SA", "gravity"):
+        _same_outcome(remote[axis], local[axis])
+
+
+def test_the_sampled_clip_carries_the_judges_frames_losslessly(synthetic_video, tmp_path):
+    decoded = decode_video(synthetic_video)
+    sent = tmp_path / "sent.mp4"
+    sent.write_bytes(sampled_clip(synthetic_video))
+    received = decode_video(sent)
+    assert received.metadata["fps"] == 2.0
+    assert received.frames.shape == decoded.frames.shape
+    assert received.frames.equal(decoded.frames.round())
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("error", status=500),
+        Fault("error", status=503),
+        Fault("delay", seconds=3.0),  # past the 1 s read timeout
+        Fault("malformed"),
+        Fault("drop"),
+    ],
+    ids=["500", "503", "read-timeout", "malformed-json", "dropped-connection"],
+)
+def test_a_transient_fault_is_retried_and_succeeds(scripted_server, clip_2fps, fault):
+    scripted_server.faults.add(fault)
+    judge = _remote(scripted_server.url)
+    started = time.monotonic()
+    try:
+        result = judge.score(clip_2fps, CAPTION, law="gravity")
+    finally:
+        judge.close()
+    assert result.score == 2 and result.judge.kind == "scripted"
+    assert judge.retried == 1 and scripted_server.requests == 2
+    assert time.monotonic() - started < 2.5  # one read timeout at most, then the retry
+
+
+def test_a_server_that_keeps_failing_fails_the_item_clearly(scripted_server, clip_2fps):
+    scripted_server.faults.always(Fault("error", status=500))
+    judge = _remote(scripted_server.url, breaker_threshold=10)
+    try:
+        results = judge.score_many(clip_2fps, CAPTION, ["SA"])
+    finally:
+        judge.close()
+    error = results["SA"]
+    assert isinstance(error, JudgeBackendError)
+    assert "after 3 attempts" in str(error) and "HTTP 500" in str(error)
+    assert scripted_server.url in str(error) and error.urls == (scripted_server.url,)
+    assert scripted_server.requests == 3  # 1 + 2 retries, no more
+
+
+def test_a_4xx_is_not_retried(scripted_server, clip_2fps):
+    judge = _remote(scripted_server.url, model="not-the-judge")
+    try:
+        with pytest.raises(JudgeBackendError, match=r"HTTP 400.*not retried"):
+            judge.score(clip_2fps, CAPTION, metric="SA")
+    finally:
+        judge.close()
+    assert scripted_server.requests == 1
+
+
+def test_one_replica_down_the_other_answers_everything(scripted_server, clip_2fps):
+    down = _free_port_url()
+    # /v1/models is asked of every replica; the one that answers names the judge.
+    plan = plan_remote([down, scripted_server.url], **FAST, breaker_threshold=2)
+    judge = plan.load()
+    try:
+        for _ in range(3):
+            results = judge.score_many(clip_2fps, CAPTION, AXES)
+            assert all(isinstance(r, Judgment) for r in results.values())
+    finally:
+        judge.close()
+    dead, alive = judge.pool.replicas
+    assert dead.served == 0 and dead.failures >= 2 and dead.open_until > time.monotonic()
+    assert alive.served == 3 * len(AXES)
+    assert "connection failed" in dead.last_error
+
+
+def test_every_replica_down_fails_fast_naming_the_urls(clip_2fps, tiny_adapter):
+    urls = [_free_port_url(), _free_port_url()]
+    plan = plan_remote(urls, identity=_provenance_dir(tiny_adapter), **FAST, breaker_threshold=2)
+    judge = plan.load()
+    started = time.monotonic()
+    try:
+        first = judge.score_many(clip_2fps, CAPTION, ["SA"])["SA"]
+        opened = time.monotonic()
+        rest = judge.score_many(clip_2fps, CAPTION, AXES)
+    finally:
+        judge.close()
+    assert isinstance(first, JudgeBackendError)
+    assert opened - started < 3
+    assert time.monotonic() - opened < 0.5  # the breakers are open: no waiting at all
+    for error in rest.values():
+        assert isinstance(error, JudgeBackendError)
+        assert "Every judge server is down" in str(error)
+        assert all(url in str(error) for url in urls)
+
+
+def test_requests_go_to_the_replica_with_fewest_outstanding():
+    pool = ReplicaPool(["http://a", "http://b", "http://c"], threshold=2, cooldown=60)
+    a = pool.acquire()
+    b = pool.acquire()
+    c = pool.acquire()
+    assert {a.url, b.url, c.url} == {"http://a", "http://b", "http://c"}
+    pool.release(b)
+    assert pool.acquire() is b  # the only one with nothing outstanding
+    pool.release(a, "HTTP 500")
+    pool.release(c, "HTTP 500")
+    pool.release(b)
+    # a and c failed once each; b is idle and healthy.
+    assert pool.acquire() is b
+
+
+def test_the_breaker_opens_after_consecutive_failures_and_closes_on_success():
+    pool = ReplicaPool(["http://a"], threshold=2, cooldown=0.05)
+    replica = pool.acquire()
+    pool.release(replica, "HTTP 502")
+    pool.release(pool.acquire(), "HTTP 502")
+    with pytest.raises(JudgeBackendError, match="Every judge server is down"):
+        pool.acquire()
+    time.sleep(0.06)
+    pool.release(pool.acquire())  # half-open: one success closes it
+    assert replica.failures == 0 and pool.acquire() is replica
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def _provenance_dir(adapter: Path) -> Path:
+    """A stand-in for a merged checkpoint folder: only its provenance and rubric files."""
+    import json
+    import shutil
+
+    from pytest_phyjudge.hub import file_sha256
+    from pytest_phyjudge.merge import PROVENANCE_FILE
+
+    folder = adapter.parent / "merged-provenance"
+    folder.mkdir(exist_ok=True)
+    for name in ("subq+human.yaml", "infer.py"):
+        shutil.copyfile(adapter / name, folder / name)
+    record = {
+        "adapter": str(adapter),
+        "revision": None,
+        "adapter_sha256": file_sha256(adapter / "adapter_model.safetensors"),
+        "base": str(adapter.parent / "base"),
+        "kind": "tiny",
+    }
+    (folder / PROVENANCE_FILE).write_text(json.dumps(record))
+    return folder
+
+
+def test_identity_from_the_provenance_needs_no_server(tiny_adapter, tiny_judge):
+    plan = plan_remote(_free_port_url(), identity=_provenance_dir(tiny_adapter))
+    assert plan.identity.adapter_sha256 == tiny_judge.identity.adapter_sha256
+    assert plan.rubric.calibrated  # the merged folder's rubric files are used
+    assert plan.settings["max_new_tokens"] == 64 and plan.settings["scoring"] == "greedy"
+
+
+def test_replicas_serving_different_judges_are_refused(scripted_server):
+    with (
+        JudgeServer(ScriptedJudge({"*": 1}, name="another-judge")) as other,
+        pytest.raises(JudgeLoadError, match="do not serve the same judge"),
+    ):
+        plan_remote([scripted_server.url, other.url], **FAST)
+
+
+def test_no_server_answering_is_a_load_error_with_the_way_out():
+    url = _free_port_url()
+    with pytest.raises(JudgeLoadError, match=r"No judge server answered.*remote-identity"):
+        plan_remote(url, **FAST)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("http://h:8000", ("http://h:8000",)),
+        ("http://h:8000/v1/, http://g:8001", ("http://h:8000", "http://g:8001")),
+        ("http://h:8000,http://h:8000", ("http://h:8000",)),
+    ],
+)
+def test_urls_are_normalised(text, expected):
+    assert parse_urls(text) == expected
+
+
+@pytest.mark.parametrize("text", ["h:8000", "ftp://h", ",", "http://"])
+def test_bad_urls_say_how_to_write_one(text):
+    with pytest.raises(Exception, match="http://HOST:PORT"):
+        parse_urls(text)

@@ -1,0 +1,140 @@
+"""pytest runs with --phyjudge-url: suites judged over real HTTP by a scripted judge served on
+127.0.0.1 (canned replies, no model; its identity says ``scripted``), in one process and
+across two pytest-xdist workers."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge import ScriptedJudge
+from pytest_phyjudge.serve import Fault, JudgeServer
+from pytest_phyjudge.testing import write_test_video
+
+SUITE = """
+suite: served
+videos: clips/{id}.mp4
+defaults: {metrics: [SA, PTV]}
+cases:
+  - id: fall
+    prompt: A ball falls onto a table.
+    laws: [gravity]
+  - id: roll
+    prompt: A ball rolls down a ramp.
+    laws: [gravity, collision]
+  - id: lamp
+    prompt: A lamp lights a vase.
+    laws: [shadow]
+"""
+#: 3 + 4 + 3 axis items; gravity (scripted 2) fails its default minimum of 3.
+ITEMS, FAILING = 10, 2
+
+
+@pytest.fixture
+def server() -> Iterator[JudgeServer]:
+    judge = ScriptedJudge({"*": 4, "gravity": 2}, name="served-scripted")
+    with JudgeServer(judge) as running:
+        yield running
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> Path:
+    pytester.makefile(".phyjudge.yaml", served=SUITE)
+    for i, name in enumerate(("fall", "roll", "lamp")):
+        write_test_video(pytester.path / "clips" / f"{name}.mp4", frames=4, fps=2, seed=i)
+    return pytester.path
+
+
+def _report(root: Path) -> dict:
+    return json.loads((root / "out" / "scores.json").read_text())
+
+
+def _judged_axes(report: dict) -> int:
+    return sum(len(video["checks"]) for video in report["results"])
+
+
+def test_a_suite_judged_by_a_server(pytester, suite, server):
+    result = pytester.runpytest(
+        "--phyjudge-url",
+        server.url,
+        "--phyjudge-report",
+        "out/scores.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=ITEMS - FAILING, failed=FAILING)
+    result.stdout.fnmatch_lines([f"phyjudge: judge served at {server.url}*"])
+    report = _report(suite)
+    assert report["meta"]["judge"]["adapter"] == "served-scripted"
+    assert report["meta"]["judge"]["kind"] == "scripted"
+    assert _judged_axes(report) == ITEMS
+    assert server.requests == ITEMS  # one request per axis of each case, nothing twice
+
+
+def test_two_xdist_workers_one_complete_report_and_a_shared_cache(pytester, suite, server):
+    pytest.importorskip("xdist")
+    args = ["--phyjudge-url", server.url, "--phyjudge-report", "out/scores.json"]
+    args += ["--phyjudge-cache", "judgments"]
+    result = pytester.runpytest_subprocess("-n", "2", *args)
+    result.assert_outcomes(passed=ITEMS - FAILING, failed=FAILING)
+    report = _report(suite)
+    assert sorted(v["video"] for v in report["results"]) == ["fall", "lamp", "roll"]
+    assert _judged_axes(report) == ITEMS
+    assert server.requests == ITEMS
+    # The workers wrote one shared cache: a second run asks the server nothing new.
+    (suite / "out" / "scores.json").unlink()
+    again = pytester.runpytest_subprocess("-n", "2", *args, "--phyjudge-cache-mode", "only")
+    again.assert_outcomes(passed=ITEMS - FAILING, failed=FAILING)
+    assert server.requests == ITEMS
+    assert _judged_axes(_report(suite)) == ITEMS
+
+
+def test_servers_down_fail_the_items_quickly_with_one_message(pytester, suite, server):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # Identity from the live server's provenance would need it up; a dead replica alone
+    # cannot say who it is, so pair it with one that is failing every request instead.
+    server.faults.always(Fault("error", status=503))
+    result = pytester.runpytest(
+        "--phyjudge-url",
+        f"{dead},{server.url}",
+        "--phyjudge-retries",
+        "2",
+        "--phyjudge-report",
+        "out/scores.json",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(failed=ITEMS)
+    result.stdout.fnmatch_lines(["*Every judge server is down*"])
+    output = result.stdout.str()
+    assert dead in output and server.url in output
+    # The breaker opened after the first case: later cases did not wait on the servers.
+    assert server.requests <= 6
+    report = _report(suite)  # the report is still written, with every item's error
+    assert report["num_videos"] == 3 and report["num_checks"] == ITEMS
+
+
+def test_url_and_a_judge_factory_are_refused_together(pytester, suite):
+    result = pytester.runpytest("--phyjudge-url", "http://127.0.0.1:9", "--phyjudge-judge", "tiny")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--phyjudge-url and --phyjudge-judge tiny both choose*"])
+
+
+def test_distribution_scoring_needs_a_local_model(pytester, suite):
+    result = pytester.runpytest(
+        "--phyjudge-url", "http://127.0.0.1:9", "--phyjudge-scoring", "distribution"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*distribution*judge servers*greedy*"])
+
+
+def test_bad_url_is_a_usage_error(pytester, suite):
+    result = pytester.runpytest("--phyjudge-url", "localhost:8000")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*http://HOST:PORT*"])
