@@ -305,3 +305,13 @@ def test_every_sample_missing_fails_with_the_video_error(pytester: pytest.Pytest
     result = pytester.runpytest(*JUDGE)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*VideoError: The video of case 'drop' does not exist*"])
+
+
+def test_bad_gate_is_a_collection_error_at_file_line(pytester: pytest.Pytester) -> None:
+    """No judge runs: the suite is refused at collection."""
+    setup(pytester, SAMPLED.format(gates="    pass_rate: 1.5\n    confidence: 0.9"))
+    result = pytester.runpytest(*JUDGE)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*basics.phyjudge.yaml:8: pass_rate is 1.5; write a fraction in (0, 1]*"]
+    )
