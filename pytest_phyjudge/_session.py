@@ -26,6 +26,7 @@ from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment
 
 if TYPE_CHECKING:
+    from pytest_phyjudge.baseline import Baseline
     from pytest_phyjudge.judges.local import JudgePlan
     from pytest_phyjudge.judges.remote import RemotePlan
 
@@ -159,6 +160,13 @@ class Options:
     cache: Path | None = None
     cache_mode: str = "use"
     scoring: str = "greedy"
+    #: Regression baseline (a JSON file users commit) and what to do with it.
+    baseline: Path | None = None
+    update_baseline: bool = False
+    prune_baseline: bool = False
+    baseline_any_judge: bool = False
+    #: PNG chart of this run against its baseline.
+    compare_plot: Path | None = None
     #: Judge servers (the remote backend); empty: the judge runs in this process.
     url: tuple[str, ...] = ()
     remote_identity: Path | None = None
@@ -181,12 +189,18 @@ class Options:
             except argparse.ArgumentTypeError as exc:
                 raise pytest.UsageError(f"ini option phyjudge_{name}: {exc}") from None
 
-        report = config.getoption("phyjudge_report", None)
-        report_base = config.invocation_params.dir
-        if report is None and str(config.getini("phyjudge_report") or "").strip():
-            # An ini path is relative to the ini file, as other path-valued ini options are.
-            report = str(config.getini("phyjudge_report")).strip()
-            report_base = config.inipath.parent if config.inipath else config.rootpath
+        def path_option(name: str) -> Path | None:
+            value = config.getoption(f"phyjudge_{name}", None)
+            base = config.invocation_params.dir
+            if value is None and str(config.getini(f"phyjudge_{name}") or "").strip():
+                # An ini path is relative to the ini file, as other path-valued ini options are.
+                value = str(config.getini(f"phyjudge_{name}")).strip()
+                base = config.inipath.parent if config.inipath else config.rootpath
+            return None if value is None else Path(base, value).absolute()
+
+        def flag(name: str) -> bool:
+            return bool(config.getoption(f"phyjudge_{name}", False))
+
         min_score = pick("min_score", parse_min_score)
         cache = pick("cache")
         identity = pick("remote_identity")
@@ -196,7 +210,7 @@ class Options:
             device=pick("device", parse_device),
             dtype=pick("dtype", parse_dtype),
             min_score=DEFAULT_MIN_SCORE if min_score is None else min_score,
-            report=None if report is None else Path(report_base, report).absolute(),
+            report=path_option("report"),
             judge=pick("judge", parse_judge_spec),
             regenerate=bool(config.getoption("phyjudge_regenerate", False)),
             per_worker_model=bool(config.getoption("phyjudge_per_worker_model", False)),
@@ -204,6 +218,11 @@ class Options:
             cache=None if cache is None else Path(config.invocation_params.dir, cache).absolute(),
             cache_mode=pick("cache_mode", parse_cache_mode) or "use",
             scoring=pick("scoring", parse_scoring) or "greedy",
+            baseline=path_option("baseline"),
+            update_baseline=flag("update_baseline"),
+            prune_baseline=flag("prune_baseline"),
+            baseline_any_judge=flag("baseline_any_judge"),
+            compare_plot=path_option("compare_plot"),
             url=pick("url", parse_url_list) or (),
             remote_identity=None
             if identity is None
@@ -233,11 +252,10 @@ class Options:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["report"] = None if self.report is None else str(self.report)
         data["suite_globs"] = list(self.suite_globs)
-        data["cache"] = None if self.cache is None else str(self.cache)
+        for name in ("cache", "baseline", "compare_plot", "remote_identity"):
+            value = getattr(self, name)
+            data[name] = None if value is None else str(value)
         data["url"] = list(self.url)
-        data["remote_identity"] = (
-            None if self.remote_identity is None else str(self.remote_identity)
-        )
         return data
 
 
@@ -271,10 +289,34 @@ class Check:
     #: least probability that the score reaches ``min_score``.
     min_expected: float | None = None
     min_prob: float | None = None
+    #: Repeated samples: one dict per sample (``sample``, ``seed``, ``video``, ``score``,
+    #: ``expected``, ``error``), and the gates' verdict over them (see ``sampling``).
+    samples: list[dict[str, Any]] | None = None
+    summary: dict[str, Any] | None = None
+    #: The comparison with the run's baseline (see ``baseline.compare_entry``).
+    baseline: dict[str, Any] | None = None
 
     @property
     def score(self) -> int | None:
+        """The judge's score (of the first scored sample for a sampled check)."""
         return None if self.judgment is None else self.judgment.score
+
+    @property
+    def value(self) -> float | None:
+        """What a summary or a baseline compares: the score, or the samples' mean."""
+        if self.summary is not None:
+            return self.summary.get("mean")
+        return self.score
+
+    @property
+    def expected(self) -> float | None:
+        """The expected score (distribution scoring), averaged over samples; else None."""
+        if self.samples is not None:
+            values = [s.get("expected") for s in self.samples if s.get("score") is not None]
+            if not values or any(v is None for v in values):
+                return None
+            return sum(values) / len(values)
+        return None if self.judgment is None else self.judgment.expected
 
     @property
     def prob_meeting(self) -> float | None:
@@ -285,6 +327,8 @@ class Check:
 
     @property
     def passed(self) -> bool:
+        if self.summary is not None:
+            return bool(self.summary.get("passed"))
         judgment = self.judgment
         if judgment is None or judgment.score < self.min_score:
             return False
@@ -517,6 +561,43 @@ def make_judge(config: pytest.Config, options: Options) -> Judge:
     return judge
 
 
+# --------------------------------------------------------------------------- the baseline
+
+
+def load_run_baseline(options: Options) -> Baseline | None:
+    """The run's baseline, read once; bad flags or a bad file are a UsageError."""
+    needs = {
+        "--phyjudge-update-baseline": options.update_baseline,
+        "--phyjudge-prune-baseline": options.prune_baseline,
+        "--phyjudge-baseline-any-judge": options.baseline_any_judge,
+        "--phyjudge-compare-plot": options.compare_plot is not None,
+    }
+    if options.baseline is None:
+        given = [flag for flag, on in needs.items() if on]
+        if given:
+            raise pytest.UsageError(
+                f"{given[0]} works on a baseline; name it with --phyjudge-baseline PATH."
+            )
+        return None
+    if options.prune_baseline and not options.update_baseline:
+        raise pytest.UsageError(
+            "--phyjudge-prune-baseline removes entries while updating the baseline; add "
+            "--phyjudge-update-baseline."
+        )
+    from pytest_phyjudge.baseline import load_baseline
+
+    try:
+        baseline = load_baseline(options.baseline)
+    except PhyJudgeError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if not baseline.exists and not options.update_baseline:
+        raise pytest.UsageError(
+            f"The baseline {options.baseline} does not exist. Create it from this run's scores "
+            "with --phyjudge-update-baseline (then commit it)."
+        )
+    return baseline
+
+
 # --------------------------------------------------------------------------- the state
 
 CaseKey = tuple[str, str]
@@ -541,6 +622,7 @@ class PhyJudgeState:
         self.judge_loads = 0
         self.cache_stats: tuple[Any, str, Path] | None = None
         self.judge_summary: str | None = None
+        self.baseline: Baseline | None = load_run_baseline(options)
 
     # -- the judge
 
@@ -628,10 +710,15 @@ class PhyJudgeState:
             item.user_properties.extend(
                 [
                     ("phyjudge_axis", check.axis),
-                    ("phyjudge_score", "" if check.score is None else check.score),
+                    ("phyjudge_score", "" if check.value is None else check.value),
                     ("phyjudge_min_score", check.min_score),
                 ]
             )
+            if check.samples is not None:
+                scores = " ".join(
+                    "-" if s["score"] is None else str(s["score"]) for s in check.samples
+                )
+                item.user_properties.append(("phyjudge_samples", scores))
         self._checks.setdefault(check.nodeid, []).append(check)
 
     def pop_checks(self, nodeid: str) -> list[Check]:

@@ -1,7 +1,8 @@
 """The ``phyjudge`` command: score one video on one axis, like the model's reference script.
 
-Exit codes: 0 scored, 2 usage or bad input, 3 the judge's reply holds no score (the raw
-reply is shown), 4 the judge could not be loaded, 5 the judge servers gave no answer.
+Exit codes: 0 scored, 1 a significant regression (``compare --fail-on-regression``), 2 usage
+or bad input, 3 the judge's reply holds no score (the raw reply is shown), 4 the judge could
+not be loaded, 5 the judge servers gave no answer.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
 DEFAULT_CACHE_DIR = f".pytest_cache/d/{CACHE_DIR_NAME}"
 
-EXIT_OK, EXIT_USAGE, EXIT_UNPARSEABLE, EXIT_LOAD, EXIT_BACKEND = 0, 2, 3, 4, 5
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_UNPARSEABLE, EXIT_LOAD, EXIT_BACKEND = 0, 1, 2, 3, 4, 5
 
 
 def _positive_int(text: str) -> int:
@@ -66,6 +67,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a confidence in (0, 1), e.g. 0.95")
     return value
 
 
@@ -146,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="phyjudge",
         description="Score generated videos for physical plausibility with PhyJudge-9B.",
-        epilog="Exit codes: 0 ok, 2 usage or bad input, 3 unparseable judge reply, "
-        "4 judge could not be loaded.",
+        epilog="Exit codes: 0 ok, 1 significant regression (compare --fail-on-regression), "
+        "2 usage or bad input, 3 unparseable judge reply, 4 judge could not be loaded, "
+        "5 judge servers gave no answer.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     score = commands.add_parser(
@@ -254,6 +266,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
     serve.add_argument("--serve-media-root", help="folder clients may name with file:// URLs")
     _add_judge_options(serve)
+
+    comparison = commands.add_parser(
+        "compare",
+        help="compare two scores.json reports axis by axis (e.g. two generator versions)",
+        description="Pair the cases two scores.json reports share; print per-axis means, the "
+        "mean paired delta B - A with its bootstrap interval and a sign-flip permutation "
+        "test, and flag significant regressions.",
+    )
+    comparison.add_argument("a", metavar="A.json", help="the reference report (the old version)")
+    comparison.add_argument("b", metavar="B.json", help="the report to check (the new one)")
+    comparison.add_argument(
+        "--confidence",
+        type=_confidence,
+        default=0.95,
+        help="level of the intervals; a regression needs p < 1 - confidence (default: 0.95)",
+    )
+    comparison.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help=f"exit with {EXIT_REGRESSION} when an axis regresses significantly",
+    )
+    comparison.add_argument("--plot", metavar="PNG", help="write a chart of the per-axis means")
 
     cache = commands.add_parser("cache", help="move recorded judgments between machines")
     cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
@@ -540,6 +574,22 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.compare import compare, read_report, table_lines, write_chart
+
+    comparison = compare(read_report(args.a), read_report(args.b), confidence=args.confidence)
+    print("\n".join(table_lines(comparison)), flush=True)
+    if args.plot:
+        try:
+            chart = write_chart(comparison, args.plot)
+        except OSError as exc:
+            raise InputError(f"Cannot write the chart {args.plot!r} ({exc}).") from exc
+        print(f"chart: {chart}", flush=True)
+    if args.fail_on_regression and comparison.regressions:
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -549,6 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_score_dir(args)
         if args.command == "cache":
             return _cmd_cache(args)
+        if args.command == "compare":
+            return _cmd_compare(args)
         if args.command == "serve-command":
             return _cmd_serve_command(args)
         if args.command == "serve":

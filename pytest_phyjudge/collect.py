@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_phyjudge._exceptions import JudgeOutputError, PhyJudgeError, SuiteError
+from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError, SuiteError
 from pytest_phyjudge._session import Check, Outcome, describe_error, state_of
 from pytest_phyjudge.assertions import PhysicsAssertionError, failure_message, unscored_error
 from pytest_phyjudge.axes import domain_of
@@ -89,19 +89,26 @@ class AxisItem(pytest.Item):
         self.keywords[domain] = True
         self.extra_keyword_matches.add(domain)
 
-    def _judge_case(self, axes: list[str]) -> dict[str, Outcome]:
+    def _judge_case(self, axes: list[str]) -> dict[str, Any]:
+        """Each axis' Outcome; for a sampled case, a tuple of Outcomes, one per sample."""
+        if not self.case.sampled:
+            return self._judge_video(self.case, axes)
+        runs = [self._judge_video(self.case.sample(i), axes) for i in range(self.case.samples)]
+        return {axis: tuple(run[axis] for run in runs) for axis in axes}
+
+    def _judge_video(self, case: Case, axes: list[str]) -> dict[str, Outcome]:
         state = state_of(self.config)
         try:
-            video = case_video(self.config, self.case, regenerate=state.options.regenerate)
+            video = case_video(self.config, case, regenerate=state.options.regenerate)
             judge = state.judge()
-            criteria = {law: text for law, text in self.case.criteria.items() if law in axes}
-            return judge.score_many(video, self.case.prompt, axes, criteria=criteria or None)
+            criteria = {law: text for law, text in case.criteria.items() if law in axes}
+            return judge.score_many(video, case.prompt, axes, criteria=criteria or None)
         except PhyJudgeError as exc:
             return dict.fromkeys(axes, exc)
         except Exception as exc:
             # Not bad input but a failure of the judge or the plugin: kept, with its
             # traceback chained, so the case's other items fail with it without re-running.
-            error = RuntimeError(f"Judging case {self.case.id!r} failed: {describe_error(exc)}")
+            error = RuntimeError(f"Judging case {case.id!r} failed: {describe_error(exc)}")
             error.__cause__ = exc
             return dict.fromkeys(axes, error)
 
@@ -114,6 +121,9 @@ class AxisItem(pytest.Item):
         outcome = state.case_outcomes(key, axes, self._judge_case).get(self.axis)
         if outcome is None:
             outcome = RuntimeError(f"The judge returned nothing for {self.axis!r}.")
+        if isinstance(outcome, tuple):
+            self._run_samples(state, outcome)
+            return
         check = Check(
             axis=self.axis,
             min_score=self.min_score,
@@ -127,6 +137,7 @@ class AxisItem(pytest.Item):
         )
         state.add_check(check, self)
         if isinstance(outcome, (Judgment, JudgeOutputError)):
+            drop = self._compare_baseline(state, check)
             if not check.passed:
                 judge = state.judge() if state.judge_loaded else None
                 message = failure_message(
@@ -139,10 +150,111 @@ class AxisItem(pytest.Item):
                 if unscored is not None:
                     raise unscored
                 raise PhysicsAssertionError(message, checks=[check])
+            if drop is not None:
+                raise drop
             return
         if isinstance(outcome, PhyJudgeError):
             raise outcome.with_traceback(None)
         raise RuntimeError(str(outcome)) from outcome.__cause__
+
+    def _run_samples(self, state: Any, outcomes: tuple[Outcome, ...]) -> None:
+        """Judge the axis over its samples: the gates decide, the report shows each score."""
+        from pytest_phyjudge import sampling
+
+        for outcome in outcomes:  # a bug in a judge or a generator is not a low score
+            if not isinstance(outcome, (Judgment, PhyJudgeError)):
+                raise RuntimeError(str(outcome)) from outcome.__cause__
+        judged = [o for o in outcomes if isinstance(o, Judgment)]
+        samples = []
+        for index, outcome in enumerate(outcomes):
+            sample_case = self.case.sample(index)
+            scored = isinstance(outcome, Judgment)
+            samples.append(
+                {
+                    "sample": index,
+                    "seed": sample_case.seed if self.case.generator else None,
+                    "video": outcome.video if scored else _case_video(sample_case),
+                    "score": outcome.score if scored else None,
+                    "expected": outcome.expected if scored else None,
+                    "error": None if scored else describe_error(outcome),
+                }
+            )
+        gates = self.case.gates_for(self.axis)
+        summary = sampling.summarize(
+            [s["score"] for s in samples], min_score=self.min_score, gates=gates
+        )
+        first_error = next((o for o in outcomes if not isinstance(o, Judgment)), None)
+        check = Check(
+            axis=self.axis,
+            min_score=self.min_score,
+            caption=self.case.prompt,
+            video=judged[0].video if judged else samples[0]["video"],
+            judgment=judged[0] if judged else None,
+            error=None if first_error is None else describe_error(first_error),
+            laws=self.case.laws,
+            suite=self.suite_name,
+            case=self.case.id,
+            samples=samples,
+            summary=summary,
+        )
+        state.add_check(check, self)
+        lines = sampling.gate_lines(summary)
+        detail = [*lines, f"samples (min_score {self.min_score}):"]
+        shown = sampling.sample_lines(samples, base=self.config.invocation_params.dir)
+        detail += [f"  {line}" for line in shown]
+        if check.passed:  # shown with -rP; a failure shows it in its message
+            self.add_report_section("call", "phyjudge samples", "\n".join(detail))
+        if not judged and first_error is not None and not isinstance(first_error, JudgeOutputError):
+            raise first_error.with_traceback(None)  # no clip could be judged at all
+        drop = self._compare_baseline(state, check)
+        if not check.passed:
+            message = "\n".join([sampling.headline(self.axis, summary), *detail])
+            raise PhysicsAssertionError(message, checks=[check])
+        if drop is not None:
+            raise drop
+
+    def _compare_baseline(self, state: Any, check: Check) -> PhysicsAssertionError | None:
+        """Record how the check compares with the baseline; the failure to raise for a drop
+        (None when there is none, or while the baseline is being updated)."""
+        from pytest_phyjudge import baseline as bl
+
+        base = state.baseline
+        if base is None or check.value is None:
+            return None
+        options = state.options
+        judge = None if check.judge is None else check.judge.to_dict()
+        if (
+            judge is not None
+            and not options.baseline_any_judge
+            and base.exists
+            and not bl.same_judge(base.judge, judge)
+        ):
+            raise InputError(bl.judge_mismatch_message(base, judge))
+        tolerance = self.case.gates_for(self.axis).tolerance
+        key = (self.suite_name, self.case.id, self.axis)
+        samples = None if check.samples is None else [s["score"] for s in check.samples]
+        obtained = bl.obtained_entry(check.value, check.expected, samples)
+        verdict = bl.compare_entry(base.entries.get(key), obtained, tolerance)
+        check.baseline = verdict
+        if verdict["status"] != "drop" or options.update_baseline:
+            return None
+        what = {"score": "score", "mean": "mean score", "expected": "expected score"}
+        name = what[verdict["measure"]]
+        message = "\n".join(
+            [
+                f"PhyJudge baseline: {self.axis} of {self.suite_name}::{self.case.id} dropped "
+                f"from {verdict['stored']:g} to {verdict['obtained']:g} (tolerance "
+                f"{tolerance:g})",
+                "obtained:",
+                f"  {name} {verdict['obtained']:g}"
+                + (f" over {len(samples)} samples {samples}" if samples is not None else ""),
+                f"expected (baseline {base.path}):",
+                f"  {name} {verdict['stored']:g}, at least {verdict['stored'] - tolerance:g} "
+                f"with tolerance {tolerance:g}",
+                f"If the new scores are right, accept them with {bl.UPDATE_FLAG}.",
+            ]
+        )
+        return PhysicsAssertionError(message, checks=[check])
 
     def _where(self) -> list[str]:
         """Where the case is written: ``file:line`` and that line of the YAML."""

@@ -30,5 +30,6 @@ def pytest_phyjudge_generate(case: Case, out_path: Path) -> Path | None:
     Write the clip to ``out_path`` (or anywhere, and return that path). Return None to leave
     the case to the next implementation; the plugin's own, called last, imports the case's
     ``generator`` ("package.module:function") and calls
-    ``function(prompt, seed=case.seed, out_path=out_path, **case.params)``.
+    ``function(prompt, seed=case.seed, out_path=out_path, **case.params)``. For a case with
+    ``samples: N`` it is called once per sample, with ``case.seed`` set to ``seed + i``.
     """

@@ -166,6 +166,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=parse_count,
         metavar="N",
     )
+    option(
+        "baseline",
+        "regression baseline (a JSON file to commit): an item fails when its score drops "
+        "below its entry by more than the case's tolerance.",
+        "default for --phyjudge-baseline",
+        metavar="PATH",
+    )
+    option(
+        "compare-plot",
+        "write a PNG chart of this run's per-axis means against the baseline's.",
+        "default for --phyjudge-compare-plot",
+        metavar="PATH",
+    )
+    for name, text in (
+        (
+            "update-baseline",
+            "write this run's scores into the baseline (new cases added, the old file kept as "
+            ".bak); drops do not fail items.",
+        ),
+        (
+            "prune-baseline",
+            "with --phyjudge-update-baseline: drop entries this run did not judge.",
+        ),
+        ("baseline-any-judge", "compare with (or update) a baseline made by another judge."),
+    ):
+        group.addoption(
+            f"--phyjudge-{name}",
+            dest="phyjudge_" + name.replace("-", "_"),
+            action="store_true",
+            default=False,
+            help=text,
+        )
     group.addoption(
         "--phyjudge-per-worker-model",
         dest="phyjudge_per_worker_model",
@@ -210,19 +242,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    options = state_of(config).options
+    state = state_of(config)
+    options = state.options
     if options.judge == TINY:
-        return [
+        lines = [
             "phyjudge: !!! --phyjudge-judge tiny: a TINY RANDOM judge, SCORES ARE MEANINGLESS; "
             "this run only checks the plumbing !!!"
         ]
-    if options.url:
-        source = f"served at {', '.join(options.url)}"
-    elif options.judge:
-        source = f"{options.judge} (--phyjudge-judge)"
     else:
-        source = f"{options.adapter}" + (f"@{options.revision}" if options.revision else "")
-    return [f"phyjudge: judge {source}, loaded on first use; min score {options.min_score}"]
+        if options.url:
+            source = f"served at {', '.join(options.url)}"
+        elif options.judge:
+            source = f"{options.judge} (--phyjudge-judge)"
+        else:
+            source = f"{options.adapter}" + (f"@{options.revision}" if options.revision else "")
+        lines = [f"phyjudge: judge {source}, loaded on first use; min score {options.min_score}"]
+    if state.baseline is not None:
+        what = "updated by this run" if options.update_baseline else "compared"
+        entries = len(state.baseline.entries)
+        lines.append(f"phyjudge: baseline {state.baseline.path} ({entries} entries, {what})")
+    return lines
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -50,6 +50,8 @@ def _make_sheet(check: Check, folder: Path, suffix: str = "") -> Path | None:
     if check.video is None or not Path(check.video).is_file():
         return None
     verdict = "no score" if check.score is None else f"{check.score} < {check.min_score}"
+    if check.summary is not None:
+        verdict = f"{check.summary['met']}/{check.summary['n']} samples reach {check.min_score}"
     judge = f"   judge: {check.judge.describe()}" if check.judge is not None else ""
     title = f"{check.nodeid}\n{check.axis}: {verdict}{judge}\n{check.caption[:140]}"
     settings = check.settings or {}
@@ -112,7 +114,7 @@ class AxisRow:
     passed: int
     failed: int
     mean: float | None
-    min: int | None
+    min: float | None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -124,7 +126,7 @@ def axis_rows(checks: Sequence[Check]) -> list[AxisRow]:
         mine = [c for c in checks if c.axis == axis]
         if not mine:
             continue
-        scores = [c.score for c in mine if c.score is not None]
+        scores = [c.value for c in mine if c.value is not None]
         passed = sum(c.passed for c in mine)
         rows.append(
             AxisRow(
@@ -150,7 +152,7 @@ def table_lines(rows: Sequence[AxisRow]) -> list[str]:
             str(r.passed),
             str(r.failed),
             "-" if r.mean is None else f"{r.mean:.2f}",
-            "-" if r.min is None else str(r.min),
+            "-" if r.min is None else f"{r.min:g}",
         )
         for r in rows
     ]
@@ -167,19 +169,28 @@ def table_lines(rows: Sequence[AxisRow]) -> list[str]:
 def worst_lines(checks: Sequence[Check], limit: int = WORST_SHOWN) -> list[str]:
     """The lowest checks: no score first, then by margin below the threshold."""
 
-    def badness(c: Check) -> tuple[int, int, str]:
-        margin = -99 if c.score is None else c.score - c.min_score
+    def badness(c: Check) -> tuple[int, float, str]:
+        margin = -99 if c.value is None else c.value - c.min_score
         return (c.passed, margin, c.nodeid)
 
     rows = []
     for check in sorted(checks, key=badness)[:limit]:
-        if check.score is None:
+        if check.summary is not None:
+            summary = check.summary
+            what = f"{summary['met']}/{summary['n']} samples >= {check.min_score}"
+            if summary.get("mean") is not None:
+                what += f", mean {summary['mean']:.2f}"
+        elif check.score is None:
             what = f"no score ({(check.error or '').split(':', 1)[0]})"
         else:
             what = f"{check.score} {'>=' if check.passed else '<'} {check.min_score}"
         own_item = check.nodeid.rsplit("::", 1)[-1] == check.axis
         name = check.nodeid if own_item else f"{check.nodeid} [{check.axis}]"
-        rows.append(("PASS" if check.passed else "FAIL", what, name))
+        verdict = "PASS" if check.passed else "FAIL"
+        if check.passed and (check.baseline or {}).get("status") == "drop":
+            verdict = "DROP"
+            what += f" (baseline {check.baseline['stored']:g})"  # type: ignore[index]
+        rows.append((verdict, what, name))
     width = max((len(what) for _, what, _ in rows), default=0)
     return [f"{verdict}  {what:<{width}}  {name}" for verdict, what, name in rows]
 
@@ -210,6 +221,11 @@ def _group(checks: Sequence[Check]) -> list[tuple[VideoResult, list[Check]]]:
         result.physical_laws = laws
         judged: Judgment | Exception = check.judgment or Exception(check.error or "no score")
         result.outcomes[check.axis] = judged
+        if check.samples is not None:
+            result.values[check.axis] = check.value
+            result.extra.setdefault("samples", {})[check.axis] = [
+                s.get("score") for s in check.samples
+            ]
     return list(groups.values())
 
 
@@ -238,7 +254,7 @@ def build_report(
         result.extra["video_path"] = next((c.video for c in members if c.video), None)
         result.extra["checks"] = {
             c.axis: {
-                "score": c.score,
+                "score": c.value,
                 "min_score": c.min_score,
                 "passed": c.passed,
                 "outcome": c.outcome,
@@ -246,6 +262,8 @@ def build_report(
                 "raw": None if c.judgment is None else c.judgment.raw,
                 "error": c.error,
                 "sheet": _relative(c.sheet, base),
+                **({} if c.samples is None else {"samples": c.samples, "summary": c.summary}),
+                **({} if c.baseline is None else {"baseline": c.baseline}),
             }
             for c in members
         }
@@ -293,6 +311,7 @@ class PhyJudgeReporter:
         self.videos = 0
         self.write_error: str | None = None
         self._finished = False
+        self.baseline_lines: list[tuple[str, bool]] = []  # (text, red)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # Sheets of an earlier run would pass for this run's: start the folder afresh.
@@ -353,12 +372,18 @@ class PhyJudgeReporter:
         self.checks += self.state.pop_all_checks()
         self._add_junit_properties()
         self.write(exitstatus, session)
+        if self.state.baseline is not None:
+            complete = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not (
+                session.shouldfail or session.shouldstop
+            )
+            self.baseline_lines = baseline_summary(self.state, self.checks, complete=complete)
         self._finished = True
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter
         if (
             not self.checks
+            and not self.baseline_lines
             and self.written is None
             and self.write_error is None
             and self.state.cache_stats is None
@@ -391,9 +416,130 @@ class PhyJudgeReporter:
                 tr.write_line(f"contact sheets: {Path(sheets[0]).parent} ({len(sheets)})")
         if self.write_error is not None:
             tr.write_line(f"phyjudge report NOT written: {self.write_error}", red=True)
+        for text, red in self.baseline_lines:
+            tr.write_line(text, red=red)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # A session that died before pytest_sessionfinish still leaves what it judged.
         if not self._finished:
             self.checks += self.state.pop_all_checks()
             self.write(None)
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+def _run_entries(checks: Sequence[Check]) -> dict[tuple[str, str, str], Any]:
+    """This run's baseline entries: one per scored suite item."""
+    from pytest_phyjudge.baseline import obtained_entry
+
+    entries = {}
+    for check in checks:
+        if check.suite is None or check.case is None or check.value is None:
+            continue
+        samples = None if check.samples is None else [s.get("score") for s in check.samples]
+        entries[(check.suite, check.case, check.axis)] = obtained_entry(
+            check.value, check.expected, samples
+        )
+    return entries
+
+
+def _named(keys: Iterable[tuple[str, str, str]], limit: int = WORST_SHOWN) -> str:
+    names = [f"{suite}::{case}::{axis}" for suite, case, axis in keys]
+    return ", ".join(names[:limit]) + (
+        f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    )
+
+
+def baseline_summary(
+    state: PhyJudgeState, checks: Sequence[Check], *, complete: bool
+) -> list[tuple[str, bool]]:
+    """Compare the run with its baseline, update it when asked, draw the comparison chart;
+    the terminal lines that say what happened (text, red)."""
+    from pytest_phyjudge import baseline as bl
+
+    options = state.options
+    base = state.baseline
+    assert base is not None
+    lines: list[tuple[str, bool]] = []
+    verdicts = {
+        (c.suite, c.case, c.axis): c.baseline
+        for c in checks
+        if c.baseline is not None and c.suite is not None and c.case is not None
+    }
+    by_status: dict[str, list[Any]] = {}
+    for key, verdict in verdicts.items():
+        by_status.setdefault(verdict["status"], []).append(key)
+    run = _run_entries(checks)
+    removed = sorted(set(base.entries) - set(run))
+    lines.append(
+        (
+            f"phyjudge baseline {base.path}: {len(by_status.get('drop', []))} drops, "
+            f"{len(by_status.get('improved', []))} improvements, {len(by_status.get('new', []))} "
+            f"new, {len(removed)} not judged in this run",
+            bool(by_status.get("drop")) and not options.update_baseline,
+        )
+    )
+    for status, label in (("drop", "dropped"), ("improved", "improved (raise the baseline)")):
+        if by_status.get(status):
+            lines.append((f"  {label}: {_named(sorted(by_status[status]))}", status == "drop"))
+    if options.compare_plot is not None:
+        lines += _compare_plot(state, base, run)
+    if not options.update_baseline:
+        if by_status.get("new") or removed:
+            lines.append(("  update it with --phyjudge-update-baseline", False))
+        return lines
+
+    judge = next((c.judge.to_dict() for c in checks if c.judge is not None), None)
+    if not complete:
+        lines.append(("baseline NOT updated: the run did not complete", True))
+        return lines
+    if not run:
+        lines.append(("baseline NOT updated: this run scored nothing", True))
+        return lines
+    kept = dict(base.entries)
+    other_judge = base.exists and judge is not None and not bl.same_judge(base.judge, judge)
+    if other_judge:
+        if not options.baseline_any_judge:
+            lines.append((f"baseline NOT updated: {bl.judge_mismatch_message(base, judge)}", True))
+            return lines
+        kept = {}  # another judge's scores cannot stand beside this judge's
+    if options.prune_baseline:
+        kept = {key: entry for key, entry in kept.items() if key in run}
+    entries = {**kept, **run}
+    try:
+        backup = bl.write_baseline(base.path, judge or base.judge, entries)
+    except OSError as exc:
+        lines.append((f"baseline NOT updated: cannot write {base.path} ({exc})", True))
+        return lines
+    added = [key for key in run if key not in base.entries]
+    text = f"baseline updated: {base.path} ({len(entries)} entries, {len(added)} new"
+    if removed:
+        pruned = options.prune_baseline or other_judge
+        text += f", {len(removed)} not judged in this run {'removed' if pruned else 'kept'}"
+    text += ")" + (f"; previous version kept as {backup}" if backup else "")
+    lines.append((text, False))
+    if removed and not options.prune_baseline and not other_judge:
+        lines.append((f"  kept: {_named(removed)} (remove with --phyjudge-prune-baseline)", False))
+    return lines
+
+
+def _compare_plot(
+    state: PhyJudgeState, base: Any, run: dict[tuple[str, str, str], Any]
+) -> list[tuple[str, bool]]:
+    from pytest_phyjudge._exceptions import InputError
+    from pytest_phyjudge.compare import compare, scores_from_entries, table_lines, write_chart
+
+    path = state.options.compare_plot
+    stored = scores_from_entries(
+        ((key, e.score) for key, e in base.entries.items()), f"baseline {base.path.name}"
+    )
+    obtained = scores_from_entries(((key, e.score) for key, e in run.items()), "this run")
+    try:
+        comparison = compare(stored, obtained)
+        write_chart(comparison, path)
+    except (InputError, OSError) as exc:
+        return [(f"comparison chart NOT written: {exc}", True)]
+    return [(line, False) for line in table_lines(comparison)] + [
+        (f"comparison chart: {path}", False)
+    ]

@@ -28,8 +28,12 @@ class VideoResult:
     physical_laws: Sequence[str]
     outcomes: dict[str, Judgment | Exception] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Scores that replace the outcome's, e.g. the mean over an axis' repeated samples.
+    values: dict[str, float | None] = field(default_factory=dict)
 
-    def score(self, axis: str) -> int | None:
+    def score(self, axis: str) -> float | None:
+        if axis in self.values:
+            return self.values[axis]
         outcome = self.outcomes.get(axis)
         return outcome.score if isinstance(outcome, Judgment) else None
 
@@ -39,8 +43,8 @@ class VideoResult:
         laws: dict[str, dict[str, Any]] = {}
         for law in self.physical_laws:
             outcome = self.outcomes.get(law)
-            if isinstance(outcome, Judgment):
-                laws[law] = {"score": outcome.score, "status": "scored"}
+            if isinstance(outcome, Judgment) or self.values.get(law) is not None:
+                laws[law] = {"score": self.score(law), "status": "scored"}
             elif outcome is None:
                 laws[law] = {"score": None, "status": "not_observed"}
             else:

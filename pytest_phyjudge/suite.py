@@ -14,6 +14,14 @@ each axis must reach and where each case's video comes from::
         laws: [gravity, collision]
         min_score: {gravity: 4}
         marks: [slow, {xfail: known bad generator}]
+      - id: drop
+        prompt: A glass falls off a table.
+        laws: [gravity]
+        video: clips/drop-{sample}.mp4
+        samples: 4            # judge 4 clips (with a generator: seeds seed..seed+3)
+        pass_rate: 0.5        # at least half of them reach min_score ...
+        confidence: 0.9       # ... by the one-sided 90% Wilson lower bound
+        tolerance: 1          # a baseline drop of 1 is tolerated
 
 This module is pure data: it imports neither pytest nor the judge. Every problem found is a
 :class:`SuiteError` that names the file and the line of the offending node and says how to
@@ -24,10 +32,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 import string
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +45,7 @@ import yaml
 from pytest_phyjudge._exceptions import InputError, SuiteError
 from pytest_phyjudge.axes import ALL_AXES, GENERAL_METRICS, LAW_DOMAINS, check_axis, check_law
 
-__all__ = ["Case", "MarkSpec", "Suite", "load_prompt_set", "load_suite"]
+__all__ = ["Case", "Gates", "MarkSpec", "Suite", "load_prompt_set", "load_suite"]
 
 
 # --------------------------------------------------------------------------- data model
@@ -49,6 +58,26 @@ class MarkSpec:
     name: str
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Gates:
+    """One axis' rules beyond ``min_score``: gates over repeated samples, and the baseline
+    tolerance. ``None`` means not set."""
+
+    #: Least fraction of samples whose score reaches ``min_score``.
+    pass_rate: float | None = None
+    #: Least mean score over the samples.
+    min_mean: float | None = None
+    #: When set, the gates use a one-sided lower bound at this confidence instead of the
+    #: point estimate (Wilson for the pass rate, bootstrap for the mean).
+    confidence: float | None = None
+    #: How far the score may fall below its baseline entry before the item fails.
+    tolerance: float = 0.0
+
+    @property
+    def gated(self) -> bool:
+        return self.pass_rate is not None or self.min_mean is not None
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,27 @@ class Case:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: Extra metadata, e.g. the PhyGround fields of a prompt-set entry (``dataset``, ...).
     source: Mapping[str, Any] = field(default_factory=dict)
+    #: How many clips to judge: seeds ``seed .. seed + samples - 1``, or the video paths in
+    #: :attr:`sample_videos`.
+    samples: int = 1
+    #: The video of each sample (the ``{sample}`` placeholder filled in); empty when the
+    #: clips come from the generator.
+    sample_videos: tuple[Path, ...] = ()
+    #: Per axis: sample gates and baseline tolerance (every axis has an entry).
+    gates: Mapping[str, Gates] = field(default_factory=dict)
+
+    def gates_for(self, axis: str) -> Gates:
+        return self.gates.get(axis) or Gates()
+
+    @property
+    def sampled(self) -> bool:
+        """Judged over samples (more than one, or with a pass_rate/min_mean gate)."""
+        return self.samples > 1 or any(g.gated for g in self.gates.values())
+
+    def sample(self, index: int) -> Case:
+        """The case as it is for one sample: that sample's video, or seed ``seed + index``."""
+        video = self.sample_videos[index] if self.sample_videos else self.video
+        return replace(self, video=video, seed=self.seed + index, samples=1, sample_videos=())
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -94,7 +144,8 @@ class Suite:
 # --------------------------------------------------------------------------- schema
 
 _TOP_KEYS = ("suite", "defaults", "videos", "generator", "prompts", "cases")
-_DEFAULT_KEYS = ("min_score", "metrics", "laws", "seed", "params")
+_GATE_KEYS = ("samples", "pass_rate", "min_mean", "confidence", "tolerance")
+_DEFAULT_KEYS = ("min_score", "metrics", "laws", "seed", "params", *_GATE_KEYS)
 _CASE_KEYS = (
     "id",
     "prompt",
@@ -108,8 +159,10 @@ _CASE_KEYS = (
     "params",
     "marks",
     "source",
+    *_GATE_KEYS,
 )
-_TEMPLATE_FIELDS = ("id", "suite")
+_TEMPLATE_FIELDS = ("id", "suite", "sample")
+_MAX_SAMPLES = 1000
 _ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _GENERATOR_RE = re.compile(rf"{_IDENT}(?:\.{_IDENT})*:{_IDENT}(?:\.{_IDENT})*")
@@ -434,11 +487,62 @@ class _Reader:
                 shown += (f":{spec}" if spec else "") + "}"
                 raise self.fail(
                     f"the videos template {value!r} uses the placeholder {shown}; the only "
-                    "placeholders are {id} (the case id) and {suite} (the suite name). Write a "
-                    "literal brace as {{ or }}.",
+                    "placeholders are {id} (the case id), {suite} (the suite name) and {sample} "
+                    "(the sample number). Write a literal brace as {{ or }}.",
                     node.line,
                 )
         return value
+
+    def samples(self, node: _Node) -> int:
+        value = node.data
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= _MAX_SAMPLES:
+            return value
+        raise self.fail(
+            f"samples is {node.describe()}; write a positive whole number (at most "
+            f"{_MAX_SAMPLES}): how many clips to judge for the case.",
+            node.line,
+        )
+
+    def gate(
+        self, key: str, node: _Node, scored: tuple[str, ...] | None, case: str | None
+    ) -> float | dict[str, float]:
+        """A number for every axis, or ``{axis: number}``; checked against the key's range."""
+        if node.kind != "map":
+            return self._gate_value(key, node, key)
+        out: dict[str, float] = {}
+        for axis, child in node.value.items():
+            key_line = node.key_lines[axis]
+            if not isinstance(axis, str) or axis not in ALL_AXES:
+                try:
+                    check_axis(str(axis))
+                except InputError as exc:
+                    raise self.fail(f"in {key}: {exc}", key_line) from None
+            if scored is not None and axis not in scored:
+                raise self.fail(
+                    f"{key} sets a value for {axis!r}, which case {case!r} does not score (it "
+                    f"scores {', '.join(scored)}); add {axis!r} to the case's laws or metrics, "
+                    "or remove it.",
+                    key_line,
+                )
+            out[axis] = self._gate_value(key, child, f"{key} for {axis!r}")
+        return out
+
+    def _gate_value(self, key: str, node: _Node, label: str) -> float:
+        value = node.data
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        rules = {
+            "pass_rate": (lambda v: 0 < v <= 1, "a fraction in (0, 1], e.g. 0.75"),
+            "min_mean": (lambda v: _MIN <= v <= _MAX, f"a mean score from {_MIN} to {_MAX}"),
+            "confidence": (lambda v: 0 < v < 1, "a confidence in (0, 1), e.g. 0.9"),
+            "tolerance": (lambda v: 0 <= v <= _MAX - _MIN, "a score drop from 0 to 4, e.g. 1"),
+        }
+        accept, rule = rules[key]
+        if number and math.isfinite(value) and accept(value):
+            return float(value)
+        raise self.fail(
+            f"{label} is {node.describe()}; write {rule} (or a mapping {{axis: value}}).",
+            node.line,
+        )
 
     def marks(self, node: _Node) -> tuple[MarkSpec, ...]:
         items = [node] if node.kind != "seq" else node.value
@@ -662,6 +766,8 @@ def load_suite(path: str | Path, *, default_min_score: int = 3) -> Suite:
     d_laws: tuple[str, ...] = ()
     d_seed = 0
     d_params: dict[Any, Any] = {}
+    d_samples = 1
+    d_gates: dict[str, float | dict[str, float]] = {}
     if "defaults" in top and top["defaults"].data is not None:
         defaults = top["defaults"]
         reader.mapping(defaults, "defaults")
@@ -677,6 +783,11 @@ def load_suite(path: str | Path, *, default_min_score: int = 3) -> Suite:
             d_seed = reader.seed(dv["seed"])
         if "params" in dv:
             d_params = reader.params(dv["params"])
+        if "samples" in dv:
+            d_samples = reader.samples(dv["samples"])
+        for key in _GATE_KEYS[1:]:
+            if key in dv:
+                d_gates[key] = reader.gate(key, dv[key], None, None)
 
     template = reader.template(top["videos"]) if "videos" in top else None
     suite_generator = reader.generator(top["generator"]) if "generator" in top else None
@@ -699,10 +810,44 @@ def load_suite(path: str | Path, *, default_min_score: int = 3) -> Suite:
                 out[axis] = default_min_score
         return out
 
-    def template_video(case_id: str) -> Path | None:
+    def resolve_gates(
+        axes: tuple[str, ...], case_gates: dict[str, float | dict[str, float]]
+    ) -> dict[str, Gates]:
+        out: dict[str, Gates] = {}
+        for axis in axes:
+            values: dict[str, float | None] = {}
+            for key in _GATE_KEYS[1:]:
+                value: float | None = None
+                for level in (case_gates.get(key), d_gates.get(key)):
+                    if isinstance(level, dict) and axis in level:
+                        value = level[axis]
+                        break
+                    if isinstance(level, float):
+                        value = level
+                        break
+                values[key] = value
+            tolerance = values.pop("tolerance")
+            out[axis] = Gates(**values, tolerance=tolerance or 0.0)  # type: ignore[arg-type]
+        return out
+
+    def template_video(case_id: str, sample: int = 0) -> Path | None:
         if template is None:
             return None
-        return (base / Path(template.format(id=case_id, suite=name)).expanduser()).resolve()
+        rel = template.format(id=case_id, suite=name, sample=sample)
+        return (base / Path(rel).expanduser()).resolve()
+
+    def template_samples(case_id: str, samples: int, line: int) -> tuple[Path, ...]:
+        if template is None:
+            return ()
+        if samples > 1 and "{sample}" not in template.replace("{{", ""):
+            raise reader.fail(
+                f"case {case_id!r} has samples: {samples}, but the videos template "
+                f"{template!r} has no {{sample}} placeholder, so every sample would be the same "
+                "file. Add {sample} to the template (e.g. videos/{id}-{sample}.mp4), or give "
+                "the case a `generator:`.",
+                line,
+            )
+        return tuple(template_video(case_id, i) for i in range(samples))  # type: ignore[misc]
 
     cases: list[Case] = []
     seen: dict[str, str] = {}  # id -> where it was first defined, for duplicate messages
@@ -730,7 +875,10 @@ def load_suite(path: str | Path, *, default_min_score: int = 3) -> Suite:
             seen[cid] = f"prompt set {ppath.name} (line {p_line})"
             laws = tuple(entry["laws"])
             metrics = d_metrics
-            video = template_video(cid)
+            sample_videos = template_samples(cid, d_samples, p_line)
+            video = sample_videos[0] if sample_videos else None
+            gates = resolve_gates(metrics + laws, {})
+            _check_confidence_gates(reader, cid, gates, p_line)
             cases.append(
                 Case(
                     id=cid,
@@ -746,6 +894,9 @@ def load_suite(path: str | Path, *, default_min_score: int = 3) -> Suite:
                     seed=d_seed,
                     params=dict(d_params),
                     source=entry["source"],
+                    samples=d_samples,
+                    sample_videos=sample_videos if d_samples > 1 else (),
+                    gates=gates,
                 )
             )
 
@@ -771,8 +922,10 @@ def load_suite(path: str | Path, *, default_min_score: int = 3) -> Suite:
                 d_seed=d_seed,
                 d_params=d_params,
                 suite_generator=suite_generator,
-                template_video=template_video,
+                template_samples=template_samples,
                 resolve_thresholds=resolve_thresholds,
+                resolve_gates=resolve_gates,
+                d_samples=d_samples,
                 base=base,
             )
         )
@@ -797,8 +950,10 @@ def _read_case(
     d_seed: int,
     d_params: dict[Any, Any],
     suite_generator: str | None,
-    template_video: Callable[[str], Path | None],
+    template_samples: Callable[[str, int, int], tuple[Path, ...]],
     resolve_thresholds: Callable[..., dict[str, int]],
+    resolve_gates: Callable[..., dict[str, Gates]],
+    d_samples: int,
     base: Path,
 ) -> Case:
     fields = reader.mapping(node, "this case")
@@ -835,15 +990,35 @@ def _read_case(
     if "min_score" in fields:
         case_min = reader.min_score(fields["min_score"], axes, cid)
     generator = reader.generator(fields["generator"]) if "generator" in fields else None
+    samples = reader.samples(fields["samples"]) if "samples" in fields else d_samples
+    samples_line = node.key_lines.get("samples", node.line)
+    case_gates = {
+        key: reader.gate(key, fields[key], axes, cid) for key in _GATE_KEYS[1:] if key in fields
+    }
+    gates = resolve_gates(axes, case_gates)
+    _check_confidence_gates(reader, cid, gates, node.line)
 
     # Video: the case's own video, else its own generator, else the suite's template, else
     # the suite's generator (the most specific source wins).
     video: Path | None = None
+    sample_videos: tuple[Path, ...] = ()
     if "video" in fields:
         rel = reader.text(fields["video"], f"the video of case {cid!r}").strip()
-        video = (base / Path(rel).expanduser()).resolve()
+        if samples > 1 and "{sample}" not in rel:
+            raise reader.fail(
+                f"case {cid!r} has samples: {samples} and one `video:` ({rel!r}), so every "
+                "sample would be the same file. Put {sample} in the path (e.g. "
+                "clips/drop-{sample}.mp4), or give the case a `generator:`.",
+                samples_line,
+            )
+        sample_videos = tuple(
+            (base / Path(rel.replace("{sample}", str(i))).expanduser()).resolve()
+            for i in range(samples)
+        )
+        video = sample_videos[0]
     elif generator is None:
-        video = template_video(cid)
+        sample_videos = template_samples(cid, samples, samples_line)
+        video = sample_videos[0] if sample_videos else None
     generator = generator or suite_generator
     if video is None and generator is None:
         raise reader.fail(
@@ -873,4 +1048,18 @@ def _read_case(
         seed=seed,
         params=params,
         source=source,
+        samples=samples,
+        sample_videos=sample_videos if samples > 1 else (),
+        gates=gates,
     )
+
+
+def _check_confidence_gates(reader: _Reader, cid: str, gates: dict[str, Gates], line: int) -> None:
+    for axis, gate in gates.items():
+        if gate.confidence is not None and not gate.gated:
+            raise reader.fail(
+                f"case {cid!r} sets confidence for {axis!r} but no pass_rate or min_mean for "
+                "it; confidence says how sure a pass_rate or min_mean gate must be. Add one "
+                "of them (e.g. pass_rate: 0.75), or remove confidence.",
+                line,
+            )

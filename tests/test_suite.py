@@ -495,7 +495,7 @@ def test_empty_prompt_set_and_no_cases(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("template", "words"),
     [
-        ("v/{sample}.mp4", ["{sample}", "{id}", "{suite}"]),
+        ("v/{take}.mp4", ["{take}", "{id}", "{suite}", "{sample}"]),
         ("v/{id!r}.mp4", ["{id!r}"]),
         ("v/{id:>5}.mp4", ["{id:>5}"]),
         ("v/{id.mp4", ["malformed"]),

@@ -1,0 +1,219 @@
+"""Regression baselines: a committed JSON file of each (suite, case, axis)'s score.
+
+The file::
+
+    {
+      "format": "pytest-phyjudge-baseline",
+      "version": 1,
+      "judge": {"kind": "local", "adapter": "...", ...},
+      "suites": {"basics": {"ball_ramp": {"gravity": {"score": 4}}}}
+    }
+
+An entry holds ``score`` (for a sampled case the mean over its samples, with ``samples``
+beside it), and ``expected`` under distribution scoring. A run compares ``expected`` when
+both sides have it, else the score. Updates are written atomically, the previous file kept
+as ``<name>.bak``; keys are sorted so the file diffs well under version control.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.scores import write_json_atomic
+
+FORMAT = "pytest-phyjudge-baseline"
+VERSION = 1
+#: Comparisons allow for float noise in means and expected scores (and JSON round trips).
+EPSILON = 1e-6
+UPDATE_FLAG = "--phyjudge-update-baseline"
+
+Key = tuple[str, str, str]  # suite, case, axis
+
+
+@dataclass(frozen=True)
+class Entry:
+    score: float
+    expected: float | None = None
+    samples: tuple[int | None, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"score": self.score}
+        if self.expected is not None:
+            data["expected"] = self.expected
+        if self.samples is not None:
+            data["samples"] = list(self.samples)
+        return data
+
+
+@dataclass
+class Baseline:
+    path: Path
+    judge: dict[str, Any] | None = None
+    entries: dict[Key, Entry] = field(default_factory=dict)
+    exists: bool = False
+
+
+def _bad(path: Path, problem: str) -> InputError:
+    return InputError(
+        f"The baseline {path} {problem}. Fix the file, or move it away and create a new one "
+        f"with {UPDATE_FLAG} (an existing baseline is never overwritten while it is unreadable)."
+    )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    """Read a baseline; a missing file is an empty baseline with ``exists=False``. Anything
+    that is not this format is an InputError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Baseline(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _bad(path, f"cannot be read ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _bad(
+            path, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise _bad(
+            path,
+            f'is not a pytest-phyjudge baseline (it has no "format": "{FORMAT}"; is it a '
+            "scores.json report?)",
+        )
+    version = data.get("version")
+    if version != VERSION:
+        raise _bad(
+            path,
+            f"has version {version!r}; this pytest-phyjudge reads version {VERSION} (upgrade "
+            "pytest-phyjudge if the file is newer)",
+        )
+    judge = data.get("judge")
+    if judge is not None and not isinstance(judge, dict):
+        raise _bad(path, '"judge" is not an object')
+    suites = data.get("suites", {})
+    if not isinstance(suites, dict):
+        raise _bad(path, '"suites" is not an object of suites')
+    entries: dict[Key, Entry] = {}
+    for suite, cases in suites.items():
+        if not isinstance(cases, dict):
+            raise _bad(path, f"suite {suite!r} is not an object of cases")
+        for case, axes in cases.items():
+            if not isinstance(axes, dict):
+                raise _bad(path, f"case {suite}::{case} is not an object of axes")
+            for axis, entry in axes.items():
+                where = f"entry {suite}::{case}::{axis}"
+                if not isinstance(entry, dict) or not _number(entry.get("score")):
+                    raise _bad(path, f'{where} has no numeric "score"')
+                expected = entry.get("expected")
+                if expected is not None and not _number(expected):
+                    raise _bad(path, f'{where} has a non-numeric "expected"')
+                samples = entry.get("samples")
+                entries[(suite, case, axis)] = Entry(
+                    score=entry["score"],
+                    expected=expected,
+                    samples=tuple(samples) if isinstance(samples, list) else None,
+                )
+    return Baseline(path, judge=judge, entries=entries, exists=True)
+
+
+def same_judge(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Two identities name the same judge (unknown on either side counts as the same).
+
+    When both know the sha256 of the adapter weights, that (with the kind and the base)
+    decides, so the same adapter from a hub id and from a local folder is the same judge;
+    otherwise the adapter's name and revision must match too."""
+    if a is None or b is None:
+        return True
+    fields: tuple[str, ...] = ("kind", "adapter", "revision", "base", "adapter_sha256")
+    if a.get("adapter_sha256") and b.get("adapter_sha256"):
+        fields = ("kind", "base", "adapter_sha256")
+    return all(a.get(f) == b.get(f) for f in fields)
+
+
+def describe_judge(judge: Mapping[str, Any] | None) -> str:
+    if not judge:
+        return "an unknown judge"
+    rev = f"@{judge['revision']}" if judge.get("revision") else ""
+    base = f" on {judge['base']}" if judge.get("base") else ""
+    return f"{judge.get('adapter')}{rev}{base} ({judge.get('kind')})"
+
+
+def judge_mismatch_message(baseline: Baseline, judge: Mapping[str, Any]) -> str:
+    return (
+        f"The baseline {baseline.path} was made by {describe_judge(baseline.judge)}, but this "
+        f"run's judge is {describe_judge(judge)}: scores of different judges are not "
+        f"comparable. Run with the baseline's judge, make a new baseline with {UPDATE_FLAG} "
+        "--phyjudge-baseline-any-judge, or compare anyway with --phyjudge-baseline-any-judge."
+    )
+
+
+def obtained_entry(
+    value: float, expected: float | None, samples: Iterable[int | None] | None
+) -> Entry:
+    return Entry(
+        score=value, expected=expected, samples=None if samples is None else tuple(samples)
+    )
+
+
+def compare_entry(stored: Entry | None, obtained: Entry, tolerance: float) -> dict[str, Any]:
+    """``status``: new (no entry), drop (below the entry by more than ``tolerance``),
+    improved (above it) or same; with what was compared."""
+    if stored is None:
+        return {"status": "new", "obtained": obtained.score, "measure": "score"}
+    measure = "score"
+    have, want = obtained.score, stored.score
+    if obtained.expected is not None and stored.expected is not None:
+        measure, have, want = "expected", obtained.expected, stored.expected
+    elif obtained.samples is not None or stored.samples is not None:
+        measure = "mean"
+    if have < want - tolerance - EPSILON:
+        status = "drop"
+    elif have > want + EPSILON:
+        status = "improved"
+    else:
+        status = "same"
+    return {
+        "status": status,
+        "measure": measure,
+        "stored": want,
+        "obtained": have,
+        "tolerance": tolerance,
+    }
+
+
+def document(judge: Mapping[str, Any] | None, entries: Mapping[Key, Entry]) -> dict[str, Any]:
+    suites: dict[str, dict[str, dict[str, Any]]] = {}
+    for (suite, case, axis), entry in sorted(entries.items()):
+        suites.setdefault(suite, {}).setdefault(case, {})[axis] = entry.to_dict()
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "judge": None if judge is None else dict(judge),
+        "suites": suites,
+    }
+
+
+def write_baseline(
+    path: str | Path, judge: Mapping[str, Any] | None, entries: Mapping[Key, Entry]
+) -> Path | None:
+    """Write atomically; the previous file, if any, is kept as ``<name>.bak``. Returns the
+    ``.bak`` path when one was written."""
+    path = Path(path)
+    backup = None
+    if path.exists():
+        backup = path.with_name(path.name + ".bak")
+        shutil.copy2(path, backup)
+    write_json_atomic(path, document(judge, entries))
+    return backup

@@ -1,0 +1,146 @@
+"""Small, dependency-free statistics for repeated samples and report comparisons.
+
+* :func:`wilson_interval`: the Wilson score interval of a proportion (two-sided);
+  :func:`wilson_lower` its one-sided lower bound.
+* :func:`bootstrap_interval`: a percentile bootstrap interval of a mean (two-sided);
+  :func:`bootstrap_lower` its one-sided lower bound. Resampling uses numpy's ``Generator``
+  (PCG64) with a fixed seed, so the same values always give the same interval.
+* :func:`sign_flip_p_value`: a two-sided paired permutation test (sign flips of the paired
+  differences, statistic: their mean); exact up to :data:`EXACT_FLIPS_MAX` non-zero
+  differences, Monte Carlo with a fixed seed above.
+
+A one-sided lower bound at confidence ``c`` is the lower end of the two-sided interval at
+level ``2c - 1``: "with confidence ``c`` the true value is at least this".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Any
+
+#: Bootstrap resamples; with the fixed seed the result is reproducible.
+BOOTSTRAP_RESAMPLES = 4000
+BOOTSTRAP_SEED = 0
+#: Up to this many non-zero differences the sign-flip test enumerates every flip (2**n).
+EXACT_FLIPS_MAX = 16
+MONTE_CARLO_FLIPS = 20000
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), not {confidence!r}")
+
+
+def z_value(confidence: float) -> float:
+    """The normal quantile of a two-sided interval at ``confidence`` (1.6449 for 0.90)."""
+    _check_confidence(confidence)
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def _wilson(successes: int, n: int, z: float) -> tuple[float, float]:
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n > 0, got {successes} of {n}")
+    p = successes / n
+    denom = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return center, half
+
+
+def wilson_interval(successes: int, n: int, confidence: float) -> tuple[float, float]:
+    """The two-sided Wilson score interval of ``successes / n`` at ``confidence``."""
+    center, half = _wilson(successes, n, z_value(confidence))
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def wilson_lower(successes: int, n: int, confidence: float) -> float:
+    """One-sided lower bound: with ``confidence`` the true proportion is at least this
+    (``z`` is the normal quantile at ``confidence``, 1.2816 for 0.90)."""
+    _check_confidence(confidence)
+    center, half = _wilson(successes, n, NormalDist().inv_cdf(confidence))
+    return min(1.0, max(0.0, center - half))
+
+
+def _bootstrap_means(values: Sequence[float], resamples: int, seed: int) -> Any:
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    step = max(1, 2_000_000 // max(len(data), 1))  # bounded memory for long inputs
+    for start in range(0, resamples, step):
+        stop = min(start + step, resamples)
+        means[start:stop] = data[rng.integers(0, len(data), size=(stop - start, len(data)))].mean(
+            axis=1
+        )
+    return means
+
+
+def bootstrap_interval(
+    values: Sequence[float],
+    confidence: float,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Two-sided percentile bootstrap interval of the mean of ``values``."""
+    import numpy as np
+
+    _check_confidence(confidence)
+    if len(values) == 0:
+        raise ValueError("no values to bootstrap")
+    means = _bootstrap_means(values, resamples, seed)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_lower(
+    values: Sequence[float],
+    confidence: float,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> float:
+    """One-sided lower bound of the mean: the ``1 - confidence`` bootstrap percentile."""
+    import numpy as np
+
+    _check_confidence(confidence)
+    if len(values) == 0:
+        raise ValueError("no values to bootstrap")
+    return float(np.quantile(_bootstrap_means(values, resamples, seed), 1 - confidence))
+
+
+def sign_flip_p_value(
+    differences: Sequence[float], *, resamples: int = MONTE_CARLO_FLIPS, seed: int = 0
+) -> float:
+    """Two-sided p-value of "the paired differences are centred on 0".
+
+    Under the null each difference is as likely to have either sign, so the observed
+    ``|sum|`` is compared with the sums of every sign assignment (exactly for up to
+    :data:`EXACT_FLIPS_MAX` non-zero differences, else with ``resamples`` random ones and
+    the ``(hits + 1) / (resamples + 1)`` estimate). Zero differences carry no sign and are
+    left out. No difference at all gives 1.0.
+    """
+    import numpy as np
+
+    nonzero = np.asarray([abs(d) for d in differences if d != 0], dtype=float)
+    if nonzero.size == 0:
+        return 1.0
+    observed = abs(sum(d for d in differences if d != 0)) - 1e-9
+    n = nonzero.size
+    if n <= EXACT_FLIPS_MAX:
+        codes = np.arange(2**n, dtype=np.int64)[:, None]
+        signs = 1 - 2 * ((codes >> np.arange(n)) & 1)
+        sums = np.abs(signs @ nonzero)
+        return float(np.mean(sums >= observed))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    step = max(1, 2_000_000 // n)
+    for start in range(0, resamples, step):
+        rows = min(step, resamples - start)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(rows, n))
+        hits += int(np.sum(np.abs(signs @ nonzero) >= observed))
+    return (hits + 1) / (resamples + 1)

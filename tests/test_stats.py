@@ -1,0 +1,84 @@
+"""The statistics behind sample gates and comparisons, checked against values known by hand."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import pytest
+
+from pytest_phyjudge import stats
+from pytest_phyjudge.sampling import summarize
+from pytest_phyjudge.suite import Gates
+
+
+def wilson_by_hand(k: int, n: int, z: float) -> tuple[float, float]:
+    p = k / n
+    center = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return center - half, center + half
+
+
+def test_wilson_three_of_four_at_ninety_percent() -> None:
+    # two-sided 90% interval: z = 1.6449
+    z = NormalDist().inv_cdf(0.95)
+    low, high = stats.wilson_interval(3, 4, 0.90)
+    assert (low, high) == pytest.approx(wilson_by_hand(3, 4, z))
+    assert round(low, 3) == 0.356 and round(high, 3) == 0.942
+    # one-sided 90% lower bound (what `confidence: 0.9` gates on): z = 1.2816
+    lower = stats.wilson_lower(3, 4, 0.90)
+    assert lower == pytest.approx(wilson_by_hand(3, 4, NormalDist().inv_cdf(0.90))[0])
+    assert round(lower, 3) == 0.433
+    assert lower == pytest.approx(stats.wilson_interval(3, 4, 0.80)[0])
+
+
+def test_wilson_edges() -> None:
+    assert round(stats.wilson_lower(4, 4, 0.9), 3) == 0.709
+    assert stats.wilson_interval(0, 5, 0.95)[0] == pytest.approx(0.0, abs=1e-12)
+    assert stats.wilson_interval(5, 5, 0.95)[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        stats.wilson_interval(5, 4, 0.9)
+    with pytest.raises(ValueError):
+        stats.wilson_lower(1, 2, 1.0)
+
+
+def test_bootstrap_is_reproducible_and_sensible() -> None:
+    values = [4, 4, 3, 2, 5, 3, 4]
+    first = stats.bootstrap_interval(values, 0.9)
+    assert stats.bootstrap_interval(values, 0.9) == first
+    smooth = [1.3, 2.7, 4.1, 3.3, 2.2, 4.9, 3.8]
+    assert stats.bootstrap_interval(smooth, 0.9) != stats.bootstrap_interval(smooth, 0.9, seed=1)
+    low, high = first
+    assert min(values) <= low < sum(values) / len(values) < high <= max(values)
+    assert stats.bootstrap_interval([3, 3, 3], 0.95) == (3.0, 3.0)
+    # [4, 4, 4, 3]: a resample's mean is 4 - k/4 with k ~ Binomial(4, 1/4) threes;
+    # P(k >= 2) = 0.26 > 0.10 > P(k >= 3) = 0.05, so the 10th percentile is 3.5.
+    assert stats.bootstrap_lower([4, 4, 4, 3], 0.9) == 3.5
+
+
+def test_sign_flip_exact_values() -> None:
+    # five negative differences: only the all-negative and all-positive flips are as extreme
+    assert stats.sign_flip_p_value([-1, -1, -1, -1, -2]) == 2 / 32
+    assert stats.sign_flip_p_value([0, 0]) == 1.0
+    assert stats.sign_flip_p_value([1, -1]) == 1.0
+    # [2, 1]: |sum| 3 is reached by (+,+) and (-,-) only
+    assert stats.sign_flip_p_value([2, 1, 0]) == 0.5
+    # Monte Carlo above EXACT_FLIPS_MAX: reproducible and near the exact 2 / 2**20
+    many = [-1.0] * 20
+    p = stats.sign_flip_p_value(many)
+    assert p == stats.sign_flip_p_value(many) and p < 0.001
+
+
+def test_summarize_gates() -> None:
+    three_of_four = [4, 2, 4, 4]
+    loose = summarize(three_of_four, min_score=3, gates=Gates(pass_rate=0.5))
+    assert loose["passed"] and loose["pass_rate"] == 0.75
+    strict = summarize(three_of_four, min_score=3, gates=Gates(pass_rate=0.5, confidence=0.9))
+    assert not strict["passed"] and strict["failed_gates"] == ["pass_rate"]
+    assert round(strict["pass_rate_bound"], 3) == 0.433
+    default = summarize(three_of_four, min_score=3, gates=Gates())
+    assert default["pass_rate_gate"] == 1.0 and not default["passed"]
+    unscored = summarize([4, None, 4], min_score=3, gates=Gates(min_mean=4))
+    assert unscored["mean"] == 4 and unscored["met"] == 2 and unscored["passed"]
+    nothing = summarize([None, None], min_score=3, gates=Gates(min_mean=2))
+    assert nothing["mean"] is None and nothing["failed_gates"] == ["min_mean"]
