@@ -1,4 +1,4 @@
-"""Small, dependency-free statistics for repeated samples and report comparisons.
+"""Statistics for repeated samples and report comparisons, on numpy alone (no scipy).
 
 * :func:`wilson_interval`: the Wilson score interval of a proportion (two-sided);
   :func:`wilson_lower` its one-sided lower bound.

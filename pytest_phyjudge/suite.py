@@ -428,29 +428,41 @@ class _Reader:
             hint = " Write the number without quotes."
         raise self.fail(f"{label} is {node.describe()}; {_THRESHOLD_RULE}{hint}", node.line)
 
-    def min_score(
-        self, node: _Node, scored: tuple[str, ...] | None, case: str | None
-    ) -> int | dict[str, int]:
-        """An int, or {axis: int}. ``scored``: the axes a case scores (None for defaults)."""
+    def per_axis(
+        self,
+        key: str,
+        node: _Node,
+        scored: tuple[str, ...] | None,
+        case: str | None,
+        value: Callable[[_Node, str], Any],
+    ) -> Any:
+        """``value(node, label)`` for every axis, or ``{axis: value}`` from a mapping of
+        axes. ``scored``: the axes a case scores (None for defaults)."""
         if node.kind != "map":
-            return self.threshold(node, "min_score")
-        out: dict[str, int] = {}
+            return value(node, key)
+        out: dict[str, Any] = {}
         for axis, child in node.value.items():
             key_line = node.key_lines[axis]
             if not isinstance(axis, str) or axis not in ALL_AXES:
                 try:
                     check_axis(str(axis))
                 except InputError as exc:
-                    raise self.fail(f"in min_score: {exc}", key_line) from None
+                    raise self.fail(f"in {key}: {exc}", key_line) from None
             if scored is not None and axis not in scored:
                 raise self.fail(
-                    f"min_score sets a threshold for {axis!r}, which case {case!r} does not "
-                    f"score (it scores {', '.join(scored) or 'nothing'}); add {axis!r} to the "
-                    "case's laws or metrics, or remove the threshold.",
+                    f"{key} sets a value for {axis!r}, which case {case!r} does not score (it "
+                    f"scores {', '.join(scored) or 'nothing'}); add {axis!r} to the case's "
+                    "laws or metrics, or remove it.",
                     key_line,
                 )
-            out[axis] = self.threshold(child, f"min_score for {axis!r}")
+            out[axis] = value(child, f"{key} for {axis!r}")
         return out
+
+    def min_score(
+        self, node: _Node, scored: tuple[str, ...] | None, case: str | None
+    ) -> int | dict[str, int]:
+        """An int, or {axis: int}."""
+        return self.per_axis("min_score", node, scored, case, self.threshold)
 
     def generator(self, node: _Node) -> str:
         value = node.data
@@ -507,25 +519,9 @@ class _Reader:
         self, key: str, node: _Node, scored: tuple[str, ...] | None, case: str | None
     ) -> float | dict[str, float]:
         """A number for every axis, or ``{axis: number}``; checked against the key's range."""
-        if node.kind != "map":
-            return self._gate_value(key, node, key)
-        out: dict[str, float] = {}
-        for axis, child in node.value.items():
-            key_line = node.key_lines[axis]
-            if not isinstance(axis, str) or axis not in ALL_AXES:
-                try:
-                    check_axis(str(axis))
-                except InputError as exc:
-                    raise self.fail(f"in {key}: {exc}", key_line) from None
-            if scored is not None and axis not in scored:
-                raise self.fail(
-                    f"{key} sets a value for {axis!r}, which case {case!r} does not score (it "
-                    f"scores {', '.join(scored)}); add {axis!r} to the case's laws or metrics, "
-                    "or remove it.",
-                    key_line,
-                )
-            out[axis] = self._gate_value(key, child, f"{key} for {axis!r}")
-        return out
+        return self.per_axis(
+            key, node, scored, case, lambda child, label: self._gate_value(key, child, label)
+        )
 
     def _gate_value(self, key: str, node: _Node, label: str) -> float:
         value = node.data
