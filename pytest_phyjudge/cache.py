@@ -26,6 +26,8 @@ DB_NAME = "judgments.sqlite3"
 CACHE_DIR_NAME = "phyjudge-judgments"
 #: Settings that change a judgment; anything else in ``Judge.settings`` does not.
 KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")
+#: How long to wait for other processes to release a locked cache before giving up.
+LOCKED_WAIT_SECONDS = 60.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS judgments (
     key TEXT PRIMARY KEY,
@@ -101,6 +103,20 @@ class JudgmentCache:
             raise sqlite3.DatabaseError(f"quick_check says {row[0] if row else 'nothing'}")
         return db
 
+    def _connect_when_free(self) -> sqlite3.Connection:
+        """``_connect``, retried while another process holds a lock: several xdist workers
+        creating the cache at once briefly lock each other out (switching to WAL takes an
+        exclusive lock). A locked cache is busy, not corrupt: it is never moved aside."""
+        deadline = time.monotonic() + LOCKED_WAIT_SECONDS
+        while True:
+            try:
+                return self._connect()
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
     def _move_aside(self, exc: Exception) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for suffix in ("", "-wal", "-shm"):
@@ -126,7 +142,13 @@ class JudgmentCache:
                     "--phyjudge-cache at a writable folder, or use --phyjudge-cache-mode off."
                 ) from exc
             try:
-                self._db = self._connect()
+                self._db = self._connect_when_free()
+            except sqlite3.OperationalError as exc:  # locked or unopenable: not corrupt
+                raise CacheError(
+                    f"Cannot open the judgment cache {self.path} ({exc}). Another process "
+                    "may hold it for over a minute; point --phyjudge-cache elsewhere, or use "
+                    "--phyjudge-cache-mode off."
+                ) from exc
             except sqlite3.DatabaseError as exc:
                 self._move_aside(exc)
                 try:

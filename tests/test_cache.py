@@ -174,9 +174,13 @@ def test_sigkill_mid_write_keeps_every_completed_judgment(tmp_path: Path):
 
 _CONCURRENT = textwrap.dedent(
     """
-    import sys
+    import sys, time
+    from pathlib import Path
     from pytest_phyjudge.cache import JudgmentCache
     from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+    go = Path(sys.argv[1], "go")
+    while not go.exists():  # every writer creates the new cache at the same moment
+        time.sleep(0.001)
     cache = JudgmentCache(sys.argv[1])
     ident = JudgeIdentity(kind="scripted", adapter="x")
     for i in range(200):
@@ -187,9 +191,14 @@ _CONCURRENT = textwrap.dedent(
 
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path):
+    """Four processes (as xdist workers do) create one new cache at once and write to it: a
+    writer briefly locked out waits; it never takes the locked cache for a corrupt one."""
     procs = [
         subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(tmp_path), f"w{n}"])
         for n in range(4)
     ]
+    time.sleep(1.0)  # let every writer start and wait for the signal
+    (tmp_path / "go").touch()
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     assert len(JudgmentCache(tmp_path)) == 800
+    assert not list(tmp_path.glob("*corrupt*"))
