@@ -10,12 +10,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Imported here, before any pytester run: pytester's in-process runs drop modules first
 # imported during the run, and numpy or torch cannot be imported twice in one process.
+import av  # noqa: F401
 import decord  # noqa: F401
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
 import imageio.v3  # noqa: F401
 import numpy  # noqa: F401
 import PIL.Image  # noqa: F401
 import pytest
-import torch  # noqa: F401
+import qwen_vl_utils  # noqa: F401
+import torch
+import torch._dynamo  # noqa: F401  (first imported lazily by video resizing; registers ops)
 
 from pytest_phyjudge.testing import build_tiny_judge, write_test_video
 
