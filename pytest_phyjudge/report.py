@@ -120,6 +120,11 @@ class AxisRow:
         return dict(self.__dict__)
 
 
+def _failed_by_baseline(check: Check) -> bool:
+    """Its own gates passed, but the item failed on a drop below the baseline."""
+    return (check.baseline or {}).get("status") == "drop" and check.outcome == "failed"
+
+
 def axis_rows(checks: Sequence[Check]) -> list[AxisRow]:
     rows = []
     for axis in ALL_AXES:
@@ -127,7 +132,7 @@ def axis_rows(checks: Sequence[Check]) -> list[AxisRow]:
         if not mine:
             continue
         scores = [c.value for c in mine if c.value is not None]
-        passed = sum(c.passed for c in mine)
+        passed = sum(c.passed and not _failed_by_baseline(c) for c in mine)
         rows.append(
             AxisRow(
                 axis=axis,

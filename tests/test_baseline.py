@@ -143,6 +143,8 @@ def test_drop_fails_like_a_regression_check(pytester: pytest.Pytester) -> None:
         ]
     )
     result.stdout.fnmatch_lines(["*DROP  3 >= 3 (baseline 4)  basics.phyjudge.yaml::ball::gravity"])
+    # The axis table counts the item as failed, as pytest does.
+    result.stdout.re_match_lines([r"gravity +solid +1 +0 +1 +3\.00 +3$"])
 
 
 def test_drop_beyond_tolerance_fails(pytester: pytest.Pytester) -> None:
