@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -82,17 +83,19 @@ def _judge_material(identity: JudgeIdentity) -> dict[str, Any]:
 
 
 class JudgmentCache:
-    """Judgments by key in ``folder/judgments.sqlite3``; opened on first use."""
+    """Judgments by key in ``folder/judgments.sqlite3``; opened on first use. One object may
+    be used from several threads (its calls take turns on one connection)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
         self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
 
     # -- connection ------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout = 60000")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
@@ -133,33 +136,37 @@ class JudgmentCache:
 
     @property
     def db(self) -> sqlite3.Connection:
-        if self._db is None:
+        with self._lock:
+            if self._db is None:
+                self._db = self._open()
+            return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(
+                f"Cannot create the judgment cache folder {self.folder} ({exc}). Point "
+                "--phyjudge-cache at a writable folder, or use --phyjudge-cache-mode off."
+            ) from exc
+        try:
+            return self._connect_when_free()
+        except sqlite3.OperationalError as exc:  # locked or unopenable: not corrupt
+            raise CacheError(
+                f"Cannot open the judgment cache {self.path} ({exc}). Another process may hold "
+                "it for over a minute; point --phyjudge-cache elsewhere, or use "
+                "--phyjudge-cache-mode off."
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            self._move_aside(exc)
             try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
+                return self._connect()
+            except sqlite3.Error as again:
                 raise CacheError(
-                    f"Cannot create the judgment cache folder {self.folder} ({exc}). Point "
-                    "--phyjudge-cache at a writable folder, or use --phyjudge-cache-mode off."
-                ) from exc
-            try:
-                self._db = self._connect_when_free()
-            except sqlite3.OperationalError as exc:  # locked or unopenable: not corrupt
-                raise CacheError(
-                    f"Cannot open the judgment cache {self.path} ({exc}). Another process "
-                    "may hold it for over a minute; point --phyjudge-cache elsewhere, or use "
-                    "--phyjudge-cache-mode off."
-                ) from exc
-            except sqlite3.DatabaseError as exc:
-                self._move_aside(exc)
-                try:
-                    self._db = self._connect()
-                except sqlite3.Error as again:
-                    raise CacheError(
-                        f"Cannot open the judgment cache {self.path} ({again})."
-                    ) from again
-            except sqlite3.Error as exc:
-                raise CacheError(f"Cannot open the judgment cache {self.path} ({exc}).") from exc
-        return self._db
+                    f"Cannot open the judgment cache {self.path} ({again})."
+                ) from again
+        except sqlite3.Error as exc:
+            raise CacheError(f"Cannot open the judgment cache {self.path} ({exc}).") from exc
 
     def close(self) -> None:
         if self._db is not None:
@@ -169,7 +176,8 @@ class JudgmentCache:
     # -- judgments -------------------------------------------------------------------------
 
     def get(self, key: str) -> Judgment | None:
-        row = self.db.execute("SELECT judgment FROM judgments WHERE key = ?", (key,)).fetchone()
+        with self._lock:
+            row = self.db.execute("SELECT judgment FROM judgments WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         try:
@@ -180,11 +188,12 @@ class JudgmentCache:
     def put(self, key: str, judgment: Judgment) -> None:
         data = judgment.to_dict()
         data["cached"] = False
-        self.db.execute(
-            "INSERT OR REPLACE INTO judgments (key, axis, video_sha256, created, judgment) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (key, judgment.key, judgment.video_sha256, time.time(), json.dumps(data)),
-        )
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO judgments (key, axis, video_sha256, created, judgment) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, judgment.key, judgment.video_sha256, time.time(), json.dumps(data)),
+            )
 
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -506,20 +507,40 @@ def _cmd_score_dir(args: argparse.Namespace) -> int:
     failed_axes = 0
     started = time.monotonic()
     judged = 0
-    bar = tqdm(paired, unit="video", desc="judging", file=sys.stderr, dynamic_ncols=True)
+
+    def judge_one(pair: tuple[dict, Path]) -> VideoResult:
+        prompt, path = pair
+        laws = [law for law in prompt["laws"] if only_laws is None or law in only_laws]
+        result = VideoResult(
+            video=prompt["id"],
+            prompt=prompt["prompt"],
+            physical_laws=laws,
+            extra={"file": str(path)},
+        )
+        try:
+            result.outcomes.update(judge.score_many(path, prompt["prompt"], metrics + laws))
+        except VideoError as exc:
+            result.outcomes.update({axis: exc for axis in metrics + laws})
+        return result
+
+    # Against judge servers, several videos are in flight (their axes already run
+    # concurrently), enough to keep --concurrency requests going; a local model takes
+    # one video at a time. Results come back, and are written, in the prompt set's order.
+    in_flight = 1
+    if getattr(args, "url", None):
+        axes_per_video = max(1, len(metrics) + max((len(p["laws"]) for p, _ in paired), default=0))
+        in_flight = max(1, -(-args.concurrency // axes_per_video))
+    pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="phyjudge-video")
+    bar = tqdm(
+        pool.map(judge_one, paired),
+        total=len(paired),
+        unit="video",
+        desc="judging",
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     try:
-        for prompt, path in bar:
-            laws = [law for law in prompt["laws"] if only_laws is None or law in only_laws]
-            result = VideoResult(
-                video=prompt["id"],
-                prompt=prompt["prompt"],
-                physical_laws=laws,
-                extra={"file": str(path)},
-            )
-            try:
-                result.outcomes.update(judge.score_many(path, prompt["prompt"], metrics + laws))
-            except VideoError as exc:
-                result.outcomes.update({axis: exc for axis in metrics + laws})
+        for result in bar:
             failed_axes += sum(not isinstance(o, Judgment) for o in result.outcomes.values())
             judged += len(result.outcomes)
             results.append(result)
@@ -532,6 +553,7 @@ def _cmd_score_dir(args: argparse.Namespace) -> int:
             )
     finally:
         bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
         judge.close()
     print(
         f"wrote {args.out}: {len(results)} videos, {judged} judgments "

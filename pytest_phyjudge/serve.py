@@ -181,6 +181,9 @@ class JudgeServer:
         self.serial = serial
         #: Seconds spent handling requests once read (for the client-overhead benchmark).
         self.handling_seconds = 0.0
+        #: Chat requests being handled now, and the most at any one time.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.served_name = served_name
         self.media_root = None if media_root is None else Path(media_root).resolve()
         self.faults = faults or Faults()
@@ -368,6 +371,15 @@ def _handler_for(server: JudgeServer) -> type[BaseHTTPRequestHandler]:
                 return
             with server._stats_lock:
                 server.requests += 1
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                self._chat(payload)
+            finally:
+                with server._stats_lock:
+                    server.in_flight -= 1
+
+        def _chat(self, payload: bytes) -> None:
             fault = server.faults.next()
             if fault is not None and fault.kind == "drop":
                 self.close_connection = True

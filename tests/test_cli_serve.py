@@ -115,3 +115,38 @@ def test_phyjudge_serve_runs_the_tiny_judge_over_http(tiny_adapter, synthetic_vi
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+
+
+def test_score_dir_over_http_keeps_several_videos_in_flight(capsys, tmp_path):
+    """A scripted judge served in parallel, each request held 0.2 s: with --concurrency 6
+    and 2 axes a video, requests of several videos overlap; the report keeps the prompt
+    set's order, and a second run comes from the cache without any request."""
+    from pytest_phyjudge.testing import write_test_video
+
+    videos = tmp_path / "videos"
+    ids = [f"clip_{i}" for i in range(6)]
+    for i, name in enumerate(ids):
+        write_test_video(videos / f"{name}.mp4", frames=4, fps=2, seed=i)
+    prompts = tmp_path / "prompts.json"
+    entries = [
+        {"video": n, "prompt": f"Ball {n} falls.", "physical_laws": ["gravity"]} for n in ids
+    ]
+    prompts.write_text(json.dumps({"prompts": entries}))
+    out = tmp_path / "scores.json"
+    judge = ScriptedJudge({"*": 4, "gravity": 2}, name="dir-scripted")
+    with JudgeServer(judge, serial=False) as server:
+        server.faults.always(Fault("delay", seconds=0.2))
+        args = ["score-dir", "--videos", str(videos), "--prompts", str(prompts)]
+        args += ["--out", str(out), "--metrics", "SA", "--cache", str(tmp_path / "cache")]
+        code, _, err = run_cli(capsys, *args, "--url", server.url, "--concurrency", "6")
+        assert code == 0, err
+        assert server.requests == 12
+        assert server.max_in_flight > 2  # more than one video's axes at once
+        report = json.loads(out.read_text())
+        assert [r["video"] for r in report["results"]] == ids
+        assert all(
+            r["SA"] == 4 and r["physical"]["laws"]["gravity"]["score"] == 2
+            for r in report["results"]
+        )
+        code, _, err = run_cli(capsys, *args, "--url", server.url)
+        assert code == 0 and server.requests == 12 and "12 from the cache" in err

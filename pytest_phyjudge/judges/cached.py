@@ -8,6 +8,7 @@ names the video, axis and key).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,15 +57,18 @@ class CachedJudge(Judge):
         self._load = load
         self._inner: Judge | None = None
         self.stats = CacheStats()
+        # Several threads may judge through one cached judge (score-dir against servers).
+        self._lock = threading.Lock()
 
     @property
     def inner(self) -> Judge:
         """The real judge, loaded on first use."""
-        if self._inner is None:
-            if self._load is None:
-                raise CacheError("This cached judge has no judge to ask on a miss.")
-            self._inner = self._load()
-        return self._inner
+        with self._lock:
+            if self._inner is None:
+                if self._load is None:
+                    raise CacheError("This cached judge has no judge to ask on a miss.")
+                self._inner = self._load()
+            return self._inner
 
     def key_for(self, video_sha256: str, axis: str, caption: str, criteria: str | None) -> str:
         prompt = self.rubric.render(axis, caption, criteria=criteria)
@@ -86,16 +90,18 @@ class CachedJudge(Judge):
             return self.inner._score_axes(video, caption, axes, criteria)
         video_sha = sha256_file(video)
         keys = {a: self.key_for(video_sha, a, caption, (criteria or {}).get(a)) for a in axes}
-        results: dict[str, Judgment | PhyJudgeError] = {}
+        hits: dict[str, Judgment] = {}
         if self.mode in ("use", "only"):
             for axis, key in keys.items():
                 hit = self.cache.get(key)
                 if hit is not None:
-                    self.stats.hits += 1
-                    self.stats.seconds_saved += hit.seconds
-                    results[axis] = dataclasses.replace(hit, video=str(video), cached=True)
-        missing = [a for a in axes if a not in results]
-        self.stats.misses += len(missing)
+                    hits[axis] = dataclasses.replace(hit, video=str(video), cached=True)
+        missing = [a for a in axes if a not in hits]
+        with self._lock:
+            self.stats.hits += len(hits)
+            self.stats.seconds_saved += sum(hit.seconds for hit in hits.values())
+            self.stats.misses += len(missing)
+        results: dict[str, Judgment | PhyJudgeError] = dict(hits)
         if missing and self.mode == "only":
             for axis in missing:
                 results[axis] = CacheError(
@@ -110,7 +116,8 @@ class CachedJudge(Judge):
                 outcome = fresh[axis]
                 if isinstance(outcome, Judgment):
                     self.cache.put(keys[axis], outcome)
-                    self.stats.stored += 1
+                    with self._lock:
+                        self.stats.stored += 1
                 results[axis] = outcome
         return {axis: results[axis] for axis in axes}
 
