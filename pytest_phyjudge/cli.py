@@ -81,7 +81,8 @@ def _confidence(text: str) -> float:
     return value
 
 
-def _add_judge_options(parser: argparse.ArgumentParser) -> None:
+def _add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True) -> None:
+    """The judge's options; ``servers``: also those of judging on servers (--url ...)."""
     group = parser.add_argument_group("judge")
     group.add_argument(
         "--adapter-dir",
@@ -117,6 +118,8 @@ def _add_judge_options(parser: argparse.ArgumentParser) -> None:
         default="greedy",
         help="greedy (the reference) or distribution (probabilities of the digits 1-5)",
     )
+    if not servers:
+        return
     remote = parser.add_argument_group("judge servers (instead of a model in this process)")
     remote.add_argument(
         "--url",
@@ -265,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
-    serve.add_argument("--serve-media-root", help="folder clients may name with file:// URLs")
-    _add_judge_options(serve)
+    serve.add_argument("--media-root", help="folder clients may name with file:// URLs")
+    _add_judge_options(serve, servers=False)
 
     comparison = commands.add_parser(
         "compare",
@@ -372,12 +375,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from pytest_phyjudge.judges.local import JudgePlan
     from pytest_phyjudge.serve import JudgeServer
 
-    if args.url:
-        raise InputError("'phyjudge serve' runs the judge here; --url makes no sense with it.")
     plan = _plan(args)
     assert isinstance(plan, JudgePlan)
     judge = _load(plan, args)
-    server = JudgeServer(judge, host=args.host, port=args.port, media_root=args.serve_media_root)
+    server = JudgeServer(judge, host=args.host, port=args.port, media_root=args.media_root)
     print(
         f"serving {judge.identity.describe()} at {server.url} (Ctrl-C stops); use it with: "
         f"pytest --phyjudge-url {server.url}",
