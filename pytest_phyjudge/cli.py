@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -378,7 +379,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     plan = _plan(args)
     assert isinstance(plan, JudgePlan)
     judge = _load(plan, args)
-    server = JudgeServer(judge, host=args.host, port=args.port, media_root=args.media_root)
+    from pytest_phyjudge.judges.remote import API_KEY_ENV
+
+    server = JudgeServer(
+        judge,
+        host=args.host,
+        port=args.port,
+        media_root=args.media_root,
+        api_key=os.environ.get(API_KEY_ENV) or None,
+    )
     print(
         f"serving {judge.identity.describe()} at {server.url} (Ctrl-C stops); use it with: "
         f"pytest --phyjudge-url {server.url}",

@@ -15,6 +15,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import os
 import shlex
 import socket
 import tempfile
@@ -28,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pytest_phyjudge._exceptions import InputError, PhyJudgeError
-from pytest_phyjudge.judges.remote import SERVED_MODEL_NAME
+from pytest_phyjudge.judges.remote import API_KEY_ENV, SERVED_MODEL_NAME
 from pytest_phyjudge.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
 DEFAULT_PORT = 8000
@@ -103,7 +104,10 @@ def vllm_serve_commands(
         ]
         if media_root is not None:
             argv += ["--allowed-local-media-path", str(Path(media_root).resolve())]
-        lines.append(f"CUDA_VISIBLE_DEVICES={gpus} " + shlex.join(argv))
+        line = f"CUDA_VISIBLE_DEVICES={gpus} " + shlex.join(argv)
+        if os.environ.get(API_KEY_ENV):  # named, never printed: the shell expands it
+            line += f' --api-key "${API_KEY_ENV}"'
+        lines.append(line)
     return lines
 
 
@@ -174,11 +178,14 @@ class JudgeServer:
         media_root: str | Path | None = None,
         faults: Faults | None = None,
         serial: bool = True,
+        api_key: str | None = None,
     ) -> None:
         self.judge = judge
         #: One request at a time on the model (a LocalJudge is not thread-safe); a scripted
         #: judge may answer in parallel, like a batching server.
         self.serial = serial
+        #: When set, requests must carry ``Authorization: Bearer <api_key>`` (as vLLM's).
+        self.api_key = api_key
         #: Seconds spent handling requests once read (for the client-overhead benchmark).
         self.handling_seconds = 0.0
         #: Chat requests being handled now, and the most at any one time.
@@ -355,7 +362,17 @@ def _handler_for(server: JudgeServer) -> type[BaseHTTPRequestHandler]:
         def _error(self, status: int, message: str) -> None:
             self._json(status, {"error": {"message": message, "type": "invalid_request_error"}})
 
+        def _authorized(self) -> bool:
+            if server.api_key is None:
+                return True
+            if self.headers.get("Authorization") == f"Bearer {server.api_key}":
+                return True
+            self._error(401, "missing or wrong API key")
+            return False
+
         def do_GET(self) -> None:
+            if not self._authorized():
+                return
             if self.path.rstrip("/") == "/v1/models":
                 self._json(200, server.models())
             elif self.path == "/health":
@@ -366,6 +383,8 @@ def _handler_for(server: JudgeServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             payload = self.rfile.read(length)
+            if not self._authorized():
+                return
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._error(404, f"no route {self.path}")
                 return

@@ -150,3 +150,11 @@ def test_score_dir_over_http_keeps_several_videos_in_flight(capsys, tmp_path):
         )
         code, _, err = run_cli(capsys, *args, "--url", server.url)
         assert code == 0 and server.requests == 12 and "12 from the cache" in err
+
+
+def test_serve_command_names_the_api_key_without_printing_it(capsys, merged_dir, monkeypatch):
+    monkeypatch.setenv("PHYJUDGE_API_KEY", "s3cret")
+    code, out, _ = run_cli(capsys, "serve-command", "--model", str(merged_dir))
+    assert code == 0
+    assert out.splitlines()[0].endswith('--api-key "$PHYJUDGE_API_KEY"')
+    assert "s3cret" not in out

@@ -317,3 +317,17 @@ def test_a_media_root_seen_elsewhere_by_the_servers(tiny_adapter, tmp_path):
         assert plan.settings["transport"] == "file"
     finally:
         judge.close()
+
+
+def test_an_api_key_from_the_environment(monkeypatch, clip_2fps):
+    judge = ScriptedJudge({"*": 3}, name="keyed")
+    with JudgeServer(judge, api_key="s3cret") as server:
+        monkeypatch.delenv("PHYJUDGE_API_KEY", raising=False)
+        with pytest.raises(JudgeLoadError, match="401"):
+            plan_remote(server.url, **FAST)
+        monkeypatch.setenv("PHYJUDGE_API_KEY", "s3cret")
+        remote = _remote(server.url)
+        try:
+            assert remote.score(clip_2fps, CAPTION, metric="SA").score == 3
+        finally:
+            remote.close()

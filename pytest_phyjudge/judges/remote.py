@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,8 @@ MAX_BACKOFF = 8.0
 BREAKER_THRESHOLD = 3
 BREAKER_COOLDOWN = 30.0
 MAX_NEW_TOKENS = 64
+#: The servers' API key (vLLM's --api-key), read from the environment, never from a flag.
+API_KEY_ENV = "PHYJUDGE_API_KEY"
 _ERROR_BODY_SHOWN = 300
 
 
@@ -292,13 +295,18 @@ def plan_remote(
     )
 
 
+def _headers() -> dict[str, str]:
+    key = os.environ.get(API_KEY_ENV)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def _ask_servers(settings: RemoteSettings, model: str | None) -> tuple[str, JudgeIdentity, Any]:
     import httpx
 
     found: dict[str, tuple[str, JudgeIdentity, Any]] = {}
     errors: list[str] = []
     timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
-    with httpx.Client(timeout=timeout) as client:
+    with httpx.Client(timeout=timeout, headers=_headers()) as client:
         for url in settings.urls:
             try:
                 response = client.get(f"{url}/v1/models")
@@ -341,6 +349,7 @@ class RemoteJudge(Judge):
         )
         connections = max(plan.remote.concurrency, len(plan.remote.urls))
         self._client = httpx.Client(
+            headers=_headers(),
             timeout=httpx.Timeout(plan.remote.read_timeout, connect=plan.remote.connect_timeout),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             transport=transport,
