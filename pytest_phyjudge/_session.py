@@ -242,11 +242,6 @@ class Options:
                 f"--phyjudge-url and --phyjudge-judge {self.judge} both choose the judge; "
                 "keep one of them."
             )
-        if self.url and self.scoring != "greedy":
-            raise pytest.UsageError(
-                "--phyjudge-scoring distribution reads the model's probabilities, which the "
-                "judge servers (--phyjudge-url) do not return; use greedy scoring with them."
-            )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -437,6 +432,7 @@ def plan_remote_judge(options: Options) -> RemotePlan:
     return plan_remote(
         options.url,
         identity=options.remote_identity,
+        scoring=options.scoring,
         **{name: value for name, value in remote.items() if value is not None},
     )
 

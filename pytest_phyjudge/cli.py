@@ -336,14 +336,10 @@ def _plan(args: argparse.Namespace) -> JudgePlan | RemotePlan:
     if getattr(args, "url", None):
         from pytest_phyjudge.judges.remote import parse_media_root, plan_remote
 
-        if args.scoring != "greedy":
-            raise InputError(
-                "--scoring distribution reads the model's probabilities, which judge servers "
-                "do not return; use greedy scoring with --url."
-            )
         return plan_remote(
             args.url,
             identity=args.remote_identity,
+            scoring=args.scoring,
             fps=args.fps,
             max_pixels=args.max_pixels,
             concurrency=args.concurrency,

@@ -104,3 +104,5 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
+    #: The most likely first tokens and their log-probabilities, when they were asked for.
+    top_logprobs: tuple[tuple[str, float], ...] | None = None

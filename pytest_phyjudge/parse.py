@@ -14,6 +14,11 @@ _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _DECODER = json.JSONDecoder()
 
 
+def answer_prefix(axis: str) -> str:
+    """The start of the answer the template asks for, up to the digit: ``{"gravity": ``."""
+    return '{"' + axis + '": '
+
+
 def strip_think(text: str) -> str:
     """Drop ``<think>...</think>`` blocks (and a dangling closing tag) from a reply."""
     text = _THINK_BLOCK.sub("", text)

@@ -260,12 +260,30 @@ class JudgeServer:
         if float(body.get("temperature", 0) or 0) != 0:
             raise _BadRequest("this server decodes greedily only: send temperature 0")
         messages = [self._message(m) for m in body["messages"]]
+        prefix = ""
+        if body.get("continue_final_message"):
+            # vLLM's extension: the last (assistant) message is the start of the reply.
+            if not messages or messages[-1]["role"] != "assistant":
+                raise _BadRequest("continue_final_message needs a final assistant message")
+            last = messages.pop()
+            prefix = "".join(p.get("text", "") for p in last["content"])
+        top = int(body.get("top_logprobs") or 0) if body.get("logprobs") else 0
+        options: dict[str, Any] = {"prefix": prefix, "top_logprobs": top} if prefix or top else {}
         max_tokens = body.get("max_tokens") or self.judge.settings.get("max_new_tokens", 64)
         with self._model_lock if self.serial else contextlib.nullcontext():
             try:
-                completion = self.judge.complete(messages, max_new_tokens=int(max_tokens))
+                completion = self.judge.complete(
+                    messages, max_new_tokens=int(max_tokens), **options
+                )
             except PhyJudgeError as exc:
                 raise _BadRequest(str(exc)) from exc
+        logprobs = None
+        if completion.top_logprobs is not None:
+            first = {"token": completion.text, "logprob": completion.top_logprobs[0][1]}
+            first["top_logprobs"] = [
+                {"token": token, "logprob": value} for token, value in completion.top_logprobs
+            ]
+            logprobs = {"content": [first]}
         return {
             "id": f"chatcmpl-{self.requests}",
             "object": "chat.completion",
@@ -275,6 +293,7 @@ class JudgeServer:
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": completion.text},
+                    "logprobs": logprobs,
                     "finish_reason": completion.finish_reason,
                 }
             ],

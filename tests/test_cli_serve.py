@@ -112,6 +112,21 @@ def test_phyjudge_serve_runs_the_tiny_judge_over_http(tiny_adapter, synthetic_vi
         # The tiny judge's reply is random: a score (0) or an unparseable reply shown (3).
         assert code.returncode in (0, 3), code.stderr
         assert json.loads(code.stdout.splitlines()[-1])["key"] == "SA"
+        # Distribution scoring over HTTP: a score from the digits among the 20 likeliest
+        # tokens, or, for a random model whose top 20 may hold no digit, a clear exit 3.
+        dist = subprocess.run(
+            [*command[:3], "score", "--url", url, "--scoring", "distribution", *score_args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        line = json.loads(dist.stdout.splitlines()[-1])
+        if dist.returncode == 0:
+            assert line["key"] == "SA" and 1 <= line["score"] <= 5
+        else:
+            assert dist.returncode == 3, dist.stderr
+            assert "None of the digits 1-5 is among the 20 likeliest" in dist.stderr
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)

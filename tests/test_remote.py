@@ -17,6 +17,7 @@ from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge.judges.remote import (
     RemoteJudge,
     ReplicaPool,
+    digit_distribution,
     parse_media_root,
     parse_urls,
     plan_remote,
@@ -90,6 +91,38 @@ def test_served_tiny_judge_equals_the_in_process_judge(tiny_judge, tiny_server, 
     assert list(remote) == AXES
     for axis in AXES:
         _same_outcome(remote[axis], local[axis])
+
+
+def test_distribution_scoring_over_http_equals_in_process(tiny_adapter, tiny_server, clip_2fps):
+    """The digit probabilities from the server's top log-probabilities (all of the tiny
+    vocabulary asked for, so that no digit is cut off) equal the in-process ones."""
+    from pytest_phyjudge import load_judge
+
+    local = load_judge(tiny_adapter, device="cpu", scoring="distribution")
+    judge = plan_remote(tiny_server.url, scoring="distribution", top_logprobs=4096).load()
+    try:
+        remote = judge.score_many(clip_2fps, CAPTION, ["SA", "gravity"])
+        expected = local.score_many(clip_2fps, CAPTION, ["SA", "gravity"])
+    finally:
+        judge.close()
+        local.close()
+    for axis in ("SA", "gravity"):
+        got, want = remote[axis], expected[axis]
+        assert isinstance(got, Judgment) and isinstance(want, Judgment)
+        assert (got.score, got.raw, got.prompt_sha256) == (want.score, want.raw, want.prompt_sha256)
+        assert got.probs == pytest.approx(want.probs, abs=1e-4)
+        assert got.expected == pytest.approx(want.expected, abs=1e-4)
+        assert got.extra["digit_mass"] == pytest.approx(want.extra["digit_mass"], rel=1e-3)
+
+
+def test_digit_distribution_from_top_logprobs():
+    import math
+
+    top = [(" 4", math.log(0.5)), ("3", math.log(0.25)), ("x", math.log(0.2))]
+    probs, mass = digit_distribution(top, "SA")
+    assert probs == pytest.approx((0, 0, 1 / 3, 2 / 3, 0)) and mass == pytest.approx(0.75)
+    with pytest.raises(JudgeOutputError, match="None of the digits 1-5"):
+        digit_distribution([("x", 0.0)], "SA")
 
 
 def test_file_urls_let_the_server_sample_the_original_clip(

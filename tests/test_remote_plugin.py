@@ -131,14 +131,6 @@ def test_url_and_a_judge_factory_are_refused_together(pytester, suite):
     result.stderr.fnmatch_lines(["*--phyjudge-url and --phyjudge-judge tiny both choose*"])
 
 
-def test_distribution_scoring_needs_a_local_model(pytester, suite):
-    result = pytester.runpytest(
-        "--phyjudge-url", "http://127.0.0.1:9", "--phyjudge-scoring", "distribution"
-    )
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*distribution*judge servers*greedy*"])
-
-
 def test_bad_url_is_a_usage_error(pytester, suite):
     result = pytester.runpytest("--phyjudge-url", "localhost:8000")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -12,6 +12,7 @@ from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputE
 from pytest_phyjudge.hub import DEFAULT_ADAPTER, ResolvedAdapter, resolve_adapter
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judgment import Completion, JudgeIdentity, Judgment
+from pytest_phyjudge.parse import answer_prefix
 from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import (
     DEFAULT_FPS,
@@ -36,11 +37,6 @@ _DTYPES = {
     "float32": "float32",
     "fp32": "float32",
 }
-
-
-def answer_prefix(axis: str) -> str:
-    """The start of the answer the template asks for, up to the digit: ``{"gravity": ``."""
-    return '{"' + axis + '": '
 
 
 def _estimate_parameters(config: Any) -> int:
@@ -147,14 +143,24 @@ class LocalJudge(Judge):
         return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
     def complete(
-        self, messages: list[dict[str, Any]], *, max_new_tokens: int | None = None
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        max_new_tokens: int | None = None,
+        prefix: str = "",
+        top_logprobs: int = 0,
     ) -> Completion:
         """The greedy reply to chat ``messages`` that hold one video element (qwen-vl-utils
         form: ``{"type": "video", "video": path, "fps": ..., "max_pixels": ...}``).
 
         This is what a judge server runs for one request. For the messages ``score`` builds,
-        the reply is token for token the one ``score`` parses.
+        the reply is token for token the one ``score`` parses. ``prefix`` continues the
+        assistant's turn from that text; ``top_logprobs`` > 0 returns the most likely
+        next tokens with their log-probabilities and generates that one token (what
+        distribution scoring reads).
         """
+        import torch
+
         elements = [
             part
             for message in messages
@@ -173,13 +179,23 @@ class LocalJudge(Judge):
             fps=float(element.get("fps", self.settings["fps"])),
             max_pixels=int(element.get("max_pixels", self.settings["max_pixels"])),
         )
-        inputs = self._encode(decoded, self._chat_text(messages))
-        new_tokens = self._generate_ids(inputs, max_new_tokens=max_new_tokens)
+        inputs = self._encode(decoded, self._chat_text(messages) + prefix)
+        prompt_tokens = int(inputs["input_ids"].shape[1])
         tokenizer = self.processor.tokenizer
+        if top_logprobs > 0:
+            with torch.inference_mode():
+                logits = self.model(**inputs, logits_to_keep=1).logits[0, -1].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            values, ids = torch.topk(logprobs, min(top_logprobs, logprobs.shape[0]))
+            top = tuple(
+                (tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids, strict=True)
+            )
+            return Completion(top[0][0], prompt_tokens, 1, "length", top_logprobs=top)
+        new_tokens = self._generate_ids(inputs, max_new_tokens=max_new_tokens)
         budget = max_new_tokens or self.settings["max_new_tokens"]
         return Completion(
             text=tokenizer.decode(new_tokens, skip_special_tokens=True),
-            prompt_tokens=int(inputs["input_ids"].shape[1]),
+            prompt_tokens=prompt_tokens,
             completion_tokens=int(new_tokens.shape[0]),
             finish_reason="length" if int(new_tokens.shape[0]) >= budget else "stop",
         )

@@ -17,7 +17,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +28,12 @@ from pytest_phyjudge._exceptions import (
     InputError,
     JudgeBackendError,
     JudgeLoadError,
+    JudgeOutputError,
     PhyJudgeError,
 )
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.parse import answer_prefix
 from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import (
     DEFAULT_FPS,
@@ -54,6 +56,8 @@ MAX_BACKOFF = 8.0
 BREAKER_THRESHOLD = 3
 BREAKER_COOLDOWN = 30.0
 MAX_NEW_TOKENS = 64
+#: Alternatives asked for with distribution scoring: vLLM's default ceiling (--max-logprobs).
+DEFAULT_TOP_LOGPROBS = 20
 #: The servers' API key (vLLM's --api-key), read from the environment, never from a flag.
 API_KEY_ENV = "PHYJUDGE_API_KEY"
 _ERROR_BODY_SHOWN = 300
@@ -268,11 +272,15 @@ def plan_remote(
     model: str | None = None,
     fps: float = DEFAULT_FPS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    scoring: str = "greedy",
+    top_logprobs: int = DEFAULT_TOP_LOGPROBS,
     **remote: Any,
 ) -> RemotePlan:
     """Plan a judge on the servers at ``urls``. Who they serve comes from ``identity`` (the
     merged checkpoint or its provenance file; then no request is made here), else from
     each server's ``/v1/models``; servers that disagree are refused."""
+    if scoring not in ("greedy", "distribution"):
+        raise InputError(f"Unknown scoring mode {scoring!r}; use 'greedy' or 'distribution'.")
     settings = RemoteSettings(urls=parse_urls(urls), **remote)
     rubric_dir: Path | None = None
     if identity is not None:
@@ -288,7 +296,8 @@ def plan_remote(
             "fps": fps,
             "max_pixels": max_pixels,
             "max_new_tokens": MAX_NEW_TOKENS,
-            "scoring": "greedy",
+            "scoring": scoring,
+            "top_logprobs": top_logprobs,
             "transport": "file" if settings.media_root else "data-url",
         },
         model=name,
@@ -329,6 +338,42 @@ def _ask_servers(settings: RemoteSettings, model: str | None) -> tuple[str, Judg
         )
     name, who, folder = next(iter(found.values()))
     return model or name, who, folder
+
+
+def _content(choice: Any) -> str:
+    text = choice["message"]["content"]
+    if not isinstance(text, str):
+        raise TypeError(f"content is {type(text).__name__}")
+    return text
+
+
+def _top_logprobs(choice: Any) -> list[tuple[str, float]]:
+    """The first generated token's most likely alternatives, as (token, logprob)."""
+    top = choice["logprobs"]["content"][0]["top_logprobs"]
+    return [(str(entry["token"]), float(entry["logprob"])) for entry in top]
+
+
+def digit_distribution(
+    top: Sequence[tuple[str, float]], axis: str
+) -> tuple[tuple[float, ...], float]:
+    """Probabilities of the digits 1..5 (renormalised over the five) among a server's top
+    next tokens, and the share of the whole distribution they hold. A digit outside the
+    top tokens counts as 0; none of them there is a JudgeOutputError."""
+    import math
+
+    found = {token.strip(): math.exp(logprob) for token, logprob in top}
+    digits = [found.get(str(d), 0.0) for d in range(1, 6)]
+    mass = sum(digits)
+    if mass <= 0:
+        shown = ", ".join(repr(t) for t, _ in top[:5])
+        raise JudgeOutputError(
+            f"None of the digits 1-5 is among the {len(top)} likeliest next tokens for "
+            f"{axis!r} (they start {shown}); the served model does not answer in the format "
+            "asked. Check that it is the merged PhyJudge.",
+            raw=answer_prefix(axis),
+            key=axis,
+        )
+    return tuple(p / mass for p in digits), mass
 
 
 class RemoteJudge(Judge):
@@ -376,9 +421,13 @@ class RemoteJudge(Judge):
             url = "data:video/mp4;base64," + base64.b64encode(clip).decode("ascii")
         return {"type": "video_url", "video_url": {"url": url}}
 
-    def request_body(self, system: str, user: str, video_part: dict[str, Any]) -> dict[str, Any]:
-        """The chat request for one axis: the reference's messages, greedy, 64 tokens."""
-        return {
+    def request_body(
+        self, system: str, user: str, video_part: dict[str, Any], axis: str | None = None
+    ) -> dict[str, Any]:
+        """The chat request for one axis: the reference's messages, greedy, 64 tokens. With
+        distribution scoring the reply is started with the answer prefix (``{"axis": ``) and
+        one token is asked for, with the log-probabilities of the likeliest ones."""
+        body: dict[str, Any] = {
             "model": self.plan.model,
             "messages": [
                 {"role": "system", "content": [{"type": "text", "text": system}]},
@@ -389,9 +438,28 @@ class RemoteJudge(Judge):
             # vLLM's extension: Qwen3.5 thinks unless told not to, as in the reference.
             "chat_template_kwargs": {"enable_thinking": False},
         }
+        if self.settings["scoring"] == "distribution":
+            if axis is None:
+                raise ValueError("distribution scoring needs the axis of the request")
+            prefix = {
+                "role": "assistant",
+                "content": [{"type": "text", "text": answer_prefix(axis)}],
+            }
+            body["messages"].append(prefix)
+            body.update(
+                max_tokens=1,
+                logprobs=True,
+                top_logprobs=self.settings["top_logprobs"],
+                # vLLM's extensions: continue the assistant's turn instead of starting one.
+                continue_final_message=True,
+                add_generation_prompt=False,
+            )
+        return body
 
-    def complete(self, body: Mapping[str, Any]) -> str:
-        """POST ``body`` until a replica answers, within the retries; JudgeBackendError if not."""
+    def complete(self, body: Mapping[str, Any], read: Callable[[Any], Any] = _content) -> Any:
+        """POST ``body`` until a replica answers, within the retries, and return
+        ``read(first choice)``; a reply ``read`` cannot read counts as malformed and is
+        retried. JudgeBackendError when no replica answers."""
         import httpx
 
         failures: list[str] = []
@@ -420,14 +488,12 @@ class RemoteJudge(Judge):
                     )
                 else:
                     try:
-                        text = response.json()["choices"][0]["message"]["content"]
-                        if not isinstance(text, str):
-                            raise TypeError(f"content is {type(text).__name__}")
+                        value = read(response.json()["choices"][0])
                     except (ValueError, KeyError, IndexError, TypeError) as exc:
                         error = f"malformed reply ({type(exc).__name__}: {exc})"
                     else:
                         self.pool.release(replica)
-                        return text
+                        return value
             self.pool.release(replica, error)
             failures.append(f"{replica.url}: {error}")
             if attempt + 1 < attempts:
@@ -457,29 +523,51 @@ class RemoteJudge(Judge):
             for axis in axes
         }
 
-        def ask(axis: str) -> tuple[str, float]:
+        distribution = self.settings["scoring"] == "distribution"
+
+        def ask(axis: str) -> tuple[Any, float]:
             started = time.perf_counter()
             prompt = prompts[axis]
-            reply = self.complete(self.request_body(prompt.system, prompt.user, part))
+            body = self.request_body(prompt.system, prompt.user, part, axis)
+            reply = self.complete(body, _top_logprobs if distribution else _content)
             return reply, time.perf_counter() - started
 
         futures = {axis: self._executor.submit(ask, axis) for axis in axes}
         results: dict[str, Judgment | PhyJudgeError] = {}
         for axis, future in futures.items():
             try:
-                raw, seconds = future.result()
+                reply, seconds = future.result()
             except JudgeBackendError as exc:
                 results[axis] = exc
                 continue
+            extra: dict[str, Any] = {
+                "scoring": self.settings["scoring"],
+                "transport": self.settings["transport"],
+            }
+            fields: dict[str, Any] = {}
+            if distribution:
+                try:
+                    probs, extra["digit_mass"] = digit_distribution(reply, axis)
+                except JudgeOutputError as exc:
+                    results[axis] = exc
+                    continue
+                score = max(range(5), key=lambda i: probs[i]) + 1
+                fields = {
+                    "score": score,
+                    "probs": probs,
+                    "expected": sum((i + 1) * p for i, p in enumerate(probs)),
+                }
+                reply = f"{answer_prefix(axis)}{score}"
             results[axis] = self._judgment(
                 axis,
-                raw,
+                reply,
                 video=video,
                 video_sha256=video_sha,
                 prompt_sha256=prompts[axis].sha256,
                 seconds=seconds,
                 caption=caption,
-                extra={"scoring": "greedy", "transport": self.settings["transport"]},
+                extra=extra,
+                **fields,
             )
         return results
 
