@@ -5,6 +5,7 @@ from __future__ import annotations
 from pytest_phyjudge._exceptions import (
     CacheError,
     InputError,
+    JudgeBackendError,
     JudgeLoadError,
     JudgeOutputError,
     PhyJudgeError,
@@ -21,6 +22,7 @@ from pytest_phyjudge.assertions import (
 from pytest_phyjudge.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.local import load_judge
+from pytest_phyjudge.judges.remote import connect_judge
 from pytest_phyjudge.judges.scripted import ScriptedJudge
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment, RenderedPrompt
 
@@ -31,6 +33,7 @@ __all__ = [
     "CacheError",
     "InputError",
     "Judge",
+    "JudgeBackendError",
     "JudgeIdentity",
     "JudgeLoadError",
     "JudgeOutputError",
@@ -45,5 +48,6 @@ __all__ = [
     "assert_metric",
     "assert_physics",
     "assert_video",
+    "connect_judge",
     "load_judge",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_phyjudge import JudgeOutputError, Judgment, ScriptedJudge
+from pytest_phyjudge import JudgeOutputError, Judgment, ScriptedJudge, connect_judge
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge.judges.remote import (
     RemoteJudge,
@@ -60,7 +60,7 @@ def scripted_server() -> Iterator[JudgeServer]:
 
 
 def _remote(*urls: str, **settings) -> RemoteJudge:
-    return plan_remote(list(urls), **{**FAST, **settings}).load()
+    return connect_judge(list(urls), **{**FAST, **settings})
 
 
 # --------------------------------------------------------------------------- parity

@@ -309,6 +309,24 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
+def connect_judge(
+    urls: str | Sequence[str],
+    *,
+    identity: str | Path | None = None,
+    scoring: str = "greedy",
+    **settings: Any,
+) -> RemoteJudge:
+    """PhyJudge on OpenAI-compatible servers (vLLM serving the merged checkpoint, or
+    ``phyjudge serve``), ready to score videos like ``load_judge``'s.
+
+    ``urls``: ``"http://host:8000"`` or several (a list, or comma-separated). ``identity``:
+    the merged checkpoint or its ``phyjudge_provenance.json`` (default: asked from the
+    servers). ``settings``: those of :class:`RemoteSettings` (``concurrency``,
+    ``read_timeout``, ``retries``, ``media_root``, ...). Close it when done.
+    """
+    return plan_remote(urls, identity=identity, scoring=scoring, **settings).load()
+
+
 def _ask_servers(settings: RemoteSettings, model: str | None) -> tuple[str, JudgeIdentity, Any]:
     import httpx
 
