@@ -14,6 +14,7 @@ import json
 import re
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -613,6 +614,11 @@ class PhyJudgeState:
         self._load_error: JudgeLoadError | None = None
         self._cases: dict[CaseKey, dict[str, Outcome]] = {}
         self._axes_index: dict[CaseKey, list[str]] | None = None
+        # Cases judged ahead in the background (judge servers only).
+        self._ahead: dict[CaseKey, Future[dict[str, Any]]] = {}
+        self._ahead_pool: ThreadPoolExecutor | None = None
+        self._order: list[tuple[CaseKey, pytest.Item]] | None = None
+        self._position: dict[CaseKey, int] = {}
         self._checks: dict[str, list[Check]] = {}
         self.current_item: pytest.Item | None = None
         self.judge_loads = 0
@@ -641,6 +647,10 @@ class PhyJudgeState:
         return self._judge
 
     def close(self) -> None:
+        if self._ahead_pool is not None:
+            self._ahead_pool.shutdown(wait=False, cancel_futures=True)
+            self._ahead_pool = None
+        self._ahead.clear()
         judge, self._judge = self._judge, None
         if judge is not None:
             self.judge_summary = judge.summary()
@@ -682,12 +692,47 @@ class PhyJudgeState:
         judge_case: Any,
     ) -> dict[str, Outcome]:
         """Each axis' Judgment or error, from ``judge_case(missing_axes)`` for those not
-        judged yet: a case is judged once, in one ``score_many`` call, for all its items."""
+        judged yet: a case is judged once, in one ``score_many`` call, for all its items
+        (or was judged ahead, in the background; see :meth:`look_ahead`)."""
         done = self._cases.setdefault(key, {})
+        ahead = self._ahead.pop(key, None)
+        if ahead is not None:
+            done.update(ahead.result())
         missing = [axis for axis in dict.fromkeys(axes) if axis not in done]
         if missing:
             done.update(judge_case(missing))
         return done
+
+    def look_ahead(self, item: pytest.Item, items: Sequence[pytest.Item]) -> None:
+        """With judge servers, start judging the cases after ``item``'s in the background,
+        enough of them to keep ``--phyjudge-concurrency`` requests in flight: one case's
+        axes alone rarely do. Only cases whose videos are files are judged ahead (never a
+        generator in a background thread), and only once the judge is up. Not on an xdist
+        worker: it knows every item, not which ones it will run."""
+        from pytest_phyjudge.judges.remote import DEFAULT_CONCURRENCY
+
+        if not self.options.url or self._judge is None or hasattr(self.config, "workerinput"):
+            return
+        if self._order is None:
+            firsts: dict[CaseKey, pytest.Item] = {}
+            for other in items:
+                other_key = getattr(other, "phyjudge_case_key", None)
+                if other_key is not None:
+                    firsts.setdefault(other_key, other)
+            self._order = list(firsts.items())
+            self._position = {key: i for i, (key, _) in enumerate(self._order)}
+        here = self._position.get(getattr(item, "phyjudge_case_key", ("", "")), -1)
+        axes = max(1, len(self.case_axes(getattr(item, "phyjudge_case_key", ("", "")), items)))
+        window = max(1, -(-(self.options.concurrency or DEFAULT_CONCURRENCY) // axes))
+        if self._ahead_pool is None:
+            self._ahead_pool = ThreadPoolExecutor(window, thread_name_prefix="phyjudge-ahead")
+        for key, first in self._order[here + 1 : here + 1 + window]:
+            if key in self._cases or key in self._ahead:
+                continue
+            if not getattr(first, "phyjudge_prefetchable", False):
+                continue
+            job = first._judge_case  # type: ignore[attr-defined]
+            self._ahead[key] = self._ahead_pool.submit(job, self.case_axes(key, items))
 
     # -- checks
 

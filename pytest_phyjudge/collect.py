@@ -112,9 +112,18 @@ class AxisItem(pytest.Item):
             error.__cause__ = exc
             return dict.fromkeys(axes, error)
 
+    @property
+    def phyjudge_prefetchable(self) -> bool:
+        """Whether the case's videos are files (no generator), so it may be judged ahead."""
+        case = self.case
+        if case.sampled:
+            return all(case.sample(i).video is not None for i in range(case.samples))
+        return case.video is not None
+
     def runtest(self) -> None:
         state = state_of(self.config)
         key = self.phyjudge_case_key
+        state.look_ahead(self, self.session.items)
         axes = state.case_axes(key, self.session.items)
         if self.axis not in axes:
             axes = [*axes, self.axis]

@@ -438,6 +438,9 @@ def _handler_for(server: JudgeServer) -> type[BaseHTTPRequestHandler]:
             except (ValueError, _BadRequest) as exc:
                 self._error(400, str(exc))
                 return
+            except Exception as exc:  # a bug in the judge: the client sees a 500, not a hang-up
+                self._error(500, f"the judge failed: {type(exc).__name__}: {exc}")
+                return
             self._json(200, reply)
             with server._stats_lock:
                 server.handling_seconds += time.perf_counter() - started

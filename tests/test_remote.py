@@ -364,3 +364,17 @@ def test_an_api_key_from_the_environment(monkeypatch, clip_2fps):
             assert remote.score(clip_2fps, CAPTION, metric="SA").score == 3
         finally:
             remote.close()
+
+
+def test_a_judge_that_crashes_on_the_server_is_a_500_not_a_hang_up(clip_2fps):
+    def broken(axis: str, caption: str, video: Path) -> int:
+        raise ZeroDivisionError("scripted bug")
+
+    with JudgeServer(ScriptedJudge(broken, name="broken"), serial=False) as server:
+        judge = _remote(server.url, retries=1)
+        try:
+            error = judge.score_many(clip_2fps, CAPTION, ["SA"])["SA"]
+        finally:
+            judge.close()
+    assert isinstance(error, JudgeBackendError) and "HTTP 500" in str(error)
+    assert server.requests == 2

@@ -142,3 +142,30 @@ def test_the_servers_can_come_from_the_ini_file(pytester, suite, server):
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "SA")
     result.assert_outcomes(passed=3, deselected=ITEMS - 3)
     assert server.requests == 3
+
+
+def test_later_cases_are_judged_ahead_to_fill_the_concurrency(pytester):
+    """Six cases of two axes against a scripted judge served in parallel, each request held
+    0.2 s: with --phyjudge-concurrency 6, requests of several cases overlap; every axis is
+    still judged once, and each item gets its own case's scores."""
+    judge = ScriptedJudge(lambda axis, caption, video: int(video.stem[1]) % 5 + 1, name="by-clip")
+    cases = [f"  - {{id: c{i}, prompt: Ball {i} falls., laws: [gravity]}}" for i in range(6)]
+    head = "videos: clips/{id}.mp4\ndefaults: {metrics: [SA], min_score: 1}\ncases:\n"
+    pytester.makefile(".phyjudge.yaml", ahead=head + "\n".join(cases) + "\n")
+    for i in range(6):
+        write_test_video(pytester.path / "clips" / f"c{i}.mp4", frames=4, fps=2, seed=i)
+    # file:// URLs, so that the scripted judge sees which clip it judges.
+    with JudgeServer(judge, serial=False, media_root=pytester.path) as server:
+        server.faults.always(Fault("delay", seconds=0.2))
+        result = pytester.runpytest(
+            *("--phyjudge-url", server.url, "--phyjudge-media-root", str(pytester.path)),
+            *("--phyjudge-concurrency", "6", "--phyjudge-report", "out/scores.json"),
+            *("-p", "no:cacheprovider"),
+        )
+        result.assert_outcomes(passed=12)
+        assert server.requests == 12
+        assert server.max_in_flight > 2  # more than one case's two axes at once
+    report = _report(pytester.path)
+    for row in report["results"]:
+        expected = int(row["video"][1]) % 5 + 1
+        assert row["SA"] == expected and row["physical"]["laws"]["gravity"]["score"] == expected
