@@ -1,7 +1,8 @@
 """The judge behind OpenAI-compatible servers: vLLM serving the merged checkpoint, or
-``phyjudge serve``. Same prompts, greedy, same parsing as the in-process judge; the video
-goes as the frames the judge samples (a lossless clip in a data URL) or as a ``file://``
-URL when the servers share the filesystem.
+``phyjudge serve``. Same prompts, decoding and parsing as the in-process judge (greedy, or
+the digits' probabilities from the top log-probabilities); the video goes as the frames the
+judge samples (a lossless clip in a data URL) or as a ``file://`` URL when the servers
+share the filesystem.
 
 Requests run concurrently, go to the replica with the fewest requests outstanding, are
 retried with exponential backoff on 5xx, timeouts, dropped connections and malformed
@@ -32,6 +33,7 @@ from pytest_phyjudge._exceptions import (
     PhyJudgeError,
 )
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.local import DEFAULT_MAX_NEW_TOKENS
 from pytest_phyjudge.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.parse import answer_prefix
 from pytest_phyjudge.rubric import Rubric, load_rubric
@@ -55,7 +57,6 @@ MAX_BACKOFF = 8.0
 #: Consecutive failures after which a replica is left alone for BREAKER_COOLDOWN seconds.
 BREAKER_THRESHOLD = 3
 BREAKER_COOLDOWN = 30.0
-MAX_NEW_TOKENS = 64
 #: Alternatives asked for with distribution scoring: vLLM's default ceiling (--max-logprobs).
 DEFAULT_TOP_LOGPROBS = 20
 #: The servers' API key (vLLM's --api-key), read from the environment, never from a flag.
@@ -295,7 +296,7 @@ def plan_remote(
         settings={
             "fps": fps,
             "max_pixels": max_pixels,
-            "max_new_tokens": MAX_NEW_TOKENS,
+            "max_new_tokens": DEFAULT_MAX_NEW_TOKENS,
             "scoring": scoring,
             "top_logprobs": top_logprobs,
             "transport": "file" if settings.media_root else "data-url",
