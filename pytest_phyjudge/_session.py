@@ -114,29 +114,27 @@ def parse_url_list(value: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _number(value: str, convert: Any, least: float, what: str) -> Any:
+def parse_number(value: str, convert: Any, ok: Any, what: str) -> Any:
+    """``convert(value)`` when it gives a number that is ``ok``; else a usage error."""
     try:
         number = convert(str(value).strip())
     except ValueError:
         number = None
-    if number is None or number < least:
+    if number is None or not ok(number):
         raise argparse.ArgumentTypeError(f"{value!r} is not {what}.")
     return number
 
 
 def parse_positive_int(value: str) -> int:
-    return _number(value, int, 1, "a whole number of at least 1")
+    return parse_number(value, int, lambda n: n >= 1, "a whole number of at least 1")
 
 
 def parse_count(value: str) -> int:
-    return _number(value, int, 0, "a whole number of at least 0")
+    return parse_number(value, int, lambda n: n >= 0, "a whole number of at least 0")
 
 
 def parse_positive_float(value: str) -> float:
-    number = _number(value, float, 0, "a positive number of seconds")
-    if number == 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of seconds.")
-    return number
+    return parse_number(value, float, lambda n: n > 0, "a number greater than 0")
 
 
 def parse_dtype(value: str) -> str:

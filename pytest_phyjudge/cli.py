@@ -27,6 +27,12 @@ from pytest_phyjudge._exceptions import (
     RubricError,
     VideoError,
 )
+from pytest_phyjudge._session import (
+    parse_count,
+    parse_number,
+    parse_positive_float,
+    parse_positive_int,
+)
 from pytest_phyjudge.axes import GENERAL_METRICS, axis_from, check_law, check_metric
 from pytest_phyjudge.cache import CACHE_DIR_NAME
 from pytest_phyjudge.hub import DEFAULT_ADAPTER
@@ -52,34 +58,8 @@ DEFAULT_CACHE_DIR = f".pytest_cache/d/{CACHE_DIR_NAME}"
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_UNPARSEABLE, EXIT_LOAD, EXIT_BACKEND = 0, 1, 2, 3, 4, 5
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-    return value
-
-
 def _confidence(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a confidence in (0, 1), e.g. 0.95")
-    return value
+    return parse_number(text, float, lambda v: 0 < v < 1, "a confidence in (0, 1), e.g. 0.95")
 
 
 def _add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True) -> None:
@@ -97,19 +77,19 @@ def _add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True)
     group.add_argument("--attn-implementation", help="e.g. sdpa, flash_attention_2, eager")
     group.add_argument(
         "--fps",
-        type=_positive_float,
+        type=parse_positive_float,
         default=DEFAULT_FPS,
         help=f"frames sampled per second (default: {DEFAULT_FPS})",
     )
     group.add_argument(
         "--max-pixels",
-        type=_positive_int,
+        type=parse_positive_int,
         default=DEFAULT_MAX_PIXELS,
         help=f"pixels per sampled frame at most (default: {DEFAULT_MAX_PIXELS})",
     )
     group.add_argument(
         "--max-new-tokens",
-        type=_positive_int,
+        type=parse_positive_int,
         default=64,
         help="tokens generated at most (default: 64)",
     )
@@ -140,19 +120,19 @@ def _add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True)
     )
     remote.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=parse_positive_int,
         default=DEFAULT_CONCURRENCY,
         help=f"requests in flight (default: {DEFAULT_CONCURRENCY})",
     )
     remote.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=parse_positive_float,
         default=DEFAULT_READ_TIMEOUT,
         help=f"seconds to wait for a reply (default: {DEFAULT_READ_TIMEOUT:.0f})",
     )
     remote.add_argument(
         "--retries",
-        type=int,
+        type=parse_count,
         default=DEFAULT_RETRIES,
         help=f"retries of a failed request (default: {DEFAULT_RETRIES})",
     )
@@ -238,21 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_command.add_argument("--model", required=True, help="the merged checkpoint folder")
     serve_command.add_argument(
-        "--replicas", type=_positive_int, default=1, help="servers, one port each (default: 1)"
+        "--replicas", type=parse_positive_int, default=1, help="servers, one port each (default: 1)"
     )
     serve_command.add_argument(
         "--tensor-parallel",
-        type=_positive_int,
+        type=parse_positive_int,
         default=1,
         help="GPUs per server (default: 1)",
     )
     serve_command.add_argument(
-        "--port", type=_positive_int, default=DEFAULT_PORT, help="port of the first server"
+        "--port", type=parse_positive_int, default=DEFAULT_PORT, help="port of the first server"
     )
     serve_command.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve_command.add_argument(
         "--max-model-len",
-        type=_positive_int,
+        type=parse_positive_int,
         default=DEFAULT_MAX_MODEL_LEN,
         help=f"context length (default: {DEFAULT_MAX_MODEL_LEN})",
     )
@@ -344,7 +324,7 @@ def _plan(args: argparse.Namespace) -> JudgePlan | RemotePlan:
             max_pixels=args.max_pixels,
             concurrency=args.concurrency,
             read_timeout=args.timeout,
-            retries=max(0, args.retries),
+            retries=args.retries,
             media_root=None if args.media_root is None else parse_media_root(args.media_root),
         )
     return plan_judge(

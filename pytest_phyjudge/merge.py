@@ -64,11 +64,7 @@ def merge_adapter(
         if (folder / name).is_file():
             shutil.copyfile(folder / name, target / name)
     provenance: dict[str, Any] = {
-        "adapter": plan.identity.adapter,
-        "revision": plan.identity.revision,
-        "adapter_sha256": plan.identity.adapter_sha256,
-        "base": base,
-        "kind": plan.identity.kind,
+        **plan.identity.to_dict(),  # what remote clients name the served judge by
         "dtype": dtype,
         "merged_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }

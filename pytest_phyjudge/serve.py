@@ -236,11 +236,7 @@ class JudgeServer:
         identity = self.judge.identity
         adapter = getattr(self.judge, "adapter", None)
         provenance = {
-            "adapter": identity.adapter,
-            "revision": identity.revision,
-            "base": identity.base,
-            "adapter_sha256": identity.adapter_sha256,
-            "kind": identity.kind,
+            **identity.to_dict(),
             "rubric_dir": None if adapter is None else str(adapter.folder),
         }
         entry = {

@@ -40,7 +40,6 @@ from pytest_phyjudge.rubric import Rubric, load_rubric
 from pytest_phyjudge.video import (
     DEFAULT_FPS,
     DEFAULT_MAX_PIXELS,
-    check_video_file,
     sampled_clip,
     sha256_file,
 )
@@ -186,6 +185,7 @@ def parse_media_root(text: str) -> tuple[Path, str]:
 @dataclass
 class _Replica:
     url: str
+    index: int
     outstanding: int = 0
     failures: int = 0
     open_until: float = 0.0
@@ -199,7 +199,7 @@ class ReplicaPool:
     (one more failure after that leaves it out again)."""
 
     def __init__(self, urls: Sequence[str], *, threshold: int, cooldown: float) -> None:
-        self.replicas = [_Replica(url) for url in urls]
+        self.replicas = [_Replica(url, index) for index, url in enumerate(urls)]
         self.threshold = threshold
         self.cooldown = cooldown
         self._lock = threading.Lock()
@@ -214,10 +214,7 @@ class ReplicaPool:
             self._turn += 1
             n = len(self.replicas)
             # Fewest outstanding first; ties rotate so that idle replicas share the load.
-            best = min(
-                ready,
-                key=lambda r: (r.outstanding, (self.replicas.index(r) - self._turn) % n),
-            )
+            best = min(ready, key=lambda r: (r.outstanding, (r.index - self._turn) % n))
             best.outstanding += 1
             return best
 
@@ -534,8 +531,7 @@ class RemoteJudge(Judge):
         axes: list[str],
         criteria: Mapping[str, str] | None,
     ) -> dict[str, Judgment | PhyJudgeError]:
-        check_video_file(video)
-        video_sha = sha256_file(video)
+        video_sha = sha256_file(video)  # checks the file first
         part = self.video_part(video)
         prompts = {
             axis: self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
