@@ -73,10 +73,10 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     from transformers import AutoModelForImageTextToText
     from transformers.models.qwen3_5 import Qwen3_5Config
 
-    from pytest_phyjudge.hub import ResolvedAdapter
+    from pytest_phyjudge.engine.adapter import ResolvedAdapter
+    from pytest_phyjudge.engine.judgment import JudgeIdentity
+    from pytest_phyjudge.engine.rubric import load_rubric
     from pytest_phyjudge.judges.local import JudgePlan, LocalJudge
-    from pytest_phyjudge.judgment import JudgeIdentity
-    from pytest_phyjudge.rubric import load_rubric
     from pytest_phyjudge.testing import _LORA_TARGETS, _tiny_processor, _tiny_tokenizer
 
     tokenizer = _tiny_tokenizer("bpe")
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from pytest_phyjudge.axes import ALL_AXES
+    from pytest_phyjudge.engine.axes import ALL_AXES
 
     if not args.video.is_file():
         print(f"no clip at {args.video}; pass --video PATH", file=sys.stderr)

@@ -3,7 +3,7 @@ and the client's own overhead per request.
 
     python benchmarks/bench_remote.py [--videos 8] [--service-ms 200]
 
-Three servers, all real HTTP (``pytest_phyjudge.serve.JudgeServer``):
+Three servers, all real HTTP (``pytest_phyjudge.judges.server.JudgeServer``):
 
 * ``tiny``: the tiny random judge on the CPU, one request at a time (what ``phyjudge serve``
   does with one model), so throughput is bounded by the model, whatever the concurrency;
@@ -41,8 +41,8 @@ def _clips(folder: Path, count: int) -> list[Path]:
 
 def _throughput(urls: list[str], clips: list[Path], concurrency: int) -> tuple[float, int]:
     """Judgments per second over ``clips``, and the requests sent."""
+    from pytest_phyjudge.engine.video import sampled_clip
     from pytest_phyjudge.judges.remote import plan_remote
-    from pytest_phyjudge.video import sampled_clip
 
     for clip in clips:  # encode the clips first: the figure is about requests
         sampled_clip(clip)
@@ -67,8 +67,8 @@ def _throughput(urls: list[str], clips: list[Path], concurrency: int) -> tuple[f
 def _overhead(url: str, server, clip: Path, requests: int) -> tuple[float, float]:
     """Client milliseconds per request beyond the server's handling, and the clip's
     one-off encoding time in milliseconds."""
+    from pytest_phyjudge.engine.video import _sampled_clip, decode_video, sampled_clip
     from pytest_phyjudge.judges.remote import plan_remote
-    from pytest_phyjudge.video import _sampled_clip, decode_video, sampled_clip
 
     decode_video(clip)
     _sampled_clip.cache_clear()
@@ -102,7 +102,7 @@ def main() -> None:
     import torch
 
     from pytest_phyjudge import ScriptedJudge
-    from pytest_phyjudge.serve import JudgeServer
+    from pytest_phyjudge.judges.server import JudgeServer
     from pytest_phyjudge.testing import load_tiny_judge
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -148,7 +148,7 @@ def main() -> None:
         )
         if real:
             client_ms, encode_ms = _overhead(instant.url, instant, real[0], requests=20)
-            from pytest_phyjudge.video import sampled_clip
+            from pytest_phyjudge.engine.video import sampled_clip
 
             size = len(sampled_clip(real[0]))
             print(

@@ -13,18 +13,18 @@ from pytest_phyjudge._exceptions import (
     SuiteError,
     VideoError,
 )
-from pytest_phyjudge.assertions import (
+from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment, RenderedPrompt
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.local import load_judge
+from pytest_phyjudge.judges.remote import connect_judge
+from pytest_phyjudge.judges.scripted import ScriptedJudge
+from pytest_phyjudge.plugin.assertions import (
     PhysicsAssertionError,
     assert_metric,
     assert_physics,
     assert_video,
 )
-from pytest_phyjudge.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
-from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.local import load_judge
-from pytest_phyjudge.judges.remote import connect_judge
-from pytest_phyjudge.judges.scripted import ScriptedJudge
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment, RenderedPrompt
 
 __all__ = [
     "ALL_AXES",

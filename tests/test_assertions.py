@@ -16,11 +16,11 @@ from pytest_phyjudge import (
     PhysicsAssertionError,
     ScriptedJudge,
     VideoError,
-    _session,
     assert_metric,
     assert_physics,
     assert_video,
 )
+from pytest_phyjudge.plugin import state as _session
 
 # In-process pytester runs here decode videos (contact sheets); pytester forgets modules first
 # imported during a run, and numpy/torch cannot be imported twice in one process. Importing
@@ -198,7 +198,7 @@ def test_helpers_use_the_session_judge(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             ">       assert_physics(*",
-            "E       pytest_phyjudge.assertions.PhysicsAssertionError: "
+            "E       pytest_phyjudge.plugin.assertions.PhysicsAssertionError: "
             "PhyJudge scored gravity 2, below its minimum of 3.",
             "E         caption:     A ball falls.",
             "test_videos.py:4: PhysicsAssertionError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.axes import (
+from pytest_phyjudge.engine.axes import (
     ALL_AXES,
     GENERAL_METRICS,
     LAW_DOMAINS,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge import InputError
-from pytest_phyjudge.baseline import (
+from pytest_phyjudge.regression.baseline import (
     FORMAT,
     Entry,
     compare_entry,

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge import CacheError, Judgment, ScriptedJudge
-from pytest_phyjudge.cache import CacheWarning, JudgmentCache, cache_key
+from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cached import CachedJudge
-from pytest_phyjudge.judgment import JudgeIdentity
+from pytest_phyjudge.judges.store import CacheWarning, JudgmentCache, cache_key
 
 CAPTION = "A ball falls onto a table."
 IDENTITY = JudgeIdentity(kind="local", adapter="a", revision="r", base="b", adapter_sha256="w")
@@ -143,8 +143,8 @@ def test_export_import_round_trip(tmp_path: Path, synthetic_video: Path):
 _WRITER = textwrap.dedent(
     """
     import sys, time
-    from pytest_phyjudge.cache import JudgmentCache
-    from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
     cache = JudgmentCache(sys.argv[1])
     ident = JudgeIdentity(kind="scripted", adapter="x")
     for i in range(100000):
@@ -176,8 +176,8 @@ _CONCURRENT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from pytest_phyjudge.cache import JudgmentCache
-    from pytest_phyjudge.judgment import JudgeIdentity, Judgment
+    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
     go = Path(sys.argv[1], "go")
     while not go.exists():  # every writer creates the new cache at the same moment
         time.sleep(0.001)

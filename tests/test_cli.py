@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_phyjudge.cli import main
+from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.testing import write_test_video
 
 CAPTION = "A ball falls onto a table."
@@ -216,8 +216,8 @@ def test_score_dir_writes_phyground_scores_and_resumes_from_the_cache(
 
 def test_cache_export_and_import(capsys, tmp_path: Path, synthetic_video: Path):
     from pytest_phyjudge import ScriptedJudge
-    from pytest_phyjudge.cache import JudgmentCache
     from pytest_phyjudge.judges.cached import CachedJudge
+    from pytest_phyjudge.judges.store import JudgmentCache
 
     scripted = ScriptedJudge({"*": 4})
     recorder = CachedJudge(

@@ -16,8 +16,8 @@ import pytest
 from test_cli import run_cli
 
 from pytest_phyjudge import ScriptedJudge
-from pytest_phyjudge.merge import PROVENANCE_FILE
-from pytest_phyjudge.serve import Fault, JudgeServer
+from pytest_phyjudge.engine.merge import PROVENANCE_FILE
+from pytest_phyjudge.judges.server import Fault, JudgeServer
 
 CAPTION = "A ball falls onto a table."
 
@@ -87,7 +87,7 @@ def test_score_over_http_prints_the_reference_line(capsys, tmp_path, synthetic_v
 
 def test_phyjudge_serve_runs_the_tiny_judge_over_http(tiny_adapter, synthetic_video):
     """The console command end to end: a real server process with the tiny judge."""
-    command = [sys.executable, "-m", "pytest_phyjudge.cli", "serve", "--port", "0"]
+    command = [sys.executable, "-m", "pytest_phyjudge.cli.main", "serve", "--port", "0"]
     command += ["--adapter-dir", str(tiny_adapter), "--device", "cpu"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pytest_phyjudge.cli import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, main
-from pytest_phyjudge.compare import compare, read_report
+from pytest_phyjudge.cli.main import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, main
+from pytest_phyjudge.regression.compare import compare, read_report
 
 
 def report(path: Path, scores: dict[str, dict[str, int]], judge: str = "j") -> Path:

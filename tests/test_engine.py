@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge import JudgeLoadError, JudgeOutputError, Judgment, VideoError, load_judge
-from pytest_phyjudge.hub import resolve_adapter
+from pytest_phyjudge.engine.adapter import resolve_adapter
+from pytest_phyjudge.engine.video import decode_video, video_element
 from pytest_phyjudge.judges.local import LocalJudge
-from pytest_phyjudge.video import decode_video, video_element
 
 CAPTION = "A ball rolls down a ramp and knocks over a block."
 
@@ -168,7 +168,7 @@ def test_shared_prefix_gives_the_same_replies_as_independent_calls(
 ):
     """score_many runs the video once and copies its cache per axis: the replies must be
     token for token those of 16 independent reference-style calls."""
-    from pytest_phyjudge.axes import ALL_AXES
+    from pytest_phyjudge.engine.axes import ALL_AXES
 
     judge = load_judge(tiny_adapter, device="cpu", max_new_tokens=12)
     clip = phyground_videos[0]
@@ -209,7 +209,7 @@ def test_distribution_argmax_is_the_greedy_digit(tiny_adapter: Path, synthetic_v
     digit that distribution scoring reports as its argmax, on every axis."""
     import torch
 
-    from pytest_phyjudge.axes import ALL_AXES
+    from pytest_phyjudge.engine.axes import ALL_AXES
     from pytest_phyjudge.judges.local import answer_prefix
 
     judge = load_judge(tiny_adapter, device="cpu", scoring="distribution")

@@ -222,7 +222,7 @@ def _suite_copy(pytester: pytest.Pytester) -> Path:
 
 def test_yaml_suite_loads_with_the_right_laws() -> None:
     suite_mod = pytest.importorskip(
-        "pytest_phyjudge.suite", reason="pytest_phyjudge.suite (the YAML reader) not there yet"
+        "pytest_phyjudge.suites.suite", reason="pytest_phyjudge.suites.suite (the YAML reader) not there yet"
     )
     suite = suite_mod.load_suite(EXAMPLE / "basics.phyjudge.yaml")
     cases = {c.id: c for c in suite.cases}
@@ -242,8 +242,8 @@ def test_yaml_suite_loads_with_the_right_laws() -> None:
 
 def test_example_suite_collects(pytester: pytest.Pytester) -> None:
     pytest.importorskip(
-        "pytest_phyjudge.collect",
-        reason="pytest_phyjudge.collect (YAML suites as test items) is not written yet",
+        "pytest_phyjudge.plugin.items",
+        reason="pytest_phyjudge.plugin.items (YAML suites as test items) is not written yet",
     )
     _suite_copy(pytester)
     result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from pytest_phyjudge.cli import main
-from pytest_phyjudge.merge import PROVENANCE_FILE
-from pytest_phyjudge.video import decode_video, video_element
+from pytest_phyjudge.cli.main import main
+from pytest_phyjudge.engine.merge import PROVENANCE_FILE
+from pytest_phyjudge.engine.video import decode_video, video_element
 
 
 def test_merged_tiny_judge_equals_base_plus_adapter(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_phyjudge._exceptions import JudgeOutputError, PhyJudgeError
-from pytest_phyjudge.parse import parse_score, strip_think
+from pytest_phyjudge.engine.parse import parse_score, strip_think
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import pytest_phyjudge
-from pytest_phyjudge.hub import DEFAULT_ADAPTER
+from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
 
 #: A module of judge factories that log what happens to them in ``factory_log.jsonl``.
 FACTORIES = """

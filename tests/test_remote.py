@@ -14,6 +14,7 @@ import pytest
 
 from pytest_phyjudge import JudgeOutputError, Judgment, ScriptedJudge, connect_judge
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
+from pytest_phyjudge.engine.video import decode_video, sampled_clip
 from pytest_phyjudge.judges.remote import (
     RemoteJudge,
     ReplicaPool,
@@ -22,9 +23,8 @@ from pytest_phyjudge.judges.remote import (
     parse_urls,
     plan_remote,
 )
-from pytest_phyjudge.serve import Fault, JudgeServer
+from pytest_phyjudge.judges.server import Fault, JudgeServer
 from pytest_phyjudge.testing import write_test_video
-from pytest_phyjudge.video import decode_video, sampled_clip
 
 CAPTION = "A ball rolls down a ramp and knocks over a block."
 AXES = ["SA", "PTV", "gravity", "collision"]
@@ -282,8 +282,8 @@ def _provenance_dir(adapter: Path) -> Path:
     import json
     import shutil
 
-    from pytest_phyjudge.hub import file_sha256
-    from pytest_phyjudge.merge import PROVENANCE_FILE
+    from pytest_phyjudge.engine.adapter import file_sha256
+    from pytest_phyjudge.engine.merge import PROVENANCE_FILE
 
     folder = adapter.parent / "merged-provenance"
     folder.mkdir(exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge import ScriptedJudge
-from pytest_phyjudge.serve import Fault, JudgeServer
+from pytest_phyjudge.judges.server import Fault, JudgeServer
 from pytest_phyjudge.testing import write_test_video
 
 SUITE = """

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_phyjudge._session import Check
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.report import axis_rows, table_lines, worst_lines
-from pytest_phyjudge.sheets import sheet_name, write_contact_sheet
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.plugin.reporter import axis_rows, table_lines, worst_lines
+from pytest_phyjudge.plugin.state import Check
+from pytest_phyjudge.reporting.sheets import sheet_name, write_contact_sheet
 
 # In-process pytester runs here decode videos (contact sheets); pytester forgets modules first
 # imported during a run, and numpy/torch cannot be imported twice in one process. Importing

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from pytest_phyjudge._exceptions import RubricError
-from pytest_phyjudge.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS, is_law
-from pytest_phyjudge.rubric import (
+from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS, is_law
+from pytest_phyjudge.engine.rubric import (
     CONSTANT_NAMES,
     Rubric,
     RubricWarning,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge._exceptions import InputError, SuiteError
-from pytest_phyjudge.axes import GENERAL_METRICS
-from pytest_phyjudge.suite import Case, MarkSpec, Suite, load_prompt_set, load_suite
+from pytest_phyjudge.engine.axes import GENERAL_METRICS
+from pytest_phyjudge.suites.suite import Case, MarkSpec, Suite, load_prompt_set, load_suite
 
 PHYGROUND = Path(__file__).resolve().parents[1].parent / "shared" / "phyground"
 HUMANEVAL = PHYGROUND / "humaneval_prompts.json"

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError
-from pytest_phyjudge.axes import axis_from, check_axis, is_law
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment, RenderedPrompt
-from pytest_phyjudge.parse import parse_score
-from pytest_phyjudge.rubric import Rubric
+from pytest_phyjudge.engine.axes import axis_from, check_axis, is_law
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment, RenderedPrompt
+from pytest_phyjudge.engine.parse import parse_score
+from pytest_phyjudge.engine.rubric import Rubric
 
 
 class Judge(ABC):

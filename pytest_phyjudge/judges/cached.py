@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
-from pytest_phyjudge.cache import JudgmentCache, cache_key
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.engine.rubric import Rubric
+from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.rubric import Rubric
-from pytest_phyjudge.video import sha256_file
+from pytest_phyjudge.judges.store import JudgmentCache, cache_key
 
 CACHE_MODES = ("use", "refresh", "off", "only")
 

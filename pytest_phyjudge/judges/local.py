@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputError
-from pytest_phyjudge.hub import DEFAULT_ADAPTER, ResolvedAdapter, resolve_adapter
-from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judgment import Completion, JudgeIdentity, Judgment
-from pytest_phyjudge.parse import answer_prefix
-from pytest_phyjudge.rubric import Rubric, load_rubric
-from pytest_phyjudge.video import (
+from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER, ResolvedAdapter, resolve_adapter
+from pytest_phyjudge.engine.judgment import Completion, JudgeIdentity, Judgment
+from pytest_phyjudge.engine.parse import answer_prefix
+from pytest_phyjudge.engine.rubric import Rubric, load_rubric
+from pytest_phyjudge.engine.video import (
     DEFAULT_FPS,
     DEFAULT_MAX_PIXELS,
     DecodedVideo,
@@ -22,6 +21,7 @@ from pytest_phyjudge.video import (
     sha256_file,
     video_element,
 )
+from pytest_phyjudge.judges.base import Judge
 
 DEFAULT_MAX_NEW_TOKENS = 64
 #: Everything up to this token is the same for every axis of one video.

@@ -32,17 +32,17 @@ from pytest_phyjudge._exceptions import (
     JudgeOutputError,
     PhyJudgeError,
 )
-from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.local import DEFAULT_MAX_NEW_TOKENS
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.parse import answer_prefix
-from pytest_phyjudge.rubric import Rubric, load_rubric
-from pytest_phyjudge.video import (
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.engine.parse import answer_prefix
+from pytest_phyjudge.engine.rubric import Rubric, load_rubric
+from pytest_phyjudge.engine.video import (
     DEFAULT_FPS,
     DEFAULT_MAX_PIXELS,
     sampled_clip,
     sha256_file,
 )
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.local import DEFAULT_MAX_NEW_TOKENS
 
 #: The name ``phyjudge serve-command`` gives the model (``--served-model-name``).
 SERVED_MODEL_NAME = "phyjudge"
@@ -111,7 +111,7 @@ def _identity_from(provenance: Mapping[str, Any], where: str) -> JudgeIdentity:
 def read_provenance(source: str | Path) -> tuple[JudgeIdentity, Path]:
     """The identity recorded by ``phyjudge merge``, from the merged folder or its
     provenance file; also returns the folder (it holds the adapter's rubric files)."""
-    from pytest_phyjudge.merge import PROVENANCE_FILE
+    from pytest_phyjudge.engine.merge import PROVENANCE_FILE
 
     path = Path(source)
     file = path / PROVENANCE_FILE if path.is_dir() else path
@@ -132,7 +132,7 @@ def _served_judge(models: Any, url: str) -> tuple[str, JudgeIdentity, Path | Non
     """The served model's name and identity from a ``/v1/models`` reply: ``phyjudge
     serve`` includes the provenance; for vLLM it is read from the model's folder (``root``)
     when this machine can see that folder."""
-    from pytest_phyjudge.merge import PROVENANCE_FILE
+    from pytest_phyjudge.engine.merge import PROVENANCE_FILE
 
     entries = models.get("data") if isinstance(models, dict) else None
     if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError
-from pytest_phyjudge.axes import ALL_AXES
+from pytest_phyjudge.engine.axes import ALL_AXES
+from pytest_phyjudge.engine.judgment import Completion, JudgeIdentity, Judgment
+from pytest_phyjudge.engine.rubric import Rubric, load_rubric
+from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judgment import Completion, JudgeIdentity, Judgment
-from pytest_phyjudge.rubric import Rubric, load_rubric
-from pytest_phyjudge.video import sha256_file
 
 _ANSWER_KEY = re.compile(r'\{"(\w+)":')
 

@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pytest_phyjudge._exceptions import InputError, PhyJudgeError
+from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 from pytest_phyjudge.judges.remote import API_KEY_ENV, SERVED_MODEL_NAME
-from pytest_phyjudge.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
 DEFAULT_PORT = 8000
 #: Enough for about a minute of video at 2 fps and 360x640, the prompt and the reply.
@@ -57,7 +57,7 @@ def vllm_serve_commands(
     accepts one video per prompt (no images), keeps every frame of the clip it is sent
     (the client already sampled it), and, with ``media_root``, may read videos from there.
     """
-    from pytest_phyjudge.merge import PROVENANCE_FILE
+    from pytest_phyjudge.engine.merge import PROVENANCE_FILE
 
     folder = Path(model)
     if (folder / "adapter_config.json").is_file():

@@ -12,12 +12,12 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from pytest_phyjudge import _session
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError
-from pytest_phyjudge._session import Check, describe_error
-from pytest_phyjudge.axes import DOMAIN_TITLES, check_law, check_metric, domain_of, is_law
+from pytest_phyjudge.engine.axes import DOMAIN_TITLES, check_law, check_metric, domain_of, is_law
+from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judgment import Judgment
+from pytest_phyjudge.plugin import state as _session
+from pytest_phyjudge.plugin.state import Check, describe_error
 
 Threshold = int | Mapping[str, int]
 _LABEL = 12

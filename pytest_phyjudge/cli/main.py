@@ -27,15 +27,10 @@ from pytest_phyjudge._exceptions import (
     RubricError,
     VideoError,
 )
-from pytest_phyjudge._session import (
-    parse_count,
-    parse_number,
-    parse_positive_float,
-    parse_positive_int,
-)
-from pytest_phyjudge.axes import GENERAL_METRICS, axis_from, check_law, check_metric
-from pytest_phyjudge.cache import CACHE_DIR_NAME
-from pytest_phyjudge.hub import DEFAULT_ADAPTER
+from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
+from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
+from pytest_phyjudge.engine.judgment import Judgment
+from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 from pytest_phyjudge.judges.cached import CACHE_MODES
 from pytest_phyjudge.judges.local import SCORING_MODES
 from pytest_phyjudge.judges.remote import (
@@ -43,9 +38,14 @@ from pytest_phyjudge.judges.remote import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
 )
-from pytest_phyjudge.judgment import Judgment
-from pytest_phyjudge.serve import DEFAULT_MAX_MODEL_LEN, DEFAULT_PORT
-from pytest_phyjudge.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
+from pytest_phyjudge.judges.server import DEFAULT_MAX_MODEL_LEN, DEFAULT_PORT
+from pytest_phyjudge.judges.store import CACHE_DIR_NAME
+from pytest_phyjudge.plugin.state import (
+    parse_count,
+    parse_number,
+    parse_positive_float,
+    parse_positive_int,
+)
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.base import Judge
@@ -350,7 +350,7 @@ def _load(plan: JudgePlan | RemotePlan, args: argparse.Namespace) -> Judge:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from pytest_phyjudge.judges.local import JudgePlan
-    from pytest_phyjudge.serve import JudgeServer
+    from pytest_phyjudge.judges.server import JudgeServer
 
     plan = _plan(args)
     assert isinstance(plan, JudgePlan)
@@ -379,7 +379,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve_command(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.serve import vllm_serve_commands
+    from pytest_phyjudge.judges.server import vllm_serve_commands
 
     lines = vllm_serve_commands(
         args.model,
@@ -401,7 +401,7 @@ def _cmd_serve_command(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.video import check_video_file, decode_video
+    from pytest_phyjudge.engine.video import check_video_file, decode_video
 
     axis = axis_from(law=args.law, metric=args.metric)
     if args.criteria is not None and args.law is None:
@@ -449,10 +449,10 @@ def _video_ids(folder: Path) -> dict[str, Path]:
 def _cmd_score_dir(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pytest_phyjudge.cache import JudgmentCache
     from pytest_phyjudge.judges.cached import CachedJudge
-    from pytest_phyjudge.scores import VideoResult, build_scores, write_json_atomic
-    from pytest_phyjudge.suite import load_prompt_set
+    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.reporting.scores import VideoResult, build_scores, write_json_atomic
+    from pytest_phyjudge.suites.suite import load_prompt_set
 
     folder = Path(args.videos)
     if not folder.is_dir():
@@ -557,7 +557,7 @@ def _cmd_score_dir(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.cache import JudgmentCache
+    from pytest_phyjudge.judges.store import JudgmentCache
 
     cache = JudgmentCache(args.cache)
     try:
@@ -583,7 +583,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.compare import compare, read_report, table_lines, write_chart
+    from pytest_phyjudge.regression.compare import compare, read_report, table_lines, write_chart
 
     comparison = compare(read_report(args.a), read_report(args.b), confidence=args.confidence)
     print("\n".join(table_lines(comparison)), flush=True)
@@ -614,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _cmd_serve(args)
         if args.command == "merge":
-            from pytest_phyjudge.merge import merge_adapter
+            from pytest_phyjudge.engine.merge import merge_adapter
 
             out = merge_adapter(
                 args.adapter_dir,

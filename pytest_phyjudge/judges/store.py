@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from pytest_phyjudge._exceptions import CacheError
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.parse import PARSER_VERSION
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.engine.parse import PARSER_VERSION
 
 DB_NAME = "judgments.sqlite3"
 #: The cache's folder under pytest's cache dir (``.pytest_cache/d/``), for pytest and the CLI.

@@ -9,7 +9,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.base import Judge
-    from pytest_phyjudge.suite import Case
+    from pytest_phyjudge.suites.suite import Case
 
 
 @pytest.hookspec(firstresult=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError
-from pytest_phyjudge.hub import DEFAULT_ADAPTER
-from pytest_phyjudge.rubric import CONSTANTS_FILE, TEMPLATE_FILE
+from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
+from pytest_phyjudge.engine.rubric import CONSTANTS_FILE, TEMPLATE_FILE
 
 PROVENANCE_FILE = "phyjudge_provenance.json"
 _DTYPES = ("bfloat16", "float16", "float32")

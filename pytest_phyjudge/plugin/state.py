@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
-from pytest_phyjudge.hub import DEFAULT_ADAPTER
+from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.baseline import Baseline
     from pytest_phyjudge.judges.local import JudgePlan
     from pytest_phyjudge.judges.remote import RemotePlan
+    from pytest_phyjudge.regression.baseline import Baseline
 
 #: ``--phyjudge-judge tiny``: the tiny random test judge, built under the pytest cache dir.
 TINY = "tiny"
@@ -384,7 +384,7 @@ def user_frames(exc: BaseException) -> str:
     import pluggy
 
     skip = (
-        str(Path(__file__).parent),
+        str(Path(__file__).parents[1]),
         str(Path(pluggy.__file__).parent),
         str(Path(pytest.__file__).parent.parent / "_pytest"),
     )
@@ -482,7 +482,7 @@ def _load_plan(plan: JudgePlan | RemotePlan, options: Options, config: pytest.Co
 
 
 def _cache_folder(config: pytest.Config, options: Options) -> Path:
-    from pytest_phyjudge.cache import CACHE_DIR_NAME
+    from pytest_phyjudge.judges.store import CACHE_DIR_NAME
 
     if options.cache is not None:
         return options.cache
@@ -514,8 +514,8 @@ def _with_cache(config: pytest.Config, options: Options) -> Judge:
     """The run's judge behind the judgment cache. For the default and tiny judges the cache
     is consulted before any model is loaded (so ``only`` never loads one); a judge from a
     factory or hook is made first. Scripted judges are never cached."""
-    from pytest_phyjudge.cache import JudgmentCache
     from pytest_phyjudge.judges.cached import CachedJudge
+    from pytest_phyjudge.judges.store import JudgmentCache
 
     plan = None if options.cache_mode == "off" else plan_default_judge(config, options)
     described: JudgePlan | RemotePlan | Judge
@@ -579,7 +579,7 @@ def load_run_baseline(options: Options) -> Baseline | None:
             "--phyjudge-prune-baseline removes entries while updating the baseline; add "
             "--phyjudge-update-baseline."
         )
-    from pytest_phyjudge.baseline import load_baseline
+    from pytest_phyjudge.regression.baseline import load_baseline
 
     try:
         baseline = load_baseline(options.baseline)

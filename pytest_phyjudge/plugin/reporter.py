@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from pytest_phyjudge._session import Check, Options, PhyJudgeState, describe_error
-from pytest_phyjudge.axes import ALL_AXES, domain_of
-from pytest_phyjudge.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.scores import VideoResult, build_scores, write_json_atomic
+from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.plugin.state import Check, Options, PhyJudgeState, describe_error
+from pytest_phyjudge.reporting.scores import VideoResult, build_scores, write_json_atomic
 
 WORST_SHOWN = 10
 TINY_WARNING = "a tiny random stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
@@ -45,7 +45,7 @@ def sheets_dir(options: Options) -> Path | None:
 
 
 def _make_sheet(check: Check, folder: Path, suffix: str = "") -> Path | None:
-    from pytest_phyjudge.sheets import sheet_name, write_contact_sheet
+    from pytest_phyjudge.reporting.sheets import sheet_name, write_contact_sheet
 
     if check.video is None or not Path(check.video).is_file():
         return None
@@ -436,7 +436,7 @@ class PhyJudgeReporter:
 
 def _run_entries(checks: Sequence[Check]) -> dict[tuple[str, str, str], Any]:
     """This run's baseline entries: one per scored suite item."""
-    from pytest_phyjudge.baseline import obtained_entry
+    from pytest_phyjudge.regression.baseline import obtained_entry
 
     entries = {}
     for check in checks:
@@ -461,7 +461,7 @@ def baseline_summary(
 ) -> list[tuple[str, bool]]:
     """Compare the run with its baseline, update it when asked, draw the comparison chart;
     the terminal lines that say what happened (text, red)."""
-    from pytest_phyjudge import baseline as bl
+    from pytest_phyjudge.regression import baseline as bl
 
     options = state.options
     base = state.baseline
@@ -533,7 +533,12 @@ def _compare_plot(
     state: PhyJudgeState, base: Any, run: dict[tuple[str, str, str], Any]
 ) -> list[tuple[str, bool]]:
     from pytest_phyjudge._exceptions import InputError
-    from pytest_phyjudge.compare import compare, scores_from_entries, table_lines, write_chart
+    from pytest_phyjudge.regression.compare import (
+        compare,
+        scores_from_entries,
+        table_lines,
+        write_chart,
+    )
 
     path = state.options.compare_plot
     stored = scores_from_entries(

@@ -15,8 +15,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from pytest_phyjudge.axes import GENERAL_METRICS
-from pytest_phyjudge.judgment import Judgment
+from pytest_phyjudge.engine.axes import GENERAL_METRICS
+from pytest_phyjudge.engine.judgment import Judgment
 
 
 @dataclass

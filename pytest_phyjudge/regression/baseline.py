@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.scores import write_json_atomic
+from pytest_phyjudge.reporting.scores import write_json_atomic
 
 FORMAT = "pytest-phyjudge-baseline"
 VERSION = 1

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge._exceptions import PhyJudgeError, VideoError
-from pytest_phyjudge._session import describe_error, import_object, user_frames
-from pytest_phyjudge.suite import Case
-from pytest_phyjudge.video import check_video_file
+from pytest_phyjudge.engine.video import check_video_file
+from pytest_phyjudge.plugin.state import describe_error, import_object, user_frames
+from pytest_phyjudge.suites.suite import Case
 
 CLIPS_DIR = "phyjudge-clips"
 

@@ -12,9 +12,17 @@ from typing import Any
 
 import pytest
 
-from pytest_phyjudge import _session, hookspecs
 from pytest_phyjudge._exceptions import JudgeLoadError
-from pytest_phyjudge._session import (
+from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.remote import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+)
+from pytest_phyjudge.plugin import hookspecs
+from pytest_phyjudge.plugin import state as _session
+from pytest_phyjudge.plugin.state import (
     DEFAULT_MIN_SCORE,
     DEFAULT_SUITE_GLOBS,
     DEVICES_HELP,
@@ -33,13 +41,6 @@ from pytest_phyjudge._session import (
     parse_scoring,
     parse_url_list,
     state_of,
-)
-from pytest_phyjudge.hub import DEFAULT_ADAPTER
-from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.remote import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_READ_TIMEOUT,
-    DEFAULT_RETRIES,
 )
 
 
@@ -227,7 +228,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = PhyJudgeState(config, Options.from_config(config))
     _session.activate(state)
     if not hasattr(config, "workerinput"):
-        from pytest_phyjudge.report import PhyJudgeReporter
+        from pytest_phyjudge.plugin.reporter import PhyJudgeReporter
 
         config.pluginmanager.register(PhyJudgeReporter(state), "phyjudge-reporter")
 
@@ -265,7 +266,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    from pytest_phyjudge.collect import SuiteFile, is_suite_file
+    from pytest_phyjudge.plugin.items import SuiteFile, is_suite_file
 
     if is_suite_file(file_path, state_of(parent.config).options.suite_globs):
         return SuiteFile.from_parent(parent, path=file_path)
@@ -281,7 +282,7 @@ def pytest_phyjudge_make_judge(config: pytest.Config) -> Judge:
 @pytest.hookimpl(trylast=True)
 def pytest_phyjudge_generate(case: Any, out_path: Path) -> Path | None:
     """The default generator call: import the case's ``generator:`` and run it."""
-    from pytest_phyjudge.generate import call_generator
+    from pytest_phyjudge.plugin.generate import call_generator
 
     return call_generator(case, out_path)
 
@@ -301,7 +302,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    from pytest_phyjudge.report import attach_checks
+    from pytest_phyjudge.plugin.reporter import attach_checks
 
     attach_checks(state_of(item.config), item, report)
     return report

@@ -11,7 +11,7 @@ import io
 import re
 from pathlib import Path
 
-from pytest_phyjudge.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, decode_video
+from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, decode_video
 
 THUMB_WIDTH = 240
 COLUMNS = 4

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from pytest_phyjudge.rubric import (
+from pytest_phyjudge.engine.rubric import (
     CONSTANTS_FILE,
     TEMPLATE_FILE,
     bundled_constants,
@@ -72,8 +72,8 @@ _LORA_TARGETS = (
 
 def _rubric_corpus() -> list[str]:
     """Text like what the judge reads: every axis's prompt for a few captions."""
-    from pytest_phyjudge.axes import ALL_AXES
-    from pytest_phyjudge.rubric import load_rubric
+    from pytest_phyjudge.engine.axes import ALL_AXES
+    from pytest_phyjudge.engine.rubric import load_rubric
 
     rubric = load_rubric(None)
     captions = [

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import VideoError
-from pytest_phyjudge.hub import file_sha256
+from pytest_phyjudge.engine.adapter import file_sha256
 
 #: The reference script's sampling: 2 frames a second, at most 360x640 pixels a frame.
 DEFAULT_FPS = 2.0

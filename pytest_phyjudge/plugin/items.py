@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError, SuiteError
-from pytest_phyjudge._session import Check, Outcome, describe_error, state_of
-from pytest_phyjudge.assertions import PhysicsAssertionError, failure_message, unscored_error
-from pytest_phyjudge.axes import domain_of
-from pytest_phyjudge.generate import case_video
-from pytest_phyjudge.judgment import Judgment
-from pytest_phyjudge.suite import Case, MarkSpec, Suite, load_suite
+from pytest_phyjudge.engine.axes import domain_of
+from pytest_phyjudge.engine.judgment import Judgment
+from pytest_phyjudge.plugin.assertions import PhysicsAssertionError, failure_message, unscored_error
+from pytest_phyjudge.plugin.generate import case_video
+from pytest_phyjudge.plugin.state import Check, Outcome, describe_error, state_of
+from pytest_phyjudge.suites.suite import Case, MarkSpec, Suite, load_suite
 
 
 def is_suite_file(path: Path, globs: tuple[str, ...]) -> bool:
@@ -168,7 +168,7 @@ class AxisItem(pytest.Item):
 
     def _run_samples(self, state: Any, outcomes: tuple[Outcome, ...]) -> None:
         """Judge the axis over its samples: the gates decide, the report shows each score."""
-        from pytest_phyjudge import sampling
+        from pytest_phyjudge.regression import sampling
 
         for outcome in outcomes:  # a bug in a judge or a generator is not a low score
             if not isinstance(outcome, (Judgment, PhyJudgeError)):
@@ -225,7 +225,7 @@ class AxisItem(pytest.Item):
     def _compare_baseline(self, state: Any, check: Check) -> PhysicsAssertionError | None:
         """Record how the check compares with the baseline; the failure to raise for a drop
         (None when there is none, or while the baseline is being updated)."""
-        from pytest_phyjudge import baseline as bl
+        from pytest_phyjudge.regression import baseline as bl
 
         base = state.baseline
         if base is None or check.value is None:

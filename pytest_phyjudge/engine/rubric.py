@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from pytest_phyjudge._exceptions import InputError, RubricError
-from pytest_phyjudge.axes import GENERAL_METRICS, PHYSICAL_LAWS, check_axis, is_law
-from pytest_phyjudge.judgment import RenderedPrompt
+from pytest_phyjudge.engine.axes import GENERAL_METRICS, PHYSICAL_LAWS, check_axis, is_law
+from pytest_phyjudge.engine.judgment import RenderedPrompt
 
 TEMPLATE_FILE = "subq+human.yaml"
 CONSTANTS_FILE = "infer.py"

@@ -43,7 +43,13 @@ from typing import Any
 import yaml
 
 from pytest_phyjudge._exceptions import InputError, SuiteError
-from pytest_phyjudge.axes import ALL_AXES, GENERAL_METRICS, LAW_DOMAINS, check_axis, check_law
+from pytest_phyjudge.engine.axes import (
+    ALL_AXES,
+    GENERAL_METRICS,
+    LAW_DOMAINS,
+    check_axis,
+    check_law,
+)
 
 __all__ = ["Case", "Gates", "MarkSpec", "Suite", "load_prompt_set", "load_suite"]
 

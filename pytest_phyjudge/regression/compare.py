@@ -18,9 +18,9 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from pytest_phyjudge import stats
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.axes import ALL_AXES, GENERAL_METRICS
+from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS
+from pytest_phyjudge.regression import stats
 
 DEFAULT_CONFIDENCE = 0.95
 #: The chart's size: 1000 x 500 pixels.
@@ -180,7 +180,7 @@ def compare(a: ScoreSet, b: ScoreSet, *, confidence: float = DEFAULT_CONFIDENCE)
     rows = [_axis_row(axis, by_axis[axis], confidence) for axis in order]
     everything = [pair for axis in order for pair in by_axis[axis]]
     notes = []
-    from pytest_phyjudge.baseline import describe_judge, same_judge
+    from pytest_phyjudge.regression.baseline import describe_judge, same_judge
 
     if not same_judge(a.judge, b.judge):
         notes.append(

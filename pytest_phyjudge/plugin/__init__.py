@@ -1,0 +1,1 @@
+"""The pytest integration: options, the run's state, items, assertions, the reporter."""

@@ -1,0 +1,1 @@
+"""Regression testing: statistics, repeated samples, baselines and comparisons."""

@@ -1,0 +1,1 @@
+"""What a run leaves behind: scores.json, tables and contact sheets."""

@@ -1,0 +1,1 @@
+"""YAML suites and PhyGround prompt sets, read into frozen Suite/Case values."""
