@@ -12,6 +12,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from pytest_phyjudge.suites.suite import load_suite
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_suite"
 
 
@@ -221,10 +223,7 @@ def _suite_copy(pytester: pytest.Pytester) -> Path:
 
 
 def test_yaml_suite_loads_with_the_right_laws() -> None:
-    suite_mod = pytest.importorskip(
-        "pytest_phyjudge.suites.suite", reason="pytest_phyjudge.suites.suite (the YAML reader) not there yet"
-    )
-    suite = suite_mod.load_suite(EXAMPLE / "basics.phyjudge.yaml")
+    suite = load_suite(EXAMPLE / "basics.phyjudge.yaml")
     cases = {c.id: c for c in suite.cases}
     assert list(cases) == list(rc.CLIP_NAMES)
     assert set(cases["ball_falls"].laws) >= {"gravity", "collision"}
@@ -241,10 +240,6 @@ def test_yaml_suite_loads_with_the_right_laws() -> None:
 
 
 def test_example_suite_collects(pytester: pytest.Pytester) -> None:
-    pytest.importorskip(
-        "pytest_phyjudge.plugin.items",
-        reason="pytest_phyjudge.plugin.items (YAML suites as test items) is not written yet",
-    )
     _suite_copy(pytester)
     result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
     axes = {

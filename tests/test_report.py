@@ -11,7 +11,7 @@ import pytest
 
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.plugin.reporter import axis_rows, table_lines, worst_lines
-from pytest_phyjudge.plugin.state import Check
+from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.sheets import sheet_name, write_contact_sheet
 
 # In-process pytester runs here decode videos (contact sheets); pytester forgets modules first

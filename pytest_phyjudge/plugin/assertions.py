@@ -17,7 +17,7 @@ from pytest_phyjudge.engine.axes import DOMAIN_TITLES, check_law, check_metric, 
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.plugin import state as _session
-from pytest_phyjudge.plugin.state import Check, describe_error
+from pytest_phyjudge.reporting.checks import Check, describe_error
 
 Threshold = int | Mapping[str, int]
 _LABEL = 12

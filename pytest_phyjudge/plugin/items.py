@@ -19,7 +19,8 @@ from pytest_phyjudge.engine.axes import domain_of
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.plugin.assertions import PhysicsAssertionError, failure_message, unscored_error
 from pytest_phyjudge.plugin.generate import case_video
-from pytest_phyjudge.plugin.state import Check, Outcome, describe_error, state_of
+from pytest_phyjudge.plugin.state import Outcome, state_of
+from pytest_phyjudge.reporting.checks import Check, describe_error
 from pytest_phyjudge.suites.suite import Case, MarkSpec, Suite, load_suite
 
 

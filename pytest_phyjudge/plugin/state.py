@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import json
 import re
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +22,9 @@ import pytest
 
 from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
 from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
-from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.reporting.checks import Check, describe_error
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.local import JudgePlan
@@ -251,109 +251,6 @@ class Options:
             data[name] = None if value is None else str(value)
         data["url"] = list(self.url)
         return data
-
-
-# --------------------------------------------------------------------------- checks
-
-
-@dataclass
-class Check:
-    """One axis checked against its threshold, by a suite item or an assertion helper.
-
-    Checks travel from the process that ran the test to the reporter on the test report
-    (``report.phyjudge_checks``, as plain dicts), so they survive pytest-xdist.
-    """
-
-    axis: str
-    min_score: int
-    caption: str
-    video: str | None
-    judgment: Judgment | None = None
-    error: str | None = None
-    laws: tuple[str, ...] = ()
-    suite: str | None = None
-    case: str | None = None
-    nodeid: str = ""
-    outcome: str = ""
-    sheet: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    #: Who judged; set for checks without a judgment too (an unparseable reply, say).
-    judge: JudgeIdentity | None = None
-    #: Gates on a score distribution (distribution scoring): the least mean score, and the
-    #: least probability that the score reaches ``min_score``.
-    min_expected: float | None = None
-    min_prob: float | None = None
-    #: Repeated samples: one dict per sample (``sample``, ``seed``, ``video``, ``score``,
-    #: ``expected``, ``error``), and the gates' verdict over them (see ``sampling``).
-    samples: list[dict[str, Any]] | None = None
-    summary: dict[str, Any] | None = None
-    #: The comparison with the run's baseline (see ``baseline.compare_entry``).
-    baseline: dict[str, Any] | None = None
-
-    @property
-    def score(self) -> int | None:
-        """The judge's score (of the first scored sample for a sampled check)."""
-        return None if self.judgment is None else self.judgment.score
-
-    @property
-    def value(self) -> float | None:
-        """What a summary or a baseline compares: the score, or the samples' mean."""
-        if self.summary is not None:
-            return self.summary.get("mean")
-        return self.score
-
-    @property
-    def expected(self) -> float | None:
-        """The expected score (distribution scoring), averaged over samples; else None."""
-        if self.samples is not None:
-            values = [s.get("expected") for s in self.samples if s.get("score") is not None]
-            if not values or any(v is None for v in values):
-                return None
-            return sum(values) / len(values)
-        return None if self.judgment is None else self.judgment.expected
-
-    @property
-    def prob_meeting(self) -> float | None:
-        """Probability, under the judge's distribution, of a score of ``min_score`` or more."""
-        if self.judgment is None or self.judgment.probs is None:
-            return None
-        return float(sum(self.judgment.probs[self.min_score - 1 :]))
-
-    @property
-    def passed(self) -> bool:
-        if self.summary is not None:
-            return bool(self.summary.get("passed"))
-        judgment = self.judgment
-        if judgment is None or judgment.score < self.min_score:
-            return False
-        if self.min_expected is not None and (
-            judgment.expected is None or judgment.expected < self.min_expected
-        ):
-            return False
-        prob = self.prob_meeting
-        return self.min_prob is None or (prob is not None and prob >= self.min_prob)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["judgment"] = None if self.judgment is None else self.judgment.to_dict()
-        data["laws"] = list(self.laws)
-        data["judge"] = None if self.judge is None else self.judge.to_dict()
-        # Round-trip through JSON so only plain values cross an xdist channel.
-        return json.loads(json.dumps(data, default=str))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Check:
-        values = dict(data)
-        if values.get("judgment") is not None:
-            values["judgment"] = Judgment.from_dict(values["judgment"])
-        values["laws"] = tuple(values.get("laws") or ())
-        if values.get("judge") is not None:
-            values["judge"] = JudgeIdentity(**values["judge"])
-        return cls(**values)
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 # --------------------------------------------------------------------------- judges
