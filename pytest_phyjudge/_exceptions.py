@@ -83,3 +83,8 @@ class JudgeBackendError(PhyJudgeError):
 
 class CacheError(PhyJudgeError):
     """The judgment cache could not be opened or written."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message``, the way an error is quoted inside another message."""
+    return f"{type(exc).__name__}: {exc}"

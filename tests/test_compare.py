@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pytest_phyjudge.cli.main import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, main
+from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
+from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.regression.compare import compare, read_report
 
 

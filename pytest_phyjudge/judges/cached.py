@@ -18,9 +18,9 @@ from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.record import JudgeRecord
+from pytest_phyjudge.judges.settings import CACHE_MODES, CacheMode
 from pytest_phyjudge.judges.store import JudgmentCache, cache_key
-
-CACHE_MODES = ("use", "refresh", "off", "only")
 
 
 @dataclasses.dataclass
@@ -44,7 +44,7 @@ class CachedJudge(Judge):
         rubric: Rubric,
         settings: Mapping[str, Any],
         cache: JudgmentCache,
-        mode: str = "use",
+        mode: CacheMode = "use",
         load: Callable[[], Judge] | None = None,
     ) -> None:
         if mode not in CACHE_MODES:
@@ -56,6 +56,7 @@ class CachedJudge(Judge):
         self.mode = mode
         self._load = load
         self._inner: Judge | None = None
+        self._recorded = False
         self.stats = CacheStats()
         # Several threads may judge through one cached judge (score-dir against servers).
         self._lock = threading.Lock()
@@ -115,11 +116,18 @@ class CachedJudge(Judge):
             for axis in missing:
                 outcome = fresh[axis]
                 if isinstance(outcome, Judgment):
+                    self._record_judge()
                     self.cache.put(keys[axis], outcome)
                     with self._lock:
                         self.stats.stored += 1
                 results[axis] = outcome
         return {axis: results[axis] for axis in axes}
+
+    def _record_judge(self) -> None:
+        """Write down who judges (once), so that a replay elsewhere needs no model."""
+        if not self._recorded:
+            self.cache.add_judge(JudgeRecord(self.identity, self.rubric))
+            self._recorded = True
 
     def summary(self) -> str | None:
         return None if self._inner is None else self._inner.summary()

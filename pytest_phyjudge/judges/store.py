@@ -18,13 +18,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_phyjudge._exceptions import CacheError
+from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.parse import PARSER_VERSION
+from pytest_phyjudge.judges.record import JudgeRecord, judge_material
 
 DB_NAME = "judgments.sqlite3"
-#: The cache's folder under pytest's cache dir (``.pytest_cache/d/``), for pytest and the CLI.
-CACHE_DIR_NAME = "phyjudge-judgments"
 #: Settings that change a judgment; anything else in ``Judge.settings`` does not.
 KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")
 #: How long to wait for other processes to release a locked cache before giving up.
@@ -36,6 +35,10 @@ CREATE TABLE IF NOT EXISTS judgments (
     video_sha256 TEXT NOT NULL,
     created REAL NOT NULL,
     judgment TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS judges (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 )
 """
 
@@ -55,31 +58,12 @@ def cache_key(
     material = {
         "video": video_sha256,
         "prompt": prompt_sha256,
-        "judge": _judge_material(identity),
+        "judge": judge_material(identity),
         "settings": {name: settings.get(name) for name in KEYED_SETTINGS},
         "parser": PARSER_VERSION,
     }
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _portable(name: str | None) -> str | None:
-    """A hub id as it is; a local folder by its last component, so that a judgment recorded
-    on one machine is found on another where the same model sits in another folder."""
-    if name is None or not Path(name).is_absolute():
-        return name
-    return Path(name).name
-
-
-def _judge_material(identity: JudgeIdentity) -> dict[str, Any]:
-    """What names the judge in a key: the adapter's weights by content where known (its
-    folder or revision then adds nothing), else its id and revision."""
-    material: dict[str, Any] = {"kind": identity.kind, "base": _portable(identity.base)}
-    if identity.adapter_sha256:
-        material["adapter_sha256"] = identity.adapter_sha256
-    else:
-        material.update(adapter=identity.adapter, revision=identity.revision)
-    return material
 
 
 class JudgmentCache:
@@ -99,7 +83,7 @@ class JudgmentCache:
         db.execute("PRAGMA busy_timeout = 60000")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
-        db.execute(_SCHEMA)
+        db.executescript(_SCHEMA)
         row = db.execute("PRAGMA quick_check").fetchone()
         if row is None or row[0] != "ok":
             db.close()
@@ -202,10 +186,35 @@ class JudgmentCache:
         for key, text in self.db.execute("SELECT key, judgment FROM judgments ORDER BY created"):
             yield key, json.loads(text)
 
+    # -- the judges that made them ---------------------------------------------------------
+
+    def add_judge(self, record: JudgeRecord) -> None:
+        """Remember ``record`` (once), so that a replay elsewhere knows who judged."""
+        text = json.dumps(record.to_dict(), sort_keys=True)
+        with self._lock:
+            self.db.execute(
+                "INSERT OR IGNORE INTO judges (id, record) VALUES (?, ?)", (record.id, text)
+            )
+
+    def judges(self) -> list[JudgeRecord]:
+        """The judges whose judgments this cache holds, as recorded with them."""
+        with self._lock:
+            rows = self.db.execute("SELECT id, record FROM judges ORDER BY id").fetchall()
+        records = []
+        for judge_id, text in rows:
+            try:
+                records.append(JudgeRecord.from_dict(json.loads(text), f"{self.path} [{judge_id}]"))
+            except (ValueError, PhyJudgeError):
+                continue  # a record from an incompatible version: not offered for replay
+        return records
+
     # -- moving judgments between machines -------------------------------------------------
 
     def export_jsonl(self, out: IO[str]) -> int:
-        """Write one ``{"key", "judgment"}`` JSON object per line; returns the count."""
+        """Write the judges (``{"judge_record": ...}`` lines), then one ``{"key",
+        "judgment"}`` object per line; returns the number of judgments."""
+        for record in self.judges():
+            out.write(json.dumps({"judge_record": record.to_dict()}, sort_keys=True) + "\n")
         count = 0
         for key, judgment in self.items():
             out.write(json.dumps({"key": key, "judgment": judgment}, sort_keys=True) + "\n")
@@ -214,26 +223,34 @@ class JudgmentCache:
 
     def import_jsonl(self, lines: Iterable[str], *, source: str = "<input>") -> int:
         """Read what ``export_jsonl`` wrote; a bad line is an error naming it, nothing is lost."""
-        records = []
+        records: list[tuple[str, Judgment]] = []
+        judges: list[JudgeRecord] = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            where = f"{source}:{number}"
             try:
                 record = json.loads(line)
+                if isinstance(record, dict) and "judge_record" in record:
+                    judges.append(JudgeRecord.from_dict(record["judge_record"], where))
+                    continue
                 key = record["key"]
                 judgment = Judgment.from_dict(record["judgment"])
             except (ValueError, TypeError, KeyError) as exc:
                 raise CacheError(
-                    f"{source}:{number}: not a judgment exported by 'phyjudge cache export' "
+                    f"{where}: not a judgment exported by 'phyjudge cache export' "
                     f"({type(exc).__name__}: {exc}). Nothing was imported; fix or drop the line."
                 ) from exc
             records.append((key, judgment))
-        self.db.execute("BEGIN")
-        try:
-            for key, judgment in records:
-                self.put(key, judgment)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                for judge in judges:
+                    self.add_judge(judge)
+                for key, judgment in records:
+                    self.put(key, judgment)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         return len(records)

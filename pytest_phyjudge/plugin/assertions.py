@@ -12,12 +12,13 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError
+from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError, describe_error
 from pytest_phyjudge.engine.axes import DOMAIN_TITLES, check_law, check_metric, domain_of, is_law
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.plugin import state as _session
-from pytest_phyjudge.reporting.checks import Check, describe_error
+from pytest_phyjudge.plugin.options import DEFAULT_MIN_SCORE
+from pytest_phyjudge.reporting.checks import Check
 
 Threshold = int | Mapping[str, int]
 _LABEL = 12
@@ -217,7 +218,7 @@ def _judge_axes(
             if law not in laws:
                 raise InputError(f"criteria names {law!r}, which is not among laws={list(laws)}.")
         judge, state = _session_judge(judge, helper)
-        default = state.options.min_score if state is not None else _session.DEFAULT_MIN_SCORE
+        default = state.options.min_score if state is not None else DEFAULT_MIN_SCORE
         thresholds = _thresholds(min_score, axes, default)
         outcomes = judge.score_many(video, caption, axes, criteria=criteria or None)
     except PhyJudgeError as exc:

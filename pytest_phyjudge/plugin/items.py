@@ -14,13 +14,19 @@ from typing import Any
 
 import pytest
 
-from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError, SuiteError
+from pytest_phyjudge._exceptions import (
+    InputError,
+    JudgeOutputError,
+    PhyJudgeError,
+    SuiteError,
+    describe_error,
+)
 from pytest_phyjudge.engine.axes import domain_of
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.plugin.assertions import PhysicsAssertionError, failure_message, unscored_error
 from pytest_phyjudge.plugin.generate import case_video
 from pytest_phyjudge.plugin.state import Outcome, state_of
-from pytest_phyjudge.reporting.checks import Check, describe_error
+from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.suites.suite import Case, MarkSpec, Suite, load_suite
 
 

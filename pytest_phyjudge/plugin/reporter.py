@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
+from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.plugin.state import Options, PhyJudgeState
-from pytest_phyjudge.reporting.checks import Check, describe_error
+from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.scores import VideoResult, build_scores, write_json_atomic
 
 WORST_SHOWN = 10

@@ -104,7 +104,3 @@ class Check:
         if values.get("judge") is not None:
             values["judge"] = JudgeIdentity(**values["judge"])
         return cls(**values)
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"

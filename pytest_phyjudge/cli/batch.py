@@ -1,0 +1,117 @@
+"""``score-dir``'s loop: judge (prompt, video) pairs through the cache, write scores.json
+after every video, and keep enough videos in flight to fill the judge servers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import VideoError
+from pytest_phyjudge.engine.judgment import Judgment
+from pytest_phyjudge.judges.factory import build_judge
+from pytest_phyjudge.judges.settings import JudgeSettings
+from pytest_phyjudge.reporting.scores import VideoResult, build_scores, write_json_atomic
+
+Pair = tuple[dict[str, Any], Path]
+
+
+class BatchRun:
+    """One ``score-dir`` run: its judge (behind the cache), results and counts."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        settings: JudgeSettings,
+        metrics: list[str],
+        only_laws: set[str] | None,
+    ) -> None:
+        self.args = args
+        self.settings = settings
+        self.metrics = metrics
+        self.only_laws = only_laws
+        self.judge = build_judge(settings)
+        self.results: list[VideoResult] = []
+        self.failed_axes = 0
+        self.judged = 0
+        self.meta = {
+            "judge": self.judge.identity.to_dict(),
+            "settings": dict(self.judge.settings),
+            "prompts": str(args.prompts),
+            "videos": str(args.videos),
+            "rubric_calibrated": self.judge.rubric.calibrated,
+        }
+
+    def judge_one(self, pair: Pair) -> VideoResult:
+        prompt, path = pair
+        laws = [law for law in prompt["laws"] if self.only_laws is None or law in self.only_laws]
+        result = VideoResult(
+            video=prompt["id"],
+            prompt=prompt["prompt"],
+            physical_laws=laws,
+            extra={"file": str(path)},
+        )
+        axes = self.metrics + laws
+        try:
+            result.outcomes.update(self.judge.score_many(path, prompt["prompt"], axes))
+        except VideoError as exc:
+            result.outcomes.update({axis: exc for axis in axes})
+        return result
+
+    def in_flight(self, paired: Sequence[Pair]) -> int:
+        """Videos judged at once: one for a local model; against judge servers, enough to
+        keep ``--concurrency`` requests going (a video's axes already run concurrently)."""
+        if not self.settings.url:
+            return 1
+        most_laws = max((len(p["laws"]) for p, _ in paired), default=0)
+        axes_per_video = max(1, len(self.metrics) + most_laws)
+        return max(1, -(-self.settings.concurrency // axes_per_video))
+
+    def judge_all(self, paired: Sequence[Pair]) -> None:
+        """Judge every pair; results come back, and are written, in the prompt set's order."""
+        from tqdm import tqdm
+
+        started = time.monotonic()
+        pool = ThreadPoolExecutor(self.in_flight(paired), thread_name_prefix="phyjudge-video")
+        bar = tqdm(
+            pool.map(self.judge_one, paired),
+            total=len(paired),
+            unit="video",
+            desc="judging",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        try:
+            for result in bar:
+                self._add(result)
+                minutes = max(time.monotonic() - started, 1e-9) / 60
+                bar.set_postfix(
+                    judgments_per_min=f"{self.judged / minutes:.0f}",
+                    cache_hits=self.hits,
+                    failed=self.failed_axes,
+                )
+        finally:
+            bar.close()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.judge.close()
+        print(
+            f"wrote {self.args.out}: {len(self.results)} videos, {self.judged} judgments "
+            f"({self.hits} from the cache, {self.failed_axes} failed)",
+            file=sys.stderr,
+        )
+
+    @property
+    def hits(self) -> int:
+        stats = getattr(self.judge, "stats", None)
+        return 0 if stats is None else stats.hits
+
+    def _add(self, result: VideoResult) -> None:
+        self.failed_axes += sum(not isinstance(o, Judgment) for o in result.outcomes.values())
+        self.judged += len(result.outcomes)
+        self.results.append(result)
+        # Written after every video, so that a run stopped at any point can resume.
+        write_json_atomic(self.args.out, build_scores(self.results, self.meta))

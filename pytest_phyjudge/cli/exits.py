@@ -1,0 +1,29 @@
+"""The ``phyjudge`` command's exit codes, and how an error reaches the terminal."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_OK = 0
+#: ``compare --fail-on-regression``: an axis regressed significantly.
+EXIT_REGRESSION = 1
+#: Usage or bad input (a video, a law, a file), or a cache that cannot be used.
+EXIT_USAGE = 2
+#: The judge's reply holds no score (the raw reply is printed).
+EXIT_UNPARSEABLE = 3
+#: The judge could not be loaded.
+EXIT_LOAD = 4
+#: The judge servers gave no answer.
+EXIT_BACKEND = 5
+EXIT_INTERRUPTED = 130
+
+EPILOG = (
+    "Exit codes: 0 ok, 1 significant regression (compare --fail-on-regression), 2 usage or "
+    "bad input, 3 unparseable judge reply, 4 judge could not be loaded, 5 judge servers gave "
+    "no answer."
+)
+
+
+def fail(message: str, code: int) -> int:
+    print(f"phyjudge: error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,151 @@
+"""``phyjudge score`` (one video, one axis, like the reference script) and ``phyjudge
+score-dir`` (a folder of videos against a PhyGround prompt set, through the cache)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import InputError, JudgeOutputError
+from pytest_phyjudge.cli.arguments import add_cache_options, add_judge_options, judge_settings
+from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
+from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
+from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.factory import build_judge
+
+
+def add_commands(commands: Any) -> None:
+    score = commands.add_parser(
+        "score",
+        help="score one video on one axis and print one JSON line",
+        description='Score one video on one axis; prints {"key", "score", "raw"} as one '
+        "JSON line, like the reference script.",
+    )
+    score.add_argument("--video", required=True, help="path of the video file (.mp4)")
+    score.add_argument("--caption", required=True, help="the prompt the video was made from")
+    axis = score.add_mutually_exclusive_group(required=True)
+    axis.add_argument("--law", help="one of the 13 physical laws, e.g. gravity")
+    axis.add_argument("--metric", help=f"one of the general metrics: {', '.join(GENERAL_METRICS)}")
+    score.add_argument("--criteria", help="replace the law's criterion text in the prompt")
+    score.add_argument(
+        "--print-prompt",
+        action="store_true",
+        help="print the rendered system and user prompt before scoring",
+    )
+    add_judge_options(score)
+    score.set_defaults(run=run_score)
+
+    batch = commands.add_parser(
+        "score-dir",
+        help="judge every video of a folder against a PhyGround prompt set; write scores.json",
+        description="Pair DIR/<id>.mp4 (or DIR/<generator>__<id>.mp4) with the prompts of a "
+        "PhyGround prompt set, judge each pair on the general metrics and its laws through the "
+        "judgment cache, and write PhyGround's scores.json. Re-running resumes: judgments "
+        "already made come from the cache.",
+    )
+    batch.add_argument("--videos", required=True, help="folder of .mp4 files")
+    batch.add_argument("--prompts", required=True, help="PhyGround prompt set (JSON)")
+    batch.add_argument("--out", required=True, help="where to write scores.json")
+    batch.add_argument(
+        "--laws",
+        nargs="+",
+        metavar="LAW",
+        help="judge only these laws (of those each prompt lists)",
+    )
+    batch.add_argument(
+        "--metrics",
+        nargs="*",
+        metavar="METRIC",
+        help=f"general metrics to judge (default: {' '.join(GENERAL_METRICS)})",
+    )
+    add_cache_options(batch)
+    add_judge_options(batch)
+    batch.set_defaults(run=run_score_dir)
+
+
+def _print_prompt(judge: Judge, args: argparse.Namespace) -> None:
+    prompt = judge.render(args.caption, law=args.law, metric=args.metric, criteria=args.criteria)
+    print(
+        "=== system ===",
+        prompt.system,
+        "=== user (after the video) ===",
+        prompt.user,
+        "=== end of prompt ===",
+        sep="\n",
+        flush=True,
+    )
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.engine.video import check_video_file, decode_video
+
+    axis = axis_from(law=args.law, metric=args.metric)
+    if args.criteria is not None and args.law is None:
+        raise InputError("--criteria replaces a law's criterion; it needs --law, not --metric.")
+    check_video_file(args.video)
+    settings = judge_settings(args)
+    if not settings.url and not settings.factory:
+        # A clip the model cannot read fails here, before minutes of loading the model.
+        decode_video(args.video, fps=settings.fps, max_pixels=settings.max_pixels)
+    judge = build_judge(settings)
+    try:
+        if args.print_prompt:
+            _print_prompt(judge, args)
+        try:
+            judgment = judge.score(
+                args.video, args.caption, law=args.law, metric=args.metric, criteria=args.criteria
+            )
+        except JudgeOutputError as exc:
+            print(json.dumps({"key": axis, "score": None, "raw": exc.raw}), flush=True)
+            return fail(f"{exc.reason} The raw reply is in the JSON line above.", EXIT_UNPARSEABLE)
+        print(json.dumps(judgment.cli_line()), flush=True)
+        return EXIT_OK
+    finally:
+        judge.close()
+
+
+def _video_ids(folder: Path) -> dict[str, Path]:
+    """Videos by prompt id: the file stem, or what follows ``<generator>__`` in it."""
+    ids: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.mp4")):
+        ids.setdefault(path.stem, path)
+        if "__" in path.stem:
+            ids.setdefault(path.stem.split("__", 1)[1], path)
+    return ids
+
+
+def run_score_dir(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.cli.batch import BatchRun
+    from pytest_phyjudge.suites import load_prompt_set
+
+    folder = Path(args.videos)
+    if not folder.is_dir():
+        raise InputError(f"--videos {str(folder)!r} is not a folder of .mp4 files.")
+    prompts = load_prompt_set(args.prompts)
+    metrics = (
+        list(GENERAL_METRICS) if args.metrics is None else [check_metric(m) for m in args.metrics]
+    )
+    only_laws = None if args.laws is None else {check_law(law) for law in args.laws}
+    videos = _video_ids(folder)
+    paired = [(p, videos[p["id"]]) for p in prompts if p["id"] in videos]
+    if not paired:
+        raise InputError(
+            f"No video in {str(folder)!r} matches a prompt id of {args.prompts!r}; name the "
+            "files <id>.mp4 or <generator>__<id>.mp4 after the prompts' 'video' field."
+        )
+    used = {path for _, path in paired}
+    run = BatchRun(args, judge_settings(args), metrics, only_laws)
+    run.judge_all(paired)
+    no_prompt = sorted({p.name for p in videos.values() if p not in used})
+    if no_prompt:
+        print(
+            f"videos without a prompt ({len(no_prompt)}): {', '.join(no_prompt)}", file=sys.stderr
+        )
+    no_video = [p["id"] for p in prompts if p["id"] not in videos]
+    if no_video:
+        shown = ", ".join(no_video[:20]) + (" ..." if len(no_video) > 20 else "")
+        print(f"prompts without a video ({len(no_video)}): {shown}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,128 @@
+"""A judge as a replay needs it: who it is and how its prompts read, written down with the
+judgments it made, so that a machine without the adapter or a server can key and replay them.
+
+The record is what the judgment cache stores beside its judgments, what ``phyjudge cache
+export`` writes into its JSON lines, and what ``--phyjudge-identity FILE`` reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.engine.judgment import JudgeIdentity
+from pytest_phyjudge.engine.rubric import Rubric
+
+#: The ``format`` field of an identity file.
+IDENTITY_FORMAT = "pytest-phyjudge-judge"
+IDENTITY_VERSION = 1
+
+
+def judge_material(identity: JudgeIdentity) -> dict[str, Any]:
+    """What names a judge in a cache key: the adapter's weights by content where known (its
+    folder or revision then adds nothing), else its id and revision. A local base folder
+    counts by its last component, so the same model in another folder is the same judge."""
+    base = identity.base
+    if base is not None and Path(base).is_absolute():
+        base = Path(base).name
+    material: dict[str, Any] = {"kind": identity.kind, "base": base}
+    if identity.adapter_sha256:
+        material["adapter_sha256"] = identity.adapter_sha256
+    else:
+        material.update(adapter=identity.adapter, revision=identity.revision)
+    return material
+
+
+@dataclass(frozen=True)
+class JudgeRecord:
+    """The identity and rubric of one judge: enough to render its prompts and key its
+    judgments without loading it."""
+
+    identity: JudgeIdentity
+    rubric: Rubric
+
+    @property
+    def id(self) -> str:
+        """Short content id: the same judge and rubric give the same id on every machine."""
+        material = {"judge": judge_material(self.identity), "rubric": _rubric_data(self.rubric)}
+        text = json.dumps(material, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def describe(self) -> str:
+        calibrated = "" if self.rubric.calibrated else ", bundled rubric"
+        return f"{self.identity.describe()}{calibrated} [judge id {self.id}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": IDENTITY_FORMAT,
+            "version": IDENTITY_VERSION,
+            "judge": self.identity.to_dict(),
+            "rubric": _rubric_data(self.rubric),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> JudgeRecord:
+        """The inverse of ``to_dict``; anything else is an InputError naming ``where``."""
+        if not isinstance(data, dict) or data.get("format") != IDENTITY_FORMAT:
+            raise InputError(
+                f"{where} is not a judge identity written by pytest-phyjudge (no "
+                f"'format: {IDENTITY_FORMAT}'). Write one with 'phyjudge cache export FILE' on "
+                "the machine that recorded the judgments."
+            )
+        try:
+            identity = JudgeIdentity(**data["judge"])
+            rubric_fields = dict(data["rubric"])
+            rubric = Rubric(
+                system_prompt=rubric_fields["system_prompt"],
+                general_templates=dict(rubric_fields["general_templates"]),
+                physical_template=rubric_fields["physical_template"],
+                physical_sub_questions_enabled=bool(
+                    rubric_fields["physical_sub_questions_enabled"]
+                ),
+                general_sub_questions=_tuples(rubric_fields["general_sub_questions"]),
+                physical_sub_questions=_tuples(rubric_fields["physical_sub_questions"]),
+                physical_criteria=dict(rubric_fields["physical_criteria"]),
+                origins=dict(rubric_fields.get("origins") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                f"{where} is a damaged judge identity ({type(exc).__name__}: {exc}). Export it "
+                "again with 'phyjudge cache export'."
+            ) from exc
+        return cls(identity, rubric)
+
+
+def _rubric_data(rubric: Rubric) -> dict[str, Any]:
+    data = asdict(rubric)
+    for name in ("general_sub_questions", "physical_sub_questions"):
+        data[name] = {axis: list(qs) for axis, qs in data[name].items()}
+    return data
+
+
+def _tuples(table: Any) -> dict[str, tuple[str, ...]]:
+    return {str(axis): tuple(str(q) for q in questions) for axis, questions in table.items()}
+
+
+def read_identity_file(path: str | Path) -> JudgeRecord:
+    """The judge named by an identity file; a clear InputError for anything else."""
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(
+            f"Cannot read the judge identity {str(file)!r} ({exc.strerror or exc}). Check the "
+            "path given to --phyjudge-identity."
+        ) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file} is not valid JSON ({exc}); export it again.") from exc
+    return JudgeRecord.from_dict(data, str(file))
+
+
+def write_identity_file(record: JudgeRecord, path: str | Path) -> Path:
+    file = Path(path)
+    file.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return file

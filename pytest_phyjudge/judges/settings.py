@@ -1,0 +1,230 @@
+"""How to get the judge, parsed once where it comes in: from pytest's options and ini, or from
+the ``phyjudge`` command line. Every parser here is an argparse ``type=``, so a bad value
+becomes a usage error that names the flag, the value and what would be accepted."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args
+
+from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
+from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
+
+Scoring = Literal["greedy", "distribution"]
+CacheMode = Literal["use", "refresh", "off", "only"]
+SCORING_MODES: tuple[Scoring, ...] = get_args(Scoring)
+CACHE_MODES: tuple[CacheMode, ...] = get_args(CacheMode)
+
+#: ``--phyjudge-judge tiny`` / ``--judge tiny``: the tiny random test judge (a CPU dry run).
+TINY = "tiny"
+#: The folders of the judgment cache and of the tiny judge under pytest's cache dir
+#: (``.pytest_cache/d/``), shared by pytest and the ``phyjudge`` command.
+CACHE_DIR_NAME = "phyjudge-judgments"
+TINY_DIR_NAME = "phyjudge-tiny"
+#: The reference script's reply budget.
+DEFAULT_MAX_NEW_TOKENS = 64
+#: Judge servers: requests in flight, seconds to wait for a reply, retries of a failure.
+DEFAULT_CONCURRENCY = 8
+DEFAULT_READ_TIMEOUT = 120.0
+DEFAULT_RETRIES = 3
+MIN_SCORE, MAX_SCORE = 1, 5
+DEVICES_HELP = "cpu, cuda, cuda:N, mps or auto"
+DTYPES = ("auto", "bfloat16", "bf16", "float16", "fp16", "float32", "fp32")
+
+_OBJECT_SPEC = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_DEVICE = re.compile(r"cpu|cuda(?::\d+)?|mps|auto")
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------- value parsers
+
+
+def parse_number(
+    value: str, convert: Callable[[str], _T], ok: Callable[[_T], bool], what: str
+) -> _T:
+    """``convert(value)`` when it gives a number that is ``ok``; else a usage error."""
+    try:
+        number: _T | None = convert(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not ok(number):
+        raise argparse.ArgumentTypeError(f"{value!r} is not {what}.")
+    return number
+
+
+def parse_positive_int(value: str) -> int:
+    return parse_number(value, int, lambda n: n >= 1, "a whole number of at least 1")
+
+
+def parse_count(value: str) -> int:
+    return parse_number(value, int, lambda n: n >= 0, "a whole number of at least 0")
+
+
+def parse_positive_float(value: str) -> float:
+    return parse_number(value, float, lambda n: n > 0, "a number greater than 0")
+
+
+def parse_confidence(value: str) -> float:
+    return parse_number(value, float, lambda v: 0 < v < 1, "a confidence in (0, 1), e.g. 0.95")
+
+
+def parse_min_score(value: str | int) -> int:
+    """A whole-number threshold from 1 to 5."""
+    return parse_number(
+        str(value),
+        int,
+        lambda n: MIN_SCORE <= n <= MAX_SCORE,
+        f"a minimum score; scores are whole numbers from {MIN_SCORE} to {MAX_SCORE}",
+    )
+
+
+def _one_of(value: str, choices: tuple[str, ...], what: str, hint: str) -> str:
+    value = value.strip()
+    if value in choices:
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a {what}; use {hint}.")
+
+
+def parse_scoring(value: str) -> Scoring:
+    hint = "greedy (the reference: parse the reply) or distribution (probabilities of 1-5)"
+    return _one_of(value, SCORING_MODES, "scoring mode", hint)  # type: ignore[return-value]
+
+
+def parse_cache_mode(value: str) -> CacheMode:
+    hint = "use (read and record), refresh (judge again), off, or only (replay: never load a model)"
+    return _one_of(value, CACHE_MODES, "cache mode", hint)  # type: ignore[return-value]
+
+
+def parse_dtype(value: str) -> str:
+    return _one_of(value, DTYPES, "dtype", f"one of {', '.join(DTYPES)}")
+
+
+def parse_device(value: str) -> str:
+    value = value.strip()
+    if _DEVICE.fullmatch(value):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a device; use {DEVICES_HELP}.")
+
+
+def parse_judge_spec(value: str) -> str:
+    """``tiny`` or ``package.module:factory``."""
+    value = value.strip()
+    if value == TINY or _OBJECT_SPEC.fullmatch(value):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r} names no judge; write '{TINY}' (the tiny random test judge) or "
+        "'package.module:factory' (a callable that returns a pytest_phyjudge.Judge)."
+    )
+
+
+def parse_url_list(value: str) -> tuple[str, ...]:
+    """``URL[,URL...]`` of judge servers."""
+    from pytest_phyjudge.judges.remote import parse_urls
+
+    try:
+        return parse_urls(value)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_media_root(value: str) -> tuple[Path, str]:
+    """``DIR`` or ``DIR=SERVED_DIR``: where videos sit here, and where the servers see them."""
+    local, _, served = value.partition("=")
+    if not local.strip():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} names no folder; write DIR, or DIR=SERVED_DIR when the servers see it "
+            "under another path."
+        )
+    folder = Path(local.strip()).expanduser().absolute()
+    return folder, (served.strip() or str(folder))
+
+
+# --------------------------------------------------------------------------- the settings
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Everything that decides which judge a run gets and how it judges; built once, from
+    pytest's options or from the command line, then handed to :func:`build_judge`."""
+
+    #: The adapter: a hub id or a folder; its hub revision; another base model.
+    adapter: str = DEFAULT_ADAPTER
+    revision: str | None = None
+    base_model: str | None = None
+    #: ``tiny`` or ``package.module:factory`` instead of the adapter.
+    judge: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    attn_implementation: str | None = None
+    scoring: Scoring = "greedy"
+    fps: float = DEFAULT_FPS
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    #: The judgment cache: its folder (None: no cache at all) and mode.
+    cache_dir: Path | None = None
+    cache_mode: CacheMode = "use"
+    #: A judge identity file (``phyjudge cache export`` writes one) for replay without a model.
+    identity_file: Path | None = None
+    #: Judge servers instead of a model in this process.
+    url: tuple[str, ...] = ()
+    remote_identity: Path | None = None
+    media_root: tuple[Path, str] | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = DEFAULT_READ_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    #: Let every pytest-xdist worker load a model of its own (refused by default).
+    per_worker_model: bool = False
+    #: Where the tiny judge is built (the pytest cache dir, or a temporary folder).
+    tiny_folder: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.url and self.judge:
+            raise InputError(
+                f"Judge servers (--phyjudge-url / --url) and the judge {self.judge!r} "
+                "(--phyjudge-judge / --judge) both choose the judge; keep one of them."
+            )
+        if self.scoring not in SCORING_MODES:
+            raise InputError(f"Unknown scoring mode {self.scoring!r}; use greedy or distribution.")
+        if self.cache_mode not in CACHE_MODES:
+            raise InputError(
+                f"Unknown cache mode {self.cache_mode!r}; use {', '.join(CACHE_MODES)}."
+            )
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.judge == TINY
+
+    @property
+    def factory(self) -> str | None:
+        """``package.module:factory`` when a user factory makes the judge."""
+        return self.judge if self.judge and self.judge != TINY else None
+
+    def replace(self, **changes: Any) -> JudgeSettings:
+        return replace(self, **changes)
+
+    def describe_source(self) -> str:
+        """Where the judge comes from, in a few words (the report header)."""
+        if self.url:
+            return f"served at {', '.join(self.url)}"
+        if self.judge:
+            return f"{self.judge} (--phyjudge-judge)"
+        return self.adapter + (f"@{self.revision}" if self.revision else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, for reports."""
+        data: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif name == "url":
+                value = list(value)
+            elif name == "media_root" and value is not None:
+                value = f"{value[0]}={value[1]}"
+            data[name] = value
+        return data

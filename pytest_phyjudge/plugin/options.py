@@ -1,0 +1,254 @@
+"""The plugin's command-line and ini options, each parsed once where it comes in.
+
+An option given on the command line wins over its ini value, which wins over the default.
+Bad command-line values are usage errors through ``type=``; an ini value goes through the
+same parser and its error names the ini option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.judges.settings import (
+    CACHE_DIR_NAME,
+    DEFAULT_ADAPTER,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+    DEVICES_HELP,
+    DTYPES,
+    TINY,
+    TINY_DIR_NAME,
+    JudgeSettings,
+    parse_cache_mode,
+    parse_count,
+    parse_device,
+    parse_dtype,
+    parse_judge_spec,
+    parse_media_root,
+    parse_min_score,
+    parse_positive_float,
+    parse_positive_int,
+    parse_scoring,
+    parse_url_list,
+)
+
+DEFAULT_MIN_SCORE = 3
+DEFAULT_SUITE_GLOBS = ("*.phyjudge.yaml", "*.phyjudge.yml")
+
+#: (name, help, parser, metavar) of the options that take a value; each has an ini twin.
+_VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
+    ("adapter", f"PhyJudge adapter: a hub id or a local folder (default {DEFAULT_ADAPTER}).",
+     None, "ID_OR_DIR"),
+    ("revision", "hub revision of the adapter.", None, "REV"),
+    ("device", f"device for the judge: {DEVICES_HELP} (default: cuda when available).",
+     parse_device, "DEVICE"),
+    ("dtype", f"weights dtype: {', '.join(DTYPES)} (default: bfloat16 on cuda, else float32).",
+     parse_dtype, "DTYPE"),
+    ("min-score", f"default minimum score 1-5 of every judged axis (default {DEFAULT_MIN_SCORE}).",
+     parse_min_score, "N"),
+    ("report", "write a PhyGround-style scores.json here (and contact sheets of failed items "
+     "beside it), also when the run fails or is interrupted.", None, "PATH"),
+    ("judge", f"judge to use instead of PhyJudge-9B: 'package.module:factory', or '{TINY}' for "
+     "a tiny random judge on the CPU (a dry run: its scores are meaningless).",
+     parse_judge_spec, "SPEC"),
+    ("cache", "folder of the persistent judgment cache (default: the pytest cache dir).",
+     None, "DIR"),
+    ("cache-mode", "use (read and record, the default), refresh (judge again and overwrite), "
+     "off, or only (replay recorded judgments, never load a model; a miss fails the item).",
+     parse_cache_mode, "MODE"),
+    ("identity", "replay judgments of the judge named in FILE (written by 'phyjudge cache "
+     "export'), with no adapter or server here; needs --phyjudge-cache-mode only.",
+     None, "FILE"),
+    ("scoring", "greedy (the reference: parse the generated reply, the default) or "
+     "distribution (probabilities of the digits 1-5 after the answer prefix).",
+     parse_scoring, "MODE"),
+    ("url", "judge on OpenAI-compatible servers instead of in this process: vLLM serving the "
+     "merged checkpoint, or 'phyjudge serve' (several replicas: URL,URL,...).",
+     parse_url_list, "URL[,URL...]"),
+    ("remote-identity", "the merged checkpoint (or its phyjudge_provenance.json) the servers "
+     "run; default: asked from the servers' /v1/models.", None, "PATH"),
+    ("media-root", "videos under DIR are sent as file:// URLs (the servers share the "
+     "filesystem) instead of as data; DIR=SERVED_DIR when the servers see it elsewhere.",
+     parse_media_root, "DIR"),
+    ("concurrency", f"requests in flight to the judge servers (default {DEFAULT_CONCURRENCY}).",
+     parse_positive_int, "N"),
+    ("timeout", f"seconds to wait for a judge server's reply (default "
+     f"{DEFAULT_READ_TIMEOUT:.0f}).", parse_positive_float, "SECONDS"),
+    ("retries", f"retries of a failed request to the judge servers (default {DEFAULT_RETRIES}).",
+     parse_count, "N"),
+    ("baseline", "regression baseline (a JSON file to commit): an item fails when its score "
+     "drops below its entry by more than the case's tolerance.", None, "PATH"),
+    ("compare-plot", "write a PNG chart of this run's per-axis means against the baseline's.",
+     None, "PATH"),
+]  # fmt: skip
+_FLAGS = [
+    ("update-baseline", "write this run's scores into the baseline (new cases added, the old "
+     "file kept as .bak); drops do not fail items."),
+    ("prune-baseline", "with --phyjudge-update-baseline: drop entries this run did not judge."),
+    ("baseline-any-judge", "compare with (or update) a baseline made by another judge."),
+    ("per-worker-model", "let every pytest-xdist worker load its own judge model (refused by "
+     "default)."),
+    ("regenerate", "make every generated clip again instead of reusing the cached one."),
+]  # fmt: skip
+#: Options whose value is a path: relative to the current folder on the command line, and to
+#: the ini file in the ini file.
+_PATHS = ("report", "cache", "identity", "remote-identity", "baseline", "compare-plot")
+
+
+def _dest(name: str) -> str:
+    return "phyjudge_" + name.replace("-", "_")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """``pytest_addoption``: one group, an ini twin for every option that takes a value."""
+    group = parser.getgroup("phyjudge", "physics assertions judged by PhyJudge (pytest-phyjudge)")
+    for name, text, parse, metavar in _VALUED:
+        kwargs: dict[str, Any] = {"type": parse} if parse else {}
+        group.addoption(
+            f"--phyjudge-{name}", dest=_dest(name), default=None, help=text, metavar=metavar,
+            **kwargs,
+        )  # fmt: skip
+        parser.addini(_dest(name), f"default for --phyjudge-{name}", type="string", default="")
+    for name, text in _FLAGS:
+        group.addoption(
+            f"--phyjudge-{name}", dest=_dest(name), action="store_true", default=False, help=text
+        )
+    parser.addini(
+        "phyjudge_suite_glob",
+        "file name patterns of YAML suites to collect",
+        type="args",
+        default=list(DEFAULT_SUITE_GLOBS),
+    )
+
+
+@dataclass(frozen=True)
+class Options:
+    """The plugin's settings: the judge's, and the run's own (thresholds, reports, baselines)."""
+
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
+    min_score: int = DEFAULT_MIN_SCORE
+    report: Path | None = None
+    regenerate: bool = False
+    suite_globs: tuple[str, ...] = DEFAULT_SUITE_GLOBS
+    #: Regression baseline (a JSON file users commit) and what to do with it.
+    baseline: Path | None = None
+    update_baseline: bool = False
+    prune_baseline: bool = False
+    baseline_any_judge: bool = False
+    #: PNG chart of this run against its baseline.
+    compare_plot: Path | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Options:
+        values = _Values(config)
+        try:
+            judge = JudgeSettings(
+                adapter=values.get("adapter") or DEFAULT_ADAPTER,
+                revision=values.get("revision"),
+                judge=values.get("judge"),
+                device=values.get("device"),
+                dtype=values.get("dtype"),
+                scoring=values.get("scoring") or "greedy",
+                cache_dir=values.get("cache") or _default_cache_dir(config),
+                cache_mode=values.get("cache-mode") or "use",
+                identity_file=values.get("identity"),
+                url=values.get("url") or (),
+                remote_identity=values.get("remote-identity"),
+                media_root=values.get("media-root"),
+                concurrency=values.get("concurrency") or DEFAULT_CONCURRENCY,
+                timeout=values.get("timeout") or DEFAULT_READ_TIMEOUT,
+                retries=_given(values.get("retries"), DEFAULT_RETRIES),
+                per_worker_model=values.flag("per-worker-model"),
+                tiny_folder=_pytest_cache_dir(config, TINY_DIR_NAME),
+            )
+        except InputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        return cls(
+            judge=judge,
+            min_score=_given(values.get("min-score"), DEFAULT_MIN_SCORE),
+            report=values.get("report"),
+            regenerate=values.flag("regenerate"),
+            suite_globs=tuple(config.getini("phyjudge_suite_glob") or DEFAULT_SUITE_GLOBS),
+            baseline=values.get("baseline"),
+            update_baseline=values.flag("update-baseline"),
+            prune_baseline=values.flag("prune-baseline"),
+            baseline_any_judge=values.flag("baseline-any-judge"),
+            compare_plot=values.get("compare-plot"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, for the report's ``settings``."""
+        data = self.judge.to_dict()
+        data.update(
+            min_score=self.min_score,
+            report=None if self.report is None else str(self.report),
+            regenerate=self.regenerate,
+            suite_globs=list(self.suite_globs),
+            baseline=None if self.baseline is None else str(self.baseline),
+            update_baseline=self.update_baseline,
+            prune_baseline=self.prune_baseline,
+            baseline_any_judge=self.baseline_any_judge,
+            compare_plot=None if self.compare_plot is None else str(self.compare_plot),
+        )
+        return data
+
+
+def _given(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+class _Values:
+    """Reads one option: the command line's parsed value, else the ini text through the same
+    parser, else None. Paths come back absolute."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.parsers = {name: parse for name, _, parse, _ in _VALUED}
+
+    def flag(self, name: str) -> bool:
+        return bool(self.config.getoption(_dest(name), False))
+
+    def get(self, name: str) -> Any:
+        value = self.config.getoption(_dest(name), None)
+        base = self.config.invocation_params.dir
+        if value is None:
+            text = str(self.config.getini(_dest(name)) or "").strip()
+            if not text:
+                return None
+            value = self._parse_ini(name, text)
+            # An ini path is relative to the ini file, as other path-valued ini options are.
+            base = self.config.inipath.parent if self.config.inipath else self.config.rootpath
+        if name in _PATHS:
+            return Path(base, value).absolute()
+        return value
+
+    def _parse_ini(self, name: str, text: str) -> Any:
+        parse = self.parsers.get(name)
+        try:
+            return parse(text) if parse else text
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"ini option {_dest(name)}: {exc}") from None
+
+
+def _pytest_cache_dir(config: pytest.Config, name: str) -> Path:
+    """``name`` under pytest's cache dir (``cache_dir`` ini, ``.pytest_cache`` by default),
+    not created here: the cache and the tiny judge make their folders when first used."""
+    try:
+        configured = str(config.getini("cache_dir") or "")
+    except ValueError:  # -p no:cacheprovider: the ini option is not even registered
+        configured = ""
+    folder = Path(os.path.expanduser(configured or ".pytest_cache"))
+    return Path(config.rootpath, folder, "d", name)
+
+
+def _default_cache_dir(config: pytest.Config) -> Path:
+    return _pytest_cache_dir(config, CACHE_DIR_NAME)
