@@ -452,7 +452,7 @@ def _cmd_score_dir(args: argparse.Namespace) -> int:
     from pytest_phyjudge.judges.cached import CachedJudge
     from pytest_phyjudge.judges.store import JudgmentCache
     from pytest_phyjudge.reporting.scores import VideoResult, build_scores, write_json_atomic
-    from pytest_phyjudge.suites.suite import load_prompt_set
+    from pytest_phyjudge.suites import load_prompt_set
 
     folder = Path(args.videos)
     if not folder.is_dir():

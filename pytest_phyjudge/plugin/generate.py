@@ -21,7 +21,7 @@ from pytest_phyjudge._exceptions import PhyJudgeError, VideoError
 from pytest_phyjudge.engine.video import check_video_file
 from pytest_phyjudge.plugin.state import import_object, user_frames
 from pytest_phyjudge.reporting.checks import describe_error
-from pytest_phyjudge.suites.suite import Case
+from pytest_phyjudge.suites import Case
 
 CLIPS_DIR = "phyjudge-clips"
 
