@@ -869,3 +869,17 @@ def test_real_phyground_prompt_set(tmp_path: Path, humaneval: Path) -> None:
     law_counts = json.loads(humaneval.read_text(encoding="utf-8"))["law_counts"]
     for law, count in law_counts.items():
         assert sum(law in case.laws for case in suite.cases) == count, law
+
+
+def test_suites_package_exports() -> None:
+    import pytest_phyjudge.suites as suites
+
+    assert suites.__all__ == sorted(suites.__all__)
+    assert set(suites.__all__) == {
+        "Case",
+        "Gates",
+        "MarkSpec",
+        "Suite",
+        "load_prompt_set",
+        "load_suite",
+    }
