@@ -36,12 +36,23 @@ class VideoError(InputError):
 
 
 class SuiteError(InputError):
-    """A YAML suite or prompt set that cannot be collected; names the file and line."""
+    """A YAML suite or prompt set that cannot be collected; names the file and line.
 
-    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+    When one file has several independent problems, one SuiteError lists them all and
+    ``errors`` holds each (with its own line); it is empty for a single problem."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        errors: tuple[SuiteError, ...] = (),
+    ):
         self.path = None if path is None else Path(path)
         self.line = line
         self.reason = message
+        self.errors = errors
         super().__init__(self._located(message))
 
     def _located(self, message: str) -> str:

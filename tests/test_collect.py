@@ -300,8 +300,60 @@ def test_unregistered_mark_under_strict_markers(pytester: pytest.Pytester) -> No
     # A mark name no other test registers (pytest remembers known marks per process).
     path = suite(pytester, SUITE.replace("marks: [slow]", "marks: [never_registered_x]"))
     result = pytester.runpytest("--strict-markers", "--collect-only")
+    # At the line of the mark itself, and pytest's reason ends its sentence.
     result.stdout.fnmatch_lines(
-        [f"{path}:6: case 'ball_ramp' has the mark 'never_registered_x', which pytest refuses: *"]
+        [
+            f"{path}:10: case 'ball_ramp' has the mark 'never_registered_x', which pytest "
+            "refuses: 'never_registered_x' not found in `markers` configuration option. "
+            "Register it under `markers` *"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_unregistered_mark_warns_at_its_yaml_line(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(SCRIPTED_CONFTEST.format(replies={"*": 4}))
+    path = suite(pytester, SUITE.replace("marks: [slow]", "marks: [never_registered_y]"))
+    result = pytester.runpytest("--collect-only")
+    result.stdout.fnmatch_lines(
+        [
+            "*warnings summary*",
+            "basics.phyjudge.yaml:10",
+            f"  {path}:10: PytestUnknownMarkWarning: case 'ball_ramp' has the mark "
+            "'never_registered_y', which is not registered (a typo?). Register it under "
+            "`markers` *",
+            "    marks: [[]never_registered_y[]]",
+        ]
+    )
+    assert "items.py" not in result.stdout.str()
+    assert result.stdout.str().count("PytestUnknownMarkWarning") == 1
+    # Warnings made errors: a collection error at the same line, not a traceback.
+    result = pytester.runpytest("--collect-only", "-W", "error::pytest.PytestUnknownMarkWarning")
+    result.stdout.fnmatch_lines(
+        [f"{path}:10: case 'ball_ramp' has the mark 'never_registered_y', which is not *"]
+    )
+    assert "Traceback" not in result.stdout.str() and "items.py" not in result.stdout.str()
+
+
+def test_every_bad_case_is_reported_in_one_collection_error(pytester: pytest.Pytester) -> None:
+    scripted(pytester)
+    path = suite(
+        pytester,
+        "videos: clips/{id}.mp4\n"
+        "cases:\n"
+        "  - {id: a, prompt: p, laws: [gravty]}\n"
+        "  - {id: fine, prompt: p}\n"
+        "  - {id: b, prompt: p, min_score: 9}\n",
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting basics.phyjudge.yaml*",
+            f"{path}: the suite has 2 problems; fix each at its line:",
+            f"  {path}:3: *Did you mean 'gravity'?*",
+            f"  {path}:5: min_score is 9; thresholds are integers from 1 to 5.",
+        ]
     )
     assert "Traceback" not in result.stdout.str()
 

@@ -12,7 +12,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from pytest_phyjudge.suites.suite import load_suite
+from pytest_phyjudge.suites import load_suite
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example_suite"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge import SuiteError
-from pytest_phyjudge.suites.suite import load_suite
+from pytest_phyjudge.suites import load_suite
 
 #: A scripted judge that reads its reply for each axis from the clip file (JSON), and a
 #: generator that writes such a clip with the score ``scores[seed]``, logging the seeds.

@@ -9,7 +9,7 @@ import pytest
 
 from pytest_phyjudge.regression import stats
 from pytest_phyjudge.regression.sampling import summarize
-from pytest_phyjudge.suites.suite import Gates
+from pytest_phyjudge.suites import Gates
 
 
 def wilson_by_hand(k: int, n: int, z: float) -> tuple[float, float]:

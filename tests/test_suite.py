@@ -10,7 +10,7 @@ import pytest
 
 from pytest_phyjudge._exceptions import InputError, SuiteError
 from pytest_phyjudge.engine.axes import GENERAL_METRICS
-from pytest_phyjudge.suites.suite import Case, MarkSpec, Suite, load_prompt_set, load_suite
+from pytest_phyjudge.suites import Case, MarkSpec, Suite, load_prompt_set, load_suite
 
 PHYGROUND = Path(__file__).resolve().parents[1].parent / "shared" / "phyground"
 HUMANEVAL = PHYGROUND / "humaneval_prompts.json"
@@ -556,6 +556,104 @@ def test_cases_not_a_list(tmp_path: Path) -> None:
     assert_at(suite_error(path), path, 3, "cases is a mapping", "list")
 
 
+# --------------------------------------------------------------------------- several problems
+
+
+def problems(err: SuiteError, path: Path) -> list[tuple[int | None, str]]:
+    """The (line, reason) of each problem a combined error lists, checking its shape."""
+    assert (err.path, err.line) == (path, None), str(err)
+    assert len(err.errors) > 1
+    head = f"{path}: the suite has {len(err.errors)} problems; fix each at its line:"
+    assert str(err).splitlines() == [head, *(f"  {e}" for e in err.errors)]
+    return [(e.line, e.reason) for e in err.errors]
+
+
+def test_one_problem_is_reported_alone(tmp_path: Path) -> None:
+    path = write(tmp_path, "videos: v/{id}.mp4\ncases:\n  - {id: a, prompt: p, seed: x}\n")
+    err = suite_error(path)
+    assert_at(err, path, 3, "seed is the string 'x'")
+    assert err.errors == ()
+
+
+def test_bad_cases_are_reported_together(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        videos: v/{id}.mp4
+        cases:
+          - id: a
+            prompt: p
+            laws: [gravty]
+          - {id: fine, prompt: p}
+          - id: b
+            prompt: p
+            min_score: 7
+          - {id: a, prompt: q}
+        """,
+    )
+    found = problems(suite_error(path), path)
+    assert [line for line, _ in found] == [5, 9, 10]
+    assert "Did you mean 'gravity'?" in found[0][1]
+    assert "min_score is 7" in found[1][1]
+    assert "duplicate case id 'a'" in found[2][1] and "line 3" in found[2][1]
+
+
+def test_independent_fields_of_one_case_are_reported_together(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        videos: v/{id}.mp4
+        cases:
+          - id: a
+            prompt: p
+            laws: [gravty]
+            min_score: {gravty: 4}
+            generator: make video
+            seed: 1.5
+            marks: [{xfail: a, skip: b}]
+        """,
+    )
+    found = problems(suite_error(path), path)
+    # min_score depends on the laws, so its echo of the bad law is not reported.
+    assert [line for line, _ in found] == [5, 7, 8, 9]
+    assert "'gravty'" in found[0][1]
+    assert "package.module:function" in found[1][1]
+    assert "seed is 1.5" in found[2][1]
+    assert "2 keys" in found[3][1]
+
+
+def test_file_level_problems_come_before_the_cases(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        suite: ''
+        defaults:
+          min_scores: 3
+          seed: x
+        videos: v/{name}.mp4
+        generator: make video
+        cases:
+          - {id: a, prompt: p, laws: [gravty]}
+        """,
+    )
+    found = problems(suite_error(path), path)
+    # The cases are read against these settings, so their own problems wait for a fix.
+    assert [line for line, _ in found] == [1, 3, 4, 5, 6]
+    assert "Did you mean 'min_score'?" in found[1][1]
+    assert "{name}" in found[3][1]
+
+
+def test_prompt_set_and_case_problems_are_reported_together(tmp_path: Path) -> None:
+    bad = write_prompt_set(tmp_path, {"prompts": [{"video": "x", "prompt": "p"}]})
+    path = write(
+        tmp_path,
+        "videos: v/{id}.mp4\nprompts: prompts.json\ncases:\n  - {id: a, prompt: p, seed: x}\n",
+    )
+    err = suite_error(path)
+    assert [(e.path, e.line) for e in err.errors] == [(path, 4), (bad, None)]
+    assert "physical_laws" in err.errors[1].reason
+
+
 # --------------------------------------------------------------------------- prompt sets
 
 PHYGROUND_SET = {
@@ -771,3 +869,17 @@ def test_real_phyground_prompt_set(tmp_path: Path, humaneval: Path) -> None:
     law_counts = json.loads(humaneval.read_text(encoding="utf-8"))["law_counts"]
     for law, count in law_counts.items():
         assert sum(law in case.laws for case in suite.cases) == count, law
+
+
+def test_suites_package_exports() -> None:
+    import pytest_phyjudge.suites as suites
+
+    assert suites.__all__ == sorted(suites.__all__)
+    assert set(suites.__all__) == {
+        "Case",
+        "Gates",
+        "MarkSpec",
+        "Suite",
+        "load_prompt_set",
+        "load_suite",
+    }

@@ -20,7 +20,7 @@ import pytest
 from pytest_phyjudge._exceptions import PhyJudgeError, VideoError, describe_error
 from pytest_phyjudge.engine.video import check_video_file
 from pytest_phyjudge.judges.factory import import_object, user_frames
-from pytest_phyjudge.suites.suite import Case
+from pytest_phyjudge.suites import Case
 
 CLIPS_DIR = "phyjudge-clips"
 

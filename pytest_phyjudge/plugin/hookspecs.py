@@ -9,7 +9,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.base import Judge
-    from pytest_phyjudge.suites.suite import Case
+    from pytest_phyjudge.suites import Case
 
 
 @pytest.hookspec(firstresult=True)

@@ -7,6 +7,7 @@ select the way they do for Python tests. The items of a case share one judgment.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from fnmatch import fnmatch
 from pathlib import Path
@@ -27,7 +28,13 @@ from pytest_phyjudge.plugin.assertions import PhysicsAssertionError, failure_mes
 from pytest_phyjudge.plugin.generate import case_video
 from pytest_phyjudge.plugin.state import Outcome, state_of
 from pytest_phyjudge.reporting.checks import Check
-from pytest_phyjudge.suites.suite import Case, MarkSpec, Suite, load_suite
+from pytest_phyjudge.suites import Case, MarkSpec, Suite, load_suite
+
+#: How to mend a YAML mark pytest does not know.
+_MARK_FIX = (
+    "Register it under `markers` in your pytest configuration, or remove it from the case's "
+    "`marks:`."
+)
 
 
 def is_suite_file(path: Path, globs: tuple[str, ...]) -> bool:
@@ -52,14 +59,35 @@ class SuiteFile(pytest.File):
             yield node
 
     def _mark(self, spec: MarkSpec, case: Case) -> pytest.MarkDecorator:
-        try:
-            return getattr(pytest.mark, spec.name)(*spec.args, **dict(spec.kwargs))
-        except pytest.fail.Exception as exc:
-            raise self.CollectError(
-                f"{self.path}:{case.line}: case {case.id!r} has the mark {spec.name!r}, which "
-                f"pytest refuses: {exc.msg} Register it under `markers` in your pytest "
-                "configuration, or remove it from the case's `marks:`."
-            ) from None
+        """The case's YAML mark as a pytest mark. pytest's complaints about an unregistered
+        name are moved to the YAML line of the mark, where the fix is made."""
+        line = spec.line or case.line
+        where = f"{self.path}:{line}: case {case.id!r} has the mark {spec.name!r}"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pytest.PytestUnknownMarkWarning)
+            try:
+                decorator = getattr(pytest.mark, spec.name)(*spec.args, **dict(spec.kwargs))
+            except pytest.fail.Exception as exc:
+                reason = exc.msg.rstrip()
+                reason += "" if reason.endswith((".", "?", "!")) else "."
+                raise self.CollectError(
+                    f"{where}, which pytest refuses: {reason} {_MARK_FIX}"
+                ) from None
+        for record in caught:
+            if not issubclass(record.category, pytest.PytestUnknownMarkWarning):
+                warnings.warn_explicit(
+                    record.message, record.category, record.filename, record.lineno
+                )
+                continue
+            message = (
+                f"case {case.id!r} has the mark {spec.name!r}, which is not registered "
+                f"(a typo?). {_MARK_FIX}"
+            )
+            try:
+                warnings.warn_explicit(message, record.category, str(self.path), line)
+            except pytest.PytestUnknownMarkWarning:  # -W error: a collection error, located
+                raise self.CollectError(f"{self.path}:{line}: {message}") from None
+        return decorator
 
 
 class CaseCollector(pytest.Collector):

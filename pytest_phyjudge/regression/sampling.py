@@ -15,7 +15,7 @@ from statistics import fmean
 from typing import Any
 
 from pytest_phyjudge.regression import stats
-from pytest_phyjudge.suites.suite import Gates
+from pytest_phyjudge.suites import Gates
 
 #: Level of the interval shown beside a point estimate when no confidence is set.
 SHOWN_INTERVAL = 0.95

@@ -1,0 +1,63 @@
+"""A case's ``marks:`` read into MarkSpec values, so the plugin can turn them into pytest marks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pytest_phyjudge.suites.fields import Reader
+from pytest_phyjudge.suites.model import MarkSpec
+from pytest_phyjudge.suites.yaml_lines import Node, describe_scalar
+
+_MARK_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: Marks whose one text argument is their ``reason`` keyword, as pytest documents them.
+_REASON_MARKS = ("xfail", "skip")
+_HOW = (
+    "a mark is a name (`slow`) or a mapping with one key, the mark's name, whose value "
+    "is a reason, a list of arguments or a mapping of keyword arguments "
+    "(`{xfail: known bad generator}`)."
+)
+
+
+def read_marks(reader: Reader, node: Node) -> tuple[MarkSpec, ...]:
+    """One mark or a list of marks."""
+    items = [node] if node.kind != "seq" else node.value
+    return tuple(_read_mark(reader, item) for item in items)
+
+
+def _read_mark(reader: Reader, node: Node) -> MarkSpec:
+    if node.kind == "scalar":
+        return MarkSpec(_mark_name(reader, node.data, node.line), line=node.line)
+    if node.kind != "map" or len(node.value) != 1:
+        shown = node.describe()
+        if node.kind == "map":
+            shown += f" with {len(node.value)} keys ({', '.join(map(str, node.value))})"
+        raise reader.fail(f"this mark is {shown}; {_HOW}", node.line)
+    ((key, value),) = node.value.items()
+    name = _mark_name(reader, key, node.key_lines[key])
+    if value.kind == "seq":
+        return MarkSpec(name, tuple(value.data), line=node.line)
+    if value.kind == "map":
+        _check_keywords(reader, name, value)
+        return MarkSpec(name, (), dict(value.data), line=node.line)
+    if value.data is None:
+        return MarkSpec(name, line=node.line)
+    if isinstance(value.data, str) and name in _REASON_MARKS:
+        return MarkSpec(name, (), {"reason": value.data}, line=node.line)
+    return MarkSpec(name, (value.data,), line=node.line)
+
+
+def _mark_name(reader: Reader, name: Any, line: int) -> str:
+    if not isinstance(name, str) or not _MARK_NAME_RE.fullmatch(name):
+        raise reader.fail(f"{describe_scalar(name)} is not a mark name; {_HOW}", line)
+    return name
+
+
+def _check_keywords(reader: Reader, name: str, value: Node) -> None:
+    for keyword, line in value.key_lines.items():
+        if not isinstance(keyword, str) or not keyword.isidentifier():
+            raise reader.fail(
+                f"mark {name!r} has the keyword {str(keyword)!r}, which is not a Python "
+                "identifier; keyword arguments are names such as `reason` or `strict`.",
+                line,
+            )

@@ -1,0 +1,174 @@
+"""Suite files read as YAML trees that keep each node's line, so errors can point at it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_phyjudge._exceptions import SuiteError
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """A YAML node with its 1-based line: ``value`` holds child nodes, ``data`` plain Python."""
+
+    kind: str  # "map" | "seq" | "scalar"
+    line: int
+    value: Any  # dict[key, Node] | list[Node] | scalar
+    data: Any
+    key_lines: dict[Any, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.kind == "map":
+            return "a mapping"
+        if self.kind == "seq":
+            return "a list"
+        return describe_scalar(self.data)
+
+
+def describe_scalar(value: Any) -> str:
+    """How a message names a plain value: ``the string 'x'``, ``the boolean true``, ``3``."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return repr(value) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+
+
+class _Composer:
+    """Turns a composed YAML node graph into :class:`Node` trees (aliases shared, not copied)."""
+
+    def __init__(self, loader: yaml.SafeLoader, path: Path):
+        self.loader = loader
+        self.path = path
+        self.done: dict[int, Node] = {}
+        self.active: set[int] = set()
+
+    def fail(self, message: str, line: int) -> SuiteError:
+        return SuiteError(message, path=self.path, line=line)
+
+    def convert(self, node: yaml.Node) -> Node:
+        if id(node) in self.done:
+            return self.done[id(node)]
+        line = node.start_mark.line + 1
+        if id(node) in self.active:
+            raise self.fail(
+                "this node contains itself through a YAML alias; remove the recursive alias.",
+                line,
+            )
+        self.active.add(id(node))
+        try:
+            result = self._convert(node, line)
+        finally:
+            self.active.discard(id(node))
+        self.done[id(node)] = result
+        return result
+
+    def _convert(self, node: yaml.Node, line: int) -> Node:
+        if isinstance(node, yaml.ScalarNode):
+            data = self.loader.construct_object(node, deep=True)
+            return Node("scalar", line, data, data)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise self.fail(f"unsupported YAML tag {node.tag!r}; remove the tag.", line)
+            items = [self.convert(child) for child in node.value]
+            return Node("seq", line, items, [item.data for item in items])
+        if node.tag != _MAP_TAG:
+            raise self.fail(f"unsupported YAML tag {node.tag!r}; remove the tag.", line)
+        return self._mapping(node, line)
+
+    def _mapping(self, node: yaml.MappingNode, line: int) -> Node:
+        self._check_repeated_keys(node)
+        self.loader.flatten_mapping(node)
+        children: dict[Any, Node] = {}
+        key_lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node)
+            children.pop(key, None)  # re-insert so an override takes the later position
+            children[key] = self.convert(value_node)
+            key_lines[key] = key_node.start_mark.line + 1
+        data = {key: child.data for key, child in children.items()}
+        return Node("map", line, children, data, key_lines)
+
+    def _check_repeated_keys(self, node: yaml.MappingNode) -> None:
+        # Keys written in this mapping itself may not repeat; keys merged in with `<<` may be
+        # overridden by them, as YAML merge keys intend.
+        own: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._key(key_node)
+            key_line = key_node.start_mark.line + 1
+            if key in own:
+                raise self.fail(
+                    f"the key {key!r} appears twice in this mapping (lines {own[key]} and "
+                    f"{key_line}); keep only one.",
+                    key_line,
+                )
+            own[key] = key_line
+
+    def _key(self, key_node: yaml.Node) -> Any:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise self.fail(
+                "a mapping key here is itself a list or a mapping; keys must be plain names.",
+                key_node.start_mark.line + 1,
+            )
+        return self.loader.construct_object(key_node, deep=True)
+
+
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a suite or prompt-set file; any failure is a SuiteError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError(f"the {what} file does not exist; check the path.", path=path) from None
+    except IsADirectoryError:
+        raise SuiteError(f"this {what} path is a folder; name a file.", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(
+            f"the {what} file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
+            "UTF-8.",
+            path=path,
+        ) from None
+    except OSError as exc:
+        raise SuiteError(
+            f"the {what} file cannot be read ({exc.strerror}); check its permissions.", path=path
+        ) from None
+
+
+def parse_yaml(path: Path) -> Node | None:
+    """The suite file's root node (None for an empty file), read with the safe loader only."""
+    text = read_text(path, "suite")
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return None if root is None else _Composer(loader, path).convert(root)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, path) from None
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"the suite is not valid YAML: {exc}. Fix the YAML.", path=path) from None
+    finally:
+        loader.dispose()
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, path: Path) -> SuiteError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or exc.context or "invalid YAML"
+    context = ""
+    if exc.context and exc.context_mark is not None and exc.problem:
+        context = f" ({exc.context} at line {exc.context_mark.line + 1})"
+    return SuiteError(
+        f"the suite is not valid YAML: {problem}{context}. Fix the YAML at this line "
+        "(indentation, a missing colon or space after it, unbalanced quotes or brackets).",
+        path=path,
+        line=None if mark is None else mark.line + 1,
+    )
