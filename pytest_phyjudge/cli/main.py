@@ -38,8 +38,8 @@ from pytest_phyjudge.judges.remote import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
 )
-from pytest_phyjudge.judges.server import DEFAULT_MAX_MODEL_LEN, DEFAULT_PORT
 from pytest_phyjudge.judges.store import CACHE_DIR_NAME
+from pytest_phyjudge.judges.vllm import DEFAULT_MAX_MODEL_LEN, DEFAULT_PORT
 from pytest_phyjudge.plugin.state import (
     parse_count,
     parse_number,
@@ -355,7 +355,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     plan = _plan(args)
     assert isinstance(plan, JudgePlan)
     judge = _load(plan, args)
-    from pytest_phyjudge.judges.remote import API_KEY_ENV
+    from pytest_phyjudge.judges.vllm import API_KEY_ENV
 
     server = JudgeServer(
         judge,
@@ -379,7 +379,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve_command(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.judges.server import vllm_serve_commands
+    from pytest_phyjudge.judges.vllm import vllm_serve_commands
 
     lines = vllm_serve_commands(
         args.model,
