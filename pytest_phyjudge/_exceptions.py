@@ -85,11 +85,16 @@ class JudgeOutputError(PhyJudgeError):
 
 class JudgeBackendError(PhyJudgeError):
     """A judge server could not give an answer: it failed, timed out or was unreachable,
-    after the retries allowed. ``urls`` names the servers tried."""
+    after the retries allowed. ``urls`` names the servers tried. ``retryable``: another
+    attempt may succeed (a 5xx, a timeout, a dropped connection, a malformed reply), where
+    a 4xx will not."""
 
-    def __init__(self, message: str, *, urls: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, message: str, *, urls: tuple[str, ...] = (), retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.urls = urls
+        self.retryable = retryable
 
 
 class CacheError(PhyJudgeError):

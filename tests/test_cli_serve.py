@@ -17,7 +17,7 @@ from test_cli import run_cli
 
 from pytest_phyjudge import ScriptedJudge
 from pytest_phyjudge.engine.merge import PROVENANCE_FILE
-from pytest_phyjudge.judges.server import Fault, JudgeServer
+from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
 CAPTION = "A ball falls onto a table."
 
@@ -71,7 +71,7 @@ def test_serve_command_refuses_an_unmerged_adapter(capsys, tiny_adapter):
 
 def test_score_over_http_prints_the_reference_line(capsys, tmp_path, synthetic_video):
     judge = ScriptedJudge({"gravity": 5}, name="cli-scripted")
-    with JudgeServer(judge) as server:
+    with FaultyJudgeServer(judge) as server:
         server.faults.add(Fault("error", status=502))
         args = ["score", "--video", str(synthetic_video), "--caption", CAPTION, "--law", "gravity"]
         code, out, _ = run_cli(capsys, *args, "--url", server.url)
@@ -149,7 +149,7 @@ def test_score_dir_over_http_keeps_several_videos_in_flight(capsys, tmp_path):
     prompts.write_text(json.dumps({"prompts": entries}))
     out = tmp_path / "scores.json"
     judge = ScriptedJudge({"*": 4, "gravity": 2}, name="dir-scripted")
-    with JudgeServer(judge, serial=False) as server:
+    with FaultyJudgeServer(judge, serial=False) as server:
         server.faults.always(Fault("delay", seconds=0.2))
         args = ["score-dir", "--videos", str(videos), "--prompts", str(prompts)]
         args += ["--out", str(out), "--metrics", "SA", "--cache", str(tmp_path / "cache")]

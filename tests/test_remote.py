@@ -1,30 +1,37 @@
 """The remote backend against real HTTP servers on 127.0.0.1: the tiny judge served by
 ``JudgeServer`` for parity with the in-process judge, and a scripted judge (canned replies,
 no model: it says so in its identity) served with injected faults for the retry, timeout
-and circuit-breaker behaviour."""
+and circuit-breaker behaviour. Backoff and cooldowns are checked without waiting: an
+``httpx.MockTransport`` stands for the servers and a fake clock for time."""
 
 from __future__ import annotations
 
+import json
 import socket
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from pytest_phyjudge import JudgeOutputError, Judgment, ScriptedJudge, connect_judge
+from pytest_phyjudge import JudgeIdentity, JudgeOutputError, Judgment, ScriptedJudge, connect_judge
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
-from pytest_phyjudge.engine.video import decode_video, sampled_clip
+from pytest_phyjudge.engine.rubric import load_rubric
+from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, decode_video, sampled_clip
+from pytest_phyjudge.judges.http import open_client, post_json
 from pytest_phyjudge.judges.remote import (
     RemoteJudge,
-    ReplicaPool,
+    RemotePlan,
+    RemoteSettings,
     digit_distribution,
-    parse_media_root,
     parse_urls,
     plan_remote,
 )
-from pytest_phyjudge.judges.server import Fault, JudgeServer
+from pytest_phyjudge.judges.replicas import MAX_BACKOFF, ReplicaPool, backoff_delay
+from pytest_phyjudge.judges.server import Exchange, JudgeServer
+from pytest_phyjudge.judges.settings import parse_media_root
 from pytest_phyjudge.testing import write_test_video
+from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
 CAPTION = "A ball rolls down a ramp and knocks over a block."
 AXES = ["SA", "PTV", "gravity", "collision"]
@@ -54,8 +61,8 @@ def tiny_server(tiny_judge) -> Iterator[JudgeServer]:
 
 
 @pytest.fixture
-def scripted_server() -> Iterator[JudgeServer]:
-    with JudgeServer(ScriptedJudge({"*": 4, "gravity": 2}, name="scripted-server")) as server:
+def scripted_server() -> Iterator[FaultyJudgeServer]:
+    with FaultyJudgeServer(ScriptedJudge({"*": 4, "gravity": 2}, name="scripted-server")) as server:
         yield server
 
 
@@ -174,16 +181,33 @@ def test_the_sampled_clip_carries_the_judges_frames_losslessly(synthetic_video, 
     ids=["500", "503", "read-timeout", "malformed-json", "dropped-connection"],
 )
 def test_a_transient_fault_is_retried_and_succeeds(scripted_server, clip_2fps, fault):
+    """Over real HTTP. The delayed reply would still come, 3 s late: one retry and two
+    requests show that the client gave up on it at its read timeout instead."""
     scripted_server.faults.add(fault)
     judge = _remote(scripted_server.url)
-    started = time.monotonic()
     try:
         result = judge.score(clip_2fps, CAPTION, law="gravity")
     finally:
         judge.close()
     assert result.score == 2 and result.judge.kind == "scripted"
     assert judge.retried == 1 and scripted_server.requests == 2
-    assert time.monotonic() - started < 2.5  # one read timeout at most, then the retry
+
+
+def test_a_before_reply_hook_sees_each_chat_request_first(clip_2fps):
+    """The server's seam for tests: the hook reads the request and may let the judge answer."""
+    seen: list[dict] = []
+
+    def hook(exchange: Exchange) -> bool:
+        seen.append(json.loads(exchange.payload))
+        return False
+
+    with JudgeServer(ScriptedJudge({"*": 3}, name="hooked"), before_reply=hook) as server:
+        judge = _remote(server.url)
+        try:
+            assert judge.score(clip_2fps, CAPTION, metric="SA").score == 3
+        finally:
+            judge.close()
+    assert [body["model"] for body in seen] == ["phyjudge"] and server.requests == 1
 
 
 def test_a_server_that_keeps_failing_fails_the_item_clearly(scripted_server, clip_2fps):
@@ -222,29 +246,43 @@ def test_one_replica_down_the_other_answers_everything(scripted_server, clip_2fp
     finally:
         judge.close()
     dead, alive = judge.pool.replicas
-    assert dead.served == 0 and dead.failures >= 2 and dead.open_until > time.monotonic()
+    assert dead.served == 0 and dead.failures >= 2 and dead.open_until > judge.pool.clock()
     assert alive.served == 3 * len(AXES)
     assert "connection failed" in dead.last_error
 
 
-def test_every_replica_down_fails_fast_naming_the_urls(clip_2fps, tiny_adapter):
-    urls = [_free_port_url(), _free_port_url()]
-    plan = plan_remote(urls, identity=_provenance_dir(tiny_adapter), **FAST, breaker_threshold=2)
-    judge = plan.load()
-    started = time.monotonic()
+def test_every_replica_down_fails_fast_naming_the_urls(clip_2fps):
+    """Once both breakers are open, requests fail without a connection or a wait; after
+    the cooldown a replica is tried again."""
+    clock, calls = FakeClock(), []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        raise httpx.ConnectError("connection refused", request=request)
+
+    judge = _mock_judge(refuse, clock, breaker_threshold=2, breaker_cooldown=30)
     try:
-        first = judge.score_many(clip_2fps, CAPTION, ["SA"])["SA"]
-        opened = time.monotonic()
+        with pytest.raises(JudgeBackendError, match="after 3 attempts") as first:
+            judge.complete(BODY)
+        # One replica failed twice (its breaker opened), the other once.
+        assert sorted(first.value.urls) == list(MOCK_URLS)
+        with pytest.raises(JudgeBackendError, match="Every judge server is down"):
+            judge.complete(BODY)  # the other fails again: the retry finds none left
+        tried, waited = len(calls), list(clock.sleeps)
+        assert tried == 4
         rest = judge.score_many(clip_2fps, CAPTION, AXES)
+        assert (len(calls), clock.sleeps) == (tried, waited)  # no request, no waiting
+        for error in rest.values():
+            assert isinstance(error, JudgeBackendError)
+            assert "Every judge server is down" in str(error)
+            assert "connection failed (ConnectError" in str(error)
+            assert all(url in str(error) for url in MOCK_URLS)
+        clock.advance(30)
+        with pytest.raises(JudgeBackendError):
+            judge.complete(BODY)
+        assert len(calls) > tried  # the cooldown is over: the servers are asked again
     finally:
         judge.close()
-    assert isinstance(first, JudgeBackendError)
-    assert opened - started < 3
-    assert time.monotonic() - opened < 0.5  # the breakers are open: no waiting at all
-    for error in rest.values():
-        assert isinstance(error, JudgeBackendError)
-        assert "Every judge server is down" in str(error)
-        assert all(url in str(error) for url in urls)
 
 
 def test_requests_go_to_the_replica_with_fewest_outstanding():
@@ -263,15 +301,156 @@ def test_requests_go_to_the_replica_with_fewest_outstanding():
 
 
 def test_the_breaker_opens_after_consecutive_failures_and_closes_on_success():
-    pool = ReplicaPool(["http://a"], threshold=2, cooldown=0.05)
+    clock = FakeClock()
+    pool = ReplicaPool(["http://a"], threshold=2, cooldown=30, clock=clock)
     replica = pool.acquire()
     pool.release(replica, "HTTP 502")
     pool.release(pool.acquire(), "HTTP 502")
+    with pytest.raises(JudgeBackendError, match=r"down: http://a \(HTTP 502, tried again in 30 s"):
+        pool.acquire()
+    clock.advance(29.5)
+    with pytest.raises(JudgeBackendError, match="tried again in 0 s"):
+        pool.acquire()  # still cooling down
+    clock.advance(0.5)
+    pool.release(pool.acquire(), "HTTP 502")  # half-open: one more failure leaves it out
     with pytest.raises(JudgeBackendError, match="Every judge server is down"):
         pool.acquire()
-    time.sleep(0.06)
+    clock.advance(30)
     pool.release(pool.acquire())  # half-open: one success closes it
     assert replica.failures == 0 and pool.acquire() is replica
+
+
+# --------------------------------------------------------------------------- no waiting
+
+
+class FakeClock:
+    """Monotonic time that moves only when told to, or when the judge sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+MOCK_URLS = ("http://judge-a:8000", "http://judge-b:8000")
+BODY = {"model": "phyjudge", "messages": []}
+
+
+def _raising(error: type[httpx.TransportError]) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error("injected", request=request)
+
+    return handler
+
+
+def _reply(text: str) -> httpx.Response:
+    return httpx.Response(200, json={"choices": [{"message": {"content": text}}]})
+
+
+def _mock_judge(
+    handler: Callable[[httpx.Request], httpx.Response],
+    clock: FakeClock,
+    *,
+    urls: tuple[str, ...] = MOCK_URLS,
+    **remote: float,
+) -> RemoteJudge:
+    """A remote judge whose servers are ``handler`` and whose time is ``clock``."""
+    plan = RemotePlan(
+        remote=RemoteSettings(urls=urls, **{**FAST, **remote}),
+        identity=JudgeIdentity(kind="scripted", adapter="mock-transport"),
+        rubric=load_rubric(None),
+        settings={
+            "fps": DEFAULT_FPS,
+            "max_pixels": DEFAULT_MAX_PIXELS,
+            "max_new_tokens": 64,
+            "scoring": "greedy",
+            "top_logprobs": 20,
+            "transport": "data-url",
+        },
+    )
+    return plan.load(transport=httpx.MockTransport(handler), clock=clock, sleep=clock.sleep)
+
+
+def test_every_transient_fault_is_retried_after_a_doubling_backoff():
+    """A 503, a read timeout, a dropped connection, a reply that is not JSON, one without
+    choices, then an answer: six attempts, five waits of 0.5, 1, 2, 4 and 8 s."""
+    faults: list[Callable[[httpx.Request], httpx.Response]] = [
+        lambda r: httpx.Response(503, text="busy"),
+        _raising(httpx.ReadTimeout),
+        _raising(httpx.RemoteProtocolError),  # what a dropped connection gives
+        lambda r: httpx.Response(200, content=b'{"choices": [{"message": '),
+        lambda r: httpx.Response(200, json={"choices": []}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return faults.pop(0)(request) if faults else _reply('{"gravity": 4}')
+
+    clock = FakeClock()
+    judge = _mock_judge(
+        handler, clock, urls=MOCK_URLS[:1], retries=5, backoff=0.5, breaker_threshold=10
+    )
+    try:
+        assert judge.complete(BODY) == '{"gravity": 4}'
+    finally:
+        judge.close()
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert (judge.requests, judge.retried) == (6, 5)
+    (replica,) = judge.pool.replicas
+    assert replica.served == 1 and replica.failures == 0  # the answer closes the count
+    assert replica.last_error == "malformed reply (IndexError: list index out of range)"
+
+
+def test_the_backoff_stops_growing_at_its_ceiling():
+    assert [backoff_delay(n, 0.5) for n in range(7)] == [0.5, 1, 2, 4, 8, 8, 8]
+    assert backoff_delay(10, 0.5) == MAX_BACKOFF
+
+
+def test_the_attempts_run_out_with_every_failure_named():
+    clock = FakeClock()
+    judge = _mock_judge(
+        lambda r: httpx.Response(502), clock, retries=2, backoff=1, breaker_threshold=10
+    )
+    try:
+        with pytest.raises(JudgeBackendError) as info:
+            judge.complete(BODY)
+    finally:
+        judge.close()
+    message = str(info.value)
+    assert "after 3 attempts" in message and message.count("HTTP 502") == 3
+    assert sorted(info.value.urls) == list(MOCK_URLS) and clock.sleeps == [1, 2]
+
+
+def test_a_refusal_is_not_retried_and_does_not_count_against_the_replica():
+    clock = FakeClock()
+    judge = _mock_judge(lambda r: httpx.Response(400, text="unknown model"), clock)
+    try:
+        with pytest.raises(JudgeBackendError, match=r"HTTP 400: 'unknown model'.*not retried"):
+            judge.complete(BODY)
+    finally:
+        judge.close()
+    assert judge.requests == 1 and clock.sleeps == []
+    assert all(r.failures == 0 for r in judge.pool.replicas)
+
+
+def test_httpx_errors_become_backend_errors_caused_by_them():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = open_client(connect_timeout=1, read_timeout=1, transport=httpx.MockTransport(refuse))
+    with client, pytest.raises(JudgeBackendError) as info:
+        post_json(client, MOCK_URLS[0], "/v1/chat/completions", BODY)
+    assert info.value.retryable and info.value.urls == MOCK_URLS[:1]
+    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert str(info.value) == "connection failed (ConnectError: connection refused)"
 
 
 # --------------------------------------------------------------------------- identity
@@ -279,7 +458,6 @@ def test_the_breaker_opens_after_consecutive_failures_and_closes_on_success():
 
 def _provenance_dir(adapter: Path) -> Path:
     """A stand-in for a merged checkpoint folder: only its provenance and rubric files."""
-    import json
     import shutil
 
     from pytest_phyjudge.engine.adapter import file_sha256

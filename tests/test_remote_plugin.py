@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge import ScriptedJudge
-from pytest_phyjudge.judges.server import Fault, JudgeServer
 from pytest_phyjudge.testing import write_test_video
+from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
 SUITE = """
 suite: served
@@ -35,9 +35,9 @@ ITEMS, FAILING = 10, 2
 
 
 @pytest.fixture
-def server() -> Iterator[JudgeServer]:
+def server() -> Iterator[FaultyJudgeServer]:
     judge = ScriptedJudge({"*": 4, "gravity": 2}, name="served-scripted")
-    with JudgeServer(judge) as running:
+    with FaultyJudgeServer(judge) as running:
         yield running
 
 
@@ -155,7 +155,7 @@ def test_later_cases_are_judged_ahead_to_fill_the_concurrency(pytester):
     for i in range(6):
         write_test_video(pytester.path / "clips" / f"c{i}.mp4", frames=4, fps=2, seed=i)
     # file:// URLs, so that the scripted judge sees which clip it judges.
-    with JudgeServer(judge, serial=False, media_root=pytester.path) as server:
+    with FaultyJudgeServer(judge, serial=False, media_root=pytester.path) as server:
         server.faults.always(Fault("delay", seconds=0.2))
         result = pytester.runpytest(
             *("--phyjudge-url", server.url, "--phyjudge-media-root", str(pytester.path)),

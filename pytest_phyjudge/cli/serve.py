@@ -10,10 +10,7 @@ from typing import Any
 from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings
 from pytest_phyjudge.cli.exits import EXIT_OK
 from pytest_phyjudge.judges.settings import DEFAULT_ADAPTER, parse_positive_int
-
-#: The first server's port, and the context length ``serve-command`` gives vLLM.
-DEFAULT_PORT = 8000
-DEFAULT_MAX_MODEL_LEN = 32768
+from pytest_phyjudge.judges.vllm import DEFAULT_MAX_MODEL_LEN, DEFAULT_PORT
 
 
 def add_commands(commands: Any) -> None:
@@ -91,7 +88,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.judges.server import vllm_serve_commands
+    from pytest_phyjudge.judges.vllm import vllm_serve_commands
 
     for line in vllm_serve_commands(
         args.model,
@@ -113,8 +110,8 @@ def run_serve_command(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from pytest_phyjudge.judges.factory import build_judge
-    from pytest_phyjudge.judges.remote import API_KEY_ENV
     from pytest_phyjudge.judges.server import JudgeServer
+    from pytest_phyjudge.judges.vllm import API_KEY_ENV
 
     judge = build_judge(judge_settings(args))
     server = JudgeServer(

@@ -1,12 +1,4 @@
-"""Serving the judge: the ``vllm serve`` lines for a merged checkpoint, and a small
-OpenAI-compatible server that runs an in-process judge (``phyjudge serve``).
-
-The small server answers ``GET /v1/models`` (with the judge's provenance) and
-``POST /v1/chat/completions`` for one video and greedy decoding: what the remote backend
-sends. It runs one request at a time on its model; it is for one GPU shared by many
-pytest-xdist workers, and for tests, where it can inject faults (:class:`Faults`). For
-throughput, serve the merged checkpoint with vLLM.
-"""
+"""``phyjudge serve``: an in-process judge behind a small OpenAI-compatible server, for one GPU."""
 
 from __future__ import annotations
 
@@ -15,149 +7,25 @@ import binascii
 import contextlib
 import hashlib
 import json
-import os
-import shlex
 import socket
 import tempfile
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pytest_phyjudge._exceptions import InputError, PhyJudgeError
+from pytest_phyjudge._exceptions import PhyJudgeError
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
-from pytest_phyjudge.judges.remote import API_KEY_ENV, SERVED_MODEL_NAME
+from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
-DEFAULT_PORT = 8000
-#: Enough for about a minute of video at 2 fps and 360x640, the prompt and the reply.
-DEFAULT_MAX_MODEL_LEN = 32768
-FAULT_KINDS = ("error", "delay", "malformed", "drop")
-
-
-# --------------------------------------------------------------------------- vllm serve
-
-
-def vllm_serve_commands(
-    model: str | Path,
-    *,
-    replicas: int = 1,
-    tensor_parallel: int = 1,
-    port: int = DEFAULT_PORT,
-    host: str = "127.0.0.1",
-    max_model_len: int = DEFAULT_MAX_MODEL_LEN,
-    media_root: str | Path | None = None,
-) -> list[str]:
-    """One ``vllm serve`` line per replica for the merged checkpoint in ``model``.
-
-    Replica ``i`` listens on ``port + i`` and owns GPUs ``i*tp .. i*tp + tp - 1``. Each
-    accepts one video per prompt (no images), keeps every frame of the clip it is sent
-    (the client already sampled it), and, with ``media_root``, may read videos from there.
-    """
-    from pytest_phyjudge.engine.merge import PROVENANCE_FILE
-
-    folder = Path(model)
-    if (folder / "adapter_config.json").is_file():
-        raise InputError(
-            f"{str(folder)!r} is a LoRA adapter; vLLM cannot serve it on Qwen3.5's packed "
-            "projections. Merge it first: phyjudge merge --adapter-dir "
-            f"{shlex.quote(str(folder))} --out merged/, then serve merged/."
-        )
-    if not (folder / "config.json").is_file():
-        raise InputError(
-            f"{str(folder)!r} holds no config.json: give the folder that 'phyjudge merge' "
-            "wrote (the merged checkpoint)."
-        )
-    if not (folder / PROVENANCE_FILE).is_file():
-        raise InputError(
-            f"{str(folder)!r} has no {PROVENANCE_FILE}, so clients could not tell which judge "
-            "it is; serve a checkpoint written by 'phyjudge merge'."
-        )
-    if replicas < 1 or tensor_parallel < 1:
-        raise InputError("--replicas and --tensor-parallel must be at least 1.")
-    lines = []
-    for i in range(replicas):
-        gpus = ",".join(str(g) for g in range(i * tensor_parallel, (i + 1) * tensor_parallel))
-        argv = [
-            "vllm",
-            "serve",
-            str(folder.resolve()),
-            "--served-model-name",
-            SERVED_MODEL_NAME,
-            "--host",
-            host,
-            "--port",
-            str(port + i),
-            "--tensor-parallel-size",
-            str(tensor_parallel),
-            "--max-model-len",
-            str(max_model_len),
-            "--limit-mm-per-prompt",
-            json.dumps({"image": 0, "video": 1}),
-            "--media-io-kwargs",
-            json.dumps({"video": {"num_frames": -1}}),
-            "--generation-config",
-            "vllm",
-        ]
-        if media_root is not None:
-            argv += ["--allowed-local-media-path", str(Path(media_root).resolve())]
-        line = f"CUDA_VISIBLE_DEVICES={gpus} " + shlex.join(argv)
-        if os.environ.get(API_KEY_ENV):  # named, never printed: the shell expands it
-            line += f' --api-key "${API_KEY_ENV}"'
-        lines.append(line)
-    return lines
-
-
-# --------------------------------------------------------------------------- faults
-
-
-@dataclass(frozen=True)
-class Fault:
-    """What the server does instead of answering one request normally.
-
-    ``error``: reply HTTP ``status``; ``delay``: wait ``seconds`` then answer; ``malformed``:
-    reply 200 with a body that is not JSON; ``drop``: close the connection without a reply.
-    """
-
-    kind: str
-    status: int = 500
-    seconds: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"fault kind must be one of {FAULT_KINDS}, not {self.kind!r}")
-
-
-class Faults:
-    """Faults for the next requests, in order (one per request), or for every request."""
-
-    def __init__(self) -> None:
-        self._queue: deque[Fault] = deque()
-        self._always: Fault | None = None
-        self._lock = threading.Lock()
-
-    def add(self, fault: Fault, times: int = 1) -> None:
-        with self._lock:
-            self._queue.extend([fault] * times)
-
-    def always(self, fault: Fault | None) -> None:
-        with self._lock:
-            self._always = fault
-
-    def clear(self) -> None:
-        with self._lock:
-            self._queue.clear()
-            self._always = None
-
-    def next(self) -> Fault | None:
-        with self._lock:
-            return self._queue.popleft() if self._queue else self._always
-
-
-# --------------------------------------------------------------------------- the server
+#: A hook called with each chat request (an ``Exchange``) before the judge answers it;
+#: it returns True when it answered (or hung up) itself. A seam for tests, which inject
+#: faults through it (``pytest_phyjudge.testing.faults``).
+BeforeReply = Callable[["Exchange"], bool]
+_Server = TypeVar("_Server", bound="JudgeServer")
 
 
 class _BadRequest(Exception):
@@ -166,7 +34,14 @@ class _BadRequest(Exception):
 
 class JudgeServer:
     """An in-process judge behind ``/v1/chat/completions`` on ``host:port`` (0: any free
-    port), in a background thread. Use as a context manager, or ``start()``/``stop()``."""
+    port), in a background thread. Use as a context manager, or ``start()``/``stop()``.
+
+    It answers ``GET /v1/models`` (with the judge's provenance) and chat requests for one
+    video and greedy decoding: what the remote backend sends. It runs one request at a
+    time on its model: it is for one GPU shared by many pytest-xdist workers, and for
+    tests (``before_reply`` is their seam). For throughput, serve the merged checkpoint
+    with vLLM (``judges.vllm``).
+    """
 
     def __init__(
         self,
@@ -176,7 +51,7 @@ class JudgeServer:
         port: int = 0,
         served_name: str = SERVED_MODEL_NAME,
         media_root: str | Path | None = None,
-        faults: Faults | None = None,
+        before_reply: BeforeReply | None = None,
         serial: bool = True,
         api_key: str | None = None,
     ) -> None:
@@ -193,7 +68,8 @@ class JudgeServer:
         self.max_in_flight = 0
         self.served_name = served_name
         self.media_root = None if media_root is None else Path(media_root).resolve()
-        self.faults = faults or Faults()
+        #: Called with each chat request before the judge sees it; True: it answered.
+        self.before_reply = before_reply
         self.requests = 0
         self._model_lock = threading.Lock()
         self._stats_lock = threading.Lock()
@@ -207,7 +83,7 @@ class JudgeServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> JudgeServer:
+    def start(self: _Server) -> _Server:
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="phyjudge-serve", daemon=True
         )
@@ -224,7 +100,7 @@ class JudgeServer:
             self._thread.join(timeout=5)
         self._clips.cleanup()
 
-    def __enter__(self) -> JudgeServer:
+    def __enter__(self: _Server) -> _Server:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -353,92 +229,108 @@ class JudgeServer:
         raise _BadRequest("the video must be a data: URL or a file:// URL")
 
 
-def _handler_for(server: JudgeServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes: without this, Nagle's algorithm and
-        # the client's delayed ACK add about 40 ms to every reply.
-        disable_nagle_algorithm = True
+class Exchange:
+    """One chat request as a ``before_reply`` hook sees it: its body, and ways to answer
+    it other than with the judge's reply (an error, any bytes, or none at all)."""
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet by default
-            return None
+    def __init__(self, handler: _Handler, payload: bytes) -> None:
+        self._handler = handler
+        self.payload = payload
 
-        def _send(self, status: int, body: bytes, content_type: str = "application/json"):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(OSError):  # the client gave up: nothing to tell it
-                self.wfile.write(body)
+    def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        """Send ``body`` as the reply, whatever it holds."""
+        self._handler.send(status, body, content_type)
 
-        def _json(self, status: int, data: Any) -> None:
-            self._send(status, json.dumps(data).encode("utf-8"))
+    def error(self, status: int, message: str) -> None:
+        """Reply ``status`` with an OpenAI-style error body."""
+        self._handler.send_error_json(status, message)
 
-        def _error(self, status: int, message: str) -> None:
-            self._json(status, {"error": {"message": message, "type": "invalid_request_error"}})
+    def hang_up(self) -> None:
+        """Close the connection without a reply."""
+        self._handler.close_connection = True
+        with contextlib.suppress(OSError):
+            self._handler.connection.shutdown(socket.SHUT_RDWR)
 
-        def _authorized(self) -> bool:
-            if server.api_key is None:
-                return True
-            if self.headers.get("Authorization") == f"Bearer {server.api_key}":
-                return True
-            self._error(401, "missing or wrong API key")
-            return False
 
-        def do_GET(self) -> None:
-            if not self._authorized():
-                return
-            if self.path.rstrip("/") == "/v1/models":
-                self._json(200, server.models())
-            elif self.path == "/health":
-                self._send(200, b"", "text/plain")
-            else:
-                self._error(404, f"no route {self.path}")
+class _Handler(BaseHTTPRequestHandler):
+    """The HTTP side of a JudgeServer; ``_handler_for`` binds it to one server."""
 
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            payload = self.rfile.read(length)
-            if not self._authorized():
-                return
-            if self.path.rstrip("/") != "/v1/chat/completions":
-                self._error(404, f"no route {self.path}")
-                return
+    judge_server: JudgeServer
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without this, Nagle's algorithm and
+    # the client's delayed ACK add about 40 ms to every reply.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet by default
+        return None
+
+    def send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(OSError):  # the client gave up: nothing to tell it
+            self.wfile.write(body)
+
+    def send_json(self, status: int, data: Any) -> None:
+        self.send(status, json.dumps(data).encode("utf-8"))
+
+    def send_error_json(self, status: int, message: str) -> None:
+        self.send_json(status, {"error": {"message": message, "type": "invalid_request_error"}})
+
+    def _authorized(self) -> bool:
+        api_key = self.judge_server.api_key
+        if api_key is None or self.headers.get("Authorization") == f"Bearer {api_key}":
+            return True
+        self.send_error_json(401, "missing or wrong API key")
+        return False
+
+    def do_GET(self) -> None:
+        if not self._authorized():
+            return
+        if self.path.rstrip("/") == "/v1/models":
+            self.send_json(200, self.judge_server.models())
+        elif self.path == "/health":
+            self.send(200, b"", "text/plain")
+        else:
+            self.send_error_json(404, f"no route {self.path}")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = self.rfile.read(length)
+        if not self._authorized():
+            return
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self.send_error_json(404, f"no route {self.path}")
+            return
+        server = self.judge_server
+        with server._stats_lock:
+            server.requests += 1
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        try:
+            self._chat(payload)
+        finally:
             with server._stats_lock:
-                server.requests += 1
-                server.in_flight += 1
-                server.max_in_flight = max(server.max_in_flight, server.in_flight)
-            try:
-                self._chat(payload)
-            finally:
-                with server._stats_lock:
-                    server.in_flight -= 1
+                server.in_flight -= 1
 
-        def _chat(self, payload: bytes) -> None:
-            fault = server.faults.next()
-            if fault is not None and fault.kind == "drop":
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if fault is not None and fault.kind == "error":
-                self._error(fault.status, "injected fault")
-                return
-            if fault is not None and fault.kind == "malformed":
-                self._send(200, b'{"choices": [{"message": ')
-                return
-            if fault is not None and fault.kind == "delay":
-                time.sleep(fault.seconds)
-            started = time.perf_counter()
-            try:
-                reply = server.chat_completion(json.loads(payload or b"null"))
-            except (ValueError, _BadRequest) as exc:
-                self._error(400, str(exc))
-                return
-            except Exception as exc:  # a bug in the judge: the client sees a 500, not a hang-up
-                self._error(500, f"the judge failed: {type(exc).__name__}: {exc}")
-                return
-            self._json(200, reply)
-            with server._stats_lock:
-                server.handling_seconds += time.perf_counter() - started
+    def _chat(self, payload: bytes) -> None:
+        server = self.judge_server
+        if server.before_reply is not None and server.before_reply(Exchange(self, payload)):
+            return
+        started = time.perf_counter()
+        try:
+            reply = server.chat_completion(json.loads(payload or b"null"))
+        except (ValueError, _BadRequest) as exc:
+            self.send_error_json(400, str(exc))
+            return
+        except Exception as exc:  # a bug in the judge: the client sees a 500, not a hang-up
+            self.send_error_json(500, f"the judge failed: {type(exc).__name__}: {exc}")
+            return
+        self.send_json(200, reply)
+        with server._stats_lock:
+            server.handling_seconds += time.perf_counter() - started
 
-    return Handler
+
+def _handler_for(server: JudgeServer) -> type[_Handler]:
+    return type("Handler", (_Handler,), {"judge_server": server})

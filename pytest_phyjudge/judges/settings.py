@@ -140,8 +140,8 @@ def parse_media_root(value: str) -> tuple[Path, str]:
             f"{value!r} names no folder; write DIR, or DIR=SERVED_DIR when the servers see it "
             "under another path."
         )
-    folder = Path(local.strip()).expanduser().absolute()
-    return folder, (served.strip() or str(folder))
+    folder = Path(local.strip()).expanduser().resolve()
+    return folder, (served.strip().rstrip("/") or str(folder))
 
 
 # --------------------------------------------------------------------------- the settings
