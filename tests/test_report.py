@@ -255,6 +255,10 @@ def test_quiet_summary_shows_the_axis_table_only(pytester: pytest.Pytester) -> N
     for absent in ("worst items:", "judge: report-judge", "phyjudge report:"):
         assert absent not in text
     assert (pytester.path / "out" / "s.json").is_file()
+    # A problem is still said.
+    (pytester.path / "taken").write_text("a file, not a folder")
+    result = pytester.runpytest("-q", "--phyjudge-report", "taken/s.json", "-k", "fall and SA")
+    result.stdout.fnmatch_lines(["phyjudge report NOT written: cannot write *taken/s.json*"])
 
 
 JUDGES = """

@@ -1,10 +1,4 @@
-"""pytest's side of the reports: checks onto test reports (with contact sheets and pytest-html
-extras), JUnit properties, ``scores.json`` and the baseline at the end, the terminal summary.
-
-Checks reach the reporter on the test reports (``report.phyjudge_checks``), so under
-pytest-xdist the controller reports what every worker judged; workers write nothing and send
-their judgment cache counts and judge summary through ``workeroutput``.
-"""
+"""pytest's side of the reports: checks onto test reports, files at the end, the summary."""
 
 from __future__ import annotations
 
@@ -118,7 +112,12 @@ def send_to_controller(state: PhyJudgeState, config: pytest.Config) -> None:
 
 
 class PhyJudgeReporter:
-    """Registered as a plugin on the controller (never on an xdist worker)."""
+    """Registered as a plugin on the controller (never on an xdist worker).
+
+    Checks reach it on the test reports (``report.phyjudge_checks``), so under pytest-xdist
+    the controller reports what every worker judged; workers write nothing and send their
+    cache counts and judge summary through ``workeroutput`` (see ``send_to_controller``).
+    """
 
     def __init__(self, state: PhyJudgeState) -> None:
         self.state = state
@@ -247,7 +246,16 @@ class PhyJudgeReporter:
                 setattr(total, field.name, getattr(total, field.name) + sent[field.name])
         return total, self.worker_cache[0]["mode"], self.worker_cache[0]["path"]
 
-    def _has_summary(self) -> bool:
+    def _problems(self) -> list[Line]:
+        """The lines that report something wrong: shown even with -q."""
+        lines = [(text, True) for text, red in self.baseline_lines if red]
+        if self.write_error is not None:
+            lines.insert(0, (f"phyjudge report NOT written: {self.write_error}", True))
+        return lines
+
+    def _has_summary(self, quiet: bool) -> bool:
+        if quiet:
+            return bool(self.checks or self._problems())
         return bool(
             self.checks
             or self.baseline_lines
@@ -258,19 +266,21 @@ class PhyJudgeReporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         tr = terminalreporter
-        if not self._has_summary():
+        quiet = self.config.get_verbosity() < 0
+        if not self._has_summary(quiet):
             return
         tr.section("phyjudge")
         self.summary_judges(tr)
         self.summary_axes(tr)
-        if self.config.get_verbosity() >= 0:  # -q: the axis table only, as pytest does
-            self.summary_worst(tr)
-            self.summary_cache(tr)
-            self.summary_judge_servers(tr)
-            self.summary_files(tr)
-            self.summary_baseline(tr)
-        elif self.write_error is not None:  # a problem is shown even when quiet
-            tr.write_line(f"phyjudge report NOT written: {self.write_error}", red=True)
+        if quiet:  # -q: the axis table only, as pytest's own summaries shrink; problems show
+            for text, red in self._problems():
+                tr.write_line(text, red=red)
+            return
+        self.summary_worst(tr)
+        self.summary_cache(tr)
+        self.summary_judge_servers(tr)
+        self.summary_files(tr)
+        self.summary_baseline(tr)
 
     def summary_judges(self, tr: Any) -> None:
         """Who judged; a tiny judge's warning shows even with -q, its scores mean nothing."""

@@ -1,5 +1,4 @@
-"""What a finished run does to its baseline (compare, chart, update), kept apart from the
-terminal text so the decisions can be tested without pytest."""
+"""What a finished run does to its baseline, decided apart from pytest and the terminal."""
 
 from __future__ import annotations
 

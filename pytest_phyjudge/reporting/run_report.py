@@ -1,5 +1,4 @@
-"""A run's ``scores.json`` built from its checks: PhyGround's shape, plus per axis the
-threshold, verdict, judge and settings, so the file alone says what passed and why."""
+"""A run's scores.json from its checks, so the file alone says what passed and why."""
 
 from __future__ import annotations
 

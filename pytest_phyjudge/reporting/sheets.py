@@ -1,5 +1,4 @@
-"""Contact sheets: a failed video's frames in one PNG grid, so a reviewer sees what the judge
-disliked without replaying the clip; PyAV and Pillow only, no model stack."""
+"""Contact sheets: a failed clip's frames in one PNG, read with PyAV (no model stack)."""
 
 from __future__ import annotations
 
@@ -92,11 +91,23 @@ def _open(path: Path) -> Any:
 def _probe(path: Path) -> tuple[int, float]:
     """How many frames the clip has and how long it lasts (seconds), from its packets
     (container headers often lack or misstate the frame count)."""
+    import av
+
     with _open(path) as container:
         stream = container.streams.video[0]
-        frames = sum(1 for packet in container.demux(stream) if packet.size)
+        try:
+            frames = sum(1 for packet in container.demux(stream) if packet.size)
+        except av.error.FFmpegError as exc:
+            raise _damaged(path, exc) from exc
         rate = stream.average_rate or stream.guessed_rate
     return frames, (frames / float(rate) if rate else 0.0)
+
+
+def _damaged(path: Path, exc: Exception) -> VideoError:
+    return VideoError(
+        f"Video {str(path)!r} is damaged: reading it failed ({exc}). Re-create the file.",
+        path=path,
+    )
 
 
 def _frames(path: str | Path, count: int) -> list[Image.Image]:
@@ -122,11 +133,7 @@ def _frames(path: str | Path, count: int) -> list[Image.Image]:
                     if len(images) == len(wanted):
                         break
         except av.error.FFmpegError as exc:
-            raise VideoError(
-                f"Video {str(path)!r} is damaged: decoding failed after {len(images)} frames "
-                f"({exc}). Re-create the file.",
-                path=path,
-            ) from exc
+            raise _damaged(path, exc) from exc
     if not images:
         raise VideoError(f"Video {str(path)!r} has no frames. Re-create the file.", path=path)
     return images

@@ -1,5 +1,4 @@
-"""The run's terminal text (axis table, worst items, baseline lines) as plain strings, so it
-can be tested and reused without a pytest terminal."""
+"""The run's terminal text as plain strings, so it is testable without a pytest terminal."""
 
 from __future__ import annotations
 
