@@ -7,6 +7,7 @@ the stand-in clip files, so a test changes a score by rewriting a clip.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -111,6 +112,17 @@ def test_create_then_compare_unchanged(pytester: pytest.Pytester) -> None:
             "phyjudge baseline *base.json: 0 drops, 0 improvements, 0 new, 0 not judged*",
         ]
     )
+
+
+def test_baseline_is_as_readable_as_the_umask_allows(pytester: pytest.Pytester) -> None:
+    """A baseline is committed and shared: not private to its writer (it was 0600)."""
+    setup(pytester)
+    old = os.umask(0o022)
+    try:
+        create(pytester)
+    finally:
+        os.umask(old)
+    assert (pytester.path / "base.json").stat().st_mode & 0o777 == 0o644
 
 
 def test_drop_fails_like_a_regression_check(pytester: pytest.Pytester) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import signal
@@ -16,7 +17,7 @@ import pytest
 
 from pytest_phyjudge import CacheError, Judgment, ScriptedJudge
 from pytest_phyjudge.engine.judgment import JudgeIdentity
-from pytest_phyjudge.judges.cached import CachedJudge
+from pytest_phyjudge.judges.cached import CachedJudge, _within_wall_time
 from pytest_phyjudge.judges.store import CacheWarning, JudgmentCache, cache_key
 
 CAPTION = "A ball falls onto a table."
@@ -202,3 +203,35 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     assert len(JudgmentCache(tmp_path)) == 800
     assert not list(tmp_path.glob("*corrupt*"))
+
+
+class _ConcurrentRequests(ScriptedJudge):
+    """Times each axis as a remote judge does when its requests wait for one another: the
+    n-th axis reports the time of all n (here an inflated 10 s each, returned at once)."""
+
+    def _score_axes(self, video, caption, axes, criteria):  # type: ignore[override]
+        done = super()._score_axes(video, caption, axes, criteria)
+        return {
+            axis: dataclasses.replace(j, seconds=10.0 * (i + 1))
+            for i, (axis, j) in enumerate(done.items())
+        }
+
+
+def test_seconds_saved_count_the_batch_once(tmp_path: Path, synthetic_video: Path):
+    """Hits save what judging took, not the sum of concurrent requests' waits (which counted
+    4 hits as 100 s here)."""
+    axes = ["SA", "PTV", "gravity", "collision"]
+    first = _cached(tmp_path, "use", _ConcurrentRequests({"*": 4}))
+    started = time.perf_counter()
+    judged = first.score_many(synthetic_video, CAPTION, axes)
+    wall = time.perf_counter() - started
+    assert sum(j.seconds for j in judged.values()) <= wall
+    first.close()
+    replay = _cached(tmp_path, "only", None)
+    replay.score_many(synthetic_video, CAPTION, axes)
+    assert replay.stats.hits == 4
+    assert replay.stats.seconds_saved <= wall
+    # Times that fit in the batch's are kept as the judge measured them.
+    plausible = {a: dataclasses.replace(j, seconds=0.5) for a, j in judged.items()}
+    assert _within_wall_time(plausible, 2.0) == plausible
+    assert _within_wall_time(plausible, 1.0)["SA"].seconds == pytest.approx(0.25)

@@ -1,23 +1,19 @@
-"""Reports: the terminal table, scores.json, JUnit properties and contact sheets."""
+"""Reports of a pytest run: the terminal summary, scores.json and JUnit XML (contact sheets
+are in test_sheets.py, the text builders in test_tables.py)."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.plugin.reporter import axis_rows, table_lines, worst_lines
-from pytest_phyjudge.reporting.checks import Check
-from pytest_phyjudge.reporting.sheets import sheet_name, write_contact_sheet
-
 # In-process pytester runs here decode videos (contact sheets); pytester forgets modules first
-# imported during a run, and numpy/torch cannot be imported twice in one process. Importing
+# imported during a run, and some (numpy) cannot be imported twice in one process. Importing
 # the video stack now keeps it in pytester's snapshot.
-for _module in ("decord", "qwen_vl_utils", "PIL.Image"):
+for _module in ("av", "PIL.Image"):
     importlib.import_module(_module)
 
 CONFTEST = """
@@ -82,56 +78,6 @@ def test_terminal_summary_table_and_worst_items(pytester: pytest.Pytester) -> No
             "  PASS  4 >= 3 *",
         ]
     )
-
-
-def test_summary_helpers() -> None:
-    identity = JudgeIdentity(kind="scripted", adapter="unit")
-
-    def check(axis: str, score: int | None, min_score: int = 3) -> Check:
-        judgment = None
-        if score is not None:
-            judgment = Judgment(
-                key=axis,
-                score=score,
-                raw=f'{{"{axis}": {score}}}',
-                video="v.mp4",
-                video_sha256="0" * 64,
-                prompt_sha256="1" * 64,
-                judge=identity,
-                seconds=0.0,
-            )
-        return Check(
-            axis=axis,
-            min_score=min_score,
-            caption="c",
-            video="v.mp4",
-            judgment=judgment,
-            error=None if judgment else "JudgeOutputError: no JSON",
-            nodeid=f"t.py::test_{axis}",
-        )
-
-    checks = [check("gravity", 5), check("gravity", 1), check("SA", None), check("shadow", 3, 4)]
-    rows = axis_rows(checks)
-    assert [(r.axis, r.items, r.passed, r.failed, r.mean, r.min) for r in rows] == [
-        ("SA", 1, 0, 1, None, None),
-        ("gravity", 2, 1, 1, 3, 1),
-        ("shadow", 1, 0, 1, 3, 3),
-    ]
-    assert table_lines(rows)[0].split() == [
-        "axis",
-        "domain",
-        "items",
-        "passed",
-        "failed",
-        "mean",
-        "min",
-    ]
-    worst = worst_lines(checks, limit=3)
-    assert [line.split()[0] for line in worst] == ["FAIL", "FAIL", "FAIL"]
-    assert "no score (JudgeOutputError)" in worst[0]
-    assert worst[1].endswith("t.py::test_gravity [gravity]") and "1 < 3" in worst[1]
-    # A check survives the trip through a test report (plain dicts, as xdist sends them).
-    assert Check.from_dict(checks[0].to_dict()) == checks[0]
 
 
 # --------------------------------------------------------------------------- scores.json
@@ -270,68 +216,105 @@ def test_junit_properties(pytester: pytest.Pytester) -> None:
     assert cases["collision"]["phyjudge_min_score"] == "5"
 
 
-# --------------------------------------------------------------------------- contact sheets
-
-
-def test_contact_sheets_of_failed_items(pytester: pytest.Pytester, synthetic_video: Path) -> None:
-    from PIL import Image
-
-    setup(pytester, clip=synthetic_video.read_bytes())
-    stale = pytester.path / "out" / "scores-sheets" / "from-an-earlier-run.png"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"old")
-    result = pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "fall")
-    result.assert_outcomes(passed=3, failed=1)
-    sheets = sorted((pytester.path / "out" / "scores-sheets").iterdir())
-    assert [s.name for s in sheets] == ["report.phyjudge.yaml_fall_gravity.png"]
-    data = load_report(pytester)
-    (fall,) = data["results"]
-    assert (
-        fall["checks"]["gravity"]["sheet"] == "scores-sheets/report.phyjudge.yaml_fall_gravity.png"
-    )
-    assert fall["checks"]["SA"]["sheet"] is None
-    with Image.open(sheets[0]) as image:
-        assert image.format == "PNG"
-        assert image.width > 240
-    result.stdout.fnmatch_lines(["contact sheets: *scores-sheets (1)"])
-
-
-def test_contact_sheets_go_to_pytest_html(pytester: pytest.Pytester, synthetic_video: Path) -> None:
-    """With pytest-html active, each sheet becomes an image extra on the test report."""
-    setup(pytester, clip=synthetic_video.read_bytes())
-    pkg = pytester.mkpydir("pytest_html")
-    (pkg / "extras.py").write_text(
-        "def png(content, name=None):\n    return {'format_type': 'image', 'name': name}\n"
-    )
-    pytester.syspathinsert()
+def test_junit_shares_a_cases_judging_time_among_its_items(pytester: pytest.Pytester) -> None:
+    """The first item of a case judges all its axes; each item's time is its share (each
+    axis here takes at least 0.2 s), not 0.8 s on the first and nothing on the others."""
+    setup(pytester)
     pytester.makeconftest(
-        CONFTEST + "\nimport json\n"
-        "def pytest_configure(config):\n"
-        "    config.pluginmanager.register(object(), 'html')\n"
-        "def pytest_runtest_logreport(report):\n"
-        "    if getattr(report, 'extras', None):\n"
-        "        with open('extras.json', 'a') as fh:\n"
-        "            fh.write(json.dumps(report.extras) + '\\n')\n"
+        "import time\n"
+        "from pytest_phyjudge import ScriptedJudge\n\n"
+        "def reply(axis, caption, video):\n"
+        "    time.sleep(0.2)\n"
+        "    return 4\n\n"
+        "def pytest_phyjudge_make_judge(config):\n"
+        "    return ScriptedJudge(reply, name='slow-judge')\n"
     )
-    pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "fall and gravity")
-    (line,) = (pytester.path / "extras.json").read_text().splitlines()
-    assert json.loads(line) == [
-        {"format_type": "image", "name": "report.phyjudge.yaml_fall_gravity.png"}
-    ]
+    pytester.runpytest("--junitxml", "junit.xml", "-k", "fall", "-p", "no:randomly")
+    root = ET.parse(pytester.path / "junit.xml").getroot()
+    times = [float(case.get("time")) for case in root.iter("testcase")]
+    assert len(times) == 4
+    assert min(times) >= 0.199
+    assert max(times) < 0.5 * sum(times)
 
 
-def test_write_contact_sheet(synthetic_video: Path, tmp_path: Path) -> None:
-    from PIL import Image
-
-    out = write_contact_sheet(synthetic_video, tmp_path / "a" / "sheet.png", title="t\nsecond")
-    with Image.open(out) as image:
-        # 2 s at 2 fps: 4 frames in one row of 240 px thumbnails.
-        assert image.size[0] == 6 + 4 * (240 + 6)
-    assert not list(tmp_path.glob("a/.*"))
+# --------------------------------------------------------------------------- the summary
 
 
-def test_sheet_name_is_safe() -> None:
-    assert sheet_name("a b/c.py::test_x[1-2]", "gravity") == "a_b_c.py_test_x_1-2__gravity.png"
-    assert sheet_name("s.phyjudge.yaml::case::gravity", "gravity") == (
-        "s.phyjudge.yaml_case_gravity.png"
+def test_quiet_summary_shows_the_axis_table_only(pytester: pytest.Pytester) -> None:
+    setup(pytester)
+    result = pytester.runpytest("-q", "--phyjudge-report", "out/s.json")
+    result.assert_outcomes(passed=6, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*= phyjudge =*",
+            "axis        domain   items  passed  failed  mean  min",
+            "SA          general      2       2       0  4.00    4",
+        ]
     )
+    text = result.stdout.str()
+    for absent in ("worst items:", "judge: report-judge", "phyjudge report:"):
+        assert absent not in text
+    assert (pytester.path / "out" / "s.json").is_file()
+    # A problem is still said.
+    (pytester.path / "taken").write_text("a file, not a folder")
+    result = pytester.runpytest("-q", "--phyjudge-report", "taken/s.json", "-k", "fall and SA")
+    result.stdout.fnmatch_lines(["phyjudge report NOT written: cannot write *taken/s.json*"])
+
+
+JUDGES = """
+from pytest_phyjudge import JudgeIdentity, ScriptedJudge
+
+def make():
+    # Not named 'scripted', so its judgments are cached as a real judge's would be.
+    judge = ScriptedJudge({"*": 5}, name="cacheable")
+    judge.identity = JudgeIdentity(kind="local", adapter="cacheable")
+    return judge
+"""
+
+
+def test_xdist_summary_keeps_the_cache_line(pytester: pytest.Pytester) -> None:
+    """The workers judge (and hit the cache); the controller's summary adds up their counts."""
+    pytest.importorskip("xdist")
+    setup(pytester)
+    pytester.makeconftest("")
+    pytester.makepyfile(judges=JUDGES)
+    pytester.makeini("[pytest]\npythonpath = .\n")
+    args = ["-n", "2", "--phyjudge-judge", "judges:make", "--phyjudge-cache", "cache"]
+    first = pytester.runpytest_subprocess(*args)
+    first.assert_outcomes(passed=8)
+    first.stdout.fnmatch_lines(["judgment cache (use, *): 0 hits, 8 misses, *"])
+    second = pytester.runpytest_subprocess(*args)
+    second.assert_outcomes(passed=8)
+    second.stdout.fnmatch_lines(["judgment cache (use, *): 8 hits, 0 misses, *"])
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_collect_only_never_writes_a_report(pytester: pytest.Pytester) -> None:
+    """``--collect-only`` judges nothing: the last run's report and sheets stay as they are,
+    whether the report is named on the command line or in the ini file."""
+    setup(pytester)
+    report = pytester.path / "out" / "scores.json"
+    sheet = pytester.path / "out" / "scores-sheets" / "last-run.png"
+    sheet.parent.mkdir(parents=True)
+    report.write_bytes(b'{"from": "the last run"}\n')
+    sheet.write_bytes(b"png")
+    pytester.runpytest("--collect-only", "--phyjudge-report", "out/scores.json")
+    assert report.read_bytes() == b'{"from": "the last run"}\n' and sheet.is_file()
+    pytester.makeini("[pytest]\nphyjudge_report = out/scores.json\n")
+    result = pytester.runpytest("--co", "-q")
+    assert "8 tests collected" in result.stdout.str()
+    assert report.read_bytes() == b'{"from": "the last run"}\n' and sheet.is_file()
+    pytester.runpytest("-k", "fall and SA")  # a real run does write it
+    assert load_report(pytester)["num_checks"] == 1
+
+
+def test_report_is_as_readable_as_the_umask_allows(pytester: pytest.Pytester) -> None:
+    setup(pytester)
+    old = os.umask(0o022)
+    try:
+        pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "fall and SA")
+    finally:
+        os.umask(old)
+    assert (pytester.path / "out" / "scores.json").stat().st_mode & 0o777 == 0o644

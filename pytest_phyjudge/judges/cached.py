@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,25 @@ class CacheStats:
     misses: int = 0
     stored: int = 0
     seconds_saved: float = 0.0
+
+
+def _within_wall_time(
+    outcomes: dict[str, Judgment | PhyJudgeError], wall: float
+) -> dict[str, Judgment | PhyJudgeError]:
+    """The outcomes with their judgments' seconds scaled down to add up to no more than
+    ``wall``, the time the whole batch took: what a cache hit later saves.
+
+    The remote judge times each axis' request on its own while the requests run at once and
+    wait for one another (a server answering one at a time makes the fourth wait for the
+    first three), so their seconds add up to several times the real time; stored as they
+    are, every later hit would count that inflated sum as "judge-seconds saved"."""
+    judged = {axis: o for axis, o in outcomes.items() if isinstance(o, Judgment)}
+    total = sum(j.seconds for j in judged.values())
+    if total <= wall:
+        return outcomes
+    factor = wall / total
+    scaled = {a: dataclasses.replace(j, seconds=j.seconds * factor) for a, j in judged.items()}
+    return {**outcomes, **scaled}
 
 
 class CachedJudge(Judge):
@@ -112,7 +132,10 @@ class CachedJudge(Judge):
                     "import', or run with --phyjudge-cache-mode use."
                 )
         elif missing:
-            fresh = self.inner._score_axes(video, caption, missing, criteria)
+            inner = self.inner  # loaded first: a model's loading time is no judging time
+            started = time.perf_counter()
+            fresh = inner._score_axes(video, caption, missing, criteria)
+            fresh = _within_wall_time(fresh, time.perf_counter() - started)
             for axis in missing:
                 outcome = fresh[axis]
                 if isinstance(outcome, Judgment):

@@ -99,16 +99,23 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    from pytest_phyjudge.plugin.reporter import attach_checks
+    from pytest_phyjudge.plugin.reporter import attach_checks, share_judging_time
 
-    attach_checks(state_of(item.config), item, report)
+    state = state_of(item.config)
+    attach_checks(state, item, report)
+    share_judging_time(state, item, report)
     return report
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # The reporter (tryfirst) has written its report; now free the model.
-    state_of(session.config).close()
+    state = state_of(session.config)
+    state.close()
+    if hasattr(session.config, "workerinput"):
+        from pytest_phyjudge.plugin.reporter import send_to_controller
+
+        send_to_controller(state, session.config)
 
 
 @pytest.fixture(scope="session")

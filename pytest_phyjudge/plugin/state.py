@@ -7,6 +7,7 @@ One :class:`PhyJudgeState` lives under :data:`STATE_KEY` in ``config.stash`` fro
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -101,6 +102,9 @@ class PhyJudgeState:
         self._order: list[tuple[CaseKey, pytest.Item]] | None = None
         self._position: dict[CaseKey, int] = {}
         self._checks: dict[str, list[Check]] = {}
+        # Judging time: each (case, axis)'s share of its case's, and what each item spent.
+        self._shares: dict[tuple[CaseKey, str], float] = {}
+        self._spent: dict[str, float] = {}
         self.current_item: pytest.Item | None = None
         self.judge_loads = 0
         self.cache_stats: tuple[Any, str, Path] | None = None
@@ -175,14 +179,38 @@ class PhyJudgeState:
         """Each axis' Judgment or error, from ``judge_case(missing_axes)`` for those not
         judged yet: a case is judged once, in one ``score_many`` call, for all its items
         (or was judged ahead, in the background; see :meth:`look_ahead`)."""
+        started = time.perf_counter()
         done = self._cases.setdefault(key, {})
+        judged: list[str] = []
         ahead = self._ahead.pop(key, None)
         if ahead is not None:
-            done.update(ahead.result())
+            from_ahead = ahead.result()
+            done.update(from_ahead)
+            judged += from_ahead
         missing = [axis for axis in dict.fromkeys(axes) if axis not in done]
         if missing:
             done.update(judge_case(missing))
+            judged += missing
+        if judged:
+            self._record_judging(key, judged, time.perf_counter() - started)
         return done
+
+    def _record_judging(self, key: CaseKey, axes: list[str], seconds: float) -> None:
+        """The running item spent ``seconds`` judging ``axes`` of a case; each gets a share."""
+        for axis in axes:
+            self._shares[(key, axis)] = seconds / len(axes)
+        if self.current_item is not None:
+            nodeid = self.current_item.nodeid
+            self._spent[nodeid] = self._spent.get(nodeid, 0.0) + seconds
+
+    def pop_judging_time(self, item: pytest.Item) -> tuple[float, float]:
+        """(seconds ``item`` spent judging cases, its own axis' share of its case's time)."""
+        spent = self._spent.pop(item.nodeid, 0.0)
+        key = getattr(item, "phyjudge_case_key", None)
+        share = 0.0
+        if key is not None:
+            share = self._shares.pop((key, getattr(item, "phyjudge_axis", "")), 0.0)
+        return spent, share
 
     def look_ahead(self, item: pytest.Item, items: Sequence[pytest.Item]) -> None:
         """With judge servers, start judging the cases after ``item``'s in the background,

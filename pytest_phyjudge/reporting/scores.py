@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,18 +77,31 @@ def build_scores(results: Iterable[VideoResult], meta: Mapping[str, Any]) -> dic
     }
 
 
+def _create_beside(target: Path) -> tuple[int, Path]:
+    """A new, empty file beside ``target`` opened for writing. Made with mode 0666 so the
+    umask decides its permissions, as for any file the user writes (``mkstemp`` would make
+    it 0600, unreadable to the rest of a team sharing the report or the baseline)."""
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write JSON to a temporary file beside ``path`` and rename it over: a reader never
     sees half a report, and an interrupted write leaves the previous one in place."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    fd, tmp = _create_beside(target)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
             fh.write("\n")
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return target

@@ -1,0 +1,140 @@
+"""A run's scores.json from its checks, so the file alone says what passed and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.scores import VideoResult, build_scores
+from pytest_phyjudge.reporting.tables import axis_rows
+
+
+def identities(checks: Iterable[Check]) -> list[JudgeIdentity]:
+    """Every judge behind the checks, in order of first appearance."""
+    found: list[JudgeIdentity] = []
+    for check in checks:
+        judge = check.judgment.judge if check.judgment is not None else check.judge
+        if judge is not None and judge not in found:
+            found.append(judge)
+    return found
+
+
+def _group_key(check: Check) -> tuple[Any, ...]:
+    # A suite case is one row whatever its clip; a helper's check is one per clip and caption.
+    if check.case:
+        return ("case", check.suite, check.case)
+    return ("video", check.video, check.caption)
+
+
+def _row_name(check: Check, taken: set[tuple[str | None, str]]) -> str:
+    """The row's ``video``: the case id, else the clip's stem; a stem already used in the
+    same suite (one clip asserted with two captions, or two folders' ``clip.mp4``) gets
+    ``#2``, ``#3``... so that every row can be told apart, as PhyGround's rows can."""
+    base = check.case or (Path(check.video).stem if check.video else "?")
+    name, repeat = base, 1
+    while (check.suite, name) in taken:
+        repeat += 1
+        name = f"{base}#{repeat}"
+    taken.add((check.suite, name))
+    return name
+
+
+def _add(result: VideoResult, check: Check) -> None:
+    laws = list(result.physical_laws)
+    laws += [law for law in check.laws if law not in laws]
+    result.physical_laws = laws
+    judged: Judgment | Exception = check.judgment or Exception(check.error or "no score")
+    result.outcomes[check.axis] = judged
+    if check.samples is not None:
+        result.values[check.axis] = check.value
+        result.extra.setdefault("samples", {})[check.axis] = [s.get("score") for s in check.samples]
+
+
+def _group(checks: Sequence[Check]) -> list[tuple[VideoResult, list[Check]]]:
+    """The checks by row of ``scores.json`` (one per case, or per clip and caption)."""
+    groups: dict[tuple[Any, ...], tuple[VideoResult, list[Check]]] = {}
+    taken: set[tuple[str | None, str]] = set()
+    for check in checks:
+        key = _group_key(check)
+        if key not in groups:
+            name = _row_name(check, taken)
+            groups[key] = (VideoResult(video=name, prompt=check.caption, physical_laws=[]), [])
+        result, members = groups[key]
+        members.append(check)
+        _add(result, check)
+    return list(groups.values())
+
+
+def _relative(path: str | None, base: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return str(Path(path).relative_to(base))
+    except ValueError:
+        return path
+
+
+def _check_entry(check: Check, base: Path) -> dict[str, Any]:
+    return {
+        "score": check.value,
+        "min_score": check.min_score,
+        "passed": check.passed,
+        "outcome": check.outcome,
+        "nodeid": check.nodeid,
+        "raw": None if check.judgment is None else check.judgment.raw,
+        "error": check.error,
+        "sheet": _relative(check.sheet, base),
+        **({} if check.samples is None else {"samples": check.samples, "summary": check.summary}),
+        **({} if check.baseline is None else {"baseline": check.baseline}),
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-phyjudge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_report(
+    checks: Sequence[Check],
+    *,
+    report_path: Path | None,
+    plugin_settings: Mapping[str, Any],
+    state_judge: JudgeIdentity | None,
+    run: Mapping[str, Any],
+) -> dict[str, Any]:
+    """PhyGround's scores.json, plus per axis the threshold and verdict, the judge and the
+    run's settings. Sheet paths are relative to ``report_path``'s folder (where the file
+    goes); ``plugin_settings`` is recorded as given (the plugin's options as plain values)."""
+    base = report_path.parent if report_path is not None else Path.cwd()
+    results = []
+    for result, members in _group(checks):
+        result.extra["suite"] = members[0].suite
+        result.extra["video_path"] = next((c.video for c in members if c.video), None)
+        result.extra["checks"] = {c.axis: _check_entry(c, base) for c in members}
+        result.extra["passed"] = all(c.passed for c in members)
+        results.append(result)
+    found = identities(checks) or ([state_judge] if state_judge else [])
+    settings = next((c.settings for c in checks if c.settings), {})
+    meta = {
+        "tool": "pytest-phyjudge",
+        "version": _version(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "judge": found[0].to_dict() if found else None,
+        "judges": [j.to_dict() for j in found],
+        "scores_meaningless": any(j.kind in ("tiny", "scripted") for j in found),
+        "settings": {"judge": settings, "plugin": dict(plugin_settings)},
+        "run": dict(run),
+    }
+    document = build_scores(results, meta)
+    document["num_checks"] = len(checks)
+    document["passed"] = all(c.passed for c in checks)
+    document["axes"] = {row.axis: row.to_dict() for row in axis_rows(checks)}
+    return document

@@ -1,0 +1,186 @@
+"""The run's terminal text as plain strings, so it is testable without a pytest terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from statistics import mean
+from typing import TYPE_CHECKING, Any
+
+from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
+from pytest_phyjudge.reporting.checks import Check
+
+if TYPE_CHECKING:
+    from pytest_phyjudge.regression.compare import Comparison
+    from pytest_phyjudge.reporting.baseline_run import BaselineRun, Key
+
+WORST_SHOWN = 10
+TINY_WARNING = "a tiny random stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
+
+#: A terminal line and whether it is shown in red (it reports a problem).
+Line = tuple[str, bool]
+
+
+@dataclass(frozen=True)
+class AxisRow:
+    """One axis of the run: how many items checked it, passed and failed, and their scores."""
+
+    axis: str
+    domain: str
+    items: int
+    passed: int
+    failed: int
+    mean: float | None
+    min: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _failed_by_baseline(check: Check) -> bool:
+    """Its own gates passed, but the item failed on a drop below the baseline."""
+    return (check.baseline or {}).get("status") == "drop" and check.outcome == "failed"
+
+
+def axis_rows(checks: Sequence[Check]) -> list[AxisRow]:
+    """One row per axis checked, in the rubric's order of axes."""
+    rows = []
+    for axis in ALL_AXES:
+        mine = [c for c in checks if c.axis == axis]
+        if not mine:
+            continue
+        scores = [c.value for c in mine if c.value is not None]
+        passed = sum(c.passed and not _failed_by_baseline(c) for c in mine)
+        rows.append(
+            AxisRow(
+                axis=axis,
+                domain=domain_of(axis),
+                items=len(mine),
+                passed=passed,
+                failed=len(mine) - passed,
+                mean=mean(scores) if scores else None,
+                min=min(scores) if scores else None,
+            )
+        )
+    return rows
+
+
+def table_lines(rows: Sequence[AxisRow]) -> list[str]:
+    """The axis table: names left-aligned, numbers right-aligned."""
+    head = ("axis", "domain", "items", "passed", "failed", "mean", "min")
+    body = [
+        (
+            r.axis,
+            r.domain,
+            str(r.items),
+            str(r.passed),
+            str(r.failed),
+            "-" if r.mean is None else f"{r.mean:.2f}",
+            "-" if r.min is None else f"{r.min:g}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+
+    def fmt(row: Sequence[str]) -> str:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        return "  ".join(cells).rstrip()
+
+    return [fmt(head), *(fmt(row) for row in body)]
+
+
+def _verdict_text(check: Check) -> str:
+    if check.summary is not None:
+        summary = check.summary
+        what = f"{summary['met']}/{summary['n']} samples >= {check.min_score}"
+        if summary.get("mean") is not None:
+            what += f", mean {summary['mean']:.2f}"
+        return what
+    if check.score is None:
+        return f"no score ({(check.error or '').split(':', 1)[0]})"
+    return f"{check.score} {'>=' if check.passed else '<'} {check.min_score}"
+
+
+def worst_lines(checks: Sequence[Check], limit: int = WORST_SHOWN) -> list[str]:
+    """The lowest checks: no score first, then by margin below the threshold."""
+
+    def badness(c: Check) -> tuple[int, float, str]:
+        margin = -99 if c.value is None else c.value - c.min_score
+        return (c.passed, margin, c.nodeid)
+
+    rows = []
+    for check in sorted(checks, key=badness)[:limit]:
+        what = _verdict_text(check)
+        own_item = check.nodeid.rsplit("::", 1)[-1] == check.axis
+        name = check.nodeid if own_item else f"{check.nodeid} [{check.axis}]"
+        verdict = "PASS" if check.passed else "FAIL"
+        if check.passed and (check.baseline or {}).get("status") == "drop":
+            verdict = "DROP"
+            what += f" (baseline {check.baseline['stored']:g})"  # type: ignore[index]
+        rows.append((verdict, what, name))
+    width = max((len(what) for _, what, _ in rows), default=0)
+    return [f"{verdict}  {what:<{width}}  {name}" for verdict, what, name in rows]
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+def named(keys: Iterable[Key], limit: int = WORST_SHOWN) -> str:
+    """``suite::case::axis`` names, the first ``limit`` of them and how many more."""
+    names = [f"{suite}::{case}::{axis}" for suite, case, axis in keys]
+    return ", ".join(names[:limit]) + (
+        f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    )
+
+
+def comparison_lines(comparison: Comparison, chart: Path) -> list[Line]:
+    """The comparison table of the run against its baseline, and where its chart went."""
+    from pytest_phyjudge.regression.compare import table_lines as comparison_table
+
+    return [(line, False) for line in comparison_table(comparison)] + [
+        (f"comparison chart: {chart}", False)
+    ]
+
+
+def _update_lines(run: BaselineRun) -> list[Line]:
+    update = run.update
+    if update is None:  # not asked to update
+        hint = run.by_status.get("new") or run.removed
+        return [("  update it with --phyjudge-update-baseline", False)] if hint else []
+    if update.refusal is not None:
+        return [(f"baseline NOT updated: {update.refusal}", True)]
+    text = f"baseline updated: {run.path} ({update.entries} entries, {update.added} new"
+    if run.removed:
+        gone = "removed" if update.removed_unjudged else "kept"
+        text += f", {len(run.removed)} not judged in this run {gone}"
+    text += ")" + (f"; previous version kept as {update.backup}" if update.backup else "")
+    lines = [(text, False)]
+    if run.removed and not update.removed_unjudged:
+        kept = f"  kept: {named(run.removed)} (remove with --phyjudge-prune-baseline)"
+        lines.append((kept, False))
+    return lines
+
+
+def baseline_lines(run: BaselineRun) -> list[Line]:
+    """What the run did with its baseline: drops, improvements, the chart, the update."""
+    drops, improved = run.by_status.get("drop", ()), run.by_status.get("improved", ())
+    lines = [
+        (
+            f"phyjudge baseline {run.path}: {len(drops)} drops, {len(improved)} improvements, "
+            f"{len(run.by_status.get('new', ()))} new, {len(run.removed)} not judged in this run",
+            bool(drops) and run.update is None,
+        )
+    ]
+    for keys, label, red in (
+        (drops, "dropped", True),
+        (improved, "improved (raise the baseline)", False),
+    ):
+        if keys:
+            lines.append((f"  {label}: {named(keys)}", red))
+    if run.chart_error is not None:
+        lines.append((f"comparison chart NOT written: {run.chart_error}", True))
+    elif run.comparison is not None and run.chart is not None:
+        lines += comparison_lines(run.comparison, run.chart)
+    return lines + _update_lines(run)
