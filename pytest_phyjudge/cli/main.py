@@ -32,7 +32,7 @@ from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, c
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 from pytest_phyjudge.judges.cached import CACHE_MODES
-from pytest_phyjudge.judges.local import SCORING_MODES
+from pytest_phyjudge.judges.loading import SCORING_MODES
 from pytest_phyjudge.judges.remote import (
     DEFAULT_CONCURRENCY,
     DEFAULT_READ_TIMEOUT,
@@ -49,7 +49,7 @@ from pytest_phyjudge.plugin.state import (
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.base import Judge
-    from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.judges.loading import JudgePlan
     from pytest_phyjudge.judges.remote import RemotePlan
 
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
@@ -311,7 +311,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def _plan(args: argparse.Namespace) -> JudgePlan | RemotePlan:
-    from pytest_phyjudge.judges.local import plan_judge
+    from pytest_phyjudge.judges.loading import plan_judge
 
     if getattr(args, "url", None):
         from pytest_phyjudge.judges.remote import parse_media_root, plan_remote
@@ -349,7 +349,7 @@ def _load(plan: JudgePlan | RemotePlan, args: argparse.Namespace) -> Judge:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.judges.loading import JudgePlan
     from pytest_phyjudge.judges.server import JudgeServer
 
     plan = _plan(args)
@@ -401,13 +401,13 @@ def _cmd_serve_command(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.engine.video import check_video_file, decode_video
+    from pytest_phyjudge.engine.video import check_video_file, sample_frames
 
     axis = axis_from(law=args.law, metric=args.metric)
     if args.criteria is not None and args.law is None:
         raise InputError("--criteria replaces a law's criterion; it needs --law, not --metric.")
     check_video_file(args.video)
-    decode_video(args.video, fps=args.fps, max_pixels=args.max_pixels)  # bad clips fail fast
+    sample_frames(args.video, fps=args.fps, max_pixels=args.max_pixels)  # bad clips fail fast
     judge = _load(_plan(args), args)
     try:
         if args.print_prompt:

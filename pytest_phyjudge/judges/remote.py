@@ -42,7 +42,7 @@ from pytest_phyjudge.engine.video import (
     sha256_file,
 )
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.local import DEFAULT_MAX_NEW_TOKENS
+from pytest_phyjudge.judges.loading import DEFAULT_MAX_NEW_TOKENS
 
 #: The name ``phyjudge serve-command`` gives the model (``--served-model-name``).
 SERVED_MODEL_NAME = "phyjudge"

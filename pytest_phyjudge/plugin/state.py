@@ -27,7 +27,7 @@ from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.reporting.checks import Check, describe_error
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.judges.loading import JudgePlan
     from pytest_phyjudge.judges.remote import RemotePlan
     from pytest_phyjudge.regression.baseline import Baseline
 
@@ -94,7 +94,7 @@ def parse_cache_mode(value: str) -> str:
 
 
 def parse_scoring(value: str) -> str:
-    from pytest_phyjudge.judges.local import SCORING_MODES
+    from pytest_phyjudge.judges.loading import SCORING_MODES
 
     return _one_of(
         value,
@@ -337,7 +337,7 @@ def plan_default_judge(config: pytest.Config, options: Options) -> JudgePlan | R
     """The plan of the judge this run will load (PhyJudge-9B, the adapter given, the tiny
     judge, or the judge servers), known without loading a model; None for a judge from a
     factory or a hook."""
-    from pytest_phyjudge.judges.local import plan_judge
+    from pytest_phyjudge.judges.loading import plan_judge
 
     if options.url:
         return plan_remote_judge(options)
