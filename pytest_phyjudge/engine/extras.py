@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pytest_phyjudge._exceptions import JudgeLoadError
 
@@ -58,3 +61,14 @@ def require_local(what: str, modules: tuple[str, ...] = MODEL_MODULES) -> None:
             "without it: with a judge server (pytest --phyjudge-url URL, phyjudge ... --url "
             "URL), or by replaying cached judgments (--phyjudge-cache-mode only)."
         )
+
+
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Wrap a PeftModel being built: peft reads a transformers property deprecated in v5, a
+    FutureWarning on every load that users can do nothing about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield

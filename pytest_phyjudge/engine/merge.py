@@ -11,7 +11,7 @@ from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
-from pytest_phyjudge.engine.extras import MODEL_MODULES, require_local
+from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
 from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE
 from pytest_phyjudge.engine.rubric import TEMPLATE_FILE
 
@@ -54,7 +54,8 @@ def merge_adapter(
             base, dtype=getattr(torch, dtype), use_safetensors=True, trust_remote_code=False
         )
         processor = AutoProcessor.from_pretrained(base, trust_remote_code=False)
-        merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        with peft_quietly():
+            merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise JudgeLoadError(
             f"Cannot load base {base!r} with adapter {str(folder)!r} to merge them "

@@ -15,7 +15,7 @@ from pytest_phyjudge.engine.adapter import (
     is_tiny_judge,
     resolve_adapter,
 )
-from pytest_phyjudge.engine.extras import MODEL_MODULES, require_local
+from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, require_sampler
@@ -138,7 +138,8 @@ class JudgePlan:
                 trust_remote_code=False,
             )
             processor = AutoProcessor.from_pretrained(base, trust_remote_code=False)
-            model = PeftModel.from_pretrained(model, str(folder), is_trainable=False)
+            with peft_quietly():
+                model = PeftModel.from_pretrained(model, str(folder), is_trainable=False)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise JudgeLoadError(
                 f"Cannot load the judge (base {base!r}, adapter {str(folder)!r}): "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from pytest_phyjudge.engine.adapter import TINY_NOTICE, is_tiny_judge
-from pytest_phyjudge.engine.extras import MODEL_MODULES, require_local
+from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
 from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE, infer_py_source
 from pytest_phyjudge.engine.rubric import TEMPLATE_FILE, bundled_constants, bundled_template_data
 
@@ -224,7 +224,9 @@ def build_tiny_judge(
         target_modules=_LORA_TARGETS,
         init_lora_weights=False,
     )
-    _write_adapter(get_peft_model(model, lora), adapter_dir, base_dir)
+    with peft_quietly():
+        peft_model = get_peft_model(model, lora)
+    _write_adapter(peft_model, adapter_dir, base_dir)
     return adapter_dir
 
 
