@@ -76,8 +76,9 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     from pytest_phyjudge.engine.adapter import ResolvedAdapter
     from pytest_phyjudge.engine.judgment import JudgeIdentity
     from pytest_phyjudge.engine.rubric import load_rubric
-    from pytest_phyjudge.judges.local import JudgePlan, LocalJudge
-    from pytest_phyjudge.testing import _LORA_TARGETS, _tiny_processor, _tiny_tokenizer
+    from pytest_phyjudge.judges.loading import JudgePlan
+    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.testing.tiny import _LORA_TARGETS, _tiny_processor, _tiny_tokenizer
 
     tokenizer = _tiny_tokenizer("bpe")
     ids = tokenizer.convert_tokens_to_ids

@@ -1,4 +1,4 @@
-"""Render the example suite's four synthetic clips, deterministically, with numpy + imageio.
+"""Render the example suite's four synthetic clips, deterministically, with numpy + PyAV.
 
 One clip obeys physics (``ball_falls``); three break it on purpose (``ball_through_wall``,
 ``ball_stops_midair``, ``ball_slides_forever``), so a good judge should fail them. Motion is
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Frame size: both multiples of 16, so the H.264 encoder does not resize.
+#: Frame size: both multiples of 16, so every H.264 macroblock is whole.
 WIDTH, HEIGHT = 480, 272
 FPS = 24
 DURATION_S = 3.5
@@ -393,12 +393,12 @@ def render_frames(name: str) -> np.ndarray:
 def write_clip(name: str, path: Path) -> Path:
     """Encode clip ``name`` to ``path`` (H.264). Written beside it first, then renamed, so a
     parallel run never sees half a file."""
-    import imageio.v3 as iio
+    from pytest_phyjudge.testing import write_mp4
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
     try:
-        iio.imwrite(tmp, render_frames(name), fps=FPS, codec="libx264", macro_block_size=16)
+        write_mp4(tmp, render_frames(name), fps=FPS)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

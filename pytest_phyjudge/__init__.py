@@ -16,7 +16,7 @@ from pytest_phyjudge._exceptions import (
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment, RenderedPrompt
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.local import load_judge
+from pytest_phyjudge.judges.loading import load_judge
 from pytest_phyjudge.judges.remote import connect_judge
 from pytest_phyjudge.judges.scripted import ScriptedJudge
 from pytest_phyjudge.plugin.assertions import (

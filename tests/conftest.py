@@ -14,7 +14,6 @@ import av  # noqa: F401
 import decord  # noqa: F401
 import httpcore  # noqa: F401
 import httpx  # noqa: F401
-import imageio.v3  # noqa: F401
 import numpy  # noqa: F401
 import PIL.Image  # noqa: F401
 import pytest

@@ -20,7 +20,7 @@ from pytest_phyjudge import (
     assert_physics,
     assert_video,
 )
-from pytest_phyjudge.plugin import state as _session
+from pytest_phyjudge.plugin import running
 
 # In-process pytester runs here decode videos (contact sheets); pytester forgets modules first
 # imported during a run, and numpy/torch cannot be imported twice in one process. Importing
@@ -32,7 +32,7 @@ for _module in ("decord", "qwen_vl_utils", "PIL.Image"):
 @pytest.fixture(autouse=True)
 def no_running_session(monkeypatch: pytest.MonkeyPatch) -> None:
     """Direct calls here must not see (or write into) the session running these tests."""
-    monkeypatch.setattr(_session, "_ACTIVE", [])
+    monkeypatch.setattr(running, "_ACTIVE", [])
 
 
 @pytest.fixture

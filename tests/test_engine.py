@@ -210,7 +210,7 @@ def test_distribution_argmax_is_the_greedy_digit(tiny_adapter: Path, synthetic_v
     import torch
 
     from pytest_phyjudge.engine.axes import ALL_AXES
-    from pytest_phyjudge.judges.local import answer_prefix
+    from pytest_phyjudge.engine.parse import answer_prefix
 
     judge = load_judge(tiny_adapter, device="cpu", scoring="distribution")
     scored = judge.score_many(synthetic_video, CAPTION, ALL_AXES)

@@ -171,9 +171,7 @@ def test_a_hook_returning_none_leaves_the_default_judge(
     """The hookspec allows None ("no opinion"): the default judge is used, here a replay."""
     cache = tmp_path / "judgments"
     _record(cache, synthetic_video, RECORDED, 4)
-    pytester.makeconftest(
-        "def pytest_phyjudge_make_judge(config):\n    return None\n"
-    )
+    pytester.makeconftest("def pytest_phyjudge_make_judge(config):\n    return None\n")
     _suite(pytester.path, synthetic_video)
     result = pytester.runpytest_subprocess(
         "--phyjudge-cache", str(cache), "--phyjudge-cache-mode", "only"
@@ -211,10 +209,8 @@ def test_cli_dry_run_with_the_tiny_judge(
     """``phyjudge score --judge tiny --print-prompt`` runs on a CPU, as the README shows."""
     pytest.importorskip("torch")
     monkeypatch.chdir(tmp_path)
-    code = main(
-        ["score", "--video", str(synthetic_video), "--caption", CAPTION, "--law", "gravity"]
-        + ["--judge", "tiny", "--print-prompt"]
-    )
+    video = ["--video", str(synthetic_video), "--caption", CAPTION, "--law", "gravity"]
+    code = main(["score", *video, "--judge", "tiny", "--print-prompt"])
     out = capsys.readouterr().out
     assert "=== system ===" in out and CAPTION in out
     assert code in (0, 3)  # a random tiny model may reply without a score

@@ -14,14 +14,16 @@ import yaml
 
 from pytest_phyjudge._exceptions import RubricError
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS, is_law
-from pytest_phyjudge.engine.rubric import (
+from pytest_phyjudge.engine.infer_constants import (
     CONSTANT_NAMES,
+    extract_constants,
+    infer_py_source,
+)
+from pytest_phyjudge.engine.rubric import (
     Rubric,
     RubricWarning,
     bundled_constants,
     bundled_template_data,
-    extract_constants,
-    infer_py_source,
     load_rubric,
     parse_template,
     questions_block,

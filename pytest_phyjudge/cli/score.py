@@ -80,16 +80,15 @@ def _print_prompt(judge: Judge, args: argparse.Namespace) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.engine.video import check_video_file, decode_video
+    from pytest_phyjudge.engine.video import check_video_file, sample_frames
 
     axis = axis_from(law=args.law, metric=args.metric)
     if args.criteria is not None and args.law is None:
         raise InputError("--criteria replaces a law's criterion; it needs --law, not --metric.")
     check_video_file(args.video)
     settings = judge_settings(args)
-    if not settings.url and not settings.factory:
-        # A clip the model cannot read fails here, before minutes of loading the model.
-        decode_video(args.video, fps=settings.fps, max_pixels=settings.max_pixels)
+    # A clip the judge cannot read fails here, before minutes of loading a model.
+    sample_frames(args.video, fps=settings.fps, max_pixels=settings.max_pixels)
     judge = build_judge(settings)
     try:
         if args.print_prompt:

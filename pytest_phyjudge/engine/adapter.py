@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_phyjudge._exceptions import JudgeLoadError
+from pytest_phyjudge.engine.extras import require_local
 
 DEFAULT_ADAPTER = "NU-World-Model-Embodied-AI/phyjudge-9B"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -23,6 +24,11 @@ SNAPSHOT_FILES = [
     "subq+human.yaml",
     "infer.py",
 ]
+#: Written into the tiny test judge's folders; what tells it apart from a real adapter.
+TINY_NOTICE = (
+    "This is a tiny randomly initialised stand-in for PhyJudge-9B, built by "
+    "pytest_phyjudge.testing.build_tiny_judge: its scores are meaningless."
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ def _download_hint(repo_id: str, revision: str | None) -> str:
 
 
 def _snapshot(repo_id: str, revision: str | None) -> Path:
+    require_local(
+        f"Fetching the adapter {repo_id!r} from the hub (it is not a folder here)",
+        ("huggingface_hub",),
+    )
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
@@ -82,6 +92,7 @@ def _snapshot(repo_id: str, revision: str | None) -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -146,3 +157,10 @@ def resolve_adapter(
         base_model=base,
         weights_sha256=file_sha256(weights),
     )
+
+
+def is_tiny_judge(adapter_dir: str | Path) -> bool:
+    """True when ``adapter_dir`` was written by the tiny test judge's builder, so that its
+    judgments are labelled ``tiny`` and never mistaken for PhyJudge's."""
+    readme = Path(adapter_dir) / "README.md"
+    return readme.is_file() and TINY_NOTICE in readme.read_text(encoding="utf-8")

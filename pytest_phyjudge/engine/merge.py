@@ -11,7 +11,9 @@ from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
-from pytest_phyjudge.engine.rubric import CONSTANTS_FILE, TEMPLATE_FILE
+from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
+from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE
+from pytest_phyjudge.engine.rubric import TEMPLATE_FILE
 
 PROVENANCE_FILE = "phyjudge_provenance.json"
 _DTYPES = ("bfloat16", "float16", "float32")
@@ -30,11 +32,12 @@ def merge_adapter(
     shards, the processor and its chat template, the generation config, the adapter's
     rubric files, and ``phyjudge_provenance.json`` naming the adapter, revision, weights
     sha256 and base. Returns ``out``."""
+    from pytest_phyjudge.judges.loading import plan_judge
+
+    require_local("Merging the adapter into its base", MODEL_MODULES)
     import torch
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from pytest_phyjudge.judges.local import plan_judge
 
     if dtype not in _DTYPES:
         raise InputError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}.")
@@ -51,7 +54,8 @@ def merge_adapter(
             base, dtype=getattr(torch, dtype), use_safetensors=True, trust_remote_code=False
         )
         processor = AutoProcessor.from_pretrained(base, trust_remote_code=False)
-        merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        with peft_quietly():
+            merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise JudgeLoadError(
             f"Cannot load base {base!r} with adapter {str(folder)!r} to merge them "

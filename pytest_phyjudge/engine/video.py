@@ -1,4 +1,5 @@
-"""Video files as the judge sees them: checked, hashed, and sampled through qwen-vl-utils."""
+"""Video files as the judge sees them: checked, hashed, and sampled through qwen-vl-utils
+(or, without the ``[local]`` extra, by the same rules with PyAV)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,23 @@ from typing import Any
 
 from pytest_phyjudge._exceptions import VideoError
 from pytest_phyjudge.engine.adapter import file_sha256
+from pytest_phyjudge.engine.extras import VIDEO_MODULES, local_available, require_local
+from pytest_phyjudge.engine.frames import (
+    IMAGE_PATCH_SIZE,
+    MIN_FRAMES,
+    SampledFrames,
+    read_frames,
+    too_few_frames,
+    undecodable,
+)
 
 #: The reference script's sampling: 2 frames a second, at most 360x640 pixels a frame.
 DEFAULT_FPS = 2.0
 DEFAULT_MAX_PIXELS = 360 * 640
-#: Qwen3.5's vision patch size; qwen-vl-utils' default of 14 breaks the processor.
-IMAGE_PATCH_SIZE = 16
-#: The vision tower packs frames in pairs: a video needs at least this many frames.
-MIN_FRAMES = 2
 #: Decoded clips kept in memory (a 5 s clip at 360x640 is about 30 MB as float frames).
 DECODED_CACHE_SIZE = 8
+#: qwen-vl-utils reads its video backend from this variable once, when first imported.
+_READER_ENV = "FORCE_QWENVL_VIDEO_READER"
 
 
 def check_video_file(path: str | Path) -> Path:
@@ -78,6 +86,13 @@ class DecodedVideo:
         return [i / fps for i in self.metadata.get("frames_indices", [])]
 
 
+def require_sampler(what: str) -> None:
+    """Import what the judge's exact sampling needs (qwen-vl-utils on decord), or raise the
+    JudgeLoadError that says how to install it; ``what`` names the caller's purpose."""
+    os.environ.setdefault(_READER_ENV, "decord")  # before qwen-vl-utils' first import
+    require_local(what, VIDEO_MODULES)
+
+
 def _probe(path: Path) -> int:
     """Open ``path`` with decord and return its frame count; VideoError when it cannot."""
     import decord
@@ -88,18 +103,9 @@ def _probe(path: Path) -> int:
         if frames:
             reader[frames - 1]  # a truncated file often fails only at its end
     except Exception as exc:  # decord raises its own DECORDError and RuntimeError
-        raise VideoError(
-            f"Video {str(path)!r} cannot be decoded ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). It is not a video, or it "
-            "is truncated or corrupt; re-encode it, e.g. 'ffmpeg -i IN -c:v libx264 OUT.mp4'.",
-            path=path,
-        ) from exc
+        raise undecodable(path, exc) from exc
     if frames < MIN_FRAMES:
-        raise VideoError(
-            f"Video {str(path)!r} has {frames} frame(s); the judge needs at least {MIN_FRAMES} "
-            "(it reads frames in pairs). Give it a real clip.",
-            path=path,
-        )
+        raise too_few_frames(path, frames)
     return frames
 
 
@@ -109,12 +115,14 @@ def decode_video(
     fps: float = DEFAULT_FPS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> DecodedVideo:
-    """Sample a video exactly as the reference script does: decord through qwen-vl-utils.
+    """Sample a video exactly as the reference script does: decord through qwen-vl-utils
+    (the ``[local]`` extra; JudgeLoadError without it).
 
     Decoded clips are kept in a small LRU keyed by (path, size, mtime, fps, max_pixels), so
     a clip judged on several axes, or by several tests, is decoded once per session.
     """
     p = check_video_file(path)
+    require_sampler("Decoding a video the judge's way (decode_video)")
     st = p.stat()
     return _decode(str(p.resolve()), st.st_size, st.st_mtime_ns, float(fps), int(max_pixels))
 
@@ -123,7 +131,6 @@ def decode_video(
 def _decode(path: str, size: int, mtime_ns: int, fps: float, max_pixels: int) -> DecodedVideo:
     p = Path(path)
     _probe(p)
-    os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
     from qwen_vl_utils import process_vision_info
 
     messages = [{"role": "user", "content": [video_element(p, fps=fps, max_pixels=max_pixels)]}]
@@ -144,6 +151,37 @@ def _decode(path: str, size: int, mtime_ns: int, fps: float, max_pixels: int) ->
     return DecodedVideo(path=p, frames=frames, metadata=dict(metadata))
 
 
+def sample_frames(
+    path: str | Path,
+    *,
+    fps: float = DEFAULT_FPS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> SampledFrames:
+    """The frames the judge sees of ``path`` as uint8 (T, H, W, 3), in any install.
+
+    With the ``[local]`` extra these are ``decode_video``'s own frames, so an in-process judge
+    and a server sent them see identical pixels; without it, PyAV samples by the same rules
+    (same count, positions and size; pixels within resampling error).
+    """
+    p = check_video_file(path)
+    return _sample(p, fps=fps, max_pixels=max_pixels, exact=local_available(VIDEO_MODULES))
+
+
+def _sample(p: Path, *, fps: float, max_pixels: int, exact: bool) -> SampledFrames:
+    if not exact:
+        return read_frames(p, fps=fps, max_pixels=max_pixels)
+    decoded = decode_video(p, fps=fps, max_pixels=max_pixels)
+    frames = decoded.frames.round().clamp(0, 255).byte().permute(0, 2, 3, 1).contiguous().numpy()
+    meta = decoded.metadata
+    return SampledFrames(
+        path=p,
+        frames=frames,
+        indices=tuple(int(i) for i in meta["frames_indices"]),
+        source_fps=float(meta["fps"]),
+        total_frames=int(meta["total_num_frames"]),
+    )
+
+
 #: A lossless H.264 in RGB: the frames a server decodes are the frames sampled here.
 SAMPLED_CODEC = "libx264rgb"
 SAMPLED_CLIPS_CACHED = 4
@@ -155,7 +193,8 @@ def sampled_clip(
     fps: float = DEFAULT_FPS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> bytes:
-    """The frames the judge samples from ``path``, re-encoded as an MP4 at ``fps``.
+    """The frames the judge samples from ``path`` (see ``sample_frames``), re-encoded as an
+    MP4 at ``fps``.
 
     This is what a judge server is sent instead of the original clip: only the frames it
     would keep, already sized, losslessly coded (H.264 in RGB, so no colour subsampling).
@@ -164,18 +203,22 @@ def sampled_clip(
     """
     p = check_video_file(path)
     st = p.stat()
-    return _sampled_clip(str(p.resolve()), st.st_size, st.st_mtime_ns, float(fps), int(max_pixels))
+    exact = local_available(VIDEO_MODULES)
+    return _sampled_clip(
+        str(p.resolve()), st.st_size, st.st_mtime_ns, float(fps), int(max_pixels), exact
+    )
 
 
 @lru_cache(maxsize=SAMPLED_CLIPS_CACHED)
-def _sampled_clip(path: str, size: int, mtime_ns: int, fps: float, max_pixels: int) -> bytes:
+def _sampled_clip(
+    path: str, size: int, mtime_ns: int, fps: float, max_pixels: int, exact: bool
+) -> bytes:
     import io
     from fractions import Fraction
 
     import av
 
-    decoded = decode_video(path, fps=fps, max_pixels=max_pixels)
-    frames = decoded.frames.round().clamp(0, 255).byte().permute(0, 2, 3, 1).contiguous().numpy()
+    frames = _sample(Path(path), fps=fps, max_pixels=max_pixels, exact=exact).frames
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream(SAMPLED_CODEC, rate=Fraction(fps).limit_denominator(1000))

@@ -38,7 +38,7 @@ from pytest_phyjudge.judges.record import JudgeRecord, read_identity_file
 from pytest_phyjudge.judges.settings import DEFAULT_ADAPTER, JudgeSettings
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.judges.loading import JudgePlan
     from pytest_phyjudge.judges.remote import RemotePlan
 
 #: The tiny judge's builder, named rather than imported: production code never imports the
@@ -147,7 +147,7 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
             return ReplayPlan(record, keyed_settings(settings))
     if settings.url:
         return _plan_remote(settings)
-    from pytest_phyjudge.judges.local import plan_judge
+    from pytest_phyjudge.judges.loading import plan_judge
 
     adapter: str | Path = settings.adapter
     if settings.is_tiny:
@@ -235,7 +235,7 @@ def load_plan(
     plan: JudgePlan | RemotePlan | ReplayPlan, settings: JudgeSettings, *, worker: str | None = None
 ) -> Judge:
     """Bring up the judge of ``plan``: connections for servers, a model otherwise."""
-    from pytest_phyjudge.judges.local import JudgePlan
+    from pytest_phyjudge.judges.loading import JudgePlan
 
     if not isinstance(plan, JudgePlan):
         return plan.load()  # servers: connections only, every xdist worker may open its own

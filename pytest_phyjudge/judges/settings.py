@@ -33,6 +33,8 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_RETRIES = 3
 MIN_SCORE, MAX_SCORE = 1, 5
+#: The threshold of an axis that names none.
+DEFAULT_MIN_SCORE = 3
 DEVICES_HELP = "cpu, cuda, cuda:N, mps or auto"
 DTYPES = ("auto", "bfloat16", "bf16", "float16", "fp16", "float32", "fp32")
 

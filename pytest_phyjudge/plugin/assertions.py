@@ -11,14 +11,18 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError, describe_error
 from pytest_phyjudge.engine.axes import DOMAIN_TITLES, check_law, check_metric, domain_of, is_law
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.plugin import state as _session
-from pytest_phyjudge.plugin.options import DEFAULT_MIN_SCORE
+from pytest_phyjudge.judges.settings import DEFAULT_MIN_SCORE
+from pytest_phyjudge.plugin import running
 from pytest_phyjudge.reporting.checks import Check
+
+if TYPE_CHECKING:
+    from pytest_phyjudge.plugin.state import PhyJudgeState
 
 Threshold = int | Mapping[str, int]
 _LABEL = 12
@@ -180,8 +184,8 @@ def _check_gates(min_expected: float | None, min_prob: float | None) -> None:
         raise InputError(f"min_prob is {min_prob!r}; give a probability in (0, 1].")
 
 
-def _session_judge(judge: Judge | None, helper: str) -> tuple[Judge, _session.PhyJudgeState | None]:
-    state = _session.active()
+def _session_judge(judge: Judge | None, helper: str) -> tuple[Judge, PhyJudgeState | None]:
+    state = running.active()
     if judge is not None:
         return judge, state
     if state is None:

@@ -21,6 +21,7 @@ from pytest_phyjudge.judges.settings import (
     CACHE_DIR_NAME,
     DEFAULT_ADAPTER,
     DEFAULT_CONCURRENCY,
+    DEFAULT_MIN_SCORE,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
     DEVICES_HELP,
@@ -41,7 +42,6 @@ from pytest_phyjudge.judges.settings import (
     parse_url_list,
 )
 
-DEFAULT_MIN_SCORE = 3
 DEFAULT_SUITE_GLOBS = ("*.phyjudge.yaml", "*.phyjudge.yml")
 
 #: (name, help, parser, metavar) of the options that take a value; each has an ini twin.

@@ -18,6 +18,7 @@ import pytest
 from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.plugin import running
 from pytest_phyjudge.plugin.options import Options
 from pytest_phyjudge.reporting.checks import Check
 
@@ -282,12 +283,11 @@ class PhyJudgeState:
 # --------------------------------------------------------------------------- lookup
 
 STATE_KEY = pytest.StashKey[PhyJudgeState]()
-_ACTIVE: list[PhyJudgeState] = []
 
 
 def activate(state: PhyJudgeState) -> None:
     state.config.stash[STATE_KEY] = state
-    _ACTIVE.append(state)
+    running.push(state)
 
 
 def deactivate(config: pytest.Config) -> PhyJudgeState | None:
@@ -295,15 +295,9 @@ def deactivate(config: pytest.Config) -> PhyJudgeState | None:
     if state is None:
         return None
     del config.stash[STATE_KEY]
-    if state in _ACTIVE:
-        _ACTIVE.remove(state)
+    running.pop(state)
     return state
 
 
 def state_of(config: pytest.Config) -> PhyJudgeState:
     return config.stash[STATE_KEY]
-
-
-def active() -> PhyJudgeState | None:
-    """The state of the innermost running pytest session with this plugin, if any."""
-    return _ACTIVE[-1] if _ACTIVE else None

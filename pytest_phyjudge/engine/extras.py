@@ -1,0 +1,74 @@
+"""The ``[local]`` extra in one place, so a light install says how to get the in-process judge
+instead of failing with an ImportError somewhere deep."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pytest_phyjudge._exceptions import JudgeLoadError
+
+#: The command that adds the in-process judge to a light install.
+LOCAL_INSTALL = 'pip install "pytest-phyjudge[local]"'
+#: What the in-process judge imports beyond the core install (import names, not pip names).
+LOCAL_MODULES = (
+    "torch",
+    "torchvision",
+    "transformers",
+    "peft",
+    "accelerate",
+    "huggingface_hub",
+    "qwen_vl_utils",
+    "decord",
+)
+#: What loading the model needs (the hub and video modules are asked for where they are used).
+MODEL_MODULES = ("torch", "transformers", "peft")
+#: What the judge's exact frame sampling needs.
+VIDEO_MODULES = ("torch", "torchvision", "qwen_vl_utils", "decord")
+
+
+def _findable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a None in sys.modules
+        return False
+
+
+def local_available(modules: tuple[str, ...] = LOCAL_MODULES) -> bool:
+    """True when every one of ``modules`` is installed; cheap, since nothing is imported."""
+    return all(_findable(name) for name in modules)
+
+
+def require_local(what: str, modules: tuple[str, ...] = MODEL_MODULES) -> None:
+    """Import ``modules``, or raise a JudgeLoadError that says ``what`` needed them and how to
+    install them. ``what`` completes "... needs the in-process judge", e.g. "Loading the judge".
+    """
+    missing: list[str] = []
+    details: list[str] = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # absent, or installed but broken (a missing shared library)
+            missing.append(name)
+            details.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    if missing:
+        raise JudgeLoadError(
+            f"{what} needs the in-process judge, which this install lacks ({', '.join(missing)} "
+            f"cannot be imported; {details[0]}). Install it with {LOCAL_INSTALL}, or judge "
+            "without it: with a judge server (pytest --phyjudge-url URL, phyjudge ... --url "
+            "URL), or by replaying cached judgments (--phyjudge-cache-mode only)."
+        )
+
+
+@contextmanager
+def peft_quietly() -> Iterator[None]:
+    """Wrap a PeftModel being built: peft reads a transformers property deprecated in v5, a
+    FutureWarning on every load that users can do nothing about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield

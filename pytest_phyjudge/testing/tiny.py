@@ -1,0 +1,264 @@
+"""The tiny test judge: a randomly initialised model of PhyJudge's real layout, so the real
+loading and scoring path runs end to end on a CPU in seconds. ITS SCORES ARE MEANINGLESS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from pytest_phyjudge.engine.adapter import TINY_NOTICE, is_tiny_judge
+from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
+from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE, infer_py_source
+from pytest_phyjudge.engine.rubric import TEMPLATE_FILE, bundled_constants, bundled_template_data
+
+if TYPE_CHECKING:
+    from pytest_phyjudge.judges.local import LocalJudge
+
+_SPECIAL_TOKENS = [
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# ChatML, as Qwen models use it; a video item becomes the three vision tokens, and
+# enable_thinking=False leaves an empty think block after the assistant header.
+_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "<|im_start|>{{ message.role }}\n"
+    "{%- if message.content is string -%}{{ message.content }}"
+    "{%- else -%}{%- for item in message.content -%}"
+    "{%- if item.type == 'video' or 'video' in item -%}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{%- elif item.type == 'image' or 'image' in item -%}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- elif item.type == 'text' -%}{{ item.text }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "<|im_end|>\n"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n"
+    "{%- if enable_thinking is defined and enable_thinking is false -%}"
+    "<think>\n\n</think>\n\n{%- endif -%}{%- endif -%}"
+)
+
+# The LoRA targets of the real adapter's language tower: attention, linear attention, MLP.
+_LORA_TARGETS = (
+    r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|in_proj_qkv|in_proj_z|"
+    r"in_proj_b|in_proj_a|out_proj|gate_proj|up_proj|down_proj)"
+)
+
+
+def _rubric_corpus() -> list[str]:
+    """Text like what the judge reads: every axis's prompt for a few captions."""
+    from pytest_phyjudge.engine.axes import ALL_AXES
+    from pytest_phyjudge.engine.rubric import load_rubric
+
+    rubric = load_rubric(None)
+    captions = [
+        "A ball rolls down a ramp and knocks over a block.",
+        "Water is poured into a glass until it overflows onto the table.",
+        "A teapot turns slowly in front of a mirror under a desk lamp.",
+    ]
+    return [
+        rubric.render(axis, caption).system + "\n" + rubric.render(axis, caption).user
+        for axis in ALL_AXES
+        for caption in captions
+    ]
+
+
+def _tiny_tokenizer(text_tokenizer: str = "bytes") -> Any:
+    from transformers import AddedToken
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    from transformers.models.qwen3_5 import Qwen3_5Tokenizer
+
+    vocab = {"<|endoftext|>": 0}
+    for symbol in bytes_to_unicode().values():
+        vocab[symbol] = len(vocab)
+    tokenizer = Qwen3_5Tokenizer(vocab=vocab, merges=[])
+    if text_tokenizer == "bpe":
+        # Merges learnt from rubric text give about the real tokenizer's compression of
+        # English; digits stay single tokens, as Qwen's pre-tokenizer splits them.
+        tokenizer = tokenizer.train_new_from_iterator(_rubric_corpus(), vocab_size=2000)
+    elif text_tokenizer != "bytes":
+        raise ValueError(f"text_tokenizer must be 'bytes' or 'bpe', not {text_tokenizer!r}")
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": [AddedToken(t, special=True) for t in _SPECIAL_TOKENS]}
+    )
+    tokenizer.add_tokens([AddedToken("<think>", special=False), AddedToken("</think>")])
+    return tokenizer
+
+
+def _tiny_processor(tokenizer: Any) -> Any:
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    common = {
+        "patch_size": 16,
+        "temporal_patch_size": 2,
+        "merge_size": 2,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+    }
+    return Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(**common),
+        video_processor=Qwen3VLVideoProcessor(**common),
+        tokenizer=tokenizer,
+        chat_template=_CHAT_TEMPLATE,
+    )
+
+
+def _tiny_config(tokenizer: Any, hidden: int, layers: int) -> Any:
+    from transformers.models.qwen3_5 import Qwen3_5Config
+
+    ids = tokenizer.convert_tokens_to_ids
+    return Qwen3_5Config(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": hidden,
+            "intermediate_size": hidden * 2,
+            "num_hidden_layers": layers,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": hidden // 2,
+            "linear_num_key_heads": 2,
+            "linear_num_value_heads": 4,
+            "linear_key_head_dim": 16,
+            "linear_value_head_dim": 16,
+            "max_position_embeddings": 8192,
+            # Larger than the usual 0.02 so that replies depend visibly on the prompt.
+            "initializer_range": 0.1,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "partial_rotary_factor": 0.25,
+                "mrope_section": _mrope_section(hidden // 2),
+                "mrope_interleaved": True,
+            },
+            "eos_token_id": ids("<|im_end|>"),
+            "pad_token_id": ids("<|endoftext|>"),
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_heads": 4,
+            "out_hidden_size": hidden,
+            "num_position_embeddings": 256,
+            "patch_size": 16,
+            "temporal_patch_size": 2,
+            "spatial_merge_size": 2,
+        },
+        image_token_id=ids("<|image_pad|>"),
+        video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"),
+        vision_end_token_id=ids("<|vision_end|>"),
+    )
+
+
+def _mrope_section(head_dim: int) -> list[int]:
+    """Split the rotary half-dimension (head_dim * 0.25 / 2) over time, height, width."""
+    half = int(head_dim * 0.25) // 2
+    t = half - 2 * (half // 4)
+    return [t, half // 4, half // 4]
+
+
+def build_tiny_judge(
+    folder: str | Path,
+    *,
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 4,
+    lora_rank: int = 4,
+    text_tokenizer: str = "bytes",
+) -> Path:
+    """Write a tiny random PhyJudge look-alike under ``folder``; return the adapter folder.
+
+    ``folder/base`` holds a Qwen3.5 model and processor of the real architecture (about
+    0.5 M parameters at the defaults); ``folder/adapter`` holds a random LoRA over its
+    language tower whose ``adapter_config.json`` names that base, plus the project's own
+    ``subq+human.yaml`` and an ``infer.py`` of literal constants. Pass the adapter folder to
+    ``load_judge(adapter=..., device="cpu")``. The scores it gives are meaningless.
+
+    ``text_tokenizer="bytes"`` (one token per byte) is the smallest; ``"bpe"`` learns merges
+    from rubric text at build time, for token counts close to the real tokenizer's.
+    """
+    require_local("Building the tiny test judge", MODEL_MODULES)
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText, GenerationConfig
+
+    root = Path(folder)
+    base_dir, adapter_dir = root / "base", root / "adapter"
+    base_dir.mkdir(parents=True, exist_ok=True)
+    adapter_dir.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(seed)
+    tokenizer = _tiny_tokenizer(text_tokenizer)
+    processor = _tiny_processor(tokenizer)
+    config = _tiny_config(tokenizer, hidden, layers)
+    model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    model.generation_config = GenerationConfig(
+        eos_token_id=config.text_config.eos_token_id,
+        pad_token_id=config.text_config.pad_token_id,
+        do_sample=False,
+    )
+    model.save_pretrained(base_dir, safe_serialization=True)
+    processor.save_pretrained(base_dir)
+    (base_dir / "README.md").write_text(TINY_NOTICE + "\n", encoding="utf-8")
+
+    lora = LoraConfig(
+        r=lora_rank,
+        lora_alpha=2 * lora_rank,
+        lora_dropout=0.0,
+        target_modules=_LORA_TARGETS,
+        init_lora_weights=False,
+    )
+    with peft_quietly():
+        peft_model = get_peft_model(model, lora)
+    _write_adapter(peft_model, adapter_dir, base_dir)
+    return adapter_dir
+
+
+def _write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
+    """The LoRA, an adapter_config.json naming ``base_dir``, and the rubric files, as a real
+    PhyJudge snapshot lays them out."""
+    peft_model.save_pretrained(adapter_dir, safe_serialization=True)
+    adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    adapter_config["base_model_name_or_path"] = str(base_dir.resolve())
+    (adapter_dir / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2))
+    (adapter_dir / TEMPLATE_FILE).write_text(
+        yaml.safe_dump(bundled_template_data(), sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    (adapter_dir / CONSTANTS_FILE).write_text(
+        infer_py_source(bundled_constants()), encoding="utf-8"
+    )
+    (adapter_dir / "README.md").write_text(TINY_NOTICE + "\n", encoding="utf-8")
+
+
+def ensure_tiny_judge(folder: str | Path) -> Path:
+    """The tiny judge's adapter folder under ``folder``, built there on first use."""
+    adapter_dir = Path(folder) / "adapter"
+    if not is_tiny_judge(adapter_dir) or not (adapter_dir / "adapter_config.json").is_file():
+        build_tiny_judge(folder)
+    return adapter_dir
+
+
+def load_tiny_judge(folder: str | Path, **options: Any) -> LocalJudge:
+    """Build the tiny judge in ``folder`` (once; reused when already there) and load it on
+    the CPU through the real loading path. Its scores are meaningless."""
+    from pytest_phyjudge.judges.loading import load_judge
+
+    options.setdefault("device", "cpu")
+    return load_judge(ensure_tiny_judge(folder), **options)
