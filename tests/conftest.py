@@ -11,17 +11,36 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Imported here, before any pytester run: pytester's in-process runs drop modules first
 # imported during the run, and numpy or torch cannot be imported twice in one process.
 import av  # noqa: F401
-import decord  # noqa: F401
 import httpcore  # noqa: F401
 import httpx  # noqa: F401
 import numpy  # noqa: F401
 import PIL.Image  # noqa: F401
 import pytest
-import qwen_vl_utils  # noqa: F401
-import torch
-import torch._dynamo  # noqa: F401  (first imported lazily by video resizing; registers ops)
 
+from pytest_phyjudge.engine.extras import LOCAL_MODULES, local_available
 from pytest_phyjudge.testing import build_tiny_judge, write_test_video
+
+#: The [local] extra (torch, transformers, peft, ...) is installed: the in-process judge runs.
+#: Without it (the light core), the tests that need it are skipped, and say so.
+HAS_LOCAL = local_available(LOCAL_MODULES)
+if HAS_LOCAL:
+    import decord  # noqa: F401
+    import qwen_vl_utils  # noqa: F401
+    import torch
+    import torch._dynamo  # noqa: F401  (first imported lazily by video resizing; registers ops)
+
+#: Fixtures that bring up a model in this process.
+_LOCAL_FIXTURES = {"tiny_adapter", "tiny_judge"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if HAS_LOCAL:
+        return
+    skip = pytest.mark.skip(reason='needs the [local] extra: pip install ".[local]"')
+    for item in items:
+        if item.get_closest_marker("local") or _LOCAL_FIXTURES & set(item.fixturenames):
+            item.add_marker(skip)
+
 
 #: ../shared beside the repository (present on developer machines and in CI).
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -21,12 +20,6 @@ from pytest_phyjudge import (
     assert_video,
 )
 from pytest_phyjudge.plugin import running
-
-# In-process pytester runs here decode videos (contact sheets); pytester forgets modules first
-# imported during a run, and numpy/torch cannot be imported twice in one process. Importing
-# the video stack now keeps it in pytester's snapshot.
-for _module in ("decord", "qwen_vl_utils", "PIL.Image"):
-    importlib.import_module(_module)
 
 
 @pytest.fixture(autouse=True)

@@ -231,7 +231,10 @@ def test_cache_export_and_import(capsys, tmp_path: Path, synthetic_video: Path):
     recorder.close()
     out = tmp_path / "judgments.jsonl"
     assert run_cli(capsys, "cache", "export", str(out), "--cache", str(tmp_path / "a"))[0] == 0
-    assert len(out.read_text().splitlines()) == 2
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    # One line for the judge that made them, then one per judgment.
+    assert [("judge_record" in line) for line in lines] == [True, False, False]
+    assert (tmp_path / "judgments.identity.json").is_file()
     code, _, err = run_cli(capsys, "cache", "import", str(out), "--cache", str(tmp_path / "b"))
     assert code == 0 and "imported 2" in err
     code, out_text, _ = run_cli(capsys, "cache", "info", "--cache", str(tmp_path / "b"))

@@ -101,7 +101,7 @@ def test_replay_with_several_judges_names_them(
         "example/other-judge",
     )
     named.assert_outcomes(failed=2)  # the other judge gave 1s
-    named.stdout.fnmatch_lines(["*score 1 < 3*"])
+    named.stdout.fnmatch_lines(["*scored SA 1, below its minimum of 3*"])
 
 
 def test_export_writes_identity_files_and_import_restores_them(
@@ -197,7 +197,13 @@ def test_tiny_judge_with_the_cache_off(pytester: pytest.Pytester, synthetic_vide
     pytest.importorskip("torch")
     _suite(pytester.path, synthetic_video, min_score=1)
     result = pytester.runpytest_subprocess(
-        "--phyjudge-judge", "tiny", "--phyjudge-cache-mode", "off", timeout=600
+        "--phyjudge-judge",
+        "tiny",
+        "--phyjudge-cache-mode",
+        "off",
+        "--phyjudge-scoring",
+        "distribution",
+        timeout=600,
     )
     result.assert_outcomes(passed=2)
     assert "Cannot import" not in result.stdout.str()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.merge import PROVENANCE_FILE
 from pytest_phyjudge.engine.video import decode_video, video_element
@@ -15,6 +13,7 @@ from pytest_phyjudge.engine.video import decode_video, video_element
 def test_merged_tiny_judge_equals_base_plus_adapter(
     tiny_judge, tiny_adapter: Path, synthetic_video: Path, tmp_path: Path, capsys
 ):
+    import torch
     from transformers import AutoModelForImageTextToText
 
     out = tmp_path / "merged"

@@ -3,18 +3,11 @@ are in test_sheets.py, the text builders in test_tables.py)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import xml.etree.ElementTree as ET
 
 import pytest
-
-# In-process pytester runs here decode videos (contact sheets); pytester forgets modules first
-# imported during a run, and some (numpy) cannot be imported twice in one process. Importing
-# the video stack now keeps it in pytester's snapshot.
-for _module in ("av", "PIL.Image"):
-    importlib.import_module(_module)
 
 CONFTEST = """
 from pytest_phyjudge import ScriptedJudge

@@ -116,7 +116,8 @@ def _cached(
     from pytest_phyjudge.judges.store import JudgmentCache
 
     no_cache = settings.cache_mode == "off" or settings.cache_dir is None
-    if no_cache or described.identity.kind == "scripted":
+    # A scripted judge made here answers at once and means nothing: not worth recording.
+    if no_cache or (made is not None and made.identity.kind == "scripted"):
         return made if made is not None else load()
     return CachedJudge(
         identity=described.identity,

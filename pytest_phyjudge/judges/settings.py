@@ -187,8 +187,8 @@ class JudgeSettings:
     def __post_init__(self) -> None:
         if self.url and self.judge:
             raise InputError(
-                f"Judge servers (--phyjudge-url / --url) and the judge {self.judge!r} "
-                "(--phyjudge-judge / --judge) both choose the judge; keep one of them."
+                f"--phyjudge-url (--url) and --phyjudge-judge {self.judge} (--judge) both "
+                "choose the judge; keep one of them."
             )
         if self.scoring not in SCORING_MODES:
             raise InputError(f"Unknown scoring mode {self.scoring!r}; use greedy or distribution.")
