@@ -1,4 +1,10 @@
-"""pytest-phyjudge: physics assertions for generated videos, judged by PhyJudge-9B."""
+"""pytest-phyjudge: physics assertions for generated videos, judged by PhyJudge-9B.
+
+The public API is what this module exports (``__all__``); everything else is internal. The
+layout behind it: ``engine`` (axes, rubric, parsing, videos, adapters), ``judges`` (backends,
+the cache, the one factory), ``suites`` (YAML), ``regression`` (statistics, baselines),
+``reporting`` (scores.json, tables, sheets), ``plugin`` (pytest), ``cli`` and ``testing``.
+"""
 
 from __future__ import annotations
 
@@ -16,30 +22,40 @@ from pytest_phyjudge._exceptions import (
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment, RenderedPrompt
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.cached import CachedJudge
+from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.loading import load_judge
-from pytest_phyjudge.judges.remote import connect_judge
+from pytest_phyjudge.judges.local import LocalJudge
+from pytest_phyjudge.judges.remote import RemoteJudge, connect_judge
 from pytest_phyjudge.judges.scripted import ScriptedJudge
+from pytest_phyjudge.judges.settings import JudgeSettings
 from pytest_phyjudge.plugin.assertions import (
     PhysicsAssertionError,
     assert_metric,
     assert_physics,
     assert_video,
 )
+from pytest_phyjudge.reporting.checks import Check
 
 __all__ = [
     "ALL_AXES",
     "GENERAL_METRICS",
     "PHYSICAL_LAWS",
     "CacheError",
+    "CachedJudge",
+    "Check",
     "InputError",
     "Judge",
     "JudgeBackendError",
     "JudgeIdentity",
     "JudgeLoadError",
     "JudgeOutputError",
+    "JudgeSettings",
     "Judgment",
+    "LocalJudge",
     "PhyJudgeError",
     "PhysicsAssertionError",
+    "RemoteJudge",
     "RenderedPrompt",
     "RubricError",
     "ScriptedJudge",
@@ -48,6 +64,7 @@ __all__ = [
     "assert_metric",
     "assert_physics",
     "assert_video",
+    "build_judge",
     "connect_judge",
     "load_judge",
 ]

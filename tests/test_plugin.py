@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import pytest_phyjudge
 from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
 
 #: A module of judge factories that log what happens to them in ``factory_log.jsonl``.
@@ -68,14 +67,6 @@ def factory_log(pytester: pytest.Pytester) -> list[str]:
 
 
 # --------------------------------------------------------------------------- options
-
-
-def test_public_names() -> None:
-    assert pytest_phyjudge.__all__ == sorted(
-        pytest_phyjudge.__all__, key=lambda n: (not n.isupper(), not n[0].isupper(), n)
-    )
-    for name in ("assert_physics", "assert_metric", "assert_video", "PhysicsAssertionError"):
-        assert name in pytest_phyjudge.__all__
 
 
 def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
