@@ -16,7 +16,7 @@ import pytest
 from test_cli import run_cli
 
 from pytest_phyjudge import ScriptedJudge
-from pytest_phyjudge.engine.merge import PROVENANCE_FILE
+from pytest_phyjudge.judges.merge import PROVENANCE_FILE
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
 CAPTION = "A ball falls onto a table."

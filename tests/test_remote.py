@@ -461,7 +461,7 @@ def _provenance_dir(adapter: Path) -> Path:
     import shutil
 
     from pytest_phyjudge.engine.adapter import file_sha256
-    from pytest_phyjudge.engine.merge import PROVENANCE_FILE
+    from pytest_phyjudge.judges.merge import PROVENANCE_FILE
 
     folder = adapter.parent / "merged-provenance"
     folder.mkdir(exist_ok=True)

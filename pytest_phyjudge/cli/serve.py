@@ -74,7 +74,7 @@ def add_commands(commands: Any) -> None:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.engine.merge import merge_adapter
+    from pytest_phyjudge.judges.merge import merge_adapter
 
     out = merge_adapter(
         args.adapter_dir,

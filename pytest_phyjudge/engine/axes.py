@@ -32,6 +32,17 @@ LAW_DOMAINS: dict[str, Domain] = {
 PHYSICAL_LAWS: tuple[str, ...] = tuple(LAW_DOMAINS)
 ALL_AXES: tuple[str, ...] = GENERAL_METRICS + PHYSICAL_LAWS
 
+#: The judge's scale: every score is a whole number from MIN_SCORE to MAX_SCORE.
+MIN_SCORE, MAX_SCORE = 1, 5
+
+
+def is_score(value: object) -> bool:
+    """A score of the judge's scale: an int (not a bool) from 1 to 5."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and MIN_SCORE <= value <= MAX_SCORE
+    )
+
+
 #: What each domain is called in reports.
 DOMAIN_TITLES: dict[Domain, str] = {
     "general": "general",

@@ -6,6 +6,7 @@ import json
 import re
 
 from pytest_phyjudge._exceptions import JudgeOutputError
+from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, is_score
 
 #: Bump when parsing changes what a reply means: the judgment cache keys on it.
 PARSER_VERSION = 1
@@ -72,9 +73,10 @@ def parse_score(raw: str, key: str) -> int:
             f"The judge's reply has {keys} where the key {key!r} was asked for.", raw=raw, key=key
         )
     value = obj[key]
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+    if not is_score(value):
         raise JudgeOutputError(
-            f"The judge's score for {key!r} is {value!r}; an integer from 1 to 5 was asked for.",
+            f"The judge's score for {key!r} is {value!r}; an integer from {MIN_SCORE} to "
+            f"{MAX_SCORE} was asked for.",
             raw=raw,
             key=key,
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import InputError, JudgeLoadError
+from pytest_phyjudge._exceptions import JudgeLoadError
 from pytest_phyjudge.engine.adapter import (
     DEFAULT_ADAPTER,
     ResolvedAdapter,
@@ -20,18 +20,14 @@ from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, require_sampler
 from pytest_phyjudge.judges.local import LocalJudge
-from pytest_phyjudge.judges.settings import DEFAULT_MAX_NEW_TOKENS, SCORING_MODES
+from pytest_phyjudge.judges.settings import (
+    DEFAULT_MAX_NEW_TOKENS,
+    check_scoring,
+    torch_dtype_name,
+)
 
 #: Above this many parameters a CPU run takes minutes per axis: ask before crawling.
 CPU_PARAMETER_LIMIT = 1_000_000_000
-_DTYPES = {
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-    "float32": "float32",
-    "fp32": "float32",
-}
 
 
 def _estimate_parameters(config: Any) -> int:
@@ -71,13 +67,10 @@ def _pick_device(device: str | None, config: Any, base: str) -> str:
 def _pick_dtype(dtype: str | None, device: str) -> Any:
     import torch
 
-    if dtype is None or dtype == "auto":
+    name = torch_dtype_name(dtype)
+    if name is None:
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if dtype not in _DTYPES:
-        raise JudgeLoadError(
-            f"Unknown dtype {dtype!r}; use one of auto, bfloat16, float16, float32."
-        )
-    return getattr(torch, _DTYPES[dtype])
+    return getattr(torch, name)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -162,11 +155,7 @@ def plan_judge(
     scoring: str = "greedy",
 ) -> JudgePlan:
     """Resolve the adapter and read its rubric, without loading any model (see load_judge)."""
-    if scoring not in SCORING_MODES:
-        raise InputError(
-            f"Unknown scoring mode {scoring!r}; use 'greedy' (the reference: parse the generated "
-            "reply) or 'distribution' (probabilities of the digits 1-5 after the answer prefix)."
-        )
+    check_scoring(scoring)
     resolved = resolve_adapter(adapter, revision=revision, base_model=base_model)
     identity = JudgeIdentity(
         kind="tiny" if is_tiny_judge(resolved.folder) else "local",

@@ -10,8 +10,8 @@ from typing import Any
 
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge.engine.judgment import JudgeIdentity
-from pytest_phyjudge.engine.merge import PROVENANCE_FILE
 from pytest_phyjudge.judges.http import get_json, open_client
+from pytest_phyjudge.judges.merge import PROVENANCE_FILE
 from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
 MODELS_PATH = "/v1/models"

@@ -44,6 +44,7 @@ from pytest_phyjudge.judges.settings import (
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
+    check_scoring,
 )
 from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
@@ -138,8 +139,7 @@ def plan_remote(
     """Plan a judge on the servers at ``urls``. Who they serve comes from ``identity`` (the
     merged checkpoint or its provenance file; then no request is made here), else from
     each server's ``/v1/models``; servers that disagree are refused."""
-    if scoring not in ("greedy", "distribution"):
-        raise InputError(f"Unknown scoring mode {scoring!r}; use 'greedy' or 'distribution'.")
+    check_scoring(scoring)
     settings = RemoteSettings(urls=parse_urls(urls), **remote)
     if identity is not None:
         who, rubric_dir = read_provenance(identity)

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar, get_args
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
+from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
 Scoring = Literal["greedy", "distribution"]
@@ -32,11 +33,19 @@ DEFAULT_MAX_NEW_TOKENS = 64
 DEFAULT_CONCURRENCY = 8
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_RETRIES = 3
-MIN_SCORE, MAX_SCORE = 1, 5
 #: The threshold of an axis that names none.
 DEFAULT_MIN_SCORE = 3
 DEVICES_HELP = "cpu, cuda, cuda:N, mps or auto"
-DTYPES = ("auto", "bfloat16", "bf16", "float16", "fp16", "float32", "fp32")
+#: Weight dtypes by the names people write, to torch's names ("auto": by device).
+DTYPE_NAMES = {
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+}
+DTYPES = ("auto", *DTYPE_NAMES)
 
 _OBJECT_SPEC = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _DEVICE = re.compile(r"cpu|cuda(?::\d+)?|mps|auto")
@@ -106,6 +115,16 @@ def parse_dtype(value: str) -> str:
     return _one_of(value, DTYPES, "dtype", f"one of {', '.join(DTYPES)}")
 
 
+def torch_dtype_name(dtype: str | None) -> str | None:
+    """torch's name of ``dtype`` (None for auto: chosen by device); an InputError for a name
+    that is no dtype."""
+    if dtype is None or dtype == "auto":
+        return None
+    if dtype not in DTYPE_NAMES:
+        raise InputError(f"Unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}.")
+    return DTYPE_NAMES[dtype]
+
+
 def parse_device(value: str) -> str:
     value = value.strip()
     if _DEVICE.fullmatch(value):
@@ -144,6 +163,16 @@ def parse_media_root(value: str) -> tuple[Path, str]:
         )
     folder = Path(local.strip()).expanduser().resolve()
     return folder, (served.strip().rstrip("/") or str(folder))
+
+
+def check_scoring(mode: str) -> Scoring:
+    """``mode`` when it is a scoring mode; an InputError that says which there are."""
+    if mode not in SCORING_MODES:
+        raise InputError(
+            f"Unknown scoring mode {mode!r}; use 'greedy' (the reference: parse the generated "
+            "reply) or 'distribution' (probabilities of the digits 1-5 after the answer prefix)."
+        )
+    return mode  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- the settings
@@ -190,8 +219,7 @@ class JudgeSettings:
                 f"--phyjudge-url (--url) and --phyjudge-judge {self.judge} (--judge) both "
                 "choose the judge; keep one of them."
             )
-        if self.scoring not in SCORING_MODES:
-            raise InputError(f"Unknown scoring mode {self.scoring!r}; use greedy or distribution.")
+        check_scoring(self.scoring)
         if self.cache_mode not in CACHE_MODES:
             raise InputError(
                 f"Unknown cache mode {self.cache_mode!r}; use {', '.join(CACHE_MODES)}."

@@ -15,8 +15,11 @@ from pytest_phyjudge.engine.axes import (
     ALL_AXES,
     GENERAL_METRICS,
     LAW_DOMAINS,
+    MAX_SCORE,
+    MIN_SCORE,
     check_axis,
     check_law,
+    is_score,
 )
 from pytest_phyjudge.suites.model import is_case_id
 from pytest_phyjudge.suites.yaml_lines import Node
@@ -27,7 +30,6 @@ T = TypeVar("T")
 #: ``samples`` first: the other gate keys take a value per axis.
 GATE_KEYS = ("samples", "pass_rate", "min_mean", "confidence", "tolerance")
 AXIS_GATE_KEYS = GATE_KEYS[1:]
-MIN_SCORE, MAX_SCORE = 1, 5
 THRESHOLD_RULE = f"thresholds are integers from {MIN_SCORE} to {MAX_SCORE}."
 _TEMPLATE_FIELDS = ("id", "suite", "sample")
 _MAX_SAMPLES = 1000
@@ -209,8 +211,7 @@ class Reader:
 
     def threshold(self, node: Node, label: str) -> int:
         value = node.data
-        whole = isinstance(value, int) and not isinstance(value, bool)
-        if whole and MIN_SCORE <= value <= MAX_SCORE:
+        if is_score(value):
             return value
         hint = ""
         if isinstance(value, str) and value.strip().isdigit():

@@ -36,12 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.engine.axes import is_score
 from pytest_phyjudge.suites.cases import prompt_set_cases, read_case
 from pytest_phyjudge.suites.fields import (
     AXIS_GATE_KEYS,
     GATE_KEYS,
-    MAX_SCORE,
-    MIN_SCORE,
     THRESHOLD_RULE,
     Reader,
 )
@@ -91,7 +90,7 @@ def load_suite(path: str | Path, *, default_min_score: int = 3) -> Suite:
 
 
 def _check_default_min_score(value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not MIN_SCORE <= value <= MAX_SCORE:
+    if not is_score(value):
         raise InputError(f"default_min_score is {value!r}; {THRESHOLD_RULE} Pass one of 1-5.")
 
 

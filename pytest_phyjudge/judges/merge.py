@@ -14,9 +14,9 @@ from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
 from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
 from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE
 from pytest_phyjudge.engine.rubric import TEMPLATE_FILE
+from pytest_phyjudge.judges.settings import torch_dtype_name
 
 PROVENANCE_FILE = "phyjudge_provenance.json"
-_DTYPES = ("bfloat16", "float16", "float32")
 
 
 def merge_adapter(
@@ -39,8 +39,9 @@ def merge_adapter(
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    if dtype not in _DTYPES:
-        raise InputError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}.")
+    name = torch_dtype_name(dtype)
+    if name is None:
+        raise InputError("Merging needs a dtype to save in; use bfloat16, float16 or float32.")
     target = Path(out)
     if target.exists() and any(target.iterdir()):
         raise InputError(
@@ -51,7 +52,7 @@ def merge_adapter(
     base, folder = plan.adapter.base_model, plan.adapter.folder
     try:
         model = AutoModelForImageTextToText.from_pretrained(
-            base, dtype=getattr(torch, dtype), use_safetensors=True, trust_remote_code=False
+            base, dtype=getattr(torch, name), use_safetensors=True, trust_remote_code=False
         )
         processor = AutoProcessor.from_pretrained(base, trust_remote_code=False)
         with peft_quietly():
@@ -69,7 +70,7 @@ def merge_adapter(
             shutil.copyfile(folder / name, target / name)
     provenance: dict[str, Any] = {
         **plan.identity.to_dict(),  # what remote clients name the served judge by
-        "dtype": dtype,
+        "dtype": name,
         "merged_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     (target / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
