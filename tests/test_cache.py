@@ -132,7 +132,10 @@ def test_export_import_round_trip(tmp_path: Path, synthetic_video: Path):
     buffer = io.StringIO()
     assert recorder.cache.export_jsonl(buffer) == 3
     ci = JudgmentCache(tmp_path / "ci")
-    assert ci.import_jsonl(io.StringIO(buffer.getvalue())) == 3
+    assert ci.import_jsonl(io.StringIO(buffer.getvalue())) == (3, 3)
+    # The same file again adds nothing, and says so.
+    assert ci.import_jsonl(io.StringIO(buffer.getvalue())) == (0, 3)
+    assert len(ci) == 3
     replay = CachedJudge(
         identity=IDENTITY, rubric=recorder.rubric, settings=SETTINGS, cache=ci, mode="only"
     )

@@ -15,6 +15,9 @@ import pytest
 
 from pytest_phyjudge.testing import write_test_video
 
+#: Every run here records with the tiny in-process judge.
+pytestmark = pytest.mark.local
+
 CASES = 24
 
 

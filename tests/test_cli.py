@@ -236,7 +236,9 @@ def test_cache_export_and_import(capsys, tmp_path: Path, synthetic_video: Path):
     assert [("judge_record" in line) for line in lines] == [True, False, False]
     assert (tmp_path / "judgments.identity.json").is_file()
     code, _, err = run_cli(capsys, "cache", "import", str(out), "--cache", str(tmp_path / "b"))
-    assert code == 0 and "imported 2" in err
+    assert code == 0 and "imported 2 new judgments" in err
+    code, _, err = run_cli(capsys, "cache", "import", str(out), "--cache", str(tmp_path / "b"))
+    assert code == 0 and "imported 0 new judgments" in err and "2 already there" in err
     code, out_text, _ = run_cli(capsys, "cache", "info", "--cache", str(tmp_path / "b"))
     assert "2 judgments" in out_text
     bad = tmp_path / "bad.jsonl"

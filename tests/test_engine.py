@@ -58,6 +58,7 @@ def test_real_phyground_clips(tiny_judge, phyground_videos: list[Path]):
             _outcome_ok(result, axis)
 
 
+@pytest.mark.local
 def test_video_sampling_follows_the_reference(phyground_videos: list[Path]):
     decoded = decode_video(phyground_videos[0])
     frames, _, height, width = decoded.frames.shape
@@ -119,7 +120,7 @@ def test_bad_videos_are_refused_before_the_model_runs(tiny_judge, tmp_path: Path
             tiny_judge.score(path, CAPTION, metric="SA")
 
 
-def test_adapter_folder_problems(tmp_path: Path, tiny_adapter: Path):
+def test_adapter_folder_problems(tmp_path: Path):
     with pytest.raises(JudgeLoadError, match=r"has no adapter_config\.json"):
         load_judge(tmp_path, device="cpu")
     broken = tmp_path / "no-base"
@@ -130,9 +131,13 @@ def test_adapter_folder_problems(tmp_path: Path, tiny_adapter: Path):
     # With the base given explicitly it resolves, and then asks for safetensors weights.
     with pytest.raises(JudgeLoadError, match=r"adapter_model\.safetensors"):
         resolve_adapter(broken, base_model="somewhere/base")
+
+
+def test_a_whole_adapter_folder_resolves_to_its_base(tiny_adapter: Path):
     assert resolve_adapter(tiny_adapter).base_model.endswith("base")
 
 
+@pytest.mark.local
 def test_hub_id_offline_without_cache_says_how_to_fix(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
@@ -145,6 +150,7 @@ def test_hub_id_offline_without_cache_says_how_to_fix(monkeypatch, tmp_path: Pat
     assert "--revision v1" in message and "--adapter-dir" in message
 
 
+@pytest.mark.local
 def test_large_base_without_cuda_stops_with_alternatives(monkeypatch, tmp_path: Path):
     """A 9B-shaped base (config only, no weights) is refused on a CPU unless device='cpu'."""
     from transformers.models.qwen3_5 import Qwen3_5Config

@@ -32,6 +32,7 @@ def light(monkeypatch: pytest.MonkeyPatch) -> None:
     video._sampled_clip.cache_clear()
 
 
+@pytest.mark.local
 @pytest.mark.parametrize(
     ("frames", "fps", "size"),
     [(12, 6, (64, 64)), (40, 24, (320, 192)), (31, 30, (640, 360)), (8, 2, (96, 48))],
@@ -51,6 +52,7 @@ def test_read_frames_picks_the_judges_frames(tmp_path: Path, frames, fps, size):
     assert difference < MAX_MEAN_ABS_DIFF, difference
 
 
+@pytest.mark.local
 def test_real_clips_sample_alike(phyground_videos: list[Path]):
     for clip in phyground_videos[:2]:
         expected = _as_uint8(decode_video(clip))
@@ -59,8 +61,10 @@ def test_real_clips_sample_alike(phyground_videos: list[Path]):
         assert np.abs(got.astype(int) - expected.astype(int)).mean() < MAX_MEAN_ABS_DIFF
 
 
+@pytest.mark.local
 def test_frame_positions_are_torch_linspace_rounded():
-    torch = pytest.importorskip("torch")
+    import torch
+
     for total in (2, 3, 7, 12, 93, 97, 150, 241, 1000):
         for count in {2, 4, frame_count(total, 24.0, 2.0), frame_count(total, 29.97, 2.0)}:
             if count <= total:
@@ -68,8 +72,10 @@ def test_frame_positions_are_torch_linspace_rounded():
                 assert sample_indices(total, count) == expected, (total, count)
 
 
+@pytest.mark.local
 def test_frame_count_and_size_follow_qwen_vl_utils():
-    vision = pytest.importorskip("qwen_vl_utils.vision_process")
+    from qwen_vl_utils import vision_process as vision
+
     for total, source_fps in [(12, 6.0), (93, 16.0), (3, 30.0), (2000, 24.0), (97, 25.0)]:
         element = {"fps": 2.0}
         assert frame_count(total, source_fps, 2.0) == vision.smart_nframes(
@@ -81,6 +87,7 @@ def test_frame_count_and_size_follow_qwen_vl_utils():
         ) == vision.smart_resize(height, width, 32, min_pixels=131072, max_pixels=MAX_PIXELS)
 
 
+@pytest.mark.local
 def test_sample_frames_is_decode_video_where_the_extra_is_installed(synthetic_video: Path):
     sampled = sample_frames(synthetic_video)
     assert np.array_equal(sampled.frames, _as_uint8(decode_video(synthetic_video)))
@@ -98,8 +105,13 @@ def test_sampled_clip_without_the_local_extra(light, synthetic_video: Path, tmp_
         decode_video(synthetic_video)
 
 
+@pytest.mark.parametrize(
+    "sample",
+    [read_frames, pytest.param(decode_video, marks=pytest.mark.local)],
+    ids=["read_frames", "decode_video"],
+)
 @pytest.mark.parametrize("kind", ["sparse", "text", "one-frame", "truncated"])
-def test_files_that_are_not_clips_are_clean_video_errors(tmp_path: Path, kind: str):
+def test_files_that_are_not_clips_are_clean_video_errors(tmp_path: Path, kind: str, sample):
     path = tmp_path / f"{kind}.mp4"
     if kind == "sparse":
         with open(path, "wb") as fh:
@@ -115,7 +127,6 @@ def test_files_that_are_not_clips_are_clean_video_errors(tmp_path: Path, kind: s
         whole = write_test_video(tmp_path / "whole.mp4", frames=24).read_bytes()
         path.write_bytes(whole[: len(whole) // 2])
         words = "cannot be decoded"
-    for sample in (read_frames, decode_video):
-        with pytest.raises(VideoError, match=words) as info:
-            sample(path, fps=2.0, max_pixels=MAX_PIXELS)
-        assert info.value.path == path
+    with pytest.raises(VideoError, match=words) as info:
+        sample(path, fps=2.0, max_pixels=MAX_PIXELS)
+    assert info.value.path == path

@@ -184,8 +184,12 @@ def test_load_error_fails_items_with_its_message_once(pytester: pytest.Pytester)
             "  at basics.phyjudge.yaml:4: case 'fall', axis SA, min_score 3",
         ]
     )
-    assert "Traceback" not in result.stdout.str()
+    out = result.stdout.str()
+    assert "Traceback" not in out
     assert factory_log(pytester) == ["made"]  # not retried for every item
+    # Said in full once; the other items point to the first.
+    assert out.count("The adapter is not in the cache. Download it first.") == 1
+    assert out.count("basics.phyjudge.yaml::fall::SA shows why") == 3, out
 
 
 def test_factory_bugs_become_load_errors(pytester: pytest.Pytester) -> None:
@@ -245,6 +249,7 @@ def shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("tiny-cache")
 
 
+@pytest.mark.local
 def test_tiny_judge_runs_a_suite_honestly(
     pytester: pytest.Pytester, synthetic_video: Path, shared_cache_dir: Path
 ) -> None:

@@ -156,6 +156,7 @@ def test_file_urls_let_the_server_sample_the_original_clip(
         _same_outcome(remote[axis], local[axis])
 
 
+@pytest.mark.local
 def test_the_sampled_clip_carries_the_judges_frames_losslessly(synthetic_video, tmp_path):
     decoded = decode_video(synthetic_video)
     sent = tmp_path / "sent.mp4"

@@ -51,10 +51,14 @@ def run_cache(args: argparse.Namespace) -> int:
         elif args.cache_command == "import":
             try:
                 with open(args.file, encoding="utf-8") as lines:
-                    count = cache.import_jsonl(lines, source=args.file)
+                    added, read = cache.import_jsonl(lines, source=args.file)
             except OSError as exc:
                 raise InputError(f"Cannot read {args.file!r} ({exc.strerror}).") from exc
-            print(f"imported {count} judgments into {cache.path}", file=sys.stderr)
+            print(
+                f"imported {added} new judgments into {cache.path} ({read} in {args.file}, "
+                f"{read - added} already there)",
+                file=sys.stderr,
+            )
         else:
             print(f"{cache.path}: {len(cache)} judgments")
             for record in cache.judges():

@@ -221,8 +221,9 @@ class JudgmentCache:
             count += 1
         return count
 
-    def import_jsonl(self, lines: Iterable[str], *, source: str = "<input>") -> int:
-        """Read what ``export_jsonl`` wrote; a bad line is an error naming it, nothing is lost."""
+    def import_jsonl(self, lines: Iterable[str], *, source: str = "<input>") -> tuple[int, int]:
+        """Read what ``export_jsonl`` wrote: (judgments new to this cache, judgments read). A
+        bad line is an error naming it, and then nothing of the file is imported."""
         records: list[tuple[str, Judgment]] = []
         judges: list[JudgeRecord] = []
         for number, line in enumerate(lines, start=1):
@@ -247,10 +248,12 @@ class JudgmentCache:
             try:
                 for judge in judges:
                     self.add_judge(judge)
+                before = len(self)
                 for key, judgment in records:
                     self.put(key, judgment)
+                added = len(self) - before
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-        return len(records)
+        return added, len(records)

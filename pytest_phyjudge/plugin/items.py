@@ -17,6 +17,7 @@ import pytest
 
 from pytest_phyjudge._exceptions import (
     InputError,
+    JudgeLoadError,
     JudgeOutputError,
     PhyJudgeError,
     SuiteError,
@@ -138,6 +139,10 @@ class AxisItem(pytest.Item):
             judge = state.judge()
             criteria = {law: text for law, text in case.criteria.items() if law in axes}
             return judge.score_many(video, case.prompt, axes, criteria=criteria or None)
+        except JudgeLoadError as exc:
+            # In full for this item; the case's other axes point here.
+            again = state.load_error_again()
+            return {axis: exc if axis == self.axis else again for axis in axes}
         except PhyJudgeError as exc:
             return dict.fromkeys(axes, exc)
         except Exception as exc:

@@ -95,6 +95,7 @@ class PhyJudgeState:
         self.options = options
         self._judge: Judge | None = None
         self._load_error: JudgeLoadError | None = None
+        self._load_error_item: str | None = None
         self._cases: dict[CaseKey, dict[str, Outcome]] = {}
         self._axes_index: dict[CaseKey, list[str]] | None = None
         # Cases judged ahead in the background (judge servers only).
@@ -123,14 +124,24 @@ class PhyJudgeState:
         if self._judge is not None:
             return self._judge
         if self._load_error is not None:
-            raise self._load_error.with_traceback(None)
+            raise self.load_error_again()
         self.judge_loads += 1
         try:
             self._judge = make_judge(self.config, self.options)
         except JudgeLoadError as exc:
             self._load_error = exc
+            self._load_error_item = None if self.current_item is None else self.current_item.nodeid
             raise
         return self._judge
+
+    def load_error_again(self) -> JudgeLoadError:
+        """The brief error of every item after the first that needed a judge that failed to
+        load: the whole message is shown once, by that first item."""
+        where = self._load_error_item or "the first item that asked for it"
+        return JudgeLoadError(
+            f"The judge could not be loaded; {where} shows why (the same error for every "
+            "item that needs the judge)."
+        )
 
     def close(self) -> None:
         if self._ahead_pool is not None:
