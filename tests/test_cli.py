@@ -245,3 +245,47 @@ def test_cache_export_and_import(capsys, tmp_path: Path, synthetic_video: Path):
     bad.write_text('{"key": "k"}\n')
     code, _, err = run_cli(capsys, "cache", "import", str(bad), "--cache", str(tmp_path / "b"))
     assert code == 2 and "bad.jsonl:1" in err and "Traceback" not in err
+
+
+def test_score_dir_keeps_every_generators_clip(
+    capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Several generators' clips of one prompt (``<generator>__<id>.mp4``) are all judged:
+    one PhyGround results file per generator, none dropped."""
+    from pytest_phyjudge.testing import write_test_video
+
+    videos = tmp_path / "videos"
+    for seed, generator in enumerate(("alpha", "beta", "gamma")):
+        for clip in ("drop", "roll"):
+            write_test_video(videos / f"{generator}__{clip}.mp4", frames=4, seed=seed)
+    prompts = tmp_path / "prompts.json"
+    entries = [
+        {"video": n, "prompt": f"A ball {n}s.", "physical_laws": ["gravity"]}
+        for n in ("drop", "roll")
+    ]
+    prompts.write_text(json.dumps({"prompts": entries}))
+    (tmp_path / "scripted_judges.py").write_text(
+        "from pytest_phyjudge import ScriptedJudge\n\n"
+        "def make():\n"
+        "    return ScriptedJudge(lambda axis, caption, video: 1 + len(video.stem) % 5)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "scores.json"
+    code, _, err = run_cli(
+        capsys,
+        *("score-dir", "--videos", str(videos), "--prompts", str(prompts)),
+        *("--out", str(out), "--metrics", "SA", "--judge", "scripted_judges:make"),
+        "--cache",
+        str(tmp_path / "cache"),
+    )
+    assert code == 0, err
+    assert not out.exists() and "without a prompt" not in err
+    for generator in ("alpha", "beta", "gamma"):
+        data = json.loads((tmp_path / f"scores.{generator}.json").read_text())
+        assert data["meta"]["generator"] == generator
+        assert [r["video"] for r in data["results"]] == ["drop", "roll"]
+        for row in data["results"]:
+            assert row["generator"] == generator
+            assert Path(row["file"]).name == f"{generator}__{row['video']}.mp4"
+            # The scripted judge scores by file name: each generator's own clip was judged.
+            assert row["SA"] == 1 + len(Path(row["file"]).stem) % 5

@@ -35,10 +35,10 @@ class BatchRun:
         self.metrics = metrics
         self.only_laws = only_laws
         self.judge = build_judge(settings)
-        self.results: list[VideoResult] = []
+        self.generator: str | None = None
         self.failed_axes = 0
         self.judged = 0
-        self.meta = {
+        self.meta: dict[str, Any] = {
             "judge": self.judge.identity.to_dict(),
             "settings": dict(self.judge.settings),
             "prompts": str(args.prompts),
@@ -53,7 +53,7 @@ class BatchRun:
             video=prompt["id"],
             prompt=prompt["prompt"],
             physical_laws=laws,
-            extra={"file": str(path)},
+            extra={"file": str(path), "generator": self.generator},
         )
         axes = self.metrics + laws
         try:
@@ -71,47 +71,52 @@ class BatchRun:
         axes_per_video = max(1, len(self.metrics) + most_laws)
         return max(1, -(-self.settings.concurrency // axes_per_video))
 
-    def judge_all(self, paired: Sequence[Pair]) -> None:
-        """Judge every pair; results come back, and are written, in the prompt set's order."""
+    def judge_all(self, paired: Sequence[Pair], out: Path, *, generator: str | None) -> None:
+        """Judge every pair into ``out``; results come back, and are written, in the prompt
+        set's order, after every video (so that a run stopped at any point resumes)."""
         from tqdm import tqdm
 
-        started = time.monotonic()
+        self.generator = generator
+        results: list[VideoResult] = []
+        meta = {**self.meta, "generator": generator}
+        started, judged_before, failed_before = time.monotonic(), self.judged, self.failed_axes
         pool = ThreadPoolExecutor(self.in_flight(paired), thread_name_prefix="phyjudge-video")
         bar = tqdm(
             pool.map(self.judge_one, paired),
             total=len(paired),
             unit="video",
-            desc="judging",
+            desc="judging" if generator is None else f"judging {generator}",
             file=sys.stderr,
             dynamic_ncols=True,
         )
         try:
             for result in bar:
-                self._add(result)
+                self._count(result)
+                results.append(result)
+                write_json_atomic(out, build_scores(results, meta))
                 minutes = max(time.monotonic() - started, 1e-9) / 60
                 bar.set_postfix(
-                    judgments_per_min=f"{self.judged / minutes:.0f}",
+                    judgments_per_min=f"{(self.judged - judged_before) / minutes:.0f}",
                     cache_hits=self.hits,
                     failed=self.failed_axes,
                 )
         finally:
             bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
-            self.judge.close()
         print(
-            f"wrote {self.args.out}: {len(self.results)} videos, {self.judged} judgments "
-            f"({self.hits} from the cache, {self.failed_axes} failed)",
+            f"wrote {out}: {len(results)} videos, {self.judged - judged_before} judgments "
+            f"({self.failed_axes - failed_before} failed; {self.hits} from the cache so far)",
             file=sys.stderr,
         )
+
+    def close(self) -> None:
+        self.judge.close()
 
     @property
     def hits(self) -> int:
         stats = getattr(self.judge, "stats", None)
         return 0 if stats is None else stats.hits
 
-    def _add(self, result: VideoResult) -> None:
+    def _count(self, result: VideoResult) -> None:
         self.failed_axes += sum(not isinstance(o, Judgment) for o in result.outcomes.values())
         self.judged += len(result.outcomes)
-        self.results.append(result)
-        # Written after every video, so that a run stopped at any point can resume.
-        write_json_atomic(self.args.out, build_scores(self.results, self.meta))

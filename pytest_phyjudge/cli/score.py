@@ -106,14 +106,49 @@ def run_score(args: argparse.Namespace) -> int:
         judge.close()
 
 
-def _video_ids(folder: Path) -> dict[str, Path]:
-    """Videos by prompt id: the file stem, or what follows ``<generator>__`` in it."""
-    ids: dict[str, Path] = {}
+#: A clip named ``<generator>__<id>.mp4`` is that generator's clip of prompt ``id``.
+GENERATOR_SEPARATOR = "__"
+#: (prompt, clip) pairs.
+Pairs = list[tuple[dict[str, Any], Path]]
+
+
+def pair_clips(
+    folder: Path, prompts: list[dict[str, Any]]
+) -> tuple[dict[str | None, Pairs], list[Path]]:
+    """The folder's clips paired with their prompts, by generator (None: no generator in the
+    name), in the prompt set's order; and the clips that match no prompt."""
+    by_id = {p["id"]: p for p in prompts}
+    order = {p["id"]: i for i, p in enumerate(prompts)}
+    groups: dict[str | None, Pairs] = {}
+    stray: list[Path] = []
     for path in sorted(folder.glob("*.mp4")):
-        ids.setdefault(path.stem, path)
-        if "__" in path.stem:
-            ids.setdefault(path.stem.split("__", 1)[1], path)
-    return ids
+        generator, sep, rest = path.stem.partition(GENERATOR_SEPARATOR)
+        if path.stem in by_id:
+            generator, prompt_id = None, path.stem
+        elif sep and rest in by_id:
+            prompt_id = rest
+        else:
+            stray.append(path)
+            continue
+        groups.setdefault(generator, []).append((by_id[prompt_id], path))
+    for pairs in groups.values():
+        pairs.sort(key=lambda pair: order[pair[0]["id"]])
+    return groups, stray
+
+
+def results_files(
+    out: Path, groups: dict[str | None, Pairs], order: dict[str, int]
+) -> list[tuple[str | None, Pairs, Path]]:
+    """Where each generator's results go: all in ``out`` when every prompt has at most one
+    clip; else one file per generator beside it (``scores.<generator>.json``), as PhyGround
+    keeps them, so that no clip is dropped for sharing its prompt with another's."""
+    every = [pair for pairs in groups.values() for pair in pairs]
+    if len({prompt["id"] for prompt, _ in every}) == len(every):
+        return [(None, sorted(every, key=lambda pair: order[pair[0]["id"]]), out)]
+    return [
+        (name, pairs, out if name is None else out.with_name(f"{out.stem}.{name}{out.suffix}"))
+        for name, pairs in sorted(groups.items(), key=lambda item: item[0] or "")
+    ]
 
 
 def run_score_dir(args: argparse.Namespace) -> int:
@@ -128,22 +163,24 @@ def run_score_dir(args: argparse.Namespace) -> int:
         list(GENERAL_METRICS) if args.metrics is None else [check_metric(m) for m in args.metrics]
     )
     only_laws = None if args.laws is None else {check_law(law) for law in args.laws}
-    videos = _video_ids(folder)
-    paired = [(p, videos[p["id"]]) for p in prompts if p["id"] in videos]
-    if not paired:
+    groups, stray = pair_clips(folder, prompts)
+    if not groups:
         raise InputError(
             f"No video in {str(folder)!r} matches a prompt id of {args.prompts!r}; name the "
             "files <id>.mp4 or <generator>__<id>.mp4 after the prompts' 'video' field."
         )
-    used = {path for _, path in paired}
     run = BatchRun(args, judge_settings(args), metrics, only_laws)
-    run.judge_all(paired)
-    no_prompt = sorted({p.name for p in videos.values() if p not in used})
-    if no_prompt:
-        print(
-            f"videos without a prompt ({len(no_prompt)}): {', '.join(no_prompt)}", file=sys.stderr
-        )
-    no_video = [p["id"] for p in prompts if p["id"] not in videos]
+    try:
+        order = {prompt["id"]: i for i, prompt in enumerate(prompts)}
+        for generator, pairs, out in results_files(Path(args.out), groups, order):
+            run.judge_all(pairs, out, generator=generator)
+    finally:
+        run.close()
+    if stray:
+        names = ", ".join(p.name for p in stray)
+        print(f"videos without a prompt ({len(stray)}): {names}", file=sys.stderr)
+    judged = {prompt["id"] for pairs in groups.values() for prompt, _ in pairs}
+    no_video = [p["id"] for p in prompts if p["id"] not in judged]
     if no_video:
         shown = ", ".join(no_video[:20]) + (" ..." if len(no_video) > 20 else "")
         print(f"prompts without a video ({len(no_video)}): {shown}", file=sys.stderr)
