@@ -14,12 +14,13 @@ if TYPE_CHECKING:
 
 @pytest.hookspec(firstresult=True)
 def pytest_phyjudge_make_judge(config: pytest.Config) -> Judge | None:
-    """Return the judge for this run, or None to leave the choice to the next plugin.
+    """Return the judge for this run, or None for "no opinion" (the next plugin, then the
+    default judge, decides).
 
     Called once, when a test first needs the judge (a run that judges nothing never calls
-    it). ``--phyjudge-judge`` on the command line wins over this hook; without either, the
-    plugin loads PhyJudge-9B from ``--phyjudge-adapter``. The plugin closes the judge at the
-    end of the session.
+    it). ``--phyjudge-judge`` and ``--phyjudge-url`` win over this hook; without any of them,
+    the plugin loads PhyJudge-9B from ``--phyjudge-adapter``. The judge returned is put
+    behind the judgment cache (unless it is scripted), and closed at the end of the session.
     """
 
 
