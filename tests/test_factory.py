@@ -193,8 +193,8 @@ def test_settings_refuse_servers_and_a_judge_together() -> None:
         JudgeSettings(url=("http://127.0.0.1:9",), judge="tiny")
 
 
+@pytest.mark.local
 def test_tiny_judge_with_the_cache_off(pytester: pytest.Pytester, synthetic_video: Path) -> None:
-    pytest.importorskip("torch")
     _suite(pytester.path, synthetic_video, min_score=1)
     result = pytester.runpytest_subprocess(
         "--phyjudge-judge",
@@ -209,11 +209,11 @@ def test_tiny_judge_with_the_cache_off(pytester: pytest.Pytester, synthetic_vide
     assert "Cannot import" not in result.stdout.str()
 
 
+@pytest.mark.local
 def test_cli_dry_run_with_the_tiny_judge(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, synthetic_video: Path, monkeypatch
 ) -> None:
     """``phyjudge score --judge tiny --print-prompt`` runs on a CPU, as the README shows."""
-    pytest.importorskip("torch")
     monkeypatch.chdir(tmp_path)
     video = ["--video", str(synthetic_video), "--caption", CAPTION, "--law", "gravity"]
     code = main(["score", *video, "--judge", "tiny", "--print-prompt"])
