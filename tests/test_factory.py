@@ -69,7 +69,12 @@ def test_replay_takes_the_only_recorded_judge(
         "--phyjudge-cache", str(cache), "--phyjudge-cache-mode", "only", "-p", "no:randomly"
     )
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*judgment cache (only, *): 2 hits, 0 misses*"])
+    result.stdout.fnmatch_lines(
+        [
+            "phyjudge: replaying judgments recorded in *judgments (cache mode only)*",
+            "*judgment cache (only, *): 2 hits, 0 misses*",
+        ]
+    )
 
 
 def test_replay_with_several_judges_names_them(

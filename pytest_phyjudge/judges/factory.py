@@ -195,10 +195,10 @@ def recorded_judge(settings: JudgeSettings) -> JudgeRecord | None:
     """The judge a replay should use, from those the cache recorded: the only one, or the
     only one that matches the judge the settings name (tiny, or an adapter). None when the
     cache recorded none that fits; an InputError listing them when several fit."""
-    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.judges.store import DB_NAME, JudgmentCache
 
-    if settings.cache_dir is None:
-        return None
+    if settings.cache_dir is None or not (settings.cache_dir / DB_NAME).is_file():
+        return None  # nothing recorded there: a replay cannot name a judge from it
     cache = JudgmentCache(settings.cache_dir)
     try:
         records = cache.judges()

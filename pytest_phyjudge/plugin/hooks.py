@@ -58,6 +58,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             "phyjudge: !!! --phyjudge-judge tiny: a TINY RANDOM judge, SCORES ARE MEANINGLESS; "
             "this run only checks the plumbing !!!"
         ]
+    elif options.judge.cache_mode == "only" and not options.judge.url:
+        lines = [
+            f"phyjudge: replaying judgments recorded in {options.judge.cache_dir} (cache mode "
+            f"only): no model is loaded; min score {options.min_score}"
+        ]
     else:
         source = options.judge.describe_source()
         lines = [f"phyjudge: judge {source}, loaded on first use; min score {options.min_score}"]
