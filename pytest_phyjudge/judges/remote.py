@@ -334,12 +334,10 @@ class RemoteJudge(Judge):
 
     # -- the Judge interface ---------------------------------------------------------------
 
-    def _ask(self, body: Mapping[str, Any]) -> tuple[Any, float]:
-        """One axis's reply (text, or top next tokens) and the seconds it took."""
+    def _ask(self, body: Mapping[str, Any]) -> Any:
+        """One axis's reply: the text, or the top next tokens (distribution scoring)."""
         distribution = self.settings["scoring"] == "distribution"
-        started = time.perf_counter()
-        reply = self.complete(body, read_top_logprobs if distribution else read_content)
-        return reply, time.perf_counter() - started
+        return self.complete(body, read_top_logprobs if distribution else read_content)
 
     def _score_axes(
         self,
@@ -354,12 +352,18 @@ class RemoteJudge(Judge):
             axis: self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
             for axis in axes
         }
+        started = time.perf_counter()
         futures = {
             axis: self._executor.submit(
                 self._ask, self.request_body(prompts[axis].system, prompts[axis].user, part, axis)
             )
             for axis in axes
         }
+        for future in futures.values():
+            future.exception()  # wait for all of them
+        # The axes ran at once and waited for each other: each gets its share of the wall
+        # time, so that a cache hit never counts more judge-seconds than were spent.
+        share = (time.perf_counter() - started) / len(axes)
         results: dict[str, Judgment | PhyJudgeError] = {}
         for axis, future in futures.items():
             extra: dict[str, Any] = {
@@ -367,7 +371,7 @@ class RemoteJudge(Judge):
                 "transport": self.settings["transport"],
             }
             try:
-                reply, seconds = future.result()
+                reply = future.result()
                 fields: dict[str, Any] = {"raw": reply}
                 if self.settings["scoring"] == "distribution":
                     fields = _distribution_fields(reply, axis)
@@ -380,7 +384,7 @@ class RemoteJudge(Judge):
                 video=video,
                 video_sha256=video_sha,
                 prompt_sha256=prompts[axis].sha256,
-                seconds=seconds,
+                seconds=share,
                 caption=caption,
                 extra=extra,
                 **fields,
