@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -192,6 +193,21 @@ def test_a_transient_fault_is_retried_and_succeeds(scripted_server, clip_2fps, f
         judge.close()
     assert result.score == 2 and result.judge.kind == "scripted"
     assert judge.retried == 1 and scripted_server.requests == 2
+
+
+def test_axes_asked_at_once_share_the_wall_time(scripted_server, clip_2fps):
+    """A serial server answers 4 axes one after the other; each judgment records its share
+    of the wall time, so their seconds add up to the time spent, not 1 + 2 + 3 + 4 waits."""
+    scripted_server.faults.always(Fault("delay", seconds=0.05))
+    judge = _remote(scripted_server.url, concurrency=4)
+    try:
+        started = time.perf_counter()
+        outcomes = judge.score_many(clip_2fps, CAPTION, ["SA", "PTV", "persistence", "gravity"])
+        wall = time.perf_counter() - started
+    finally:
+        judge.close()
+    seconds = [outcome.seconds for outcome in outcomes.values()]
+    assert len(set(seconds)) == 1 and sum(seconds) <= wall
 
 
 def test_a_before_reply_hook_sees_each_chat_request_first(clip_2fps):
