@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny real-architecture judge, synthetic clips, real PhyGround data."""
+"""Shared fixtures: the tiny real-architecture judge, synthetic clips, real PhyGround data,
+and the kit that writes scripted judges, suites and clips for in-process pytester runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import httpx  # noqa: F401
 import numpy  # noqa: F401
 import PIL.Image  # noqa: F401
 import pytest
+from pytester_kit import Kit
 
 from pytest_phyjudge.engine.extras import LOCAL_MODULES, local_available
 from pytest_phyjudge.testing import build_tiny_judge, write_test_video
@@ -76,3 +78,9 @@ def phyground_videos() -> list[Path]:
     if not videos:
         pytest.skip(f"no PhyGround clips at {PHYGROUND / 'videos'}")
     return videos
+
+
+@pytest.fixture
+def kit(pytester: pytest.Pytester) -> Kit:
+    """Scripted judges, suites and clips written into ``pytester.path`` (tests/pytester_kit.py)."""
+    return Kit(pytester)

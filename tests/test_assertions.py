@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pytester_kit import Kit
 
 from pytest_phyjudge import (
     InputError,
@@ -156,13 +157,6 @@ def test_criteria_reach_the_judge(clip: Path) -> None:
 
 # --------------------------------------------------------------------------- in a session
 
-CONFTEST = """
-from pytest_phyjudge import ScriptedJudge
-
-def pytest_phyjudge_make_judge(config):
-    return ScriptedJudge({"gravity": 2, "SA": 5, "*": 4})
-"""
-
 TESTS = """
 from pytest_phyjudge import assert_physics, assert_video
 
@@ -178,14 +172,16 @@ def test_good(phyjudge):
 """
 
 
-def session_files(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_videos=TESTS)
-    (pytester.path / "clip.mp4").write_bytes(b"not really a video")
+def session_files(kit: Kit) -> None:
+    """A scripted conftest judge (gravity 2, SA 5, any other axis 4), tests calling the
+    helpers, and their stand-in clip."""
+    kit.conftest({"gravity": 2, "SA": 5, "*": 4})
+    kit.pytester.makepyfile(test_videos=TESTS)
+    (kit.pytester.path / "clip.mp4").write_bytes(b"not really a video")
 
 
-def test_helpers_use_the_session_judge(pytester: pytest.Pytester) -> None:
-    session_files(pytester)
+def test_helpers_use_the_session_judge(pytester: pytest.Pytester, kit: Kit) -> None:
+    session_files(kit)
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
@@ -201,8 +197,8 @@ def test_helpers_use_the_session_judge(pytester: pytest.Pytester) -> None:
     assert "def _judge_axes" not in result.stdout.str()
 
 
-def test_vv_adds_the_rendered_prompt(pytester: pytest.Pytester) -> None:
-    session_files(pytester)
+def test_vv_adds_the_rendered_prompt(pytester: pytest.Pytester, kit: Kit) -> None:
+    session_files(kit)
     result = pytester.runpytest("-vv", "-k", "test_gravity")
     result.stdout.fnmatch_lines(
         ["E           system:      *", "E           prompt:      *", "*Watch the ball.*"]
@@ -210,16 +206,16 @@ def test_vv_adds_the_rendered_prompt(pytester: pytest.Pytester) -> None:
     assert "-vv shows the prompt" not in result.stdout.str()
 
 
-def test_session_min_score_is_the_default_threshold(pytester: pytest.Pytester) -> None:
-    session_files(pytester)
+def test_session_min_score_is_the_default_threshold(pytester: pytest.Pytester, kit: Kit) -> None:
+    session_files(kit)
     pytester.runpytest("-k", "test_good").assert_outcomes(passed=1)
     result = pytester.runpytest("-k", "test_good", "--phyjudge-min-score", "5")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*PhyJudge scored inertia 4, below its minimum of 5.*"])
 
 
-def test_helper_results_are_recorded_in_the_reports(pytester: pytest.Pytester) -> None:
-    session_files(pytester)
+def test_helper_results_are_recorded_in_the_reports(pytester: pytest.Pytester, kit: Kit) -> None:
+    session_files(kit)
     result = pytester.runpytest("--phyjudge-report", "scores.json", "--junitxml", "junit.xml")
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["gravity*solid*2*0*2*2.00*2"])
@@ -233,8 +229,8 @@ def test_helper_results_are_recorded_in_the_reports(pytester: pytest.Pytester) -
     assert '<property name="phyjudge_axis" value="inertia" />' in junit
 
 
-def test_a_missing_video_shows_no_plugin_traceback(pytester: pytest.Pytester) -> None:
-    session_files(pytester)
+def test_a_missing_video_shows_no_plugin_traceback(pytester: pytest.Pytester, kit: Kit) -> None:
+    session_files(kit)
     (pytester.path / "clip.mp4").unlink()
     result = pytester.runpytest("-k", "test_gravity")
     result.assert_outcomes(failed=1)

@@ -6,12 +6,11 @@ the stand-in clip files, so a test changes a score by rewriting a clip.
 
 from __future__ import annotations
 
-import json
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
+from pytester_kit import Kit
 
 from pytest_phyjudge import InputError
 from pytest_phyjudge.regression.baseline import (
@@ -22,22 +21,6 @@ from pytest_phyjudge.regression.baseline import (
     same_judge,
     write_baseline,
 )
-
-JUDGES = """
-import json
-from pathlib import Path
-from pytest_phyjudge import ScriptedJudge
-
-def reply(axis, caption, video):
-    scores = json.loads(Path(video).read_text())
-    return scores.get(axis, scores.get("*"))
-
-def make():
-    return ScriptedJudge(reply, name="scripted-base")
-
-def make_other():
-    return ScriptedJudge(reply, name="scripted-other")
-"""
 
 SUITE = """
 suite: basics
@@ -52,22 +35,17 @@ JUDGE = ["--phyjudge-judge", "judges:make", "-p", "no:randomly"]
 BASE = ["--phyjudge-baseline", "base.json"]
 
 
-def setup(pytester: pytest.Pytester, suite: str = SUITE) -> None:
-    pytester.makepyfile(judges=JUDGES)
-    pytester.syspathinsert()
-    pytester.makefile(".phyjudge.yaml", basics=textwrap.dedent(suite))
-    clip(pytester, "ball", {"SA": 4, "gravity": 4})
-    clip(pytester, "cup", {"SA": 4, "collision": 4})
+def setup(kit: Kit, suite: str = SUITE) -> None:
+    """The clip-reading scripted judges (``make`` named scripted-base), the suite, and clips
+    scoring every axis 4."""
+    kit.judges(name="scripted-base", other="scripted-other")
+    kit.suite(suite)
+    kit.clip("ball", {"SA": 4, "gravity": 4})
+    kit.clip("cup", {"SA": 4, "collision": 4})
 
 
-def clip(pytester: pytest.Pytester, name: str, scores: dict) -> None:
-    path = pytester.path / "clips" / f"{name}.mp4"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(scores))
-
-
-def stored(pytester: pytest.Pytester) -> dict:
-    return json.loads((pytester.path / "base.json").read_text())
+def stored(kit: Kit) -> dict:
+    return kit.read_json("base.json")
 
 
 def create(pytester: pytest.Pytester) -> None:
@@ -78,21 +56,21 @@ def create(pytester: pytest.Pytester) -> None:
 # --------------------------------------------------------------------------- the flow
 
 
-def test_missing_baseline_says_how_to_create_it(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_missing_baseline_says_how_to_create_it(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     result = pytester.runpytest(*JUDGE, *BASE)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*base.json does not exist*--phyjudge-update-baseline*"])
     assert not (pytester.path / "base.json").exists()
 
 
-def test_create_then_compare_unchanged(pytester: pytest.Pytester) -> None:
+def test_create_then_compare_unchanged(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted scores: every axis 4."""
-    setup(pytester)
+    setup(kit)
     result = pytester.runpytest(*JUDGE, *BASE, "--phyjudge-update-baseline")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["baseline updated: *base.json (4 entries, 4 new)"])
-    data = stored(pytester)
+    data = stored(kit)
     assert data["format"] == FORMAT and data["version"] == 1
     assert data["judge"]["kind"] == "scripted" and data["judge"]["adapter"] == "scripted-base"
     assert data["suites"] == {
@@ -114,9 +92,9 @@ def test_create_then_compare_unchanged(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_baseline_is_as_readable_as_the_umask_allows(pytester: pytest.Pytester) -> None:
+def test_baseline_is_as_readable_as_the_umask_allows(pytester: pytest.Pytester, kit: Kit) -> None:
     """A baseline is committed and shared: not private to its writer (it was 0600)."""
-    setup(pytester)
+    setup(kit)
     old = os.umask(0o022)
     try:
         create(pytester)
@@ -125,13 +103,13 @@ def test_baseline_is_as_readable_as_the_umask_allows(pytester: pytest.Pytester) 
     assert (pytester.path / "base.json").stat().st_mode & 0o777 == 0o644
 
 
-def test_drop_fails_like_a_regression_check(pytester: pytest.Pytester) -> None:
+def test_drop_fails_like_a_regression_check(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted: gravity falls from 4 to 3 (still above min_score 3), collision from 4 to 3
     (within its tolerance of 1), SA of ball rises to 5."""
-    setup(pytester)
+    setup(kit)
     create(pytester)
-    clip(pytester, "ball", {"SA": 5, "gravity": 3})
-    clip(pytester, "cup", {"SA": 4, "collision": 3})
+    kit.clip("ball", {"SA": 5, "gravity": 3})
+    kit.clip("cup", {"SA": 4, "collision": 3})
     result = pytester.runpytest(*JUDGE, *BASE)
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
@@ -159,39 +137,39 @@ def test_drop_fails_like_a_regression_check(pytester: pytest.Pytester) -> None:
     result.stdout.re_match_lines([r"gravity +solid +1 +0 +1 +3\.00 +3$"])
 
 
-def test_drop_beyond_tolerance_fails(pytester: pytest.Pytester) -> None:
+def test_drop_beyond_tolerance_fails(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted: collision falls from 4 to 2, more than its tolerance of 1."""
-    setup(pytester, SUITE.replace("min_score: 3", "min_score: 1"))
+    setup(kit, SUITE.replace("min_score: 3", "min_score: 1"))
     create(pytester)
-    clip(pytester, "cup", {"SA": 4, "collision": 2})
+    kit.clip("cup", {"SA": 4, "collision": 2})
     result = pytester.runpytest(*JUDGE, *BASE)
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*collision of basics::cup dropped from 4 to 2 (tolerance 1)"])
 
 
-def test_update_accepts_drops_and_keeps_a_backup(pytester: pytest.Pytester) -> None:
+def test_update_accepts_drops_and_keeps_a_backup(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted: gravity falls to 3; the update passes and rewrites the entry."""
-    setup(pytester)
+    setup(kit)
     create(pytester)
     before = (pytester.path / "base.json").read_text()
-    clip(pytester, "ball", {"SA": 4, "gravity": 3})
+    kit.clip("ball", {"SA": 4, "gravity": 3})
     result = pytester.runpytest(*JUDGE, *BASE, "--phyjudge-update-baseline")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["baseline updated: * (4 entries, 0 new); previous version kept*"])
-    assert stored(pytester)["suites"]["basics"]["ball"]["gravity"] == {"score": 3}
+    assert stored(kit)["suites"]["basics"]["ball"]["gravity"] == {"score": 3}
     assert (pytester.path / "base.json.bak").read_text() == before
     pytester.runpytest(*JUDGE, *BASE).assert_outcomes(passed=4)
 
 
-def test_new_and_removed_cases_then_prune(pytester: pytest.Pytester) -> None:
+def test_new_and_removed_cases_then_prune(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted scores 4. The suite loses `cup` and gains `jar`."""
-    setup(pytester)
+    setup(kit)
     create(pytester)
     setup(
-        pytester,
+        kit,
         SUITE.replace("  - {id: cup", "  - {id: jar, prompt: A jar rolls., laws: [inertia]}\n#"),
     )
-    clip(pytester, "jar", {"*": 4})
+    kit.clip("jar", {"*": 4})
     result = pytester.runpytest(*JUDGE, *BASE)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
@@ -205,18 +183,18 @@ def test_new_and_removed_cases_then_prune(pytester: pytest.Pytester) -> None:
             "  kept: basics::cup::SA, basics::cup::collision (remove with *prune*)",
         ]
     )
-    assert set(stored(pytester)["suites"]["basics"]) == {"ball", "cup", "jar"}
+    assert set(stored(kit)["suites"]["basics"]) == {"ball", "cup", "jar"}
 
     result = pytester.runpytest(
         *JUDGE, *BASE, "--phyjudge-update-baseline", "--phyjudge-prune-baseline"
     )
     result.stdout.fnmatch_lines(["baseline updated: * (4 entries, 0 new, 2 not judged * removed)*"])
-    assert set(stored(pytester)["suites"]["basics"]) == {"ball", "jar"}
+    assert set(stored(kit)["suites"]["basics"]) == {"ball", "jar"}
 
 
-def test_another_judges_baseline_is_refused(pytester: pytest.Pytester) -> None:
+def test_another_judges_baseline_is_refused(pytester: pytest.Pytester, kit: Kit) -> None:
     """Two scripted judges with different names count as different judges."""
-    setup(pytester)
+    setup(kit)
     create(pytester)
     other = ["--phyjudge-judge", "judges:make_other", *BASE]
     result = pytester.runpytest(*other)
@@ -230,14 +208,14 @@ def test_another_judges_baseline_is_refused(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*other, "--phyjudge-update-baseline")
     result.assert_outcomes(failed=4)
     result.stdout.fnmatch_lines(["baseline NOT updated: *was made by scripted-base*"])
-    assert stored(pytester)["judge"]["adapter"] == "scripted-base"
+    assert stored(kit)["judge"]["adapter"] == "scripted-base"
 
     pytester.runpytest(*other, "--phyjudge-baseline-any-judge").assert_outcomes(passed=4)
     result = pytester.runpytest(
         *other, "--phyjudge-baseline-any-judge", "--phyjudge-update-baseline"
     )
     result.assert_outcomes(passed=4)
-    assert stored(pytester)["judge"]["adapter"] == "scripted-other"
+    assert stored(kit)["judge"]["adapter"] == "scripted-other"
 
 
 @pytest.mark.parametrize(
@@ -253,9 +231,9 @@ def test_another_judges_baseline_is_refused(pytester: pytest.Pytester) -> None:
     ],
 )
 def test_bad_baseline_is_a_clear_error_and_never_overwritten(
-    pytester: pytest.Pytester, text: str, words: list[str]
+    pytester: pytest.Pytester, kit: Kit, text: str, words: list[str]
 ) -> None:
-    setup(pytester)
+    setup(kit)
     (pytester.path / "base.json").write_text(text)
     result = pytester.runpytest(*JUDGE, *BASE, "--phyjudge-update-baseline")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -274,21 +252,21 @@ def test_bad_baseline_is_a_clear_error_and_never_overwritten(
         "--phyjudge-compare-plot=x.png",
     ],
 )
-def test_baseline_flags_need_a_baseline(pytester: pytest.Pytester, flag: str) -> None:
-    setup(pytester)
+def test_baseline_flags_need_a_baseline(pytester: pytest.Pytester, kit: Kit, flag: str) -> None:
+    setup(kit)
     result = pytester.runpytest(*JUDGE, flag)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{flag.split('=')[0]} works on a baseline*"])
 
 
-def test_prune_needs_update(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_prune_needs_update(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     create(pytester)
     result = pytester.runpytest(*JUDGE, *BASE, "--phyjudge-prune-baseline")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
-def test_sampled_case_compares_its_mean(pytester: pytest.Pytester) -> None:
+def test_sampled_case_compares_its_mean(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted: four samples score 4,4,4,4, then 4,4,3,3 (mean 3.5 < 4 - tolerance 0.25)."""
     suite = """
     suite: s
@@ -297,17 +275,17 @@ def test_sampled_case_compares_its_mean(pytester: pytest.Pytester) -> None:
     cases:
       - {id: drop, prompt: A glass falls., laws: [gravity], samples: 4, tolerance: 0.25}
     """
-    setup(pytester, suite)
+    setup(kit, suite)
     for i in range(4):
-        clip(pytester, f"drop-{i}", {"*": 4})
+        kit.clip(f"drop-{i}", {"*": 4})
     pytester.runpytest(*JUDGE, *BASE, "--phyjudge-update-baseline").assert_outcomes(passed=1)
-    assert stored(pytester)["suites"]["s"]["drop"]["gravity"] == {
+    assert stored(kit)["suites"]["s"]["drop"]["gravity"] == {
         "score": 4,
         "samples": [4, 4, 4, 4],
     }
-    clip(pytester, "drop-2", {"*": 3})
+    kit.clip("drop-2", {"*": 3})
     pytester.runpytest(*JUDGE, *BASE).assert_outcomes(passed=1)  # mean 3.75: within 0.25
-    clip(pytester, "drop-3", {"*": 3})
+    kit.clip("drop-3", {"*": 3})
     result = pytester.runpytest(*JUDGE, *BASE)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -318,13 +296,13 @@ def test_sampled_case_compares_its_mean(pytester: pytest.Pytester) -> None:
     )
 
 
-def test_compare_plot_of_a_run_against_its_baseline(pytester: pytest.Pytester) -> None:
+def test_compare_plot_of_a_run_against_its_baseline(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted: ball's SA rises from 4 to 5."""
     from PIL import Image
 
-    setup(pytester)
+    setup(kit)
     create(pytester)
-    clip(pytester, "ball", {"SA": 5, "gravity": 4})
+    kit.clip("ball", {"SA": 5, "gravity": 4})
     result = pytester.runpytest(*JUDGE, *BASE, "--phyjudge-compare-plot", "out/chart.png")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
@@ -388,16 +366,18 @@ def test_same_judge() -> None:
     assert not same_judge(hashed, {**hashed, "adapter_sha256": "def"})
 
 
-def test_xdist_workers_compare_and_the_controller_updates(pytester: pytest.Pytester) -> None:
+def test_xdist_workers_compare_and_the_controller_updates(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
     """Under pytest-xdist (two workers, SCRIPTED judge) the verdicts travel on the reports:
     the drop fails its item and the controller alone writes the baseline."""
-    setup(pytester)
+    setup(kit)
     pytester.makeini("[pytest]\npythonpath = .\n")
     args = ["-n", "2", *JUDGE, *BASE]
     first = pytester.runpytest_subprocess(*args, "--phyjudge-update-baseline")
     first.assert_outcomes(passed=4)
     first.stdout.fnmatch_lines(["baseline updated: * (4 entries, 4 new)"])
-    clip(pytester, "ball", {"SA": 4, "gravity": 3})
+    kit.clip("ball", {"SA": 4, "gravity": 3})
     second = pytester.runpytest_subprocess(*args)
     second.assert_outcomes(passed=3, failed=1)
     second.stdout.fnmatch_lines(["*1 drops, 0 improvements*", "  dropped: basics::ball::gravity"])

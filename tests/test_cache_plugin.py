@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from pytest_phyjudge.testing import write_test_video
+from pytester_kit import Kit
 
 #: Every run here records with the tiny in-process judge.
 pytestmark = pytest.mark.local
@@ -21,14 +20,15 @@ pytestmark = pytest.mark.local
 CASES = 24
 
 
-def _suite(pytester: pytest.Pytester, cases: int = CASES) -> None:
-    write_test_video(pytester.path / "clips" / "ball.mp4", frames=8)
+def _suite(kit: Kit, cases: int = CASES) -> None:
+    """``cases`` cases judging one real clip."""
+    kit.videos(["ball"], frames=8)
     lines = ["videos: clips/ball.mp4", "defaults: {metrics: [SA], min_score: 1}", "cases:"]
     lines += [
         f"  - {{id: c{i:02d}, prompt: Ball number {i} falls., laws: [gravity]}}"
         for i in range(cases)
     ]
-    (pytester.path / "many.phyjudge.yaml").write_text("\n".join(lines) + "\n")
+    kit.suite("\n".join(lines) + "\n", name="many")
 
 
 def _args(cache: Path, *extra: str) -> list[str]:
@@ -45,8 +45,8 @@ def _args(cache: Path, *extra: str) -> list[str]:
     ]
 
 
-def test_record_then_replay_without_the_model(pytester: pytest.Pytester, tmp_path: Path):
-    _suite(pytester, cases=3)
+def test_record_then_replay_without_the_model(pytester: pytest.Pytester, kit: Kit, tmp_path: Path):
+    _suite(kit, cases=3)
     cache = tmp_path / "judgments"
     first = pytester.runpytest_subprocess(
         *_args(cache, "--phyjudge-report", "first.json"), timeout=600
@@ -70,7 +70,7 @@ def test_record_then_replay_without_the_model(pytester: pytest.Pytester, tmp_pat
     assert [r["SA"] for r in scores[0]] == [r["SA"] for r in scores[1]]
 
     # A case never recorded fails in replay with the video, the axis and the key.
-    _suite(pytester, cases=4)
+    _suite(kit, cases=4)
     miss = pytester.runpytest_subprocess(
         *_args(cache, "--phyjudge-cache-mode", "only", "-k", "c03"), timeout=600
     )
@@ -78,8 +78,10 @@ def test_record_then_replay_without_the_model(pytester: pytest.Pytester, tmp_pat
     miss.stdout.fnmatch_lines(["*Replay mode*no judgment of 'gravity' for video*ball.mp4*key *"])
 
 
-def test_a_killed_run_keeps_every_completed_judgment(pytester: pytest.Pytester, tmp_path: Path):
-    _suite(pytester)
+def test_a_killed_run_keeps_every_completed_judgment(
+    pytester: pytest.Pytester, kit: Kit, tmp_path: Path
+):
+    _suite(kit)
     cache = tmp_path / "judgments"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
+from pytester_kit import Kit
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 HUMANEVAL = SHARED / "phyground" / "humaneval_prompts.json"
-
-#: A conftest whose scripted judge records every (video, caption, axis) it is asked about.
-SCRIPTED_CONFTEST = """
-import json
-from pytest_phyjudge import ScriptedJudge
-
-JUDGE = ScriptedJudge({replies!r}, name="scripted-for-tests")
-
-def pytest_phyjudge_make_judge(config):
-    return JUDGE
-
-def pytest_unconfigure(config):
-    with open("judge_calls.json", "w") as fh:
-        json.dump(JUDGE.calls, fh)
-"""
 
 SUITE = """
 suite: basics
@@ -44,33 +29,19 @@ cases:
 """
 
 
-def scripted(pytester: pytest.Pytester, replies: dict | None = None) -> None:
-    pytester.makeconftest(SCRIPTED_CONFTEST.format(replies=replies or {"*": 4}))
-    pytester.makeini("[pytest]\nmarkers =\n    slow: slow cases\n")
-
-
-def fake_clip(pytester: pytest.Pytester, name: str) -> Path:
-    """A stand-in video: the scripted judge only hashes the file, it never decodes it."""
-    path = pytester.path / "clips" / f"{name}.mp4"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(f"not really a video: {name}".encode())
-    return path
-
-
-def suite(pytester: pytest.Pytester, text: str = SUITE, name: str = "basics") -> Path:
-    return pytester.makefile(".phyjudge.yaml", **{name: textwrap.dedent(text)})
-
-
-def judge_calls(pytester: pytest.Pytester) -> list[list[str]]:
-    return json.loads((pytester.path / "judge_calls.json").read_text())
+def scripted(kit: Kit, replies: dict | None = None) -> None:
+    """The scripted conftest judge ``scripted-for-tests`` (it logs its calls), and the
+    ``slow`` mark registered."""
+    kit.conftest(replies, name="scripted-for-tests")
+    kit.pytester.makeini("[pytest]\nmarkers =\n    slow: slow cases\n")
 
 
 # --------------------------------------------------------------------------- collection
 
 
-def test_items_are_named_file_case_axis(pytester: pytest.Pytester) -> None:
-    scripted(pytester)
-    suite(pytester)
+def test_items_are_named_file_case_axis(pytester: pytest.Pytester, kit: Kit) -> None:
+    scripted(kit)
+    kit.suite(SUITE)
     result = pytester.runpytest("--collect-only", "-q")
     result.stdout.fnmatch_lines(
         [
@@ -98,10 +69,10 @@ def test_items_are_named_file_case_axis(pytester: pytest.Pytester) -> None:
     ],
 )
 def test_keywords_and_marks_select(
-    pytester: pytest.Pytester, select: list[str], expected: list[str]
+    pytester: pytest.Pytester, kit: Kit, select: list[str], expected: list[str]
 ) -> None:
-    scripted(pytester)
-    suite(pytester)
+    scripted(kit)
+    kit.suite(SUITE)
     result = pytester.runpytest("--collect-only", "-q", *select)
     ids = [line for line in result.outlines if "::" in line]
     if select == ["-k", "phyjudge"]:  # every item carries the keyword
@@ -111,9 +82,9 @@ def test_keywords_and_marks_select(
 
 
 @pytest.mark.skipif(not HUMANEVAL.is_file(), reason=f"no PhyGround prompt set at {HUMANEVAL}")
-def test_phyground_prompt_set_collects_every_prompt(pytester: pytest.Pytester) -> None:
+def test_phyground_prompt_set_collects_every_prompt(pytester: pytest.Pytester, kit: Kit) -> None:
     prompts = json.loads(HUMANEVAL.read_text())["prompts"]
-    suite(pytester, f"prompts: {HUMANEVAL}\nvideos: videos/{{id}}.mp4\n", name="humaneval")
+    kit.suite(f"prompts: {HUMANEVAL}\nvideos: videos/{{id}}.mp4\n", name="humaneval")
     result = pytester.runpytest("--collect-only", "-q")
     ids = [line for line in result.outlines if "::" in line]
     assert len(prompts) == 250
@@ -127,11 +98,11 @@ def test_phyground_prompt_set_collects_every_prompt(pytester: pytest.Pytester) -
     assert ids == [f"humaneval.phyjudge.yaml::{v}::reflection" for v in reflection]
 
 
-def test_suite_glob_ini_option(pytester: pytest.Pytester) -> None:
-    scripted(pytester)
+def test_suite_glob_ini_option(pytester: pytest.Pytester, kit: Kit) -> None:
+    scripted(kit)
     pytester.makeini("[pytest]\nphyjudge_suite_glob = *.judge.yml\n")
     pytester.makefile(".judge.yml", mine="cases: [{id: a, prompt: p, laws: [gravity], video: v}]")
-    suite(pytester)  # *.phyjudge.yaml: not collected under this glob
+    kit.suite(SUITE)  # *.phyjudge.yaml: not collected under this glob
     result = pytester.runpytest("--collect-only", "-q")
     ids = [line for line in result.outlines if "::" in line]
     assert ids == [f"mine.judge.yml::a::{axis}" for axis in ("SA", "PTV", "persistence", "gravity")]
@@ -140,34 +111,36 @@ def test_suite_glob_ini_option(pytester: pytest.Pytester) -> None:
 # --------------------------------------------------------------------------- running
 
 
-def test_a_case_is_judged_once_and_its_items_pass_or_fail(pytester: pytest.Pytester) -> None:
-    scripted(pytester, {"gravity": 3, "*": 4})
-    suite(pytester)
-    fake_clip(pytester, "ball_ramp")
-    fake_clip(pytester, "mirror")
+def test_a_case_is_judged_once_and_its_items_pass_or_fail(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    scripted(kit, {"gravity": 3, "*": 4})
+    kit.suite(SUITE)
+    kit.clip("ball_ramp")
+    kit.clip("mirror")
     result = pytester.runpytest("-rA")
     # gravity 3 < 4 fails; the mirror case is xfail, so its passing items XPASS.
     result.assert_outcomes(passed=2, failed=1, xpassed=2)
     result.stdout.fnmatch_lines(["FAILED basics.phyjudge.yaml::ball_ramp::gravity - *"])
-    calls = judge_calls(pytester)
+    calls = kit.calls()
     # One score_many call per case, covering its axes in order; no axis judged twice.
     assert [c[2] for c in calls] == ["SA", "gravity", "collision", "SA", "reflection"]
 
 
-def test_only_the_selected_axes_are_judged(pytester: pytest.Pytester) -> None:
-    scripted(pytester)
-    suite(pytester)
-    fake_clip(pytester, "ball_ramp")
+def test_only_the_selected_axes_are_judged(pytester: pytest.Pytester, kit: Kit) -> None:
+    scripted(kit)
+    kit.suite(SUITE)
+    kit.clip("ball_ramp")
     result = pytester.runpytest("-k", "ball_ramp and collision")
     result.assert_outcomes(passed=1)
-    assert [c[2] for c in judge_calls(pytester)] == ["collision"]
+    assert [c[2] for c in kit.calls()] == ["collision"]
 
 
-def test_failure_shows_verdict_yaml_line_and_judgment(pytester: pytest.Pytester) -> None:
-    scripted(pytester, {"gravity": 2, "*": 4})
-    suite(pytester)
-    fake_clip(pytester, "ball_ramp")
-    fake_clip(pytester, "mirror")
+def test_failure_shows_verdict_yaml_line_and_judgment(pytester: pytest.Pytester, kit: Kit) -> None:
+    scripted(kit, {"gravity": 2, "*": 4})
+    kit.suite(SUITE)
+    kit.clip("ball_ramp")
+    kit.clip("mirror")
     result = pytester.runpytest("-k", "gravity")
     result.stdout.fnmatch_lines(
         [
@@ -186,10 +159,12 @@ def test_failure_shows_verdict_yaml_line_and_judgment(pytester: pytest.Pytester)
     assert "Traceback" not in result.stdout.str()
 
 
-def test_unparseable_reply_fails_the_item_with_the_raw_reply(pytester: pytest.Pytester) -> None:
-    scripted(pytester, {"reflection": "I think it looks fine", "*": 5})
-    suite(pytester)
-    fake_clip(pytester, "mirror")
+def test_unparseable_reply_fails_the_item_with_the_raw_reply(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    scripted(kit, {"reflection": "I think it looks fine", "*": 5})
+    kit.suite(SUITE)
+    kit.clip("mirror")
     result = pytester.runpytest("-k", "mirror", "-p", "no:randomly")
     # The case is xfail: the reflection item xfails, with the reply recorded.
     result.assert_outcomes(xfailed=1, xpassed=1)
@@ -204,10 +179,10 @@ def test_unparseable_reply_fails_the_item_with_the_raw_reply(pytester: pytest.Py
     )
 
 
-def test_missing_video_fails_only_that_case(pytester: pytest.Pytester) -> None:
-    scripted(pytester)
-    suite(pytester)
-    fake_clip(pytester, "ball_ramp")  # no clip for mirror
+def test_missing_video_fails_only_that_case(pytester: pytest.Pytester, kit: Kit) -> None:
+    scripted(kit)
+    kit.suite(SUITE)
+    kit.clip("ball_ramp")  # no clip for mirror
     result = pytester.runpytest("--runxfail")
     result.assert_outcomes(passed=3, failed=2)
     result.stdout.fnmatch_lines(
@@ -219,10 +194,10 @@ def test_missing_video_fails_only_that_case(pytester: pytest.Pytester) -> None:
     assert "Traceback" not in result.stdout.str()
 
 
-def test_default_min_score_option_applies_to_suites(pytester: pytest.Pytester) -> None:
-    scripted(pytester, {"*": 4})
-    suite(pytester)
-    fake_clip(pytester, "ball_ramp")
+def test_default_min_score_option_applies_to_suites(pytester: pytest.Pytester, kit: Kit) -> None:
+    scripted(kit, {"*": 4})
+    kit.suite(SUITE)
+    kit.clip("ball_ramp")
     result = pytester.runpytest("-k", "ball_ramp", "--phyjudge-min-score", "5")
     # Every axis without its own threshold needs 5 now; gravity keeps its explicit 4.
     result.assert_outcomes(passed=1, failed=2)
@@ -270,11 +245,11 @@ BAD_SUITES = {
 
 @pytest.mark.parametrize("kind", list(BAD_SUITES))
 def test_bad_suite_is_a_collection_error_at_file_and_line(
-    pytester: pytest.Pytester, kind: str
+    pytester: pytest.Pytester, kit: Kit, kind: str
 ) -> None:
     text, line, words = BAD_SUITES[kind]
-    scripted(pytester)
-    path = pytester.makefile(".phyjudge.yaml", bad=text)
+    scripted(kit)
+    path = kit.suite(text, name="bad")
     pytester.makepyfile(test_other="def test_ok():\n    pass\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.INTERRUPTED
@@ -284,10 +259,10 @@ def test_bad_suite_is_a_collection_error_at_file_and_line(
     assert "pytest_phyjudge" not in result.stdout.str()
 
 
-def test_prompt_set_not_in_phyground_format(pytester: pytest.Pytester) -> None:
-    scripted(pytester)
+def test_prompt_set_not_in_phyground_format(pytester: pytest.Pytester, kit: Kit) -> None:
+    scripted(kit)
     (pytester.path / "prompts.json").write_text(json.dumps({"items": [{"text": "x"}]}))
-    path = suite(pytester, "videos: v/{id}.mp4\nprompts: prompts.json\n", name="set")
+    path = kit.suite("videos: v/{id}.mp4\nprompts: prompts.json\n", name="set")
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*ERROR collecting set.phyjudge.yaml*", "*prompts.json*"])
     assert "PhyGround prompt set" in result.stdout.str()
@@ -295,10 +270,10 @@ def test_prompt_set_not_in_phyground_format(pytester: pytest.Pytester) -> None:
     assert path.is_file()
 
 
-def test_unregistered_mark_under_strict_markers(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(SCRIPTED_CONFTEST.format(replies={"*": 4}))
+def test_unregistered_mark_under_strict_markers(pytester: pytest.Pytester, kit: Kit) -> None:
+    kit.conftest(name="scripted-for-tests")
     # A mark name no other test registers (pytest remembers known marks per process).
-    path = suite(pytester, SUITE.replace("marks: [slow]", "marks: [never_registered_x]"))
+    path = kit.suite(SUITE.replace("marks: [slow]", "marks: [never_registered_x]"))
     result = pytester.runpytest("--strict-markers", "--collect-only")
     # At the line of the mark itself, and pytest's reason ends its sentence.
     result.stdout.fnmatch_lines(
@@ -311,9 +286,9 @@ def test_unregistered_mark_under_strict_markers(pytester: pytest.Pytester) -> No
     assert "Traceback" not in result.stdout.str()
 
 
-def test_unregistered_mark_warns_at_its_yaml_line(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(SCRIPTED_CONFTEST.format(replies={"*": 4}))
-    path = suite(pytester, SUITE.replace("marks: [slow]", "marks: [never_registered_y]"))
+def test_unregistered_mark_warns_at_its_yaml_line(pytester: pytest.Pytester, kit: Kit) -> None:
+    kit.conftest(name="scripted-for-tests")
+    path = kit.suite(SUITE.replace("marks: [slow]", "marks: [never_registered_y]"))
     result = pytester.runpytest("--collect-only")
     result.stdout.fnmatch_lines(
         [
@@ -335,10 +310,11 @@ def test_unregistered_mark_warns_at_its_yaml_line(pytester: pytest.Pytester) -> 
     assert "Traceback" not in result.stdout.str() and "items.py" not in result.stdout.str()
 
 
-def test_every_bad_case_is_reported_in_one_collection_error(pytester: pytest.Pytester) -> None:
-    scripted(pytester)
-    path = suite(
-        pytester,
+def test_every_bad_case_is_reported_in_one_collection_error(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    scripted(kit)
+    path = kit.suite(
         "videos: clips/{id}.mp4\n"
         "cases:\n"
         "  - {id: a, prompt: p, laws: [gravty]}\n"
@@ -389,12 +365,11 @@ def generator_calls(pytester: pytest.Pytester) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def test_generator_makes_caches_and_fails_per_case(pytester: pytest.Pytester) -> None:
-    scripted(pytester)
-    pytester.makepyfile(videogen=GENERATOR)
-    pytester.syspathinsert()
-    fake_clip(pytester, "own")
-    suite(pytester, GENERATED_SUITE, name="gen")
+def test_generator_makes_caches_and_fails_per_case(pytester: pytest.Pytester, kit: Kit) -> None:
+    scripted(kit)
+    kit.module("videogen", GENERATOR)
+    kit.clip("own")
+    kit.suite(GENERATED_SUITE, name="gen")
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, failed=3)
     result.stdout.fnmatch_lines(
@@ -419,23 +394,25 @@ def test_generator_makes_caches_and_fails_per_case(pytester: pytest.Pytester) ->
     assert generator_calls(pytester).count("A ball falls.|3|5") == 2
 
 
-def test_generate_hook_in_conftest(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
-        SCRIPTED_CONFTEST.format(replies={"*": 4})
-        + "\ndef pytest_phyjudge_generate(case, out_path):\n"
+def test_generate_hook_in_conftest(pytester: pytest.Pytester, kit: Kit) -> None:
+    kit.conftest(
+        name="scripted-for-tests",
+        extra="\ndef pytest_phyjudge_generate(case, out_path):\n"
         "    out_path.write_bytes(b'from the hook ' + case.prompt.encode())\n"
-        "    return out_path\n"
+        "    return out_path\n",
     )
-    suite(pytester, "generator: nowhere.to.be:found\ncases: [{id: a, prompt: p, laws: [gravity]}]")
+    kit.suite("generator: nowhere.to.be:found\ncases: [{id: a, prompt: p, laws: [gravity]}]")
     pytester.runpytest().assert_outcomes(passed=4)
     (clip,) = (pytester.path / ".pytest_cache" / "d" / "phyjudge-clips").glob("a-*.mp4")
     assert clip.read_bytes() == b"from the hook p"
 
 
-def test_a_judge_bug_fails_the_case_once_with_its_traceback(pytester: pytest.Pytester) -> None:
-    scripted(pytester, {"gravity": 4})  # no reply for SA: the scripted judge raises KeyError
-    suite(pytester)
-    fake_clip(pytester, "ball_ramp")
+def test_a_judge_bug_fails_the_case_once_with_its_traceback(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    scripted(kit, {"gravity": 4})  # no reply for SA: the scripted judge raises KeyError
+    kit.suite(SUITE)
+    kit.clip("ball_ramp")
     result = pytester.runpytest("-k", "ball_ramp")
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
@@ -445,4 +422,4 @@ def test_a_judge_bug_fails_the_case_once_with_its_traceback(pytester: pytest.Pyt
             "E *RuntimeError: Judging case 'ball_ramp' failed: KeyError: *",
         ]
     )
-    assert len(judge_calls(pytester)) == 1  # the case was not judged again for each item
+    assert len(kit.calls()) == 1  # the case was not judged again for each item

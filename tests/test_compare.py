@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from pytester_kit import Kit
 
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 from pytest_phyjudge.cli.main import main
@@ -143,28 +144,16 @@ cases:
   - {id: b, prompt: A cup tips., laws: [collision]}
 """
 
-JUDGES = """
-import json
-from pathlib import Path
-from pytest_phyjudge import ScriptedJudge
 
-def make():
-    return ScriptedJudge(lambda axis, caption, video: json.loads(Path(video).read_text()),
-                         name="scripted-compare")
-"""
-
-
-def test_compare_two_pytest_reports(pytester: pytest.Pytester, capsys) -> None:
+def test_compare_two_pytest_reports(pytester: pytest.Pytester, kit: Kit, capsys) -> None:
     """Two runs of a sampled suite with a SCRIPTED judge (every axis of a clip gets the
     score written in it): version 2's clips score lower; compare pairs the case means."""
-    pytester.makepyfile(judges=JUDGES)
-    pytester.syspathinsert()
-    pytester.makefile(".phyjudge.yaml", basics=SUITE)
-    (pytester.path / "clips").mkdir()
+    kit.judges()
+    kit.suite(SUITE)
     for version, scores in (("v1", [4, 4]), ("v2", [4, 2])):
         for case in ("a", "b"):
             for i, score in enumerate(scores):
-                (pytester.path / "clips" / f"{case}-{i}.mp4").write_text(str(score))
+                kit.clip(f"{case}-{i}", {"*": score})
         result = pytester.runpytest(
             "--phyjudge-judge", "judges:make", "--phyjudge-report", f"{version}.json"
         )

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pytester_kit import Kit
 
 from pytest_phyjudge import JudgeIdentity, JudgeLoadError, ScriptedJudge
 from pytest_phyjudge.cli.main import main
@@ -40,12 +41,14 @@ def _record(cache_dir: Path, video: Path, identity: JudgeIdentity, score: int) -
     assert all(o.score == score for o in outcomes.values())
 
 
-def _suite(folder: Path, video: Path, min_score: int = 3) -> None:
-    (folder / "replay.phyjudge.yaml").write_text(
+def _suite(kit: Kit, video: Path, min_score: int = 3) -> None:
+    """One case judging ``video`` on SA and gravity."""
+    kit.suite(
         f"videos: {video}\n"
         f"defaults: {{metrics: [SA], min_score: {min_score}}}\n"
         "cases:\n"
-        f"  - {{id: drop, prompt: {CAPTION}, laws: [gravity]}}\n"
+        f"  - {{id: drop, prompt: {CAPTION}, laws: [gravity]}}\n",
+        name="replay",
     )
 
 
@@ -60,11 +63,11 @@ def test_cache_records_the_judge_it_holds(tmp_path: Path, synthetic_video: Path)
 
 
 def test_replay_takes_the_only_recorded_judge(
-    pytester: pytest.Pytester, tmp_path: Path, synthetic_video: Path
+    pytester: pytest.Pytester, kit: Kit, tmp_path: Path, synthetic_video: Path
 ) -> None:
     cache = tmp_path / "judgments"
     _record(cache, synthetic_video, RECORDED, 4)
-    _suite(pytester.path, synthetic_video)
+    _suite(kit, synthetic_video)
     result = pytester.runpytest_subprocess(
         "--phyjudge-cache", str(cache), "--phyjudge-cache-mode", "only", "-p", "no:randomly"
     )
@@ -78,12 +81,12 @@ def test_replay_takes_the_only_recorded_judge(
 
 
 def test_replay_with_several_judges_names_them(
-    pytester: pytest.Pytester, tmp_path: Path, synthetic_video: Path
+    pytester: pytest.Pytester, kit: Kit, tmp_path: Path, synthetic_video: Path
 ) -> None:
     cache = tmp_path / "judgments"
     _record(cache, synthetic_video, RECORDED, 4)
     _record(cache, synthetic_video, OTHER, 1)
-    _suite(pytester.path, synthetic_video)
+    _suite(kit, synthetic_video)
     result = pytester.runpytest_subprocess(
         "--phyjudge-cache", str(cache), "--phyjudge-cache-mode", "only"
     )
@@ -112,6 +115,7 @@ def test_replay_with_several_judges_names_them(
 def test_export_writes_identity_files_and_import_restores_them(
     capsys: pytest.CaptureFixture[str],
     pytester: pytest.Pytester,
+    kit: Kit,
     tmp_path: Path,
     synthetic_video: Path,
 ) -> None:
@@ -131,7 +135,7 @@ def test_export_writes_identity_files_and_import_restores_them(
     out = capsys.readouterr().out
     assert "4 judgments" in out and RECORDED.adapter in out and OTHER.adapter in out
 
-    _suite(pytester.path, synthetic_video)
+    _suite(kit, synthetic_video)
     result = pytester.runpytest_subprocess(
         "--phyjudge-cache",
         str(ci_cache),
@@ -171,13 +175,13 @@ def test_a_bad_identity_file_is_a_clear_error(tmp_path: Path, content: str, word
 
 
 def test_a_hook_returning_none_leaves_the_default_judge(
-    pytester: pytest.Pytester, tmp_path: Path, synthetic_video: Path
+    pytester: pytest.Pytester, kit: Kit, tmp_path: Path, synthetic_video: Path
 ) -> None:
     """The hookspec allows None ("no opinion"): the default judge is used, here a replay."""
     cache = tmp_path / "judgments"
     _record(cache, synthetic_video, RECORDED, 4)
     pytester.makeconftest("def pytest_phyjudge_make_judge(config):\n    return None\n")
-    _suite(pytester.path, synthetic_video)
+    _suite(kit, synthetic_video)
     result = pytester.runpytest_subprocess(
         "--phyjudge-cache", str(cache), "--phyjudge-cache-mode", "only"
     )
@@ -199,8 +203,10 @@ def test_settings_refuse_servers_and_a_judge_together() -> None:
 
 
 @pytest.mark.local
-def test_tiny_judge_with_the_cache_off(pytester: pytest.Pytester, synthetic_video: Path) -> None:
-    _suite(pytester.path, synthetic_video, min_score=1)
+def test_tiny_judge_with_the_cache_off(
+    pytester: pytest.Pytester, kit: Kit, synthetic_video: Path
+) -> None:
+    _suite(kit, synthetic_video, min_score=1)
     result = pytester.runpytest_subprocess(
         "--phyjudge-judge",
         "tiny",

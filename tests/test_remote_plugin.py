@@ -4,15 +4,14 @@ across two pytest-xdist workers."""
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytester_kit import Kit
 
 from pytest_phyjudge import ScriptedJudge
-from pytest_phyjudge.testing import write_test_video
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
 SUITE = """
@@ -42,22 +41,18 @@ def server() -> Iterator[FaultyJudgeServer]:
 
 
 @pytest.fixture
-def suite(pytester: pytest.Pytester) -> Path:
-    pytester.makefile(".phyjudge.yaml", served=SUITE)
-    for i, name in enumerate(("fall", "roll", "lamp")):
-        write_test_video(pytester.path / "clips" / f"{name}.mp4", frames=4, fps=2, seed=i)
-    return pytester.path
-
-
-def _report(root: Path) -> dict:
-    return json.loads((root / "out" / "scores.json").read_text())
+def suite(kit: Kit) -> Path:
+    """The served suite and its real clips; the folder of the run."""
+    kit.suite(SUITE, name="served")
+    kit.videos(["fall", "roll", "lamp"], frames=4, fps=2)
+    return kit.pytester.path
 
 
 def _judged_axes(report: dict) -> int:
     return sum(len(video["checks"]) for video in report["results"])
 
 
-def test_a_suite_judged_by_a_server(pytester, suite, server):
+def test_a_suite_judged_by_a_server(pytester, kit, suite, server):
     result = pytester.runpytest(
         "--phyjudge-url",
         server.url,
@@ -73,20 +68,20 @@ def test_a_suite_judged_by_a_server(pytester, suite, server):
             f"judge servers: {ITEMS} requests, 0 retried; answered: {server.url} {ITEMS}",
         ]
     )
-    report = _report(suite)
+    report = kit.report()
     assert report["meta"]["judge"]["adapter"] == "served-scripted"
     assert report["meta"]["judge"]["kind"] == "scripted"
     assert _judged_axes(report) == ITEMS
     assert server.requests == ITEMS  # one request per axis of each case, nothing twice
 
 
-def test_two_xdist_workers_one_complete_report_and_a_shared_cache(pytester, suite, server):
+def test_two_xdist_workers_one_complete_report_and_a_shared_cache(pytester, kit, suite, server):
     pytest.importorskip("xdist")
     args = ["--phyjudge-url", server.url, "--phyjudge-report", "out/scores.json"]
     args += ["--phyjudge-cache", "judgments"]
     result = pytester.runpytest_subprocess("-n", "2", *args)
     result.assert_outcomes(passed=ITEMS - FAILING, failed=FAILING)
-    report = _report(suite)
+    report = kit.report()
     assert sorted(v["video"] for v in report["results"]) == ["fall", "lamp", "roll"]
     assert _judged_axes(report) == ITEMS
     assert server.requests == ITEMS
@@ -95,10 +90,10 @@ def test_two_xdist_workers_one_complete_report_and_a_shared_cache(pytester, suit
     again = pytester.runpytest_subprocess("-n", "2", *args, "--phyjudge-cache-mode", "only")
     again.assert_outcomes(passed=ITEMS - FAILING, failed=FAILING)
     assert server.requests == ITEMS
-    assert _judged_axes(_report(suite)) == ITEMS
+    assert _judged_axes(kit.report()) == ITEMS
 
 
-def test_servers_down_fail_the_items_quickly_with_one_message(pytester, suite, server):
+def test_servers_down_fail_the_items_quickly_with_one_message(pytester, kit, suite, server):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -121,7 +116,7 @@ def test_servers_down_fail_the_items_quickly_with_one_message(pytester, suite, s
     assert dead in output and server.url in output
     # The breaker opened after the first case: later cases did not wait on the servers.
     assert server.requests <= 6
-    report = _report(suite)  # the report is still written, with every item's error
+    report = kit.report()  # the report is still written, with every item's error
     assert report["num_videos"] == 3 and report["num_checks"] == ITEMS
 
 
@@ -146,16 +141,15 @@ def test_the_servers_can_come_from_the_ini_file(pytester, suite, server):
     assert server.requests == 3
 
 
-def test_later_cases_are_judged_ahead_to_fill_the_concurrency(pytester):
+def test_later_cases_are_judged_ahead_to_fill_the_concurrency(pytester, kit):
     """Six cases of two axes against a scripted judge served in parallel, each request held
     0.2 s: with --phyjudge-concurrency 6, requests of several cases overlap; every axis is
     still judged once, and each item gets its own case's scores."""
     judge = ScriptedJudge(lambda axis, caption, video: int(video.stem[1]) % 5 + 1, name="by-clip")
     cases = [f"  - {{id: c{i}, prompt: Ball {i} falls., laws: [gravity]}}" for i in range(6)]
     head = "videos: clips/{id}.mp4\ndefaults: {metrics: [SA], min_score: 1}\ncases:\n"
-    pytester.makefile(".phyjudge.yaml", ahead=head + "\n".join(cases) + "\n")
-    for i in range(6):
-        write_test_video(pytester.path / "clips" / f"c{i}.mp4", frames=4, fps=2, seed=i)
+    kit.suite(head + "\n".join(cases) + "\n", name="ahead")
+    kit.videos([f"c{i}" for i in range(6)], frames=4, fps=2)
     # file:// URLs, so that the scripted judge sees which clip it judges.
     with FaultyJudgeServer(judge, serial=False, media_root=pytester.path) as server:
         server.faults.always(Fault("delay", seconds=0.2))
@@ -167,7 +161,7 @@ def test_later_cases_are_judged_ahead_to_fill_the_concurrency(pytester):
         result.assert_outcomes(passed=12)
         assert server.requests == 12
         assert server.max_in_flight > 2  # more than one case's two axes at once
-    report = _report(pytester.path)
+    report = kit.report()
     for row in report["results"]:
         expected = int(row["video"][1]) % 5 + 1
         assert row["SA"] == expected and row["physical"]["laws"]["gravity"]["score"] == expected

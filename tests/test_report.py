@@ -3,21 +3,14 @@ are in test_sheets.py, the text builders in test_tables.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import xml.etree.ElementTree as ET
 
 import pytest
+from pytester_kit import Kit
 
-CONFTEST = """
-from pytest_phyjudge import ScriptedJudge
-
-def pytest_phyjudge_make_judge(config):
-    return ScriptedJudge(
-        {"gravity": 2, "collision": 5, "shadow": "the shadow looks odd", "*": 4},
-        name="report-judge",
-    )
-"""
+#: The scripted judge's replies: gravity fails, collision passes its 5, shadow is unparseable.
+REPLIES = {"gravity": 2, "collision": 5, "shadow": "the shadow looks odd", "*": 4}
 
 SUITE = """
 suite: report-suite
@@ -34,23 +27,20 @@ cases:
 """
 
 
-def setup(pytester: pytest.Pytester, clip: bytes | None = None) -> None:
-    pytester.makeconftest(CONFTEST)
-    pytester.makefile(".phyjudge.yaml", report=SUITE)
-    (pytester.path / "clips").mkdir()
+def setup(kit: Kit, clip: bytes | None = None) -> None:
+    """The scripted conftest judge ``report-judge``, the report suite, and its two clips
+    (stand-ins unless ``clip`` gives the bytes of a real video)."""
+    kit.conftest(REPLIES, name="report-judge")
+    kit.suite(SUITE, name="report")
     for name in ("fall", "lamp"):
-        (pytester.path / "clips" / f"{name}.mp4").write_bytes(clip or name.encode())
-
-
-def load_report(pytester: pytest.Pytester, name: str = "out/scores.json") -> dict:
-    return json.loads((pytester.path / name).read_text())
+        kit.clip(name, clip)
 
 
 # --------------------------------------------------------------------------- terminal
 
 
-def test_terminal_summary_table_and_worst_items(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_terminal_summary_table_and_worst_items(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     result = pytester.runpytest("-p", "no:warnings")
     result.assert_outcomes(passed=6, failed=2)
     result.stdout.fnmatch_lines(
@@ -76,10 +66,12 @@ def test_terminal_summary_table_and_worst_items(pytester: pytest.Pytester) -> No
 # --------------------------------------------------------------------------- scores.json
 
 
-def test_json_report_has_phyground_shape_and_thresholds(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_json_report_has_phyground_shape_and_thresholds(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    setup(kit)
     pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "not reflection")
-    data = load_report(pytester)
+    data = kit.report()
     assert list(data)[:4] == ["meta", "num_videos", "general_dimensions", "results"]
     assert data["num_videos"] == 2
     assert data["general_dimensions"] == ["SA", "PTV", "persistence"]
@@ -132,53 +124,57 @@ def test_json_report_has_phyground_shape_and_thresholds(pytester: pytest.Pyteste
     assert leftovers == ["scores-sheets"] or leftovers == []
 
 
-def test_report_is_written_when_the_run_is_interrupted(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_report_is_written_when_the_run_is_interrupted(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     pytester.makepyfile(
         test_zz_stop="def test_stop():\n    raise KeyboardInterrupt\n",
     )
     recorder = pytester.inline_run("--phyjudge-report", "out/scores.json", no_reraise_ctrlc=True)
     assert recorder.ret == pytest.ExitCode.INTERRUPTED
-    data = load_report(pytester)
+    data = kit.report()
     assert data["meta"]["run"]["interrupted"] is True
     assert data["meta"]["run"]["complete"] is False
     assert data["num_videos"] == 2
 
 
-def test_report_is_written_when_the_run_stops_early(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_report_is_written_when_the_run_stops_early(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     result = pytester.runpytest("--phyjudge-report", "out/scores.json", "-x")
     result.assert_outcomes(passed=2, failed=1)
-    data = load_report(pytester)
+    data = kit.report()
     assert data["meta"]["run"]["stopped_early"] is True
     assert data["meta"]["run"]["complete"] is False
     assert data["num_checks"] == 3
     result.stdout.fnmatch_lines([f"phyjudge report: {pytester.path / 'out' / 'scores.json'} *"])
 
 
-def test_report_path_from_ini_is_relative_to_the_ini_file(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_report_path_from_ini_is_relative_to_the_ini_file(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    setup(kit)
     pytester.makeini("[pytest]\nphyjudge_report = reports/run.json\n")
     pytester.mkdir("sub")
     pytester.runpytest("--rootdir", str(pytester.path), str(pytester.path))
     assert (pytester.path / "reports" / "run.json").is_file()
 
 
-def test_unwritable_report_warns_and_says_so(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_unwritable_report_warns_and_says_so(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     (pytester.path / "taken").write_text("a file, not a folder")
     result = pytester.runpytest("--phyjudge-report", "taken/scores.json", "-k", "fall and SA")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["phyjudge report NOT written: cannot write *taken/scores.json*"])
 
 
-def test_no_report_on_xdist_workers(pytester: pytest.Pytester) -> None:
-    setup(pytester)
-    pytester.makeconftest(
-        CONFTEST + "\nimport pytest\n"
+def test_no_report_on_xdist_workers(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
+    kit.conftest(
+        REPLIES,
+        name="report-judge",
+        extra="\nimport pytest\n"
         "@pytest.hookimpl(tryfirst=True)\n"
         "def pytest_configure(config):\n"
-        "    config.workerinput = {'workerid': 'gw0'}\n"
+        "    config.workerinput = {'workerid': 'gw0'}\n",
     )
     result = pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "fall and SA")
     result.assert_outcomes(passed=1)
@@ -189,8 +185,8 @@ def test_no_report_on_xdist_workers(pytester: pytest.Pytester) -> None:
 # --------------------------------------------------------------------------- JUnit XML
 
 
-def test_junit_properties(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_junit_properties(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     pytester.runpytest("--junitxml", "junit.xml", "-k", "fall")
     root = ET.parse(pytester.path / "junit.xml").getroot()
     suite_props = {p.get("name"): p.get("value") for p in root.find("testsuite").find("properties")}
@@ -209,10 +205,12 @@ def test_junit_properties(pytester: pytest.Pytester) -> None:
     assert cases["collision"]["phyjudge_min_score"] == "5"
 
 
-def test_junit_shares_a_cases_judging_time_among_its_items(pytester: pytest.Pytester) -> None:
+def test_junit_shares_a_cases_judging_time_among_its_items(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
     """The first item of a case judges all its axes; each item's time is its share (each
     axis here takes at least 0.2 s), not 0.8 s on the first and nothing on the others."""
-    setup(pytester)
+    setup(kit)
     pytester.makeconftest(
         "import time\n"
         "from pytest_phyjudge import ScriptedJudge\n\n"
@@ -233,8 +231,8 @@ def test_junit_shares_a_cases_judging_time_among_its_items(pytester: pytest.Pyte
 # --------------------------------------------------------------------------- the summary
 
 
-def test_quiet_summary_shows_the_axis_table_only(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_quiet_summary_shows_the_axis_table_only(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     result = pytester.runpytest("-q", "--phyjudge-report", "out/s.json")
     result.assert_outcomes(passed=6, failed=2)
     result.stdout.fnmatch_lines(
@@ -265,12 +263,12 @@ def make():
 """
 
 
-def test_xdist_summary_keeps_the_cache_line(pytester: pytest.Pytester) -> None:
+def test_xdist_summary_keeps_the_cache_line(pytester: pytest.Pytester, kit: Kit) -> None:
     """The workers judge (and hit the cache); the controller's summary adds up their counts."""
     pytest.importorskip("xdist")
-    setup(pytester)
+    setup(kit)
     pytester.makeconftest("")
-    pytester.makepyfile(judges=JUDGES)
+    kit.module("judges", JUDGES)
     pytester.makeini("[pytest]\npythonpath = .\n")
     args = ["-n", "2", "--phyjudge-judge", "judges:make", "--phyjudge-cache", "cache"]
     first = pytester.runpytest_subprocess(*args)
@@ -284,10 +282,10 @@ def test_xdist_summary_keeps_the_cache_line(pytester: pytest.Pytester) -> None:
 # --------------------------------------------------------------------------- files
 
 
-def test_collect_only_never_writes_a_report(pytester: pytest.Pytester) -> None:
+def test_collect_only_never_writes_a_report(pytester: pytest.Pytester, kit: Kit) -> None:
     """``--collect-only`` judges nothing: the last run's report and sheets stay as they are,
     whether the report is named on the command line or in the ini file."""
-    setup(pytester)
+    setup(kit)
     report = pytester.path / "out" / "scores.json"
     sheet = pytester.path / "out" / "scores-sheets" / "last-run.png"
     sheet.parent.mkdir(parents=True)
@@ -300,11 +298,11 @@ def test_collect_only_never_writes_a_report(pytester: pytest.Pytester) -> None:
     assert "8 tests collected" in result.stdout.str()
     assert report.read_bytes() == b'{"from": "the last run"}\n' and sheet.is_file()
     pytester.runpytest("-k", "fall and SA")  # a real run does write it
-    assert load_report(pytester)["num_checks"] == 1
+    assert kit.report()["num_checks"] == 1
 
 
-def test_report_is_as_readable_as_the_umask_allows(pytester: pytest.Pytester) -> None:
-    setup(pytester)
+def test_report_is_as_readable_as_the_umask_allows(pytester: pytest.Pytester, kit: Kit) -> None:
+    setup(kit)
     old = os.umask(0o022)
     try:
         pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "fall and SA")

@@ -11,45 +11,25 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pytester_kit import Kit
 
 from pytest_phyjudge import SuiteError
 from pytest_phyjudge.suites import load_suite
 
-#: A scripted judge that reads its reply for each axis from the clip file (JSON), and a
-#: generator that writes such a clip with the score ``scores[seed]``, logging the seeds.
-JUDGES = """
-import json
-from pathlib import Path
-from pytest_phyjudge import ScriptedJudge
-
-def reply(axis, caption, video):
-    scores = json.loads(Path(video).read_text())
-    return scores.get(axis, scores.get("*"))
-
-def make():
-    return ScriptedJudge(reply, name="scripted-samples")
-
-def generate(prompt, seed, out_path, scores):
-    with open("seeds.txt", "a") as fh:
-        fh.write(f"{seed}\\n")
-    Path(out_path).write_text(json.dumps({"*": scores[seed]}))
-"""
-
 JUDGE = ["--phyjudge-judge", "judges:make", "-p", "no:randomly"]
 
 
-def setup(pytester: pytest.Pytester, suite: str, clips: dict[str, dict] | None = None) -> None:
-    pytester.makepyfile(judges=JUDGES)
-    pytester.syspathinsert()
-    pytester.makefile(".phyjudge.yaml", basics=textwrap.dedent(suite))
+def setup(kit: Kit, suite: str, clips: dict[str, dict] | None = None) -> None:
+    """The clip-reading scripted judges (and their generator), the suite, and the clips
+    ``{name: scores}``."""
+    kit.judges()
+    kit.suite(suite)
     for name, scores in (clips or {}).items():
-        path = pytester.path / "clips" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(scores))
+        kit.clip(name, scores)
 
 
 def clips(case: str, scores: list[int]) -> dict[str, dict]:
-    return {f"{case}-{i}.mp4": {"*": s} for i, s in enumerate(scores)}
+    return {f"{case}-{i}": {"*": s} for i, s in enumerate(scores)}
 
 
 SAMPLED = """
@@ -64,27 +44,27 @@ cases:
 """
 
 
-def run_gates(pytester: pytest.Pytester, scores: list[int], gates: str, *args: str):
-    setup(pytester, SAMPLED.format(gates=textwrap.indent(gates, "    ")), clips("drop", scores))
+def run_gates(pytester: pytest.Pytester, kit: Kit, scores: list[int], gates: str, *args: str):
+    setup(kit, SAMPLED.format(gates=textwrap.indent(gates, "    ")), clips("drop", scores))
     return pytester.runpytest(*JUDGE, *args)
 
 
 # --------------------------------------------------------------------------- pass_rate
 
 
-def test_pass_rate_with_confidence_passes_four_of_four(pytester: pytest.Pytester) -> None:
+def test_pass_rate_with_confidence_passes_four_of_four(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted scores 4,4,4,4: the one-sided 90% Wilson lower bound of 4/4 is 0.709 >= 0.5."""
-    result = run_gates(pytester, [4, 4, 4, 4], "pass_rate: 0.5\nconfidence: 0.9", "-rP")
+    result = run_gates(pytester, kit, [4, 4, 4, 4], "pass_rate: 0.5\nconfidence: 0.9", "-rP")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         ["*pass rate 1.00 (4 of 4 reach 3), 90% lower bound 0.709 (Wilson) >= pass_rate 0.5"]
     )
 
 
-def test_pass_rate_with_confidence_fails_three_of_four(pytester: pytest.Pytester) -> None:
+def test_pass_rate_with_confidence_fails_three_of_four(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted scores 4,2,4,4: 3/4 = 0.75 meets pass_rate 0.5, but its 90% lower bound
     0.433 does not, so the item fails and shows every sample."""
-    result = run_gates(pytester, [4, 2, 4, 4], "pass_rate: 0.5\nconfidence: 0.9")
+    result = run_gates(pytester, kit, [4, 2, 4, 4], "pass_rate: 0.5\nconfidence: 0.9")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -97,15 +77,17 @@ def test_pass_rate_with_confidence_fails_three_of_four(pytester: pytest.Pytester
     )
 
 
-def test_pass_rate_without_confidence_uses_the_estimate(pytester: pytest.Pytester) -> None:
+def test_pass_rate_without_confidence_uses_the_estimate(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
     """Scripted scores 4,2,4,4: the point estimate 0.75 meets pass_rate 0.75."""
-    result = run_gates(pytester, [4, 2, 4, 4], "pass_rate: 0.75")
+    result = run_gates(pytester, kit, [4, 2, 4, 4], "pass_rate: 0.75")
     result.assert_outcomes(passed=1)
 
 
-def test_pass_rate_without_confidence_fails_below(pytester: pytest.Pytester) -> None:
+def test_pass_rate_without_confidence_fails_below(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted scores 4,2,2,4: 0.5 < pass_rate 0.75."""
-    result = run_gates(pytester, [4, 2, 2, 4], "pass_rate: 0.75")
+    result = run_gates(pytester, kit, [4, 2, 2, 4], "pass_rate: 0.75")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*pass rate 0.50 (2 of 4 reach 3)*< pass_rate 0.75 FAIL"])
 
@@ -113,22 +95,22 @@ def test_pass_rate_without_confidence_fails_below(pytester: pytest.Pytester) -> 
 # --------------------------------------------------------------------------- min_mean
 
 
-def test_min_mean_point_estimate_passes(pytester: pytest.Pytester) -> None:
+def test_min_mean_point_estimate_passes(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted scores 4,4,4,3: mean 3.75 >= min_mean 3.6."""
-    result = run_gates(pytester, [4, 4, 4, 3], "min_mean: 3.6")
+    result = run_gates(pytester, kit, [4, 4, 4, 3], "min_mean: 3.6")
     result.assert_outcomes(passed=1)
 
 
-def test_min_mean_with_confidence_fails(pytester: pytest.Pytester) -> None:
+def test_min_mean_with_confidence_fails(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted scores 4,4,4,3: the 10th bootstrap percentile of the mean is 3.5 < 3.6."""
-    result = run_gates(pytester, [4, 4, 4, 3], "min_mean: 3.6\nconfidence: 0.9")
+    result = run_gates(pytester, kit, [4, 4, 4, 3], "min_mean: 3.6\nconfidence: 0.9")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["*mean 3.75 over 4 scored, 90% lower bound 3.500 (bootstrap) < min_mean 3.6 FAIL"]
     )
 
 
-def test_gates_per_axis(pytester: pytest.Pytester) -> None:
+def test_gates_per_axis(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted: SA scores 4 everywhere, gravity 2 in half the samples; the gravity gate is
     looser than the case's, so both items pass."""
     suite = """
@@ -141,14 +123,14 @@ def test_gates_per_axis(pytester: pytest.Pytester) -> None:
         samples: 4
         pass_rate: {SA: 1.0, gravity: 0.5}
     """
-    files = {f"drop-{i}.mp4": {"SA": 4, "gravity": 2 if i % 2 else 4} for i in range(4)}
-    setup(pytester, suite, files)
+    files = {f"drop-{i}": {"SA": 4, "gravity": 2 if i % 2 else 4} for i in range(4)}
+    setup(kit, suite, files)
     pytester.runpytest(*JUDGE).assert_outcomes(passed=2)
 
 
-def test_default_gate_needs_every_sample(pytester: pytest.Pytester) -> None:
+def test_default_gate_needs_every_sample(pytester: pytest.Pytester, kit: Kit) -> None:
     """Scripted scores 4,4,2,4 without gates: every sample must reach min_score."""
-    result = run_gates(pytester, [4, 4, 2, 4], "")
+    result = run_gates(pytester, kit, [4, 4, 2, 4], "")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*3 of 4 reach 3*< pass_rate 1 FAIL"])
 
@@ -156,7 +138,9 @@ def test_default_gate_needs_every_sample(pytester: pytest.Pytester) -> None:
 # --------------------------------------------------------------------------- sources and report
 
 
-def test_generator_gets_seeds_and_report_carries_samples(pytester: pytest.Pytester) -> None:
+def test_generator_gets_seeds_and_report_carries_samples(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
     """Scripted judge; the generator writes score = scores[seed], so the seeds are visible."""
     suite = """
     generator: judges:generate
@@ -168,7 +152,7 @@ def test_generator_gets_seeds_and_report_carries_samples(pytester: pytest.Pytest
         params: {scores: [5, 4, 3]}
         min_mean: 4
     """
-    setup(pytester, suite)
+    setup(kit, suite)
     result = pytester.runpytest(*JUDGE, "--phyjudge-report", "out/scores.json")
     result.assert_outcomes(passed=2)
     assert sorted((pytester.path / "seeds.txt").read_text().split()) == ["0", "1", "2"]
@@ -182,10 +166,10 @@ def test_generator_gets_seeds_and_report_carries_samples(pytester: pytest.Pytest
     assert check["score"] == 4.0
 
 
-def test_single_video_needs_the_sample_placeholder(pytester: pytest.Pytester) -> None:
+def test_single_video_needs_the_sample_placeholder(pytester: pytest.Pytester, kit: Kit) -> None:
     """No judge runs: collection fails at the samples line."""
     setup(
-        pytester,
+        kit,
         """
         videos: clips/{id}.mp4
         cases:
@@ -282,13 +266,15 @@ def test_gates_resolve_case_over_defaults(tmp_path: Path) -> None:
     assert b.video is not None and b.video.name == "b-0.mp4"
 
 
-def test_a_missing_sample_counts_as_not_reaching_min_score(pytester: pytest.Pytester) -> None:
+def test_a_missing_sample_counts_as_not_reaching_min_score(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
     """Scripted scores 4, 4 and a missing third clip: 2 of 3 meet pass_rate 0.6, not 0.7."""
-    files = {"drop-0.mp4": {"*": 4}, "drop-1.mp4": {"*": 4}}
+    files = {"drop-0": {"*": 4}, "drop-1": {"*": 4}}
     suite = SAMPLED.format(gates="    pass_rate: 0.6").replace("samples: 4", "samples: 3")
-    setup(pytester, suite, files)
+    setup(kit, suite, files)
     pytester.runpytest(*JUDGE).assert_outcomes(passed=1)
-    setup(pytester, suite.replace("0.6", "0.7"))
+    setup(kit, suite.replace("0.6", "0.7"))
     result = pytester.runpytest(*JUDGE)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -299,17 +285,19 @@ def test_a_missing_sample_counts_as_not_reaching_min_score(pytester: pytest.Pyte
     )
 
 
-def test_every_sample_missing_fails_with_the_video_error(pytester: pytest.Pytester) -> None:
+def test_every_sample_missing_fails_with_the_video_error(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
     """No clip exists, so the SCRIPTED judge is never asked."""
-    setup(pytester, SAMPLED.format(gates=""))
+    setup(kit, SAMPLED.format(gates=""))
     result = pytester.runpytest(*JUDGE)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*VideoError: The video of case 'drop' does not exist*"])
 
 
-def test_bad_gate_is_a_collection_error_at_file_line(pytester: pytest.Pytester) -> None:
+def test_bad_gate_is_a_collection_error_at_file_line(pytester: pytest.Pytester, kit: Kit) -> None:
     """No judge runs: the suite is refused at collection."""
-    setup(pytester, SAMPLED.format(gates="    pass_rate: 1.5\n    confidence: 0.9"))
+    setup(kit, SAMPLED.format(gates="    pass_rate: 1.5\n    confidence: 0.9"))
     result = pytester.runpytest(*JUDGE)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(

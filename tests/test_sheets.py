@@ -9,7 +9,8 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from test_report import load_report, setup
+from pytester_kit import Kit
+from test_report import setup
 
 from pytest_phyjudge._exceptions import VideoError
 from pytest_phyjudge.reporting.checks import Check
@@ -27,10 +28,12 @@ LONG_CAPTION = (
 )
 
 
-def test_contact_sheets_of_failed_items(pytester: pytest.Pytester, synthetic_video: Path) -> None:
+def test_contact_sheets_of_failed_items(
+    pytester: pytest.Pytester, kit: Kit, synthetic_video: Path
+) -> None:
     from PIL import Image
 
-    setup(pytester, clip=synthetic_video.read_bytes())
+    setup(kit, clip=synthetic_video.read_bytes())
     stale = pytester.path / "out" / "scores-sheets" / "from-an-earlier-run.png"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
@@ -38,7 +41,7 @@ def test_contact_sheets_of_failed_items(pytester: pytest.Pytester, synthetic_vid
     result.assert_outcomes(passed=3, failed=1)
     sheets = sorted((pytester.path / "out" / "scores-sheets").iterdir())
     assert [s.name for s in sheets] == ["report.phyjudge.yaml_fall_gravity.png"]
-    data = load_report(pytester)
+    data = kit.report()
     (fall,) = data["results"]
     assert (
         fall["checks"]["gravity"]["sheet"] == "scores-sheets/report.phyjudge.yaml_fall_gravity.png"
@@ -50,9 +53,9 @@ def test_contact_sheets_of_failed_items(pytester: pytest.Pytester, synthetic_vid
     result.stdout.fnmatch_lines(["contact sheets: *scores-sheets (1)"])
 
 
-def _setup_logging_extras(pytester: pytest.Pytester, video: Path) -> None:
+def _setup_logging_extras(pytester: pytest.Pytester, kit: Kit, video: Path) -> None:
     """The report suite, with a conftest that logs each test report's extras."""
-    setup(pytester, clip=video.read_bytes())
+    setup(kit, clip=video.read_bytes())
     conftest = pytester.path / "conftest.py"
     conftest.write_text(
         conftest.read_text() + "\nimport json\n"
@@ -65,11 +68,13 @@ def _setup_logging_extras(pytester: pytest.Pytester, video: Path) -> None:
     )
 
 
-def test_contact_sheets_go_to_pytest_html(pytester: pytest.Pytester, synthetic_video: Path) -> None:
+def test_contact_sheets_go_to_pytest_html(
+    pytester: pytest.Pytester, kit: Kit, synthetic_video: Path
+) -> None:
     """With the real pytest-html active, each sheet becomes an image extra of its test and
     lands in the HTML report."""
     pytest.importorskip("pytest_html")
-    _setup_logging_extras(pytester, synthetic_video)
+    _setup_logging_extras(pytester, kit, synthetic_video)
     result = pytester.runpytest(
         "--phyjudge-report",
         "out/scores.json",
@@ -91,14 +96,16 @@ def test_contact_sheets_go_to_pytest_html(pytester: pytest.Pytester, synthetic_v
     assert "data:image/png;base64," in (pytester.path / "report.html").read_text()
 
 
-def test_sheets_without_pytest_html(pytester: pytest.Pytester, synthetic_video: Path) -> None:
+def test_sheets_without_pytest_html(
+    pytester: pytest.Pytester, kit: Kit, synthetic_video: Path
+) -> None:
     """Without pytest-html the sheet is written and no extra is attached."""
-    _setup_logging_extras(pytester, synthetic_video)
+    _setup_logging_extras(pytester, kit, synthetic_video)
     result = pytester.runpytest(
         "--phyjudge-report", "out/scores.json", "-k", "fall and gravity", "-p", "no:html"
     )
     result.assert_outcomes(failed=1)
-    (fall,) = load_report(pytester)["results"]
+    (fall,) = kit.report()["results"]
     assert (
         fall["checks"]["gravity"]["sheet"] == "scores-sheets/report.phyjudge.yaml_fall_gravity.png"
     )
