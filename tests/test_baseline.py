@@ -6,6 +6,7 @@ the stand-in clip files, so a test changes a score by rewriting a clip.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -381,3 +382,24 @@ def test_xdist_workers_compare_and_the_controller_updates(
     second = pytester.runpytest_subprocess(*args)
     second.assert_outcomes(passed=3, failed=1)
     second.stdout.fnmatch_lines(["*1 drops, 0 improvements*", "  dropped: basics::ball::gravity"])
+
+
+def test_the_baseline_names_its_judge_without_local_paths() -> None:
+    """A baseline is committed: an adapter or base in a local folder is named by the
+    folder's name, and it still matches the judge that wrote it."""
+    from pytest_phyjudge.regression.baseline import document, same_judge
+
+    judge = {
+        "kind": "local",
+        "adapter": "/home/me/adapters/phyjudge-9B",
+        "revision": None,
+        "base": "/models/Qwen3.5-9B",
+        "adapter_sha256": "abc",
+    }
+    stored = document(judge, {})["judge"]
+    assert stored["adapter"] == "phyjudge-9B" and stored["base"] == "Qwen3.5-9B"
+    assert "/home/me" not in json.dumps(stored)
+    assert same_judge(stored, judge)
+    moved = {**judge, "adapter": "/srv/elsewhere/phyjudge-9B", "base": "/mnt/Qwen3.5-9B"}
+    assert same_judge(stored, moved)
+    assert not same_judge(stored, {**judge, "adapter_sha256": "other"})

@@ -5,7 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+
+def portable_name(name: str | None) -> str | None:
+    """A hub id as it is; a local folder by its last component, so that what names a judge
+    is the same on every machine (the same model in another folder is the same judge)."""
+    if name is None or not Path(name).is_absolute():
+        return name
+    return Path(name).name
 
 
 @dataclass(frozen=True)

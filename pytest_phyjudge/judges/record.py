@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.engine.judgment import JudgeIdentity
+from pytest_phyjudge.engine.judgment import JudgeIdentity, portable_name
 from pytest_phyjudge.engine.rubric import Rubric
 
 #: The ``format`` field of an identity file.
@@ -26,10 +26,7 @@ def judge_material(identity: JudgeIdentity) -> dict[str, Any]:
     """What names a judge in a cache key: the adapter's weights by content where known (its
     folder or revision then adds nothing), else its id and revision. A local base folder
     counts by its last component, so the same model in another folder is the same judge."""
-    base = identity.base
-    if base is not None and Path(base).is_absolute():
-        base = Path(base).name
-    material: dict[str, Any] = {"kind": identity.kind, "base": base}
+    material: dict[str, Any] = {"kind": identity.kind, "base": portable_name(identity.base)}
     if identity.adapter_sha256:
         material["adapter_sha256"] = identity.adapter_sha256
     else:

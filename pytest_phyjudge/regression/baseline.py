@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.engine.judgment import portable_name
 from pytest_phyjudge.reporting.scores import write_json_atomic
 
 FORMAT = "pytest-phyjudge-baseline"
@@ -136,10 +137,21 @@ def same_judge(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool
     otherwise the adapter's name and revision must match too."""
     if a is None or b is None:
         return True
+    a, b = portable_judge(a), portable_judge(b)
     fields: tuple[str, ...] = ("kind", "adapter", "revision", "base", "adapter_sha256")
     if a.get("adapter_sha256") and b.get("adapter_sha256"):
         fields = ("kind", "base", "adapter_sha256")
     return all(a.get(f) == b.get(f) for f in fields)
+
+
+def portable_judge(judge: Mapping[str, Any]) -> dict[str, Any]:
+    """The judge as a committed file names it: no machine-local folder paths (an adapter or
+    base in a local folder is named by the folder's name)."""
+    portable = dict(judge)
+    for name in ("adapter", "base"):
+        if isinstance(portable.get(name), str):
+            portable[name] = portable_name(portable[name])
+    return portable
 
 
 def describe_judge(judge: Mapping[str, Any] | None) -> str:
@@ -200,7 +212,7 @@ def document(judge: Mapping[str, Any] | None, entries: Mapping[Key, Entry]) -> d
     return {
         "format": FORMAT,
         "version": VERSION,
-        "judge": None if judge is None else dict(judge),
+        "judge": None if judge is None else portable_judge(judge),
         "suites": suites,
     }
 
