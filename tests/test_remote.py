@@ -25,12 +25,11 @@ from pytest_phyjudge.judges.remote import (
     RemotePlan,
     RemoteSettings,
     digit_distribution,
-    parse_urls,
     plan_remote,
 )
 from pytest_phyjudge.judges.replicas import MAX_BACKOFF, ReplicaPool, backoff_delay
 from pytest_phyjudge.judges.server import Exchange, JudgeServer
-from pytest_phyjudge.judges.settings import parse_media_root
+from pytest_phyjudge.judges.settings import parse_media_root, parse_urls
 from pytest_phyjudge.testing import write_test_video
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 

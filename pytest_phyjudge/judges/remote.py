@@ -9,10 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from pytest_phyjudge._exceptions import (
-    InputError,
     JudgeBackendError,
     JudgeOutputError,
     PhyJudgeError,
@@ -45,6 +43,7 @@ from pytest_phyjudge.judges.settings import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
     check_scoring,
+    parse_urls,
 )
 from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
@@ -55,29 +54,6 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 #: Alternatives asked for with distribution scoring: vLLM's default ceiling (--max-logprobs).
 DEFAULT_TOP_LOGPROBS = 20
 CHAT_PATH = "/v1/chat/completions"
-
-
-def parse_urls(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``http://h1:8000,http://h2:8000`` -> base URLs without a trailing ``/`` or ``/v1``."""
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    urls: list[str] = []
-    for part in (p.strip() for p in parts):
-        if not part:
-            continue
-        split = urlsplit(part)
-        if split.scheme not in ("http", "https") or not split.netloc:
-            raise InputError(
-                f"{part!r} is not a judge server URL; write http://HOST:PORT (several "
-                "separated by commas), e.g. --phyjudge-url http://127.0.0.1:8000."
-            )
-        base = part.rstrip("/")
-        if base.endswith("/v1"):
-            base = base[: -len("/v1")]
-        if base not in urls:
-            urls.append(base)
-    if not urls:
-        raise InputError("No judge server URL given; write http://HOST:PORT[,http://...].")
-    return tuple(urls)
 
 
 # --------------------------------------------------------------------------- settings

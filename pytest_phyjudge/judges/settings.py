@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
+from urllib.parse import urlsplit
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
@@ -143,10 +144,31 @@ def parse_judge_spec(value: str) -> str:
     )
 
 
-def parse_url_list(value: str) -> tuple[str, ...]:
-    """``URL[,URL...]`` of judge servers."""
-    from pytest_phyjudge.judges.remote import parse_urls
+def parse_urls(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``http://h1:8000,http://h2:8000`` -> base URLs without a trailing ``/`` or ``/v1``."""
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    urls: list[str] = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        split = urlsplit(part)
+        if split.scheme not in ("http", "https") or not split.netloc:
+            raise InputError(
+                f"{part!r} is not a judge server URL; write http://HOST:PORT (several "
+                "separated by commas), e.g. --phyjudge-url http://127.0.0.1:8000."
+            )
+        base = part.rstrip("/")
+        if base.endswith("/v1"):
+            base = base[: -len("/v1")]
+        if base not in urls:
+            urls.append(base)
+    if not urls:
+        raise InputError("No judge server URL given; write http://HOST:PORT[,http://...].")
+    return tuple(urls)
 
+
+def parse_url_list(value: str) -> tuple[str, ...]:
+    """``URL[,URL...]`` of judge servers (argparse ``type=``)."""
     try:
         return parse_urls(value)
     except InputError as exc:

@@ -197,6 +197,25 @@ def _session_judge(judge: Judge | None, helper: str) -> tuple[Judge, PhyJudgeSta
     return state.judge(), state
 
 
+def _checked_axes(
+    helper: str,
+    caption: str,
+    laws: Sequence[str],
+    metrics: Sequence[str],
+    criteria: Mapping[str, str] | None,
+) -> list[str]:
+    """The axes a helper was asked for, each named once; an InputError for a bad call."""
+    axes = [*dict.fromkeys([*map(check_metric, metrics), *map(check_law, laws)])]
+    if not axes:
+        raise InputError(f"{helper}() was given no laws and no metrics; name at least one.")
+    if not isinstance(caption, str) or not caption.strip():
+        raise InputError(f"{helper}() needs the caption (the prompt) as non-empty text.")
+    for law in criteria or {}:
+        if law not in laws:
+            raise InputError(f"criteria names {law!r}, which is not among laws={list(laws)}.")
+    return axes
+
+
 def _judge_axes(
     helper: str,
     video: str | Path,
@@ -213,14 +232,7 @@ def _judge_axes(
     __tracebackhide__ = True
     try:
         _check_gates(min_expected, min_prob)
-        axes = [*dict.fromkeys([*map(check_metric, metrics), *map(check_law, laws)])]
-        if not axes:
-            raise InputError(f"{helper}() was given no laws and no metrics; name at least one.")
-        if not isinstance(caption, str) or not caption.strip():
-            raise InputError(f"{helper}() needs the caption (the prompt) as non-empty text.")
-        for law in criteria or {}:
-            if law not in laws:
-                raise InputError(f"criteria names {law!r}, which is not among laws={list(laws)}.")
+        axes = _checked_axes(helper, caption, laws, metrics, criteria)
         judge, state = _session_judge(judge, helper)
         default = state.options.min_score if state is not None else DEFAULT_MIN_SCORE
         thresholds = _thresholds(min_score, axes, default)
