@@ -182,6 +182,7 @@ _CONCURRENT = textwrap.dedent(
     from pathlib import Path
     from pytest_phyjudge.judges.store import JudgmentCache
     from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+    Path(sys.argv[1], f"ready-{sys.argv[2]}").touch()  # imported: waiting for the signal
     go = Path(sys.argv[1], "go")
     while not go.exists():  # every writer creates the new cache at the same moment
         time.sleep(0.001)
@@ -201,7 +202,10 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path):
         subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(tmp_path), f"w{n}"])
         for n in range(4)
     ]
-    time.sleep(1.0)  # let every writer start and wait for the signal
+    # A barrier: the signal goes once every writer is up and waiting for it.
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
     (tmp_path / "go").touch()
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     assert len(JudgmentCache(tmp_path)) == 800

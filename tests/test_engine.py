@@ -51,11 +51,19 @@ def test_score_runs_the_model_on_a_synthetic_clip(tiny_judge, synthetic_video: P
 
 
 def test_real_phyground_clips(tiny_judge, phyground_videos: list[Path]):
+    """On real generated clips the shared video prefix gives, token for token, the replies
+    of independent calls (whatever the random tiny model replies)."""
     for clip in phyground_videos[:2]:
-        results = tiny_judge.score_many(clip, CAPTION, ["PTV", "collision"])
-        assert list(results) == ["PTV", "collision"]
-        for axis, result in results.items():
+        shared = tiny_judge.score_many(clip, CAPTION, ["PTV", "collision"])
+        tiny_judge.settings["share_prefix"] = False
+        try:
+            alone = tiny_judge.score_many(clip, CAPTION, ["PTV", "collision"])
+        finally:
+            tiny_judge.settings["share_prefix"] = True
+        assert list(shared) == ["PTV", "collision"]
+        for axis, result in shared.items():
             _outcome_ok(result, axis)
+            assert result.raw == alone[axis].raw, (clip.name, axis)
 
 
 @pytest.mark.local
