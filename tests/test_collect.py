@@ -423,3 +423,26 @@ def test_a_judge_bug_fails_the_case_once_with_its_traceback(
         ]
     )
     assert len(kit.calls()) == 1  # the case was not judged again for each item
+
+
+def test_a_suite_never_makes_pytest_run_code(pytester: pytest.Pytester, kit: Kit) -> None:
+    """A string condition of skipif/xfail would be evaluated by pytest: the suite is refused
+    at its line, and the code in it never runs."""
+    kit.conftest({"*": 4})
+    marker = pytester.path / "ran.txt"
+    kit.suite(
+        "videos: clips/{id}.mp4\n"
+        "cases:\n"
+        "  - id: evil\n"
+        "    prompt: A ball falls.\n"
+        "    marks:\n"
+        f"      - {{skipif: \"open({str(marker)!r}, 'w').write('x') is None\"}}\n",
+        name="evil",
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*evil.phyjudge.yaml:6: the skipif condition is the string*never runs code*"]
+    )
+    assert not marker.exists()
+    assert "Traceback" not in result.stdout.str()

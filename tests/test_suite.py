@@ -199,7 +199,7 @@ def test_marks_parsing(tmp_path: Path) -> None:
               - slow
               - {xfail: known bad generator}
               - {skip: not today}
-              - {skipif: "sys.platform == 'win32'"}
+              - {skipif: {condition: false, reason: not on this machine}}
               - {xfail: {reason: flaky, strict: true}}
               - {timeout: [30, thread]}
               - {flaky: null}
@@ -214,7 +214,7 @@ def test_marks_parsing(tmp_path: Path) -> None:
         MarkSpec("slow"),
         MarkSpec("xfail", (), {"reason": "known bad generator"}),
         MarkSpec("skip", (), {"reason": "not today"}),
-        MarkSpec("skipif", ("sys.platform == 'win32'",)),
+        MarkSpec("skipif", (), {"condition": False, "reason": "not on this machine"}),
         MarkSpec("xfail", (), {"reason": "flaky", "strict": True}),
         MarkSpec("timeout", (30, "thread")),
         MarkSpec("flaky"),
@@ -230,6 +230,15 @@ def test_marks_parsing(tmp_path: Path) -> None:
         ("'not a name'", ["not a mark name"]),
         ("[slow]", ["a list", "one key"]),
         ("{xfail: {1: x}}", ["not a Python identifier"]),
+        # pytest would evaluate these strings as Python code: a suite never runs code.
+        ("{skipif: \"__import__('os').getpid() > 0\"}", ["not true or false", "never runs"]),
+        ('{xfail: ["1 == 1", a reason]}', ["xfail condition", "not true or false"]),
+        (
+            "{xfail: {condition: 'True', reason: r}}",
+            ["xfail condition is the string 'True'", "conftest.py"],
+        ),
+        ("{skipif: [1, reason]}", ["skipif condition is", "not true or false"]),
+        ("{filterwarnings: 'ignore::evil.Warning'}", ["not allowed in a suite", "import"]),
     ],
 )
 def test_bad_marks(tmp_path: Path, mark: str, words: list[str]) -> None:

@@ -19,10 +19,45 @@ _HOW = (
 )
 
 
+#: Marks whose condition pytest evaluates as Python code when it is a string.
+_CONDITION_MARKS = ("skipif", "xfail")
+#: Marks whose arguments make pytest import modules named in the text.
+_IMPORTING_MARKS = ("filterwarnings",)
+
+
 def read_marks(reader: Reader, node: Node) -> tuple[MarkSpec, ...]:
     """One mark or a list of marks."""
     items = [node] if node.kind != "seq" else node.value
-    return tuple(_read_mark(reader, item) for item in items)
+    marks = tuple(_read_mark(reader, item) for item in items)
+    for mark in marks:
+        _refuse_code(reader, mark)
+    return marks
+
+
+def _refuse_code(reader: Reader, mark: MarkSpec) -> None:
+    """A suite never makes pytest run code: pytest evaluates a string condition of ``skipif``
+    and ``xfail`` with ``eval``, and ``filterwarnings`` imports the module its category names.
+    Suites come from anywhere (a shared prompt set, a generated file), so both are refused."""
+    if mark.name in _IMPORTING_MARKS:
+        raise reader.fail(
+            f"the mark {mark.name!r} is not allowed in a suite: pytest would import the module "
+            "its warning category names. Set `filterwarnings` in your pytest configuration "
+            "(ini or pyproject.toml) instead.",
+            mark.line,
+        )
+    if mark.name not in _CONDITION_MARKS:
+        return
+    conditions = [*mark.args, *([mark.kwargs["condition"]] if "condition" in mark.kwargs else [])]
+    for condition in conditions:
+        if not isinstance(condition, bool):
+            raise reader.fail(
+                f"the {mark.name} condition is {describe_scalar(condition)}, not true or "
+                "false. pytest would evaluate a text condition as Python code, and a suite never "
+                "runs "
+                f"code: write `{{{mark.name}: {{condition: true, reason: ...}}}}`, or decide in "
+                "a conftest.py (for example with pytest_collection_modifyitems).",
+                mark.line,
+            )
 
 
 def _read_mark(reader: Reader, node: Node) -> MarkSpec:
