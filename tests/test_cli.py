@@ -289,3 +289,11 @@ def test_score_dir_keeps_every_generators_clip(
             assert Path(row["file"]).name == f"{generator}__{row['video']}.mp4"
             # The scripted judge scores by file name: each generator's own clip was judged.
             assert row["SA"] == 1 + len(Path(row["file"]).stem) % 5
+
+
+@pytest.mark.parametrize("value", ["1", "131071", "lots"])
+def test_a_pixel_budget_too_small_for_a_frame_is_a_usage_error(capsys, value: str):
+    args = ["score", "--video", "v.mp4", "--caption", "c", "--law", "gravity"]
+    code, _, err = run_cli(capsys, *args, "--max-pixels", value)
+    assert code == 2
+    assert "--max-pixels" in err and "at least 131072 pixels" in err and "Traceback" not in err

@@ -527,7 +527,7 @@ def test_urls_are_normalised(text, expected):
     assert parse_urls(text) == expected
 
 
-@pytest.mark.parametrize("text", ["h:8000", "ftp://h", ",", "http://"])
+@pytest.mark.parametrize("text", ["h:8000", "ftp://h", ",", "http://", "http://[::1"])
 def test_bad_urls_say_how_to_write_one(text):
     with pytest.raises(Exception, match="http://HOST:PORT"):
         parse_urls(text)

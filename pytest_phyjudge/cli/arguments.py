@@ -26,6 +26,7 @@ from pytest_phyjudge.judges.settings import (
     parse_device,
     parse_dtype,
     parse_judge_spec,
+    parse_max_pixels,
     parse_media_root,
     parse_positive_float,
     parse_positive_int,
@@ -70,7 +71,7 @@ def add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True) 
     )
     group.add_argument(
         "--max-pixels",
-        type=parse_positive_int,
+        type=parse_max_pixels,
         default=DEFAULT_MAX_PIXELS,
         help=f"pixels per sampled frame at most (default: {DEFAULT_MAX_PIXELS})",
     )

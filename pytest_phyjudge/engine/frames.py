@@ -25,6 +25,9 @@ _VIDEO_MAX_TOKENS = 768
 _MAX_RATIO = 200
 #: qwen-vl-utils caps a clip's pixels by the model's context, read from this variable.
 _SEQ_LEN_ENV = "MODEL_SEQ_LEN"
+#: The fewest pixels a sampled frame has (128 merged patches of 32x32): a smaller
+#: ``max_pixels`` cannot be met.
+MIN_FRAME_PIXELS = _VIDEO_MIN_TOKENS * (IMAGE_PATCH_SIZE * SPATIAL_MERGE_SIZE) ** 2
 _DEFAULT_SEQ_LEN = 128000
 
 

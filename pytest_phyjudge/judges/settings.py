@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE
+from pytest_phyjudge.engine.frames import MIN_FRAME_PIXELS
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
 Scoring = Literal["greedy", "distribution"]
@@ -71,6 +72,16 @@ def parse_number(
 
 def parse_positive_int(value: str) -> int:
     return parse_number(value, int, lambda n: n >= 1, "a whole number of at least 1")
+
+
+def parse_max_pixels(value: str) -> int:
+    return parse_number(
+        value,
+        int,
+        lambda n: n >= MIN_FRAME_PIXELS,
+        f"a pixel budget for a sampled frame; a frame needs at least {MIN_FRAME_PIXELS} pixels "
+        f"(the default is {DEFAULT_MAX_PIXELS}, 360x640)",
+    )
 
 
 def parse_count(value: str) -> int:
@@ -151,7 +162,10 @@ def parse_urls(text: str | Sequence[str]) -> tuple[str, ...]:
     for part in (p.strip() for p in parts):
         if not part:
             continue
-        split = urlsplit(part)
+        try:
+            split = urlsplit(part)
+        except ValueError:  # e.g. an unclosed IPv6 bracket: http://[::1
+            split = urlsplit("")
         if split.scheme not in ("http", "https") or not split.netloc:
             raise InputError(
                 f"{part!r} is not a judge server URL; write http://HOST:PORT (several "
@@ -242,6 +256,11 @@ class JudgeSettings:
                 "choose the judge; keep one of them."
             )
         check_scoring(self.scoring)
+        if self.max_pixels < MIN_FRAME_PIXELS:
+            raise InputError(
+                f"max_pixels={self.max_pixels} is below the {MIN_FRAME_PIXELS} pixels a sampled "
+                f"frame needs; use at least that (the default is {DEFAULT_MAX_PIXELS})."
+            )
         if self.cache_mode not in CACHE_MODES:
             raise InputError(
                 f"Unknown cache mode {self.cache_mode!r}; use {', '.join(CACHE_MODES)}."
