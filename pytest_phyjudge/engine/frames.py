@@ -59,6 +59,21 @@ def undecodable(path: Path, exc: BaseException) -> VideoError:
     )
 
 
+#: The smallest frame side the judge reads: one merged vision patch (16 pixels, in pairs).
+MIN_SIDE = IMAGE_PATCH_SIZE * SPATIAL_MERGE_SIZE
+
+
+def check_frame_size(path: Path, width: int, height: int) -> None:
+    """A VideoError for frames smaller than one merged vision patch, which the reference
+    sampler (decord) cannot resize; both samplers refuse them alike."""
+    if min(width, height) < MIN_SIDE:
+        raise VideoError(
+            f"Video {str(path)!r} is {width}x{height} pixels; the judge needs frames of at "
+            f"least {MIN_SIDE}x{MIN_SIDE} (one merged vision patch). Render the clip larger.",
+            path=path,
+        )
+
+
 def too_few_frames(path: Path, frames: int) -> VideoError:
     """The error for a clip shorter than the pair of frames the vision tower needs."""
     return VideoError(
@@ -178,6 +193,7 @@ def read_frames(path: str | Path, *, fps: float, max_pixels: int) -> SampledFram
                 raise ValueError("the file holds no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            check_frame_size(p, stream.width, stream.height)
             total = _count_frames(container, stream)
             if total < MIN_FRAMES:
                 raise too_few_frames(p, total)

@@ -15,7 +15,9 @@ from pytest_phyjudge.engine.extras import VIDEO_MODULES, local_available, requir
 from pytest_phyjudge.engine.frames import (
     IMAGE_PATCH_SIZE,
     MIN_FRAMES,
+    MIN_SIDE,
     SampledFrames,
+    check_frame_size,
     read_frames,
     too_few_frames,
     undecodable,
@@ -45,6 +47,21 @@ def check_video_file(path: str | Path) -> Path:
             "use 'phyjudge score-dir' for a folder of videos.",
             path=p,
         )
+    if not p.is_file():
+        raise VideoError(
+            f"Video {str(p)!r} is not a regular file (a pipe, a device or a socket); point at "
+            "an .mp4 file on disk.",
+            path=p,
+        )
+    try:
+        with open(p, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise VideoError(
+            f"Video {str(p)!r} cannot be read ({exc.strerror or exc}). Check its permissions, "
+            "or copy it somewhere this process can read.",
+            path=p,
+        ) from exc
     if p.stat().st_size == 0:
         raise VideoError(
             f"Video {str(p)!r} is an empty (zero-byte) file: the generator or copy that made "
@@ -102,8 +119,10 @@ def _probe(path: Path) -> int:
         frames = len(reader)
         if frames:
             reader[frames - 1]  # a truncated file often fails only at its end
+        height, width = reader[0].shape[:2] if frames else (MIN_SIDE, MIN_SIDE)
     except Exception as exc:  # decord raises its own DECORDError and RuntimeError
         raise undecodable(path, exc) from exc
+    check_frame_size(path, width, height)
     if frames < MIN_FRAMES:
         raise too_few_frames(path, frames)
     return frames

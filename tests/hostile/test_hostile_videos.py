@@ -1,0 +1,40 @@
+"""Videos that are not what they seem get a message that names what is wrong with them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge import VideoError
+from pytest_phyjudge.engine.frames import read_frames
+from pytest_phyjudge.engine.video import check_video_file, decode_video
+from pytest_phyjudge.testing import write_test_video
+
+
+def test_a_pipe_or_a_device_is_not_called_an_empty_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(VideoError, match="is not a regular file") as caught:
+            check_video_file(path)
+        assert "zero-byte" not in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_frames_smaller_than_a_vision_patch_are_named(tmp_path: Path) -> None:
+    clip = write_test_video(tmp_path / "tiny.mp4", size=(8, 8), frames=12)
+    with pytest.raises(
+        VideoError, match=r"is 8x8 pixels; the judge needs frames of at least 32x32"
+    ):
+        read_frames(clip, fps=2.0, max_pixels=360 * 640)
+
+
+@pytest.mark.local
+def test_frames_smaller_than_a_vision_patch_are_named_by_the_reference_sampler(
+    tmp_path: Path,
+) -> None:
+    clip = write_test_video(tmp_path / "tiny.mp4", size=(8, 8), frames=12)
+    with pytest.raises(VideoError, match=r"is 8x8 pixels") as caught:
+        decode_video(clip)
+    assert "torchvision" not in str(caught.value)
