@@ -15,7 +15,11 @@ import yaml
 
 from pytest_phyjudge._exceptions import InputError, RubricError
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, PHYSICAL_LAWS, check_axis, is_law
-from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE, extract_constants
+from pytest_phyjudge.engine.infer_constants import (
+    CONSTANTS_FILE,
+    MAX_SOURCE_SIZE,
+    extract_constants,
+)
 from pytest_phyjudge.engine.judgment import RenderedPrompt
 
 TEMPLATE_FILE = "subq+human.yaml"
@@ -26,6 +30,30 @@ PHYSICAL_PLACEHOLDERS = frozenset({"prompt", "questions_block", "law", "criteria
 
 class RubricWarning(UserWarning):
     """Part of the rubric came from the project's bundled text: scores may be miscalibrated."""
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    """``template.format(**values)`` for plain ``{name}`` placeholders only: a format spec,
+    conversion, attribute or index is refused, never run (``{prompt:>900000000}``)."""
+    pieces = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        pieces.append(literal)
+        if name is None:
+            continue
+        if spec or conversion or name not in values:
+            raise RubricError(
+                f"the template placeholder {_shown(name, spec, conversion)} is not "
+                "one of the plain placeholders the rubric fills in."
+            )
+        pieces.append(values[name])
+    return "".join(pieces)
+
+
+def _shown(name: str, spec: str | None, conversion: str | None) -> str:
+    """A placeholder as it was written in the template."""
+    return (
+        "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+    )
 
 
 def questions_block(questions: list[str] | tuple[str, ...]) -> str:
@@ -66,11 +94,14 @@ class Rubric:
         axis = check_axis(axis)
         block = questions_block(self.questions(axis))
         if is_law(axis):
-            text = self.physical_template.format(
-                prompt=caption,
-                questions_block=block,
-                law=axis,
-                criteria=self.physical_criteria[axis] if criteria is None else criteria,
+            text = _fill(
+                self.physical_template,
+                dict(
+                    prompt=caption,
+                    questions_block=block,
+                    law=axis,
+                    criteria=self.physical_criteria[axis] if criteria is None else criteria,
+                ),
             )
         else:
             if criteria is not None:
@@ -78,7 +109,7 @@ class Rubric:
                     f"criteria can only be overridden for a law, not {axis!r}: the "
                     "general metrics have no criterion text."
                 )
-            text = self.general_templates[axis].format(prompt=caption, questions_block=block)
+            text = _fill(self.general_templates[axis], dict(prompt=caption, questions_block=block))
         return RenderedPrompt(key=axis, system=self.system_prompt, user=text)
 
 
@@ -89,12 +120,24 @@ def _check_placeholders(text: Any, where: str, required: frozenset[str]) -> str:
     if not isinstance(text, str) or not text.strip():
         raise RubricError(f"{where} must be a non-empty string template; fix the template file.")
     try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        parsed = [part for part in string.Formatter().parse(text) if part[1] is not None]
     except ValueError as exc:
         raise RubricError(
             f"{where} is not a valid str.format template ({exc}); literal braces must be "
             "doubled as '{{' and '}}'."
         ) from exc
+    plain = ", ".join("{" + r + "}" for r in sorted(required))
+    for _, name, spec, conversion in parsed:
+        if spec or conversion or "." in name or "[" in name:
+            base = name.split(".")[0].split("[")[0]
+            fix = f"write it as {{{base}}}" if base in required else f"use only {plain}"
+            raise RubricError(
+                f"{where} has the placeholder {_shown(name, spec, conversion)}, but only plain "
+                f"placeholders ({plain}) are filled in: no format spec, '!' conversion, "
+                f"attribute or index. Fix the template: {fix}. Double literal braces as "
+                "'{{' and '}}' where they are meant as text."
+            )
+    fields = {name for _, name, _, _ in parsed}
     missing = sorted(required - fields)
     unknown = sorted(fields - required)
     if missing:
@@ -209,14 +252,19 @@ def _read_template(
     return parse_template(bundled, "bundled template")
 
 
-def _read_constants(folder: str | Path | None) -> tuple[dict[str, Any], str]:
+def _read_constants(
+    folder: str | Path | None, problems: dict[str, str]
+) -> tuple[dict[str, Any], str]:
     """The literal constants of the adapter's ``infer.py`` and where they came from; none
-    (with a warning when the file is there but unreadable) means the bundled ones."""
+    (with a warning when the file is there but unreadable) means the bundled ones. Why a
+    constant that is there could not be read goes into ``problems``."""
     constants_path = None if folder is None else Path(folder) / CONSTANTS_FILE
     if constants_path is None or not constants_path.is_file():
         return {}, "bundled"
     try:
-        return extract_constants(constants_path.read_text(encoding="utf-8")), str(constants_path)
+        with constants_path.open(encoding="utf-8") as file:
+            source = file.read(MAX_SOURCE_SIZE + 1)  # one more shows that it is too long
+        return extract_constants(source, problems=problems), str(constants_path)
     except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
         warnings.warn(
             f"{constants_path} could not be parsed ({exc}); using the bundled sub-questions "
@@ -237,7 +285,8 @@ def load_rubric(folder: str | Path | None) -> Rubric:
     bundled_template, bundled_constants_ = _bundled_data()
     origins: dict[str, str] = {}
     template = _read_template(folder, bundled_template, origins)
-    found, constants_origin = _read_constants(folder)
+    problems: dict[str, str] = {}
+    found, constants_origin = _read_constants(folder, problems)
     general = _pick_per_axis(
         "GENERAL_SUB_QUESTIONS",
         GENERAL_METRICS,
@@ -275,8 +324,9 @@ def load_rubric(folder: str | Path | None) -> Rubric:
     if folder is not None and not rubric.calibrated:
         fallen = sorted(k for k, v in origins.items() if v == "bundled")
         shown = ", ".join(fallen[:6]) + (f" and {len(fallen) - 6} more" if len(fallen) > 6 else "")
+        why = "".join(f" ({name}: {problem})" for name, problem in sorted(problems.items()))
         warnings.warn(
-            f"The adapter in {folder} lacks usable {shown}; the project's bundled rubric text "
+            f"The adapter in {folder} lacks usable {shown}{why}; the project's bundled rubric text "
             "stands in, and the judge's scores may be miscalibrated, since it was trained on "
             f"its own {TEMPLATE_FILE} and {CONSTANTS_FILE}.",
             RubricWarning,
