@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.engine.axes import check_axis
+
+#: Slack for sums of floating-point probabilities (a mean of 1..5 may come out as 5.0000001).
+_SLACK = 1e-6
 
 
 def portable_name(name: str | None) -> str | None:
@@ -94,6 +101,7 @@ class Judgment:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Judgment:
         """The inverse of ``to_dict`` (for the cache and for reports read back)."""
+        check_judgment_fields(data)
         fields = dict(data)
         fields["judge"] = JudgeIdentity(**fields["judge"])
         if fields.get("probs") is not None:
@@ -115,3 +123,41 @@ class Completion:
     finish_reason: str = "stop"
     #: The most likely first tokens and their log-probabilities, when they were asked for.
     top_logprobs: tuple[tuple[str, float], ...] | None = None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_judgment_fields(data: Any) -> None:
+    """Raise ``InputError`` (a ValueError) naming the first field of a stored or imported
+    judgment that no judge could have written, so a bad record is never replayed as a score."""
+    if not isinstance(data, dict):
+        raise InputError(f"a judgment is a JSON object, not {type(data).__name__}")
+    score = data.get("score")
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise InputError(f"'score' is {score!r}; it must be an integer from 1 to 5")
+    probs = data.get("probs")
+    if probs is not None and (
+        not isinstance(probs, (list, tuple))
+        or len(probs) != 5
+        or not all(_finite(p) and -_SLACK <= p <= 1 + _SLACK for p in probs)
+    ):
+        raise InputError(f"'probs' is {probs!r}; it must be null or 5 numbers from 0 to 1")
+    expected = data.get("expected")
+    if expected is not None and not (_finite(expected) and 1 - _SLACK <= expected <= 5 + _SLACK):
+        raise InputError(f"'expected' is {expected!r}; it must be null or a number from 1 to 5")
+    seconds = data.get("seconds")
+    if not (_finite(seconds) and seconds >= 0):
+        raise InputError(f"'seconds' is {seconds!r}; it must be a number of seconds, 0 or more")
+    key = data.get("key")
+    if not isinstance(key, str):
+        raise InputError(f"'key' is {key!r}; it must name an axis")
+    try:
+        check_axis(key)
+    except InputError as exc:
+        raise InputError(f"'key' is {key!r}, not an axis") from exc
+    if not isinstance(data.get("raw"), str):
+        raise InputError(f"'raw' is {data.get('raw')!r}; it must be the judge's reply text")
+    if not isinstance(data.get("judge"), dict):
+        raise InputError(f"'judge' is {data.get('judge')!r}; it must be a JSON object")

@@ -8,8 +8,10 @@ names the video, axis and key).
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,11 @@ from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.record import JudgeRecord
 from pytest_phyjudge.judges.settings import CACHE_MODES, CacheMode
-from pytest_phyjudge.judges.store import JudgmentCache, cache_key
+from pytest_phyjudge.judges.store import CacheWarning, JudgmentCache, cache_key
+
+#: What a cache that cannot be written raises: sqlite errors (read-only, locked, broken),
+#: the disk (full, gone) and the cache's own errors (a folder that cannot be made).
+_WRITE_FAILURES = (sqlite3.Error, OSError, CacheError)
 
 
 @dataclasses.dataclass
@@ -77,6 +83,7 @@ class CachedJudge(Judge):
         self._load = load
         self._inner: Judge | None = None
         self._recorded = False
+        self._unwritable = False
         self.stats = CacheStats()
         # Several threads may judge through one cached judge (score-dir against servers).
         self._lock = threading.Lock()
@@ -139,12 +146,33 @@ class CachedJudge(Judge):
             for axis in missing:
                 outcome = fresh[axis]
                 if isinstance(outcome, Judgment):
-                    self._record_judge()
-                    self.cache.put(keys[axis], outcome)
-                    with self._lock:
-                        self.stats.stored += 1
+                    self._store(keys[axis], outcome)
                 results[axis] = outcome
         return {axis: results[axis] for axis in axes}
+
+    def _store(self, key: str, judgment: Judgment) -> None:
+        """Record ``judgment``; a cache that cannot be written warns once, and is then left
+        alone for the rest of the run (the judgment is still returned)."""
+        if self._unwritable:
+            return
+        try:
+            self._record_judge()
+            self.cache.put(key, judgment)
+        except _WRITE_FAILURES as exc:
+            with self._lock:
+                first, self._unwritable = not self._unwritable, True
+            if first:
+                warnings.warn(
+                    f"The judgment cache {self.cache.path} cannot be written ({exc}). The "
+                    "judgments of this run are kept and reported, but not recorded: a later "
+                    "run will judge them again. Free disk space or make the cache writable, "
+                    "point --phyjudge-cache elsewhere, or use --phyjudge-cache-mode off.",
+                    CacheWarning,
+                    stacklevel=2,
+                )
+            return
+        with self._lock:
+            self.stats.stored += 1
 
     def _record_judge(self) -> None:
         """Write down who judges (once), so that a replay elsewhere needs no model."""

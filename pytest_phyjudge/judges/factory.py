@@ -123,7 +123,7 @@ def _cached(
         identity=described.identity,
         rubric=described.rubric,
         settings=described.settings,
-        cache=JudgmentCache(settings.cache_dir),
+        cache=JudgmentCache(settings.cache_dir, read_only=settings.cache_mode == "only"),
         mode=settings.cache_mode,
         load=load,
     )
@@ -199,7 +199,7 @@ def recorded_judge(settings: JudgeSettings) -> JudgeRecord | None:
 
     if settings.cache_dir is None or not (settings.cache_dir / DB_NAME).is_file():
         return None  # nothing recorded there: a replay cannot name a judge from it
-    cache = JudgmentCache(settings.cache_dir)
+    cache = JudgmentCache(settings.cache_dir, read_only=settings.cache_mode == "only")
     try:
         records = cache.judges()
     finally:

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS judges (
 
 
 class CacheWarning(UserWarning):
-    """The cache had a problem it recovered from (a corrupt file was moved aside)."""
+    """The cache had a problem it recovered from (a corrupt file moved aside, a bad record
+    skipped, a write that failed)."""
 
 
 def cache_key(
@@ -68,11 +69,16 @@ def cache_key(
 
 class JudgmentCache:
     """Judgments by key in ``folder/judgments.sqlite3``; opened on first use. One object may
-    be used from several threads (its calls take turns on one connection)."""
+    be used from several threads (its calls take turns on one connection).
 
-    def __init__(self, folder: str | Path) -> None:
+    ``read_only`` (replay) opens the database as it is: nothing created, switched or written,
+    so a cache on a read-only disk or shared by another user can be replayed; a missing
+    database reads as an empty one."""
+
+    def __init__(self, folder: str | Path, *, read_only: bool = False) -> None:
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
+        self.read_only = read_only
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
 
@@ -125,7 +131,38 @@ class JudgmentCache:
                 self._db = self._open()
             return self._db
 
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        uri = self.path.resolve().as_uri()
+        try:
+            return self._connect_read_only(f"{uri}?mode=ro")
+        except sqlite3.OperationalError:
+            # A WAL database in a folder nobody may write (no -shm file can be made): read
+            # the file as it stands.
+            try:
+                return self._connect_read_only(f"{uri}?mode=ro&immutable=1")
+            except sqlite3.Error as exc:
+                raise CacheError(
+                    f"Cannot read the judgment cache {self.path} ({exc}). Check that the file "
+                    "is a judgment cache you may read, or point --phyjudge-cache elsewhere."
+                ) from exc
+
+    @staticmethod
+    def _connect_read_only(uri: str) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            uri, uri=True, timeout=60.0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
     def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return self._open_read_only()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -159,15 +196,33 @@ class JudgmentCache:
 
     # -- judgments -------------------------------------------------------------------------
 
-    def get(self, key: str) -> Judgment | None:
+    def _rows(self, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """``query``'s rows; none where a read-only cache lacks the table (an old or empty
+        cache never got it, and replay may not create it)."""
         with self._lock:
-            row = self.db.execute("SELECT judgment FROM judgments WHERE key = ?", (key,)).fetchone()
-        if row is None:
+            try:
+                return self.db.execute(query, args).fetchall()
+            except sqlite3.OperationalError as exc:
+                if self.read_only and "no such table" in str(exc):
+                    return []
+                raise
+
+    def get(self, key: str) -> Judgment | None:
+        rows = self._rows("SELECT judgment FROM judgments WHERE key = ?", (key,))
+        if not rows:
             return None
         try:
-            return Judgment.from_dict(json.loads(row[0]))
-        except (ValueError, TypeError, KeyError):
-            return None  # an entry from an incompatible version: judge again
+            return Judgment.from_dict(json.loads(rows[0][0]))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            warnings.warn(
+                f"The judgment cache {self.path} holds a judgment under key {key} that cannot "
+                f"be used ({exc}); it is treated as missing, so it will be judged again (or, "
+                "in replay, reported as missing). Re-record it, or delete the cache if many "
+                "are affected.",
+                CacheWarning,
+                stacklevel=2,
+            )
+            return None
 
     def put(self, key: str, judgment: Judgment) -> None:
         data = judgment.to_dict()
@@ -180,10 +235,11 @@ class JudgmentCache:
             )
 
     def __len__(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
+        rows = self._rows("SELECT COUNT(*) FROM judgments")
+        return int(rows[0][0]) if rows else 0
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for key, text in self.db.execute("SELECT key, judgment FROM judgments ORDER BY created"):
+        for key, text in self._rows("SELECT key, judgment FROM judgments ORDER BY created"):
             yield key, json.loads(text)
 
     # -- the judges that made them ---------------------------------------------------------
@@ -198,8 +254,7 @@ class JudgmentCache:
 
     def judges(self) -> list[JudgeRecord]:
         """The judges whose judgments this cache holds, as recorded with them."""
-        with self._lock:
-            rows = self.db.execute("SELECT id, record FROM judges ORDER BY id").fetchall()
+        rows = self._rows("SELECT id, record FROM judges ORDER BY id")
         records = []
         for judge_id, text in rows:
             try:
@@ -223,7 +278,9 @@ class JudgmentCache:
 
     def import_jsonl(self, lines: Iterable[str], *, source: str = "<input>") -> tuple[int, int]:
         """Read what ``export_jsonl`` wrote: (judgments new to this cache, judgments read). A
-        bad line is an error naming it, and then nothing of the file is imported."""
+        line that is not an exported record is an error naming it, and then nothing of the
+        file is imported; a record whose judgment no judge could have written (a score of 7,
+        an unknown axis, ...) is skipped with a warning naming its line."""
         records: list[tuple[str, Judgment]] = []
         judges: list[JudgeRecord] = []
         for number, line in enumerate(lines, start=1):
@@ -236,12 +293,24 @@ class JudgmentCache:
                     judges.append(JudgeRecord.from_dict(record["judge_record"], where))
                     continue
                 key = record["key"]
-                judgment = Judgment.from_dict(record["judgment"])
+                data = record["judgment"]
             except (ValueError, TypeError, KeyError) as exc:
                 raise CacheError(
                     f"{where}: not a judgment exported by 'phyjudge cache export' "
                     f"({type(exc).__name__}: {exc}). Nothing was imported; fix or drop the line."
                 ) from exc
+            try:
+                if not isinstance(key, str):
+                    raise ValueError(f"'key' is {key!r}; it must be the cache key (a string)")
+                judgment = Judgment.from_dict(data)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                warnings.warn(
+                    f"{where}: skipped a judgment no judge could have written ({exc}); the "
+                    "other records are imported. Export it again from the cache that made it.",
+                    CacheWarning,
+                    stacklevel=2,
+                )
+                continue
             records.append((key, judgment))
         with self._lock:
             self.db.execute("BEGIN")
