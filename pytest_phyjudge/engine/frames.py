@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,38 @@ class SampledFrames:
     def timestamps(self) -> list[float]:
         """Seconds into the source clip of each sampled frame."""
         return [i / (self.source_fps or 1.0) for i in self.indices]
+
+
+#: Video tokens a clip may become before a served judge runs out of context: the 32,768
+#: tokens ``phyjudge serve-command`` gives vLLM (--max-model-len), less room for the prompt.
+VIDEO_TOKEN_BUDGET = 30_000
+
+
+class VideoTokenWarning(UserWarning):
+    """A clip becomes more video tokens than a served judge's context holds."""
+
+
+def video_tokens(count: int, height: int, width: int) -> int:
+    """The video tokens ``count`` sampled frames of ``height`` x ``width`` become: one per
+    merged 32x32 patch of each pair of frames."""
+    side = IMAGE_PATCH_SIZE * SPATIAL_MERGE_SIZE
+    return (count // MIN_FRAMES) * (height // side) * (width // side)
+
+
+def warn_if_too_long(path: Path, count: int, height: int, width: int, fps: float) -> None:
+    """Say so, with the numbers, when a clip will not fit a served judge's context."""
+    tokens = video_tokens(count, height, width)
+    if tokens > VIDEO_TOKEN_BUDGET:
+        warnings.warn(
+            VideoTokenWarning(
+                f"Video {str(path)!r} becomes {tokens:,} video tokens ({count} frames at "
+                f"{fps:g} fps, {width}x{height}), past the {VIDEO_TOKEN_BUDGET:,} that fit the "
+                "32,768-token context of a judge served by 'phyjudge serve-command': the server "
+                "will refuse it. Trim the clip, lower --fps, or serve with a larger "
+                "--max-model-len."
+            ),
+            stacklevel=3,
+        )
 
 
 def undecodable(path: Path, exc: BaseException) -> VideoError:
@@ -209,4 +242,5 @@ def read_frames(path: str | Path, *, fps: float, max_pixels: int) -> SampledFram
     if len(kept) < len(set(wanted)):
         raise undecodable(p, EOFError(f"only {len(kept)} of {count} wanted frames decoded"))
     frames = np.stack([kept[i] for i in wanted])
+    warn_if_too_long(p, len(wanted), frames.shape[1], frames.shape[2], fps)
     return SampledFrames(p, frames, tuple(wanted), source_fps, total)

@@ -21,6 +21,7 @@ from pytest_phyjudge.engine.frames import (
     read_frames,
     too_few_frames,
     undecodable,
+    warn_if_too_long,
 )
 
 #: The reference script's sampling: 2 frames a second, at most 360x640 pixels a frame.
@@ -167,6 +168,7 @@ def _decode(path: str, size: int, mtime_ns: int, fps: float, max_pixels: int) ->
             path=p,
         ) from exc
     frames, metadata = videos[0]
+    warn_if_too_long(p, frames.shape[0], frames.shape[2], frames.shape[3], fps)
     return DecodedVideo(path=p, frames=frames, metadata=dict(metadata))
 
 

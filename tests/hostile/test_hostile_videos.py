@@ -38,3 +38,22 @@ def test_frames_smaller_than_a_vision_patch_are_named_by_the_reference_sampler(
     with pytest.raises(VideoError, match=r"is 8x8 pixels") as caught:
         decode_video(clip)
     assert "torchvision" not in str(caught.value)
+
+
+def test_a_clip_too_long_for_a_served_judge_says_so_with_the_numbers() -> None:
+    from pytest_phyjudge.engine.frames import VIDEO_TOKEN_BUDGET, video_tokens
+
+    # Ten minutes at 2 fps, sized as qwen-vl-utils sizes them for a long clip.
+    assert video_tokens(1200, 192, 352) > VIDEO_TOKEN_BUDGET
+    assert video_tokens(10, 352, 640) == 5 * 11 * 20
+
+
+def test_a_long_clip_warns_once_with_its_token_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pytest_phyjudge.engine.frames as frames
+
+    clip = write_test_video(tmp_path / "long.mp4", size=(64, 64), frames=24, fps=6)
+    monkeypatch.setattr(frames, "VIDEO_TOKEN_BUDGET", 10)  # a tiny context, for the test
+    with pytest.warns(frames.VideoTokenWarning, match=r"becomes [\d,]+ video tokens \(8 frames"):
+        read_frames(clip, fps=2.0, max_pixels=360 * 640)
