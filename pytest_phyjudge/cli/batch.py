@@ -11,13 +11,26 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import VideoError
+from pytest_phyjudge._exceptions import InputError, VideoError, describe_error
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.settings import JudgeSettings
 from pytest_phyjudge.reporting.scores import VideoResult, build_scores, write_json_atomic
 
 Pair = tuple[dict[str, Any], Path]
+
+
+def _write_scores(out: Path, document: dict[str, Any]) -> None:
+    """Write ``out``; a location that turns out unwritable (read-only, full, removed while
+    judging) stops the run with an error naming it: the judgments stay in the cache."""
+    try:
+        write_json_atomic(out, document)
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write --out {str(out)!r} ({describe_error(exc)}). Point --out at a "
+            "writable location and run again: what was judged so far is kept in the judgment "
+            "cache (unless --cache-mode off)."
+        ) from exc
 
 
 class BatchRun:
@@ -93,7 +106,7 @@ class BatchRun:
             for result in bar:
                 self._count(result)
                 results.append(result)
-                write_json_atomic(out, build_scores(results, meta))
+                _write_scores(out, build_scores(results, meta))
                 minutes = max(time.monotonic() - started, 1e-9) / 60
                 bar.set_postfix(
                     judgments_per_min=f"{(self.judged - judged_before) / minutes:.0f}",

@@ -151,6 +151,24 @@ def results_files(
     ]
 
 
+def check_out_location(out: Path) -> None:
+    """Refuse an ``--out`` that can never be written, before any video is judged: a folder
+    in its place, or a regular file where one of its parent folders should be."""
+    if out.is_dir():
+        raise InputError(
+            f"--out {str(out)!r} is a folder; give the path of the JSON file to write, "
+            f"e.g. {str(out / 'scores.json')!r}."
+        )
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(
+            f"--out {str(out)!r} cannot be written: {str(parent)!r} is a file, not a folder. "
+            "Point --out at a file inside a folder you can write to."
+        )
+
+
 def run_score_dir(args: argparse.Namespace) -> int:
     from pytest_phyjudge.cli.batch import BatchRun
     from pytest_phyjudge.suites import load_prompt_set
@@ -163,6 +181,7 @@ def run_score_dir(args: argparse.Namespace) -> int:
         list(GENERAL_METRICS) if args.metrics is None else [check_metric(m) for m in args.metrics]
     )
     only_laws = None if args.laws is None else {check_law(law) for law in args.laws}
+    check_out_location(Path(args.out))
     groups, stray = pair_clips(folder, prompts)
     if not groups:
         raise InputError(

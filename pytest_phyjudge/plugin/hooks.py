@@ -18,6 +18,7 @@ from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.plugin import hookspecs
 from pytest_phyjudge.plugin import state as _state
 from pytest_phyjudge.plugin.options import Options, add_options
+from pytest_phyjudge.plugin.signals import catch_sigterm, release_sigterm
 from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
 
 
@@ -39,9 +40,11 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_phyjudge.plugin.reporter import PhyJudgeReporter
 
         config.pluginmanager.register(PhyJudgeReporter(state), "phyjudge-reporter")
+        catch_sigterm(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    release_sigterm(config)
     state = _state.deactivate(config)
     if state is not None:
         state.close()

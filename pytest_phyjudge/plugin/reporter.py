@@ -109,6 +109,22 @@ def send_to_controller(state: PhyJudgeState, config: pytest.Config) -> None:
         output[WORKER_JUDGE_SUMMARY] = state.judge_summary
 
 
+# --------------------------------------------------------------------------- exit status
+
+#: The exit status of a run whose items passed but whose report or baseline could not be
+#: written. pytest's ``USAGE_ERROR`` (4), not ``INTERNAL_ERROR`` (3): pytest keeps 3 for its
+#: own crashes (with a traceback), while an unwritable file is the user's to fix, like any
+#: other bad option value (``--phyjudge-report``, ``--phyjudge-baseline``). A run whose items
+#: failed keeps ``TESTS_FAILED`` (1), already non-zero; the red "NOT written" line says more.
+EXIT_NOT_WRITTEN = pytest.ExitCode.USAGE_ERROR
+
+
+def _fail_exit(session: pytest.Session) -> None:
+    """A run whose files were not written must not exit 0: CI would keep nothing and say ok."""
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = EXIT_NOT_WRITTEN
+
+
 # --------------------------------------------------------------------------- the reporter
 
 
@@ -129,6 +145,7 @@ class PhyJudgeReporter:
         self.write_error: str | None = None
         self._finished = False
         self.baseline_lines: list[Line] = []
+        self.baseline_write_failed = False
         #: What the xdist workers sent: their cache counts and judge summaries.
         self.worker_cache: list[dict[str, Any]] = []
         self.worker_summaries: list[tuple[str, str]] = []
@@ -220,9 +237,9 @@ class PhyJudgeReporter:
             any_judge=options.baseline_any_judge,
             compare_plot=options.compare_plot,
         )
-        self.baseline_lines = baseline_lines(
-            settle_baseline(base, self.checks, request, complete=complete)
-        )
+        settled = settle_baseline(base, self.checks, request, complete=complete)
+        self.baseline_write_failed = settled.update is not None and settled.update.write_failed
+        self.baseline_lines = baseline_lines(settled)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -230,6 +247,8 @@ class PhyJudgeReporter:
         self._add_junit_properties()
         self.write(exitstatus, session)
         self._settle_baseline(session, exitstatus)
+        if self.write_error is not None or self.baseline_write_failed:
+            _fail_exit(session)
         self._finished = True
 
     # -- the terminal summary: one method per part, as pytest's own summaries

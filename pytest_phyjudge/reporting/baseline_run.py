@@ -36,6 +36,8 @@ class BaselineUpdate:
     #: The entries this run did not judge were removed (pruned, or another judge's).
     removed_unjudged: bool = False
     backup: Path | None = None
+    #: The update was wanted but the file could not be written (the run must not exit 0).
+    write_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def _update(
     try:
         backup = bl.write_baseline(base.path, judge or base.judge, entries)
     except OSError as exc:
-        return BaselineUpdate(refusal=f"cannot write {base.path} ({exc})")
+        return BaselineUpdate(refusal=f"cannot write {base.path} ({exc})", write_failed=True)
     return BaselineUpdate(
         entries=len(entries),
         added=sum(key not in base.entries for key in run),
