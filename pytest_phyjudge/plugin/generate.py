@@ -21,6 +21,7 @@ from pytest_phyjudge._exceptions import PhyJudgeError, VideoError, describe_erro
 from pytest_phyjudge.engine.video import check_video_file
 from pytest_phyjudge.judges.factory import import_object, user_frames
 from pytest_phyjudge.suites import Case
+from pytest_phyjudge.suites.yaml_lines import LOOP, not_a_file
 
 CLIPS_DIR = "phyjudge-clips"
 
@@ -73,6 +74,13 @@ def case_video(config: pytest.Config, case: Case, *, regenerate: bool = False) -
     """The video to judge for ``case``: its file, or its generated clip (made if needed).
     Raises VideoError when there is no usable video."""
     if case.video is not None:
+        if not_a_file(case.video) == LOOP:
+            raise VideoError(
+                f"The video of case {case.id!r} is {LOOP}: {case.video}. Point the link (or "
+                "the case's `video:`, or the suite's `videos:` template) at a real clip. The "
+                "other cases still run.",
+                path=case.video,
+            )
         if not case.video.exists():
             raise VideoError(
                 f"The video of case {case.id!r} does not exist: {case.video}. Put the clip "

@@ -18,6 +18,7 @@ as ``<name>.bak``; keys are sorted so the file diffs well under version control.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, is_score
 from pytest_phyjudge.engine.judgment import portable_name
 from pytest_phyjudge.reporting.scores import write_json_atomic
 
@@ -71,6 +73,35 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _score_value(value: Any) -> bool:
+    """A finite number on the judge's scale (a mean or an expected score may be fractional)."""
+    return _number(value) and math.isfinite(value) and MIN_SCORE <= value <= MAX_SCORE
+
+
+def _check_entry(path: Path, where: str, entry: Any) -> Entry:
+    scale = f"a number from {MIN_SCORE} to {MAX_SCORE}"
+    if not isinstance(entry, dict) or "score" not in entry:
+        raise _bad(path, f'{where} has no numeric "score" ({scale})')
+    for name in ("score", "expected"):
+        value = entry.get(name)
+        if (name == "score" or value is not None) and not _score_value(value):
+            raise _bad(path, f'{where} has "{name}": {value!r}, which is not {scale}')
+    samples = entry.get("samples")
+    if samples is not None and not (
+        isinstance(samples, list) and all(x is None or is_score(x) for x in samples)
+    ):
+        raise _bad(
+            path,
+            f'{where} has "samples": {samples!r}; it must be a list of whole scores from '
+            f"{MIN_SCORE} to {MAX_SCORE} (null for a sample that was not scored)",
+        )
+    return Entry(
+        score=entry["score"],
+        expected=entry.get("expected"),
+        samples=None if samples is None else tuple(samples),
+    )
+
+
 def load_baseline(path: str | Path) -> Baseline:
     """Read a baseline; a missing file is an empty baseline with ``exists=False``. Anything
     that is not this format is an InputError naming the file."""
@@ -86,6 +117,10 @@ def load_baseline(path: str | Path) -> Baseline:
     except json.JSONDecodeError as exc:
         raise _bad(
             path, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise _bad(
+            path, "is nested too deeply to read (a baseline nests 5 levels of objects)"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise _bad(
@@ -115,17 +150,7 @@ def load_baseline(path: str | Path) -> Baseline:
                 raise _bad(path, f"case {suite}::{case} is not an object of axes")
             for axis, entry in axes.items():
                 where = f"entry {suite}::{case}::{axis}"
-                if not isinstance(entry, dict) or not _number(entry.get("score")):
-                    raise _bad(path, f'{where} has no numeric "score"')
-                expected = entry.get("expected")
-                if expected is not None and not _number(expected):
-                    raise _bad(path, f'{where} has a non-numeric "expected"')
-                samples = entry.get("samples")
-                entries[(suite, case, axis)] = Entry(
-                    score=entry["score"],
-                    expected=expected,
-                    samples=tuple(samples) if isinstance(samples, list) else None,
-                )
+                entries[(suite, case, axis)] = _check_entry(path, where, entry)
     return Baseline(path, judge=judge, entries=entries, exists=True)
 
 

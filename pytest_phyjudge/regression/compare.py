@@ -12,6 +12,7 @@ when its delta is negative and that test's p-value is below ``1 - confidence``.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from statistics import fmean
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS
+from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, MAX_SCORE, MIN_SCORE
 from pytest_phyjudge.regression import stats
 
 DEFAULT_CONFIDENCE = 0.95
@@ -82,6 +83,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _score(value: Any, name: str, case: str, field: str) -> float | None:
+    """A report's score: None when it holds none (null or absent), else a finite number from
+    MIN_SCORE to MAX_SCORE; anything else is an InputError naming the file, case and field."""
+    if value is None:
+        return None
+    if _number(value) and math.isfinite(value) and MIN_SCORE <= value <= MAX_SCORE:
+        return float(value)
+    raise InputError(
+        f"{name}: case {case!r} has {field} = {value!r}, which is not a score. A score is a "
+        f"number from {MIN_SCORE} to {MAX_SCORE} (null when the axis was not scored); fix "
+        "that field, or re-create the report with phyjudge score-dir or --phyjudge-report."
+    )
+
+
 def scores_from_report(data: Any, name: str) -> ScoreSet:
     """The scores of a PhyGround-style ``scores.json`` document."""
     fmt = 'a scores.json report has "results": [{"video", "SA", ..., "physical": {...}}]'
@@ -93,14 +108,20 @@ def scores_from_report(data: Any, name: str) -> ScoreSet:
             raise InputError(f"{name}: results[{index}] has no 'video'; {fmt}.")
         case = _case_key(row)
         for metric in GENERAL_METRICS:
-            if _number(row.get(metric)):
-                values[(case, metric)] = float(row[metric])
-        laws = (row.get("physical") or {}).get("laws") or {}
+            value = _score(row.get(metric), name, case, f"results[{index}].{metric}")
+            if value is not None:
+                values[(case, metric)] = value
+        physical = row.get("physical") or {}
+        laws = physical.get("laws") or {} if isinstance(physical, dict) else None
         if not isinstance(laws, dict):
             raise InputError(f"{name}: results[{index}].physical.laws is not an object; {fmt}.")
         for law, entry in laws.items():
-            if isinstance(entry, dict) and _number(entry.get("score")):
-                values[(case, law)] = float(entry["score"])
+            field = f"results[{index}].physical.laws.{law}"
+            if not isinstance(entry, dict):
+                raise InputError(f"{name}: case {case!r} has {field} = {entry!r}; {fmt}.")
+            value = _score(entry.get("score"), name, case, f"{field}.score")
+            if value is not None:
+                values[(case, law)] = value
     judge = (data.get("meta") or {}).get("judge") if isinstance(data.get("meta"), dict) else None
     return ScoreSet(name=name, values=values, judge=judge)
 
@@ -117,6 +138,11 @@ def read_report(path: str | Path) -> ScoreSet:
     except json.JSONDecodeError as exc:
         raise InputError(
             f"The report {path} is not valid JSON ({exc.msg} at line {exc.lineno})."
+        ) from None
+    except RecursionError:
+        raise InputError(
+            f"The report {path} is nested too deeply to read; a scores.json report nests a few "
+            "levels of objects. Check that this is the right file."
         ) from None
     return scores_from_report(data, str(path))
 

@@ -11,7 +11,7 @@ from pytest_phyjudge.suites.fields import AXIS_GATE_KEYS, GATE_KEYS, Reader
 from pytest_phyjudge.suites.marks import read_marks
 from pytest_phyjudge.suites.model import Case, Gates
 from pytest_phyjudge.suites.settings import FileSettings
-from pytest_phyjudge.suites.yaml_lines import Node
+from pytest_phyjudge.suites.yaml_lines import Node, resolve_path
 
 CASE_KEYS = (
     "id",
@@ -219,7 +219,7 @@ def _sources(
                 samples_line,
             )
         sample_videos = tuple(
-            (settings.base / Path(rel.replace("{sample}", str(i))).expanduser()).resolve()
+            resolve_path(settings.base / Path(rel.replace("{sample}", str(i))).expanduser())
             for i in range(samples)
         )
         video = sample_videos[0]

@@ -47,7 +47,7 @@ from pytest_phyjudge.suites.fields import (
 from pytest_phyjudge.suites.model import Case, Suite
 from pytest_phyjudge.suites.prompts import load_prompt_set
 from pytest_phyjudge.suites.settings import FileSettings
-from pytest_phyjudge.suites.yaml_lines import Node, parse_yaml
+from pytest_phyjudge.suites.yaml_lines import Node, not_a_file, parse_yaml, resolve_path
 
 _TOP_KEYS = ("suite", "defaults", "videos", "generator", "prompts", "cases")
 _DEFAULT_KEYS = ("min_score", "metrics", "laws", "seed", "params", *GATE_KEYS)
@@ -173,7 +173,14 @@ def _prompt_set_cases(
 
 def _prompt_set_path(reader: Reader, node: Node, settings: FileSettings, line: int) -> Path:
     rel = reader.text(node, "prompts (the path of a PhyGround prompt set)").strip()
-    path = (settings.base / Path(rel).expanduser()).resolve()
+    path = resolve_path(settings.base / Path(rel).expanduser())
+    kind = not_a_file(path)
+    if kind is not None:
+        raise reader.fail(
+            f"the prompt set {rel!r} ({path}) is {kind}; `prompts:` names a PhyGround prompt "
+            "set, a JSON file, by a path relative to this suite file.",
+            node.line,
+        )
     if not path.is_file():
         raise reader.fail(
             f"the prompt set {rel!r} does not exist (looked for {path}); the path is "

@@ -10,6 +10,7 @@ from typing import Any
 from pytest_phyjudge.engine.axes import GENERAL_METRICS
 from pytest_phyjudge.suites.fields import AXIS_GATE_KEYS
 from pytest_phyjudge.suites.model import Gates
+from pytest_phyjudge.suites.yaml_lines import resolve_path
 
 
 @dataclass(frozen=True)
@@ -78,4 +79,4 @@ class FileSettings:
         if self.template is None:
             return None
         rel = self.template.format(id=case_id, suite=self.name, sample=sample)
-        return (self.base / Path(rel).expanduser()).resolve()
+        return resolve_path(self.base / Path(rel).expanduser())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,9 +212,51 @@ class _Composer:
         return self._scalar(key_node, key_node.start_mark.line + 1)
 
 
+#: How messages name a path whose symbolic links lead back to themselves.
+LOOP = "a loop of symbolic links that never reaches a file"
+
+
+def resolve_path(path: Path) -> Path:
+    """``path.resolve()``, or the plain absolute path when it cannot be resolved (a loop of
+    symbolic links): the check that later reads the file names the problem at its case."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a symlink loop
+        return Path(os.path.abspath(path))
+
+
+def not_a_file(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file one can read (``a folder``, ``a device``,
+    ...), or None for a regular file; the caller reports a missing file its own way."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return LOOP
+        return None  # unreadable: opening it says why
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if not stat.S_ISREG(mode):
+        return "a socket or other special file"
+    return None
+
+
 def read_text(path: Path, what: str) -> str:
     """The UTF-8 text of a suite or prompt-set file (newlines made ``\\n``, as text mode does);
     any failure, a file over :data:`MAX_FILE_BYTES` included, is a SuiteError naming it."""
+    kind = not_a_file(path)
+    if kind is not None and kind != "a folder":
+        # Checked before opening: a pipe blocks on open, a device may never end.
+        raise SuiteError(
+            f"this {what} path is {kind}, not a file; name a {what} file on disk (UTF-8 text).",
+            path=path,
+        )
     try:
         with path.open("rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)  # a device or pipe may never end

@@ -1,0 +1,234 @@
+"""Data files that are not what they claim: each gets a message naming the file and what is
+wrong, never a traceback, a silent ``nan`` or a read that never ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytester_kit import Kit
+
+from pytest_phyjudge._exceptions import InputError, SuiteError
+from pytest_phyjudge.cli.main import main
+from pytest_phyjudge.regression.baseline import load_baseline
+from pytest_phyjudge.suites import load_suite
+
+pytest_plugins = "pytester"
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def baseline_file(folder: Path, entry_json: str) -> Path:
+    """A baseline whose one entry, basics::ball_ramp::gravity, is ``entry_json`` (raw text,
+    so NaN and Infinity literals can be written)."""
+    path = folder / "baseline.json"
+    path.write_text(
+        '{"format": "pytest-phyjudge-baseline", "version": 1, "judge": null, '
+        f'"suites": {{"basics": {{"ball_ramp": {{"gravity": {entry_json}}}}}}}}}',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("entry", "shown"),
+    [
+        ('{"score": NaN}', '"score": nan'),
+        ('{"score": Infinity}', '"score": inf'),
+        ('{"score": -Infinity}', '"score": -inf'),
+        ('{"score": 1e308}', '"score": 1e+308'),
+        ('{"score": 0}', '"score": 0'),
+        ('{"score": 4, "expected": NaN}', '"expected": nan'),
+        ('{"score": 4, "samples": "abc"}', "\"samples\": 'abc'"),
+        ('{"score": 4, "samples": [4, "x", true]}', "\"samples\": [4, 'x', True]"),
+    ],
+)
+def test_baseline_entry_that_is_not_a_score_is_refused(
+    tmp_path: Path, entry: str, shown: str
+) -> None:
+    path = baseline_file(tmp_path, entry)
+    with pytest.raises(InputError) as caught:
+        load_baseline(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "entry basics::ball_ramp::gravity" in message
+    assert shown in message
+    assert "--phyjudge-update-baseline" in message
+
+
+def test_baseline_nested_too_deeply_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(InputError, match="nested too deeply") as caught:
+        load_baseline(path)
+    assert str(path) in str(caught.value)
+
+
+# --------------------------------------------------------------------------- phyjudge compare
+
+
+def report(folder: Path, name: str, gravity: Any = 4, sa: Any = 4, raw: str | None = None) -> Path:
+    """A scores.json report of three cases; case ``b`` has the given SA and gravity scores
+    (``raw`` replaces the whole text)."""
+    rows = [
+        {"video": video, "SA": 4, "physical": {"laws": {"gravity": {"score": 4}}}}
+        for video in ("a", "b", "c")
+    ]
+    rows[1] = {"video": "b", "SA": sa, "physical": {"laws": {"gravity": {"score": gravity}}}}
+    path = folder / name
+    path.write_text(raw if raw is not None else json.dumps({"results": rows}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("scores", "field", "shown"),
+    [
+        ({"gravity": float("nan")}, "results[1].physical.laws.gravity.score", "nan"),
+        ({"gravity": 1e308}, "results[1].physical.laws.gravity.score", "1e+308"),
+        ({"gravity": -1e308}, "results[1].physical.laws.gravity.score", "-1e+308"),
+        ({"gravity": "4"}, "results[1].physical.laws.gravity.score", "'4'"),
+        ({"sa": float("inf")}, "results[1].SA", "inf"),
+        ({"sa": "high"}, "results[1].SA", "'high'"),
+        ({"sa": 9}, "results[1].SA", "9"),
+    ],
+)
+def test_compare_refuses_a_score_that_is_not_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scores: dict, field: str, shown: str
+) -> None:
+    good = report(tmp_path, "a.json")
+    bad = report(tmp_path, "b.json", **scores)
+    assert main(["compare", str(good), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "case 'b'" in err and field in err
+    assert f"= {shown}," in err and "from 1 to 5" in err
+
+
+def test_compare_refuses_deeply_nested_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = report(tmp_path, "a.json")
+    deep = report(tmp_path, "b.json", raw='{"results": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert main(["compare", str(good), str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert str(deep) in err and "nested too deeply" in err
+
+
+# --------------------------------------------------------------------------- prompt sets
+
+
+def prompt_suite(folder: Path, prompts: str) -> Path:
+    path = folder / "set.phyjudge.yaml"
+    path.write_text(f"suite: s\nvideos: v/{{id}}.mp4\nprompts: {prompts}\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("target", "kind"), [("folder", "a folder"), ("/dev/zero", "a device")])
+def test_suite_prompt_set_that_is_no_file_says_what_it_is(
+    tmp_path: Path, target: str, kind: str
+) -> None:
+    if target == "folder":
+        (tmp_path / "folder").mkdir()
+    path = prompt_suite(tmp_path, target)
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    err = caught.value
+    assert err.line == 3 and "does not exist" not in str(err)
+    assert f"is {kind}" in str(err) and "JSON file" in str(err)
+
+
+def test_suite_prompt_set_that_is_a_pipe_says_so(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.json")
+    with pytest.raises(SuiteError, match="is a pipe") as caught:
+        load_suite(prompt_suite(tmp_path, "pipe.json"))
+    assert caught.value.line == 3
+
+
+SCORE_DIR = "import sys; from pytest_phyjudge.cli.main import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize(("name", "kind"), [("/dev/zero", "a device"), ("pipe", "a pipe")])
+def test_score_dir_prompts_that_are_a_device_or_pipe_say_so(
+    tmp_path: Path, name: str, kind: str
+) -> None:
+    if name == "pipe":
+        os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "videos").mkdir()
+    # In a subprocess with a generous limit: opening a pipe nobody writes waits forever.
+    args = ["score-dir", "--videos", "videos", "--prompts", name, "--out", "out"]
+    done = subprocess.run(
+        [sys.executable, "-c", SCORE_DIR, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"is {kind}, not a file" in done.stderr and name in done.stderr
+    assert "larger than" not in done.stderr and "Traceback" not in done.stderr
+
+
+# --------------------------------------------------------------------------- symlink loops
+
+
+def symlink_loop(folder: Path, name: str) -> Path:
+    """``name`` -> ``name.other`` -> ``name``."""
+    (folder / name).symlink_to(folder / f"{name}.other")
+    (folder / f"{name}.other").symlink_to(folder / name)
+    return folder / name
+
+
+def test_symlink_loop_as_the_prompt_set_is_a_suite_error_at_its_line(tmp_path: Path) -> None:
+    symlink_loop(tmp_path, "prompts.json")
+    with pytest.raises(SuiteError, match="loop of symbolic links") as caught:
+        load_suite(prompt_suite(tmp_path, "prompts.json"))
+    assert caught.value.line == 3
+
+
+CASES = """\
+suite: basics
+cases:
+  - id: looped
+    prompt: A ball falls.
+    laws: [gravity]
+    video: clips/loop.mp4
+  - id: fine
+    prompt: A ball falls.
+    laws: [gravity]
+    video: clips/fine.mp4
+"""
+
+
+def test_symlink_loop_as_a_case_video_fails_only_that_case(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    kit.conftest()
+    kit.clip("fine")
+    symlink_loop(pytester.path / "clips", "loop.mp4")
+    kit.suite(CASES)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=4, failed=4)
+    result.stdout.fnmatch_lines(
+        ["*looped*loop of symbolic links*", "*at basics.phyjudge.yaml:3: case *looped*"]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_symlink_loop_in_the_videos_template_fails_only_that_case(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    kit.conftest()
+    symlink_loop(pytester.path, "clips")
+    kit.suite(
+        "suite: basics\nvideos: clips/{id}.mp4\n"
+        "cases:\n  - id: looped\n    prompt: A ball falls.\n    laws: [gravity]\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(failed=4)
+    result.stdout.fnmatch_lines(["*looped*loop of symbolic links*"])
+    assert "Traceback" not in result.stdout.str()
