@@ -121,7 +121,7 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=parse_positive_float,
         default=DEFAULT_READ_TIMEOUT,
-        help=f"seconds to wait for a reply (default: {DEFAULT_READ_TIMEOUT:.0f})",
+        help=f"seconds to wait for a server's whole reply (default: {DEFAULT_READ_TIMEOUT:.0f})",
     )
     remote.add_argument(
         "--retries",

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
+import math
 import os
+import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -50,18 +54,66 @@ def open_client(
     )
 
 
-def get_json(client: httpx.Client, server: str, path: str) -> Any:
+def get_json(
+    client: httpx.Client,
+    server: str,
+    path: str,
+    *,
+    budget: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
     """``GET server + path``, its reply parsed; JudgeBackendError when there is none."""
-    return _exchange(server, lambda: client.get(server + path))
+    return _exchange(
+        server, lambda: client.stream("GET", server + path), budget=budget, clock=clock
+    )
 
 
-def post_json(client: httpx.Client, server: str, path: str, body: Mapping[str, Any]) -> Any:
+def post_json(
+    client: httpx.Client,
+    server: str,
+    path: str,
+    body: Mapping[str, Any],
+    *,
+    budget: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
     """``POST body`` as JSON to ``server + path``, the reply parsed; JudgeBackendError
-    when there is none (``retryable`` unless the server refused the request)."""
-    return _exchange(server, lambda: client.post(server + path, json=body))
+    when there is none (``retryable`` unless the server refused the request). ``budget``:
+    seconds for the whole reply, however slowly its bytes come."""
+    return _exchange(
+        server,
+        lambda: client.stream("POST", server + path, json=body),
+        budget=budget,
+        clock=clock,
+    )
 
 
-def _exchange(server: str, send: Callable[[], httpx.Response]) -> Any:
+class Throttled(JudgeBackendError):
+    """A 429: the server asks for another attempt later, after ``retry_after`` seconds
+    when it said how long (its ``Retry-After`` header)."""
+
+    def __init__(self, message: str, *, urls: tuple[str, ...], retry_after: float | None):
+        super().__init__(message, urls=urls, retryable=True)
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    """The seconds of a ``Retry-After`` header; None for a date or anything unreadable
+    (then the usual backoff applies)."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _exchange(
+    server: str,
+    send: Callable[[], AbstractContextManager[httpx.Response]],
+    *,
+    budget: float | None,
+    clock: Callable[[], float],
+) -> Any:
     """The one place httpx's errors and the server's failures become JudgeBackendError.
     Faults that another attempt may not meet carry a short reason as their message: the
     retry loop lists them, one per attempt, in the error it finally raises."""
@@ -70,26 +122,50 @@ def _exchange(server: str, send: Callable[[], httpx.Response]) -> Any:
     def fault(reason: str) -> JudgeBackendError:
         return JudgeBackendError(reason, urls=(server,), retryable=True)
 
+    started = clock()
     try:
-        response = send()
+        with send() as response:
+            if 300 <= response.status_code < 400:
+                location = response.headers.get("location", "nowhere")
+                raise JudgeBackendError(
+                    f"The judge server at {server} answered with a redirect (HTTP "
+                    f"{response.status_code} to {location}); point --phyjudge-url at the "
+                    "server itself. A redirect is not followed or retried.",
+                    urls=(server,),
+                )
+            chunks: list[bytes] = []
+            # httpx's read timeout bounds each socket read, not the reply: a server that
+            # drips a byte at a time would hold the client for ever without this check.
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if budget is not None and clock() - started > budget:
+                    raise fault(f"timed out (no whole reply within {budget:g} s)")
+            content = b"".join(chunks)
     except httpx.TimeoutException as exc:
         raise fault(f"timed out ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
         raise fault(f"connection failed ({type(exc).__name__}: {exc})") from exc
     except httpx.HTTPError as exc:
         raise fault(f"request failed ({type(exc).__name__}: {exc})") from exc
+    if response.status_code == 429:
+        raise Throttled(
+            "HTTP 429 (too many requests)",
+            urls=(server,),
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
     if response.status_code >= 500:
         raise fault(f"HTTP {response.status_code}")
     if response.status_code >= 400:
+        text = content.decode(response.encoding or "utf-8", errors="replace")
         raise JudgeBackendError(
             f"The judge server at {server} refused the request with HTTP "
-            f"{response.status_code}: {response.text[:ERROR_BODY_SHOWN]!r}. A 4xx is not "
+            f"{response.status_code}: {text[:ERROR_BODY_SHOWN]!r}. A 4xx is not "
             f"retried: check the served model name, the API key (${API_KEY_ENV}), that the "
             "server accepts one video per prompt, and its allowed media path.",
             urls=(server,),
         )
     try:
-        return response.json()
+        return json.loads(content)
     except ValueError as exc:
         raise fault(f"malformed reply ({type(exc).__name__}: {exc})") from exc
 
@@ -116,7 +192,26 @@ def read_content(choice: Any) -> str:
 def read_top_logprobs(choice: Any) -> list[tuple[str, float]]:
     """The first generated token's most likely alternatives, as (token, logprob)."""
     top = choice["logprobs"]["content"][0]["top_logprobs"]
-    return [(str(entry["token"]), float(entry["logprob"])) for entry in top]
+    return [
+        (str(entry["token"]), checked_logprob(entry["logprob"], entry["token"])) for entry in top
+    ]
+
+
+#: How far above 0 a log-probability may round (float32 softmax) and still be read as 0.
+LOGPROB_SLACK = 1e-4
+
+
+def checked_logprob(value: Any, token: Any) -> float:
+    """``value`` as a log-probability: finite and at most 0 (a hair above 0 is rounding).
+    ValueError naming the value otherwise; NaN would score as the likeliest digit and
+    1000 overflow ``exp``."""
+    logprob = float(value)
+    if not math.isfinite(logprob) or logprob > LOGPROB_SLACK:
+        raise ValueError(
+            f"impossible logprob {logprob!r} for token {token!r}: a log-probability is a "
+            "finite number at most 0"
+        )
+    return min(logprob, 0.0)
 
 
 def video_url_part(

@@ -98,7 +98,9 @@ def ask_servers(urls: Sequence[str], *, connect_timeout: float, read_timeout: fl
     with open_client(connect_timeout=connect_timeout, read_timeout=read_timeout) as client:
         for url in urls:
             try:
-                found[url] = served_judge(get_json(client, url, MODELS_PATH), url)
+                found[url] = served_judge(
+                    get_json(client, url, MODELS_PATH, budget=read_timeout), url
+                )
             except JudgeBackendError as exc:
                 errors.append(f"{url} ({exc})")
     if not found:

@@ -21,7 +21,9 @@ from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, sha256_file
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.http import (
+    Throttled,
     chat_body,
+    checked_logprob,
     first_choice,
     open_client,
     post_json,
@@ -34,6 +36,7 @@ from pytest_phyjudge.judges.replicas import (
     BREAKER_COOLDOWN,
     BREAKER_THRESHOLD,
     DEFAULT_BACKOFF,
+    MAX_BACKOFF,
     ReplicaPool,
     backoff_delay,
 )
@@ -168,8 +171,17 @@ def digit_distribution(
 ) -> tuple[tuple[float, ...], float]:
     """Probabilities of the digits 1..5 (renormalised over the five) among a server's top
     next tokens, and the share of the whole distribution they hold. A digit outside the
-    top tokens counts as 0; none of them there is a JudgeOutputError."""
-    found = {token.strip(): math.exp(logprob) for token, logprob in top}
+    top tokens counts as 0; none of them there, or a value no log-probability can have
+    (NaN, infinite, above 0), is a JudgeOutputError."""
+    try:
+        found = {token.strip(): math.exp(checked_logprob(lp, token)) for token, lp in top}
+    except (TypeError, ValueError) as exc:
+        raise JudgeOutputError(
+            f"The top next tokens for {axis!r} hold an {exc}. The server that sent them is "
+            "faulty: check its logs and the model it serves.",
+            raw=answer_prefix(axis),
+            key=axis,
+        ) from exc
     digits = [found.get(str(d), 0.0) for d in range(1, 6)]
     mass = sum(digits)
     if mass <= 0:
@@ -209,7 +221,8 @@ class RemoteJudge(Judge):
 
     Requests run concurrently on the replica with the fewest outstanding (``ReplicaPool``),
     and are retried with exponential backoff on 5xx, timeouts, dropped connections and
-    malformed replies, until a replica's circuit breaker opens; when every breaker is open
+    malformed replies (impossible log-probabilities included), after the wait a 429 asks
+    for (capped), until a replica's circuit breaker opens; when every breaker is open
     the remaining requests fail at once, with one message naming every URL.
 
     Seams for tests: ``transport`` replaces the network (``httpx.MockTransport``), ``clock``
@@ -236,6 +249,7 @@ class RemoteJudge(Judge):
             clock=clock,
         )
         self._sleep = sleep
+        self._clock = clock
         self._client = open_client(
             connect_timeout=plan.remote.connect_timeout,
             read_timeout=plan.remote.read_timeout,
@@ -287,7 +301,14 @@ class RemoteJudge(Judge):
             replica = self.pool.acquire()  # raises at once when every replica is down
             self.requests += 1
             try:
-                reply = post_json(self._client, replica.url, CHAT_PATH, body)
+                reply = post_json(
+                    self._client,
+                    replica.url,
+                    CHAT_PATH,
+                    body,
+                    budget=self.remote.read_timeout,
+                    clock=self._clock,
+                )
                 value = first_choice(reply, read, replica.url)
             except JudgeBackendError as exc:
                 if not exc.retryable:  # the server refused the request: it will again
@@ -300,13 +321,20 @@ class RemoteJudge(Judge):
                 return value
             if attempt + 1 < attempts:
                 self.retried += 1
-                self._sleep(backoff_delay(attempt, self.remote.backoff))
+                self._sleep(self._wait_after(attempt, failures[-1][1]))
         raise JudgeBackendError(
             f"The judge servers gave no answer after {attempts} attempts "
             f"({'; '.join(f'{url}: {exc}' for url, exc in failures)}). Raise "
             "--phyjudge-timeout if the servers are just slow, or check their logs.",
             urls=tuple(dict.fromkeys(url for url, _ in failures)),
         )
+
+    def _wait_after(self, attempt: int, error: JudgeBackendError) -> float:
+        """Seconds before the next attempt: the backoff, or what a 429 asked for, though
+        never longer than the backoff's ceiling or a request's whole budget."""
+        if isinstance(error, Throttled) and error.retry_after is not None:
+            return min(error.retry_after, MAX_BACKOFF, self.remote.read_timeout)
+        return backoff_delay(attempt, self.remote.backoff)
 
     # -- the Judge interface ---------------------------------------------------------------
 

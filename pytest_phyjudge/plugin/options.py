@@ -81,7 +81,7 @@ _VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
      parse_media_root, "DIR"),
     ("concurrency", f"requests in flight to the judge servers (default {DEFAULT_CONCURRENCY}).",
      parse_positive_int, "N"),
-    ("timeout", f"seconds to wait for a judge server's reply (default "
+    ("timeout", f"seconds to wait for a judge server's whole reply (default "
      f"{DEFAULT_READ_TIMEOUT:.0f}).", parse_positive_float, "SECONDS"),
     ("retries", f"retries of a failed request to the judge servers (default {DEFAULT_RETRIES}).",
      parse_count, "N"),
