@@ -213,6 +213,19 @@ def _decode_wanted(
     return kept
 
 
+def probe_container(path: Path) -> None:
+    """A VideoError unless ``path`` opens as a container with a video stream (PyAV reads
+    its header only: cheap whatever the file's size)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError("the file holds no video stream")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise undecodable(path, exc) from exc
+
+
 def read_frames(path: str | Path, *, fps: float, max_pixels: int) -> SampledFrames:
     """Sample ``path`` by qwen-vl-utils' rules with PyAV: the judge's frame count, positions and
     size; pixels within resampling error of ``decode_video``'s. VideoError when it cannot."""

@@ -18,6 +18,7 @@ from pytest_phyjudge.engine.frames import (
     MIN_SIDE,
     SampledFrames,
     check_frame_size,
+    probe_container,
     read_frames,
     too_few_frames,
     undecodable,
@@ -77,10 +78,17 @@ def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     return file_sha256(Path(path))
 
 
+#: Files larger than this are checked to be videos before their bytes are hashed, so that a
+#: huge file that is no video (a sparse disk image, say) is refused at once, not read whole.
+PROBE_BEFORE_HASHING = 256 * 1024 * 1024
+
+
 def sha256_file(path: str | Path) -> str:
     """sha256 of a file's bytes, memoised by (path, size, mtime) so reruns cost a stat."""
     p = check_video_file(path)
     st = p.stat()
+    if st.st_size > PROBE_BEFORE_HASHING:
+        probe_container(p)
     return _sha256_cached(str(p.resolve()), st.st_size, st.st_mtime_ns)
 
 
