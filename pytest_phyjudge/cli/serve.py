@@ -10,7 +10,11 @@ from typing import Any
 from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings
 from pytest_phyjudge.cli.exits import EXIT_OK
 from pytest_phyjudge.judges.settings import DEFAULT_ADAPTER, parse_positive_int
-from pytest_phyjudge.judges.vllm import DEFAULT_MAX_MODEL_LEN, DEFAULT_PORT
+from pytest_phyjudge.judges.vllm import (
+    DEFAULT_DATA_PARALLEL_RPC_PORT,
+    DEFAULT_MAX_MODEL_LEN,
+    DEFAULT_PORT,
+)
 
 
 def add_commands(commands: Any) -> None:
@@ -36,18 +40,46 @@ def add_commands(commands: Any) -> None:
     lines = commands.add_parser(
         "serve-command",
         help="print the vllm serve line(s) for a merged checkpoint",
-        description="Print one 'vllm serve' line per replica for the checkpoint 'phyjudge "
-        "merge' wrote, and the pytest line that uses them.",
+        description="Print the 'vllm serve' line(s) for the checkpoint 'phyjudge merge' wrote, "
+        "and the pytest line that uses them. By default one endpoint: vLLM balances its "
+        "--data-parallel engines itself, on one node or (--nodes) on several. --replicas "
+        "prints separate servers, one port each, instead.",
     )
     lines.add_argument("--model", required=True, help="the merged checkpoint folder")
     lines.add_argument(
-        "--replicas", type=parse_positive_int, default=1, help="servers, one port each (default: 1)"
+        "--data-parallel",
+        type=parse_positive_int,
+        help="engines behind one endpoint, over all nodes (vLLM's --data-parallel-size; "
+        "default: 1)",
     )
     lines.add_argument(
-        "--tensor-parallel", type=parse_positive_int, default=1, help="GPUs per server (default: 1)"
+        "--nodes",
+        type=parse_positive_int,
+        help="machines the --data-parallel engines are spread over (default: 1)",
     )
     lines.add_argument(
-        "--port", type=parse_positive_int, default=DEFAULT_PORT, help="port of the first server"
+        "--address", help="with --nodes: the head node's address the other nodes can reach"
+    )
+    lines.add_argument(
+        "--rpc-port",
+        type=parse_positive_int,
+        default=DEFAULT_DATA_PARALLEL_RPC_PORT,
+        help=f"with --nodes: the head node's data-parallel RPC port "
+        f"(default: {DEFAULT_DATA_PARALLEL_RPC_PORT})",
+    )
+    lines.add_argument(
+        "--replicas",
+        type=parse_positive_int,
+        help="separate servers, one port each, instead of one data-parallel endpoint",
+    )
+    lines.add_argument(
+        "--tensor-parallel",
+        type=parse_positive_int,
+        default=1,
+        help="GPUs per engine or server (default: 1)",
+    )
+    lines.add_argument(
+        "--port", type=parse_positive_int, default=DEFAULT_PORT, help="port of the (first) server"
     )
     lines.add_argument("--host", default="127.0.0.1", help="address to listen on")
     lines.add_argument(
@@ -88,23 +120,72 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.judges.vllm import vllm_serve_commands
+    from pytest_phyjudge._exceptions import InputError
+    from pytest_phyjudge.judges.vllm import (
+        WILDCARD_ADDRESSES,
+        vllm_data_parallel_commands,
+        vllm_serve_commands,
+    )
 
-    for line in vllm_serve_commands(
-        args.model,
-        replicas=args.replicas,
-        tensor_parallel=args.tensor_parallel,
-        port=args.port,
-        host=args.host,
-        max_model_len=args.max_model_len,
-        media_root=args.media_root,
-    ):
+    common = {
+        "tensor_parallel": args.tensor_parallel,
+        "port": args.port,
+        "host": args.host,
+        "max_model_len": args.max_model_len,
+        "media_root": args.media_root,
+    }
+    nodes = args.nodes or 1
+    if args.replicas is not None:
+        mixed = [
+            f
+            for f, v in (
+                ("--data-parallel", args.data_parallel),
+                ("--nodes", args.nodes),
+                ("--address", args.address),
+            )
+            if v is not None
+        ]
+        if mixed:
+            raise InputError(
+                "--replicas prints separate endpoints, one port each, but with "
+                f"{' and '.join(mixed)} vLLM serves one endpoint and balances it itself. "
+                "Use --replicas N alone for "
+                "separate servers, or --data-parallel N (with --nodes and --address across "
+                "machines) for one endpoint."
+            )
+        lines = vllm_serve_commands(args.model, replicas=args.replicas, **common)
+        servers = args.replicas
+        urls_host = args.host
+        ports = [args.port + i for i in range(servers)]
+    else:
+        if args.nodes is not None and args.data_parallel is None:
+            raise InputError(
+                f"--nodes {args.nodes} spreads data-parallel engines over machines: add "
+                f"--data-parallel N, the engines over all nodes (a multiple of {args.nodes})."
+            )
+        lines = vllm_data_parallel_commands(
+            args.model,
+            data_parallel=args.data_parallel or 1,
+            nodes=nodes,
+            address=args.address,
+            rpc_port=args.rpc_port,
+            **common,
+        )
+        servers = args.data_parallel or 1
+        urls_host = args.address if nodes > 1 and args.host in WILDCARD_ADDRESSES else args.host
+        ports = [args.port]
+    for line in lines:
         print(line)
-    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    urls = ",".join(f"http://{host}:{args.port + i}" for i in range(args.replicas))
+    if nodes > 1:
+        print(
+            f"# run the first line on the head node ({args.address}), each further line on "
+            "one more node"
+        )
+    host = "127.0.0.1" if urls_host in WILDCARD_ADDRESSES else urls_host
+    urls = ",".join(f"http://{host}:{port}" for port in ports)
     media = f" --phyjudge-media-root {args.media_root}" if args.media_root else ""
     print(f"# then, once they answer {urls.split(',')[0]}/v1/models:")
-    print(f"# pytest --phyjudge-url {urls}{media} -n {4 * args.replicas}")
+    print(f"# pytest --phyjudge-url {urls}{media} -n {4 * servers}")
     return EXIT_OK
 
 

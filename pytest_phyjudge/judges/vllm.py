@@ -15,6 +15,11 @@ SERVED_MODEL_NAME = "phyjudge"
 #: The servers' API key (vLLM's --api-key), read from the environment, never from a flag.
 API_KEY_ENV = "PHYJUDGE_API_KEY"
 DEFAULT_PORT = 8000
+#: vLLM's own default --data-parallel-rpc-port, printed so every node names the same one.
+DEFAULT_DATA_PARALLEL_RPC_PORT = 29550
+#: Addresses a server may listen on but no other node can dial.
+WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
+MAX_PORT = 65535
 #: Enough for about a minute of video at 2 fps and 360x640, the prompt and the reply.
 DEFAULT_MAX_MODEL_LEN = 32768
 
@@ -48,19 +53,15 @@ def vllm_serve_argv(
     tensor_parallel: int,
     max_model_len: int,
     media_root: str | Path | None,
+    listen: bool = True,
 ) -> list[str]:
-    """One replica's ``vllm serve`` arguments: one video per prompt and no images, every
-    frame of the clip it is sent kept (the client already sampled it)."""
-    argv = [
-        "vllm",
-        "serve",
-        str(folder.resolve()),
-        "--served-model-name",
-        SERVED_MODEL_NAME,
-        "--host",
-        host,
-        "--port",
-        str(port),
+    """One server's ``vllm serve`` arguments: one video per prompt and no images, every
+    frame of the clip it is sent kept (the client already sampled it). ``listen=False``
+    leaves out the address and port, for a headless node that runs no API server."""
+    argv = ["vllm", "serve", str(folder.resolve()), "--served-model-name", SERVED_MODEL_NAME]
+    if listen:
+        argv += ["--host", host, "--port", str(port)]
+    argv += [
         "--tensor-parallel-size",
         str(tensor_parallel),
         "--max-model-len",
@@ -97,6 +98,7 @@ def vllm_serve_commands(
     check_merged_checkpoint(folder)
     if replicas < 1 or tensor_parallel < 1:
         raise InputError("--replicas and --tensor-parallel must be at least 1.")
+    check_port(port + replicas - 1, f"--port {port} with --replicas {replicas} (one port each)")
     lines = []
     for i in range(replicas):
         gpus = ",".join(str(g) for g in range(i * tensor_parallel, (i + 1) * tensor_parallel))
@@ -108,8 +110,99 @@ def vllm_serve_commands(
             max_model_len=max_model_len,
             media_root=media_root,
         )
-        line = f"CUDA_VISIBLE_DEVICES={gpus} " + shlex.join(argv)
-        if os.environ.get(API_KEY_ENV):  # named, never printed: the shell expands it
-            line += f' --api-key "${API_KEY_ENV}"'
-        lines.append(line)
+        lines.append(_with_api_key(f"CUDA_VISIBLE_DEVICES={gpus} " + shlex.join(argv)))
+    return lines
+
+
+def _with_api_key(line: str) -> str:
+    if os.environ.get(API_KEY_ENV):  # named, never printed: the shell expands it
+        line += f' --api-key "${API_KEY_ENV}"'
+    return line
+
+
+def check_port(port: int, what: str) -> None:
+    if not 1 <= port <= MAX_PORT:
+        raise InputError(
+            f"{what} needs port {port}, but a port is a number from 1 to {MAX_PORT}; "
+            "choose a smaller one."
+        )
+
+
+def vllm_data_parallel_commands(
+    model: str | Path,
+    *,
+    data_parallel: int = 1,
+    nodes: int = 1,
+    address: str | None = None,
+    rpc_port: int = DEFAULT_DATA_PARALLEL_RPC_PORT,
+    tensor_parallel: int = 1,
+    port: int = DEFAULT_PORT,
+    host: str = "127.0.0.1",
+    max_model_len: int = DEFAULT_MAX_MODEL_LEN,
+    media_root: str | Path | None = None,
+) -> list[str]:
+    """The ``vllm serve`` lines of one endpoint that vLLM balances over ``data_parallel``
+    engines of ``tensor_parallel`` GPUs each, spread evenly over ``nodes`` machines.
+
+    The first line is the head node: it runs the API server on ``host:port`` and its share
+    of the ranks. Each further line is one more node, ``--headless`` (engines only), which
+    joins the head at ``address:rpc_port`` and owns the ranks from its start rank on.
+    """
+    folder = Path(model)
+    check_merged_checkpoint(folder)
+    if data_parallel < 1 or nodes < 1 or tensor_parallel < 1:
+        raise InputError("--data-parallel, --nodes and --tensor-parallel must be at least 1.")
+    check_port(port, f"--port {port}")
+    check_port(rpc_port, f"--rpc-port {rpc_port}")
+    if nodes == 1 and address is not None:
+        raise InputError(
+            f"--address {address} is used only with --nodes 2 or more: it is where the other "
+            "nodes reach the head node. Leave it out for one machine, or add --nodes N."
+        )
+    if nodes > 1:
+        if address is None:
+            raise InputError(
+                f"--nodes {nodes} needs --address HOST: the head node's address that the "
+                "other nodes can reach (vLLM's --data-parallel-address)."
+            )
+        if any(c.isspace() or not c.isprintable() for c in address):
+            raise InputError(
+                f"--address {address!r} holds spaces or control characters; give the head "
+                "node's IP address or host name alone."
+            )
+        if address in WILDCARD_ADDRESSES:
+            raise InputError(
+                f"--address {address!r} is a listening wildcard, not an address the other "
+                "nodes can reach the head node at; give the head node's IP address or name."
+            )
+        if data_parallel % nodes:
+            raise InputError(
+                f"--data-parallel {data_parallel} does not divide evenly over --nodes {nodes}: "
+                "each node runs the same number of ranks, so give a multiple of --nodes "
+                f"(e.g. --data-parallel {nodes * max(1, data_parallel // nodes)})."
+            )
+    local = data_parallel // nodes
+    lines = []
+    for node in range(nodes):
+        argv = vllm_serve_argv(
+            folder,
+            port=port,
+            host=host,
+            tensor_parallel=tensor_parallel,
+            max_model_len=max_model_len,
+            media_root=media_root,
+            listen=node == 0,
+        )
+        if node > 0:
+            argv.append("--headless")
+        if data_parallel > 1:
+            argv += ["--data-parallel-size", str(data_parallel)]
+        if nodes > 1:
+            argv += ["--data-parallel-size-local", str(local)]
+            if node > 0:
+                argv += ["--data-parallel-start-rank", str(node * local)]
+            argv += ["--data-parallel-address", str(address), "--data-parallel-rpc-port"]
+            argv.append(str(rpc_port))
+        line = shlex.join(argv)
+        lines.append(_with_api_key(line) if node == 0 else line)
     return lines
