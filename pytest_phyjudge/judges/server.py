@@ -7,6 +7,8 @@ import binascii
 import contextlib
 import hashlib
 import json
+import os
+import re
 import socket
 import tempfile
 import threading
@@ -26,6 +28,12 @@ from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 #: faults through it (``pytest_phyjudge.testing.faults``).
 BeforeReply = Callable[["Exchange"], bool]
 _Server = TypeVar("_Server", bound="JudgeServer")
+
+#: The largest request body the server reads: a sampled clip is a few MB, base64 adds a
+#: third, so this leaves room for any real request and refuses one meant to exhaust memory.
+MAX_BODY_BYTES = 512 * 2**20
+#: Content-Length is one or more ASCII digits (RFC 9110); int() would also take "+5", "5_0".
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class _BadRequest(Exception):
@@ -74,6 +82,9 @@ class JudgeServer:
         self._model_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._clips = tempfile.TemporaryDirectory(prefix="phyjudge-serve-")
+        #: Uploaded clips on disk, with how many requests are using each now.
+        self._uploads: dict[Path, int] = {}
+        self._uploads_lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -131,7 +142,14 @@ class JudgeServer:
             raise _BadRequest(f"this server serves {self.served_name!r}, not {body['model']!r}")
         if float(body.get("temperature", 0) or 0) != 0:
             raise _BadRequest("this server decodes greedily only: send temperature 0")
-        messages = [self._message(m) for m in body["messages"]]
+        uploads: list[Path] = []
+        try:
+            return self._chat_completion(body, uploads)
+        finally:
+            self._release(uploads)
+
+    def _chat_completion(self, body: dict[str, Any], uploads: list[Path]) -> dict[str, Any]:
+        messages = [self._message(m, uploads) for m in body["messages"]]
         prefix = ""
         if body.get("continue_final_message"):
             # vLLM's extension: the last (assistant) message is the start of the reply.
@@ -176,7 +194,7 @@ class JudgeServer:
             },
         }
 
-    def _message(self, message: Any) -> dict[str, Any]:
+    def _message(self, message: Any, uploads: list[Path]) -> dict[str, Any]:
         if not isinstance(message, dict) or "role" not in message:
             raise _BadRequest("every message needs a 'role' and 'content'")
         content = message.get("content")
@@ -194,7 +212,7 @@ class JudgeServer:
                 parts.append(
                     {
                         "type": "video",
-                        "video": str(self._video_file(url)),
+                        "video": str(self._video_file(url, uploads)),
                         "fps": self.judge.settings.get("fps", DEFAULT_FPS),
                         "max_pixels": self.judge.settings.get("max_pixels", DEFAULT_MAX_PIXELS),
                     }
@@ -203,7 +221,7 @@ class JudgeServer:
                 raise _BadRequest(f"unsupported content part {kind!r}; send text and video_url")
         return {"role": message["role"], "content": parts}
 
-    def _video_file(self, url: str) -> Path:
+    def _video_file(self, url: str, uploads: list[Path]) -> Path:
         if url.startswith("data:"):
             header, _, data = url.partition(",")
             if ";base64" not in header:
@@ -213,10 +231,18 @@ class JudgeServer:
             except (binascii.Error, ValueError) as exc:
                 raise _BadRequest(f"the video data URL is not valid base64: {exc}") from exc
             path = Path(self._clips.name, hashlib.sha256(clip).hexdigest() + ".mp4")
-            if not path.exists():  # written aside then renamed: concurrent requests see all or none
-                part = path.with_name(f"{path.name}.{threading.get_ident()}.part")
-                part.write_bytes(clip)
-                part.replace(path)
+            with self._uploads_lock:
+                # Named by content, so concurrent requests for one clip share the file; it
+                # is removed when the last of them is done (``_release``).
+                if path not in self._uploads:
+                    path.write_bytes(clip)
+                    # A fixed mtime: the decode caches key on (path, size, mtime), and the
+                    # name already fixes the content, so a clip uploaded again is not
+                    # decoded again.
+                    os.utime(path, ns=(0, 0))
+                    self._uploads[path] = 0
+                self._uploads[path] += 1
+                uploads.append(path)
             return path
         if url.startswith("file://"):
             path = Path(unquote(urlsplit(url).path)).resolve()
@@ -227,6 +253,15 @@ class JudgeServer:
                 )
             return path
         raise _BadRequest("the video must be a data: URL or a file:// URL")
+
+    def _release(self, uploads: list[Path]) -> None:
+        """Delete the clips a request uploaded, unless another request is using them."""
+        with self._uploads_lock:
+            for path in uploads:
+                self._uploads[path] -= 1
+                if self._uploads[path] == 0:
+                    del self._uploads[path]
+                    path.unlink(missing_ok=True)
 
 
 class Exchange:
@@ -264,26 +299,76 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet by default
         return None
 
-    def send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        *,
+        close: bool = False,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if close:  # the request's body was not read: the connection cannot carry another
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         with contextlib.suppress(OSError):  # the client gave up: nothing to tell it
             self.wfile.write(body)
 
-    def send_json(self, status: int, data: Any) -> None:
-        self.send(status, json.dumps(data).encode("utf-8"))
+    def send_json(self, status: int, data: Any, *, close: bool = False) -> None:
+        self.send(status, json.dumps(data).encode("utf-8"), close=close)
 
-    def send_error_json(self, status: int, message: str) -> None:
-        self.send_json(status, {"error": {"message": message, "type": "invalid_request_error"}})
+    def send_error_json(self, status: int, message: str, *, close: bool = False) -> None:
+        error = {"error": {"message": message, "type": "invalid_request_error"}}
+        self.send_json(status, error, close=close)
 
     def _authorized(self) -> bool:
         api_key = self.judge_server.api_key
         if api_key is None or self.headers.get("Authorization") == f"Bearer {api_key}":
             return True
-        self.send_error_json(401, "missing or wrong API key")
+        # Refused before any body is read, so the connection is closed after the reply.
+        self.send_error_json(
+            401,
+            "missing or wrong API key: send the header 'Authorization: Bearer <key>' with "
+            "the key this server was started with (--api-key)",
+            close=True,
+        )
         return False
+
+    def _content_length(self) -> int | None:
+        """The request's body size, checked before a byte of it is read; None when the
+        request was refused (and the connection is to be closed)."""
+        values = self.headers.get_all("Content-Length") or []
+        if self.headers.get("Transfer-Encoding") is not None or not values:
+            self.send_error_json(
+                411,
+                "this server needs a Content-Length header on POST requests (chunked bodies "
+                "are not supported): send the JSON body with its length in bytes",
+                close=True,
+            )
+            return None
+        text = values[0].strip()
+        if len(values) > 1 or not _DIGITS.fullmatch(text):
+            shown = ", ".join(repr(v) for v in values)
+            self.send_error_json(
+                400,
+                f"the Content-Length header ({shown}) must be given once, as the body's "
+                "length in bytes: a non-negative whole number",
+                close=True,
+            )
+            return None
+        length = int(text)
+        if length > MAX_BODY_BYTES:
+            self.send_error_json(
+                413,
+                f"the request body ({length} bytes, from its Content-Length) is larger than "
+                f"this server reads ({MAX_BODY_BYTES // 2**20} MiB); send the clip sampled "
+                "(a few MB), or by file:// URL under the server's --media-root",
+                close=True,
+            )
+            return None
+        return length
 
     def do_GET(self) -> None:
         if not self._authorized():
@@ -296,12 +381,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error_json(404, f"no route {self.path}")
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        payload = self.rfile.read(length)
+        # Everything that can refuse a request does so before its body is read: a client
+        # without the key, or announcing a huge body, costs nothing.
         if not self._authorized():
             return
         if self.path.rstrip("/") != "/v1/chat/completions":
-            self.send_error_json(404, f"no route {self.path}")
+            self.send_error_json(404, f"no route {self.path}", close=True)
+            return
+        length = self._content_length()
+        if length is None:
+            return
+        payload = self.rfile.read(length)
+        if len(payload) < length:  # the client hung up mid-body: nobody to answer
+            self.close_connection = True
             return
         server = self.judge_server
         with server._stats_lock:
