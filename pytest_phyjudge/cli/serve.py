@@ -18,6 +18,12 @@ from pytest_phyjudge.judges.vllm import (
 
 
 def add_commands(commands: Any) -> None:
+    _add_merge(commands)
+    _add_serve_command(commands)
+    _add_serve(commands)
+
+
+def _add_merge(commands: Any) -> None:
     merge = commands.add_parser(
         "merge",
         help="fold the LoRA into its base for serving (e.g. with vLLM)",
@@ -37,6 +43,8 @@ def add_commands(commands: Any) -> None:
     )
     merge.set_defaults(run=run_merge)
 
+
+def _add_serve_command(commands: Any) -> None:
     lines = commands.add_parser(
         "serve-command",
         help="print the vllm serve line(s) for a merged checkpoint",
@@ -91,6 +99,8 @@ def add_commands(commands: Any) -> None:
     lines.add_argument("--media-root", help="folder the servers may read videos from (file://)")
     lines.set_defaults(run=run_serve_command)
 
+
+def _add_serve(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="serve the judge of this process over HTTP (OpenAI-compatible, one at a time)",
