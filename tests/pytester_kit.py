@@ -125,3 +125,21 @@ class Kit:
     def calls(self) -> list[list[str]]:
         """The (video, caption, axis) calls the conftest's scripted judge logged."""
         return self.read_json("judge_calls.json")
+
+
+class FakeClock:
+    """Monotonic time that moves only when told to, or when the judge sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

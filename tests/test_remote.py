@@ -14,17 +14,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pytester_kit import FakeClock
 
 from pytest_phyjudge import JudgeIdentity, JudgeOutputError, Judgment, ScriptedJudge, connect_judge
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge.engine.rubric import load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, decode_video, sampled_clip
-from pytest_phyjudge.judges.http import open_client, post_json
+from pytest_phyjudge.judges.http import digit_distribution, open_client, post_json
 from pytest_phyjudge.judges.remote import (
     RemoteJudge,
     RemotePlan,
     RemoteSettings,
-    digit_distribution,
     plan_remote,
 )
 from pytest_phyjudge.judges.replicas import MAX_BACKOFF, ReplicaPool, backoff_delay
@@ -337,24 +337,6 @@ def test_the_breaker_opens_after_consecutive_failures_and_closes_on_success():
 
 
 # --------------------------------------------------------------------------- no waiting
-
-
-class FakeClock:
-    """Monotonic time that moves only when told to, or when the judge sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 MOCK_URLS = ("http://judge-a:8000", "http://judge-b:8000")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from pytest_phyjudge._exceptions import JudgeOutputError
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, is_score
@@ -81,3 +82,15 @@ def parse_score(raw: str, key: str) -> int:
             key=key,
         )
     return value
+
+
+def distribution_fields(probs: tuple[float, ...], axis: str) -> dict[str, Any]:
+    """A Judgment's fields from the probabilities of the digits 1..5 after the answer
+    prefix: the likeliest digit as the score, the probabilities and their expected value."""
+    score = max(range(5), key=lambda i: probs[i]) + 1
+    return {
+        "raw": f"{answer_prefix(axis)}{score}",
+        "score": score,
+        "probs": probs,
+        "expected": sum((i + 1) * p for i, p in enumerate(probs)),
+    }

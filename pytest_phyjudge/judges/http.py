@@ -7,13 +7,14 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pytest_phyjudge._exceptions import JudgeBackendError
+from pytest_phyjudge._exceptions import JudgeBackendError, JudgeOutputError
+from pytest_phyjudge.engine.parse import answer_prefix
 from pytest_phyjudge.engine.video import sampled_clip
 from pytest_phyjudge.judges.vllm import API_KEY_ENV
 
@@ -267,3 +268,33 @@ def chat_body(
             add_generation_prompt=False,
         )
     return body
+
+
+def digit_distribution(
+    top: Sequence[tuple[str, float]], axis: str
+) -> tuple[tuple[float, ...], float]:
+    """Probabilities of the digits 1..5 (renormalised over the five) among a server's top
+    next tokens, and the share of the whole distribution they hold. A digit outside the
+    top tokens counts as 0; none of them there, or a value no log-probability can have
+    (NaN, infinite, above 0), is a JudgeOutputError."""
+    try:
+        found = {token.strip(): math.exp(checked_logprob(lp, token)) for token, lp in top}
+    except (TypeError, ValueError) as exc:
+        raise JudgeOutputError(
+            f"The top next tokens for {axis!r} hold an {exc}. The server that sent them is "
+            "faulty: check its logs and the model it serves.",
+            raw=answer_prefix(axis),
+            key=axis,
+        ) from exc
+    digits = [found.get(str(d), 0.0) for d in range(1, 6)]
+    mass = sum(digits)
+    if mass <= 0:
+        shown = ", ".join(repr(t) for t, _ in top[:5])
+        raise JudgeOutputError(
+            f"None of the digits 1-5 is among the {len(top)} likeliest next tokens for "
+            f"{axis!r} (they start {shown}); the served model does not answer in the format "
+            "asked. Check that it is the merged PhyJudge.",
+            raw=answer_prefix(axis),
+            key=axis,
+        )
+    return tuple(p / mass for p in digits), mass

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputError
 from pytest_phyjudge.engine.judgment import Completion, Judgment
-from pytest_phyjudge.engine.parse import answer_prefix
+from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.video import DecodedVideo, decode_video, sha256_file, video_element
 from pytest_phyjudge.judges.base import Judge
 
@@ -240,26 +240,20 @@ class LocalJudge(Judge):
         results: dict[str, Judgment | JudgeOutputError] = {}
         for axis, reply in replies.items():
             extra: dict[str, Any] = {"scoring": self.settings["scoring"]}
-            probs = expected = None
             if distribution:
                 probs, extra["digit_mass"] = reply
-                score = max(range(5), key=lambda i: probs[i]) + 1
-                expected = sum((i + 1) * p for i, p in enumerate(probs))
-                raw = f"{answer_prefix(axis)}{score}"
+                fields = distribution_fields(probs, axis)
             else:
-                raw, score = reply, None
+                fields = {"raw": reply}
             results[axis] = self._judgment(
                 axis,
-                raw,
-                score=score,
                 video=video,
                 video_sha256=video_sha,
                 prompt_sha256=prompt_sha[axis],
                 seconds=seconds,
                 caption=caption,
-                probs=probs,
-                expected=expected,
                 extra=extra,
+                **fields,
             )
         return results
 

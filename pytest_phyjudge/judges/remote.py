@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,14 +15,14 @@ from pytest_phyjudge._exceptions import (
     PhyJudgeError,
 )
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.engine.parse import answer_prefix
+from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, sha256_file
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.http import (
     Throttled,
     chat_body,
-    checked_logprob,
+    digit_distribution,
     first_choice,
     open_client,
     post_json,
@@ -166,48 +165,11 @@ def connect_judge(
 # --------------------------------------------------------------------------- the replies
 
 
-def digit_distribution(
-    top: Sequence[tuple[str, float]], axis: str
-) -> tuple[tuple[float, ...], float]:
-    """Probabilities of the digits 1..5 (renormalised over the five) among a server's top
-    next tokens, and the share of the whole distribution they hold. A digit outside the
-    top tokens counts as 0; none of them there, or a value no log-probability can have
-    (NaN, infinite, above 0), is a JudgeOutputError."""
-    try:
-        found = {token.strip(): math.exp(checked_logprob(lp, token)) for token, lp in top}
-    except (TypeError, ValueError) as exc:
-        raise JudgeOutputError(
-            f"The top next tokens for {axis!r} hold an {exc}. The server that sent them is "
-            "faulty: check its logs and the model it serves.",
-            raw=answer_prefix(axis),
-            key=axis,
-        ) from exc
-    digits = [found.get(str(d), 0.0) for d in range(1, 6)]
-    mass = sum(digits)
-    if mass <= 0:
-        shown = ", ".join(repr(t) for t, _ in top[:5])
-        raise JudgeOutputError(
-            f"None of the digits 1-5 is among the {len(top)} likeliest next tokens for "
-            f"{axis!r} (they start {shown}); the served model does not answer in the format "
-            "asked. Check that it is the merged PhyJudge.",
-            raw=answer_prefix(axis),
-            key=axis,
-        )
-    return tuple(p / mass for p in digits), mass
-
-
 def _distribution_fields(top: Sequence[tuple[str, float]], axis: str) -> dict[str, Any]:
     """A Judgment's fields from the top next tokens after the answer prefix: the likeliest
     digit as the score, the probabilities, their expected value, the digits' mass."""
     probs, mass = digit_distribution(top, axis)
-    score = max(range(5), key=lambda i: probs[i]) + 1
-    return {
-        "raw": f"{answer_prefix(axis)}{score}",
-        "score": score,
-        "probs": probs,
-        "expected": sum((i + 1) * p for i, p in enumerate(probs)),
-        "digit_mass": mass,
-    }
+    return {**distribution_fields(probs, axis), "digit_mass": mass}
 
 
 # --------------------------------------------------------------------------- the judge

@@ -13,34 +13,20 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from pytester_kit import FakeClock
 
 from pytest_phyjudge import JudgeOutputError
 from pytest_phyjudge._exceptions import JudgeBackendError
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
+from pytest_phyjudge.judges.http import digit_distribution as digits
 from pytest_phyjudge.judges.http import read_top_logprobs
 from pytest_phyjudge.judges.remote import RemoteJudge, RemotePlan, RemoteSettings
-from pytest_phyjudge.judges.remote import digit_distribution as digits
 from pytest_phyjudge.judges.replicas import MAX_BACKOFF
 
 URL = "http://judge-a:8000"
 BODY = {"model": "phyjudge", "messages": []}
-
-
-class FakeClock:
-    """Monotonic time that moves only when the judge sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _judge(
