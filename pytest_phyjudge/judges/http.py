@@ -16,6 +16,7 @@ from urllib.parse import quote
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeOutputError
 from pytest_phyjudge.engine.parse import answer_prefix
 from pytest_phyjudge.engine.video import sampled_clip
+from pytest_phyjudge.judges.deadline import deadline_transport, request_deadline
 from pytest_phyjudge.judges.vllm import API_KEY_ENV
 
 if TYPE_CHECKING:
@@ -50,8 +51,7 @@ def open_client(
     return httpx.Client(
         headers=auth_headers(),
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-        limits=limits,
-        transport=transport,
+        transport=transport if transport is not None else deadline_transport(limits),
     )
 
 
@@ -124,8 +124,9 @@ def _exchange(
         return JudgeBackendError(reason, urls=(server,), retryable=True)
 
     started = clock()
+    too_slow = f"timed out (no whole reply within {budget:g} s)" if budget else ""
     try:
-        with send() as response:
+        with request_deadline(budget), send() as response:
             if 300 <= response.status_code < 400:
                 location = response.headers.get("location", "nowhere")
                 raise JudgeBackendError(
@@ -140,10 +141,12 @@ def _exchange(
             for chunk in response.iter_bytes():
                 chunks.append(chunk)
                 if budget is not None and clock() - started > budget:
-                    raise fault(f"timed out (no whole reply within {budget:g} s)")
+                    raise fault(too_slow)
             content = b"".join(chunks)
+    except httpx.ConnectTimeout as exc:
+        raise fault(f"timed out connecting ({exc})") from exc
     except httpx.TimeoutException as exc:
-        raise fault(f"timed out ({type(exc).__name__})") from exc
+        raise fault(too_slow or f"timed out ({type(exc).__name__})") from exc
     except httpx.TransportError as exc:
         raise fault(f"connection failed ({type(exc).__name__}: {exc})") from exc
     except httpx.HTTPError as exc:

@@ -25,6 +25,9 @@ from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 #: it returns True when it answered (or hung up) itself. A seam for tests, which inject
 #: faults through it (``pytest_phyjudge.testing.faults``).
 BeforeReply = Callable[["Exchange"], bool]
+#: Seconds a client has to send one whole request: a real one (a few MB) takes a fraction
+#: of that; a client dripping its headers or body is cut off at it.
+REQUEST_READ_SECONDS = 120.0
 _Server = TypeVar("_Server", bound="JudgeServer")
 
 
@@ -50,8 +53,11 @@ class JudgeServer:
         before_reply: BeforeReply | None = None,
         serial: bool = True,
         api_key: str | None = None,
+        read_timeout: float = REQUEST_READ_SECONDS,
     ) -> None:
         self.judge = judge
+        #: Seconds a client has to send a whole request (and for any one socket read).
+        self.read_timeout = read_timeout
         #: One request at a time on the model (a LocalJudge is not thread-safe); a scripted
         #: judge may answer in parallel, like a batching server.
         self.serial = serial

@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import socket
+import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,39 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet by default
         return None
+
+    def setup(self) -> None:
+        # Each socket read waits this long at most: a silent client is dropped.
+        self.timeout = self.judge_server.read_timeout
+        super().setup()
+
+    def handle_one_request(self) -> None:
+        # The socket timeout bounds each read; this bounds reading the whole request, so
+        # a client that drips its request line, headers or body a byte at a time cannot
+        # hold a thread longer. The watchdog is stopped once the request has been read.
+        self._cut_off = False
+        self._watchdog = threading.Timer(self.judge_server.read_timeout, self._cut)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        try:
+            super().handle_one_request()
+        except OSError:
+            if not self._cut_off:
+                raise
+        finally:
+            self._watchdog.cancel()
+
+    def _cut(self) -> None:
+        """The request took too long to arrive: close its connection, with no reply."""
+        self._cut_off = True
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _request_read(self) -> bool:
+        """Stop the watchdog: True when the request arrived in time, and can be answered."""
+        self._watchdog.cancel()
+        return not self._cut_off
 
     def send(
         self,
@@ -132,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         return length
 
     def do_GET(self) -> None:
-        if not self._authorized():
+        if not self._request_read() or not self._authorized():
             return
         if self.path.rstrip("/") == "/v1/models":
             self.send_json(200, self.judge_server.models())
@@ -144,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         # Everything that can refuse a request does so before its body is read: a client
         # without the key, or announcing a huge body, costs nothing.
-        if not self._authorized():
+        if self._cut_off or not self._authorized():
             return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self.send_error_json(404, f"no route {self.path}", close=True)
@@ -153,7 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
         if length is None:
             return
         payload = self.rfile.read(length)
-        if len(payload) < length:  # the client hung up mid-body: nobody to answer
+        if not self._request_read() or len(payload) < length:
+            # Cut off, or the client hung up mid-body: nobody to answer.
             self.close_connection = True
             return
         server = self.judge_server

@@ -100,30 +100,38 @@ def test_a_logprob_rounded_a_hair_above_zero_is_certainty():
 
 
 class _Dripper(http.server.BaseHTTPRequestHandler):
-    """Promises a long JSON reply, then sends it a byte every 0.2 s until told to stop."""
+    """Reads the request, then answers a byte every 0.2 s until told to stop: in the body
+    of a long JSON reply, or (``part = "head"``) in the status line and headers."""
 
     stop = threading.Event()
+    part = "body"
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "100000")
-        self.end_headers()
+        if self.part == "body":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+        self.wfile.flush()
+        dripped = b"HTTP/1.1 200 OK\r\nX-Slow: " if self.part == "head" else b""
+        index = 0
         while not self.stop.wait(0.2):
             try:
-                self.wfile.write(b" ")
+                self.wfile.write(dripped[index : index + 1] or b"a")
                 self.wfile.flush()
             except OSError:  # the client gave up
                 return
+            index += 1
 
     def log_message(self, *args: object) -> None:
         pass
 
 
-@pytest.fixture
-def dripping_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dripper)
+@pytest.fixture(params=["body", "head"])
+def dripping_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    handler = type("Dripper", (_Dripper,), {"part": request.param})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     _Dripper.stop.clear()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -137,6 +145,8 @@ def dripping_url() -> Iterator[str]:
 
 
 def test_a_reply_dripped_byte_by_byte_is_cut_at_the_timeout(dripping_url):
+    """The budget covers the whole reply: a slow body, and a slow status line or headers
+    (which httpx's per-read timeout alone never cuts)."""
     judge = _judge((dripping_url,), read_timeout=1.0, retries=0)
     outcome: list[BaseException | object] = []
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
+import select
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,6 +132,44 @@ def test_a_bad_content_length_gets_a_clear_400(server, headers):
     assert status == 400
     message = _error_message(body)
     assert "Content-Length" in message
+
+
+# --------------------------------------------------------------------------- slow clients
+
+
+@pytest.mark.parametrize(
+    ("head", "dripped"),
+    [
+        ("", b"POST /v1/chat/completions HTTP/1.1\r\nX-Slow: " + b"a" * 200),
+        ("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 500\r\n\r\n", b"{" * 200),
+    ],
+    ids=["request-line-and-headers", "body"],
+)
+def test_a_client_dripping_its_request_is_cut_off_and_others_are_served(head, dripped):
+    """Each byte comes well within the per-read timeout, so only the deadline on the
+    whole request frees the thread; meanwhile the server answers everyone else."""
+    judge = ScriptedJudge({"*": 4}, name="scripted-hostile")
+    with JudgeServer(judge, serial=False, read_timeout=1.5) as srv:
+        host, port = srv.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=SOCKET_TIMEOUT) as sock:
+            sock.sendall(head.encode("latin-1"))
+            started = time.monotonic()
+            closed = False
+            for byte in dripped:
+                try:
+                    sock.sendall(bytes([byte]))
+                    if select.select([sock], [], [], 0)[0]:  # a reply, or the close
+                        closed = sock.recv(1) == b""
+                except OSError:  # reset: the server closed it
+                    closed = True
+                if closed:
+                    break
+                assert _raw_request(srv, "GET /health HTTP/1.1\nHost: x")[0] == 200
+                time.sleep(0.1)
+            elapsed = time.monotonic() - started
+        assert closed, "the server was still reading the dripped request"
+        assert 1.0 < elapsed < 10
+        assert srv.requests == 0
 
 
 # --------------------------------------------------------------------------- uploads
