@@ -268,7 +268,9 @@ class PhyJudgeState:
         if not check.settings and self._judge is not None:
             check.settings = dict(self._judge.settings)
         if check.prompt is None and self._judge is not None:
-            check.prompt = rendered_prompt(self._judge.rubric, check)
+            check.prompt = rendered_prompt(
+                self._judge.rubric, check.axis, check.caption, check.criteria
+            )
         if item is not None:
             check.nodeid = item.nodeid
             item.user_properties.extend(

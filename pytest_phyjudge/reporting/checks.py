@@ -113,11 +113,13 @@ class Check:
         return cls(**values)
 
 
-def rendered_prompt(rubric: Rubric, check: Check) -> dict[str, str] | None:
-    """The system and user text ``rubric`` renders for ``check``'s axis and caption; None
-    when it cannot (a report shows the prompt as a convenience, never fails over it)."""
+def rendered_prompt(
+    rubric: Rubric, axis: str, caption: str, criteria: str | None = None
+) -> dict[str, str] | None:
+    """The system and user text ``rubric`` renders for one axis and caption; None when it
+    cannot (a report shows the prompt as a convenience, never fails over it)."""
     try:
-        prompt = rubric.render(check.axis, check.caption, criteria=check.criteria)
+        prompt = rubric.render(axis, caption, criteria=criteria)
     except Exception:
         return None
     return {"system": prompt.system, "user": prompt.user}
