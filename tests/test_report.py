@@ -89,6 +89,8 @@ def test_json_report_has_phyground_shape_and_thresholds(
         "coverage": 1.0,
         "avg": 3.5,
     }
+    prompt = fall["checks"]["gravity"].pop("prompt")  # what the judge read, for the HTML report
+    assert set(prompt) == {"system", "user"} and "A ball falls onto a table." in prompt["user"]
     assert fall["checks"]["gravity"] == {
         "score": 2,
         "min_score": 3,
@@ -98,6 +100,8 @@ def test_json_report_has_phyground_shape_and_thresholds(
         "raw": '{"gravity": 2}',
         "error": None,
         "sheet": None,  # the stand-in clip cannot be decoded, so no sheet
+        "probs": None,  # greedy scoring: no digit probabilities
+        "expected": None,
     }
     assert fall["checks"]["collision"]["min_score"] == 5
     assert fall["passed"] is False

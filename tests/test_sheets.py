@@ -1,4 +1,4 @@
-"""Contact sheets of failed items: the PNG grid, its caption, and pytest-html extras."""
+"""Contact sheets, one per case: the PNG grid, its caption, samples, and pytest-html extras."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.sheets import (
     _frames,
     _wrap,
-    check_title,
+    case_clips,
+    case_nodeid,
+    case_title,
     sheet_name,
     write_contact_sheet,
 )
@@ -28,7 +30,7 @@ LONG_CAPTION = (
 )
 
 
-def test_contact_sheets_of_failed_items(
+def test_one_contact_sheet_per_case(
     pytester: pytest.Pytester, kit: Kit, synthetic_video: Path
 ) -> None:
     from PIL import Image
@@ -40,13 +42,14 @@ def test_contact_sheets_of_failed_items(
     result = pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "fall")
     result.assert_outcomes(passed=3, failed=1)
     sheets = sorted((pytester.path / "out" / "scores-sheets").iterdir())
-    assert [s.name for s in sheets] == ["report.phyjudge.yaml_fall_gravity.png"]
+    assert [s.name for s in sheets] == ["report.phyjudge.yaml_fall.png"]
     data = kit.report()
     (fall,) = data["results"]
-    assert (
-        fall["checks"]["gravity"]["sheet"] == "scores-sheets/report.phyjudge.yaml_fall_gravity.png"
-    )
-    assert fall["checks"]["SA"]["sheet"] is None
+    # Every axis of the case, passed or failed, points at the case's one sheet.
+    assert {c["sheet"] for c in fall["checks"].values()} == {
+        "scores-sheets/report.phyjudge.yaml_fall.png"
+    }
+    assert fall["sheet"] == "scores-sheets/report.phyjudge.yaml_fall.png"
     with Image.open(sheets[0]) as image:
         assert image.format == "PNG"
         assert image.width > 240
@@ -89,7 +92,7 @@ def test_contact_sheets_go_to_pytest_html(
     assert json.loads(line) == [
         {
             "format_type": "image",
-            "name": "report.phyjudge.yaml_fall_gravity.png",
+            "name": "report.phyjudge.yaml_fall.png",
             "mime_type": "image/png",
         }
     ]
@@ -106,9 +109,7 @@ def test_sheets_without_pytest_html(
     )
     result.assert_outcomes(failed=1)
     (fall,) = kit.report()["results"]
-    assert (
-        fall["checks"]["gravity"]["sheet"] == "scores-sheets/report.phyjudge.yaml_fall_gravity.png"
-    )
+    assert fall["checks"]["gravity"]["sheet"] == "scores-sheets/report.phyjudge.yaml_fall.png"
     assert not (pytester.path / "extras.json").exists()
 
 
@@ -122,18 +123,42 @@ def test_write_contact_sheet(synthetic_video: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.glob("a/.*"))
 
 
-def test_sheet_name_is_safe() -> None:
-    assert sheet_name("a b/c.py::test_x[1-2]", "gravity") == "a_b_c.py_test_x_1-2__gravity.png"
-    assert sheet_name("s.phyjudge.yaml::case::gravity", "gravity") == (
-        "s.phyjudge.yaml_case_gravity.png"
+def test_sheet_name_is_safe_and_names_the_case() -> None:
+    assert sheet_name("a b/c.py::test_x[1-2]") == "a_b_c.py_test_x_1-2.png"
+    item = Check(
+        "gravity", 3, "c", None, suite="s", case="case", nodeid="s.phyjudge.yaml::case::gravity"
     )
+    assert sheet_name(case_nodeid(item)) == "s.phyjudge.yaml_case.png"
+    helper = Check("gravity", 3, "c", None, nodeid="t.py::test_gravity")
+    assert case_nodeid(helper) == "t.py::test_gravity"
+
+
+def test_a_sampled_case_shows_every_sample(synthetic_video: Path, tmp_path: Path) -> None:
+    """Each sample's frames start a row under their label (sample and seed)."""
+    from PIL import Image
+
+    samples = [
+        {"sample": i, "seed": 7 + i, "video": str(synthetic_video), "score": 3} for i in range(3)
+    ]
+    check = Check("gravity", 3, "c", str(synthetic_video), nodeid="s::c::gravity", samples=samples)
+    clips = case_clips(check)
+    assert [label for label, _ in clips] == [
+        "sample 0, seed 7",
+        "sample 1, seed 8",
+        "sample 2, seed 9",
+    ]
+    one = write_contact_sheet(synthetic_video, tmp_path / "one.png", title="t")
+    three = write_contact_sheet(clips, tmp_path / "three.png", title="t")
+    with Image.open(one) as a, Image.open(three) as b:
+        row = 240 + 14 + 6  # a 64x64 clip's thumbnails are square
+        assert b.width == a.width and b.height == a.height + 2 * row + 3 * 14
 
 
 def test_long_captions_are_wrapped_not_cut(synthetic_video: Path, tmp_path: Path) -> None:
     from PIL import Image, ImageFont
 
     check = Check(axis="gravity", min_score=3, caption=LONG_CAPTION, video=None, nodeid="t::x")
-    title = check_title(check)
+    title = case_title(check)
     assert title.endswith(LONG_CAPTION)
     font = ImageFont.load_default()
     lines = _wrap(title, font, 300)

@@ -15,6 +15,7 @@ from pytest_phyjudge._exceptions import InputError, VideoError, describe_error
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.settings import JudgeSettings
+from pytest_phyjudge.reporting.checks import rendered_prompt
 from pytest_phyjudge.reporting.scores import VideoResult, build_scores, write_json_atomic
 
 Pair = tuple[dict[str, Any], Path]
@@ -73,7 +74,23 @@ class BatchRun:
             result.outcomes.update(self.judge.score_many(path, prompt["prompt"], axes))
         except VideoError as exc:
             result.outcomes.update({axis: exc for axis in axes})
+        result.extra["checks"] = {
+            axis: self._entry(axis, outcome, prompt["prompt"])
+            for axis, outcome in result.outcomes.items()
+        }
         return result
+
+    def _entry(self, axis: str, outcome: Judgment | Exception, caption: str) -> dict[str, Any]:
+        """What the HTML report shows of one axis: the reply, its probabilities, the prompt."""
+        scored = isinstance(outcome, Judgment)
+        return {
+            "score": outcome.score if scored else None,
+            "raw": outcome.raw if scored else getattr(outcome, "raw", None),
+            "probs": list(outcome.probs) if scored and outcome.probs is not None else None,
+            "expected": outcome.expected if scored else None,
+            "error": None if scored else describe_error(outcome),
+            "prompt": rendered_prompt(self.judge.rubric, axis, caption),
+        }
 
     def in_flight(self, paired: Sequence[Pair]) -> int:
         """Videos judged at once: one for a local model; against judge servers, enough to

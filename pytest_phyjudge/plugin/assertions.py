@@ -255,6 +255,7 @@ def _judge_axes(
             judge=judge.identity,
             min_expected=min_expected,
             min_prob=min_prob,
+            criteria=(criteria or {}).get(axis),
         )
         if (min_expected is not None or min_prob is not None) and (
             check.judgment is not None and check.judgment.probs is None

@@ -183,6 +183,7 @@ class AxisItem(pytest.Item):
             laws=self.case.laws,
             suite=self.suite_name,
             case=self.case.id,
+            criteria=self.case.criteria.get(self.axis),
         )
         state.add_check(check, self)
         if isinstance(outcome, (Judgment, JudgeOutputError)):
@@ -243,6 +244,7 @@ class AxisItem(pytest.Item):
             laws=self.case.laws,
             suite=self.suite_name,
             case=self.case.id,
+            criteria=self.case.criteria.get(self.axis),
             samples=samples,
             summary=summary,
         )

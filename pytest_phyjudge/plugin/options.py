@@ -44,6 +44,17 @@ from pytest_phyjudge.judges.settings import (
 
 DEFAULT_SUITE_GLOBS = ("*.phyjudge.yaml", "*.phyjudge.yml")
 
+
+def parse_switch(text: str) -> bool:
+    """``on`` or ``off`` (also true/false, yes/no, 1/0), as a bool."""
+    value = text.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is neither 'on' nor 'off'")
+
+
 #: (name, help, parser, metavar) of the options that take a value; each has an ini twin.
 _VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
     ("adapter", f"PhyJudge adapter: a hub id or a local folder (default {DEFAULT_ADAPTER}).",
@@ -55,8 +66,12 @@ _VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
      parse_dtype, "DTYPE"),
     ("min-score", f"default minimum score 1-5 of every judged axis (default {DEFAULT_MIN_SCORE}).",
      parse_min_score, "N"),
-    ("report", "write a PhyGround-style scores.json here (and contact sheets of failed items "
+    ("report", "write a PhyGround-style scores.json here (and a contact sheet of each case "
      "beside it), also when the run fails or is interrupted.", None, "PATH"),
+    ("html", "write an HTML report into DIR: index.html with each case's clip, scores, "
+     "samples and replies; opens from disk, offline.", None, "DIR"),
+    ("sheets", "contact sheets of each case's frames: on (the default, with a report) or off.",
+     parse_switch, "on|off"),
     ("judge", f"judge to use instead of PhyJudge-9B: 'package.module:factory', or '{TINY}' for "
      "a tiny random judge on the CPU (a dry run: its scores are meaningless).",
      parse_judge_spec, "SPEC"),
@@ -101,7 +116,7 @@ _FLAGS = [
 ]  # fmt: skip
 #: Options whose value is a path: relative to the current folder on the command line, and to
 #: the ini file in the ini file.
-_PATHS = ("report", "cache", "identity", "remote-identity", "baseline", "compare-plot")
+_PATHS = ("report", "html", "cache", "identity", "remote-identity", "baseline", "compare-plot")
 
 
 def _dest(name: str) -> str:
@@ -137,6 +152,8 @@ class Options:
     judge: JudgeSettings = field(default_factory=JudgeSettings)
     min_score: int = DEFAULT_MIN_SCORE
     report: Path | None = None
+    html: Path | None = None
+    sheets: bool = True
     regenerate: bool = False
     suite_globs: tuple[str, ...] = DEFAULT_SUITE_GLOBS
     #: Regression baseline (a JSON file users commit) and what to do with it.
@@ -176,6 +193,8 @@ class Options:
             judge=judge,
             min_score=_given(values.get("min-score"), DEFAULT_MIN_SCORE),
             report=values.get("report"),
+            html=values.get("html"),
+            sheets=_given(values.get("sheets"), True),
             regenerate=values.flag("regenerate"),
             suite_globs=tuple(config.getini("phyjudge_suite_glob") or DEFAULT_SUITE_GLOBS),
             baseline=values.get("baseline"),
@@ -191,6 +210,8 @@ class Options:
         data.update(
             min_score=self.min_score,
             report=None if self.report is None else str(self.report),
+            html=None if self.html is None else str(self.html),
+            sheets=self.sheets,
             regenerate=self.regenerate,
             suite_globs=list(self.suite_globs),
             baseline=None if self.baseline is None else str(self.baseline),

@@ -16,9 +16,10 @@ from pytest_phyjudge.judges.cached import CacheStats
 from pytest_phyjudge.plugin.state import PhyJudgeState
 from pytest_phyjudge.reporting.baseline_run import BaselineRequest, settle_baseline
 from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.html import write_html_report
 from pytest_phyjudge.reporting.run_report import build_report, identities
 from pytest_phyjudge.reporting.scores import write_json_atomic
-from pytest_phyjudge.reporting.sheets import sheet_for_check, sheets_dir
+from pytest_phyjudge.reporting.sheets import case_key, case_nodeid, sheet_for_case, sheets_dir
 from pytest_phyjudge.reporting.tables import (
     TINY_WARNING,
     Line,
@@ -45,10 +46,10 @@ def outcome_of(report: pytest.TestReport) -> str:
 
 def _sheet(check: Check, folder: Path, suffix: str) -> Path | None:
     try:
-        return sheet_for_check(check, folder, suffix)
+        return sheet_for_case(check, folder, suffix)
     except Exception as exc:  # a sheet is a convenience: never fail a test over it
         warnings.warn(
-            f"pytest-phyjudge: no contact sheet for {check.nodeid} ({describe_error(exc)}).",
+            f"pytest-phyjudge: no contact sheet for {case_nodeid(check)} ({describe_error(exc)}).",
             pytest.PytestWarning,
             stacklevel=1,
         )
@@ -64,25 +65,33 @@ def _html_extra(report: pytest.TestReport, sheet: Path) -> None:
     report.extras = [*getattr(report, "extras", []), extras.png(data, name=sheet.name)]
 
 
+def sheets_folder(state: PhyJudgeState) -> Path | None:
+    """Where this run's contact sheets go; None when it writes none."""
+    options = state.options
+    return sheets_dir(options.report, options.html) if options.sheets else None
+
+
 def attach_checks(state: PhyJudgeState, item: pytest.Item, report: pytest.TestReport) -> None:
-    """Move the checks made during this phase of ``item`` onto its report, with contact
-    sheets (and pytest-html extras) for the failed ones."""
+    """Move the checks made during this phase of ``item`` onto its report, with the contact
+    sheet of each case (made by its first item, shared by the rest; pytest-html extras on
+    the failed ones)."""
     checks = state.pop_checks(item.nodeid)
     if not checks:
         return
-    folder = sheets_dir(state.options.report)
-    seen: dict[str, int] = {}
+    folder = sheets_folder(state)
     for check in checks:
         check.outcome = outcome_of(report)
-        if folder is not None and not check.passed:
-            # One test may check the same axis on several videos: number the repeats.
-            seen[check.axis] = seen.get(check.axis, 0) + 1
-            suffix = f"-{seen[check.axis]}" if seen[check.axis] > 1 else ""
-            sheet = _sheet(check, folder, suffix)
-            if sheet is not None:
-                check.sheet = str(sheet)
-                if item.config.pluginmanager.hasplugin("html"):
-                    _html_extra(report, sheet)
+        if folder is None:
+            continue
+        key = case_key(check)
+        if key not in state.sheets:
+            # One test may check several clips: number the repeats of its name.
+            taken = sum(k[:2] == key[:2] for k in state.sheets) if key[0] == "video" else 0
+            made = _sheet(check, folder, f"-{taken + 1}" if taken else "")
+            state.sheets[key] = None if made is None else str(made)
+        check.sheet = state.sheets[key]
+        if check.sheet and not check.passed and item.config.pluginmanager.hasplugin("html"):
+            _html_extra(report, Path(check.sheet))
     report.phyjudge_checks = [c.to_dict() for c in checks]  # type: ignore[attr-defined]
 
 
@@ -141,6 +150,7 @@ class PhyJudgeReporter:
         self.config = state.config
         self.checks: list[Check] = []
         self.written: Path | None = None
+        self.html_written: Path | None = None
         self.videos = 0
         self.write_error: str | None = None
         self._finished = False
@@ -157,7 +167,7 @@ class PhyJudgeReporter:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # Sheets of an earlier run would pass for this run's: start the folder afresh.
-        folder = sheets_dir(self.state.options.report)
+        folder = sheets_folder(self.state)
         if folder is not None and folder.is_dir() and not self.collect_only:
             for old in folder.glob("*.png"):
                 old.unlink(missing_ok=True)
@@ -198,7 +208,7 @@ class PhyJudgeReporter:
     def write(self, exitstatus: int | None, session: pytest.Session | None = None) -> None:
         """Write the JSON report (atomically); a failure to write warns, never raises."""
         options = self.state.options
-        if options.report is None or self.collect_only:
+        if (options.report is None and options.html is None) or self.collect_only:
             return
         stopped = bool(session is not None and (session.shouldfail or session.shouldstop))
         run = {
@@ -217,12 +227,22 @@ class PhyJudgeReporter:
             state_judge=state_judge,
             run=run,
         )
-        try:
-            self.written = write_json_atomic(options.report, document)
-            self.videos = document["num_videos"]
-        except OSError as exc:
-            self.write_error = f"cannot write {options.report}: {describe_error(exc)}"
-            warnings.warn(f"pytest-phyjudge: {self.write_error}", pytest.PytestWarning, 1)
+        self.videos = document["num_videos"]
+        if options.report is not None:
+            try:
+                self.written = write_json_atomic(options.report, document)
+            except OSError as exc:
+                self._not_written(options.report, exc)
+        if options.html is not None:
+            base = options.report.parent if options.report is not None else Path.cwd()
+            try:
+                self.html_written = write_html_report(document, options.html, base=base)
+            except Exception as exc:  # a broken page must not lose the run: say so, exit non-0
+                self._not_written(options.html, exc)
+
+    def _not_written(self, path: Path, exc: Exception) -> None:
+        self.write_error = f"cannot write {path}: {describe_error(exc)}"
+        warnings.warn(f"pytest-phyjudge: {self.write_error}", pytest.PytestWarning, 1)
 
     def _settle_baseline(self, session: pytest.Session, exitstatus: int) -> None:
         options, base = self.state.options, self.state.baseline
@@ -280,6 +300,7 @@ class PhyJudgeReporter:
             self.checks
             or self.baseline_lines
             or self.written is not None
+            or self.html_written is not None
             or self.write_error is not None
             or self._cache() is not None
         )
@@ -343,9 +364,11 @@ class PhyJudgeReporter:
     def summary_files(self, tr: Any) -> None:
         if self.written is not None:
             tr.write_line(f"phyjudge report: {self.written} ({self.videos} videos)")
-            sheets = [c.sheet for c in self.checks if c.sheet]
-            if sheets:
-                tr.write_line(f"contact sheets: {Path(sheets[0]).parent} ({len(sheets)})")
+        if self.html_written is not None:
+            tr.write_line(f"phyjudge HTML report: {self.html_written} ({self.videos} cases)")
+        sheets = sorted({c.sheet for c in self.checks if c.sheet})
+        if sheets and (self.written or self.html_written):
+            tr.write_line(f"contact sheets: {Path(sheets[0]).parent} ({len(sheets)})")
         if self.write_error is not None:
             tr.write_line(f"phyjudge report NOT written: {self.write_error}", red=True)
 

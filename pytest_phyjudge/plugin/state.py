@@ -20,7 +20,7 @@ from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.plugin import running
 from pytest_phyjudge.plugin.options import Options
-from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.checks import Check, rendered_prompt
 
 if TYPE_CHECKING:
     from pytest_phyjudge.regression.baseline import Baseline
@@ -104,6 +104,8 @@ class PhyJudgeState:
         self._order: list[tuple[CaseKey, pytest.Item]] | None = None
         self._position: dict[CaseKey, int] = {}
         self._checks: dict[str, list[Check]] = {}
+        #: Each case's contact sheet (None: none could be made), made by its first item.
+        self.sheets: dict[tuple[str | None, ...], str | None] = {}
         # Judging time: each (case, axis)'s share of its case's, and what each item spent.
         self._shares: dict[tuple[CaseKey, str], float] = {}
         self._spent: dict[str, float] = {}
@@ -265,6 +267,10 @@ class PhyJudgeState:
             check.judge = self._judge.identity
         if not check.settings and self._judge is not None:
             check.settings = dict(self._judge.settings)
+        if check.prompt is None and self._judge is not None:
+            check.prompt = rendered_prompt(
+                self._judge.rubric, check.axis, check.caption, check.criteria
+            )
         if item is not None:
             check.nodeid = item.nodeid
             item.user_properties.extend(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+
+if TYPE_CHECKING:
+    from pytest_phyjudge.engine.rubric import Rubric
 
 
 @dataclass
@@ -43,6 +46,10 @@ class Check:
     summary: dict[str, Any] | None = None
     #: The comparison with the run's baseline (see ``baseline.compare_entry``).
     baseline: dict[str, Any] | None = None
+    #: The law's criterion text when the case replaced it, and the prompt the judge read
+    #: (``system`` and ``user``), kept so that a report shows what was asked.
+    criteria: str | None = None
+    prompt: dict[str, str] | None = None
 
     @property
     def score(self) -> int | None:
@@ -104,3 +111,15 @@ class Check:
         if values.get("judge") is not None:
             values["judge"] = JudgeIdentity(**values["judge"])
         return cls(**values)
+
+
+def rendered_prompt(
+    rubric: Rubric, axis: str, caption: str, criteria: str | None = None
+) -> dict[str, str] | None:
+    """The system and user text ``rubric`` renders for one axis and caption; None when it
+    cannot (a report shows the prompt as a convenience, never fails over it)."""
+    try:
+        prompt = rubric.render(axis, caption, criteria=criteria)
+    except Exception:
+        return None
+    return {"system": prompt.system, "user": prompt.user}

@@ -79,15 +79,19 @@ def _relative(path: str | None, base: Path) -> str | None:
 
 
 def _check_entry(check: Check, base: Path) -> dict[str, Any]:
+    judgment = check.judgment
     return {
         "score": check.value,
         "min_score": check.min_score,
         "passed": check.passed,
         "outcome": check.outcome,
         "nodeid": check.nodeid,
-        "raw": None if check.judgment is None else check.judgment.raw,
+        "raw": None if judgment is None else judgment.raw,
         "error": check.error,
         "sheet": _relative(check.sheet, base),
+        "probs": None if judgment is None or judgment.probs is None else list(judgment.probs),
+        "expected": check.expected,
+        "prompt": check.prompt,
         **({} if check.samples is None else {"samples": check.samples, "summary": check.summary}),
         **({} if check.baseline is None else {"baseline": check.baseline}),
     }
@@ -118,6 +122,7 @@ def build_report(
     for result, members in _group(checks):
         result.extra["suite"] = members[0].suite
         result.extra["video_path"] = next((c.video for c in members if c.video), None)
+        result.extra["sheet"] = _relative(next((c.sheet for c in members if c.sheet), None), base)
         result.extra["checks"] = {c.axis: _check_entry(c, base) for c in members}
         result.extra["passed"] = all(c.passed for c in members)
         results.append(result)

@@ -1,8 +1,9 @@
-"""Contact sheets: a failed clip's frames in one PNG, read with PyAV (no model stack)."""
+"""Contact sheets: a case's frames (every sample's) in one PNG, read with PyAV (no model stack)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,45 +29,67 @@ _LINE = 14
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def sheets_dir(report: Path | None) -> Path | None:
-    """Contact sheets go beside the JSON report, in ``<report stem>-sheets/``."""
+def sheets_dir(report: Path | None, html: Path | None = None) -> Path | None:
+    """Contact sheets go beside the JSON report, in ``<report stem>-sheets/``; with only an
+    HTML report, into its folder's ``sheets/``."""
     if report is None:
-        return None
+        return None if html is None else html / "sheets"
     return report.parent / f"{report.stem}-sheets"
 
 
-def sheet_name(nodeid: str, axis: str) -> str:
-    """A file name for the sheet of one check, readable and safe on every filesystem."""
-    stem = _UNSAFE.sub("_", nodeid).strip("_")[-120:] or "check"
-    if not stem.endswith(axis):
-        stem = f"{stem}__{axis}"
+def sheet_name(nodeid: str) -> str:
+    """A file name for a case's sheet, readable and safe on every filesystem."""
+    stem = _UNSAFE.sub("_", nodeid).strip("_")[-120:] or "case"
     return f"{stem}.png"
 
 
-def check_title(check: Check) -> str:
-    """The sheet's heading: the test, the verdict and judge, and the whole caption."""
-    verdict = "no score" if check.score is None else f"{check.score} < {check.min_score}"
-    if check.summary is not None:
-        summary = check.summary
-        verdict = f"{summary['met']}/{summary['n']} samples reach {check.min_score}"
+def case_nodeid(check: Check) -> str:
+    """The node id of the check's case (a suite item's id without its axis), or its test's."""
+    if check.case and check.nodeid.endswith(f"::{check.axis}"):
+        return check.nodeid[: -len(check.axis) - 2]
+    return check.nodeid
+
+
+def case_key(check: Check) -> tuple[str | None, ...]:
+    """What one sheet covers: a suite case, or one clip and caption of a helper's test."""
+    if check.case:
+        return ("case", check.suite, check.case)
+    return ("video", check.nodeid, check.video, check.caption)
+
+
+def case_clips(check: Check) -> list[tuple[str, Path]]:
+    """The case's clips with their labels: every sample's, or its one clip."""
+    if check.samples is None:
+        return [("", Path(check.video))] if check.video else []
+    clips = []
+    for sample in check.samples:
+        seed = "" if sample.get("seed") is None else f", seed {sample['seed']}"
+        if sample.get("video"):
+            clips.append((f"sample {sample['sample']}{seed}", Path(sample["video"])))
+    return clips
+
+
+def case_title(check: Check) -> str:
+    """The sheet's heading: the case, its judge, and the whole caption."""
     judge = f"   judge: {check.judge.describe()}" if check.judge is not None else ""
-    return f"{check.nodeid}\n{check.axis}: {verdict}{judge}\n{check.caption}"
+    return f"{case_nodeid(check)}{judge}\n{check.caption}"
 
 
-def sheet_for_check(check: Check, folder: Path, suffix: str = "") -> Path | None:
-    """Write the sheet of a failed check into ``folder``; None when its video is no file.
-    Raises what reading the video or writing the PNG raised."""
-    if check.video is None or not Path(check.video).is_file():
+def sheet_for_case(check: Check, folder: Path, suffix: str = "") -> Path | None:
+    """Write the sheet of ``check``'s case (all its samples) into ``folder``; None when no
+    clip of it is a file. Raises what reading a video or writing the PNG raised."""
+    clips = [(label, path) for label, path in case_clips(check) if path.is_file()]
+    if not clips:
         return None
     fps = (check.settings or {}).get("fps") or DEFAULT_FPS
-    out = folder / sheet_name(check.nodeid, check.axis + suffix)
-    return write_contact_sheet(check.video, out, title=check_title(check), fps=float(fps))
+    out = folder / sheet_name(case_nodeid(check) + suffix)
+    return write_contact_sheet(clips, out, title=case_title(check), fps=float(fps))
 
 
 # --------------------------------------------------------------------------- reading frames
 
 
-def _open(path: Path) -> Any:
+def open_video(path: Path) -> Any:
     """The container of ``path``; PyAV's errors become a VideoError naming the file."""
     import av
 
@@ -93,7 +116,7 @@ def _probe(path: Path) -> tuple[int, float]:
     (container headers often lack or misstate the frame count)."""
     import av
 
-    with _open(path) as container:
+    with open_video(path) as container:
         stream = container.streams.video[0]
         try:
             frames = sum(1 for packet in container.demux(stream) if packet.size)
@@ -121,7 +144,7 @@ def _frames(path: str | Path, count: int) -> list[Image.Image]:
     # The middle frame of each of ``count`` equal spans: evenly spaced, never the same twice.
     wanted = {int((i + 0.5) * total / count) for i in range(count)} if count else set()
     images: list[Image.Image] = []
-    with _open(path) as container:
+    with open_video(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
@@ -179,8 +202,17 @@ def _frame_count(video: Path, fps: float) -> int:
     return max(MIN_FRAMES, min(MAX_FRAMES, round(seconds * fps)))
 
 
+Clips = str | Path | Sequence[tuple[str, str | Path]]
+
+
+def _labelled(video: Clips) -> list[tuple[str, Path]]:
+    if isinstance(video, (str, Path)):
+        return [("", Path(video))]
+    return [(label, Path(path)) for label, path in video]
+
+
 def write_contact_sheet(
-    video: str | Path,
+    video: Clips,
     out: str | Path,
     *,
     title: str,
@@ -189,33 +221,40 @@ def write_contact_sheet(
     thumb_width: int = THUMB_WIDTH,
 ) -> Path:
     """Write about ``fps`` evenly spaced frames a second of ``video`` as a grid PNG to
-    ``out``, each labelled with its time in the clip, under ``title`` (wrapped to fit)."""
+    ``out``, each labelled with its time in the clip, under ``title`` (wrapped to fit).
+    ``video`` is one clip, or several ``(label, clip)`` pairs (a case's samples): each
+    then starts a new row, under its label."""
     from PIL import Image, ImageDraw, ImageFont
 
-    video = Path(video)
-    frames = _frames(video, _frame_count(video, fps))
-    count = len(frames)
-    width, height = frames[0].size
+    clips = [(label, _frames(path, _frame_count(path, fps))) for label, path in _labelled(video)]
+    width, height = clips[0][1][0].size
     thumb_height = max(1, round(height * thumb_width / width))
-    columns = max(1, min(columns, count))
-    rows = -(-count // columns)
+    columns = max(1, min(columns, max(len(frames) for _, frames in clips)))
     font = ImageFont.load_default()
     cell_w, cell_h = thumb_width + _PAD, thumb_height + _LINE + _PAD
     sheet_width = _PAD + columns * cell_w
     title_lines = _wrap(title, font, sheet_width - 2 * _PAD)
     top = _PAD + len(title_lines) * _LINE + _PAD
-    sheet = Image.new("RGB", (sheet_width, top + rows * cell_h), (24, 24, 24))
+    blocks = [
+        (_LINE if label else 0) + -(-len(frames) // columns) * cell_h for label, frames in clips
+    ]
+    sheet = Image.new("RGB", (sheet_width, top + sum(blocks)), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     for i, line in enumerate(title_lines):
         draw.text((_PAD, _PAD + i * _LINE), line, fill=(240, 240, 240), font=font)
-    for index, frame in enumerate(frames):
-        row, col = divmod(index, columns)
-        x, y = _PAD + col * cell_w, top + row * cell_h
-        thumb = frame.convert("RGB").resize((thumb_width, thumb_height), Image.BILINEAR)
-        sheet.paste(thumb, (x, y))
-        time = frame.info.get("time")
-        stamp = f"#{index}" if time is None else f"#{index}  t={time:.2f}s"
-        draw.text((x, y + thumb_height + 1), stamp, fill=(200, 200, 200), font=font)
+    for (label, frames), block in zip(clips, blocks, strict=True):
+        if label:
+            draw.text((_PAD, top), label, fill=(250, 210, 120), font=font)
+        first = top + (_LINE if label else 0)
+        for index, frame in enumerate(frames):
+            row, col = divmod(index, columns)
+            x, y = _PAD + col * cell_w, first + row * cell_h
+            thumb = frame.convert("RGB").resize((thumb_width, thumb_height), Image.BILINEAR)
+            sheet.paste(thumb, (x, y))
+            time = frame.info.get("time")
+            stamp = f"#{index}" if time is None else f"#{index}  t={time:.2f}s"
+            draw.text((x, y + thumb_height + 1), stamp, fill=(200, 200, 200), font=font)
+        top += block
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")

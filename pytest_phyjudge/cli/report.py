@@ -1,0 +1,62 @@
+"""``phyjudge report``: the HTML report of any scores.json (a pytest run's, a ``score-dir``
+one, or a PhyGround results file), written after the fact."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.cli.exits import EXIT_OK
+
+
+def add_commands(commands: Any) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write the HTML report of a scores.json (clips, verdicts, replies)",
+        description="Write an HTML report folder (index.html, its assets, small re-encoded "
+        "copies of the clips) from a scores.json written by pytest --phyjudge-report, by "
+        "phyjudge score-dir, or by PhyGround. It opens from disk and fetches nothing.",
+    )
+    report.add_argument("scores", metavar="SCORES.json", help="the report to show")
+    report.add_argument("--html", required=True, metavar="DIR", help="folder to write into")
+    report.add_argument("--title", help="the page's title (default: from the report)")
+    report.set_defaults(run=run_report)
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """The scores.json document at ``path``; an InputError naming the file and what is wrong."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"The report {str(path)!r} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"The report {str(path)!r} cannot be read ({exc}).") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"The report {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}). "
+            "Point at a scores.json written by pytest --phyjudge-report or phyjudge score-dir."
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise InputError(
+            f"The report {str(path)!r} has no 'results' list, so it is not a scores.json "
+            "(PhyGround's shape: meta, num_videos, general_dimensions, results)."
+        )
+    if any(not isinstance(row, dict) for row in data["results"]):
+        raise InputError(f"The report {str(path)!r} has a result that is not a JSON object.")
+    return data
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.reporting.html import write_html_report
+
+    path = Path(args.scores)
+    document = read_document(path)
+    try:
+        index = write_html_report(document, args.html, base=path.parent, title=args.title)
+    except OSError as exc:
+        raise InputError(f"Cannot write the HTML report into {args.html!r} ({exc}).") from exc
+    print(f"wrote {index} ({len(document['results'])} cases)")
+    return EXIT_OK

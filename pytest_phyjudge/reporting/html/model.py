@@ -1,0 +1,251 @@
+"""What the HTML report shows, read from a run report dict (the scores.json document), so
+that ``--phyjudge-html`` and ``phyjudge report --html`` show the same page for the same run.
+
+Three shapes are read: the pytest plugin's report (per-axis ``checks`` with thresholds),
+``phyjudge score-dir``'s (per-axis ``checks`` without thresholds) and a bare PhyGround
+results file (scores only).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from pytest_phyjudge.engine.axes import ALL_AXES, DOMAIN_TITLES, GENERAL_METRICS, domain_of
+
+#: Judge kinds whose scores say nothing about the clip.
+MEANINGLESS_KINDS = ("tiny", "scripted")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class AxisView:
+    """One axis of one case: the score against its threshold and everything behind it."""
+
+    axis: str
+    domain: str
+    score: float | None
+    min_score: int | None
+    #: pass / fail (against a threshold), scored (no threshold), error (no score).
+    status: str
+    outcome: str | None = None
+    probs: tuple[float, ...] | None = None
+    expected: float | None = None
+    samples: tuple[Mapping[str, Any], ...] = ()
+    baseline: Mapping[str, Any] | None = None
+    raw: str | None = None
+    error: str | None = None
+    prompt: Mapping[str, str] | None = None
+
+    @property
+    def baseline_delta(self) -> float | None:
+        base = self.baseline or {}
+        if base.get("stored") is None or base.get("obtained") is None:
+            return None
+        return float(base["obtained"]) - float(base["stored"])
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """One row of the report: a clip, its caption and its axes."""
+
+    anchor: str
+    name: str
+    suite: str | None
+    caption: str
+    status: str
+    axes: tuple[AxisView, ...]
+    video: str | None
+    sheet: str | None = None
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(a.domain for a in self.axes))
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """Items, passes, failures and the mean score of one axis or one domain."""
+
+    name: str
+    title: str
+    items: int
+    passed: int
+    failed: int
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class ReportView:
+    title: str
+    created: str | None
+    judges: tuple[str, ...]
+    #: Set for a tiny or scripted judge: the page says so at the top.
+    notice: str | None
+    axes: tuple[SummaryRow, ...]
+    domains: tuple[SummaryRow, ...]
+    cases: tuple[CaseView, ...]
+
+
+def _describe(judge: Mapping[str, Any]) -> str:
+    rev = f"@{judge['revision']}" if judge.get("revision") else ""
+    base = f" on {judge['base']}" if judge.get("base") else ""
+    return f"{judge.get('adapter', '?')}{rev}{base} ({judge.get('kind', '?')})"
+
+
+def _judges(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found = list(meta.get("judges") or [])
+    if not found and isinstance(meta.get("judge"), Mapping):
+        found = [meta["judge"]]
+    return found
+
+
+def _notice(meta: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> str | None:
+    kinds = sorted({str(j.get("kind")) for j in judges if j.get("kind") in MEANINGLESS_KINDS})
+    if not kinds and not meta.get("scores_meaningless"):
+        return None
+    who = " and ".join(kinds) or "test"
+    return (
+        f"These scores come from a {who} judge, not PhyJudge-9B: they are meaningless and "
+        "say nothing about the clips."
+    )
+
+
+def _status(entry: Mapping[str, Any], score: float | None) -> str:
+    if score is None:
+        return "error"
+    if entry.get("passed") is None:
+        return "scored"
+    return "pass" if entry["passed"] else "fail"
+
+
+def _axis_from_check(axis: str, entry: Mapping[str, Any]) -> AxisView:
+    score = entry.get("score")
+    probs = entry.get("probs")
+    return AxisView(
+        axis=axis,
+        domain=domain_of(axis),
+        score=score,
+        min_score=entry.get("min_score"),
+        status=_status(entry, score),
+        outcome=entry.get("outcome") or None,
+        probs=None if probs is None else tuple(float(p) for p in probs),
+        expected=entry.get("expected"),
+        samples=tuple(entry.get("samples") or ()),
+        baseline=entry.get("baseline"),
+        raw=entry.get("raw"),
+        error=entry.get("error"),
+        prompt=entry.get("prompt"),
+    )
+
+
+def _axes_from_scores(row: Mapping[str, Any]) -> list[AxisView]:
+    """A bare PhyGround row: the general metrics and the laws' scores, nothing else."""
+    found = [(m, row.get(m), None) for m in GENERAL_METRICS if m in row]
+    laws = (row.get("physical") or {}).get("laws") or {}
+    found += [(law, v.get("score"), v.get("error")) for law, v in laws.items()]
+    return [
+        AxisView(
+            axis=axis,
+            domain=domain_of(axis),
+            score=score,
+            min_score=None,
+            status="scored" if score is not None else "error",
+            error=error,
+        )
+        for axis, score, error in found
+        if axis in ALL_AXES
+    ]
+
+
+def _case_status(axes: Sequence[AxisView]) -> str:
+    statuses = {a.status for a in axes}
+    for status in ("fail", "error", "pass"):
+        if status in statuses:
+            return status
+    return "scored"
+
+
+def _video_path(row: Mapping[str, Any], base: Path) -> str | None:
+    """The clip's path: as recorded when it exists from here, else relative to the report."""
+    recorded = row.get("video_path") or row.get("file")
+    if not recorded:
+        return None
+    path = Path(recorded)
+    if not path.is_absolute() and not path.exists() and (base / path).exists():
+        path = base / path
+    return str(path)
+
+
+def case_view(row: Mapping[str, Any], index: int, base: Path) -> CaseView:
+    """One result row of the report as a case; ``base`` is the report's folder."""
+    checks = row.get("checks")
+    if isinstance(checks, Mapping) and checks:
+        axes = [_axis_from_check(axis, entry) for axis, entry in checks.items()]
+        axes.sort(key=lambda a: ALL_AXES.index(a.axis) if a.axis in ALL_AXES else len(ALL_AXES))
+    else:
+        axes = _axes_from_scores(row)
+    name = str(row.get("video") or f"case {index + 1}")
+    generator = row.get("generator")
+    suite = row.get("suite") or (f"generator {generator}" if generator else None)
+    return CaseView(
+        anchor=f"case-{index + 1}-{_UNSAFE.sub('-', name).strip('-')[:40]}",
+        name=name,
+        suite=suite,
+        caption=str(row.get("prompt") or ""),
+        status=_case_status(axes),
+        axes=tuple(axes),
+        video=_video_path(row, base),
+        sheet=row.get("sheet"),
+    )
+
+
+def _summary(name: str, title: str, axes: Sequence[AxisView]) -> SummaryRow:
+    scores = [a.score for a in axes if a.score is not None]
+    return SummaryRow(
+        name=name,
+        title=title,
+        items=len(axes),
+        passed=sum(a.status == "pass" for a in axes),
+        failed=sum(a.status in ("fail", "error") for a in axes),
+        mean=float(mean(scores)) if scores else None,
+    )
+
+
+def summaries(cases: Sequence[CaseView]) -> tuple[list[SummaryRow], list[SummaryRow]]:
+    """Per-axis rows in the rubric's order, then per-domain rows (general, solid, ...)."""
+    every = [a for case in cases for a in case.axes]
+    by_axis = [
+        _summary(axis, domain_of(axis), [a for a in every if a.axis == axis])
+        for axis in ALL_AXES
+        if any(a.axis == axis for a in every)
+    ]
+    by_domain = [
+        _summary(domain, title, [a for a in every if a.domain == domain])
+        for domain, title in DOMAIN_TITLES.items()
+        if any(a.domain == domain for a in every)
+    ]
+    return by_axis, by_domain
+
+
+def report_view(document: Mapping[str, Any], base: Path, title: str | None = None) -> ReportView:
+    """The page's content from a scores.json document; relative paths in it are read
+    against ``base``, the folder the document was written to."""
+    meta = document.get("meta") or {}
+    judges = _judges(meta)
+    cases = [case_view(row, i, base) for i, row in enumerate(document.get("results") or [])]
+    by_axis, by_domain = summaries(cases)
+    generator = meta.get("generator") or meta.get("video_model")
+    return ReportView(
+        title=title or ("PhyJudge report" + (f": {generator}" if generator else "")),
+        created=meta.get("created"),
+        judges=tuple(_describe(j) for j in judges),
+        notice=_notice(meta, judges),
+        axes=tuple(by_axis),
+        domains=tuple(by_domain),
+        cases=tuple(cases),
+    )
