@@ -56,16 +56,18 @@ def test_table_and_regression_exit(tmp_path: Path, capsys) -> None:
     code, out, _ = run(capsys, str(a), str(b))
     assert code == EXIT_OK
     lines = out.splitlines()
-    assert lines[0] == f"A: {a}" and lines[1] == f"B: {b}"
+    assert lines[0] == f"A: a  ({a})" and lines[1] == f"B: b  ({b})"
     assert lines[2].startswith("shared cases: 8 (only in A: 1, only in B: 0)")
+    assert lines[2].endswith("adjusted over the 2 axes by Holm")
     table = "\n".join(lines[3:])
+    # Holm over 2 axes: SA's p 2/256 is the smaller, so it is doubled (0.016); gravity's 1.0.
     assert table == textwrap.dedent(
         """\
-        axis      n  mean A  mean B  delta          95% CI      p
-        SA        8    4.00    3.00  -1.00  [-1.00, -1.00]  0.008  REGRESSION
-        gravity   8    3.00    3.00  +0.00  [+0.00, +0.00]  1.000
-        all      16    3.50    3.00  -0.50  [-0.75, -0.25]  0.008
-        significant regressions (p < 0.05): 1 (SA)"""
+        axis      n     A     B  delta          95% CI      p  p adj
+        SA        8  4.00  3.00  -1.00  [-1.00, -1.00]  0.008  0.016  REGRESSION
+        gravity   8  3.00  3.00  +0.00  [+0.00, +0.00]  1.000  1.000
+        all      16  3.50  3.00  -0.50  [-0.75, -0.25]  0.008
+        significant regressions (Holm-adjusted p < 0.05): 1 (SA)"""
     )
     code, _, _ = run(capsys, str(a), str(b), "--fail-on-regression")
     assert code == EXIT_REGRESSION
@@ -100,7 +102,7 @@ def test_chart_is_a_png_of_the_expected_size(tmp_path: Path, capsys) -> None:
     with Image.open(chart) as image:
         image.verify()
     with Image.open(chart) as image:
-        assert image.format == "PNG" and image.size == (1000, 500)
+        assert image.format == "PNG" and image.size == (1000, 600)
 
 
 def test_no_case_in_common(tmp_path: Path, capsys) -> None:

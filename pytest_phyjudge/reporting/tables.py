@@ -137,9 +137,9 @@ def named(keys: Iterable[Key], limit: int = WORST_SHOWN) -> str:
 
 def comparison_lines(comparison: Comparison, chart: Path) -> list[Line]:
     """The comparison table of the run against its baseline, and where its chart went."""
-    from pytest_phyjudge.regression.compare import table_lines as comparison_table
+    from pytest_phyjudge.reporting.compare_view import comparison_text
 
-    return [(line, False) for line in comparison_table(comparison)] + [
+    return [(line, False) for line in comparison_text(comparison)] + [
         (f"comparison chart: {chart}", False)
     ]
 
