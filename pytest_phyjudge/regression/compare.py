@@ -4,8 +4,8 @@ cry wolf when 16 axes are tested at once.
 A set of scores is a ``scores.json`` report (``--phyjudge-report`` or ``phyjudge
 score-dir``, or a PhyGround results file), a baseline file, or a pytest run's checks. Cases
 are paired by suite and case id (the ``video`` stem for reports without a suite); a sampled
-case counts once, with its mean. Per axis: the means of A and B over the shared cases with
-percentile bootstrap intervals, the mean paired delta B - A with its bootstrap interval, and
+case counts once, with its mean. Per axis: the means of A and B over the shared cases, the
+mean paired delta B - A with its bootstrap interval, and
 the two-sided sign-flip permutation test of the deltas (``stats.sign_flip_p_value``). The
 axes' p-values are then adjusted together (Holm by default, see ``stats.adjust_p_values``):
 an axis regresses when its delta is negative and its ADJUSTED p-value is below
@@ -58,8 +58,6 @@ class AxisComparison:
     n: int
     mean_a: float
     mean_b: float
-    interval_a: tuple[float, float]
-    interval_b: tuple[float, float]
     delta: float
     interval: tuple[float, float]
     p_value: float
@@ -201,8 +199,6 @@ def _axis_row(axis: str, pairs: Sequence[tuple[float, float]], confidence: float
         n=len(pairs),
         mean_a=fmean(a),
         mean_b=fmean(b),
-        interval_a=stats.bootstrap_interval(a, confidence),
-        interval_b=stats.bootstrap_interval(b, confidence),
         delta=delta,
         interval=stats.bootstrap_interval(deltas, confidence),
         p_value=p_value,
