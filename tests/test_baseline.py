@@ -310,13 +310,14 @@ def test_compare_plot_of_a_run_against_its_baseline(pytester: pytest.Pytester, k
         [
             "A: baseline base.json",
             "B: this run",
-            "axis *mean A*mean B*delta*",
+            "axis *A*B*delta*p adj",
             "SA *2*4.00*4.50*+0.50*",
+            "no significant regression (Holm-adjusted p < 0.05)",
             "comparison chart: *chart.png",
         ]
     )
     with Image.open(pytester.path / "out" / "chart.png") as image:
-        assert image.format == "PNG" and image.size == (1000, 500)
+        assert image.format == "PNG" and image.size == (1000, 600)
 
 
 # --------------------------------------------------------------------------- the module

@@ -1,13 +1,73 @@
-"""``phyjudge compare``: two scores.json reports side by side, with paired statistics."""
+"""``phyjudge compare`` (two reports axis by axis, corrected for testing many axes) and
+``phyjudge agree`` (how far two runs over the same clips agree)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_REGRESSION
 from pytest_phyjudge.judges.settings import parse_confidence
+from pytest_phyjudge.regression.stats import CORRECTIONS
+
+FORMATS = ("text", "markdown", "json")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, *, labels: str) -> None:
+    """``--format`` and ``--label``, shared by compare, agree and leaderboard."""
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (default), markdown (a table ready for a PR comment or job summary) or json",
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        metavar="NAME",
+        help=f"name the runs in tables and charts, once per file in order ({labels}); by "
+        "default a run is named from its metadata (meta.video_model or meta.generator), "
+        "else its file name",
+    )
+
+
+def read_runs(paths: Sequence[str], labels: Sequence[str] | None) -> list[Any]:
+    """The reports at ``paths``, named by ``labels`` when given (one per file)."""
+    from pytest_phyjudge.regression.compare import read_report
+
+    if labels is not None and len(labels) != len(paths):
+        raise InputError(
+            f"--label was given {len(labels)} times for {len(paths)} files; give it once per "
+            "file, in the files' order (or leave it out to name runs from their metadata)."
+        )
+    names: Sequence[str | None] = labels if labels is not None else [None] * len(paths)
+    return [read_report(path).labelled(label) for path, label in zip(paths, names, strict=True)]
+
+
+def emit(
+    fmt: str,
+    lines: Callable[[], list[str]],
+    markdown: Callable[[], list[str]],
+    data: Callable[[], Any],
+) -> None:
+    """Print the result in the asked format."""
+    if fmt == "json":
+        print(json.dumps(data(), indent=2), flush=True)
+    else:
+        print("\n".join(markdown() if fmt == "markdown" else lines()), flush=True)
+
+
+def write_png(writer: Callable[[Any, Path], Path], value: Any, path: str) -> None:
+    """Draw a chart; an unwritable path is an InputError that names it."""
+    try:
+        chart = writer(value, Path(path))
+    except OSError as exc:
+        raise InputError(f"Cannot write the chart {path!r} ({exc}).") from exc
+    print(f"chart: {chart}", flush=True)
 
 
 def add_commands(commands: Any) -> None:
@@ -16,7 +76,8 @@ def add_commands(commands: Any) -> None:
         help="compare two scores.json reports axis by axis (e.g. two generator versions)",
         description="Pair the cases two scores.json reports share; print per-axis means, the "
         "mean paired delta B - A with its bootstrap interval and a sign-flip permutation "
-        "test, and flag significant regressions.",
+        "test whose p-values are adjusted for testing every axis at once, and flag "
+        "significant regressions.",
     )
     comparison.add_argument("a", metavar="A.json", help="the reference report (the old version)")
     comparison.add_argument("b", metavar="B.json", help="the report to check (the new one)")
@@ -24,28 +85,71 @@ def add_commands(commands: Any) -> None:
         "--confidence",
         type=parse_confidence,
         default=0.95,
-        help="level of the intervals; a regression needs p < 1 - confidence (default: 0.95)",
+        help="level of the intervals; a regression needs adjusted p < 1 - confidence "
+        "(default: 0.95)",
+    )
+    comparison.add_argument(
+        "--correction",
+        choices=CORRECTIONS,
+        default="holm",
+        help="adjust the axes' p-values for being tested together: holm (default; controls "
+        "the chance of any false alarm), bh (Benjamini-Hochberg; the share of false alarms) "
+        "or none",
     )
     comparison.add_argument(
         "--fail-on-regression",
         action="store_true",
-        help=f"exit with {EXIT_REGRESSION} when an axis regresses significantly",
+        help=f"exit with {EXIT_REGRESSION} when an axis regresses significantly (adjusted p)",
     )
-    comparison.add_argument("--plot", metavar="PNG", help="write a chart of the per-axis means")
+    comparison.add_argument(
+        "--plot", metavar="PNG", help="write a forest plot of the per-axis deltas"
+    )
+    add_output_arguments(comparison, labels="A then B")
     comparison.set_defaults(run=run_compare)
+
+    agree = commands.add_parser(
+        "agree",
+        help="how far two runs over the same clips agree, per axis",
+        description="Pair the clips two scores.json reports share (two runs of one judge, "
+        "two judges, or a judge and human ratings in the same shape) and print per axis: "
+        "exact agreement, agreement within one point, quadratic-weighted Cohen's kappa and "
+        "Spearman's rho.",
+    )
+    agree.add_argument("a", metavar="A.json")
+    agree.add_argument("b", metavar="B.json")
+    add_output_arguments(agree, labels="A then B")
+    agree.set_defaults(run=run_agree)
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.regression.compare import compare, read_report, table_lines, write_chart
+    from pytest_phyjudge.regression.compare import compare
+    from pytest_phyjudge.reporting import compare_view as view
+    from pytest_phyjudge.reporting.charts import write_forest
 
-    comparison = compare(read_report(args.a), read_report(args.b), confidence=args.confidence)
-    print("\n".join(table_lines(comparison)), flush=True)
+    a, b = read_runs([args.a, args.b], args.label)
+    comparison = compare(a, b, confidence=args.confidence, correction=args.correction)
+    emit(
+        args.format,
+        lambda: view.comparison_text(comparison),
+        lambda: view.comparison_markdown(comparison),
+        lambda: view.comparison_json(comparison),
+    )
     if args.plot:
-        try:
-            chart = write_chart(comparison, args.plot)
-        except OSError as exc:
-            raise InputError(f"Cannot write the chart {args.plot!r} ({exc}).") from exc
-        print(f"chart: {chart}", flush=True)
+        write_png(write_forest, comparison, args.plot)
     if args.fail_on_regression and comparison.regressions:
         return EXIT_REGRESSION
+    return EXIT_OK
+
+
+def run_agree(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.regression.agreement import agreement
+    from pytest_phyjudge.reporting import board_view as view
+
+    found = agreement(*read_runs([args.a, args.b], args.label))
+    emit(
+        args.format,
+        lambda: view.agreement_text(found),
+        lambda: view.agreement_markdown(found),
+        lambda: view.agreement_json(found),
+    )
     return EXIT_OK

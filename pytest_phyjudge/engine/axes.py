@@ -30,6 +30,12 @@ LAW_DOMAINS: dict[str, Domain] = {
 }
 
 PHYSICAL_LAWS: tuple[str, ...] = tuple(LAW_DOMAINS)
+
+#: Each physical domain and its laws, in PhyGround's order (the leaderboard's columns).
+DOMAINS: dict[Domain, tuple[str, ...]] = {
+    domain: tuple(law for law, of in LAW_DOMAINS.items() if of == domain)
+    for domain in ("solid", "fluid", "optics")
+}
 ALL_AXES: tuple[str, ...] = GENERAL_METRICS + PHYSICAL_LAWS
 
 #: The judge's scale: every score is a whole number from MIN_SCORE to MAX_SCORE.

@@ -20,6 +20,7 @@ from pytest_phyjudge.reporting.html import write_html_report
 from pytest_phyjudge.reporting.run_report import build_report, identities
 from pytest_phyjudge.reporting.scores import write_json_atomic
 from pytest_phyjudge.reporting.sheets import case_key, case_nodeid, sheet_for_case, sheets_dir
+from pytest_phyjudge.reporting.step_summary import write_step_summary
 from pytest_phyjudge.reporting.tables import (
     TINY_WARNING,
     Line,
@@ -156,6 +157,8 @@ class PhyJudgeReporter:
         self._finished = False
         self.baseline_lines: list[Line] = []
         self.baseline_write_failed = False
+        #: Why the CI job summary could not be appended (it never fails the run).
+        self.summary_error: str | None = None
         #: What the xdist workers sent: their cache counts and judge summaries.
         self.worker_cache: list[dict[str, Any]] = []
         self.worker_summaries: list[tuple[str, str]] = []
@@ -269,7 +272,14 @@ class PhyJudgeReporter:
         self._settle_baseline(session, exitstatus)
         if self.write_error is not None or self.baseline_write_failed:
             _fail_exit(session)
+        self._append_step_summary()
         self._finished = True
+
+    def _append_step_summary(self) -> None:
+        """On CI (``GITHUB_STEP_SUMMARY`` set): the run as Markdown in the job's summary,
+        after the report is written; a failure only warns."""
+        if self.checks and not self.collect_only:
+            self.summary_error = write_step_summary(self.checks, self.written, self.html_written)
 
     # -- the terminal summary: one method per part, as pytest's own summaries
 
@@ -291,6 +301,8 @@ class PhyJudgeReporter:
         lines = [(text, True) for text, red in self.baseline_lines if red]
         if self.write_error is not None:
             lines.insert(0, (f"phyjudge report NOT written: {self.write_error}", True))
+        if self.summary_error is not None:
+            lines.append((f"CI job summary NOT written: {self.summary_error}", True))
         return lines
 
     def _has_summary(self, quiet: bool) -> bool:
@@ -375,6 +387,8 @@ class PhyJudgeReporter:
     def summary_baseline(self, tr: Any) -> None:
         for text, red in self.baseline_lines:
             tr.write_line(text, red=red)
+        if self.summary_error is not None:
+            tr.write_line(f"CI job summary NOT written: {self.summary_error}", red=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # A session that died before pytest_sessionfinish still leaves what it judged.

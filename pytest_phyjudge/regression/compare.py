@@ -1,12 +1,16 @@
-"""Two sets of scores side by side: per-axis means, paired deltas, tests and a chart.
+"""Two sets of scores side by side: per-axis means, paired deltas and tests that do not
+cry wolf when 16 axes are tested at once.
 
 A set of scores is a ``scores.json`` report (``--phyjudge-report`` or ``phyjudge
-score-dir``), a baseline file, or a pytest run's checks. Cases are paired by suite and case
-id (the ``video`` stem for reports without a suite); a sampled case counts once, with its
-mean. Per axis: the means of A and B over the shared cases with percentile bootstrap
-intervals, the mean paired delta B - A with its bootstrap interval, and the two-sided
-sign-flip permutation test of the deltas (``stats.sign_flip_p_value``). An axis regresses
-when its delta is negative and that test's p-value is below ``1 - confidence``.
+score-dir``, or a PhyGround results file), a baseline file, or a pytest run's checks. Cases
+are paired by suite and case id (the ``video`` stem for reports without a suite); a sampled
+case counts once, with its mean. Per axis: the means of A and B over the shared cases, the
+mean paired delta B - A with its bootstrap interval, and
+the two-sided sign-flip permutation test of the deltas (``stats.sign_flip_p_value``). The
+axes' p-values are then adjusted together (Holm by default, see ``stats.adjust_p_values``):
+an axis regresses when its delta is negative and its ADJUSTED p-value is below
+``1 - confidence``, so that a run with no real change trips the gate on at most about
+``1 - confidence`` of occasions, not on one axis in twenty.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -24,20 +28,28 @@ from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, MAX_SCORE, MI
 from pytest_phyjudge.regression import stats
 
 DEFAULT_CONFIDENCE = 0.95
-#: The chart's size: 1000 x 500 pixels.
-CHART_SIZE_INCHES = (10.0, 5.0)
-CHART_DPI = 100
+DEFAULT_CORRECTION: stats.Correction = "holm"
 
 Pair = tuple[str, str]  # case, axis
 
 
 @dataclass(frozen=True)
 class ScoreSet:
-    """Scores by (case, axis); ``name`` says where they come from."""
+    """Scores by (case, axis); ``name`` says where they come from (a path), ``label`` what
+    tables and charts call them (the generator, from the file's metadata or ``--label``)."""
 
     name: str
     values: Mapping[Pair, float]
     judge: Mapping[str, Any] | None = None
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    def labelled(self, label: str | None) -> ScoreSet:
+        """The same scores under another label (``None`` keeps this one)."""
+        return self if label is None else replace(self, label=label)
 
 
 @dataclass(frozen=True)
@@ -46,11 +58,11 @@ class AxisComparison:
     n: int
     mean_a: float
     mean_b: float
-    interval_a: tuple[float, float]
-    interval_b: tuple[float, float]
     delta: float
     interval: tuple[float, float]
     p_value: float
+    #: ``p_value`` adjusted for the number of axes tested (equal to it without correction).
+    p_adjusted: float
     regression: bool
 
 
@@ -59,6 +71,7 @@ class Comparison:
     a: ScoreSet
     b: ScoreSet
     confidence: float
+    correction: stats.Correction
     rows: list[AxisComparison]
     overall: AxisComparison
     shared_cases: int
@@ -69,6 +82,10 @@ class Comparison:
     @property
     def regressions(self) -> list[AxisComparison]:
         return [r for r in self.rows if r.regression]
+
+    @property
+    def alpha(self) -> float:
+        return 1 - self.confidence
 
 
 # --------------------------------------------------------------------------- reading
@@ -122,8 +139,18 @@ def scores_from_report(data: Any, name: str) -> ScoreSet:
             value = _score(entry.get("score"), name, case, f"{field}.score")
             if value is not None:
                 values[(case, law)] = value
-    judge = (data.get("meta") or {}).get("judge") if isinstance(data.get("meta"), dict) else None
-    return ScoreSet(name=name, values=values, judge=judge)
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    return ScoreSet(name=name, values=values, judge=meta.get("judge"), label=run_label(meta, name))
+
+
+def run_label(meta: Mapping[str, Any], name: str) -> str:
+    """What a run is called: its generator as the file records it (PhyGround's
+    ``meta.video_model``, ``phyjudge score-dir``'s ``meta.generator``), else the file's stem."""
+    for key in ("video_model", "generator"):
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return Path(name).stem
 
 
 def read_report(path: str | Path) -> ScoreSet:
@@ -161,6 +188,7 @@ def scores_from_entries(
 
 
 def _axis_row(axis: str, pairs: Sequence[tuple[float, float]], confidence: float) -> AxisComparison:
+    """One axis' row with its raw p-value; ``_adjusted`` decides the regression later."""
     a = [p[0] for p in pairs]
     b = [p[1] for p in pairs]
     deltas = [y - x for x, y in pairs]
@@ -171,19 +199,28 @@ def _axis_row(axis: str, pairs: Sequence[tuple[float, float]], confidence: float
         n=len(pairs),
         mean_a=fmean(a),
         mean_b=fmean(b),
-        interval_a=stats.bootstrap_interval(a, confidence),
-        interval_b=stats.bootstrap_interval(b, confidence),
         delta=delta,
         interval=stats.bootstrap_interval(deltas, confidence),
         p_value=p_value,
-        regression=delta < 0 and p_value < 1 - confidence,
+        p_adjusted=p_value,
+        regression=False,
     )
 
 
-def compare(a: ScoreSet, b: ScoreSet, *, confidence: float = DEFAULT_CONFIDENCE) -> Comparison:
-    """Pair A and B over their shared (case, axis); InputError when they share no case."""
-    if not 0 < confidence < 1:
-        raise InputError(f"confidence is {confidence!r}; give a number in (0, 1), e.g. 0.95.")
+def _adjusted(
+    rows: Sequence[AxisComparison], correction: stats.Correction, alpha: float
+) -> list[AxisComparison]:
+    """The rows with their p-values adjusted together, and the regressions they show."""
+    adjusted = stats.adjust_p_values([r.p_value for r in rows], correction)
+    return [
+        replace(r, p_adjusted=p, regression=r.delta < 0 and p < alpha)
+        for r, p in zip(rows, adjusted, strict=True)
+    ]
+
+
+def paired_by_axis(a: ScoreSet, b: ScoreSet) -> tuple[dict[str, list[tuple[float, float]]], int]:
+    """(A's, B's) score pairs per axis over the cases both hold, in the rubric's order of
+    axes, and the number of shared cases; InputError when there is nothing to pair."""
     cases_a = {case for case, _ in a.values}
     cases_b = {case for case, _ in b.values}
     shared = cases_a & cases_b
@@ -203,8 +240,25 @@ def compare(a: ScoreSet, b: ScoreSet, *, confidence: float = DEFAULT_CONFIDENCE)
         )
     order = [axis for axis in ALL_AXES if axis in by_axis]
     order += sorted(set(by_axis) - set(order))
-    rows = [_axis_row(axis, by_axis[axis], confidence) for axis in order]
-    everything = [pair for axis in order for pair in by_axis[axis]]
+    return {axis: by_axis[axis] for axis in order}, len(shared)
+
+
+def compare(
+    a: ScoreSet,
+    b: ScoreSet,
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+    correction: stats.Correction = DEFAULT_CORRECTION,
+) -> Comparison:
+    """Pair A and B over their shared (case, axis); InputError when they share no case."""
+    if not 0 < confidence < 1:
+        raise InputError(f"confidence is {confidence!r}; give a number in (0, 1), e.g. 0.95.")
+    by_axis, shared = paired_by_axis(a, b)
+    rows = [_axis_row(axis, pairs, confidence) for axis, pairs in by_axis.items()]
+    rows = _adjusted(rows, correction, 1 - confidence)
+    everything = [pair for pairs in by_axis.values() for pair in pairs]
+    cases_a = {case for case, _ in a.values}
+    cases_b = {case for case, _ in b.values}
     notes = []
     from pytest_phyjudge.regression.baseline import describe_judge, same_judge
 
@@ -217,111 +271,11 @@ def compare(a: ScoreSet, b: ScoreSet, *, confidence: float = DEFAULT_CONFIDENCE)
         a=a,
         b=b,
         confidence=confidence,
+        correction=correction,
         rows=rows,
         overall=_axis_row("all", everything, confidence),
-        shared_cases=len(shared),
-        only_a=len(cases_a - shared),
-        only_b=len(cases_b - shared),
+        shared_cases=shared,
+        only_a=len(cases_a - cases_b),
+        only_b=len(cases_b - cases_a),
         notes=notes,
     )
-
-
-def _pct(confidence: float) -> str:
-    return f"{confidence * 100:g}%"
-
-
-def table_lines(comparison: Comparison) -> list[str]:
-    c = comparison
-    head = ("axis", "n", "mean A", "mean B", "delta", f"{_pct(c.confidence)} CI", "p", "")
-    body = []
-    for r in [*c.rows, c.overall]:
-        body.append(
-            (
-                r.axis,
-                str(r.n),
-                f"{r.mean_a:.2f}",
-                f"{r.mean_b:.2f}",
-                f"{r.delta:+.2f}",
-                f"[{r.interval[0]:+.2f}, {r.interval[1]:+.2f}]",
-                f"{r.p_value:.3f}",
-                "REGRESSION" if r.regression and r.axis != "all" else "",
-            )
-        )
-    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-
-    def fmt(row: Sequence[str]) -> str:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(w) for cell, w in zip(row[1:-1], widths[1:-1], strict=True)]
-        return "  ".join([*cells, row[-1]]).rstrip()
-
-    lines = [
-        f"A: {c.a.name}",
-        f"B: {c.b.name}",
-        f"shared cases: {c.shared_cases} (only in A: {c.only_a}, only in B: {c.only_b}); "
-        f"delta = B - A, paired over shared cases; p: two-sided sign-flip permutation test",
-        *c.notes,
-        fmt(head),
-        *(fmt(row) for row in body),
-    ]
-    regressions = c.regressions
-    alpha = 1 - c.confidence
-    if regressions:
-        names = ", ".join(r.axis for r in regressions)
-        lines.append(f"significant regressions (p < {alpha:.2g}): {len(regressions)} ({names})")
-    else:
-        lines.append(f"no significant regression (p < {alpha:.2g})")
-    return lines
-
-
-# --------------------------------------------------------------------------- the chart
-
-
-def write_chart(comparison: Comparison, path: str | Path) -> Path:
-    """A PNG of CHART_SIZE_INCHES at CHART_DPI: per axis, A's and B's means side by side with
-    their bootstrap intervals; regressing axes are marked in red."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    c = comparison
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    xs = list(range(len(c.rows)))
-    width = 0.38
-    for offset, label, means, intervals, color in (
-        (-width / 2, "A", [r.mean_a for r in c.rows], [r.interval_a for r in c.rows], "#7a8ca3"),
-        (width / 2, "B", [r.mean_b for r in c.rows], [r.interval_b for r in c.rows], "#e08a3c"),
-    ):
-        errors = [
-            [max(0.0, m - lo) for m, (lo, _) in zip(means, intervals, strict=True)],
-            [max(0.0, hi - m) for m, (_, hi) in zip(means, intervals, strict=True)],
-        ]
-        ax.bar(
-            [x + offset for x in xs],
-            means,
-            width,
-            yerr=errors,
-            capsize=3,
-            label=label,
-            color=color,
-        )
-    ax.set_xticks(xs)
-    ax.set_xticklabels([r.axis for r in c.rows], rotation=30, ha="right", fontsize=8)
-    for tick, row in zip(ax.get_xticklabels(), c.rows, strict=True):
-        if row.regression:
-            tick.set_color("red")
-            tick.set_fontweight("bold")
-    ax.set_ylim(0, 5.5)
-    ax.set_ylabel("mean score (1-5)")
-    ax.set_title(
-        f"A: {Path(c.a.name).name}  vs  B: {Path(c.b.name).name}  "
-        f"({c.shared_cases} shared cases, {_pct(c.confidence)} bootstrap intervals; "
-        "red: significant regression)",
-        fontsize=9,
-    )
-    ax.legend(loc="upper right", fontsize=8)
-    fig.subplots_adjust(bottom=0.2, top=0.9, left=0.07, right=0.98)
-    fig.savefig(path, format="png")
-    return path

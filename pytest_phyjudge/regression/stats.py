@@ -1,4 +1,5 @@
-"""Statistics for repeated samples and report comparisons, on numpy alone (no scipy).
+"""Statistics for repeated samples and report comparisons (numpy; statsmodels where it does
+the work, imported inside the function that needs it).
 
 * :func:`wilson_interval`: the Wilson score interval of a proportion (two-sided);
   :func:`wilson_lower` its one-sided lower bound.
@@ -8,6 +9,9 @@
 * :func:`sign_flip_p_value`: a two-sided paired permutation test (sign flips of the paired
   differences, statistic: their mean); exact up to :data:`EXACT_FLIPS_MAX` non-zero
   differences, Monte Carlo with a fixed seed above.
+* :func:`adjust_p_values`: p-values of several tests made at once, adjusted by Holm's
+  step-down method (family-wise error) or Benjamini-Hochberg (false discovery rate), with
+  statsmodels' ``multipletests``.
 
 A one-sided lower bound at confidence ``c`` is the lower end of the two-sided interval at
 level ``2c - 1``: "with confidence ``c`` the true value is at least this".
@@ -18,7 +22,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal, get_args
+
+#: How the p-values of the axes tested together are adjusted: Holm (family-wise error),
+#: Benjamini-Hochberg (false discovery rate), or not at all.
+Correction = Literal["holm", "bh", "none"]
+CORRECTIONS: tuple[str, ...] = get_args(Correction)
+#: What each correction is called in reports, and statsmodels' name of its method.
+CORRECTION_TITLES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no correction"}
+_MULTIPLETESTS_METHOD = {"holm": "holm", "bh": "fdr_bh"}
 
 #: Bootstrap resamples; with the fixed seed the result is reproducible.
 BOOTSTRAP_RESAMPLES = 4000
@@ -144,3 +156,17 @@ def sign_flip_p_value(
         signs = rng.choice(np.array([-1.0, 1.0]), size=(rows, n))
         hits += int(np.sum(np.abs(signs @ nonzero) >= observed))
     return (hits + 1) / (resamples + 1)
+
+
+def adjust_p_values(p_values: Sequence[float], correction: Correction) -> list[float]:
+    """The p-values adjusted for being tested together (each at least its raw value, at most
+    1): reject where an adjusted value is below alpha and the family-wise error (Holm) or the
+    false discovery rate (``bh``) stays at most alpha. ``none`` returns them unchanged."""
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, not {correction!r}")
+    if correction == "none" or not p_values:
+        return [float(p) for p in p_values]
+    from statsmodels.stats.multitest import multipletests
+
+    adjusted = multipletests(list(p_values), method=_MULTIPLETESTS_METHOD[correction])[1]
+    return [float(p) for p in adjusted]

@@ -87,7 +87,8 @@ def _chart(
     """Compare the run's scores with the baseline's and draw the chart: the comparison, or
     why there is none."""
     from pytest_phyjudge._exceptions import InputError
-    from pytest_phyjudge.regression.compare import compare, scores_from_entries, write_chart
+    from pytest_phyjudge.regression.compare import compare, scores_from_entries
+    from pytest_phyjudge.reporting.charts import write_forest
 
     stored = scores_from_entries(
         ((key, e.score) for key, e in base.entries.items()), f"baseline {base.path.name}"
@@ -95,7 +96,7 @@ def _chart(
     obtained = scores_from_entries(((key, e.score) for key, e in run.items()), "this run")
     try:
         comparison = compare(stored, obtained)
-        write_chart(comparison, path)
+        write_forest(comparison, path)
     except (InputError, OSError) as exc:
         return None, str(exc)
     return comparison, None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
 from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.render import text_table
 
 if TYPE_CHECKING:
     from pytest_phyjudge.regression.compare import Comparison
@@ -66,11 +67,11 @@ def axis_rows(checks: Sequence[Check]) -> list[AxisRow]:
     return rows
 
 
-def table_lines(rows: Sequence[AxisRow]) -> list[str]:
-    """The axis table: names left-aligned, numbers right-aligned."""
-    head = ("axis", "domain", "items", "passed", "failed", "mean", "min")
+def axis_table(rows: Sequence[AxisRow]) -> tuple[list[str], list[list[str]]]:
+    """The axis table's heading and cells, for the terminal and the job summary alike."""
+    head = ["axis", "domain", "items", "passed", "failed", "mean", "min"]
     body = [
-        (
+        [
             r.axis,
             r.domain,
             str(r.items),
@@ -78,20 +79,20 @@ def table_lines(rows: Sequence[AxisRow]) -> list[str]:
             str(r.failed),
             "-" if r.mean is None else f"{r.mean:.2f}",
             "-" if r.min is None else f"{r.min:g}",
-        )
+        ]
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-
-    def fmt(row: Sequence[str]) -> str:
-        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
-        return "  ".join(cells).rstrip()
-
-    return [fmt(head), *(fmt(row) for row in body)]
+    return head, body
 
 
-def _verdict_text(check: Check) -> str:
+def table_lines(rows: Sequence[AxisRow]) -> list[str]:
+    """The axis table: names left-aligned, numbers right-aligned."""
+    head, body = axis_table(rows)
+    return text_table(head, body, left=2)
+
+
+def verdict_text(check: Check) -> str:
+    """A check's verdict in a few words: its score against its threshold, or why none."""
     if check.summary is not None:
         summary = check.summary
         what = f"{summary['met']}/{summary['n']} samples >= {check.min_score}"
@@ -112,7 +113,7 @@ def worst_lines(checks: Sequence[Check], limit: int = WORST_SHOWN) -> list[str]:
 
     rows = []
     for check in sorted(checks, key=badness)[:limit]:
-        what = _verdict_text(check)
+        what = verdict_text(check)
         own_item = check.nodeid.rsplit("::", 1)[-1] == check.axis
         name = check.nodeid if own_item else f"{check.nodeid} [{check.axis}]"
         verdict = "PASS" if check.passed else "FAIL"
@@ -137,9 +138,9 @@ def named(keys: Iterable[Key], limit: int = WORST_SHOWN) -> str:
 
 def comparison_lines(comparison: Comparison, chart: Path) -> list[Line]:
     """The comparison table of the run against its baseline, and where its chart went."""
-    from pytest_phyjudge.regression.compare import table_lines as comparison_table
+    from pytest_phyjudge.reporting.compare_view import comparison_text
 
-    return [(line, False) for line in comparison_table(comparison)] + [
+    return [(line, False) for line in comparison_text(comparison)] + [
         (f"comparison chart: {chart}", False)
     ]
 

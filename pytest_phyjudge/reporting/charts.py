@@ -1,0 +1,119 @@
+"""PNG charts of a comparison (a forest plot of per-axis deltas) and of a leaderboard, drawn
+with matplotlib's Agg canvas (no display needed); matplotlib is imported when one is drawn."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_phyjudge.regression.stats import CORRECTION_TITLES
+
+if TYPE_CHECKING:
+    from pytest_phyjudge.regression.compare import Comparison
+    from pytest_phyjudge.regression.leaderboard import Leaderboard
+
+#: The charts' size: 1000 x 600 pixels.
+CHART_SIZE_INCHES = (10.0, 6.0)
+CHART_DPI = 100
+#: Run names longer than this are shortened in titles and legends.
+LABEL_CHARS = 40
+REGRESSION_COLOR = "#c0392b"
+DELTA_COLOR = "#34495e"
+OVERALL_COLOR = "#7f8c8d"
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 3] + "..."
+
+
+def _figure() -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def write_forest(comparison: Comparison, path: str | Path) -> Path:
+    """A forest plot: per axis (top to bottom, then all axes pooled), the mean paired delta
+    B - A with its bootstrap interval, n beside the axis name and the adjusted p-value on the
+    right; regressing axes in red, a vertical line at no change."""
+    c = comparison
+    rows = [*c.rows, c.overall]
+    fig = _figure()
+    ax = fig.add_subplot()
+    ys = list(range(len(rows), 0, -1))
+    for y, row in zip(ys, rows, strict=True):
+        overall = row is c.overall
+        color = REGRESSION_COLOR if row.regression else OVERALL_COLOR if overall else DELTA_COLOR
+        low, high = row.interval
+        ax.errorbar(
+            [row.delta],
+            [y],
+            xerr=[[max(0.0, row.delta - low)], [max(0.0, high - row.delta)]],
+            fmt="D" if overall else "o",
+            color=color,
+            capsize=3,
+            markersize=5,
+        )
+    ax.axvline(0.0, color="#999999", linewidth=1, linestyle="--")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{r.axis}  (n={r.n})" for r in rows], fontsize=8)
+    for tick, row in zip(ax.get_yticklabels(), rows, strict=True):
+        if row.regression:
+            tick.set_color(REGRESSION_COLOR)
+            tick.set_fontweight("bold")
+    ax.set_ylim(0.3, len(rows) + 0.7)
+    right = ax.twinx()
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(ys)
+    adjusted = [f"p adj {r.p_adjusted:.3f}" for r in c.rows] + [f"p {c.overall.p_value:.3f}"]
+    right.set_yticklabels(adjusted, fontsize=7)
+    ax.set_xlabel(f"mean change in score, B - A (1-5 scale), {c.confidence * 100:g}% interval")
+    correction = CORRECTION_TITLES[c.correction]
+    title = f"{_short(c.b.title)} (B) vs {_short(c.a.title)} (A): per-axis change"
+    detail = (
+        f"{c.shared_cases} shared cases; red: significant regression "
+        f"({correction}-adjusted p < {c.alpha:.2g})"
+        if c.correction != "none"
+        else f"{c.shared_cases} shared cases; red: regression (unadjusted p < {c.alpha:.2g})"
+    )
+    ax.set_title("\n".join([*textwrap.wrap(title, 90), detail]), fontsize=9)
+    fig.subplots_adjust(left=0.2, right=0.88, top=0.9, bottom=0.1)
+    return _save(fig, path)
+
+
+def write_leaderboard_chart(board: Leaderboard, path: str | Path) -> Path:
+    """Grouped bars: per column (SA ... Overall), one bar per run, runs in rank order."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    columns = board.columns
+    width = 0.8 / max(1, len(board.rows))
+    for index, row in enumerate(board.rows):
+        xs = [i - 0.4 + width * (index + 0.5) for i in range(len(columns))]
+        values = [row.scores.get(column) for column in columns]
+        ax.bar(
+            [x for x, v in zip(xs, values, strict=True) if v is not None],
+            [v for v in values if v is not None],
+            width,
+            label=f"{index + 1}. {_short(row.label)}",
+        )
+    ax.set_xticks(range(len(columns)))
+    from pytest_phyjudge.regression.leaderboard import HEADINGS
+
+    ax.set_xticklabels([HEADINGS.get(c, c) for c in columns], fontsize=8)
+    ax.set_ylim(1, 5)
+    ax.set_ylabel("mean score (1-5)")
+    ax.set_title(f"PhyGround leaderboard: {len(board.rows)} runs, ranked by Overall", fontsize=10)
+    ax.legend(loc="upper left", fontsize=7, ncols=2)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.08)
+    return _save(fig, path)

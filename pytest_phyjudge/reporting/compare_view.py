@@ -1,0 +1,118 @@
+"""A comparison as text, Markdown (a PR comment) or JSON, from one set of rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from pytest_phyjudge.regression.stats import CORRECTION_TITLES
+from pytest_phyjudge.reporting.render import markdown_table, text_table
+
+if TYPE_CHECKING:
+    from pytest_phyjudge.regression.compare import AxisComparison, Comparison
+
+FLAG = "REGRESSION"
+
+
+def _pct(confidence: float) -> str:
+    return f"{confidence * 100:g}%"
+
+
+def _p(value: float) -> str:
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _columns(c: Comparison) -> list[str]:
+    adjusted = "p adj" if c.correction != "none" else "p adj (none)"
+    return ["axis", "n", "A", "B", "delta", f"{_pct(c.confidence)} CI", "p", adjusted, ""]
+
+
+def _cells(r: AxisComparison, overall: bool) -> list[str]:
+    return [
+        r.axis,
+        str(r.n),
+        f"{r.mean_a:.2f}",
+        f"{r.mean_b:.2f}",
+        f"{r.delta:+.2f}",
+        f"[{r.interval[0]:+.2f}, {r.interval[1]:+.2f}]",
+        _p(r.p_value),
+        "" if overall else _p(r.p_adjusted),
+        FLAG if r.regression and not overall else "",
+    ]
+
+
+def method_line(c: Comparison) -> str:
+    """How the numbers were made, in one sentence."""
+    family = f"{len(c.rows)} axes"
+    adjusted = (
+        "not adjusted for the axes tested together"
+        if c.correction == "none"
+        else f"adjusted over the {family} by {CORRECTION_TITLES[c.correction]}"
+    )
+    return (
+        f"delta = B - A, paired over shared cases, with {_pct(c.confidence)} bootstrap "
+        f"intervals; p: two-sided sign-flip permutation test, {adjusted}"
+    )
+
+
+def verdict_line(c: Comparison) -> str:
+    """The gate's verdict: which axes regress, judged on the adjusted p-values."""
+    which = "p" if c.correction == "none" else f"{CORRECTION_TITLES[c.correction]}-adjusted p"
+    regressions = c.regressions
+    if not regressions:
+        return f"no significant regression ({which} < {c.alpha:.2g})"
+    names = ", ".join(r.axis for r in regressions)
+    return f"significant regressions ({which} < {c.alpha:.2g}): {len(regressions)} ({names})"
+
+
+def _body(c: Comparison) -> list[list[str]]:
+    return [*(_cells(r, False) for r in c.rows), _cells(c.overall, True)]
+
+
+def _shared_line(c: Comparison) -> str:
+    return f"shared cases: {c.shared_cases} (only in A: {c.only_a}, only in B: {c.only_b})"
+
+
+def comparison_text(c: Comparison) -> list[str]:
+    """The terminal table: who A and B are, how, the rows, the verdict."""
+    return [
+        f"A: {c.a.title}" + ("" if c.a.title == c.a.name else f"  ({c.a.name})"),
+        f"B: {c.b.title}" + ("" if c.b.title == c.b.name else f"  ({c.b.name})"),
+        f"{_shared_line(c)}; {method_line(c)}",
+        *c.notes,
+        *text_table(_columns(c), _body(c)),
+        verdict_line(c),
+    ]
+
+
+def comparison_markdown(c: Comparison) -> list[str]:
+    """A PR-comment-ready block: a heading naming both runs, the table, the verdict."""
+    verdict = verdict_line(c)
+    lines = [
+        f"### phyjudge compare: {c.a.title} (A) vs {c.b.title} (B)",
+        "",
+        f"{_shared_line(c)}. {method_line(c)[0].upper()}{method_line(c)[1:]}.",
+        *(f"> {note}" for note in c.notes),
+        "",
+        *markdown_table(_columns(c), _body(c)),
+        "",
+        f"**{verdict}**" if c.regressions else verdict,
+    ]
+    return lines
+
+
+def comparison_json(c: Comparison) -> dict[str, Any]:
+    """Everything the table shows, as plain values."""
+    return {
+        "a": {"label": c.a.title, "path": c.a.name},
+        "b": {"label": c.b.title, "path": c.b.name},
+        "confidence": c.confidence,
+        "correction": c.correction,
+        "shared_cases": c.shared_cases,
+        "only_a": c.only_a,
+        "only_b": c.only_b,
+        "notes": list(c.notes),
+        "axes": [asdict(r) for r in c.rows],
+        "overall": asdict(c.overall),
+        "regressions": [r.axis for r in c.regressions],
+    }

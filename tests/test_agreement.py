@@ -1,0 +1,100 @@
+"""``phyjudge agree``: per-axis agreement of two runs over the same clips, against values
+computed by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from test_compare import report, run
+
+from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_USAGE
+from pytest_phyjudge.regression.agreement import agreement, quadratic_kappa, spearman_rho
+from pytest_phyjudge.regression.compare import read_report
+
+A_SA = [1, 2, 3, 5]
+B_SA = [1, 3, 3, 4]
+
+
+def test_quadratic_kappa_and_rho_by_hand() -> None:
+    """Observed squared disagreement: (0 + 1 + 0 + 1) / 4 = 0.5. Expected, over every
+    (a_i, b_j): (17 + 7 + 5 + 25) / 16 = 3.375. Kappa = 1 - 0.5 / 3.375 = 23/27.
+    Ranks: a 1, 2, 3, 4; b 1, 2.5, 2.5, 4: rho = 4.5 / sqrt(5 * 4.5) = 3 / sqrt(10)."""
+    assert quadratic_kappa(A_SA, B_SA) == pytest.approx(23 / 27)
+    assert spearman_rho(A_SA, B_SA) == pytest.approx(3 / math.sqrt(10))
+    assert quadratic_kappa([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
+    # No spread at all: both undefined, never a made-up number.
+    assert quadratic_kappa([3, 3], [3, 3]) is None and spearman_rho([3, 3], [3, 3]) is None
+
+
+def _pair(tmp_path: Path) -> tuple[Path, Path]:
+    a = {f"c{i}": {"SA": s, "gravity": 3} for i, s in enumerate(A_SA)}
+    b = {f"c{i}": {"SA": s, "gravity": 3} for i, s in enumerate(B_SA)}
+    b["only_b"] = {"SA": 5}
+    return report(tmp_path / "a.json", a), report(tmp_path / "b.json", b)
+
+
+def test_agreement_per_axis(tmp_path: Path) -> None:
+    a, b = _pair(tmp_path)
+    found = agreement(read_report(a), read_report(b))
+    sa, gravity = found.rows
+    assert found.shared_cases == 4
+    assert (sa.axis, sa.n, sa.exact, sa.within_one) == ("SA", 4, 0.5, 1.0)
+    assert sa.kappa == pytest.approx(23 / 27) and sa.rho == pytest.approx(3 / math.sqrt(10))
+    assert (gravity.exact, gravity.kappa, gravity.rho) == (1.0, None, None)
+    assert found.overall.n == 8 and found.overall.exact == 0.75
+
+
+def test_sampled_means_are_rounded_for_kappa_not_for_rho() -> None:
+    from pytest_phyjudge.regression.agreement import axis_agreement
+
+    row = axis_agreement("SA", [(2.5, 3.0), (1.0, 1.0), (4.4, 4.0)])
+    assert (row.exact, row.within_one) == (1.0, 1.0)  # 2.5 -> 3, 4.4 -> 4
+    assert row.kappa == pytest.approx(1.0)
+    assert row.rho == pytest.approx(1.0)
+
+
+def test_agree_command_formats(tmp_path: Path, capsys) -> None:
+    a, b = _pair(tmp_path)
+    code, out, _ = run(capsys, str(a), str(b), command="agree")
+    assert code == EXIT_OK
+    lines = out.splitlines()
+    assert lines[:2] == ["A: a", "B: b"]
+    assert lines[3].split() == [
+        "axis",
+        "n",
+        "exact",
+        "within",
+        "1",
+        "kappa",
+        "(quadratic)",
+        "Spearman",
+        "rho",
+    ]
+    assert lines[4].split() == ["SA", "4", "0.50", "1.00", "0.85", "0.95"]
+    assert lines[5].split() == ["gravity", "4", "1.00", "1.00", "-", "-"]
+    code, out, _ = run(
+        capsys,
+        str(a),
+        str(b),
+        "--format",
+        "markdown",
+        "--label",
+        "run 1",
+        "--label",
+        "run 2",
+        command="agree",
+    )
+    assert out.startswith("### phyjudge agree: run 1 (A) vs run 2 (B)")
+    assert "| SA | 4 | 0.50 | 1.00 | 0.85 | 0.95 |" in out
+    code, out, _ = run(capsys, str(a), str(b), "--format", "json", command="agree")
+    data = json.loads(out)
+    assert data["axes"][0]["kappa"] == pytest.approx(23 / 27) and data["overall"]["n"] == 8
+
+
+def test_agree_needs_one_label_per_file(tmp_path: Path, capsys) -> None:
+    a, b = _pair(tmp_path)
+    code, _, err = run(capsys, str(a), str(b), "--label", "x", command="agree")
+    assert code == EXIT_USAGE and "--label was given 1 times for 2 files" in err
