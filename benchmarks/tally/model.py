@@ -82,8 +82,8 @@ def judge_outcome(
         why = f"no result within {LIMIT_S:.0f} s"
     elif "crashed" in kinds:
         why = "the process died while trying it"
-    elif sign := traceback_sign(text):
-        why = f"traceback ({sign}): {first_line(text)}"
+    elif traceback_sign(text):
+        why = f"traceback: {last_line(text)}"
     elif unexpected := sorted(set(kinds) - want.kinds):
         why = f"outcome {'/'.join(unexpected)}, wanted {'/'.join(sorted(want.kinds))}: "
         why += first_line(text)
@@ -99,6 +99,11 @@ def judge_outcome(
 def _accepted(kinds: list[str]) -> bool:
     """A run whose items all passed or skipped has no message to name anything in."""
     return all(kind in ("passed", "skipped", "xfailed") for kind in kinds)
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of ``text`` (a traceback's exception), shortened."""
+    return first_line("\n".join(reversed(text.splitlines())))
 
 
 def first_line(text: str) -> str:

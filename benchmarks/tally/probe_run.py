@@ -39,7 +39,10 @@ def run_probes(folder: Path, probes: Sequence[Probe]) -> list[Outcome]:
 def _child(folder: Path, names: list[str]):
     """Yield (name, (kinds, text, seconds)) as the child reports; the one it was on when it
     hung or died gets "hung" or "crashed"."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCHMARKS), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(BENCHMARKS), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "tally.probe_run", str(folder), *names],
         stdout=subprocess.PIPE,
@@ -89,7 +92,7 @@ def _try(probe: Probe, folder: Path) -> tuple[list[str], str]:
                 text, kind = probe.run(folder), "returned"
         except PhyJudgeError as exc:
             text, kind = str(exc), "error"
-        except BaseException:  # noqa: BLE001 - a crash is what is being counted
+        except BaseException:
             text, kind = traceback.format_exc(), "crash"
     shown = [f"warning: {w.category.__name__}: {w.message}" for w in seen]
     return [kind], "\n".join([text, captured.getvalue(), *shown])

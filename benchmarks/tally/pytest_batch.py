@@ -15,7 +15,7 @@ from pathlib import Path
 from tally.model import LIMIT_S, Outcome, SuiteInput, judge_outcome
 
 #: ``tally_recorder.py``: one JSON line per collected file and per test phase that reports.
-RECORDER = '''
+RECORDER = """
 import json, time
 
 def _write(config, **record):
@@ -47,7 +47,7 @@ def pytest_runtest_logreport(report):
         kind = "error" if report.when != "call" and report.failed else kind
         _write(CONFIG[0], event="done", file=report.nodeid.split("::")[0], kind=kind,
                text=report.longreprtext, t=time.time(), seconds=report.duration)
-'''
+"""
 
 SUFFIX = ".phyjudge.yaml"
 
