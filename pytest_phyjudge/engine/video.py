@@ -37,6 +37,15 @@ _READER_ENV = "FORCE_QWENVL_VIDEO_READER"
 def check_video_file(path: str | Path) -> Path:
     """Cheap checks that ``path`` could be a video: it exists, is a file and is not empty."""
     p = Path(path)
+    try:
+        p.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # said below, with the current directory
+    except OSError as exc:  # a name too long, a loop of links, no permission
+        raise VideoError(
+            f"Video {str(p)!r} cannot be looked up ({exc.strerror or exc}). Check the path.",
+            path=p,
+        ) from None
     if not p.exists():
         raise VideoError(
             f"Video {str(p)!r} does not exist. Check the path (relative paths are taken from "

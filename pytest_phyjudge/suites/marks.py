@@ -21,6 +21,13 @@ _HOW = (
 
 #: Marks whose condition pytest evaluates as Python code when it is a string.
 _CONDITION_MARKS = ("skipif", "xfail")
+#: The keywords pytest's own marks take from a suite (``raises`` names classes: not data).
+_BUILTIN_KEYWORDS = {
+    "skip": ("reason",),
+    "skipif": ("condition", "reason"),
+    "xfail": ("condition", "reason", "run", "strict"),
+}
+_BOOLEAN_KEYWORDS = ("run", "strict")
 #: Marks whose arguments make pytest import modules named in the text.
 _IMPORTING_MARKS = ("filterwarnings",)
 
@@ -96,3 +103,24 @@ def _check_keywords(reader: Reader, name: str, value: Node) -> None:
                 "identifier; keyword arguments are names such as `reason` or `strict`.",
                 line,
             )
+        _check_builtin_keyword(reader, name, keyword, value.value[keyword].data, line)
+
+
+def _check_builtin_keyword(reader: Reader, name: str, keyword: str, data: Any, line: int) -> None:
+    """pytest's own marks take only the keywords it documents, and ``run`` and ``strict``
+    are true or false: an unknown keyword fails every item at run time with a traceback,
+    and the text "False" would read as true. ``raises`` names exception classes, which a
+    suite (pure data) cannot give."""
+    allowed = _BUILTIN_KEYWORDS.get(name)
+    if allowed is None:
+        return
+    if keyword not in allowed:
+        raise reader.fail(
+            f"mark {name!r} has the keyword {keyword!r}; it takes only "
+            f"{', '.join(f'`{k}`' for k in allowed)}.",
+            line,
+        )
+    if keyword in _BOOLEAN_KEYWORDS and not isinstance(data, bool):
+        raise reader.fail(
+            f"mark {name!r} has {keyword}: {describe_scalar(data)}; write true or false.", line
+        )

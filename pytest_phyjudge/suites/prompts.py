@@ -43,6 +43,13 @@ def load_prompt_set(path: str | Path) -> list[dict]:
             "at this line.",
             exc.lineno,
         ) from None
+    except RecursionError:
+        raise fail(
+            "the prompt set is nested too deeply to read; a prompt set nests a few levels of "
+            "objects. Check that this is the right file."
+        ) from None
+    except ValueError as exc:  # an integer too long to convert (Python's digit limit)
+        raise fail(f"the prompt set holds a number that cannot be read ({exc}).") from None
     entries, where, bare = _entries(data, fail)
     out: list[dict] = []
     first_index: dict[str, int] = {}

@@ -232,3 +232,33 @@ def test_symlink_loop_in_the_videos_template_fails_only_that_case(
     result.assert_outcomes(failed=4)
     result.stdout.fnmatch_lines(["*looped*loop of symbolic links*"])
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"prompts": [{"video": ' + b"9" * 5000 + b', "prompt": "p"}]}', "cannot be read"),
+    ],
+    ids=["deep", "huge-int"],
+)
+def test_suite_prompt_set_too_deep_or_with_a_huge_number_is_a_suite_error(
+    tmp_path: Path, raw: bytes, said: str
+) -> None:
+    (tmp_path / "prompts.json").write_bytes(raw)
+    with pytest.raises(SuiteError, match=said) as caught:
+        load_suite(prompt_suite(tmp_path, "prompts.json"))
+    assert caught.value.path == tmp_path / "prompts.json"
+
+
+def test_a_case_video_name_too_long_fails_only_that_case(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    kit.conftest()
+    kit.clip("fine")
+    long = "x" * 5000
+    kit.suite(CASES.replace("clips/loop.mp4", f"clips/{long}.mp4"))
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=4, failed=4)
+    result.stdout.fnmatch_lines(["*looped*does not exist*"])
+    assert "Traceback" not in result.stdout.str() and "OSError" not in result.stdout.str()

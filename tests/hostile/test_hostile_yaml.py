@@ -100,3 +100,21 @@ def test_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
     err = refused(path)
     assert err.line is None
     assert "16 MiB" in err.reason, err.reason
+
+
+@pytest.mark.parametrize(
+    ("mark", "said"),
+    [
+        ("{skip: {because: x}}", "takes only `reason`"),
+        ("{xfail: {raises: SystemExit, reason: r}}", "keyword 'raises'"),
+        ("{xfail: {run: 'False', reason: r}}", "run: the string 'False'; write true or false"),
+        ("{xfail: {strict: 'yes', reason: r}}", "strict: the string 'yes'; write true or false"),
+    ],
+    ids=["skip-unknown", "xfail-raises", "xfail-run-text", "xfail-strict-text"],
+)
+def test_a_keyword_pytest_would_misread_is_refused_at_its_line(
+    tmp_path: Path, mark: str, said: str
+) -> None:
+    err = refused(write(tmp_path, HEAD + f"    marks: [{mark}]\n"))
+    assert err.line == 7, str(err)
+    assert said in err.reason, err.reason
