@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._files import not_a_file
 from pytest_phyjudge.cli.arguments import add_cache_dir
 from pytest_phyjudge.cli.exits import EXIT_OK
 from pytest_phyjudge.judges.record import JudgeRecord, write_identity_file
@@ -49,11 +51,7 @@ def run_cache(args: argparse.Namespace) -> int:
         if args.cache_command == "export":
             _export(cache, args.file)
         elif args.cache_command == "import":
-            try:
-                with open(args.file, encoding="utf-8") as lines:
-                    added, read = cache.import_jsonl(lines, source=args.file)
-            except OSError as exc:
-                raise InputError(f"Cannot read {args.file!r} ({exc.strerror}).") from exc
+            added, read = _import(cache, Path(args.file))
             print(
                 f"imported {added} new judgments into {cache.path} ({read} in {args.file}, "
                 f"{read - added} already there)",
@@ -66,6 +64,40 @@ def run_cache(args: argparse.Namespace) -> int:
     finally:
         cache.close()
     return EXIT_OK
+
+
+#: The longest line an export holds: one judgment, its prompt and reply included, is a
+#: few KB; a "line" past this is not an export (a device, a binary file).
+MAX_LINE_BYTES = 16 * 2**20
+
+
+def _import(cache: Any, path: Path) -> tuple[int, int]:
+    """Import an export file: (new, read). A file that is not one is an InputError naming
+    it, its line when the problem has one; nothing is imported then."""
+    kind = not_a_file(path)
+    if kind is not None:  # a pipe blocks and a device never ends: refuse before opening
+        raise InputError(f"Cannot import {str(path)!r}: it is {kind}, not an export file.")
+
+    def lines(file: Any) -> Iterator[str]:
+        for number, line in enumerate(iter(lambda: file.readline(MAX_LINE_BYTES + 1), b""), 1):
+            if len(line) > MAX_LINE_BYTES:
+                raise InputError(
+                    f"{path}:{number}: a line longer than {MAX_LINE_BYTES // 2**20} MiB; this is "
+                    "not a file written by 'phyjudge cache export'. Nothing was imported."
+                )
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path}:{number}: not UTF-8 text ({exc.reason}); this is not a file written "
+                    "by 'phyjudge cache export'. Nothing was imported."
+                ) from None
+
+    try:
+        with path.open("rb") as file:
+            return cache.import_jsonl(lines(file), source=str(path))
+    except OSError as exc:
+        raise InputError(f"Cannot read {str(path)!r} ({exc.strerror or exc}).") from exc
 
 
 def _export(cache: Any, file: str) -> None:

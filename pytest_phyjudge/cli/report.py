@@ -4,12 +4,12 @@ one, or a PhyGround results file), written after the fact."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.exits import EXIT_OK
+from pytest_phyjudge.regression.compare import read_report_document
 
 
 def add_commands(commands: Any) -> None:
@@ -28,17 +28,7 @@ def add_commands(commands: Any) -> None:
 
 def read_document(path: Path) -> dict[str, Any]:
     """The scores.json document at ``path``; an InputError naming the file and what is wrong."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"The report {str(path)!r} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"The report {str(path)!r} cannot be read ({exc}).") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"The report {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}). "
-            "Point at a scores.json written by pytest --phyjudge-report or phyjudge score-dir."
-        ) from None
+    data = read_report_document(path)
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise InputError(
             f"The report {str(path)!r} has no 'results' list, so it is not a scores.json "

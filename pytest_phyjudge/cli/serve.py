@@ -9,7 +9,7 @@ from typing import Any
 
 from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings
 from pytest_phyjudge.cli.exits import EXIT_OK
-from pytest_phyjudge.judges.settings import DEFAULT_ADAPTER, parse_positive_int
+from pytest_phyjudge.judges.settings import DEFAULT_ADAPTER, parse_port, parse_positive_int
 from pytest_phyjudge.judges.vllm import (
     DEFAULT_DATA_PARALLEL_RPC_PORT,
     DEFAULT_MAX_MODEL_LEN,
@@ -87,7 +87,7 @@ def _add_serve_command(commands: Any) -> None:
         help="GPUs per engine or server (default: 1)",
     )
     lines.add_argument(
-        "--port", type=parse_positive_int, default=DEFAULT_PORT, help="port of the (first) server"
+        "--port", type=parse_port, default=DEFAULT_PORT, help="port of the (first) server"
     )
     lines.add_argument("--host", default="127.0.0.1", help="address to listen on")
     lines.add_argument(
@@ -109,7 +109,9 @@ def _add_serve(commands: Any) -> None:
         "serve the merged checkpoint with vLLM (see serve-command).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    serve.add_argument(
+        "--port", type=parse_port, default=DEFAULT_PORT, help="port (0: any free one)"
+    )
     serve.add_argument("--media-root", help="folder clients may name with file:// URLs")
     add_judge_options(serve, servers=False)
     serve.set_defaults(run=run_serve)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.judgment import JudgeIdentity, portable_name
 from pytest_phyjudge.engine.rubric import Rubric
 
@@ -108,14 +109,12 @@ def read_identity_file(path: str | Path) -> JudgeRecord:
     """The judge named by an identity file; a clear InputError for anything else."""
     file = Path(path)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
+        data = read_json_file(file)
+    except FileProblem as problem:
         raise InputError(
-            f"Cannot read the judge identity {str(file)!r} ({exc.strerror or exc}). Check the "
-            "path given to --phyjudge-identity."
-        ) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file} is not valid JSON ({exc}); export it again.") from exc
+            f"The judge identity {str(file)!r} {problem.reason}. Check the path given to "
+            "--phyjudge-identity, or write the file again with 'phyjudge cache export'."
+        ) from None
     return JudgeRecord.from_dict(data, str(file))
 
 

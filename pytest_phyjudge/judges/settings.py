@@ -5,6 +5,7 @@ becomes a usage error that names the flag, the value and what would be accepted.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -89,7 +90,11 @@ def parse_count(value: str) -> int:
 
 
 def parse_positive_float(value: str) -> float:
-    return parse_number(value, float, lambda n: n > 0, "a number greater than 0")
+    return parse_number(value, float, lambda n: 0 < n < math.inf, "a finite number greater than 0")
+
+
+def parse_port(value: str) -> int:
+    return parse_number(value, int, lambda n: 0 <= n <= 65535, "a TCP port (0 to 65535)")
 
 
 def parse_confidence(value: str) -> float:
@@ -198,7 +203,18 @@ def parse_media_root(value: str) -> tuple[Path, str]:
             "under another path."
         )
     folder = Path(local.strip()).expanduser().resolve()
-    return folder, (served.strip().rstrip("/") or str(folder))
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: {str(folder)!r} is not a folder on this machine; DIR is where the "
+            "videos are here."
+        )
+    served = served.strip().rstrip("/")
+    if served and not served.startswith("/"):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: the served folder {served!r} is not an absolute path; write "
+            "DIR=SERVED_DIR with SERVED_DIR as the servers see it (e.g. /data/clips)."
+        )
+    return folder, served or str(folder)
 
 
 def check_scoring(mode: str) -> Scoring:

@@ -294,7 +294,7 @@ class JudgmentCache:
                     continue
                 key = record["key"]
                 data = record["judgment"]
-            except (ValueError, TypeError, KeyError) as exc:
+            except (ValueError, TypeError, KeyError, RecursionError) as exc:
                 raise CacheError(
                     f"{where}: not a judgment exported by 'phyjudge cache export' "
                     f"({type(exc).__name__}: {exc}). Nothing was imported; fix or drop the line."

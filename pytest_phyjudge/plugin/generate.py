@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge._exceptions import PhyJudgeError, VideoError, describe_error
+from pytest_phyjudge._files import LOOP, not_a_file
 from pytest_phyjudge.engine.video import check_video_file
 from pytest_phyjudge.judges.factory import import_object, user_frames
 from pytest_phyjudge.suites import Case
-from pytest_phyjudge.suites.yaml_lines import LOOP, not_a_file
 
 CLIPS_DIR = "phyjudge-clips"
 

@@ -17,7 +17,6 @@ as ``<name>.bak``; keys are sorted so the file diffs well under version control.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, is_score
 from pytest_phyjudge.engine.judgment import portable_name
 from pytest_phyjudge.reporting.scores import write_json_atomic
@@ -106,22 +106,13 @@ def load_baseline(path: str | Path) -> Baseline:
     """Read a baseline; a missing file is an empty baseline with ``exists=False``. Anything
     that is not this format is an InputError naming the file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return Baseline(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _bad(path, f"cannot be read ({exc})") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _bad(
-            path, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
-    except RecursionError:
-        raise _bad(
-            path, "is nested too deeply to read (a baseline nests 5 levels of objects)"
-        ) from None
+        data = read_json_file(path)
+    except FileProblem as problem:
+        at = f" at line {problem.line}" if problem.line else ""
+        raise _bad(path, f"{problem.reason}{at}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise _bad(
             path,

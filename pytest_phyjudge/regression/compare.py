@@ -15,7 +15,6 @@ an axis regresses when its delta is negative and its ADJUSTED p-value is below
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from statistics import fmean
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, MAX_SCORE, MIN_SCORE
 from pytest_phyjudge.regression import stats
 
@@ -156,22 +156,19 @@ def run_label(meta: Mapping[str, Any], name: str) -> str:
 def read_report(path: str | Path) -> ScoreSet:
     """Read a ``scores.json`` file; an InputError that names the file when it is not one."""
     path = Path(path)
+    return scores_from_report(read_report_document(path), str(path))
+
+
+def read_report_document(path: Path) -> Any:
+    """The JSON value of a report file; an InputError naming the file when it cannot be read."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"The report {path} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"The report {path} cannot be read ({exc}).") from None
-    except json.JSONDecodeError as exc:
+        return read_json_file(path)
+    except FileProblem as problem:
+        at = f" at line {problem.line}" if problem.line else ""
         raise InputError(
-            f"The report {path} is not valid JSON ({exc.msg} at line {exc.lineno})."
+            f"The report {str(path)!r} {problem.reason}{at}. Point at a scores.json written by "
+            "pytest --phyjudge-report or phyjudge score-dir, or a PhyGround results file."
         ) from None
-    except RecursionError:
-        raise InputError(
-            f"The report {path} is nested too deeply to read; a scores.json report nests a few "
-            "levels of objects. Check that this is the right file."
-        ) from None
-    return scores_from_report(data, str(path))
 
 
 def scores_from_entries(

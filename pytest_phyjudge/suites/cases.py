@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge._files import resolve_path
 from pytest_phyjudge.suites.fields import AXIS_GATE_KEYS, GATE_KEYS, Reader
 from pytest_phyjudge.suites.marks import read_marks
 from pytest_phyjudge.suites.model import Case, Gates
 from pytest_phyjudge.suites.settings import FileSettings
-from pytest_phyjudge.suites.yaml_lines import Node, resolve_path
+from pytest_phyjudge.suites.yaml_lines import Node
 
 CASE_KEYS = (
     "id",

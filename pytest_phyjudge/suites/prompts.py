@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, SuiteError
+from pytest_phyjudge._files import FileProblem, parse_json
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, check_law
 from pytest_phyjudge.suites.model import is_case_id
 from pytest_phyjudge.suites.yaml_lines import read_text
@@ -36,20 +36,13 @@ def load_prompt_set(path: str | Path) -> list[dict]:
         return SuiteError(message, path=path, line=line)
 
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = parse_json(text)
+    except FileProblem as problem:
         raise fail(
-            f"the prompt set is not valid JSON: {exc.msg} (column {exc.colno}). Fix the JSON "
-            "at this line.",
-            exc.lineno,
+            f"the prompt set {problem.reason}. A prompt set is PhyGround's JSON, a few levels "
+            "deep: fix it, or check that this is the right file.",
+            problem.line,
         ) from None
-    except RecursionError:
-        raise fail(
-            "the prompt set is nested too deeply to read; a prompt set nests a few levels of "
-            "objects. Check that this is the right file."
-        ) from None
-    except ValueError as exc:  # an integer too long to convert (Python's digit limit)
-        raise fail(f"the prompt set holds a number that cannot be read ({exc}).") from None
     entries, where, bare = _entries(data, fail)
     out: list[dict] = []
     first_index: dict[str, int] = {}

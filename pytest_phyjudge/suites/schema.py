@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._files import not_a_file, resolve_path
 from pytest_phyjudge.engine.axes import is_score
 from pytest_phyjudge.suites.cases import prompt_set_cases, read_case
 from pytest_phyjudge.suites.fields import (
@@ -47,7 +48,7 @@ from pytest_phyjudge.suites.fields import (
 from pytest_phyjudge.suites.model import Case, Suite
 from pytest_phyjudge.suites.prompts import load_prompt_set
 from pytest_phyjudge.suites.settings import FileSettings
-from pytest_phyjudge.suites.yaml_lines import Node, not_a_file, parse_yaml, resolve_path
+from pytest_phyjudge.suites.yaml_lines import Node, parse_yaml
 
 _TOP_KEYS = ("suite", "defaults", "videos", "generator", "prompts", "cases")
 _DEFAULT_KEYS = ("min_score", "metrics", "laws", "seed", "params", *GATE_KEYS)

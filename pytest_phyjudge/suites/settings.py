@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge._files import resolve_path
 from pytest_phyjudge.engine.axes import GENERAL_METRICS
 from pytest_phyjudge.suites.fields import AXIS_GATE_KEYS
 from pytest_phyjudge.suites.model import Gates
-from pytest_phyjudge.suites.yaml_lines import resolve_path
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +10,7 @@ from typing import Any
 import yaml
 
 from pytest_phyjudge._exceptions import SuiteError
+from pytest_phyjudge._files import FileProblem, read_text_file
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -212,74 +210,16 @@ class _Composer:
         return self._scalar(key_node, key_node.start_mark.line + 1)
 
 
-#: How messages name a path whose symbolic links lead back to themselves.
-LOOP = "a loop of symbolic links that never reaches a file"
-
-
-def resolve_path(path: Path) -> Path:
-    """``path.resolve()``, or the plain absolute path when it cannot be resolved (a loop of
-    symbolic links): the check that later reads the file names the problem at its case."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a symlink loop
-        return Path(os.path.abspath(path))
-
-
-def not_a_file(path: Path) -> str | None:
-    """What ``path`` is when it is not a regular file one can read (``a folder``, ``a device``,
-    ...), or None for a regular file; the caller reports a missing file its own way."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return LOOP
-        return None  # unreadable: opening it says why
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a pipe"
-    if not stat.S_ISREG(mode):
-        return "a socket or other special file"
-    return None
-
-
 def read_text(path: Path, what: str) -> str:
     """The UTF-8 text of a suite or prompt-set file (newlines made ``\\n``, as text mode does);
     any failure, a file over :data:`MAX_FILE_BYTES` included, is a SuiteError naming it."""
-    kind = not_a_file(path)
-    if kind is not None and kind != "a folder":
-        # Checked before opening: a pipe blocks on open, a device may never end.
-        raise SuiteError(
-            f"this {what} path is {kind}, not a file; name a {what} file on disk (UTF-8 text).",
-            path=path,
-        )
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)  # a device or pipe may never end
-        if len(data) > MAX_FILE_BYTES:
-            raise SuiteError(
-                f"the {what} file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the "
-                f"most a {what} may be; check that this is the right file, or split it.",
-                path=path,
-            )
-        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    except FileNotFoundError:
-        raise SuiteError(f"the {what} file does not exist; check the path.", path=path) from None
-    except IsADirectoryError:
-        raise SuiteError(f"this {what} path is a folder; name a file.", path=path) from None
-    except UnicodeDecodeError as exc:
+        return read_text_file(path, limit=MAX_FILE_BYTES)
+    except FileProblem as problem:
         raise SuiteError(
-            f"the {what} file is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as "
-            "UTF-8.",
+            f"the {what} path {problem.reason}; name a {what} file on disk: UTF-8 text of at "
+            f"most {MAX_FILE_BYTES // 2**20} MiB that you can read.",
             path=path,
-        ) from None
-    except OSError as exc:
-        raise SuiteError(
-            f"the {what} file cannot be read ({exc.strerror}); check its permissions.", path=path
         ) from None
 
 

@@ -238,7 +238,7 @@ def test_symlink_loop_in_the_videos_template_fails_only_that_case(
     ("raw", "said"),
     [
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-        (b'{"prompts": [{"video": ' + b"9" * 5000 + b', "prompt": "p"}]}', "cannot be read"),
+        (b'{"prompts": [{"video": ' + b"9" * 5000 + b', "prompt": "p"}]}', "number too long to read"),
     ],
     ids=["deep", "huge-int"],
 )
@@ -262,3 +262,79 @@ def test_a_case_video_name_too_long_fails_only_that_case(
     result.assert_outcomes(passed=4, failed=4)
     result.stdout.fnmatch_lines(["*looped*does not exist*"])
     assert "Traceback" not in result.stdout.str() and "OSError" not in result.stdout.str()
+
+
+# --------------------------------------------------------------------------- numbers too long
+
+HUGE_INT = "9" * 5000
+
+
+def test_baseline_with_a_number_too_long_is_refused(tmp_path: Path) -> None:
+    path = baseline_file(tmp_path, HUGE_INT)
+    with pytest.raises(InputError, match="number too long") as caught:
+        load_baseline(path)
+    assert str(path) in str(caught.value)
+
+
+def test_compare_refuses_a_number_too_long(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = report(tmp_path, "a.json")
+    bad = report(tmp_path, "b.json", raw='{"results": [' + HUGE_INT + "]}")
+    for command in (["compare", str(good), str(bad)], ["report", str(bad), "--html", "out"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert str(bad) in err and "number too long" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- cache import
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"key": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", "in.jsonl:1: not a judgment"),
+        (b'{"key": "k", "judgment": "\xff\xfe"}\n', "in.jsonl:1: not UTF-8 text"),
+        (b"x" * (17 * 2**20), "in.jsonl:1: a line longer than 16 MiB"),
+    ],
+    ids=["nested-too-deep", "not-utf8", "endless-line"],
+)
+def test_cache_import_of_what_is_no_export_names_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    file = tmp_path / "in.jsonl"
+    file.write_bytes(content)
+    assert main(["cache", "import", str(file), "--cache", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Nothing was imported" in err and "Traceback" not in err
+
+
+def test_cache_import_of_a_device_is_refused_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["cache", "import", "/dev/zero", "--cache", str(tmp_path / "cache")]) == 2
+    assert "it is a device, not an export file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- CLI values
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["score", "v.mp4", "--caption", "c", "--fps", "inf"], "a finite number greater than 0"),
+        (["score", "v.mp4", "--caption", "c", "--fps", "nan"], "a finite number greater than 0"),
+        (["serve-command", "--port", "70000"], "a TCP port (0 to 65535)"),
+        (["score", "v.mp4", "--caption", "c", "--media-root", "/nope=x"], "is not a folder"),
+        (["score", "v.mp4", "--caption", "c", "--media-root", ".=x=y"], "not an absolute path"),
+    ],
+    ids=["fps-inf", "fps-nan", "port", "media-root-missing", "media-root-relative"],
+)
+def test_cli_values_out_of_range_are_usage_errors_naming_the_option(
+    capsys: pytest.CaptureFixture[str], args: list[str], shown: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert shown in err and "Traceback" not in err

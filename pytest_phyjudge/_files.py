@@ -1,0 +1,101 @@
+"""Reading the text and JSON files users hand us (suites, prompt sets, reports, baselines,
+identity files, cache exports) with one set of guards: a pipe, a device or a symlink loop
+is named for what it is, a file is read up to a cap, and every way JSON can fail to parse
+(bad syntax, nesting too deep, a number too long) becomes one sentence."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+#: The largest file read whole; real suites, reports and baselines are at most a few MB.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+#: How messages name a path whose symbolic links lead back to themselves.
+LOOP = "a loop of symbolic links that never reaches a file"
+
+
+class FileProblem(Exception):
+    """Why a file could not be read or parsed, as the end of a sentence that starts with
+    the file's name ("... is not valid JSON"); ``line`` when the problem has one."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+
+
+def resolve_path(path: Path) -> Path:
+    """``path.resolve()``, or the plain absolute path when it cannot be resolved (a loop of
+    symbolic links): the check that later reads the file names the problem."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a symlink loop
+        return Path(os.path.abspath(path))
+
+
+def not_a_file(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file one can read (``a folder``, ``a
+    device``, ...), or None for a regular file; the caller reports a missing file its own way."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return LOOP
+        return None  # unreadable: opening it says why
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if not stat.S_ISREG(mode):
+        return "a socket or other special file"
+    return None
+
+
+def read_text_file(path: Path, *, limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of ``path`` (newlines made ``\\n``); FileProblem for a missing,
+    special, unreadable, oversized or non-UTF-8 file."""
+    kind = not_a_file(path)
+    if kind is not None:
+        # Checked before opening: a pipe blocks on open, a device may never end.
+        raise FileProblem(f"is {kind}, not a file")
+    try:
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+    except FileNotFoundError:
+        raise FileProblem("does not exist") from None
+    except OSError as exc:
+        raise FileProblem(f"cannot be read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise FileProblem(f"is larger than {limit // 2**20} MiB, more than such a file holds")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileProblem(f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads``, each way it can fail one FileProblem."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FileProblem(
+            f"is not valid JSON ({exc.msg}, column {exc.colno})", exc.lineno
+        ) from None
+    except RecursionError:
+        raise FileProblem("is nested too deeply to read") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise FileProblem(f"holds a number too long to read ({exc})") from None
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON value in ``path``; FileProblem for anything that keeps it from being read."""
+    return parse_json(read_text_file(path))
