@@ -202,8 +202,9 @@ def load_judge(
     ``share_prefix`` lets ``score_many`` run the video once for all axes (same replies, fewer
     tokens); ``batch_axes`` then runs all the axes' suffixes as one batch over it (2 forward
     calls per clip with distribution scoring; 3 with greedy, whose replies are verified, or
-    decoded for an axis where verification fails). ``scoring="distribution"`` reads the probabilities of the digits 1-5 after the
-    forced answer prefix instead of generating; the default, ``greedy``, is the reference.
+    decoded for an axis where verification fails). ``scoring="distribution"`` reads the
+    probabilities of the digits 1-5 after the forced answer prefix instead of generating; the
+    default, ``greedy``, is the reference.
     """
     plan = plan_judge(
         adapter,

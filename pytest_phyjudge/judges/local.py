@@ -42,7 +42,8 @@ class _SharedPrefix:
 
 
 class LocalJudge(Judge):
-    """PhyJudge run in-process with transformers + peft, greedy, one axis per generate call."""
+    """PhyJudge run in-process with transformers + peft: the video prefix once, then every
+    axis in one batch, greedy replies verified (or decoded where they do not verify)."""
 
     def __init__(self, model: Any, processor: Any, *, plan: JudgePlan, device: str) -> None:
         self.model = model
