@@ -1,6 +1,13 @@
-"""How much a 16-axis judgment of one clip costs, three ways: (a) 16 independent prompts, as
+"""How much a 16-axis judgment of one clip costs, five ways: (a) 16 independent prompts, as
 the reference script runs them; (b) one shared video prefix + 16 suffixes; (c) shared prefix +
-distribution scoring (one forward step per axis, no decode loop).
+distribution scoring (one forward step per axis, no decode loop); (d) shared prefix + all 16
+suffixes in one batch, greedy replies verified by teacher forcing (decoded where that fails);
+(e) shared prefix + one batch, distribution scoring.
+
+On random weights no reply verifies, so (d) is measured twice: as it runs (every axis falls
+back to decoding), and as "(d) if verified", where the check's outcome is forced to succeed
+while every forward call still runs: the cost of a judge whose replies verify (a trained one;
+``--trained`` measures the real share on the format-trained tiny judge where it exists).
 
 Prints prompt tokens (text and video apart), forward calls, median wall seconds and peak
 memory per way, and the ratios a/b and a/c. It is a script that prints figures, not a test:
@@ -25,7 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CLIP = ROOT.parent / "shared" / "phyground" / "videos" / "omniweaving__collision_156.mp4"
-SHAPES = {"tiny": (64, 4), "medium": (512, 8)}
+SHAPES = {"tiny": (64, 4), "medium": (512, 8), "h1024": (1024, 8)}
 CAPTION = (
     "A player hits the ball off the side of the mallet, resulting in an unexpected trajectory."
 )
@@ -118,6 +125,40 @@ def _peak_memory(device: str) -> str:
     return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB (process RSS)"
 
 
+class ForcedVerification:
+    """Wraps the judge's verification so that its check always passes: every forward call
+    still runs on the real rows, only the argmax comparison is replaced by the forced tokens
+    (digit 3, then end of turn). Measures what (d) costs when replies verify."""
+
+    def __init__(self, judge: Any) -> None:
+        from pytest_phyjudge.judges import axes_batch
+
+        self.real = axes_batch.verified_replies
+        self.stop = judge.model.generation_config.eos_token_id
+        self.stop = self.stop if isinstance(self.stop, int) else next(iter(self.stop))
+
+    def __call__(self, feed: Any, prompts: Any, encode: Any, tokens: Any) -> Any:
+        calls = 0
+
+        def forced(rows: Any, keep: Any) -> list[Any]:
+            import torch
+
+            nonlocal calls
+            logits = feed(rows, keep)
+            calls += 1
+            out = []
+            for row, positions, real in zip(rows, keep, logits, strict=True):
+                last = tokens.digits[2] if calls == 1 else self.stop
+                wanted = [row[j + 1] if j + 1 < len(row) else last for j in positions]
+                fake = torch.zeros_like(real)
+                fake[range(len(wanted)), wanted] = 1.0
+                out.append(fake)
+            return out
+
+        budget = type(tokens)(tokens.digits, tokens.stops, 1 << 30)
+        return self.real(forced, prompts, encode, budget)
+
+
 def run_way(
     judge: Any,
     counter: Counter,
@@ -128,9 +169,26 @@ def run_way(
     share: bool,
     scoring: str,
     device: str,
+    batch: bool = False,
+    forced: bool = False,
 ) -> dict[str, Any]:
+    from pytest_phyjudge.judges import local
+
     judge.settings["share_prefix"] = share
     judge.settings["scoring"] = scoring
+    judge.settings["batch_axes"] = batch
+    real_verify = local.verified_replies
+    if forced:
+        local.verified_replies = ForcedVerification(judge)
+    try:
+        return _measure(judge, counter, clip, axes, runs, device)
+    finally:
+        local.verified_replies = real_verify
+
+
+def _measure(
+    judge: Any, counter: Counter, clip: Path, axes: list[str], runs: int, device: str
+) -> dict[str, Any]:
     if device.startswith("cuda"):
         import torch
 
@@ -142,10 +200,11 @@ def run_way(
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         started = time.perf_counter()
-        judge.score_many(clip, CAPTION, axes)
+        results = judge.score_many(clip, CAPTION, axes)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
+    verified = sum(getattr(r, "greedy", None) == "verified" for r in results.values())
     return {
         "calls": counter.calls,
         "text": counter.text_tokens,
@@ -153,17 +212,37 @@ def run_way(
         "prefills": list(counter.prefills),
         "seconds": statistics.median(times),
         "memory": _peak_memory(device),
+        "verified": verified,
     }
+
+
+def _load(args: argparse.Namespace) -> Any:
+    if args.shape == "full":
+        return _full_shape(args.device)
+    if args.trained:
+        from pytest_phyjudge import load_judge
+        from pytest_phyjudge.testing import build_tiny_judge
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-trained-"))
+        return load_judge(build_tiny_judge(folder, trained=True), device=args.device)
+    hidden, layers = SHAPES.get(args.shape, (args.hidden, args.layers))
+    return _tiny_like(args.shape, hidden, layers, args.device)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=["tiny", "medium", "custom", "full"], default="tiny")
+    parser.add_argument("--shape", choices=[*SHAPES, "custom", "full"], default="tiny")
     parser.add_argument("--hidden", type=int, default=512, help="with --shape custom")
     parser.add_argument("--layers", type=int, default=8, help="with --shape custom")
     parser.add_argument("--video", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--trained",
+        action="store_true",
+        help="the format-trained tiny judge (build_tiny_judge(trained=True)) instead of a "
+        "random shape: the share of axes verified is then real",
+    )
     parser.add_argument(
         "--max-new-tokens",
         type=int,
@@ -178,11 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.video.is_file():
         print(f"no clip at {args.video}; pass --video PATH", file=sys.stderr)
         return 2
-    if args.shape == "full":
-        judge = _full_shape(args.device)
-    else:
-        hidden, layers = SHAPES.get(args.shape, (args.hidden, args.layers))
-        judge = _tiny_like(args.shape, hidden, layers, args.device)
+    judge = _load(args)
     judge.settings["max_new_tokens"] = args.max_new_tokens
     counter = Counter(judge)
     axes = list(ALL_AXES)
@@ -190,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         "a independent": dict(share=False, scoring="greedy"),
         "b shared prefix": dict(share=True, scoring="greedy"),
         "c shared + distribution": dict(share=True, scoring="distribution"),
+        "d batch + verified greedy": dict(share=True, scoring="greedy", batch=True),
+        "d if verified": dict(share=True, scoring="greedy", batch=True, forced=True),
+        "e batch + distribution": dict(share=True, scoring="distribution", batch=True),
     }
     results = {
         name: run_way(judge, counter, args.video, axes, args.runs, device=args.device, **kw)
@@ -203,49 +281,69 @@ def main(argv: list[str] | None = None) -> int:
         name: run_way(judge, counter, args.video, axes, args.runs, device=args.device, **kw)
         for name, kw in list(ways.items())[:2]
     }
+    _report(args, judge, axes, results, prefill)
+    return 0
+
+
+def _total(r: dict[str, Any]) -> int:
+    return r["text"] + r["video"]
+
+
+def _report(
+    args: argparse.Namespace,
+    judge: Any,
+    axes: list[str],
+    results: dict[str, dict[str, Any]],
+    prefill: dict[str, dict[str, Any]],
+) -> None:
     config = judge.model.get_base_model().config.text_config
+    kind = "format-trained tiny judge" if args.trained else "random weights"
     print(
         f"model: {args.shape} (hidden {config.hidden_size}, {config.num_hidden_layers} layers, "
-        f"random weights), device {args.device}, clip {args.video.name}, 16 axes, "
+        f"{kind}), device {args.device}, clip {args.video.name}, 16 axes, "
         f"max_new_tokens {args.max_new_tokens}, median of {args.runs} runs"
     )
     print(
-        f"{'way':<26}{'text tok':>10}{'video tok':>11}{'total':>9}{'fwd calls':>11}"
-        f"{'seconds':>10}  peak memory"
+        f"{'way':<27}{'text tok':>10}{'video tok':>11}{'total':>9}{'fwd calls':>11}"
+        f"{'seconds':>10}{'verified':>10}  peak memory"
     )
     for name, r in results.items():
-        total = r["text"] + r["video"]
         print(
-            f"{name:<26}{r['text']:>10}{r['video']:>11}{total:>9}{r['calls']:>11}"
-            f"{r['seconds']:>10.3f}  {r['memory']}"
+            f"{name:<27}{r['text']:>10}{r['video']:>11}{_total(r):>9}{r['calls']:>11}"
+            f"{r['seconds']:>10.3f}{r['verified']:>7}/{len(axes)}  {r['memory']}"
         )
-    a, b, c = results.values()
+    a, b, c, d, d_ok, e = results.values()
     per_axis_video = a["video"] // len(axes)
     # The limit, from (a)'s own prompts: the shared prefix once, then each axis's remainder.
     prefix = b["prefills"][0]
     limit = sum(a["prefills"]) - (len(axes) - 1) * prefix
     print(
-        f"limit (prefix once + 16 suffixes): {limit} tokens; (b) processed "
-        f"{b['text'] + b['video']}; (a) processed {a['text'] + a['video']} "
-        f"({per_axis_video} video tokens re-encoded per axis)"
+        f"limit (prefix once + 16 suffixes): {limit} tokens; (b) processed {_total(b)}; "
+        f"(a) processed {_total(a)} ({per_axis_video} video tokens re-encoded per axis)"
     )
-    token_ratio = (a["text"] + a["video"]) / (b["text"] + b["video"])
-    print(
-        f"a/b: tokens {token_ratio:.2f}x, wall {a['seconds'] / b['seconds']:.2f}x "
-        f"(wall/token ratio {a['seconds'] / b['seconds'] / token_ratio:.2f})"
-    )
+    for one, other, label in ((a, b, "a/b"), (a, c, "a/c")):
+        ratio = _total(one) / _total(other)
+        wall = one["seconds"] / other["seconds"]
+        print(f"{label}: tokens {ratio:.2f}x, wall {wall:.2f}x (wall/token {wall / ratio:.2f})")
     pa, pb = prefill.values()
+    token_ratio = _total(a) / _total(b)
     print(
         f"prefill only (max_new_tokens 1): a {pa['seconds']:.3f} s, b {pb['seconds']:.3f} s, "
         f"wall a/b {pa['seconds'] / pb['seconds']:.2f}x "
         f"(wall/token ratio {pa['seconds'] / pb['seconds'] / token_ratio:.2f})"
     )
+    for name, row in (("d if verified", d_ok), ("e", e)):
+        ratio = _total(a) / _total(row)
+        print(
+            f"a/{name}: tokens {ratio:.2f}x, wall {a['seconds'] / row['seconds']:.2f}x "
+            f"(target: wall >= tokens); b/{name}: wall {b['seconds'] / row['seconds']:.2f}x; "
+            f"forward calls {row['calls']}"
+        )
     print(
-        f"a/c: tokens {(a['text'] + a['video']) / (c['text'] + c['video']):.2f}x, "
-        f"wall {a['seconds'] / c['seconds']:.2f}x; (c) forward calls {c['calls']} "
-        f"(1 prefix + {c['calls'] - 1} axes)"
+        f"(d if verified) vs (c): {c['seconds'] / d_ok['seconds']:.2f}x faster (target > 1); "
+        f"(d if verified)/(e): {d_ok['seconds'] / e['seconds']:.2f}x (target <= 1.1); "
+        f"axes verified as run: {d['verified']}/{len(axes)}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -76,6 +76,9 @@ class Judgment:
 
     ``score`` is the integer 1-5 the judge gave. With distribution scoring, ``probs`` holds
     the probabilities of the digits 1..5 and ``expected`` their mean; otherwise both are None.
+    ``greedy`` says how a local greedy reply was obtained: ``verified`` (the expected reply
+    teacher-forced, each token the argmax, so exactly greedy's reply) or ``decoded`` (step by
+    step); None where nothing was said (distribution scoring, other judges, older caches).
     """
 
     key: str
@@ -91,6 +94,7 @@ class Judgment:
     expected: float | None = None
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    greedy: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -159,5 +163,7 @@ def check_judgment_fields(data: Any) -> None:
         raise InputError(f"'key' is {key!r}, not an axis") from exc
     if not isinstance(data.get("raw"), str):
         raise InputError(f"'raw' is {data.get('raw')!r}; it must be the judge's reply text")
+    if data.get("greedy") not in (None, "verified", "decoded"):
+        raise InputError(f"'greedy' is {data['greedy']!r}; it must be null, verified or decoded")
     if not isinstance(data.get("judge"), dict):
         raise InputError(f"'judge' is {data.get('judge')!r}; it must be a JSON object")

@@ -153,6 +153,7 @@ def plan_judge(
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     share_prefix: bool = True,
     scoring: str = "greedy",
+    batch_axes: bool = True,
 ) -> JudgePlan:
     """Resolve the adapter and read its rubric, without loading any model (see load_judge)."""
     check_scoring(scoring)
@@ -170,6 +171,7 @@ def plan_judge(
         "max_new_tokens": max_new_tokens,
         "scoring": scoring,
         "share_prefix": share_prefix,
+        "batch_axes": batch_axes,
     }
     return JudgePlan(resolved, identity, load_rubric(resolved.folder), settings)
 
@@ -188,6 +190,7 @@ def load_judge(
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     share_prefix: bool = True,
     scoring: str = "greedy",
+    batch_axes: bool = True,
 ) -> LocalJudge:
     """Load PhyJudge the way its reference script does, ready to score videos.
 
@@ -197,8 +200,11 @@ def load_judge(
     refuses to load unless ``device="cpu"`` is passed explicitly. Needs the ``[local]`` extra.
 
     ``share_prefix`` lets ``score_many`` run the video once for all axes (same replies, fewer
-    tokens). ``scoring="distribution"`` reads the probabilities of the digits 1-5 after the
-    forced answer prefix instead of generating; the default, ``greedy``, is the reference.
+    tokens); ``batch_axes`` then runs all the axes' suffixes as one batch over it (2 forward
+    calls per clip with distribution scoring; 3 with greedy, whose replies are verified, or
+    decoded for an axis where verification fails). ``scoring="distribution"`` reads the
+    probabilities of the digits 1-5 after the forced answer prefix instead of generating; the
+    default, ``greedy``, is the reference.
     """
     plan = plan_judge(
         adapter,
@@ -209,6 +215,7 @@ def load_judge(
         max_new_tokens=max_new_tokens,
         share_prefix=share_prefix,
         scoring=scoring,
+        batch_axes=batch_axes,
     )
     return plan.load(
         device=device, dtype=dtype, device_map=device_map, attn_implementation=attn_implementation

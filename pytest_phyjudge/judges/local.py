@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,16 @@ from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputE
 from pytest_phyjudge.engine.judgment import Completion, Judgment
 from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.video import DecodedVideo, decode_video, sha256_file, video_element
+from pytest_phyjudge.judges.axes_batch import (
+    DECODED,
+    VERIFIED,
+    ReplyTokens,
+    batched_distribution,
+    digit_probs,
+    verified_replies,
+)
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.rows import Prefix, RowBatch
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.loading import JudgePlan
@@ -20,8 +30,20 @@ if TYPE_CHECKING:
 VISION_END = "<|vision_end|>"
 
 
+@dataclass(frozen=True)
+class _SharedPrefix:
+    """The video prefix run once: its cache (batch 1), its inputs, where it ends in the chat
+    text, and the rotary offsets the prefill set."""
+
+    prefix: Prefix
+    inputs: Any
+    cut: int
+    rope_deltas: Any
+
+
 class LocalJudge(Judge):
-    """PhyJudge run in-process with transformers + peft, greedy, one axis per generate call."""
+    """PhyJudge run in-process with transformers + peft: the video prefix once, then every
+    axis in one batch, greedy replies verified (or decoded where they do not verify)."""
 
     def __init__(self, model: Any, processor: Any, *, plan: JudgePlan, device: str) -> None:
         self.model = model
@@ -139,46 +161,78 @@ class LocalJudge(Judge):
         """The inner Qwen model, which keeps the multimodal rotary offsets between calls."""
         return self.model.get_base_model().model
 
-    def _shared_prefix_inputs(
-        self, decoded: DecodedVideo, texts: dict[str, str]
-    ) -> Iterator[tuple[str, dict[str, Any], Any]]:
-        """Run [system + video] once; yield each axis's full inputs with a fresh cache copy.
+    def _prefix(self, decoded: DecodedVideo, texts: dict[str, str]) -> _SharedPrefix | None:
+        """Run [system + video] once (None when some axis's text does not start with it).
 
-        The rotary offsets (``rope_deltas``) that the video prefill sets are restored before
-        each axis; a cache is never reused or cropped, since the linear-attention layers'
-        recurrent state cannot be rolled back.
+        The rotary offsets (``rope_deltas``) that the video prefill sets are kept, to be
+        restored before each decoded axis; the cache is only ever copied, never cropped, since
+        the linear-attention layers' recurrent state cannot be rolled back.
         """
-        import copy
-
         import torch
 
         first = next(iter(texts.values()))
         cut = first.index(VISION_END) + len(VISION_END)
-        prefix = first[:cut]
-        prefix_inputs = self._encode(decoded, prefix)
+        if not all(t.startswith(first[:cut]) for t in texts.values()):  # pragma: no cover
+            return None  # a template with text before the video
+        inputs = self._encode(decoded, first[:cut])
         with torch.inference_mode():
             # Only the cache is wanted: logits for one position, not the whole prefix.
-            out = self.model(**prefix_inputs, use_cache=True, logits_to_keep=1)
-        prefix_cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+            out = self.model(**inputs, use_cache=True, logits_to_keep=1)
+        cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         rope_deltas = self._rope_holder().rope_deltas.clone()
+        prefix = Prefix(cache, int(inputs["input_ids"].shape[1]), int(rope_deltas.flatten()[0]))
+        return _SharedPrefix(prefix, inputs, cut, rope_deltas)
+
+    def _axis_inputs(self, shared: _SharedPrefix, text: str) -> tuple[dict[str, Any], Any]:
+        """One axis's full inputs and a fresh copy of the prefix cache, ready to decode."""
+        import copy
+
+        import torch
+
+        suffix = self.processor.tokenizer(
+            text[shared.cut :], add_special_tokens=False, return_tensors="pt"
+        )
+        suffix_ids = suffix["input_ids"].to(self.model.device)
+        ids = torch.cat([shared.inputs["input_ids"], suffix_ids], dim=1)
+        mm_types = torch.cat(
+            [shared.inputs["mm_token_type_ids"], torch.zeros_like(suffix_ids)], dim=1
+        )
+        inputs = {
+            "input_ids": ids,
+            "attention_mask": torch.ones_like(ids),
+            "mm_token_type_ids": mm_types,
+        }
+        self._rope_holder().rope_deltas = shared.rope_deltas.clone()
+        return inputs, copy.deepcopy(shared.prefix.cache)
+
+    def _batched(
+        self, shared: _SharedPrefix, texts: dict[str, str], distribution: bool
+    ) -> dict[str, Any]:
+        """Every axis in one batched pass over the prefix (see judges/axes_batch.py); greedy
+        replies that cannot be verified are decoded, that axis alone."""
         tokenizer = self.processor.tokenizer
-        for axis, text in texts.items():
-            if not text.startswith(prefix):  # pragma: no cover - a template with text first
-                yield axis, self._encode(decoded, text), None
-                continue
-            suffix = tokenizer(text[cut:], add_special_tokens=False, return_tensors="pt")
-            suffix_ids = suffix["input_ids"].to(self.model.device)
-            ids = torch.cat([prefix_inputs["input_ids"], suffix_ids], dim=1)
-            mm_types = torch.cat(
-                [prefix_inputs["mm_token_type_ids"], torch.zeros_like(suffix_ids)], dim=1
-            )
-            inputs = {
-                "input_ids": ids,
-                "attention_mask": torch.ones_like(ids),
-                "mm_token_type_ids": mm_types,
-            }
-            self._rope_holder().rope_deltas = rope_deltas.clone()
-            yield axis, inputs, copy.deepcopy(prefix_cache)
+
+        def encode(text: str) -> list[int]:
+            return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+        prompts = {axis: encode(text[shared.cut :]) for axis, text in texts.items()}
+        config = self.model.generation_config
+        pad = config.pad_token_id if config.pad_token_id is not None else 0
+        batch = RowBatch(self.model, shared.prefix, len(prompts), pad_id=pad)
+        if distribution:
+            return batched_distribution(batch.feed, prompts, self._digit_ids())
+        stops = config.eos_token_id
+        stops = [stops] if isinstance(stops, int) else list(stops or [])
+        budget = self.settings["max_new_tokens"]
+        reply = ReplyTokens(self._digit_ids(), stops, budget)
+        found = verified_replies(batch.feed, prompts, encode, reply)
+        del batch  # its expanded cache, before any axis is decoded
+        return {
+            axis: (self._generate(*self._axis_inputs(shared, texts[axis])), DECODED)
+            if ids is None
+            else (tokenizer.decode(ids, skip_special_tokens=True), VERIFIED)
+            for axis, ids in found.items()
+        }
 
     def _digit_probs(self, inputs: Any, cache: Any = None) -> tuple[tuple[float, ...], float]:
         """Probabilities of the digits 1..5 as the next token (renormalised over the five),
@@ -193,10 +247,7 @@ class LocalJudge(Judge):
                 out = self.model(
                     input_ids=inputs["input_ids"][:, seen:], cache=cache, logits_to_keep=1
                 )
-        everything = torch.softmax(out.logits[0, -1].float(), dim=-1)
-        digits = everything[self._digit_ids()]
-        mass = float(digits.sum())
-        return tuple(float(p) for p in digits / digits.sum()), mass
+        return digit_probs(out.logits[0, -1], self._digit_ids())
 
     def _digit_ids(self) -> list[int]:
         tokenizer = self.processor.tokenizer
@@ -206,15 +257,23 @@ class LocalJudge(Judge):
         return [i[0] for i in ids]
 
     def _replies(self, decoded: DecodedVideo, texts: dict[str, str]) -> dict[str, Any]:
-        """Per axis: the greedy reply (str), or (probs, mass) with distribution scoring."""
+        """Per axis: (greedy reply, VERIFIED or DECODED), or (probs, mass) with distribution
+        scoring."""
         distribution = self.settings["scoring"] == "distribution"
-        step = self._digit_probs if distribution else self._generate
+
+        def step(inputs: Any, cache: Any = None) -> Any:
+            if distribution:
+                return self._digit_probs(inputs, cache)
+            return self._generate(inputs, cache), DECODED
+
+        shared = None
         if len(texts) > 1 and self.settings["share_prefix"]:
-            return {
-                axis: step(inputs, cache)
-                for axis, inputs, cache in self._shared_prefix_inputs(decoded, texts)
-            }
-        return {axis: step(self._encode(decoded, text)) for axis, text in texts.items()}
+            shared = self._prefix(decoded, texts)
+        if shared is None:
+            return {axis: step(self._encode(decoded, text)) for axis, text in texts.items()}
+        if self.settings.get("batch_axes", True):
+            return self._batched(shared, texts, distribution)
+        return {axis: step(*self._axis_inputs(shared, text)) for axis, text in texts.items()}
 
     def _score_axes(
         self,
@@ -244,7 +303,7 @@ class LocalJudge(Judge):
                 probs, extra["digit_mass"] = reply
                 fields = distribution_fields(probs, axis)
             else:
-                fields = {"raw": reply}
+                fields = {"raw": reply[0], "greedy": reply[1]}
             results[axis] = self._judgment(
                 axis,
                 video=video,
