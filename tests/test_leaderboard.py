@@ -11,7 +11,7 @@ from test_compare import report, run
 
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_USAGE
 from pytest_phyjudge.regression.compare import read_report
-from pytest_phyjudge.regression.leaderboard import board_row
+from pytest_phyjudge.regression.leaderboard import COLUMNS, board_row
 
 #: Three videos; v3 has no PTV. Law scores by domain: solid 2, 4, 4, 3, 3 (n 5, mean 3.2);
 #: fluid 5, 3 (n 2, mean 4.0); optics 1 (n 1, mean 1.0).
@@ -123,3 +123,41 @@ def test_bad_run_is_a_usage_error(tmp_path: Path, capsys) -> None:
     bad.write_text("[]")
     code, _, err = run(capsys, str(bad), command="leaderboard")
     assert code == EXIT_USAGE and "bad.json is not a scores.json report" in err
+
+
+#: PhyGround's published PhyJudge-9B leaderboard (its phyjudge_leaderboard.json, 2026-05-11):
+#: SA, PTV, persistence, Solid-Body, Fluid, Optical, Overall per video model, two decimals.
+PUBLISHED = {
+    "veo-3.1": (3.03, 3.10, 3.11, 2.90, 3.33, 3.70, 3.05),
+    "cosmos-predict2.5-14b": (2.79, 2.96, 3.26, 2.90, 3.14, 3.09, 2.97),
+    "wan2.2-i2v-a14b": (2.78, 2.97, 3.08, 2.84, 3.04, 3.36, 2.92),
+    "hunyuanvideo-i2v": (2.61, 2.98, 3.15, 2.85, 3.12, 2.94, 2.90),
+    "cosmos-predict2.5-2b": (2.60, 2.73, 3.07, 2.72, 2.92, 3.57, 2.80),
+    "omniweaving": (2.68, 2.73, 2.92, 2.71, 2.99, 3.13, 2.78),
+    "ltx-2-19b-distilled-fp8": (2.64, 2.70, 2.88, 2.70, 3.19, 2.87, 2.76),
+    "ltx-2.3-22b-dev": (2.63, 2.79, 2.91, 2.55, 3.02, 3.21, 2.72),
+    "wan2.2-ti2v-5b": (2.48, 2.70, 2.76, 2.61, 3.01, 3.45, 2.68),
+    "ltx-2-19b-dev": (2.50, 2.62, 2.79, 2.49, 3.01, 3.09, 2.62),
+    "cogvideox1.5-5b-i2v": (2.43, 2.58, 2.60, 2.47, 2.85, 2.85, 2.54),
+}
+
+
+def test_the_published_phyground_leaderboard_is_reproduced(tmp_path: Path, capsys) -> None:
+    """From PhyGround's own results files (eval_qwen9b_local_subq_human_humaneval_set_*.json,
+    put in ../shared/phyground/results), the command prints the published table."""
+    from conftest import PHYGROUND
+
+    files = sorted((PHYGROUND / "results").glob("eval_qwen9b_local_subq_human_*.json"))
+    if not files:
+        pytest.skip(f"PhyGround's results files are not in {PHYGROUND / 'results'}")
+    assert run(capsys, "leaderboard", *map(str, files), "--format", "json")[0] == EXIT_OK
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    seen = {}
+    for row in rows:
+        published = PUBLISHED.get(row["label"])
+        if published is not None:
+            seen[row["label"]] = tuple(round(row["scores"][c], 2) for c in COLUMNS)
+            assert seen[row["label"]] == published, row["label"]
+    assert seen, "none of the files is a published run"
+    published_order = [label for label in PUBLISHED if label in seen]
+    assert [r["label"] for r in rows if r["label"] in seen] == published_order
