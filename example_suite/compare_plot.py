@@ -1,6 +1,6 @@
 """The README's forest plot: two simulated PhyGround-shaped runs (250 videos, a judge with
-+-1 noise) where the new generator really is worse on collision (3 in 5 of its scores a point lower) and
-nothing else changed, compared the way ``phyjudge compare --plot`` does.
++-1 noise) where the new generator really is worse on collision (3 in 5 of its scores a
+point lower) and nothing else changed, compared the way ``phyjudge compare --plot`` does.
 
     python example_suite/compare_plot.py [--out docs/compare-forest.png]
 """
@@ -25,9 +25,7 @@ def main() -> None:
     old, new = null_pair(seed=1)
     # Every other collision score of the new run one point lower: a real, small regression.
     worse = {
-        key: max(float(MIN_SCORE), value - (index % 5 < 3))
-        if key[1] == "collision"
-        else value
+        key: max(float(MIN_SCORE), value - (index % 5 < 3)) if key[1] == "collision" else value
         for index, (key, value) in enumerate(new.values.items())
     }
     old = dataclasses.replace(old, label="gen-v1")

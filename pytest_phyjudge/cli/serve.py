@@ -9,7 +9,12 @@ from typing import Any
 
 from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings
 from pytest_phyjudge.cli.exits import EXIT_OK
-from pytest_phyjudge.judges.settings import DEFAULT_ADAPTER, parse_port, parse_positive_int
+from pytest_phyjudge.judges.settings import (
+    DEFAULT_ADAPTER,
+    parse_listen_port,
+    parse_port,
+    parse_positive_int,
+)
 from pytest_phyjudge.judges.vllm import (
     DEFAULT_DATA_PARALLEL_RPC_PORT,
     DEFAULT_MAX_MODEL_LEN,
@@ -110,7 +115,7 @@ def _add_serve(commands: Any) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument(
-        "--port", type=parse_port, default=DEFAULT_PORT, help="port (0: any free one)"
+        "--port", type=parse_listen_port, default=DEFAULT_PORT, help="port (0: any free one)"
     )
     serve.add_argument("--media-root", help="folder clients may name with file:// URLs")
     add_judge_options(serve, servers=False)

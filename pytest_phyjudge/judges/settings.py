@@ -94,7 +94,13 @@ def parse_positive_float(value: str) -> float:
 
 
 def parse_port(value: str) -> int:
-    return parse_number(value, int, lambda n: 0 <= n <= 65535, "a TCP port (0 to 65535)")
+    return parse_number(value, int, lambda n: 1 <= n <= 65535, "a TCP port (1 to 65535)")
+
+
+def parse_listen_port(value: str) -> int:
+    return parse_number(
+        value, int, lambda n: 0 <= n <= 65535, "a TCP port (1 to 65535, or 0 for any free one)"
+    )
 
 
 def parse_confidence(value: str) -> float:

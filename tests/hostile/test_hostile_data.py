@@ -238,7 +238,10 @@ def test_symlink_loop_in_the_videos_template_fails_only_that_case(
     ("raw", "said"),
     [
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-        (b'{"prompts": [{"video": ' + b"9" * 5000 + b', "prompt": "p"}]}', "number too long to read"),
+        (
+            b'{"prompts": [{"video": ' + b"9" * 5000 + b', "prompt": "p"}]}',
+            "number too long to read",
+        ),
     ],
     ids=["deep", "huge-int"],
 )
@@ -324,7 +327,7 @@ def test_cache_import_of_a_device_is_refused_before_reading(
     [
         (["score", "v.mp4", "--caption", "c", "--fps", "inf"], "a finite number greater than 0"),
         (["score", "v.mp4", "--caption", "c", "--fps", "nan"], "a finite number greater than 0"),
-        (["serve-command", "--port", "70000"], "a TCP port (0 to 65535)"),
+        (["serve-command", "--port", "70000"], "a TCP port (1 to 65535)"),
         (["score", "v.mp4", "--caption", "c", "--media-root", "/nope=x"], "is not a folder"),
         (["score", "v.mp4", "--caption", "c", "--media-root", ".=x=y"], "not an absolute path"),
     ],
