@@ -150,8 +150,9 @@ def test_the_published_phyground_leaderboard_is_reproduced(tmp_path: Path, capsy
     files = sorted((PHYGROUND / "results").glob("eval_qwen9b_local_subq_human_*.json"))
     if not files:
         pytest.skip(f"PhyGround's results files are not in {PHYGROUND / 'results'}")
-    assert run(capsys, "leaderboard", *map(str, files), "--format", "json")[0] == EXIT_OK
-    rows = json.loads(capsys.readouterr().out)["rows"]
+    code, out, err = run(capsys, *map(str, files), "--format", "json", command="leaderboard")
+    assert code == EXIT_OK, err
+    rows = json.loads(out)["rows"]
     seen = {}
     for row in rows:
         published = PUBLISHED.get(row["label"])
@@ -161,3 +162,15 @@ def test_the_published_phyground_leaderboard_is_reproduced(tmp_path: Path, capsy
     assert seen, "none of the files is a published run"
     published_order = [label for label in PUBLISHED if label in seen]
     assert [r["label"] for r in rows if r["label"] in seen] == published_order
+
+
+def test_veo_row_is_reproduced_from_phygrounds_own_results(capsys) -> None:
+    """tests/data holds the scores of PhyGround's published veo-3.1 results file (every other
+    field dropped); the command prints the published row from it, to two decimals."""
+    data = Path(__file__).parent / "data" / "phyground_veo-3.1_results.json"
+    code, out, err = run(capsys, str(data), "--format", "json", command="leaderboard")
+    assert code == EXIT_OK, err
+    (row,) = json.loads(out)["rows"]
+    assert row["label"] == "veo-3.1"
+    assert tuple(round(row["scores"][c], 2) for c in COLUMNS) == PUBLISHED["veo-3.1"]
+    assert row["counts"]["Solid-Body"] == 693 and row["counts"]["Optical"] == 47
