@@ -164,13 +164,20 @@ def test_the_published_phyground_leaderboard_is_reproduced(tmp_path: Path, capsy
     assert [r["label"] for r in rows if r["label"] in seen] == published_order
 
 
-def test_veo_row_is_reproduced_from_phygrounds_own_results(capsys) -> None:
-    """tests/data holds the scores of PhyGround's published veo-3.1 results file (every other
-    field dropped); the command prints the published row from it, to two decimals."""
-    data = Path(__file__).parent / "data" / "phyground_veo-3.1_results.json"
-    code, out, err = run(capsys, str(data), "--format", "json", command="leaderboard")
+def test_published_rows_are_reproduced_from_phygrounds_own_results(capsys) -> None:
+    """tests/data holds the scores of three of PhyGround's published results files (Veo-3.1,
+    Cosmos-14B and CogVideoX1.5-5B-I2V: first, second and last in the published table; every
+    other field dropped). The command prints their published rows, in the published order."""
+    files = sorted((Path(__file__).parent / "data").glob("phyground_*_results.json"))
+    assert len(files) == 3
+    code, out, err = run(capsys, *map(str, files), "--format", "json", command="leaderboard")
     assert code == EXIT_OK, err
-    (row,) = json.loads(out)["rows"]
-    assert row["label"] == "veo-3.1"
-    assert tuple(round(row["scores"][c], 2) for c in COLUMNS) == PUBLISHED["veo-3.1"]
-    assert row["counts"]["Solid-Body"] == 693 and row["counts"]["Optical"] == 47
+    rows = json.loads(out)["rows"]
+    assert [row["label"] for row in rows] == [
+        "veo-3.1",
+        "cosmos-predict2.5-14b",
+        "cogvideox1.5-5b-i2v",
+    ]
+    for row in rows:
+        assert tuple(round(row["scores"][c], 2) for c in COLUMNS) == PUBLISHED[row["label"]]
+        assert row["counts"]["SA"] == 250 and row["counts"]["Optical"] == 47
