@@ -20,6 +20,10 @@ import av  # noqa: F401
 import httpcore  # noqa: F401
 import httpx  # noqa: F401
 import numpy  # noqa: F401
+import numpy.fft  # noqa: F401  (scipy imports it; numpy refuses to load it twice)
+import scipy.stats  # noqa: F401
+import statsmodels.stats.inter_rater  # noqa: F401
+import statsmodels.stats.multitest  # noqa: F401
 import PIL.Image  # noqa: F401
 import pytest
 from pytester_kit import Kit

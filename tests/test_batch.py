@@ -113,6 +113,7 @@ def _scripted_feed(replies: dict[str, list[int]], prompts: dict[str, list[int]])
     return feed, calls
 
 
+@pytest.mark.local
 def test_a_disagreement_mid_reply_sends_that_axis_alone_to_decoding():
     """Tokens: 1-5 are the digits, 9 ends the turn; an axis's expected reply is its
     characters' codes. The 'model' gives every axis its expected reply except ``gravity``,
@@ -133,6 +134,7 @@ def test_a_disagreement_mid_reply_sends_that_axis_alone_to_decoding():
     assert len(calls) == 2  # the prompts with the answer prefix, then digit + brace
 
 
+@pytest.mark.local
 def test_a_reply_over_the_token_budget_is_not_verified():
     def encode(text: str) -> list[int]:
         return [10 + (ord(c) % 80) if not c.isdigit() else int(c) for c in text]

@@ -64,6 +64,13 @@ def add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True) 
     )
     group.add_argument("--attn-implementation", help="e.g. sdpa, flash_attention_2, eager")
     group.add_argument(
+        "--threads",
+        type=parse_positive_int,
+        metavar="N",
+        help="CPU threads for torch (default: torch's, one per core; 1 is faster where other "
+        "processes share the cores)",
+    )
+    group.add_argument(
         "--fps",
         type=parse_positive_float,
         default=DEFAULT_FPS,
@@ -183,4 +190,5 @@ def judge_settings(args: argparse.Namespace) -> JudgeSettings:
         timeout=getattr(args, "timeout", DEFAULT_READ_TIMEOUT),
         retries=getattr(args, "retries", DEFAULT_RETRIES),
         tiny_folder=Path(TINY_FOLDER),
+        threads=args.threads,
     )

@@ -250,7 +250,10 @@ def load_plan(
         )
     device = settings.device or ("cpu" if plan.identity.kind == "tiny" else None)
     return plan.load(
-        device=device, dtype=settings.dtype, attn_implementation=settings.attn_implementation
+        device=device,
+        dtype=settings.dtype,
+        attn_implementation=settings.attn_implementation,
+        threads=settings.threads,
     )
 
 

@@ -109,13 +109,18 @@ class JudgePlan:
         dtype: str | None = None,
         device_map: str | dict[str, Any] | None = None,
         attn_implementation: str | None = None,
+        threads: int | None = None,
     ) -> LocalJudge:
         """Bring up base model, processor and adapter on ``device`` (safetensors only, no
-        snapshot code run)."""
+        snapshot code run); ``threads`` sets torch's CPU threads for this process."""
         require_local("Loading the judge in this process", MODEL_MODULES)
         require_sampler("Loading the judge in this process")
+        import torch
         from peft import PeftModel
         from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        if threads is not None:
+            torch.set_num_threads(threads)
 
         base, folder = self.adapter.base_model, self.adapter.folder
         device = _pick_device(device, self._base_config(), base)
@@ -185,6 +190,7 @@ def load_judge(
     dtype: str | None = None,
     device_map: str | dict[str, Any] | None = None,
     attn_implementation: str | None = None,
+    threads: int | None = None,
     fps: float = DEFAULT_FPS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
@@ -204,7 +210,8 @@ def load_judge(
     calls per clip with distribution scoring; 3 with greedy, whose replies are verified, or
     decoded for an axis where verification fails). ``scoring="distribution"`` reads the
     probabilities of the digits 1-5 after the forced answer prefix instead of generating; the
-    default, ``greedy``, is the reference.
+    default, ``greedy``, is the reference. ``threads`` sets torch's CPU threads (the
+    process-wide setting; None leaves it be).
     """
     plan = plan_judge(
         adapter,
@@ -218,5 +225,9 @@ def load_judge(
         batch_axes=batch_axes,
     )
     return plan.load(
-        device=device, dtype=dtype, device_map=device_map, attn_implementation=attn_implementation
+        device=device,
+        dtype=dtype,
+        device_map=device_map,
+        attn_implementation=attn_implementation,
+        threads=threads,
     )

@@ -270,6 +270,8 @@ class JudgeSettings:
     per_worker_model: bool = False
     #: Where the tiny judge is built (the pytest cache dir, or a temporary folder).
     tiny_folder: Path | None = None
+    #: CPU threads for torch in this process (None: torch's default, one per core).
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.url and self.judge:

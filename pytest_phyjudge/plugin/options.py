@@ -83,6 +83,8 @@ _VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
     ("identity", "replay judgments of the judge named in FILE (written by 'phyjudge cache "
      "export'), with no adapter or server here; needs --phyjudge-cache-mode only.",
      None, "FILE"),
+    ("threads", "CPU threads for torch in this process (default: torch's, one per core; 1 "
+     "is faster on a CI runner whose cores other processes share).", parse_positive_int, "N"),
     ("scoring", "greedy (the reference: parse the generated reply, the default) or "
      "distribution (probabilities of the digits 1-5 after the answer prefix).",
      parse_scoring, "MODE"),
@@ -186,6 +188,7 @@ class Options:
                 retries=_given(values.get("retries"), DEFAULT_RETRIES),
                 per_worker_model=values.flag("per-worker-model"),
                 tiny_folder=_pytest_cache_dir(config, TINY_DIR_NAME),
+                threads=values.get("threads"),
             )
         except InputError as exc:
             raise pytest.UsageError(str(exc)) from None
