@@ -19,13 +19,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 import av  # noqa: F401
 import httpcore  # noqa: F401
 import httpx  # noqa: F401
-import numpy  # noqa: F401
+import numpy
 import numpy.fft  # noqa: F401  (scipy imports it; numpy refuses to load it twice)
-import scipy.stats  # noqa: F401
-import statsmodels.stats.inter_rater  # noqa: F401
-import statsmodels.stats.multitest  # noqa: F401
 import PIL.Image  # noqa: F401
 import pytest
+import scipy.stats  # noqa: F401
+import statsmodels.stats.inter_rater
+import statsmodels.stats.multitest  # noqa: F401
 from pytester_kit import Kit
 
 from pytest_phyjudge.engine.extras import LOCAL_MODULES, local_available
