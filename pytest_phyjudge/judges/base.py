@@ -113,14 +113,13 @@ class Judge(ABC):
         return self._score_clips([_checked(clip) for clip in clips])
 
     def _score_clips(self, clips: list[ClipRequest]) -> list[ClipOutcomes]:
-        """Judge checked ``clips``: one after another here; backends that batch override."""
+        """Judge checked ``clips``: ``score_many`` for each in turn here; backends that can
+        batch override this."""
         outcomes: list[ClipOutcomes] = []
         for clip in clips:
             try:
-                got = self._score_axes(
-                    Path(clip.video), clip.caption, list(clip.axes), clip.criteria
-                )
-            except PhyJudgeError as exc:
+                got = self.score_many(clip.video, clip.caption, clip.axes, criteria=clip.criteria)
+            except InputError as exc:  # a video that cannot be read: only that clip fails
                 got = dict.fromkeys(clip.axes, exc)
             outcomes.append(dict(got))
         return outcomes

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
+from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 from pytest_phyjudge.engine.judgment import Completion
 from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.video import DecodedVideo, decode_video, sha256_file, video_element
@@ -358,12 +358,12 @@ class LocalJudge(Judge):
     def _score_clips(self, clips: list[ClipRequest]) -> list[ClipOutcomes]:
         """Several clips in one batch (``score_clips``); a clip that cannot be read gives its
         error for each of its axes, and the others are judged without it."""
-        prepared: list[_Clip | PhyJudgeError] = []
+        prepared: list[_Clip | InputError] = []
         for request in clips:
             video, axes = Path(request.video), list(request.axes)
             try:
                 prepared.append(self._prepare(video, request.caption, axes, request.criteria))
-            except PhyJudgeError as exc:
+            except InputError as exc:
                 prepared.append(exc)
         ready = [clip for clip in prepared if isinstance(clip, _Clip) and clip.texts]
         started = time.perf_counter()
@@ -371,7 +371,7 @@ class LocalJudge(Judge):
         seconds = (time.perf_counter() - started) / max(1, sum(len(c.texts) for c in ready))
         return [
             dict.fromkeys(request.axes, clip)
-            if isinstance(clip, PhyJudgeError)
+            if isinstance(clip, InputError)
             else self._results(clip, replies.get(id(clip), {}), seconds)
             for request, clip in zip(clips, prepared, strict=True)
         ]
