@@ -30,14 +30,33 @@ class Prefix:
         pads were no-ops for them."""
         import torch
 
-        cache = copy.deepcopy(self.cache)
-        cache.reorder_cache(torch.tensor([index]))  # moved to each layer's device
+        cache = rows_of(self.cache, torch.tensor([index]))
         length = self.lengths[index]
         for layer in cache.layers:
             if getattr(layer, "keys", None) is not None and layer.keys.numel():
                 layer.keys = layer.keys[..., :length, :]
                 layer.values = layer.values[..., :length, :]
         return Prefix.single(cache, length, self.rope_deltas[index])
+
+
+def rows_of(cache: Any, index: Any) -> Any:
+    """A new cache whose row i is row ``index[i]`` of ``cache``, every layer kind at once (KV,
+    conv and recurrent); ``cache`` is left as it is. Its tensors are not copied first: the
+    row selection makes the new ones."""
+    import torch
+
+    shared = {
+        id(value): value
+        for layer in cache.layers
+        for value in vars(layer).values()
+        if isinstance(value, torch.Tensor)
+    }
+    for layer in cache.layers:
+        for states in (getattr(layer, "conv_states", {}), getattr(layer, "recurrent_states", {})):
+            shared.update({id(t): t for t in states.values() if isinstance(t, torch.Tensor)})
+    selected = copy.deepcopy(cache, memo=shared)
+    selected.reorder_cache(index)  # index_select: moved to each layer's device there
+    return selected
 
 
 def linear_attention_layers(model: Any) -> list[Any]:
@@ -70,9 +89,7 @@ class RowBatch:
         self.pad_id = pad_id
         sources = [0] * rows if isinstance(rows, int) else list(rows)
         device = self.base.device
-        self.cache = copy.deepcopy(prefix.cache)
-        # One prefix row per batch row, every layer kind at once (KV, conv and recurrent).
-        self.cache.reorder_cache(torch.tensor(sources, dtype=torch.long, device=device))
+        self.cache = rows_of(prefix.cache, torch.tensor(sources, dtype=torch.long, device=device))
         self.lengths = [prefix.lengths[s] for s in sources]  # real tokens (the next position)
         self.rope_deltas = torch.tensor([prefix.rope_deltas[s] for s in sources], device=device)[
             :, None
