@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_phyjudge import InputError, JudgeSettings, ScriptedJudge, VideoError, load_judge
-from pytest_phyjudge.judges.base import ClipRequest
+from pytest_phyjudge import (
+    ClipRequest,
+    InputError,
+    JudgeSettings,
+    ScriptedJudge,
+    VideoError,
+    load_judge,
+)
 from pytest_phyjudge.judges.settings import parse_batch_clips
 
 pytest_plugins = "pytester"
