@@ -9,7 +9,9 @@ back to decoding), and as "(d) if verified", where the check's outcome is forced
 while every forward call still runs: the cost of a judge whose replies verify (a trained one;
 ``--trained`` measures the real share on the format-trained tiny judge where it exists).
 
-Prints prompt tokens (text and video apart), forward calls, median wall seconds and peak
+Prints prompt tokens (text and video apart), forward calls, median wall seconds, median CPU
+seconds of this process (what the work costs when other processes share the cores; with
+OMP_NUM_THREADS=1 it is the figure to compare on a busy machine), and peak
 memory per way, and the ratios a/b and a/c. It is a script that prints figures, not a test:
 
     python benchmarks/bench_axes.py                          # tiny judge, a real PhyGround clip
@@ -194,16 +196,17 @@ def _measure(
 
         torch.cuda.reset_peak_memory_stats()
     judge.score_many(clip, CAPTION, axes)  # warm up (and decode the clip once)
-    times = []
+    times, cpu = [], []
     for _ in range(runs):
         counter.reset()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         results = judge.score_many(clip, CAPTION, axes)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
     verified = sum(getattr(r, "greedy", None) == "verified" for r in results.values())
     return {
         "calls": counter.calls,
@@ -211,6 +214,7 @@ def _measure(
         "video": counter.video_tokens,
         "prefills": list(counter.prefills),
         "seconds": statistics.median(times),
+        "cpu": statistics.median(cpu),
         "memory": _peak_memory(device),
         "verified": verified,
     }
@@ -305,12 +309,12 @@ def _report(
     )
     print(
         f"{'way':<27}{'text tok':>10}{'video tok':>11}{'total':>9}{'fwd calls':>11}"
-        f"{'seconds':>10}{'verified':>10}  peak memory"
+        f"{'seconds':>10}{'cpu s':>8}{'verified':>10}  peak memory"
     )
     for name, r in results.items():
         print(
             f"{name:<27}{r['text']:>10}{r['video']:>11}{_total(r):>9}{r['calls']:>11}"
-            f"{r['seconds']:>10.3f}{r['verified']:>7}/{len(axes)}  {r['memory']}"
+            f"{r['seconds']:>10.3f}{r['cpu']:>8.3f}{r['verified']:>7}/{len(axes)}  {r['memory']}"
         )
     a, b, c, d, d_ok, e = results.values()
     per_axis_video = a["video"] // len(axes)
@@ -339,6 +343,11 @@ def _report(
             f"(target: wall >= tokens); b/{name}: wall {b['seconds'] / row['seconds']:.2f}x; "
             f"forward calls {row['calls']}"
         )
+    print(
+        f"CPU seconds: a/(d if verified) {a['cpu'] / d_ok['cpu']:.2f}x (tokens "
+        f"{_total(a) / _total(d_ok):.2f}x), (c)/(d if verified) {c['cpu'] / d_ok['cpu']:.2f}x, "
+        f"(d if verified)/(e) {d_ok['cpu'] / e['cpu']:.2f}x"
+    )
     print(
         f"(d if verified) vs (c): {c['seconds'] / d_ok['seconds']:.2f}x faster (target > 1); "
         f"(d if verified)/(e): {d_ok['seconds'] / e['seconds']:.2f}x (target <= 1.1); "

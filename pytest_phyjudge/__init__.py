@@ -21,7 +21,7 @@ from pytest_phyjudge._exceptions import (
 )
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment, RenderedPrompt
-from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.base import ClipRequest, Judge
 from pytest_phyjudge.judges.cached import CachedJudge
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.loading import load_judge
@@ -44,6 +44,7 @@ __all__ = [
     "CacheError",
     "CachedJudge",
     "Check",
+    "ClipRequest",
     "InputError",
     "Judge",
     "JudgeBackendError",

@@ -160,9 +160,10 @@ def test_the_fallback_decodes_only_the_axes_that_were_not_verified(
 
     def scripted(feed, prompts, encode, tokens):
         feed(list(prompts.values()), [[0]] * len(prompts))  # the batched pass still runs
+        axes = {key: axes_batch.axis_of(key) for key in prompts}  # keys are (clip, axis)
         return {
-            axis: None if axis == "momentum" else [*encode(expected_reply(axis, 3)), end]
-            for axis in prompts
+            key: None if axis == "momentum" else [*encode(expected_reply(axis, 3)), end]
+            for key, axis in axes.items()
         }
 
     monkeypatch.setattr(local, "verified_replies", scripted)

@@ -10,6 +10,7 @@ from pytest_phyjudge.judges.settings import (
     CACHE_DIR_NAME,
     CACHE_MODES,
     DEFAULT_ADAPTER,
+    DEFAULT_BATCH_CLIPS,
     DEFAULT_CONCURRENCY,
     DEFAULT_FPS,
     DEFAULT_MAX_NEW_TOKENS,
@@ -189,6 +190,7 @@ def judge_settings(args: argparse.Namespace) -> JudgeSettings:
         concurrency=getattr(args, "concurrency", DEFAULT_CONCURRENCY),
         timeout=getattr(args, "timeout", DEFAULT_READ_TIMEOUT),
         retries=getattr(args, "retries", DEFAULT_RETRIES),
+        batch_clips=getattr(args, "batch_clips", DEFAULT_BATCH_CLIPS),
         tiny_folder=Path(TINY_FOLDER),
         threads=args.threads,
     )

@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import InputError, VideoError, describe_error
+from pytest_phyjudge._exceptions import InputError, describe_error
 from pytest_phyjudge.engine.judgment import Judgment
+from pytest_phyjudge.judges.base import ClipRequest
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.settings import JudgeSettings
 from pytest_phyjudge.reporting.checks import rendered_prompt
@@ -60,25 +61,32 @@ class BatchRun:
             "rubric_calibrated": self.judge.rubric.calibrated,
         }
 
-    def judge_one(self, pair: Pair) -> VideoResult:
-        prompt, path = pair
-        laws = [law for law in prompt["laws"] if self.only_laws is None or law in self.only_laws]
-        result = VideoResult(
-            video=prompt["id"],
-            prompt=prompt["prompt"],
-            physical_laws=laws,
-            extra={"file": str(path), "generator": self.generator},
-        )
-        axes = self.metrics + laws
-        try:
-            result.outcomes.update(self.judge.score_many(path, prompt["prompt"], axes))
-        except VideoError as exc:
-            result.outcomes.update({axis: exc for axis in axes})
-        result.extra["checks"] = {
-            axis: self._entry(axis, outcome, prompt["prompt"])
-            for axis, outcome in result.outcomes.items()
-        }
-        return result
+    def judge_group(self, pairs: Sequence[Pair]) -> list[VideoResult]:
+        """Judge ``pairs`` in one ``score_clips`` call (one batch for a local judge, up to
+        ``--batch-clips`` clips); a clip that cannot be read fails only its own axes."""
+        results, clips = [], []
+        for prompt, path in pairs:
+            laws = [
+                law for law in prompt["laws"] if self.only_laws is None or law in self.only_laws
+            ]
+            results.append(
+                VideoResult(
+                    video=prompt["id"],
+                    prompt=prompt["prompt"],
+                    physical_laws=laws,
+                    extra={"file": str(path), "generator": self.generator},
+                )
+            )
+            clips.append(ClipRequest(path, prompt["prompt"], self.metrics + laws))
+        for result, clip, outcomes in zip(
+            results, clips, self.judge.score_clips(clips), strict=True
+        ):
+            result.outcomes.update(outcomes)
+            result.extra["checks"] = {
+                axis: self._entry(axis, outcome, clip.caption)
+                for axis, outcome in result.outcomes.items()
+            }
+        return results
 
     def _entry(self, axis: str, outcome: Judgment | Exception, caption: str) -> dict[str, Any]:
         """What the HTML report shows of one axis: the reply, its probabilities, the prompt."""
@@ -93,7 +101,7 @@ class BatchRun:
         }
 
     def in_flight(self, paired: Sequence[Pair]) -> int:
-        """Videos judged at once: one for a local model; against judge servers, enough to
+        """Batches judged at once: one for a local model; against judge servers, enough to
         keep ``--concurrency`` requests going (a video's axes already run concurrently)."""
         if not self.settings.url:
             return 1
@@ -111,8 +119,10 @@ class BatchRun:
         meta = {**self.meta, "generator": generator}
         started, judged_before, failed_before = time.monotonic(), self.judged, self.failed_axes
         pool = ThreadPoolExecutor(self.in_flight(paired), thread_name_prefix="phyjudge-video")
+        size = self.settings.batch_clips
+        groups = [paired[i : i + size] for i in range(0, len(paired), size)]
         bar = tqdm(
-            pool.map(self.judge_one, paired),
+            (result for group in pool.map(self.judge_group, groups) for result in group),
             total=len(paired),
             unit="video",
             desc="judging" if generator is None else f"judging {generator}",

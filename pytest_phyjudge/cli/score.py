@@ -15,6 +15,11 @@ from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.factory import build_judge
+from pytest_phyjudge.judges.settings import (
+    BATCH_CLIPS_HELP,
+    DEFAULT_BATCH_CLIPS,
+    parse_batch_clips,
+)
 
 
 def add_commands(commands: Any) -> None:
@@ -60,6 +65,13 @@ def add_commands(commands: Any) -> None:
         nargs="*",
         metavar="METRIC",
         help=f"general metrics to judge (default: {' '.join(GENERAL_METRICS)})",
+    )
+    batch.add_argument(
+        "--batch-clips",
+        type=parse_batch_clips,
+        default=DEFAULT_BATCH_CLIPS,
+        metavar="N",
+        help=BATCH_CLIPS_HELP,
     )
     add_cache_options(batch)
     add_judge_options(batch)

@@ -1,11 +1,14 @@
-"""Every axis of one clip in one batched pass over the shared video prefix: digit probabilities
-read at each row's own answer position, and greedy replies verified instead of decoded."""
+"""Every axis of one clip (or of several clips) in one batched pass over the shared video
+prefixes: digit probabilities read at each row's own answer position, and greedy replies
+verified instead of decoded.
+
+Rows are keyed by axis name, or by ``(clip, axis)`` when several clips share the batch."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_phyjudge.engine.parse import answer_prefix
 
@@ -17,6 +20,13 @@ DECODED = "decoded"
 #: ``feed(rows, keep)``: run each row's tokens after what it has seen so far, in one call,
 #: and return per row the logits at the ``keep`` indices of its new tokens (RowBatch.feed).
 Feed = Callable[[Sequence[Sequence[int]], Sequence[Sequence[int]]], list[Any]]
+#: A row's key: its axis, or (clip index, axis).
+RowKey = TypeVar("RowKey", str, tuple[int, str])
+
+
+def axis_of(key: str | tuple[int, str]) -> str:
+    """The axis a row judges, from its key."""
+    return key if isinstance(key, str) else key[1]
 
 
 @dataclass(frozen=True)
@@ -44,44 +54,44 @@ def digit_probs(logits: Any, digits: Sequence[int]) -> tuple[tuple[float, ...], 
 
 
 def batched_distribution(
-    feed: Feed, prompts: Mapping[str, Sequence[int]], digits: Sequence[int]
-) -> dict[str, tuple[tuple[float, ...], float]]:
+    feed: Feed, prompts: Mapping[RowKey, Sequence[int]], digits: Sequence[int]
+) -> dict[RowKey, tuple[tuple[float, ...], float]]:
     """Per axis, the digit probabilities after its prompt (which ends in the answer prefix):
     one forward call for every axis."""
     rows = list(prompts.values())
     logits = feed(rows, [[len(r) - 1] for r in rows])
-    return {axis: digit_probs(lg[0], digits) for axis, lg in zip(prompts, logits, strict=True)}
+    return {key: digit_probs(lg[0], digits) for key, lg in zip(prompts, logits, strict=True)}
 
 
 def verified_replies(
     feed: Feed,
-    prompts: Mapping[str, Sequence[int]],
+    prompts: Mapping[RowKey, Sequence[int]],
     encode: Callable[[str], list[int]],
     tokens: ReplyTokens,
-) -> dict[str, list[int] | None]:
-    """Per axis, greedy's reply token ids (end of turn included) where the expected reply is
-    verified, or None where any forced token is not the argmax (that axis must be decoded).
+) -> dict[RowKey, list[int] | None]:
+    """Per row, greedy's reply token ids (end of turn included) where the expected reply is
+    verified, or None where any forced token is not the argmax (that row must be decoded).
 
     Two forward calls: the prompts with the answer prefix forced, which verifies the prefix
     and picks the digit; then the digit and closing brace, which must lead to end of turn.
     """
     import torch
 
-    heads = {axis: encode(answer_prefix(axis)) for axis in prompts}
+    heads = {key: encode(answer_prefix(axis_of(key))) for key in prompts}
     rows = [list(p) + heads[a] for a, p in prompts.items()]
     keep = [list(range(len(p) - 1, len(r))) for p, r in zip(prompts.values(), rows, strict=True)]
     first = feed(rows, keep)
-    tails: dict[str, list[int]] = {}
-    for axis, logits in zip(prompts, first, strict=True):
+    tails: dict[RowKey, list[int]] = {}
+    for key, logits in zip(prompts, first, strict=True):
         picked = torch.argmax(logits, dim=-1).tolist()
-        head, digit = heads[axis], picked[-1]
+        head, digit = heads[key], picked[-1]
         if picked[:-1] != head or digit not in tokens.digits:
             continue
-        reply = encode(expected_reply(axis, list(tokens.digits).index(digit) + 1))
+        reply = encode(expected_reply(axis_of(key), list(tokens.digits).index(digit) + 1))
         fits = len(reply) + 1 <= tokens.budget  # a longer reply would have been cut
         if fits and reply[: len(head)] == head and reply[len(head)] == digit:
-            tails[axis] = reply[len(head) :]
-    found: dict[str, list[int] | None] = dict.fromkeys(prompts)
+            tails[key] = reply[len(head) :]
+    found: dict[RowKey, list[int] | None] = dict.fromkeys(prompts)
     if not tails:
         return found
     # Rows with nothing to verify still take part (one pad-free token), to keep one call.
@@ -90,11 +100,11 @@ def verified_replies(
         [tails.get(a, [tokens.digits[0]]) for a in order],
         [list(range(len(tails.get(a, [0])))) for a in order],
     )
-    for axis, logits in zip(order, second, strict=True):
-        if axis not in tails:
+    for key, logits in zip(order, second, strict=True):
+        if key not in tails:
             continue
         picked = torch.argmax(logits, dim=-1).tolist()
-        tail = tails[axis]
+        tail = tails[key]
         if picked[:-1] == tail[1:] and picked[-1] in tokens.stops:
-            found[axis] = heads[axis] + tail + [picked[-1]]
+            found[key] = heads[key] + tail + [picked[-1]]
     return found

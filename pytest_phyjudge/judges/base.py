@@ -1,9 +1,11 @@
-"""The interface every judge backend fills in: score one axis, or many axes of one video."""
+"""The interface every judge backend fills in: score one axis, many axes of one video, or
+many clips at once (which a backend may batch)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,40 @@ from pytest_phyjudge.engine.axes import axis_from, check_axis, is_law
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment, RenderedPrompt
 from pytest_phyjudge.engine.parse import parse_score
 from pytest_phyjudge.engine.rubric import Rubric
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """One clip of a :meth:`Judge.score_clips` batch: the video, its caption, the axes to
+    judge and any laws' criterion overrides (what one ``score_many`` call takes)."""
+
+    video: str | Path
+    caption: str
+    axes: Sequence[str]
+    criteria: Mapping[str, str] | None = None
+
+
+#: A clip's outcome per axis: its Judgment, or the error that stopped that axis.
+ClipOutcomes = dict[str, Judgment | PhyJudgeError]
+
+
+def _checked(clip: ClipRequest | Sequence[Any]) -> ClipRequest:
+    """``clip`` with a Path, valid deduplicated axes and criteria only for laws; a tuple
+    ``(video, caption, axes[, criteria])`` is accepted too."""
+    if not isinstance(clip, ClipRequest):
+        clip = ClipRequest(*clip)
+    for axis in clip.criteria or {}:
+        if not is_law(check_axis(axis)):
+            raise InputError(
+                f"criteria can only be overridden for a law, not {axis!r}: the "
+                "general metrics have no criterion text."
+            )
+    return ClipRequest(
+        Path(clip.video),
+        clip.caption,
+        tuple(dict.fromkeys(check_axis(a) for a in clip.axes)),
+        dict(clip.criteria or {}) or None,
+    )
 
 
 class Judge(ABC):
@@ -65,14 +101,28 @@ class Judge(ABC):
         """Judge several axes of one video. An axis that cannot be judged does not stop the
         others: it maps to its error (a JudgeOutputError for a reply without a score, a
         CacheError for a replay miss) instead of a Judgment."""
-        wanted = list(dict.fromkeys(check_axis(a) for a in axes))
-        for axis in criteria or {}:
-            if not is_law(check_axis(axis)):
-                raise InputError(
-                    f"criteria can only be overridden for a law, not {axis!r}: the "
-                    "general metrics have no criterion text."
-                )
-        return self._score_axes(Path(video), caption, wanted, dict(criteria or {}) or None)
+        clip = _checked(ClipRequest(video, caption, list(axes), criteria))
+        return self._score_axes(Path(clip.video), caption, list(clip.axes), clip.criteria)
+
+    def score_clips(self, clips: Iterable[ClipRequest | Sequence[Any]]) -> list[ClipOutcomes]:
+        """Judge several clips, each as ``score_many`` would, one outcome map per clip in
+        order. A backend may judge them together (the local judge runs them in one batch);
+        the replies are the same as one clip at a time. A clip that cannot be judged at all
+        (a video that cannot be read) maps each of its axes to that error and does not stop
+        the others. ``clips`` holds ClipRequests or ``(video, caption, axes[, criteria])``."""
+        return self._score_clips([_checked(clip) for clip in clips])
+
+    def _score_clips(self, clips: list[ClipRequest]) -> list[ClipOutcomes]:
+        """Judge checked ``clips``: ``score_many`` for each in turn here; backends that can
+        batch override this."""
+        outcomes: list[ClipOutcomes] = []
+        for clip in clips:
+            try:
+                got = self.score_many(clip.video, clip.caption, clip.axes, criteria=clip.criteria)
+            except InputError as exc:  # a video that cannot be read: only that clip fails
+                got = dict.fromkeys(clip.axes, exc)
+            outcomes.append(dict(got))
+        return outcomes
 
     @abstractmethod
     def _score_axes(

@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
+from pytest_phyjudge._exceptions import CacheError, InputError, PhyJudgeError
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.engine.video import sha256_file
-from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
 from pytest_phyjudge.judges.record import JudgeRecord
 from pytest_phyjudge.judges.settings import CACHE_MODES, CacheMode
 from pytest_phyjudge.judges.store import CacheWarning, JudgmentCache, cache_key
@@ -57,6 +57,17 @@ def _within_wall_time(
     factor = wall / total
     scaled = {a: dataclasses.replace(j, seconds=j.seconds * factor) for a, j in judged.items()}
     return {**outcomes, **scaled}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lookup:
+    """A clip as the cache saw it: its keys per axis, the outcomes known so far (hits, and
+    replay misses), and the axes the real judge must still judge."""
+
+    clip: ClipRequest
+    keys: dict[str, str]
+    results: dict[str, Judgment | PhyJudgeError]
+    missing: tuple[str, ...]
 
 
 class CachedJudge(Judge):
@@ -116,15 +127,54 @@ class CachedJudge(Judge):
     ) -> dict[str, Judgment | PhyJudgeError]:
         if self.mode == "off":
             return self.inner._score_axes(video, caption, axes, criteria)
+        lookup = self._lookup(ClipRequest(video, caption, axes, criteria))
+        if lookup.missing:
+            inner = self.inner  # loaded first: a model's loading time is no judging time
+            started = time.perf_counter()
+            fresh = inner._score_axes(video, caption, list(lookup.missing), criteria)
+            self._keep(lookup, _within_wall_time(fresh, time.perf_counter() - started))
+        return {axis: lookup.results[axis] for axis in axes}
+
+    def _score_clips(self, clips: list[ClipRequest]) -> list[ClipOutcomes]:
+        """The clips' cached judgments, and the rest from the real judge in one batch."""
+        if self.mode == "off":
+            return self.inner._score_clips(clips)
+        lookups: list[_Lookup | InputError] = []
+        for clip in clips:
+            try:
+                lookups.append(self._lookup(clip))
+            except InputError as exc:  # e.g. a missing video: only that clip fails
+                lookups.append(exc)
+        asked = [one for one in lookups if isinstance(one, _Lookup) and one.missing]
+        if asked:
+            inner = self.inner
+            started = time.perf_counter()
+            fresh = inner._score_clips(
+                [dataclasses.replace(one.clip, axes=one.missing) for one in asked]
+            )
+            wall = (time.perf_counter() - started) / len(asked)
+            for one, outcomes in zip(asked, fresh, strict=True):
+                self._keep(one, _within_wall_time(outcomes, wall))
+        return [
+            dict.fromkeys(clip.axes, one)
+            if isinstance(one, InputError)
+            else {axis: one.results[axis] for axis in clip.axes}
+            for clip, one in zip(clips, lookups, strict=True)
+        ]
+
+    def _lookup(self, clip: ClipRequest) -> _Lookup:
+        """The clip's keys and cache hits; in replay mode a miss becomes its CacheError."""
+        video = Path(clip.video)
         video_sha = sha256_file(video)
-        keys = {a: self.key_for(video_sha, a, caption, (criteria or {}).get(a)) for a in axes}
+        criteria = clip.criteria or {}
+        keys = {a: self.key_for(video_sha, a, clip.caption, criteria.get(a)) for a in clip.axes}
         hits: dict[str, Judgment] = {}
         if self.mode in ("use", "only"):
             for axis, key in keys.items():
                 hit = self.cache.get(key)
                 if hit is not None:
                     hits[axis] = dataclasses.replace(hit, video=str(video), cached=True)
-        missing = [a for a in axes if a not in hits]
+        missing = tuple(a for a in clip.axes if a not in hits)
         with self._lock:
             self.stats.hits += len(hits)
             self.stats.seconds_saved += sum(hit.seconds for hit in hits.values())
@@ -138,17 +188,16 @@ class CachedJudge(Judge):
                     "Record it on a machine with the judge and import it with 'phyjudge cache "
                     "import', or run with --phyjudge-cache-mode use."
                 )
-        elif missing:
-            inner = self.inner  # loaded first: a model's loading time is no judging time
-            started = time.perf_counter()
-            fresh = inner._score_axes(video, caption, missing, criteria)
-            fresh = _within_wall_time(fresh, time.perf_counter() - started)
-            for axis in missing:
-                outcome = fresh[axis]
-                if isinstance(outcome, Judgment):
-                    self._store(keys[axis], outcome)
-                results[axis] = outcome
-        return {axis: results[axis] for axis in axes}
+            missing = ()
+        return _Lookup(clip, keys, results, missing)
+
+    def _keep(self, lookup: _Lookup, fresh: Mapping[str, Judgment | PhyJudgeError]) -> None:
+        """Record the fresh judgments of a clip's missing axes, and add them to its results."""
+        for axis in lookup.missing:
+            outcome = fresh[axis]
+            if isinstance(outcome, Judgment):
+                self._store(lookup.keys[axis], outcome)
+            lookup.results[axis] = outcome
 
     def _store(self, key: str, judgment: Judgment) -> None:
         """Record ``judgment``; a cache that cannot be written warns once, and is then left

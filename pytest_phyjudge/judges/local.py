@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_phyjudge._exceptions import InputError, JudgeLoadError, JudgeOutputError
-from pytest_phyjudge.engine.judgment import Completion, Judgment
+from pytest_phyjudge._exceptions import InputError, JudgeLoadError
+from pytest_phyjudge.engine.judgment import Completion
 from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.video import DecodedVideo, decode_video, sha256_file, video_element
 from pytest_phyjudge.judges.axes_batch import (
@@ -20,8 +20,8 @@ from pytest_phyjudge.judges.axes_batch import (
     digit_probs,
     verified_replies,
 )
-from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.rows import Prefix, RowBatch
+from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
+from pytest_phyjudge.judges.rows import Prefix, RowBatch, prefill
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.loading import JudgePlan
@@ -32,13 +32,25 @@ VISION_END = "<|vision_end|>"
 
 @dataclass(frozen=True)
 class _SharedPrefix:
-    """The video prefix run once: its cache (batch 1), its inputs, where it ends in the chat
-    text, and the rotary offsets the prefill set."""
+    """A video prefix run once (batch 1 when decoded from), the processor's inputs for it,
+    and where it ends in the chat text."""
 
     prefix: Prefix
     inputs: Any
     cut: int
-    rope_deltas: Any
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """One clip ready to judge: its decoded video and, per axis, the chat text (ending in the
+    answer prefix under distribution scoring) and the prompt's hash."""
+
+    video: Path
+    caption: str
+    video_sha256: str
+    decoded: DecodedVideo
+    texts: dict[str, str]
+    prompt_sha256: dict[str, str]
 
 
 class LocalJudge(Judge):
@@ -116,72 +128,46 @@ class LocalJudge(Judge):
         next tokens with their log-probabilities and generates that one token (what
         distribution scoring reads).
         """
-        import torch
+        from pytest_phyjudge.judges.local_complete import complete
 
-        elements = [
-            part
-            for message in messages
-            if isinstance(message.get("content"), list)
-            for part in message["content"]
-            if isinstance(part, dict) and part.get("type") == "video"
-        ]
-        if len(elements) != 1:
-            raise InputError(
-                f"The messages hold {len(elements)} videos; the judge reads exactly one per "
-                "prompt. Send one video part in the user message."
-            )
-        (element,) = elements
-        decoded = decode_video(
-            element["video"],
-            fps=float(element.get("fps", self.settings["fps"])),
-            max_pixels=int(element.get("max_pixels", self.settings["max_pixels"])),
-        )
-        inputs = self._encode(decoded, self._chat_text(messages) + prefix)
-        prompt_tokens = int(inputs["input_ids"].shape[1])
-        tokenizer = self.processor.tokenizer
-        if top_logprobs > 0:
-            with torch.inference_mode():
-                logits = self.model(**inputs, logits_to_keep=1).logits[0, -1].float()
-            logprobs = torch.log_softmax(logits, dim=-1)
-            values, ids = torch.topk(logprobs, min(top_logprobs, logprobs.shape[0]))
-            top = tuple(
-                (tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids, strict=True)
-            )
-            return Completion(top[0][0], prompt_tokens, 1, "length", top_logprobs=top)
-        new_tokens = self._generate_ids(inputs, max_new_tokens=max_new_tokens)
-        budget = max_new_tokens or self.settings["max_new_tokens"]
-        return Completion(
-            text=tokenizer.decode(new_tokens, skip_special_tokens=True),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=int(new_tokens.shape[0]),
-            finish_reason="length" if int(new_tokens.shape[0]) >= budget else "stop",
+        return complete(
+            self, messages, max_new_tokens=max_new_tokens, prefix=prefix, top_logprobs=top_logprobs
         )
 
     def _rope_holder(self) -> Any:
         """The inner Qwen model, which keeps the multimodal rotary offsets between calls."""
         return self.model.get_base_model().model
 
+    def _head(self, decoded: DecodedVideo, texts: dict[str, str]) -> tuple[Any, int] | None:
+        """The processor's inputs for [system + video] and where that ends in the chat text
+        (None when some axis's text does not start with it)."""
+        first = next(iter(texts.values()))
+        cut = first.index(VISION_END) + len(VISION_END)
+        if not all(t.startswith(first[:cut]) for t in texts.values()):  # pragma: no cover
+            return None  # a template with text before the video
+        return self._encode(decoded, first[:cut]), cut
+
     def _prefix(self, decoded: DecodedVideo, texts: dict[str, str]) -> _SharedPrefix | None:
         """Run [system + video] once (None when some axis's text does not start with it).
 
-        The rotary offsets (``rope_deltas``) that the video prefill sets are kept, to be
+        The rotary offset (``rope_deltas``) that the video prefill sets is kept, to be
         restored before each decoded axis; the cache is only ever copied, never cropped, since
         the linear-attention layers' recurrent state cannot be rolled back.
         """
         import torch
 
-        first = next(iter(texts.values()))
-        cut = first.index(VISION_END) + len(VISION_END)
-        if not all(t.startswith(first[:cut]) for t in texts.values()):  # pragma: no cover
-            return None  # a template with text before the video
-        inputs = self._encode(decoded, first[:cut])
+        head = self._head(decoded, texts)
+        if head is None:  # pragma: no cover - a template with text before the video
+            return None
+        inputs, cut = head
         with torch.inference_mode():
             # Only the cache is wanted: logits for one position, not the whole prefix.
             out = self.model(**inputs, use_cache=True, logits_to_keep=1)
         cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
-        rope_deltas = self._rope_holder().rope_deltas.clone()
-        prefix = Prefix(cache, int(inputs["input_ids"].shape[1]), int(rope_deltas.flatten()[0]))
-        return _SharedPrefix(prefix, inputs, cut, rope_deltas)
+        delta = int(self._rope_holder().rope_deltas.flatten()[0])
+        return _SharedPrefix(
+            Prefix.single(cache, int(inputs["input_ids"].shape[1]), delta), inputs, cut
+        )
 
     def _axis_inputs(self, shared: _SharedPrefix, text: str) -> tuple[dict[str, Any], Any]:
         """One axis's full inputs and a fresh copy of the prefix cache, ready to decode."""
@@ -202,37 +188,65 @@ class LocalJudge(Judge):
             "attention_mask": torch.ones_like(ids),
             "mm_token_type_ids": mm_types,
         }
-        self._rope_holder().rope_deltas = shared.rope_deltas.clone()
+        delta = shared.prefix.rope_deltas[0]
+        self._rope_holder().rope_deltas = torch.tensor([[delta]], device=self.model.device)
         return inputs, copy.deepcopy(shared.prefix.cache)
 
-    def _batched(
-        self, shared: _SharedPrefix, texts: dict[str, str], distribution: bool
-    ) -> dict[str, Any]:
-        """Every axis in one batched pass over the prefix (see judges/axes_batch.py); greedy
-        replies that cannot be verified are decoded, that axis alone."""
+    def _encoder(self) -> Any:
         tokenizer = self.processor.tokenizer
 
         def encode(text: str) -> list[int]:
             return tokenizer(text, add_special_tokens=False)["input_ids"]
 
-        prompts = {axis: encode(text[shared.cut :]) for axis, text in texts.items()}
+        return encode
+
+    def _pad_id(self) -> int:
         config = self.model.generation_config
-        pad = config.pad_token_id if config.pad_token_id is not None else 0
-        batch = RowBatch(self.model, shared.prefix, len(prompts), pad_id=pad)
+        return config.pad_token_id if config.pad_token_id is not None else 0
+
+    def _batched(
+        self,
+        prefix: Prefix,
+        heads: list[tuple[Any, int]],
+        texts: list[dict[str, str]],
+        distribution: bool,
+    ) -> list[dict[str, Any]]:
+        """Every axis of every clip in one batched pass over their prefixes (row i of
+        ``prefix`` is clip i's; see judges/axes_batch.py); greedy replies that cannot be
+        verified are decoded, that axis alone, over its clip's prefix alone."""
+        encode = self._encoder()
+        prompts = {
+            (i, axis): encode(text[cut:])
+            for i, ((_, cut), clip) in enumerate(zip(heads, texts, strict=True))
+            for axis, text in clip.items()
+        }
+        batch = RowBatch(self.model, prefix, [i for i, _ in prompts], pad_id=self._pad_id())
+        replies: list[dict[str, Any]] = [{} for _ in texts]
         if distribution:
-            return batched_distribution(batch.feed, prompts, self._digit_ids())
-        stops = config.eos_token_id
+            for (i, axis), probs in batched_distribution(
+                batch.feed, prompts, self._digit_ids()
+            ).items():
+                replies[i][axis] = probs
+            return replies
+        stops = self.model.generation_config.eos_token_id
         stops = [stops] if isinstance(stops, int) else list(stops or [])
-        budget = self.settings["max_new_tokens"]
-        reply = ReplyTokens(self._digit_ids(), stops, budget)
+        reply = ReplyTokens(self._digit_ids(), stops, self.settings["max_new_tokens"])
         found = verified_replies(batch.feed, prompts, encode, reply)
         del batch  # its expanded cache, before any axis is decoded
-        return {
-            axis: (self._generate(*self._axis_inputs(shared, texts[axis])), DECODED)
-            if ids is None
-            else (tokenizer.decode(ids, skip_special_tokens=True), VERIFIED)
-            for axis, ids in found.items()
-        }
+        alone: dict[int, _SharedPrefix] = {}
+        for (i, axis), ids in found.items():
+            if ids is not None:
+                text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
+                replies[i][axis] = (text, VERIFIED)
+                continue
+            if i not in alone:
+                one = prefix if len(heads) == 1 else prefix.row(i)
+                alone[i] = _SharedPrefix(one, *heads[i])
+            replies[i][axis] = (
+                self._generate(*self._axis_inputs(alone[i], texts[i][axis])),
+                DECODED,
+            )
+        return replies
 
     def _digit_probs(self, inputs: Any, cache: Any = None) -> tuple[tuple[float, ...], float]:
         """Probabilities of the digits 1..5 as the next token (renormalised over the five),
@@ -272,16 +286,27 @@ class LocalJudge(Judge):
         if shared is None:
             return {axis: step(self._encode(decoded, text)) for axis, text in texts.items()}
         if self.settings.get("batch_axes", True):
-            return self._batched(shared, texts, distribution)
+            head = [(shared.inputs, shared.cut)]
+            return self._batched(shared.prefix, head, [texts], distribution)[0]
         return {axis: step(*self._axis_inputs(shared, text)) for axis, text in texts.items()}
 
-    def _score_axes(
-        self,
-        video: Path,
-        caption: str,
-        axes: list[str],
-        criteria: Mapping[str, str] | None,
-    ) -> dict[str, Judgment | JudgeOutputError]:
+    def _clips_replies(self, clips: list[_Clip]) -> list[dict[str, Any]]:
+        """Each clip's replies (see ``_replies``): with several clips, their prefixes in one
+        batched prefill, then every axis of every clip in one batch over it."""
+        settings = self.settings
+        together = len(clips) > 1 and settings["share_prefix"] and settings.get("batch_axes", True)
+        heads = [self._head(clip.decoded, clip.texts) for clip in clips] if together else []
+        if not together or any(head is None for head in heads):
+            return [self._replies(clip.decoded, clip.texts) for clip in clips]
+        ready = [head for head in heads if head is not None]
+        prefix = prefill(self.model, [inputs for inputs, _ in ready], pad_id=self._pad_id())
+        distribution = settings["scoring"] == "distribution"
+        return self._batched(prefix, ready, [clip.texts for clip in clips], distribution)
+
+    def _prepare(
+        self, video: Path, caption: str, axes: list[str], criteria: Mapping[str, str] | None
+    ) -> _Clip:
+        """Decode the clip and render its prompts; a clip that cannot be read raises here."""
         fps, max_pixels = self.settings["fps"], self.settings["max_pixels"]
         distribution = self.settings["scoring"] == "distribution"
         video_sha = sha256_file(video)
@@ -290,13 +315,15 @@ class LocalJudge(Judge):
         texts, prompt_sha = {}, {}
         for axis in axes:
             prompt = self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
-            texts[axis] = self._chat_text(prompt.messages(element))
+            text = self._chat_text(prompt.messages(element))
+            texts[axis] = text + answer_prefix(axis) if distribution else text
             prompt_sha[axis] = prompt.sha256
-        asked = {a: t + answer_prefix(a) if distribution else t for a, t in texts.items()}
-        started = time.perf_counter()
-        replies = self._replies(decoded, asked)
-        seconds = (time.perf_counter() - started) / len(axes)
-        results: dict[str, Judgment | JudgeOutputError] = {}
+        return _Clip(video, caption, video_sha, decoded, texts, prompt_sha)
+
+    def _results(self, clip: _Clip, replies: dict[str, Any], seconds: float) -> ClipOutcomes:
+        """The Judgment (or JudgeOutputError) of each axis's reply."""
+        distribution = self.settings["scoring"] == "distribution"
+        results: ClipOutcomes = {}
         for axis, reply in replies.items():
             extra: dict[str, Any] = {"scoring": self.settings["scoring"]}
             if distribution:
@@ -306,15 +333,48 @@ class LocalJudge(Judge):
                 fields = {"raw": reply[0], "greedy": reply[1]}
             results[axis] = self._judgment(
                 axis,
-                video=video,
-                video_sha256=video_sha,
-                prompt_sha256=prompt_sha[axis],
+                video=clip.video,
+                video_sha256=clip.video_sha256,
+                prompt_sha256=clip.prompt_sha256[axis],
                 seconds=seconds,
-                caption=caption,
+                caption=clip.caption,
                 extra=extra,
                 **fields,
             )
         return results
+
+    def _score_axes(
+        self,
+        video: Path,
+        caption: str,
+        axes: list[str],
+        criteria: Mapping[str, str] | None,
+    ) -> ClipOutcomes:
+        clip = self._prepare(video, caption, axes, criteria)
+        started = time.perf_counter()
+        replies = self._replies(clip.decoded, clip.texts)
+        return self._results(clip, replies, (time.perf_counter() - started) / max(1, len(axes)))
+
+    def _score_clips(self, clips: list[ClipRequest]) -> list[ClipOutcomes]:
+        """Several clips in one batch (``score_clips``); a clip that cannot be read gives its
+        error for each of its axes, and the others are judged without it."""
+        prepared: list[_Clip | InputError] = []
+        for request in clips:
+            video, axes = Path(request.video), list(request.axes)
+            try:
+                prepared.append(self._prepare(video, request.caption, axes, request.criteria))
+            except InputError as exc:
+                prepared.append(exc)
+        ready = [clip for clip in prepared if isinstance(clip, _Clip) and clip.texts]
+        started = time.perf_counter()
+        replies = dict(zip(map(id, ready), self._clips_replies(ready), strict=True))
+        seconds = (time.perf_counter() - started) / max(1, sum(len(c.texts) for c in ready))
+        return [
+            dict.fromkeys(request.axes, clip)
+            if isinstance(clip, InputError)
+            else self._results(clip, replies.get(id(clip), {}), seconds)
+            for request, clip in zip(clips, prepared, strict=True)
+        ]
 
     def close(self) -> None:
         """Drop the model and free accelerator memory."""

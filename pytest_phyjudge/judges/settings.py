@@ -36,6 +36,13 @@ DEFAULT_MAX_NEW_TOKENS = 64
 DEFAULT_CONCURRENCY = 8
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_RETRIES = 3
+#: Clips judged in one batch by an in-process judge: one on a CPU, where a batch gains little.
+DEFAULT_BATCH_CLIPS = 1
+BATCH_CLIPS_HELP = (
+    "clips judged together in one batch by the in-process judge: their video prefixes in one "
+    "padded forward pass, then every axis of every clip in one more; the replies are the same "
+    f"as one clip at a time (default {DEFAULT_BATCH_CLIPS}; more pays on a GPU)"
+)
 #: The threshold of an axis that names none.
 DEFAULT_MIN_SCORE = 3
 DEVICES_HELP = "cpu, cuda, cuda:N, mps or auto"
@@ -73,6 +80,13 @@ def parse_number(
 
 def parse_positive_int(value: str) -> int:
     return parse_number(value, int, lambda n: n >= 1, "a whole number of at least 1")
+
+
+def parse_batch_clips(value: str) -> int:
+    """How many clips to judge in one batch (``--batch-clips``, ``--phyjudge-batch-clips``)."""
+    return parse_number(
+        value, int, lambda n: n >= 1, "a number of clips per batch (a whole number, 1 or more)"
+    )
 
 
 def parse_max_pixels(value: str) -> int:
@@ -266,6 +280,8 @@ class JudgeSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     timeout: float = DEFAULT_READ_TIMEOUT
     retries: int = DEFAULT_RETRIES
+    #: Clips judged together in one batch (score-dir and suites; the replies do not change).
+    batch_clips: int = DEFAULT_BATCH_CLIPS
     #: Let every pytest-xdist worker load a model of its own (refused by default).
     per_worker_model: bool = False
     #: Where the tiny judge is built (the pytest cache dir, or a temporary folder).
@@ -284,6 +300,11 @@ class JudgeSettings:
             raise InputError(
                 f"max_pixels={self.max_pixels} is below the {MIN_FRAME_PIXELS} pixels a sampled "
                 f"frame needs; use at least that (the default is {DEFAULT_MAX_PIXELS})."
+            )
+        if self.batch_clips < 1:
+            raise InputError(
+                f"batch_clips={self.batch_clips} judges no clip at all; use 1 or more (clips "
+                "judged together in one batch)."
             )
         if self.cache_mode not in CACHE_MODES:
             raise InputError(

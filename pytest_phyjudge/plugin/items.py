@@ -17,7 +17,6 @@ import pytest
 
 from pytest_phyjudge._exceptions import (
     InputError,
-    JudgeLoadError,
     JudgeOutputError,
     PhyJudgeError,
     SuiteError,
@@ -26,7 +25,7 @@ from pytest_phyjudge._exceptions import (
 from pytest_phyjudge.engine.axes import domain_of
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.plugin.assertions import PhysicsAssertionError, failure_message, unscored_error
-from pytest_phyjudge.plugin.generate import case_video
+from pytest_phyjudge.plugin.batching import CaseJob, judge_cases
 from pytest_phyjudge.plugin.state import Outcome, state_of
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.suites import Case, MarkSpec, Suite, load_suite
@@ -127,30 +126,7 @@ class AxisItem(pytest.Item):
 
     def _judge_case(self, axes: list[str]) -> dict[str, Any]:
         """Each axis' Outcome; for a sampled case, a tuple of Outcomes, one per sample."""
-        if not self.case.sampled:
-            return self._judge_video(self.case, axes)
-        runs = [self._judge_video(self.case.sample(i), axes) for i in range(self.case.samples)]
-        return {axis: tuple(run[axis] for run in runs) for axis in axes}
-
-    def _judge_video(self, case: Case, axes: list[str]) -> dict[str, Outcome]:
-        state = state_of(self.config)
-        try:
-            video = case_video(self.config, case, regenerate=state.options.regenerate)
-            judge = state.judge()
-            criteria = {law: text for law, text in case.criteria.items() if law in axes}
-            return judge.score_many(video, case.prompt, axes, criteria=criteria or None)
-        except JudgeLoadError as exc:
-            # In full for this item; the case's other axes point here.
-            again = state.load_error_again()
-            return {axis: exc if axis == self.axis else again for axis in axes}
-        except PhyJudgeError as exc:
-            return dict.fromkeys(axes, exc)
-        except Exception as exc:
-            # Not bad input but a failure of the judge or the plugin: kept, with its
-            # traceback chained, so the case's other items fail with it without re-running.
-            error = RuntimeError(f"Judging case {case.id!r} failed: {describe_error(exc)}")
-            error.__cause__ = exc
-            return dict.fromkeys(axes, error)
+        return judge_cases([CaseJob(self, axes)])[0]
 
     @property
     def phyjudge_prefetchable(self) -> bool:
@@ -167,6 +143,7 @@ class AxisItem(pytest.Item):
         axes = state.case_axes(key, self.session.items)
         if self.axis not in axes:
             axes = [*axes, self.axis]
+        state.judge_together(self, axes, self.session.items)
         outcome = state.case_outcomes(key, axes, self._judge_case).get(self.axis)
         if outcome is None:
             outcome = RuntimeError(f"The judge returned nothing for {self.axis!r}.")

@@ -18,8 +18,10 @@ import pytest
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.judges.settings import (
+    BATCH_CLIPS_HELP,
     CACHE_DIR_NAME,
     DEFAULT_ADAPTER,
+    DEFAULT_BATCH_CLIPS,
     DEFAULT_CONCURRENCY,
     DEFAULT_MIN_SCORE,
     DEFAULT_READ_TIMEOUT,
@@ -29,6 +31,7 @@ from pytest_phyjudge.judges.settings import (
     TINY,
     TINY_DIR_NAME,
     JudgeSettings,
+    parse_batch_clips,
     parse_cache_mode,
     parse_count,
     parse_device,
@@ -102,6 +105,7 @@ _VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
      f"{DEFAULT_READ_TIMEOUT:.0f}).", parse_positive_float, "SECONDS"),
     ("retries", f"retries of a failed request to the judge servers (default {DEFAULT_RETRIES}).",
      parse_count, "N"),
+    ("batch-clips", f"{BATCH_CLIPS_HELP}.", parse_batch_clips, "N"),
     ("baseline", "regression baseline (a JSON file to commit): an item fails when its score "
      "drops below its entry by more than the case's tolerance.", None, "PATH"),
     ("compare-plot", "write a PNG chart of this run's per-axis means against the baseline's.",
@@ -186,6 +190,7 @@ class Options:
                 concurrency=values.get("concurrency") or DEFAULT_CONCURRENCY,
                 timeout=values.get("timeout") or DEFAULT_READ_TIMEOUT,
                 retries=_given(values.get("retries"), DEFAULT_RETRIES),
+                batch_clips=values.get("batch-clips") or DEFAULT_BATCH_CLIPS,
                 per_worker_model=values.flag("per-worker-model"),
                 tiny_folder=_pytest_cache_dir(config, TINY_DIR_NAME),
                 threads=values.get("threads"),

@@ -101,6 +101,8 @@ class PhyJudgeState:
         # Cases judged ahead in the background (judge servers only).
         self._ahead: dict[CaseKey, Future[dict[str, Any]]] = {}
         self._ahead_pool: ThreadPoolExecutor | None = None
+        # Cases judged in a batch with an earlier one: their share of the batch's time.
+        self._batched_seconds: dict[CaseKey, float] = {}
         self._order: list[tuple[CaseKey, pytest.Item]] | None = None
         self._position: dict[CaseKey, int] = {}
         self._checks: dict[str, list[Check]] = {}
@@ -206,7 +208,8 @@ class PhyJudgeState:
             done.update(judge_case(missing))
             judged += missing
         if judged:
-            self._record_judging(key, judged, time.perf_counter() - started)
+            spent = time.perf_counter() - started + self._batched_seconds.pop(key, 0.0)
+            self._record_judging(key, judged, spent)
         return done
 
     def _record_judging(self, key: CaseKey, axes: list[str], seconds: float) -> None:
@@ -226,14 +229,8 @@ class PhyJudgeState:
             share = self._shares.pop((key, getattr(item, "phyjudge_axis", "")), 0.0)
         return spent, share
 
-    def look_ahead(self, item: pytest.Item, items: Sequence[pytest.Item]) -> None:
-        """With judge servers, start judging the cases after ``item``'s in the background,
-        enough of them to keep ``--phyjudge-concurrency`` requests in flight: one case's
-        axes alone rarely do. Only cases whose videos are files are judged ahead (never a
-        generator in a background thread), and only once the judge is up. Not on an xdist
-        worker: it knows every item, not which ones it will run."""
-        if not self.options.judge.url or self._judge is None or hasattr(self.config, "workerinput"):
-            return
+    def _case_order(self, items: Sequence[pytest.Item]) -> list[tuple[CaseKey, pytest.Item]]:
+        """The run's cases in order, each with its first item."""
         if self._order is None:
             firsts: dict[CaseKey, pytest.Item] = {}
             for other in items:
@@ -242,12 +239,60 @@ class PhyJudgeState:
                     firsts.setdefault(other_key, other)
             self._order = list(firsts.items())
             self._position = {key: i for i, (key, _) in enumerate(self._order)}
+        return self._order
+
+    def judge_together(
+        self, item: pytest.Item, axes: list[str], items: Sequence[pytest.Item]
+    ) -> None:
+        """With ``--phyjudge-batch-clips N`` above 1, judge ``item``'s case (on ``axes``)
+        together with the next cases whose videos are files, up to N clips in one batch;
+        their outcomes wait for their own items as judged-ahead cases do. Not with judge
+        servers (:meth:`look_ahead` keeps them busy), nor on an xdist worker (it knows every
+        item, not which ones it will run)."""
+        from pytest_phyjudge.plugin.batching import CaseJob, judge_cases
+
+        size, key = self.options.judge.batch_clips, getattr(item, "phyjudge_case_key", None)
+        if size <= 1 or key is None or self.options.judge.url:
+            return
+        if hasattr(self.config, "workerinput") or key in self._cases or key in self._ahead:
+            return
+        jobs = [CaseJob(item, axes)]  # type: ignore[arg-type]
+        clips = len(jobs[0].clips)
+        for other_key, first in self._case_order(items)[self._position[key] + 1 :]:
+            if clips >= size:
+                break
+            taken = other_key in self._cases or other_key in self._ahead
+            if taken or not getattr(first, "phyjudge_prefetchable", False):
+                continue
+            jobs.append(CaseJob(first, self.case_axes(other_key, items)))  # type: ignore[arg-type]
+            clips += len(jobs[-1].clips)
+        if len(jobs) == 1:
+            return  # nothing to judge with it: the case is judged as usual
+        started = time.perf_counter()
+        results = judge_cases(jobs)
+        seconds = time.perf_counter() - started
+        for job, result in zip(jobs, results, strict=True):
+            job_key = job.item.phyjudge_case_key
+            done: Future[dict[str, Any]] = Future()
+            done.set_result(result)
+            self._ahead[job_key] = done
+            self._batched_seconds[job_key] = seconds * len(job.clips) / clips
+
+    def look_ahead(self, item: pytest.Item, items: Sequence[pytest.Item]) -> None:
+        """With judge servers, start judging the cases after ``item``'s in the background,
+        enough of them to keep ``--phyjudge-concurrency`` requests in flight: one case's
+        axes alone rarely do. Only cases whose videos are files are judged ahead (never a
+        generator in a background thread), and only once the judge is up. Not on an xdist
+        worker: it knows every item, not which ones it will run."""
+        if not self.options.judge.url or self._judge is None or hasattr(self.config, "workerinput"):
+            return
+        order = self._case_order(items)
         here = self._position.get(getattr(item, "phyjudge_case_key", ("", "")), -1)
         axes = max(1, len(self.case_axes(getattr(item, "phyjudge_case_key", ("", "")), items)))
         window = max(1, -(-self.options.judge.concurrency // axes))
         if self._ahead_pool is None:
             self._ahead_pool = ThreadPoolExecutor(window, thread_name_prefix="phyjudge-ahead")
-        for key, first in self._order[here + 1 : here + 1 + window]:
+        for key, first in order[here + 1 : here + 1 + window]:
             if key in self._cases or key in self._ahead:
                 continue
             if not getattr(first, "phyjudge_prefetchable", False):
