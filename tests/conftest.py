@@ -3,6 +3,7 @@ and the kit that writes scripted judges, suites and clips for in-process pyteste
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import statsmodels.stats.multitest  # noqa: F401
 from pytester_kit import Kit
 
 from pytest_phyjudge.engine.extras import LOCAL_MODULES, local_available
+from pytest_phyjudge.judges.merge import PROVENANCE_FILE
 from pytest_phyjudge.testing import build_tiny_judge, write_test_video
 
 #: The [local] extra (torch, transformers, peft, ...) is installed: the in-process judge runs.
@@ -93,3 +95,13 @@ def phyground_videos() -> list[Path]:
 def kit(pytester: pytest.Pytester) -> Kit:
     """Scripted judges, suites and clips written into ``pytester.path`` (tests/pytester_kit.py)."""
     return Kit(pytester)
+
+
+@pytest.fixture
+def merged_dir(tmp_path: Path) -> Path:
+    """What serve-command checks of a merged checkpoint: config and provenance."""
+    folder = tmp_path / "merged"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / PROVENANCE_FILE).write_text(json.dumps({"adapter": "x/PhyJudge-9B"}))
+    return folder

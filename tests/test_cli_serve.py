@@ -9,27 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
-import pytest
 from test_cli import run_cli
 
 from pytest_phyjudge import ScriptedJudge
-from pytest_phyjudge.judges.merge import PROVENANCE_FILE
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
 CAPTION = "A ball falls onto a table."
-
-
-@pytest.fixture
-def merged_dir(tmp_path: Path) -> Path:
-    """What serve-command checks of a merged checkpoint: config and provenance."""
-    folder = tmp_path / "merged"
-    folder.mkdir()
-    (folder / "config.json").write_text("{}")
-    (folder / PROVENANCE_FILE).write_text(json.dumps({"adapter": "x/PhyJudge-9B"}))
-    return folder
 
 
 def test_serve_command_prints_one_vllm_line_per_replica(capsys, merged_dir, tmp_path):

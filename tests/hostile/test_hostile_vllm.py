@@ -5,21 +5,9 @@ from __future__ import annotations
 
 import json
 import shlex
-from pathlib import Path
 
 import pytest
 from test_cli import run_cli
-
-from pytest_phyjudge.judges.merge import PROVENANCE_FILE
-
-
-@pytest.fixture
-def merged_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "merged"
-    folder.mkdir()
-    (folder / "config.json").write_text("{}")
-    (folder / PROVENANCE_FILE).write_text(json.dumps({"adapter": "x/PhyJudge-9B"}))
-    return folder
 
 
 def _split(line: str) -> tuple[list[str], dict[str, str], set[str]]:
