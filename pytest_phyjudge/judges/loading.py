@@ -145,6 +145,10 @@ class JudgePlan:
                 "base."
             ) from exc
         model.eval()
+        if device == "cpu":
+            from pytest_phyjudge.judges.cpu_memory import keep_freed_memory
+
+            keep_freed_memory()  # big activations reused, not page-faulted in per layer
         return LocalJudge(model, processor, plan=self, device=device)
 
 
