@@ -11,8 +11,9 @@ while every forward call still runs: the cost of a judge whose replies verify (a
 
 Prints prompt tokens (text and video apart), forward calls, median wall seconds, median CPU
 seconds of this process (what the work costs when other processes share the cores; with
-OMP_NUM_THREADS=1 it is the figure to compare on a busy machine), and peak
-memory per way, and the ratios a/b and a/c. It is a script that prints figures, not a test:
+OMP_NUM_THREADS=1 it is the figure to compare on a busy machine), median minor page faults
+(memory the allocator had to map afresh; see judges/cpu_memory.py), and peak memory per way,
+and the ratios a/b and a/c. It is a script that prints figures, not a test:
 
     python benchmarks/bench_axes.py                          # tiny judge, a real PhyGround clip
     python benchmarks/bench_axes.py --shape medium           # hidden 512, 8 layers: compute-bound
@@ -196,17 +197,19 @@ def _measure(
 
         torch.cuda.reset_peak_memory_stats()
     judge.score_many(clip, CAPTION, axes)  # warm up (and decode the clip once)
-    times, cpu = [], []
+    times, cpu, faults = [], [], []
     for _ in range(runs):
         counter.reset()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
+        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         started, cpu_started = time.perf_counter(), time.process_time()
         results = judge.score_many(clip, CAPTION, axes)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before)
     verified = sum(getattr(r, "greedy", None) == "verified" for r in results.values())
     return {
         "calls": counter.calls,
@@ -215,6 +218,7 @@ def _measure(
         "prefills": list(counter.prefills),
         "seconds": statistics.median(times),
         "cpu": statistics.median(cpu),
+        "faults": int(statistics.median(faults)),
         "memory": _peak_memory(device),
         "verified": verified,
     }
@@ -309,12 +313,13 @@ def _report(
     )
     print(
         f"{'way':<27}{'text tok':>10}{'video tok':>11}{'total':>9}{'fwd calls':>11}"
-        f"{'seconds':>10}{'cpu s':>8}{'verified':>10}  peak memory"
+        f"{'seconds':>10}{'cpu s':>8}{'faults':>9}{'verified':>10}  peak memory"
     )
     for name, r in results.items():
         print(
             f"{name:<27}{r['text']:>10}{r['video']:>11}{_total(r):>9}{r['calls']:>11}"
-            f"{r['seconds']:>10.3f}{r['cpu']:>8.3f}{r['verified']:>7}/{len(axes)}  {r['memory']}"
+            f"{r['seconds']:>10.3f}{r['cpu']:>8.3f}{r['faults']:>9}"
+            f"{r['verified']:>7}/{len(axes)}  {r['memory']}"
         )
     a, b, c, d, d_ok, e = results.values()
     per_axis_video = a["video"] // len(axes)
