@@ -228,11 +228,10 @@ def _load(args: argparse.Namespace) -> Any:
     if args.shape == "full":
         return _full_shape(args.device)
     if args.trained:
-        from pytest_phyjudge import load_judge
-        from pytest_phyjudge.testing import build_tiny_judge
+        from pytest_phyjudge.testing import load_tiny_judge
 
-        folder = Path(tempfile.mkdtemp(prefix="bench-trained-"))
-        return load_judge(build_tiny_judge(folder, trained=True), device=args.device)
+        # Built once per machine (about a minute), copied here.
+        return load_tiny_judge(tempfile.mkdtemp(prefix="bench-trained-"), device=args.device)
     hidden, layers = SHAPES.get(args.shape, (args.hidden, args.layers))
     return _tiny_like(args.shape, hidden, layers, args.device)
 

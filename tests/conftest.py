@@ -43,7 +43,7 @@ if HAS_LOCAL:
     import torch._dynamo  # noqa: F401  (first imported lazily by video resizing; registers ops)
 
 #: Fixtures that bring up a model in this process.
-_LOCAL_FIXTURES = {"tiny_adapter", "tiny_judge"}
+_LOCAL_FIXTURES = {"tiny_adapter", "tiny_judge", "trained_tiny_adapter", "trained_tiny_judge"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -77,6 +77,25 @@ def tiny_judge(tiny_adapter: Path):
 
 
 @pytest.fixture(scope="session")
+def trained_tiny_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The format-trained tiny judge (what ``--phyjudge-judge tiny`` uses): built once per
+    machine (about a minute), copied here."""
+    from pytest_phyjudge.testing import ensure_tiny_judge
+
+    return ensure_tiny_judge(tmp_path_factory.mktemp("trained-tiny"))
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_judge(trained_tiny_adapter: Path):
+    """The format-trained tiny judge, loaded through the real path."""
+    from pytest_phyjudge import load_judge
+
+    judge = load_judge(trained_tiny_adapter, device="cpu")
+    yield judge
+    judge.close()
+
+
+@pytest.fixture(scope="session")
 def synthetic_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-second 64x64 mp4 of a moving square."""
     return write_test_video(tmp_path_factory.mktemp("clips") / "square.mp4")
@@ -89,6 +108,18 @@ def phyground_videos() -> list[Path]:
     if not videos:
         pytest.skip(f"no PhyGround clips at {PHYGROUND / 'videos'}")
     return videos
+
+
+@pytest.fixture(scope="session")
+def phyground_clips(phyground_videos: list[Path]) -> list[tuple[Path, str]]:
+    """Each real clip with its own PhyGround caption (``<generator>__<prompt id>.mp4``)."""
+    captions = {
+        item["video"]: item["prompt"]
+        for group in json.loads((PHYGROUND / "humaneval_prompts.json").read_text()).values()
+        if isinstance(group, list)
+        for item in group
+    }
+    return [(video, captions[video.stem.split("__", 1)[1]]) for video in phyground_videos]
 
 
 @pytest.fixture

@@ -55,8 +55,11 @@ def clip_2fps(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_server(tiny_judge) -> Iterator[JudgeServer]:
-    with JudgeServer(tiny_judge) as server:
+def tiny_server(trained_tiny_judge) -> Iterator[JudgeServer]:
+    """The format-trained tiny judge served: its replies are decisive, so the served and the
+    in-process judge agree token for token (a random judge's long replies hold near-ties that
+    float noise between two ways of running the same prompt can flip)."""
+    with JudgeServer(trained_tiny_judge) as server:
         yield server
 
 
@@ -86,7 +89,8 @@ def _same_outcome(remote, local) -> None:
         assert isinstance(local, JudgeOutputError) and remote.reason == local.reason
 
 
-def test_served_tiny_judge_equals_the_in_process_judge(tiny_judge, tiny_server, clip_2fps):
+def test_served_tiny_judge_equals_the_in_process_judge(trained_tiny_judge, tiny_server, clip_2fps):
+    tiny_judge = trained_tiny_judge
     judge = plan_remote(tiny_server.url).load()
     try:
         assert judge.identity.kind == "tiny"  # a tiny judge stays marked behind a server
@@ -100,12 +104,14 @@ def test_served_tiny_judge_equals_the_in_process_judge(tiny_judge, tiny_server, 
         _same_outcome(remote[axis], local[axis])
 
 
-def test_distribution_scoring_over_http_equals_in_process(tiny_adapter, tiny_server, clip_2fps):
+def test_distribution_scoring_over_http_equals_in_process(
+    trained_tiny_adapter, tiny_server, clip_2fps
+):
     """The digit probabilities from the server's top log-probabilities (all of the tiny
     vocabulary asked for, so that no digit is cut off) equal the in-process ones."""
     from pytest_phyjudge import load_judge
 
-    local = load_judge(tiny_adapter, device="cpu", scoring="distribution")
+    local = load_judge(trained_tiny_adapter, device="cpu", scoring="distribution")
     judge = plan_remote(tiny_server.url, scoring="distribution", top_logprobs=4096).load()
     try:
         remote = judge.score_many(clip_2fps, CAPTION, ["SA", "gravity"])
@@ -133,9 +139,10 @@ def test_digit_distribution_from_top_logprobs():
 
 
 def test_file_urls_let_the_server_sample_the_original_clip(
-    tiny_judge, tiny_adapter, synthetic_video, tmp_path
+    trained_tiny_judge, synthetic_video, tmp_path
 ):
     """A 6 fps clip sent as file://: the server samples it itself, exactly like in-process."""
+    tiny_judge = trained_tiny_judge
     with JudgeServer(tiny_judge, media_root=synthetic_video.parent) as server:
         judge = _remote(
             server.url,

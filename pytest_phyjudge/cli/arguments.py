@@ -54,7 +54,7 @@ def add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True) 
         "--judge",
         type=parse_judge_spec,
         metavar="SPEC",
-        help=f"'{TINY}' (a tiny random judge on the CPU, for dry runs: its scores are "
+        help=f"'{TINY}' (a tiny test judge on the CPU, for dry runs: its scores are "
         "meaningless) or 'package.module:factory' instead of the adapter",
     )
     group.add_argument(

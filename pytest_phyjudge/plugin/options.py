@@ -76,7 +76,7 @@ _VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
     ("sheets", "contact sheets of each case's frames: on (the default, with a report) or off.",
      parse_switch, "on|off"),
     ("judge", f"judge to use instead of PhyJudge-9B: 'package.module:factory', or '{TINY}' for "
-     "a tiny random judge on the CPU (a dry run: its scores are meaningless).",
+     "a tiny test judge on the CPU (a dry run: its scores are meaningless).",
      parse_judge_spec, "SPEC"),
     ("cache", "folder of the persistent judgment cache (default: the pytest cache dir).",
      None, "DIR"),

@@ -1,9 +1,15 @@
-"""The tiny test judge: a randomly initialised model of PhyJudge's real layout, so the real
-loading and scoring path runs end to end on a CPU in seconds. ITS SCORES ARE MEANINGLESS."""
+"""The tiny test judge: a small model of PhyJudge's real layout, so the real loading and
+scoring path runs end to end on a CPU in seconds. ITS SCORES ARE MEANINGLESS.
+
+Random as built; ``trained=True`` then fits it to reply in PhyJudge's format (see
+format_training.py), which is what ``--phyjudge-judge tiny`` and ``--judge tiny`` use."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +84,7 @@ def _rubric_corpus() -> list[str]:
     ]
 
 
-def _tiny_tokenizer(text_tokenizer: str = "bytes") -> Any:
+def _tiny_tokenizer(text_tokenizer: str = "bytes", *, axis_tokens: bool = False) -> Any:
     from transformers import AddedToken
     from transformers.convert_slow_tokenizer import bytes_to_unicode
     from transformers.models.qwen3_5 import Qwen3_5Tokenizer
@@ -97,6 +103,12 @@ def _tiny_tokenizer(text_tokenizer: str = "bytes") -> Any:
         {"additional_special_tokens": [AddedToken(t, special=True) for t in _SPECIAL_TOKENS]}
     )
     tokenizer.add_tokens([AddedToken("<think>", special=False), AddedToken("</think>")])
+    if axis_tokens:
+        # One token per axis name, so that naming the axis in a reply is one copy, not a
+        # spelling; plain (not special) tokens, so replies decode to the same text.
+        from pytest_phyjudge.engine.axes import ALL_AXES
+
+        tokenizer.add_tokens([AddedToken(axis, normalized=False) for axis in ALL_AXES])
     return tokenizer
 
 
@@ -181,8 +193,9 @@ def build_tiny_judge(
     layers: int = 4,
     lora_rank: int = 4,
     text_tokenizer: str = "bytes",
+    trained: bool = False,
 ) -> Path:
-    """Write a tiny random PhyJudge look-alike under ``folder``; return the adapter folder.
+    """Write a tiny PhyJudge look-alike under ``folder``; return the adapter folder.
 
     ``folder/base`` holds a Qwen3.5 model and processor of the real architecture (about
     0.5 M parameters at the defaults); ``folder/adapter`` holds a random LoRA over its
@@ -192,6 +205,10 @@ def build_tiny_judge(
 
     ``text_tokenizer="bytes"`` (one token per byte) is the smallest; ``"bpe"`` learns merges
     from rubric text at build time, for token counts close to the real tokenizer's.
+
+    ``trained=True`` then fits the last layer's LoRA and the head for a few hundred CPU steps
+    (about a minute) so that greedy replies are ``{"<axis>": d}``, with digits that follow
+    the axis and the clip's brightness (format_training.py). Still meaningless as scores.
     """
     require_local("Building the tiny test judge", MODEL_MODULES)
     import torch
@@ -204,10 +221,12 @@ def build_tiny_judge(
     adapter_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(seed)
-    tokenizer = _tiny_tokenizer(text_tokenizer)
+    tokenizer = _tiny_tokenizer(text_tokenizer, axis_tokens=trained)
     processor = _tiny_processor(tokenizer)
     config = _tiny_config(tokenizer, hidden, layers)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    if trained:
+        _prepare_for_training(model, tokenizer)
     model.generation_config = GenerationConfig(
         eos_token_id=config.text_config.eos_token_id,
         pad_token_id=config.text_config.pad_token_id,
@@ -226,11 +245,53 @@ def build_tiny_judge(
     )
     with peft_quietly():
         peft_model = get_peft_model(model, lora)
-    _write_adapter(peft_model, adapter_dir, base_dir)
+    write_adapter(peft_model, adapter_dir, base_dir)
+    if trained:
+        from pytest_phyjudge.judges.loading import load_judge
+        from pytest_phyjudge.testing.format_training import format_train
+
+        judge = load_judge(adapter_dir, device="cpu")
+        try:
+            format_train(judge, adapter_dir, base_dir)
+        finally:
+            judge.close()
     return adapter_dir
 
 
-def _write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
+#: The full-attention layers' query and key norms start at this gain (Qwen3.5's is 1). At 1,
+#: an attention logit is at most sqrt(head_dim), too flat to single out one prompt token
+#: among a thousand video tokens; training only the LoRA cannot change a norm's gain.
+ATTENTION_SHARPNESS = 3.0
+#: The axis tokens' embeddings share one direction of this norm (about a row's own), so that
+#: one query finds "the axis token" wherever the prompt names it.
+AXIS_MARK = 1.0
+#: And they are this much larger than other tokens' embeddings, so that which axis a token
+#: names outweighs, after the earlier layers, what surrounds it.
+AXIS_SCALE = 3.0
+
+
+def _prepare_for_training(model: Any, tokenizer: Any) -> None:
+    """Sharper full attention, and larger axis-token embeddings that share one direction."""
+    import torch
+
+    from pytest_phyjudge.engine.axes import ALL_AXES
+
+    text = model.model.language_model
+    with torch.no_grad():
+        for layer in text.layers:
+            if hasattr(layer, "self_attn"):
+                # Qwen3.5's RMSNorm scales by (1 + weight).
+                layer.self_attn.q_norm.weight.fill_(ATTENTION_SHARPNESS - 1.0)
+                layer.self_attn.k_norm.weight.fill_(ATTENTION_SHARPNESS - 1.0)
+        embeddings = text.embed_tokens.weight
+        ids = tokenizer.convert_tokens_to_ids(list(ALL_AXES))
+        direction = torch.randn(embeddings.shape[1])
+        typical = float(embeddings.norm(dim=1).mean())
+        shared = direction / direction.norm() * typical * AXIS_MARK
+        embeddings[ids] = (embeddings[ids] + shared) * AXIS_SCALE
+
+
+def write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
     """The LoRA, an adapter_config.json naming ``base_dir``, and the rubric files, as a real
     PhyJudge snapshot lays them out."""
     peft_model.save_pretrained(adapter_dir, safe_serialization=True)
@@ -247,12 +308,69 @@ def _write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
     (adapter_dir / "README.md").write_text(TINY_NOTICE + "\n", encoding="utf-8")
 
 
-def ensure_tiny_judge(folder: str | Path) -> Path:
-    """The tiny judge's adapter folder under ``folder``, built there on first use."""
+def ensure_tiny_judge(folder: str | Path, *, trained: bool = True) -> Path:
+    """The tiny judge's adapter folder under ``folder``, built there on first use.
+
+    The format-trained judge (the default) takes about a minute to train, so it is built once
+    per machine and user (``machine_folder()``) and copied from there."""
     adapter_dir = Path(folder) / "adapter"
-    if not is_tiny_judge(adapter_dir) or not (adapter_dir / "adapter_config.json").is_file():
-        build_tiny_judge(folder)
+    if _is_ready(adapter_dir, trained):
+        return adapter_dir
+    require_local("Building the tiny test judge", MODEL_MODULES)
+    with _build_lock(Path(folder)):  # pytest-xdist workers may all ask at once
+        if _is_ready(adapter_dir, trained):
+            return adapter_dir
+        if not trained:
+            build_tiny_judge(folder)
+            return adapter_dir
+        source = machine_folder()
+        with _build_lock(source):
+            if not _is_ready(source / "adapter", trained=True):
+                shutil.rmtree(source, ignore_errors=True)
+                build_tiny_judge(source, trained=True)
+        _into_place(source, Path(folder))
     return adapter_dir
+
+
+def machine_folder() -> Path:
+    """Where the format-trained tiny judge is built once for this machine and user."""
+    from pytest_phyjudge.testing.format_training import build_id
+
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return Path(tempfile.gettempdir()) / f"pytest-phyjudge-tiny-{user}" / build_id()
+
+
+def _is_ready(adapter_dir: Path, trained: bool) -> bool:
+    """A complete tiny judge there, format-trained by today's recipe when ``trained``."""
+    from pytest_phyjudge.testing.format_training import build_id, trained_recipe
+
+    complete = is_tiny_judge(adapter_dir) and (adapter_dir / "adapter_config.json").is_file()
+    return complete and (not trained or trained_recipe(adapter_dir) == build_id())
+
+
+def _build_lock(folder: Path) -> Any:
+    """A lock beside ``folder``: one process builds or places a judge there at a time."""
+    from filelock import FileLock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder) + ".lock")
+
+
+def _into_place(source: Path, folder: Path) -> None:
+    """Copy a built judge into ``folder`` (whole, then renamed in), naming its new base."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=folder.parent))
+    try:
+        for part in ("base", "adapter"):
+            shutil.copytree(source / part, staging / part)
+        config_file = staging / "adapter" / "adapter_config.json"
+        config = json.loads(config_file.read_text())
+        config["base_model_name_or_path"] = str((folder / "base").resolve())
+        config_file.write_text(json.dumps(config, indent=2))
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_tiny_judge(folder: str | Path, **options: Any) -> LocalJudge:
