@@ -173,7 +173,7 @@ def trainable(judge: LocalJudge) -> list[Any]:
     return [*params, base.lm_head.weight]
 
 
-def train(judge: LocalJudge, clips: list[ClipRows], *, steps: int | None = None) -> dict:
+def train(judge: LocalJudge, clips: list[ClipRows]) -> dict:
     """AdamW on the last layer's LoRA and the head; returns the final loss and accuracy."""
     import torch
 
@@ -183,7 +183,7 @@ def train(judge: LocalJudge, clips: list[ClipRows], *, steps: int | None = None)
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    total = steps or TRAINING_STEPS
+    total = TRAINING_STEPS
     optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=0.0)
     # A short warm-up, then a cosine decay to zero: a steady descent at a high learning rate.
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -279,15 +279,13 @@ def build_id() -> str:
     import hashlib
     from importlib.metadata import PackageNotFoundError, version
 
-    from pytest_phyjudge.testing import tiny
+    from pytest_phyjudge.testing import format_rows, tiny
 
     try:  # read, not imported: a light install can still tell a build apart
         versions = f"{version('torch')} {version('transformers')}"
     except PackageNotFoundError:
         versions = "no torch"
     digest = hashlib.sha256(versions.encode())
-    from pytest_phyjudge.testing import format_rows
-
     for module in (__file__, format_rows.__file__, tiny.__file__):
         digest.update(Path(module).read_bytes())
     return f"{RECIPE}-{digest.hexdigest()[:10]}"

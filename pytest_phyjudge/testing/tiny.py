@@ -295,9 +295,7 @@ def write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
     """The LoRA, an adapter_config.json naming ``base_dir``, and the rubric files, as a real
     PhyJudge snapshot lays them out."""
     peft_model.save_pretrained(adapter_dir, safe_serialization=True)
-    adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text())
-    adapter_config["base_model_name_or_path"] = str(base_dir.resolve())
-    (adapter_dir / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2))
+    _name_base(adapter_dir, base_dir)
     (adapter_dir / TEMPLATE_FILE).write_text(
         yaml.safe_dump(bundled_template_data(), sort_keys=False, allow_unicode=True),
         encoding="utf-8",
@@ -306,6 +304,15 @@ def write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
         infer_py_source(bundled_constants()), encoding="utf-8"
     )
     (adapter_dir / "README.md").write_text(TINY_NOTICE + "\n", encoding="utf-8")
+
+
+def _name_base(adapter_dir: Path, base_dir: Path) -> None:
+    """Point the adapter's config at ``base_dir`` (an absolute path, as the real loader
+    resolves a local base)."""
+    config_file = adapter_dir / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = str(base_dir.resolve())
+    config_file.write_text(json.dumps(config, indent=2))
 
 
 def ensure_tiny_judge(folder: str | Path, *, trained: bool = True) -> Path:
@@ -363,10 +370,7 @@ def _into_place(source: Path, folder: Path) -> None:
     try:
         for part in ("base", "adapter"):
             shutil.copytree(source / part, staging / part)
-        config_file = staging / "adapter" / "adapter_config.json"
-        config = json.loads(config_file.read_text())
-        config["base_model_name_or_path"] = str((folder / "base").resolve())
-        config_file.write_text(json.dumps(config, indent=2))
+        _name_base(staging / "adapter", folder / "base")
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
     finally:
