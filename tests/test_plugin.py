@@ -136,7 +136,7 @@ def test_header_names_the_judge(pytester: pytest.Pytester) -> None:
         [f"phyjudge: judge {DEFAULT_ADAPTER}, loaded on first use; min score 4"]
     )
     result = pytester.runpytest("--phyjudge-judge", "tiny")
-    result.stdout.fnmatch_lines(["phyjudge: !!! *TINY RANDOM judge, SCORES ARE MEANINGLESS*"])
+    result.stdout.fnmatch_lines(["phyjudge: !!! *TINY TEST judge, SCORES ARE MEANINGLESS*"])
 
 
 # --------------------------------------------------------------------------- the judge's life
@@ -274,7 +274,7 @@ def test_tiny_judge_runs_a_suite_honestly(
     result.stdout.fnmatch_lines(
         [
             "phyjudge: !!! *SCORES ARE MEANINGLESS*",
-            "judge: * (tiny)  (a tiny random stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS)",
+            "judge: * (tiny)  (a tiny test stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS)",
             "axis*domain*items*passed*failed*mean*min",
             "gravity*solid*1*",
         ]

@@ -24,7 +24,7 @@ CacheMode = Literal["use", "refresh", "off", "only"]
 SCORING_MODES: tuple[Scoring, ...] = get_args(Scoring)
 CACHE_MODES: tuple[CacheMode, ...] = get_args(CacheMode)
 
-#: ``--phyjudge-judge tiny`` / ``--judge tiny``: the tiny random test judge (a CPU dry run).
+#: ``--phyjudge-judge tiny`` / ``--judge tiny``: the tiny test judge (a CPU dry run).
 TINY = "tiny"
 #: The folders of the judgment cache and of the tiny judge under pytest's cache dir
 #: (``.pytest_cache/d/``), shared by pytest and the ``phyjudge`` command.
@@ -175,7 +175,7 @@ def parse_judge_spec(value: str) -> str:
     if value == TINY or _OBJECT_SPEC.fullmatch(value):
         return value
     raise argparse.ArgumentTypeError(
-        f"{value!r} names no judge; write '{TINY}' (the tiny random test judge) or "
+        f"{value!r} names no judge; write '{TINY}' (the tiny test judge) or "
         "'package.module:factory' (a callable that returns a pytest_phyjudge.Judge)."
     )
 

@@ -58,7 +58,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     options = state.options
     if options.judge.is_tiny:
         lines = [
-            "phyjudge: !!! --phyjudge-judge tiny: a TINY RANDOM judge, SCORES ARE MEANINGLESS; "
+            "phyjudge: !!! --phyjudge-judge tiny: a TINY TEST judge, SCORES ARE MEANINGLESS; "
             "this run only checks the plumbing !!!"
         ]
     elif options.judge.cache_mode == "only" and not options.judge.url:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pytest_phyjudge.reporting.baseline_run import BaselineRun, Key
 
 WORST_SHOWN = 10
-TINY_WARNING = "a tiny random stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
+TINY_WARNING = "a tiny test stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
 
 #: A terminal line and whether it is shown in red (it reports a problem).
 Line = tuple[str, bool]
