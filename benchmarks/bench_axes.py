@@ -253,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-new-tokens",
         type=int,
-        default=8,
-        help="a real reply ('{\"gravity\": 4}' + end) is about 8 tokens; a "
-        "random model never stops, so its replies are capped here",
+        default=None,
+        help="default 8 on random weights (a real reply, '{\"gravity\": 4}' + end, is about 8 "
+        "tokens; a random model never stops, so its replies are capped); with --trained, the "
+        "reference's 64 (that judge stops by itself, and its replies must fit to verify)",
     )
     args = parser.parse_args(argv)
 
@@ -265,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no clip at {args.video}; pass --video PATH", file=sys.stderr)
         return 2
     judge = _load(args)
+    if args.max_new_tokens is None:
+        args.max_new_tokens = 64 if args.trained else 8
     judge.settings["max_new_tokens"] = args.max_new_tokens
     counter = Counter(judge)
     axes = list(ALL_AXES)

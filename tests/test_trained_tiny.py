@@ -17,9 +17,9 @@ from pytest_phyjudge.testing import format_training as training
 pytestmark = pytest.mark.local
 
 
-#: The share of real-clip axes that must verify. Measured: all 96 (README); a build on another
-#: CPU or thread count trains a little differently, hence the margin.
-VERIFIED_SHARE = 0.75
+#: The share of real-clip axes that must verify. Measured: all 96, for tiny models drawn from
+#: four seeds (README); a build on another CPU trains a little differently, hence a margin.
+VERIFIED_SHARE = 0.95
 
 
 def test_real_clips_verify(trained_tiny_judge, phyground_clips):

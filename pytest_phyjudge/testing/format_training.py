@@ -279,14 +279,14 @@ def build_id() -> str:
     import hashlib
     from importlib.metadata import PackageNotFoundError, version
 
-    from pytest_phyjudge.testing import format_rows, tiny
+    from pytest_phyjudge.testing import format_model, format_rows, tiny
 
     try:  # read, not imported: a light install can still tell a build apart
         versions = f"{version('torch')} {version('transformers')}"
     except PackageNotFoundError:
         versions = "no torch"
     digest = hashlib.sha256(versions.encode())
-    for module in (__file__, format_rows.__file__, tiny.__file__):
+    for module in (__file__, format_model.__file__, format_rows.__file__, tiny.__file__):
         digest.update(Path(module).read_bytes())
     return f"{RECIPE}-{digest.hexdigest()[:10]}"
 

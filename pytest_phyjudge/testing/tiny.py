@@ -226,7 +226,9 @@ def build_tiny_judge(
     config = _tiny_config(tokenizer, hidden, layers)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
     if trained:
-        _prepare_for_training(model, tokenizer)
+        from pytest_phyjudge.testing.format_model import prepare_base
+
+        prepare_base(model, tokenizer)
     model.generation_config = GenerationConfig(
         eos_token_id=config.text_config.eos_token_id,
         pad_token_id=config.text_config.pad_token_id,
@@ -245,6 +247,10 @@ def build_tiny_judge(
     )
     with peft_quietly():
         peft_model = get_peft_model(model, lora)
+    if trained:
+        from pytest_phyjudge.testing.format_model import prepare_adapter
+
+        prepare_adapter(peft_model)
     write_adapter(peft_model, adapter_dir, base_dir)
     if trained:
         from pytest_phyjudge.judges.loading import load_judge
@@ -256,39 +262,6 @@ def build_tiny_judge(
         finally:
             judge.close()
     return adapter_dir
-
-
-#: The full-attention layers' query and key norms start at this gain (Qwen3.5's is 1). At 1,
-#: an attention logit is at most sqrt(head_dim), too flat to single out one prompt token
-#: among a thousand video tokens; training only the LoRA cannot change a norm's gain.
-ATTENTION_SHARPNESS = 3.0
-#: The axis tokens' embeddings share one direction of this norm (about a row's own), so that
-#: one query finds "the axis token" wherever the prompt names it.
-AXIS_MARK = 1.0
-#: And they are this much larger than other tokens' embeddings, so that which axis a token
-#: names outweighs, after the earlier layers, what surrounds it.
-AXIS_SCALE = 3.0
-
-
-def _prepare_for_training(model: Any, tokenizer: Any) -> None:
-    """Sharper full attention, and larger axis-token embeddings that share one direction."""
-    import torch
-
-    from pytest_phyjudge.engine.axes import ALL_AXES
-
-    text = model.model.language_model
-    with torch.no_grad():
-        for layer in text.layers:
-            if hasattr(layer, "self_attn"):
-                # Qwen3.5's RMSNorm scales by (1 + weight).
-                layer.self_attn.q_norm.weight.fill_(ATTENTION_SHARPNESS - 1.0)
-                layer.self_attn.k_norm.weight.fill_(ATTENTION_SHARPNESS - 1.0)
-        embeddings = text.embed_tokens.weight
-        ids = tokenizer.convert_tokens_to_ids(list(ALL_AXES))
-        direction = torch.randn(embeddings.shape[1])
-        typical = float(embeddings.norm(dim=1).mean())
-        shared = direction / direction.norm() * typical * AXIS_MARK
-        embeddings[ids] = (embeddings[ids] + shared) * AXIS_SCALE
 
 
 def write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
