@@ -183,6 +183,32 @@ def test_the_fallback_decodes_only_the_axes_that_were_not_verified(
     judge.close()
 
 
+def test_the_fallback_decodes_from_the_prefix_without_running_the_video_again(
+    tiny_judge, synthetic_video: Path
+):
+    """A random judge verifies nothing, so every axis is decoded after the batched pass: each
+    from the video prefix already run. The batch's rows must not leave the prefix's cache
+    counting their tokens as its own (the linear-attention layers count in a tensor they add
+    to in place); it did once, and every fallback then ran the whole prompt, video included,
+    again."""
+    video_id = tiny_judge.model.get_base_model().config.video_token_id
+    with_video: list[int] = []
+
+    def count(_module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and bool((ids == video_id).any()):
+            with_video.append(int(ids.shape[1]))
+
+    inner = tiny_judge.model.get_base_model().model
+    handle = inner.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        got = tiny_judge.score_many(synthetic_video, CAPTION, ["SA", "gravity", "shadow"])
+    finally:
+        handle.remove()
+    assert [getattr(r, "greedy", "decoded") for r in got.values()] == ["decoded"] * 3
+    assert len(with_video) == 1  # the prefix, once
+
+
 def test_judgment_records_how_the_reply_was_obtained(tmp_path: Path):
     from pytest_phyjudge.engine.judgment import JudgeIdentity
 

@@ -41,19 +41,18 @@ class Prefix:
 
 def rows_of(cache: Any, index: Any) -> Any:
     """A new cache whose row i is row ``index[i]`` of ``cache``, every layer kind at once (KV,
-    conv and recurrent); ``cache`` is left as it is. Its tensors are not copied first: the
-    row selection makes the new ones."""
+    conv and recurrent); ``cache`` is left as it is. The state tensors are not copied first:
+    the row selection makes the new ones. Everything else is copied, bookkeeping tensors
+    included: the linear-attention layers count tokens in a tensor they add to in place,
+    and a shared one would make ``cache`` claim the new rows' tokens as its own."""
     import torch
 
-    shared = {
-        id(value): value
-        for layer in cache.layers
-        for value in vars(layer).values()
-        if isinstance(value, torch.Tensor)
-    }
+    shared = {}
     for layer in cache.layers:
-        for states in (getattr(layer, "conv_states", {}), getattr(layer, "recurrent_states", {})):
-            shared.update({id(t): t for t in states.values() if isinstance(t, torch.Tensor)})
+        states = [getattr(layer, "keys", None), getattr(layer, "values", None)]
+        states += getattr(layer, "conv_states", {}).values()
+        states += getattr(layer, "recurrent_states", {}).values()
+        shared.update({id(t): t for t in states if isinstance(t, torch.Tensor)})
     selected = copy.deepcopy(cache, memo=shared)
     selected.reorder_cache(index)  # index_select: moved to each layer's device there
     return selected
