@@ -68,3 +68,27 @@ def test_testing_exports_its_helpers_sorted():
     names = pytest_phyjudge.testing.__all__
     assert names == sorted(names)
     assert all(callable(getattr(pytest_phyjudge.testing, name)) for name in names)
+
+
+def test_a_cpu_judge_says_once_that_fast_kernels_are_missing(monkeypatch, caplog):
+    """transformers warns once per missing kernel (four lines on every CPU run); the CPU judge
+    lets one reworded line through, and leaves that logger's other messages alone."""
+    import logging
+
+    from pytest_phyjudge.engine import extras
+
+    monkeypatch.setattr(extras._OneKernelNotice, "said", False)
+    logger = logging.getLogger(extras._KERNEL_LOGGER)
+    monkeypatch.setattr(logger, "filters", [])
+    extras.quiet_cpu_kernel_notices()
+    extras.quiet_cpu_kernel_notices()  # idempotent
+    assert len(logger.filters) == 1
+    with caplog.at_level(logging.WARNING, logger=extras._KERNEL_LOGGER):
+        for kernel in ("causal_conv1d_fn", "chunk_gated_delta_rule"):
+            logger.warning(
+                "`%s` is falling back to its reference PyTorch implementation because ...", kernel
+            )
+        logger.warning("something else")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and messages[1] == "something else"
+    assert "reference PyTorch kernels on this CPU" in messages[0] and "Said once" in messages[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,3 +73,36 @@ def peft_quietly() -> Iterator[None]:
             "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
         )
         yield
+
+
+#: What transformers says, at a model's first forward on a CPU, once per missing fast kernel.
+_KERNEL_FALLBACK = "falling back to its reference PyTorch implementation"
+_KERNEL_LOGGER = "transformers.integrations.hub_kernels"
+
+
+class _OneKernelNotice(logging.Filter):
+    """Lets the first kernel-fallback warning through, reworded, and drops the others."""
+
+    said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _KERNEL_FALLBACK not in record.getMessage():
+            return True
+        if _OneKernelNotice.said:
+            return False
+        _OneKernelNotice.said = True
+        record.msg = (
+            "The judge's linear-attention layers run transformers' reference PyTorch kernels "
+            "on this CPU (correct, slower; the fast ones, causal-conv1d and "
+            "flash-linear-attention, are for CUDA). Said once."
+        )
+        record.args = ()
+        return True
+
+
+def quiet_cpu_kernel_notices() -> None:
+    """On a CPU, transformers warns four times, at the first forward, that fast kernels are
+    missing: expected there, so say it once (idempotent)."""
+    logger = logging.getLogger(_KERNEL_LOGGER)
+    if not any(isinstance(f, _OneKernelNotice) for f in logger.filters):
+        logger.addFilter(_OneKernelNotice())

@@ -15,7 +15,12 @@ from pytest_phyjudge.engine.adapter import (
     is_tiny_judge,
     resolve_adapter,
 )
-from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
+from pytest_phyjudge.engine.extras import (
+    MODEL_MODULES,
+    peft_quietly,
+    quiet_cpu_kernel_notices,
+    require_local,
+)
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, require_sampler
@@ -149,6 +154,7 @@ class JudgePlan:
             from pytest_phyjudge.judges.cpu_memory import keep_freed_memory
 
             keep_freed_memory()  # big activations reused, not page-faulted in per layer
+            quiet_cpu_kernel_notices()
         return LocalJudge(model, processor, plan=self, device=device)
 
 
