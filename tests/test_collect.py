@@ -368,7 +368,8 @@ def generator_calls(pytester: pytest.Pytester) -> list[str]:
 def test_generator_makes_caches_and_fails_per_case(pytester: pytest.Pytester, kit: Kit) -> None:
     scripted(kit)
     kit.pytester.makeini(
-        "[pytest]\nmarkers =\n    slow: slow cases\nphyjudge_generators = videogen = videogen:make\n"
+        "[pytest]\nmarkers =\n    slow: slow cases\n"
+        "phyjudge_generators = videogen = videogen:make\n"
     )
     kit.module("videogen", GENERATOR)
     kit.clip("own")

@@ -292,7 +292,7 @@ class Reader:
         """A registered generator's name. An import path is refused: a suite never makes
         pytest import or call anything by name (see ``suites.generators``)."""
         value = node.data.strip() if isinstance(node.data, str) else node.data
-        if is_import_target(value) or (isinstance(value, str) and ":" in value):
+        if is_import_target(value):
             name = suggested_name(value)
             raise self.fail(
                 f"generator is {node.describe()}, an import path; a suite names its generator, "

@@ -33,8 +33,8 @@ _NAME_RE = re.compile(rf"[A-Za-z_][A-Za-z0-9_-]{{0,{MAX_NAME - 1}}}")
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _TARGET_RE = re.compile(rf"{_IDENT}(?:\.{_IDENT})*:{_IDENT}(?:\.{_IDENT})*")
 NAME_RULE = (
-    f"a generator name is letters, digits, '_' and '-' (at most {MAX_NAME}), starting with a "
-    "letter or '_'"
+    f"a generator name is 1 to {MAX_NAME} letters, digits, '_' and '-', starting with a letter "
+    "or '_'"
 )
 #: How to register a generator, ending every message about an unknown or misspelt name.
 HOW_TO_REGISTER = (
