@@ -32,7 +32,7 @@ from pytest_phyjudge.suites.generators import (
     suggested_name,
 )
 from pytest_phyjudge.suites.model import is_case_id
-from pytest_phyjudge.suites.yaml_lines import Node
+from pytest_phyjudge.suites.yaml_lines import Node, describe_scalar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -43,6 +43,8 @@ AXIS_GATE_KEYS = GATE_KEYS[1:]
 THRESHOLD_RULE = f"thresholds are integers from {MIN_SCORE} to {MAX_SCORE}."
 _TEMPLATE_FIELDS = ("id", "suite", "sample")
 _MAX_SAMPLES = 1000
+#: What the plugin passes a generator itself, so no ``params`` key may take these names.
+_CALL_ARGUMENTS = ("prompt", "seed", "out_path")
 #: What each gate accepts, and how a message says so.
 _GATE_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "pass_rate": (lambda v: 0 < v <= 1, "a fraction in (0, 1], e.g. 0.75"),
@@ -318,8 +320,30 @@ class Reader:
             )
         return value
 
-    def params(self, node: Node, what: str = "params") -> dict[Any, Any]:
-        self.mapping(node, what)
+    def params(self, node: Node) -> dict[str, Any]:
+        """The generator's keyword arguments: each key a Python name, none of the three the
+        plugin passes itself (a clash would fail every clip at run time)."""
+        self.mapping(node, "params")
+        for key, line in node.key_lines.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                raise self.fail(
+                    f"params has the key {describe_scalar(key)}; each key becomes a keyword "
+                    "argument of the generator, so write a Python name such as `steps`.",
+                    line,
+                )
+            if key in _CALL_ARGUMENTS:
+                raise self.fail(
+                    f"params has the key {key!r}; the generator is called as "
+                    "function(prompt, seed=..., out_path=..., **params), so no param is named "
+                    f"{', '.join(_CALL_ARGUMENTS)} (set the case's `{key}:` instead, where "
+                    "there is one).",
+                    line,
+                )
+        return dict(node.data)
+
+    def source(self, node: Node) -> dict[Any, Any]:
+        """Free metadata (a prompt set's other fields), kept for the report."""
+        self.mapping(node, "source")
         return dict(node.data)
 
     def seed(self, node: Node) -> int:

@@ -7,8 +7,13 @@ run uses a SCRIPTED judge (scores are not the point); the marker files show what
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pytester_kit import Kit
+
+from pytest_phyjudge import SuiteError
+from pytest_phyjudge.suites import load_suite
 
 pytest_plugins = "pytester"
 
@@ -352,3 +357,25 @@ def test_a_mark_name_with_a_leading_underscore_is_refused_at_its_line(
     collection_error(
         pytester.runpytest(), "*gen.phyjudge.yaml:3: the string '_private' is not a mark name*"
     )
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ("{seed: 1}", "params has the key 'seed'; the generator is called as function(prompt"),
+        ("{out_path: /etc/passwd}", "params has the key 'out_path'"),
+        ("{1: 2}", "params has the key 1; each key becomes a keyword argument"),
+        ("{'a b': 2}", "params has the key the string 'a b'"),
+    ],
+)
+def test_params_that_would_clash_with_the_generator_call_are_refused_at_their_line(
+    tmp_path: Path, params: str, words: str
+) -> None:
+    path = tmp_path / "p.phyjudge.yaml"
+    path.write_text(
+        f"generator: wan\ndefaults:\n  params: {params}\n"
+        "cases:\n  - {id: drop, prompt: p, laws: [gravity]}\n"
+    )
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert info.value.line == 3 and words in info.value.reason, str(info.value)
