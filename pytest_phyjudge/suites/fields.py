@@ -332,11 +332,11 @@ class Reader:
                     line,
                 )
             if key in _CALL_ARGUMENTS:
+                hint = " Set `seed:` on the case or in `defaults:`." if key == "seed" else ""
                 raise self.fail(
                     f"params has the key {key!r}; the generator is called as "
                     "function(prompt, seed=..., out_path=..., **params), so no param is named "
-                    f"{', '.join(_CALL_ARGUMENTS)} (set the case's `{key}:` instead, where "
-                    "there is one).",
+                    f"{', '.join(_CALL_ARGUMENTS)}.{hint}",
                     line,
                 )
         return dict(node.data)
