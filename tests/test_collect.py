@@ -350,7 +350,7 @@ def make(prompt, *, seed, out_path, frames=8):
 """
 
 GENERATED_SUITE = """
-generator: videogen:make
+generator: videogen
 defaults: {metrics: [], seed: 3, params: {frames: 5}}
 cases:
   - {id: ok, prompt: A ball falls., laws: [gravity]}
@@ -367,6 +367,10 @@ def generator_calls(pytester: pytest.Pytester) -> list[str]:
 
 def test_generator_makes_caches_and_fails_per_case(pytester: pytest.Pytester, kit: Kit) -> None:
     scripted(kit)
+    kit.pytester.makeini(
+        "[pytest]\nmarkers =\n    slow: slow cases\n"
+        "phyjudge_generators = videogen = videogen:make\n"
+    )
     kit.module("videogen", GENERATOR)
     kit.clip("own")
     kit.suite(GENERATED_SUITE, name="gen")
@@ -374,7 +378,7 @@ def test_generator_makes_caches_and_fails_per_case(pytester: pytest.Pytester, ki
     result.assert_outcomes(passed=2, failed=3)
     result.stdout.fnmatch_lines(
         [
-            "VideoError: The generator 'videogen:make' failed for case 'broken': "
+            "VideoError: The generator 'videogen' failed for case 'broken': "
             "RuntimeError: the GPU caught fire",
             '  File "*videogen.py", line *, in make',
             "*wrote no video (nothing, or an empty file, at the out_path it was given)*",
@@ -395,13 +399,17 @@ def test_generator_makes_caches_and_fails_per_case(pytester: pytest.Pytester, ki
 
 
 def test_generate_hook_in_conftest(pytester: pytest.Pytester, kit: Kit) -> None:
+    """The pytest_phyjudge_generate hook comes before the function the name stands for."""
     kit.conftest(
         name="scripted-for-tests",
-        extra="\ndef pytest_phyjudge_generate(case, out_path):\n"
+        extra="\ndef pytest_phyjudge_generators(config):\n"
+        "    return {'hooked': lambda prompt, **kwargs: 1 / 0}\n"
+        "\ndef pytest_phyjudge_generate(case, out_path):\n"
+        "    assert case.generator == 'hooked'\n"
         "    out_path.write_bytes(b'from the hook ' + case.prompt.encode())\n"
         "    return out_path\n",
     )
-    kit.suite("generator: nowhere.to.be:found\ncases: [{id: a, prompt: p, laws: [gravity]}]")
+    kit.suite("generator: hooked\ncases: [{id: a, prompt: p, laws: [gravity]}]")
     pytester.runpytest().assert_outcomes(passed=4)
     (clip,) = (pytester.path / ".pytest_cache" / "d" / "phyjudge-clips").glob("a-*.mp4")
     assert clip.read_bytes() == b"from the hook p"

@@ -143,7 +143,7 @@ def test_generator_gets_seeds_and_report_carries_samples(
 ) -> None:
     """Scripted judge; the generator writes score = scores[seed], so the seeds are visible."""
     suite = """
-    generator: judges:generate
+    generator: clips_by_seed
     defaults: {metrics: [SA], samples: 3, seed: 0}
     cases:
       - id: roll
@@ -153,6 +153,7 @@ def test_generator_gets_seeds_and_report_carries_samples(
         min_mean: 4
     """
     setup(kit, suite)
+    pytester.makeini("[pytest]\nphyjudge_generators = clips_by_seed = judges:generate\n")
     result = pytester.runpytest(*JUDGE, "--phyjudge-report", "out/scores.json")
     result.assert_outcomes(passed=2)
     assert sorted((pytester.path / "seeds.txt").read_text().split()) == ["0", "1", "2"]

@@ -55,7 +55,7 @@ defaults:
   seed: 7
   params: {steps: 30, fps: 16}
 videos: videos/{suite}/{id}.mp4
-generator: mypkg.gen:make_video
+generator: make_video
 cases:
   - id: ball_ramp
     prompt: A ball rolls down a ramp and knocks over a block.
@@ -73,7 +73,7 @@ cases:
     seed: 3
     params: {steps: 50}
     source: {dataset: mine}
-    generator: other.pkg:gen
+    generator: other-gen
 """
 
 
@@ -83,7 +83,7 @@ def test_good_suite_every_field(tmp_path: Path) -> None:
     assert isinstance(suite, Suite)
     assert suite.name == "physics-basics"
     assert suite.path == path
-    assert suite.generator == "mypkg.gen:make_video"
+    assert suite.generator == "make_video"
     ramp, mirror = suite.cases
     assert isinstance(ramp, Case)
 
@@ -100,7 +100,7 @@ def test_good_suite_every_field(tmp_path: Path) -> None:
         MarkSpec("xfail", (), {"reason": "known bad generator"}),
     )
     assert ramp.line == 10
-    assert ramp.generator == "mypkg.gen:make_video"
+    assert ramp.generator == "make_video"
     assert ramp.seed == 7
     assert ramp.params == {"steps": 30, "fps": 16}
     assert ramp.source == {}
@@ -114,7 +114,7 @@ def test_good_suite_every_field(tmp_path: Path) -> None:
     assert mirror.marks == ()
     assert mirror.criteria == {}
     assert mirror.line == 16
-    assert mirror.generator == "other.pkg:gen"
+    assert mirror.generator == "other-gen"
     assert mirror.seed == 3
     assert mirror.params == {"steps": 50, "fps": 16}  # merged over the defaults
     assert mirror.source == {"dataset": "mine"}
@@ -277,16 +277,16 @@ def test_generator_sources(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
-        generator: gen.mod:make
+        generator: make
         cases:
           - {id: by_suite, prompt: p}
-          - {id: by_case, prompt: p, generator: other.gen:Maker.make}
+          - {id: by_case, prompt: p, generator: maker_2}
           - {id: recorded, prompt: p, video: r.mp4}
         """,
     )
     by_suite, by_case, recorded = load_suite(path).cases
-    assert (by_suite.video, by_suite.generator) == (None, "gen.mod:make")
-    assert (by_case.video, by_case.generator) == (None, "other.gen:Maker.make")
+    assert (by_suite.video, by_suite.generator) == (None, "make")
+    assert (by_case.video, by_case.generator) == (None, "maker_2")
     assert recorded.video == (tmp_path / "r.mp4").resolve()
 
 
@@ -297,12 +297,12 @@ def test_case_generator_wins_over_the_videos_template(tmp_path: Path) -> None:
         videos: v/{id}.mp4
         cases:
           - {id: recorded, prompt: p}
-          - {id: generated, prompt: p, generator: gen.mod:make}
+          - {id: generated, prompt: p, generator: make}
         """,
     )
     recorded, generated = load_suite(path).cases
     assert recorded.video == (tmp_path / "v" / "recorded.mp4").resolve()
-    assert (generated.video, generated.generator) == (None, "gen.mod:make")
+    assert (generated.video, generated.generator) == (None, "make")
 
 
 def test_yaml_merge_keys_and_numeric_ids(tmp_path: Path) -> None:
@@ -536,7 +536,7 @@ def test_missing_video_source(tmp_path: Path) -> None:
         ("{id: a, prompt: p, metrics: []}", ["scores nothing"]),
         ("{id: a, prompt: p, seed: 1.5}", ["seed is 1.5", "whole number"]),
         ("{id: a, prompt: p, params: [1]}", ["params is a list", "mapping"]),
-        ("{id: a, prompt: p, generator: 'mypkg.gen'}", ["package.module:function"]),
+        ("{id: a, prompt: p, generator: 'mypkg.gen'}", ["a registered generator", "ini"]),
         ("{id: a, prompt: p, laws: [gravity], criteria: {shadow: x}}", ["'shadow'", "not score"]),
         ("{id: a, prompt: p, laws: [gravity], criteria: {gravity: ''}}", ["non-empty text"]),
         ("{id: a, prompt: p, laws: [gravity, 3]}", ["an entry of laws is 3"]),
@@ -551,7 +551,7 @@ def test_bad_case_fields(tmp_path: Path, case: str, words) -> None:
 
 def test_bad_suite_generator(tmp_path: Path) -> None:
     path = write(tmp_path, "generator: 'make video'\ncases:\n  - {id: a, prompt: p}\n")
-    assert_at(suite_error(path), path, 1, "generator is the string 'make video'", "module:")
+    assert_at(suite_error(path), path, 1, "generator is the string 'make video'", "registered")
 
 
 def test_unsafe_yaml_tag_is_rejected(tmp_path: Path) -> None:
@@ -626,7 +626,7 @@ def test_independent_fields_of_one_case_are_reported_together(tmp_path: Path) ->
     # min_score depends on the laws, so its echo of the bad law is not reported.
     assert [line for line, _ in found] == [5, 7, 8, 9]
     assert "'gravty'" in found[0][1]
-    assert "package.module:function" in found[1][1]
+    assert "the name of a registered generator" in found[1][1]
     assert "seed is 1.5" in found[2][1]
     assert "2 keys" in found[3][1]
 
@@ -814,9 +814,9 @@ def test_suite_with_a_prompt_set(tmp_path: Path) -> None:
 
 def test_prompt_set_with_a_generator(tmp_path: Path) -> None:
     write_prompt_set(tmp_path, PHYGROUND_SET)
-    path = write(tmp_path, "generator: g.m:f\nprompts: prompts.json\n")
+    path = write(tmp_path, "generator: g\nprompts: prompts.json\n")
     cases = load_suite(path).cases
-    assert [(c.video, c.generator) for c in cases] == [(None, "g.m:f")] * 2
+    assert [(c.video, c.generator) for c in cases] == [(None, "g")] * 2
 
 
 def test_duplicate_id_across_prompt_set_and_cases(tmp_path: Path) -> None:

@@ -62,7 +62,12 @@ def _judge_chunk(
     made: list[dict[str, Outcome] | ClipRequest] = []
     for job, case in chunk:
         try:
-            video = case_video(job.item.config, case, regenerate=state.options.regenerate)
+            video = case_video(
+                job.item.config,
+                case,
+                regenerate=state.options.regenerate,
+                generators=job.item.generators,
+            )
         except PhyJudgeError as exc:
             made.append(dict.fromkeys(job.axes, exc))
             continue

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -82,14 +81,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if is_suite_file(file_path, state_of(parent.config).options.suite_globs):
         return SuiteFile.from_parent(parent, path=file_path)
     return None
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_phyjudge_generate(case: Any, out_path: Path) -> Path | None:
-    """The default generator call: import the case's ``generator:`` and run it."""
-    from pytest_phyjudge.plugin.generate import call_generator
-
-    return call_generator(case, out_path)
 
 
 @pytest.hookimpl(wrapper=True)

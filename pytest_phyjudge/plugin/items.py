@@ -26,6 +26,7 @@ from pytest_phyjudge.engine.axes import domain_of
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.plugin.assertions import PhysicsAssertionError, failure_message, unscored_error
 from pytest_phyjudge.plugin.batching import CaseJob, judge_cases
+from pytest_phyjudge.plugin.generate import Generators, generators_for
 from pytest_phyjudge.plugin.state import Outcome, state_of
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.suites import Case, MarkSpec, Suite, load_suite
@@ -42,14 +43,24 @@ def is_suite_file(path: Path, globs: tuple[str, ...]) -> bool:
 
 
 class SuiteFile(pytest.File):
-    """A ``*.phyjudge.yaml`` file; a bad suite is one collection error at its file:line."""
+    """A ``*.phyjudge.yaml`` file; a bad suite is one collection error at its file:line.
+
+    Its ``generator:`` names are checked against the generators registered for its folder
+    (ini, conftest.py, entry points); nothing is imported while collecting."""
 
     suite: Suite | None = None
+    generators: Generators = Generators({})
 
     def collect(self) -> Iterator[CaseCollector]:
         options = state_of(self.config).options
         try:
-            self.suite = load_suite(self.path, default_min_score=options.min_score)
+            self.generators = generators_for(self, options.generators)
+        except InputError as exc:
+            raise self.CollectError(f"{self.path}: {exc}") from None
+        try:
+            self.suite = load_suite(
+                self.path, default_min_score=options.min_score, generators=self.generators.names
+            )
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
         for case in self.suite.cases:
@@ -111,8 +122,11 @@ class AxisItem(pytest.Item):
     def __init__(self, *, axis: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         case: Case = self.parent.case  # type: ignore[union-attr]
-        suite: Suite = self.parent.parent.suite  # type: ignore[union-attr]
+        suite_file: SuiteFile = self.parent.parent  # type: ignore[assignment]
+        suite: Suite = suite_file.suite  # type: ignore[assignment]
         self.case = case
+        #: What the case's ``generator:`` name stands for, made on first use.
+        self.generators = suite_file.generators
         self.suite_name = suite.name
         self.axis = axis
         self.min_score = case.min_scores[axis]

@@ -44,6 +44,7 @@ from pytest_phyjudge.judges.settings import (
     parse_scoring,
     parse_url_list,
 )
+from pytest_phyjudge.suites.generators import INI_OPTION, GeneratorSpec, parse_generator_lines
 
 DEFAULT_SUITE_GLOBS = ("*.phyjudge.yaml", "*.phyjudge.yml")
 
@@ -149,6 +150,13 @@ def add_options(parser: pytest.Parser) -> None:
         type="args",
         default=list(DEFAULT_SUITE_GLOBS),
     )
+    parser.addini(
+        INI_OPTION,
+        "video generators a suite may name: one `name = package.module:function` a line "
+        "(imported only when a clip must be made)",
+        type="linelist",
+        default=[],
+    )
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,8 @@ class Options:
     baseline_any_judge: bool = False
     #: PNG chart of this run against its baseline.
     compare_plot: Path | None = None
+    #: Generators registered in the ini file (not imported).
+    generators: tuple[GeneratorSpec, ...] = ()
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -195,6 +205,7 @@ class Options:
                 tiny_folder=_pytest_cache_dir(config, TINY_DIR_NAME),
                 threads=values.get("threads"),
             )
+            generators = parse_generator_lines(config.getini(INI_OPTION))
         except InputError as exc:
             raise pytest.UsageError(str(exc)) from None
         return cls(
@@ -210,6 +221,7 @@ class Options:
             prune_baseline=values.flag("prune-baseline"),
             baseline_any_judge=values.flag("baseline-any-judge"),
             compare_plot=values.get("compare-plot"),
+            generators=generators,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -39,7 +39,7 @@ _PLAIN_FIELDS: dict[str, Callable[[Reader, Node], Any]] = {
     "seed": Reader.seed,
     "params": Reader.params,
     "marks": read_marks,
-    "source": lambda reader, node: reader.params(node, "source"),
+    "source": Reader.source,
 }
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -21,8 +20,19 @@ from pytest_phyjudge.engine.axes import (
     check_law,
     is_score,
 )
+from pytest_phyjudge.suites.generators import (
+    ENTRY_POINT_GROUP,
+    HOOK,
+    HOW_TO_REGISTER,
+    INI_OPTION,
+    NAME_RULE,
+    is_generator_name,
+    is_import_target,
+    registered_list,
+    suggested_name,
+)
 from pytest_phyjudge.suites.model import is_case_id
-from pytest_phyjudge.suites.yaml_lines import Node
+from pytest_phyjudge.suites.yaml_lines import Node, describe_scalar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -33,8 +43,8 @@ AXIS_GATE_KEYS = GATE_KEYS[1:]
 THRESHOLD_RULE = f"thresholds are integers from {MIN_SCORE} to {MAX_SCORE}."
 _TEMPLATE_FIELDS = ("id", "suite", "sample")
 _MAX_SAMPLES = 1000
-_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
-_GENERATOR_RE = re.compile(rf"{_IDENT}(?:\.{_IDENT})*:{_IDENT}(?:\.{_IDENT})*")
+#: What the plugin passes a generator itself, so no ``params`` key may take these names.
+_CALL_ARGUMENTS = ("prompt", "seed", "out_path")
 #: What each gate accepts, and how a message says so.
 _GATE_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "pass_rate": (lambda v: 0 < v <= 1, "a fraction in (0, 1], e.g. 0.75"),
@@ -57,10 +67,15 @@ def suggest(name: object, choices: tuple[str, ...]) -> str:
 
 class Reader:
     """Validates nodes of one suite file. A check raises a SuiteError at the node's line;
-    :meth:`attempt` records it instead, so independent problems are all reported at once."""
+    :meth:`attempt` records it instead, so independent problems are all reported at once.
 
-    def __init__(self, path: Path):
+    ``generators``: the names registered in trusted configuration; a ``generator:`` naming
+    another is an error at its line. None (reading a suite outside pytest) checks only that
+    each is a name."""
+
+    def __init__(self, path: Path, generators: Collection[str] | None = None):
         self.path = path
+        self.generators = None if generators is None else frozenset(generators)
         self.errors: list[SuiteError] = []
 
     def fail(self, message: str, line: int | None) -> SuiteError:
@@ -276,17 +291,59 @@ class Reader:
         return value
 
     def generator(self, node: Node) -> str:
-        value = node.data
-        if not isinstance(value, str) or not _GENERATOR_RE.fullmatch(value.strip()):
+        """A registered generator's name. An import path is refused: a suite never makes
+        pytest import or call anything by name (see ``suites.generators``)."""
+        value = node.data.strip() if isinstance(node.data, str) else node.data
+        if is_import_target(value):
+            name = suggested_name(value)
             raise self.fail(
-                f"generator is {node.describe()}; write it as 'package.module:function', the "
-                "import path of the module, a colon and the function that makes the video.",
+                f"generator is {node.describe()}, an import path; a suite names its generator, "
+                "it never imports one. Register it in trusted configuration: "
+                f"`{name} = {value}` under `{INI_OPTION}` in your ini file, or "
+                f"{{{name!r}: function}} returned from `{HOOK}(config)` in a conftest.py (or "
+                f"an installed package's `{ENTRY_POINT_GROUP}` entry point); then write "
+                f"`generator: {name}` here.",
                 node.line,
             )
-        return value.strip()
+        if not is_generator_name(value):
+            raise self.fail(
+                f"generator is {node.describe()}; write the name of a registered generator "
+                f"({NAME_RULE}). {HOW_TO_REGISTER}",
+                node.line,
+            )
+        if self.generators is not None and value not in self.generators:
+            raise self.fail(
+                f"the generator {value!r} is not registered."
+                f"{suggest(value, tuple(sorted(self.generators)))} "
+                f"{registered_list(self.generators)} {HOW_TO_REGISTER}",
+                node.line,
+            )
+        return value
 
-    def params(self, node: Node, what: str = "params") -> dict[Any, Any]:
-        self.mapping(node, what)
+    def params(self, node: Node) -> dict[str, Any]:
+        """The generator's keyword arguments: each key a Python name, none of the three the
+        plugin passes itself (a clash would fail every clip at run time)."""
+        self.mapping(node, "params")
+        for key, line in node.key_lines.items():
+            if not isinstance(key, str) or not key.isidentifier():
+                raise self.fail(
+                    f"params has the key {describe_scalar(key)}; each key becomes a keyword "
+                    "argument of the generator, so write a Python name such as `steps`.",
+                    line,
+                )
+            if key in _CALL_ARGUMENTS:
+                hint = " Set `seed:` on the case or in `defaults:`." if key == "seed" else ""
+                raise self.fail(
+                    f"params has the key {key!r}; the generator is called as "
+                    "function(prompt, seed=..., out_path=..., **params), so no param is named "
+                    f"{', '.join(_CALL_ARGUMENTS)}.{hint}",
+                    line,
+                )
+        return dict(node.data)
+
+    def source(self, node: Node) -> dict[Any, Any]:
+        """Free metadata (a prompt set's other fields), kept for the report."""
+        self.mapping(node, "source")
         return dict(node.data)
 
     def seed(self, node: Node) -> int:

@@ -9,7 +9,8 @@ from pytest_phyjudge.suites.fields import Reader
 from pytest_phyjudge.suites.model import MarkSpec
 from pytest_phyjudge.suites.yaml_lines import Node, describe_scalar
 
-_MARK_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: pytest refuses (with a traceback) a mark name that starts with '_'.
+_MARK_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 #: Marks whose one text argument is their ``reason`` keyword, as pytest documents them.
 _REASON_MARKS = ("xfail", "skip")
 _HOW = (
@@ -43,8 +44,9 @@ def read_marks(reader: Reader, node: Node) -> tuple[MarkSpec, ...]:
 
 def _refuse_code(reader: Reader, mark: MarkSpec) -> None:
     """A suite never makes pytest run code: pytest evaluates a string condition of ``skipif``
-    and ``xfail`` with ``eval``, and ``filterwarnings`` imports the module its category names.
-    Suites come from anywhere (a shared prompt set, a generated file), so both are refused."""
+    and ``xfail`` with ``eval`` (and plugins their marks' text ``condition``), and
+    ``filterwarnings`` imports the module its category names. Suites come from anywhere (a
+    shared prompt set, a generated file), so all of them are refused."""
     if mark.name in _IMPORTING_MARKS:
         raise reader.fail(
             f"the mark {mark.name!r} is not allowed in a suite: pytest would import the module "
@@ -53,6 +55,15 @@ def _refuse_code(reader: Reader, mark: MarkSpec) -> None:
             mark.line,
         )
     if mark.name not in _CONDITION_MARKS:
+        condition = mark.kwargs.get("condition")
+        if isinstance(condition, str):
+            raise reader.fail(
+                f"the mark {mark.name!r} has a text condition ({describe_scalar(condition)}); "
+                "plugins evaluate a text condition as Python code (pytest-rerunfailures' "
+                "`flaky` does), and a suite never runs code. Write condition: true or false, "
+                "or decide in a conftest.py.",
+                mark.line,
+            )
         return
     conditions = [*mark.args, *([mark.kwargs["condition"]] if "condition" in mark.kwargs else [])]
     for condition in conditions:
@@ -91,7 +102,8 @@ def _read_mark(reader: Reader, node: Node) -> MarkSpec:
 
 def _mark_name(reader: Reader, name: Any, line: int) -> str:
     if not isinstance(name, str) or not _MARK_NAME_RE.fullmatch(name):
-        raise reader.fail(f"{describe_scalar(name)} is not a mark name; {_HOW}", line)
+        rule = "a mark name is letters, digits and '_', starting with a letter"
+        raise reader.fail(f"{describe_scalar(name)} is not a mark name ({rule}); {_HOW}", line)
     return name
 
 

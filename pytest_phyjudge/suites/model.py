@@ -68,7 +68,8 @@ class Case:
     criteria: Mapping[str, str]
     #: 1-based line of the case in the suite file (of the ``prompts:`` key for a prompt set).
     line: int
-    #: ``"package.module:function"`` that makes the video (the case's, else the suite's).
+    #: The registered name of the generator that makes the video (the case's, else the
+    #: suite's); a name, never an import path.
     generator: str | None
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)

@@ -23,15 +23,20 @@ each axis must reach and where each case's video comes from::
         confidence: 0.9       # ... by the one-sided 90% Wilson lower bound
         tolerance: 1          # a baseline drop of 1 is tolerated
 
-This is pure data: it imports neither pytest nor the judge. Every problem found is a
-:class:`SuiteError` that names the file and the line of the offending node and says how to
-fix it; the independent problems of one file come in one SuiteError that lists each. Video
-files are not opened here; a missing video fails that case's items at run time.
+A clip can also come from the video generator under test: ``generator: NAME`` (for the
+suite, or one case) names a generator registered in trusted configuration (the ini file, a
+conftest.py, an installed package; see ``suites.generators``), never an import path.
+
+This is pure data: it imports neither pytest nor the judge, and nothing by name. Every
+problem found is a :class:`SuiteError` that names the file and the line of the offending
+node and says how to fix it; the independent problems of one file come in one SuiteError
+that lists each. Video files are not opened here; a missing video fails that case's items at
+run time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +59,20 @@ _TOP_KEYS = ("suite", "defaults", "videos", "generator", "prompts", "cases")
 _DEFAULT_KEYS = ("min_score", "metrics", "laws", "seed", "params", *GATE_KEYS)
 
 
-def load_suite(path: str | Path, *, default_min_score: int = 3) -> Suite:
+def load_suite(
+    path: str | Path, *, default_min_score: int = 3, generators: Collection[str] | None = None
+) -> Suite:
     """Read and validate a YAML suite file.
 
     Thresholds resolve per axis: the case's ``{axis: n}``, else the case's ``n``, else the
     defaults' ``{axis: n}``, else the defaults' ``n``, else ``default_min_score``.
+    ``generators``: the registered generator names (the plugin passes them); a
+    ``generator:`` naming another is an error at its line. With None only the form of each
+    name is checked. Nothing is imported either way.
     """
     _check_default_min_score(default_min_score)
     path = Path(path).absolute()
-    reader = Reader(path)
+    reader = Reader(path, generators)
     root = parse_yaml(path)
     if root is None:
         raise reader.fail(

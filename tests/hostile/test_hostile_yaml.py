@@ -47,7 +47,8 @@ def refused(path: Path) -> SuiteError:
 def test_alias_bomb_under_params_is_a_collection_error(pytester: pytest.Pytester, kit: Kit) -> None:
     kit.conftest(name="scripted-for-tests")
     kit.module("videogen", "def make(prompt, *, seed, out_path, **params):\n    return None\n")
-    text = alias_bomb().replace("videos: v/{id}.mp4", "generator: videogen:make")
+    pytester.makeini("[pytest]\nphyjudge_generators = videogen = videogen:make\n")
+    text = alias_bomb().replace("videos: v/{id}.mp4", "generator: videogen")
     path = kit.suite(text, name="bomb")
     # In a subprocess with a generous limit: before the fix the run hangs hashing the params.
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
