@@ -379,3 +379,23 @@ def test_a_device_or_folder_summary_warns_once_and_the_run_passes(
     kind = "a device" if target == "/dev/null" else "a folder"
     assert result.stdout.str().count(f"CI job summary NOT written: cannot append to {target}") == 1
     assert f"is {kind}, not a file" in result.stdout.str()
+
+
+def test_a_judge_servers_words_in_a_failure_are_escaped(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    """A judge server's error text is quoted in the item's failure: its escape sequences
+    are shown, not run."""
+    kit.conftest(
+        extra="\nfrom pytest_phyjudge._exceptions import JudgeBackendError\n"
+        "def _fails(axis, caption, video):\n"
+        "    raise JudgeBackendError('server says \\x1b[2J\\x1b[31mall good\\r')\n"
+        "JUDGE.replies = _fails\n"
+    )
+    kit.suite("videos: clips/{id}.mp4\ncases:\n  - id: fall\n    prompt: p\n    laws: [gravity]\n")
+    kit.clip("fall")
+    result = pytester.runpytest("-p", "no:warnings", "-rf")
+    assert result.ret != 0
+    out = result.stdout.str()
+    assert "\x1b" not in out and "\r" not in out
+    assert "server says \\x1b[2J\\x1b[31mall good\\r" in out
