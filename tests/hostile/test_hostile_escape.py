@@ -399,3 +399,18 @@ def test_a_judge_servers_words_in_a_failure_are_escaped(
     out = result.stdout.str()
     assert "\x1b" not in out and "\r" not in out
     assert "server says \\x1b[2J\\x1b[31mall good\\r" in out
+
+
+def test_cache_info_shows_a_records_judge_name_escaped(tmp_path: Path, capsys) -> None:
+    from pytest_phyjudge.judges.record import JudgeRecord
+    from pytest_phyjudge.judges.scripted import ScriptedJudge
+    from pytest_phyjudge.judges.store import JudgmentCache
+
+    cache = JudgmentCache(tmp_path / "cache")
+    identity = JudgeIdentity(kind="remote", adapter="\x1b[2J\x1b[32mPhyJudge-9B\r")
+    cache.add_judge(JudgeRecord(identity=identity, rubric=ScriptedJudge({"*": 4}).rubric))
+    cache.close()
+    code, out, _ = run(capsys, "info", "--cache", str(tmp_path / "cache"), command="cache")
+    assert code == EXIT_OK
+    assert "judge: \\x1b[2J\\x1b[32mPhyJudge-9B\\r (remote)" in out
+    assert_plain_terminal(out.replace("\n", ""))
