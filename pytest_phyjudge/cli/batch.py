@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError, describe_error
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import ClipRequest
@@ -144,7 +145,8 @@ class BatchRun:
             bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
         print(
-            f"wrote {out}: {len(results)} videos, {self.judged - judged_before} judgments "
+            f"wrote {terminal_text(str(out))}: {len(results)} videos, "
+            f"{self.judged - judged_before} judgments "
             f"({self.failed_axes - failed_before} failed; {self.hits} from the cache so far)",
             file=sys.stderr,
         )

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._files import not_a_file
 from pytest_phyjudge.cli.arguments import add_cache_dir
@@ -60,7 +61,7 @@ def run_cache(args: argparse.Namespace) -> int:
         else:
             print(f"{cache.path}: {len(cache)} judgments")
             for record in cache.judges():
-                print(f"  judge: {record.describe()}")
+                print(f"  judge: {terminal_text(record.describe())}")  # a record's claim
     finally:
         cache.close()
     return EXIT_OK

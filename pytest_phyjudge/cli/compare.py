@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_REGRESSION
 from pytest_phyjudge.judges.settings import parse_confidence
@@ -54,11 +55,14 @@ def emit(
     markdown: Callable[[], list[str]],
     data: Callable[[], Any],
 ) -> None:
-    """Print the result in the asked format."""
+    """Print the result in the asked format. Text and Markdown come escaped for their medium
+    from the views; each line is escaped for the terminal once more as it is printed (a no-op
+    on escaped text), and JSON escapes control characters itself."""
     if fmt == "json":
         print(json.dumps(data(), indent=2), flush=True)
     else:
-        print("\n".join(markdown() if fmt == "markdown" else lines()), flush=True)
+        chosen = markdown() if fmt == "markdown" else lines()
+        print("\n".join(terminal_text(line) for line in chosen), flush=True)
 
 
 def write_png(writer: Callable[[Any, Path], Path], value: Any, path: str) -> None:
@@ -67,7 +71,7 @@ def write_png(writer: Callable[[Any, Path], Path], value: Any, path: str) -> Non
         chart = writer(value, Path(path))
     except OSError as exc:
         raise InputError(f"Cannot write the chart {path!r} ({exc}).") from exc
-    print(f"chart: {chart}", flush=True)
+    print(f"chart: {terminal_text(str(chart))}", flush=True)
 
 
 def add_commands(commands: Any) -> None:

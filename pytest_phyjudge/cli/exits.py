@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from pytest_phyjudge._escape import terminal_lines
+
 EXIT_OK = 0
 #: ``compare --fail-on-regression``: an axis regressed significantly.
 EXIT_REGRESSION = 1
@@ -25,5 +27,7 @@ EPILOG = (
 
 
 def fail(message: str, code: int) -> int:
-    print(f"phyjudge: error: {message}", file=sys.stderr)
+    """Print ``message`` as the command's error (names in it quoted from users' files have
+    their control characters shown escaped) and return ``code``."""
+    print(f"phyjudge: error: {terminal_lines(message)}", file=sys.stderr)
     return code

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge._escape import terminal_lines, terminal_text
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError
 from pytest_phyjudge.cli.arguments import add_cache_options, add_judge_options, judge_settings
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
@@ -82,9 +83,9 @@ def _print_prompt(judge: Judge, args: argparse.Namespace) -> None:
     prompt = judge.render(args.caption, law=args.law, metric=args.metric, criteria=args.criteria)
     print(
         "=== system ===",
-        prompt.system,
+        terminal_lines(prompt.system),
         "=== user (after the video) ===",
-        prompt.user,
+        terminal_lines(prompt.user),
         "=== end of prompt ===",
         sep="\n",
         flush=True,
@@ -208,11 +209,13 @@ def run_score_dir(args: argparse.Namespace) -> int:
     finally:
         run.close()
     if stray:
-        names = ", ".join(p.name for p in stray)
+        names = terminal_text(", ".join(p.name for p in stray))
         print(f"videos without a prompt ({len(stray)}): {names}", file=sys.stderr)
     judged = {prompt["id"] for pairs in groups.values() for prompt, _ in pairs}
     no_video = [p["id"] for p in prompts if p["id"] not in judged]
     if no_video:
-        shown = ", ".join(no_video[:20]) + (" ..." if len(no_video) > 20 else "")
+        shown = ", ".join(map(terminal_text, no_video[:20])) + (
+            " ..." if len(no_video) > 20 else ""
+        )
         print(f"prompts without a video ({len(no_video)}): {shown}", file=sys.stderr)
     return EXIT_OK

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pytest_phyjudge._escape import terminal_lines
 from pytest_phyjudge._exceptions import (
     InputError,
     JudgeOutputError,
@@ -324,7 +325,8 @@ class AxisItem(pytest.Item):
         )
         text = str(exc) if plain else describe_error(exc)
         first, _, rest = text.partition("\n")
-        return "\n".join([first, *self._where(), *([rest] if rest else [])])
+        # Quotes judge servers' words and the suite's line: control characters shown escaped.
+        return terminal_lines("\n".join([first, *self._where(), *([rest] if rest else [])]))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, f"{self.case.id}::{self.axis}"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cached import CacheStats
@@ -40,6 +41,21 @@ def outcome_of(report: pytest.TestReport) -> str:
     if hasattr(report, "wasxfail"):
         return "xfailed" if report.skipped else "xpassed"
     return report.outcome
+
+
+class EscapedLines:
+    """The terminal reporter as the summary uses it: every line it writes has its control
+    characters shown escaped (names from suites, reports and judge servers never act on the
+    terminal: no ESC sequence recolours or hides a line, no ``\\r`` overwrites one)."""
+
+    def __init__(self, tr: Any) -> None:
+        self._tr = tr
+
+    def section(self, title: str, **markup: bool) -> None:
+        self._tr.section(terminal_text(title), **markup)
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self._tr.write_line(terminal_text(line), **markup)
 
 
 # --------------------------------------------------------------------------- per test report
@@ -318,7 +334,7 @@ class PhyJudgeReporter:
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        tr = terminalreporter
+        tr = EscapedLines(terminalreporter)
         quiet = self.config.get_verbosity() < 0
         if not self._has_summary(quiet):
             return

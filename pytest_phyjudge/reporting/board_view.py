@@ -1,10 +1,13 @@
-"""The leaderboard and the agreement table as text, Markdown or JSON."""
+"""The leaderboard and the agreement table as text, Markdown or JSON. Run and axis names come
+from the results files: tables escape their cells, and the headings escape the run names
+(:mod:`pytest_phyjudge._escape`); JSON escapes by itself."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from pytest_phyjudge._escape import markdown_text, terminal_text
 from pytest_phyjudge.reporting.render import markdown_table, text_table
 
 if TYPE_CHECKING:
@@ -81,8 +84,8 @@ def _agreement_intro(g: Agreement) -> str:
 
 def agreement_text(g: Agreement) -> list[str]:
     return [
-        f"A: {g.a.title}",
-        f"B: {g.b.title}",
+        f"A: {terminal_text(g.a.title)}",
+        f"B: {terminal_text(g.b.title)}",
         _agreement_intro(g),
         *text_table(AGREEMENT_HEAD, _agreement_body(g)),
     ]
@@ -90,7 +93,7 @@ def agreement_text(g: Agreement) -> list[str]:
 
 def agreement_markdown(g: Agreement) -> list[str]:
     return [
-        f"### phyjudge agree: {g.a.title} (A) vs {g.b.title} (B)",
+        f"### phyjudge agree: {markdown_text(g.a.title)} (A) vs {markdown_text(g.b.title)} (B)",
         "",
         _agreement_intro(g) + ".",
         "",

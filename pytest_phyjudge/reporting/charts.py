@@ -1,12 +1,18 @@
 """PNG charts of a comparison (a forest plot of per-axis deltas) and of a leaderboard, drawn
-with matplotlib's Agg canvas (no display needed); matplotlib is imported when one is drawn."""
+with matplotlib's Agg canvas (no display needed); matplotlib is imported when one is drawn.
+Run and axis names come from the reports: every label is made by
+:func:`~pytest_phyjudge._escape.plot_label` and drawn with mathtext and TeX off, so ``$`` in
+a name is a dollar sign, never a formula that could fail the chart."""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_phyjudge._escape import PLOT_RC, plot_label
 from pytest_phyjudge.regression.stats import CORRECTION_TITLES
 
 if TYPE_CHECKING:
@@ -23,8 +29,25 @@ DELTA_COLOR = "#34495e"
 OVERALL_COLOR = "#7f8c8d"
 
 
+_Chart = TypeVar("_Chart", bound=Callable[..., Path])
+
+
 def _short(label: str) -> str:
-    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 3] + "..."
+    return plot_label(label, LABEL_CHARS)
+
+
+def _plain_text(draw: _Chart) -> _Chart:
+    """Draw (and save) the chart under :data:`PLOT_RC`: every Text made then, tick labels
+    made at save time included, takes its labels as plain text."""
+
+    @wraps(draw)
+    def drawn(*args: Any, **kwargs: Any) -> Path:
+        import matplotlib
+
+        with matplotlib.rc_context(PLOT_RC):
+            return draw(*args, **kwargs)
+
+    return drawn  # type: ignore[return-value]
 
 
 def _figure() -> Any:
@@ -43,6 +66,7 @@ def _save(fig: Any, path: str | Path) -> Path:
     return path
 
 
+@_plain_text
 def write_forest(comparison: Comparison, path: str | Path) -> Path:
     """A forest plot: per axis (top to bottom, then all axes pooled), the mean paired delta
     B - A with its bootstrap interval, n beside the axis name and the adjusted p-value on the
@@ -67,7 +91,7 @@ def write_forest(comparison: Comparison, path: str | Path) -> Path:
         )
     ax.axvline(0.0, color="#999999", linewidth=1, linestyle="--")
     ax.set_yticks(ys)
-    ax.set_yticklabels([f"{r.axis}  (n={r.n})" for r in rows], fontsize=8)
+    ax.set_yticklabels([f"{_short(r.axis)}  (n={r.n})" for r in rows], fontsize=8)
     for tick, row in zip(ax.get_yticklabels(), rows, strict=True):
         if row.regression:
             tick.set_color(REGRESSION_COLOR)
@@ -92,6 +116,7 @@ def write_forest(comparison: Comparison, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+@_plain_text
 def write_leaderboard_chart(board: Leaderboard, path: str | Path) -> Path:
     """Grouped bars: per column (SA ... Overall), one bar per run, runs in rank order."""
     fig = _figure()
@@ -110,7 +135,7 @@ def write_leaderboard_chart(board: Leaderboard, path: str | Path) -> Path:
     ax.set_xticks(range(len(columns)))
     from pytest_phyjudge.regression.leaderboard import HEADINGS
 
-    ax.set_xticklabels([HEADINGS.get(c, c) for c in columns], fontsize=8)
+    ax.set_xticklabels([_short(HEADINGS.get(c, c)) for c in columns], fontsize=8)
     ax.set_ylim(1, 5)
     ax.set_ylabel("mean score (1-5)")
     ax.set_title(f"PhyGround leaderboard: {len(board.rows)} runs, ranked by Overall", fontsize=10)

@@ -1,10 +1,13 @@
-"""A comparison as text, Markdown (a PR comment) or JSON, from one set of rows."""
+"""A comparison as text, Markdown (a PR comment) or JSON, from one set of rows. Run and axis
+names come from the reports compared: each is escaped for its medium (terminal text, or
+Markdown through :mod:`pytest_phyjudge._escape`); JSON escapes by itself."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from pytest_phyjudge._escape import Markdown, markdown_text, terminal_text
 from pytest_phyjudge.regression.stats import CORRECTION_TITLES
 from pytest_phyjudge.reporting.render import markdown_table, text_table
 
@@ -34,7 +37,7 @@ def _cells(r: AxisComparison, overall: bool) -> list[str]:
         f"{r.mean_a:.2f}",
         f"{r.mean_b:.2f}",
         f"{r.delta:+.2f}",
-        f"[{r.interval[0]:+.2f}, {r.interval[1]:+.2f}]",
+        Markdown(f"[{r.interval[0]:+.2f}, {r.interval[1]:+.2f}]"),  # numbers we formatted
         _p(r.p_value),
         "" if overall else _p(r.p_adjusted),
         FLAG if r.regression and not overall else "",
@@ -65,6 +68,15 @@ def verdict_line(c: Comparison) -> str:
     return f"significant regressions ({which} < {c.alpha:.2g}): {len(regressions)} ({names})"
 
 
+def _verdict_markdown(c: Comparison) -> str:
+    # The verdict names axes: the same sentence with each name escaped for Markdown.
+    if not c.regressions:
+        return verdict_line(c)
+    which = "p" if c.correction == "none" else f"{CORRECTION_TITLES[c.correction]}-adjusted p"
+    names = ", ".join(markdown_text(r.axis) for r in c.regressions)
+    return f"**significant regressions ({which} < {c.alpha:.2g}): {len(c.regressions)} ({names})**"
+
+
 def _body(c: Comparison) -> list[list[str]]:
     return [*(_cells(r, False) for r in c.rows), _cells(c.overall, True)]
 
@@ -75,30 +87,32 @@ def _shared_line(c: Comparison) -> str:
 
 def comparison_text(c: Comparison) -> list[str]:
     """The terminal table: who A and B are, how, the rows, the verdict."""
-    return [
+    lines = [
         f"A: {c.a.title}" + ("" if c.a.title == c.a.name else f"  ({c.a.name})"),
         f"B: {c.b.title}" + ("" if c.b.title == c.b.name else f"  ({c.b.name})"),
         f"{_shared_line(c)}; {method_line(c)}",
         *c.notes,
+    ]
+    return [
+        *map(terminal_text, lines),
         *text_table(_columns(c), _body(c)),
-        verdict_line(c),
+        terminal_text(verdict_line(c)),
     ]
 
 
 def comparison_markdown(c: Comparison) -> list[str]:
     """A PR-comment-ready block: a heading naming both runs, the table, the verdict."""
-    verdict = verdict_line(c)
-    lines = [
-        f"### phyjudge compare: {c.a.title} (A) vs {c.b.title} (B)",
+    a, b = markdown_text(c.a.title), markdown_text(c.b.title)
+    return [
+        f"### phyjudge compare: {a} (A) vs {b} (B)",
         "",
         f"{_shared_line(c)}. {method_line(c)[0].upper()}{method_line(c)[1:]}.",
-        *(f"> {note}" for note in c.notes),
+        *(f"> {markdown_text(note)}" for note in c.notes),
         "",
         *markdown_table(_columns(c), _body(c)),
         "",
-        f"**{verdict}**" if c.regressions else verdict,
+        _verdict_markdown(c),
     ]
-    return lines
 
 
 def comparison_json(c: Comparison) -> dict[str, Any]:

@@ -1,15 +1,25 @@
 """The run as Markdown for a CI job summary (GitHub's ``GITHUB_STEP_SUMMARY``): what a
-reviewer reads on the run's page without opening a log."""
+reviewer reads on the run's page without opening a log.
+
+Threat model: it reads the run's checks, whose item ids, axis names, judge names and errors
+come from suites, cache records and judge servers, and appends Markdown to the file the CI
+names, which is published on the run's page. Every such string is escaped for Markdown
+(:mod:`pytest_phyjudge._escape`), and the target is opened only when it is a regular file
+(or does not exist yet): a pipe, a device, a socket or a folder is refused before it is
+opened, with one warning, and never changes the run's exit status."""
 
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_phyjudge._escape import markdown_code, markdown_text, terminal_text
 from pytest_phyjudge._exceptions import describe_error
+from pytest_phyjudge._files import not_a_file
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.render import markdown_table
 from pytest_phyjudge.reporting.run_report import identities
@@ -19,6 +29,10 @@ from pytest_phyjudge.reporting.tables import TINY_WARNING, axis_rows, axis_table
 SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
 #: At most this many failures and baseline changes are listed (the rest are counted).
 LISTED = 25
+
+
+class NotAFile(OSError):
+    """The summary's target is a pipe, a device, a socket or a folder, so it was not opened."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,7 @@ def _failures(checks: Sequence[Check]) -> list[str]:
     failed = [c for c in checks if not c.passed]
     if not failed:
         return []
-    rows = [[f"`{_name(c)}`", c.axis, verdict_text(c)] for c in failed]
+    rows = [[markdown_code(_name(c), in_table=True), c.axis, verdict_text(c)] for c in failed]
     return ["", f"#### Failures ({len(failed)})", "", *_listed(rows, ["item", "axis", "score"])]
 
 
@@ -57,7 +71,12 @@ def _baseline(checks: Sequence[Check]) -> list[str]:
     changed.sort(key=lambda pair: (pair[1]["status"] != "drop", pair[0].nodeid))
     drops = sum(v["status"] == "drop" for _, v in changed)
     rows = [
-        [f"`{_name(c)}`", v["status"], f"{v['stored']:g} -> {v['obtained']:g}"] for c, v in changed
+        [
+            markdown_code(_name(c), in_table=True),
+            v["status"],
+            f"{v['stored']:g} -> {v['obtained']:g}",
+        ]
+        for c, v in changed
     ]
     title = f"#### Baseline: {drops} drops, {len(changed) - drops} improvements"
     return ["", title, "", *_listed(rows, ["item", "change", "baseline -> now"])]
@@ -70,12 +89,12 @@ def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
     lines = [f"### phyjudge: {len(checks)} checks, {failed} failed", ""]
     for identity in identities(checks):
         note = f" **({TINY_WARNING})**" if identity.kind == "tiny" else ""
-        lines.append(f"Judge: {identity.describe()}{note}")
+        lines.append(f"Judge: {markdown_text(identity.describe())}{note}")
     head, body = axis_table(axis_rows(checks))
     lines += ["", *markdown_table(head, body, left=2)]
     lines += _failures(checks) + _baseline(checks)
     where = [
-        f"{what}: `{path}`"
+        f"{what}: {markdown_code(str(path))}"
         for what, path in (("HTML report", files.html), ("JSON report", files.report))
         if path is not None
     ]
@@ -86,12 +105,24 @@ def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
 
 def append_step_summary(lines: Sequence[str], environ: dict[str, str] | None = None) -> Path | None:
     """Append ``lines`` to the file ``GITHUB_STEP_SUMMARY`` names; None when it is unset.
-    OSError when the file cannot be written (the caller warns: a summary is a convenience)."""
+    OSError when the file cannot be written (the caller warns: a summary is a convenience),
+    also when it is a pipe, a device, a socket or a folder: those are refused before they are
+    opened (a pipe with no reader would block the run's end for ever). A symbolic link to a
+    regular file is followed: the CI hands us the file to append to, wherever it lies."""
     target = (os.environ if environ is None else environ).get(SUMMARY_VARIABLE)
     if not target:
         return None
     path = Path(target)
-    with path.open("a", encoding="utf-8") as fh:
+    kind = not_a_file(path)
+    if kind is not None:
+        raise NotAFile(f"it is {kind}, not a file")
+    # Opened without blocking and checked again once open: a pipe that took the file's
+    # place after the check fails here (ENXIO without a reader) instead of hanging.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags | getattr(os, "O_NOCTTY", 0), 0o666)
+    with open(fd, "a", encoding="utf-8") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotAFile("it is not a regular file")
         fh.write("\n".join(lines) + "\n\n")
     return path
 
@@ -105,7 +136,8 @@ def write_step_summary(
     try:
         append_step_summary(step_summary(checks, files))
     except OSError as exc:
-        reason = f"cannot append to {os.environ.get(SUMMARY_VARIABLE)}: {describe_error(exc)}"
+        why = str(exc) if isinstance(exc, NotAFile) else describe_error(exc)
+        reason = terminal_text(f"cannot append to {os.environ.get(SUMMARY_VARIABLE)}: {why}")
         warnings.warn(f"pytest-phyjudge: no CI job summary: {reason}", UserWarning, stacklevel=2)
         return reason
     return None
