@@ -83,9 +83,13 @@ def test_html_report_shows_each_case_with_its_clip_and_verdicts(
     assert 'data-axis="gravity" title="show only solid"' in page
     assert 'data-domain="solid"' in page and 'data-domain="optics"' in page
     # One contact sheet per case with a clip, copied into the folder and linked.
+    # Each named by its case and the hash of its full case key.
     sheets = sorted(p.name for p in (out / "sheets").iterdir())
-    assert sheets == ["html.phyjudge.yaml_fall.png", "html.phyjudge.yaml_lamp.png"]
-    assert 'href="sheets/html.phyjudge.yaml_fall.png"' in cases["fall"]
+    assert [re.sub(r"-[0-9a-f]{16}\.png$", "", n) for n in sheets] == [
+        "html.phyjudge.yaml_fall",
+        "html.phyjudge.yaml_lamp",
+    ]
+    assert f'href="sheets/{sheets[0]}"' in cases["fall"]
 
 
 def test_a_rerun_reuses_the_previews(pytester: pytest.Pytester, kit: Kit) -> None:
