@@ -24,8 +24,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -41,6 +41,33 @@ PARTIAL_SUFFIX = ".phyjudge-partial"
 #: How many foreign entries a refusal names.
 SHOWN = 3
 _PARTIAL = re.compile(r"^\..+" + re.escape(PARTIAL_SUFFIX) + r"$")
+
+
+def create_beside(target: Path) -> tuple[int, Path]:
+    """A new, empty temporary file beside ``target``, opened for writing: ``O_EXCL`` (so
+    never an existing file, nor through a link), mode 0666 so the umask decides who may
+    read it, as for any file the user writes; named so a leftover is known to be ours."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
+def replace_file(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file renamed over it: a link at
+    ``target`` is replaced, never followed, and a reader never sees half a file."""
+    fd, temp = create_beside(target)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 class FolderNotOwned(InputError):
@@ -297,15 +324,13 @@ class OwnedFolder:
         """A fresh temporary path beside ``name`` to write to; renamed over ``name`` when the
         block ends without an error, removed when it raises."""
         target = self.target(name)
-        fd, temp = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=PARTIAL_SUFFIX
-        )
+        fd, temp = create_beside(target)
         os.close(fd)
         try:
-            yield Path(temp)
+            yield temp
             os.replace(temp, target)
         except BaseException:
-            Path(temp).unlink(missing_ok=True)
+            temp.unlink(missing_ok=True)
             raise
 
     def write_bytes(self, name: str, data: bytes) -> Path:
@@ -319,14 +344,7 @@ class OwnedFolder:
 
     def _save(self, files: dict[str, str | None]) -> None:
         data = {"format": FORMAT, "version": VERSION, "files": dict(sorted(files.items()))}
-        fd, temp = tempfile.mkstemp(dir=self.root, prefix=f"{MANIFEST}.", suffix=PARTIAL_SUFFIX)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(data, file, indent=1)
-            os.replace(temp, self.root / MANIFEST)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        replace_file(self.root / MANIFEST, json.dumps(data, indent=1).encode("utf-8"))
 
     def finish(self, keep: set[str] | None = None) -> None:
         """Delete the manifest's files that this run did not write or keep (ours only,

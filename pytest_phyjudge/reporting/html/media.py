@@ -101,9 +101,7 @@ def _encode(source: Path, target: Path, poster: Path, encoder: tuple[str, ...]) 
     middle.convert("RGB").save(poster, format="JPEG", quality=82)
 
 
-def make_preview(
-    source: str | Path | None, folder: OwnedFolder, prefix: str = "media"
-) -> Preview:
+def make_preview(source: str | Path | None, folder: OwnedFolder, prefix: str = "media") -> Preview:
     """The preview of ``source`` under ``prefix/`` in ``folder``, made once per clip content:
     files are named by the clip's sha256, so a rerun into the same folder re-encodes nothing
     (a file there is reused only when the folder's manifest says it wrote it). A missing or
