@@ -26,7 +26,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from pytest_phyjudge._exceptions import InputError
@@ -68,6 +68,17 @@ def replace_file(target: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _inside(root: Path, paths: Iterable[Path]) -> frozenset[str]:
+    """The names inside ``root`` of those of ``paths`` that lie in it."""
+    names = set()
+    for path in paths:
+        try:
+            names.add(Path(os.path.realpath(path)).relative_to(root).as_posix())
+        except ValueError:
+            continue
+    return frozenset(names - {"."})
 
 
 class FolderNotOwned(InputError):
@@ -157,9 +168,12 @@ def _locked(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _scan(root: Path, manifest: dict[str, str | None], limit: int = 100_000) -> list[str]:
+def _scan(
+    root: Path, manifest: dict[str, str | None], leave: frozenset[str], limit: int = 100_000
+) -> list[str]:
     """Entries under ``root`` that are not ours (up to :data:`SHOWN`), each as
-    ``name (what it is)``; nothing is followed or opened."""
+    ``name (what it is)``; nothing is followed or opened. Names in ``leave`` (the run's
+    other outputs) are skipped, and never touched."""
     found: list[str] = []
     pending = [(root, "")]
     seen = 0
@@ -170,6 +184,8 @@ def _scan(root: Path, manifest: dict[str, str | None], limit: int = 100_000) -> 
                 seen += 1
                 name = prefix + entry.name
                 mode = entry.stat(follow_symlinks=False).st_mode
+                if name in leave:
+                    continue
                 if stat.S_ISDIR(mode):
                     pending.append((Path(entry.path), name + "/"))
                 elif stat.S_ISREG(mode) and (
@@ -196,9 +212,12 @@ class OwnedFolder:
         self.written: set[str] = set()
 
     @classmethod
-    def open(cls, path: str | Path, *, what: str = "report folder") -> OwnedFolder:
+    def open(
+        cls, path: str | Path, *, what: str = "report folder", leave: Iterable[Path] = ()
+    ) -> OwnedFolder:
         """The folder at ``path`` (made when missing), refused unless it is empty or holds
-        only files of its manifest."""
+        only files of its manifest, and the paths in ``leave`` (the run's own other outputs:
+        its scores.json and sheets may sit in the HTML folder; they are left as they are)."""
         given = Path(path)
         try:
             info = os.stat(given)
@@ -213,7 +232,7 @@ class OwnedFolder:
         # Links above and at the folder are the user's own choice of place; below it, none.
         root = given.resolve()
         manifest = _read_manifest(root, what)
-        foreign = _scan(root, manifest)
+        foreign = _scan(root, manifest, _inside(root, leave))
         if foreign:
             more = ", ..." if len(foreign) >= SHOWN else ""
             raise FolderNotOwned(
@@ -312,12 +331,14 @@ class OwnedFolder:
         return cls(root, _read_manifest(root, what), what)
 
     @classmethod
-    def check(cls, path: str | Path, *, what: str = "report folder") -> None:
+    def check(
+        cls, path: str | Path, *, what: str = "report folder", leave: Iterable[Path] = ()
+    ) -> None:
         """Refuse now what :meth:`open` would refuse later, making nothing: a missing folder
         is fine, and so is one that cannot be made (the write says why, at the end)."""
         given = Path(path)
         if given.exists() or given.is_symlink():
-            cls.open(given, what=what)
+            cls.open(given, what=what, leave=leave)
 
     @contextlib.contextmanager
     def writing(self, name: str) -> Iterator[Path]:

@@ -111,6 +111,13 @@ def sheets_folder(state: PhyJudgeState) -> OwnedFolder | None:
     return stash[_SHEETS_FOLDER]
 
 
+def own_outputs(state: PhyJudgeState) -> list[Path]:
+    """The run's outputs that may sit inside its HTML folder (scores.json, its sheets)."""
+    report, place = state.options.report, sheets_place(state)
+    found = [] if report is None else [report]
+    return found + ([place.root] if place is not None and not place.prefix else [])
+
+
 def open_outputs(state: PhyJudgeState) -> None:
     """Check the run's output folders before anything is judged: one that holds files
     pytest-phyjudge did not write is a usage error now, not a lost report at the end (one
@@ -118,7 +125,7 @@ def open_outputs(state: PhyJudgeState) -> None:
     options, place = state.options, sheets_place(state)
     try:
         if options.html is not None:
-            OwnedFolder.check(options.html, what="HTML report folder")
+            OwnedFolder.check(options.html, what="HTML report folder", leave=own_outputs(state))
         if place is not None and place.root != options.html:
             OwnedFolder.check(place.root, what="contact sheets folder")
     except FolderNotOwned as exc:
@@ -324,7 +331,9 @@ class PhyJudgeReporter:
         if options.html is not None:
             base = options.report.parent if options.report is not None else Path.cwd()
             try:
-                self.html_written = write_html_report(document, options.html, base=base)
+                self.html_written = write_html_report(
+                    document, options.html, base=base, leave=own_outputs(self.state)
+                )
             except Exception as exc:  # a broken page must not lose the run: say so, exit non-0
                 self._not_written(options.html, exc)
 

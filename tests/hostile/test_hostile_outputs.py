@@ -309,7 +309,12 @@ def test_only_the_reports_own_links_pass(url: str) -> None:
 def test_the_reports_own_links_pass() -> None:
     from pytest_phyjudge.reporting.html.model import file_url, local_url
 
-    for url in ("assets/report.css", "media/0a1b-v1.mp4", "#case-1-a", "data:image/png;base64,AA=="):
+    for url in (
+        "assets/report.css",
+        "media/0a1b-v1.mp4",
+        "#case-1-a",
+        "data:image/png;base64,AA==",
+    ):
         assert local_url(url) == url
     assert file_url("sheets/javascript:alert(1).png") == "sheets/javascript%3Aalert%281%29.png"
 

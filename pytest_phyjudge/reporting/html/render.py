@@ -13,7 +13,7 @@ Jinja's autoescape and every ``href``/``src`` passes :func:`~.model.local_url`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,17 +61,22 @@ def _sheet(case: CaseView, base: Path, folder: OwnedFolder) -> SheetLink:
 
 
 def write_html_report(
-    document: Mapping[str, Any], out: str | Path, *, base: str | Path, title: str | None = None
+    document: Mapping[str, Any],
+    out: str | Path,
+    *,
+    base: str | Path,
+    title: str | None = None,
+    leave: Iterable[Path] = (),
 ) -> Path:
     """Write ``out/index.html`` and what it needs for the run in ``document``; paths in the
     document are relative to ``base`` (the folder scores.json is, or would be, in). Raises
-    FolderNotOwned (an InputError) for a folder holding files it did not write, OSError for
-    one it cannot write."""
+    FolderNotOwned (an InputError) for a folder holding files it did not write (but for
+    ``leave``: the run's own scores.json and sheets), OSError for one it cannot write."""
     import jinja2
 
     out, base = Path(out), Path(base)
     view = report_view(document, base, title)
-    folder = OwnedFolder.open(out, what="HTML report folder")
+    folder = OwnedFolder.open(out, what="HTML report folder", leave=leave)
     previews = {case.anchor: make_preview(case.video, folder, MEDIA) for case in view.cases}
     sheets = {case.anchor: _sheet(case, base, folder) for case in view.cases}
     for name in ASSETS:
