@@ -376,13 +376,12 @@ class OwnedFolder:
             files = _read_manifest(self.root, self.what)
             files.update({name: None for name in self.written if name not in files})
             for name in sorted(files):
-                if name in keep:
-                    if self._regular(name):
-                        files[name] = sha256_of(self.root / name)
+                if name in keep and self._regular(name):
+                    files[name] = sha256_of(self.root / name)
                     continue
-                if self.owns_on_disk(name, files[name]):
+                if name not in keep and self.owns_on_disk(name, files[name]):
                     (self.root / name).unlink()
-                del files[name]
+                del files[name]  # pruned, missing, or no longer ours: not listed any more
             self._save(files)
             self.manifest = files
         self._sweep_partials()
