@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import warnings
 from pathlib import Path
@@ -11,16 +10,24 @@ from typing import Any
 import pytest
 
 from pytest_phyjudge._exceptions import describe_error
-from pytest_phyjudge._outputs import FolderNotOwned, OwnedFolder
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cached import CacheStats
+from pytest_phyjudge.plugin.sheet_files import (
+    html_extra,
+    make_sheet,
+    open_outputs,
+    own_outputs,
+    prune_sheets,
+    sheets_folder,
+    sheets_place,
+)
 from pytest_phyjudge.plugin.state import PhyJudgeState
 from pytest_phyjudge.reporting.baseline_run import BaselineRequest, settle_baseline
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.html import write_html_report
 from pytest_phyjudge.reporting.run_report import build_report, identities
 from pytest_phyjudge.reporting.scores import write_json_atomic
-from pytest_phyjudge.reporting.sheets import case_key, case_nodeid, sheet_for_case
+from pytest_phyjudge.reporting.sheets import case_key
 from pytest_phyjudge.reporting.step_summary import write_step_summary
 from pytest_phyjudge.reporting.tables import (
     TINY_WARNING,
@@ -46,101 +53,6 @@ def outcome_of(report: pytest.TestReport) -> str:
 # --------------------------------------------------------------------------- per test report
 
 
-def _sheet(check: Check, folder: OwnedFolder, prefix: str) -> str | None:
-    try:
-        return sheet_for_case(check, folder, prefix)
-    except Exception as exc:  # a sheet is a convenience: never fail a test over it
-        warnings.warn(
-            f"pytest-phyjudge: no contact sheet for {case_nodeid(check)} ({describe_error(exc)}).",
-            pytest.PytestWarning,
-            stacklevel=1,
-        )
-        return None
-
-
-def _html_extra(report: pytest.TestReport, sheet: Path) -> None:
-    try:
-        from pytest_html import extras
-    except ImportError:
-        return
-    data = base64.b64encode(sheet.read_bytes()).decode("ascii")
-    report.extras = [*getattr(report, "extras", []), extras.png(data, name=sheet.name)]
-
-
-@dataclasses.dataclass(frozen=True)
-class SheetsPlace:
-    """Where this run's contact sheets go: beside the JSON report in its own folder
-    ``<report stem>-sheets/`` (``prefix`` empty), or with only an HTML report into that
-    folder's ``sheets/`` (one manifest for the whole HTML folder)."""
-
-    root: Path
-    prefix: str
-
-
-#: This process's sheets folder, opened once (None: it was refused, sheets are off).
-_SHEETS_FOLDER = pytest.StashKey["OwnedFolder | None"]()
-
-
-def sheets_place(state: PhyJudgeState) -> SheetsPlace | None:
-    """Where this run's contact sheets go; None when it writes none."""
-    options = state.options
-    if not options.sheets:
-        return None
-    if options.report is not None:
-        return SheetsPlace(options.report.parent / f"{options.report.stem}-sheets", "")
-    return None if options.html is None else SheetsPlace(options.html, "sheets/")
-
-
-def sheets_folder(state: PhyJudgeState) -> OwnedFolder | None:
-    """The run's sheets folder, opened once per process: the controller checked it at the
-    session's start (``open_outputs``); a worker only attaches to it."""
-    stash = state.config.stash
-    if _SHEETS_FOLDER not in stash:
-        place = sheets_place(state)
-        folder = None
-        if place is not None:
-            try:
-                folder = OwnedFolder.attach(place.root, what="contact sheets folder")
-            except (OSError, FolderNotOwned) as exc:
-                warnings.warn(
-                    f"pytest-phyjudge: no contact sheets ({describe_error(exc)}).",
-                    pytest.PytestWarning,
-                    stacklevel=1,
-                )
-        stash[_SHEETS_FOLDER] = folder
-    return stash[_SHEETS_FOLDER]
-
-
-def own_outputs(state: PhyJudgeState) -> list[Path]:
-    """The run's outputs that may sit inside its HTML folder (scores.json, its sheets)."""
-    report, place = state.options.report, sheets_place(state)
-    found = [] if report is None else [report]
-    return found + ([place.root] if place is not None and not place.prefix else [])
-
-
-def open_outputs(state: PhyJudgeState) -> None:
-    """Check the run's output folders before anything is judged: one that holds files
-    pytest-phyjudge did not write is a usage error now, not a lost report at the end (one
-    that cannot be made is found when it is written, and fails the run then: exit 4)."""
-    options, place = state.options, sheets_place(state)
-    try:
-        if options.html is not None:
-            OwnedFolder.check(options.html, what="HTML report folder", leave=own_outputs(state))
-        if place is not None and place.root != options.html:
-            OwnedFolder.check(place.root, what="contact sheets folder")
-    except FolderNotOwned as exc:
-        raise pytest.UsageError(str(exc)) from None
-    except OSError:
-        pass
-
-
-def _sheet_name(folder: OwnedFolder, sheet: str) -> str | None:
-    try:
-        return Path(sheet).resolve().relative_to(folder.root).as_posix()
-    except (ValueError, OSError):
-        return None
-
-
 def attach_checks(state: PhyJudgeState, item: pytest.Item, report: pytest.TestReport) -> None:
     """Move the checks made during this phase of ``item`` onto its report, with the contact
     sheet of each case (made by its first item, shared by the rest; pytest-html extras on
@@ -157,11 +69,11 @@ def attach_checks(state: PhyJudgeState, item: pytest.Item, report: pytest.TestRe
         key = case_key(check)
         if key not in state.sheets:
             # Named by the whole case key: one test checking several clips gets one each.
-            made = _sheet(check, folder, place.prefix)
+            made = make_sheet(check, folder, place.prefix)
             state.sheets[key] = None if made is None else str(place.root / made)
         check.sheet = state.sheets[key]
         if check.sheet and not check.passed and item.config.pluginmanager.hasplugin("html"):
-            _html_extra(report, Path(check.sheet))
+            html_extra(report, Path(check.sheet))
     report.phyjudge_checks = [c.to_dict() for c in checks]  # type: ignore[attr-defined]
 
 
@@ -238,7 +150,7 @@ class PhyJudgeReporter:
         return bool(self.config.getoption("collectonly", False))
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        # Sheets of an earlier run are pruned at the end (``_prune_sheets``), when this
+        # Sheets of an earlier run are pruned at the end (``prune_sheets``), when this
         # run's are known; only the files the folders' manifests list are ever removed.
         if not self.collect_only:
             try:
@@ -246,25 +158,6 @@ class PhyJudgeReporter:
             except pytest.UsageError:
                 self._finished = True  # nothing is written at unconfigure either
                 raise
-
-    def _prune_sheets(self) -> None:
-        """Remove the sheets an earlier run made that this run did not make again (the
-        HTML report prunes its own folder's); a failure only warns."""
-        place = sheets_place(self.state)
-        if place is None or place.prefix or not place.root.is_dir():
-            return
-        folder = sheets_folder(self.state)
-        if folder is None:
-            return
-        names = {_sheet_name(folder, c.sheet) for c in self.checks if c.sheet}
-        try:
-            folder.finish({name for name in names if name})
-        except (OSError, FolderNotOwned) as exc:
-            warnings.warn(
-                f"pytest-phyjudge: old contact sheets not pruned ({describe_error(exc)}).",
-                pytest.PytestWarning,
-                stacklevel=1,
-            )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for data in getattr(report, "phyjudge_checks", ()):
@@ -322,7 +215,7 @@ class PhyJudgeReporter:
             run=run,
         )
         self.videos = document["num_videos"]
-        self._prune_sheets()
+        prune_sheets(self.state, self.checks)
         if options.report is not None:
             try:
                 self.written = write_json_atomic(options.report, document)
