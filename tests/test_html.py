@@ -83,9 +83,13 @@ def test_html_report_shows_each_case_with_its_clip_and_verdicts(
     assert 'data-axis="gravity" title="show only solid"' in page
     assert 'data-domain="solid"' in page and 'data-domain="optics"' in page
     # One contact sheet per case with a clip, copied into the folder and linked.
+    # Each named by its case and the hash of its full case key.
     sheets = sorted(p.name for p in (out / "sheets").iterdir())
-    assert sheets == ["html.phyjudge.yaml_fall.png", "html.phyjudge.yaml_lamp.png"]
-    assert 'href="sheets/html.phyjudge.yaml_fall.png"' in cases["fall"]
+    assert [re.sub(r"-[0-9a-f]{16}\.png$", "", n) for n in sheets] == [
+        "html.phyjudge.yaml_fall",
+        "html.phyjudge.yaml_lamp",
+    ]
+    assert f'href="sheets/{sheets[0]}"' in cases["fall"]
 
 
 def test_a_rerun_reuses_the_previews(pytester: pytest.Pytester, kit: Kit) -> None:
@@ -196,3 +200,17 @@ def test_model_reads_a_bare_phyground_file_and_a_score_dir_one(tmp_path: Path) -
     assert case.suite == "generator gen-y" and case.video == "clips/v1.mp4"
     sa, shadow = case.axes  # in the rubric's order
     assert sa.baseline_delta == 1.0 and shadow.probs == (0, 0, 1, 0, 0)
+
+
+def test_the_runs_own_report_may_sit_in_its_html_folder(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    """scores.json and its sheets inside the HTML folder are the run's own: reruns work,
+    and they are left as they are."""
+    args = ("--phyjudge-report", "out/html/scores.json")
+    html_run(pytester, kit, *args).assert_outcomes(passed=3, failed=3)
+    result = pytester.runpytest("-p", "no:warnings", "--phyjudge-html", "out/html", *args)
+    result.assert_outcomes(passed=3, failed=3)
+    out = pytester.path / "out" / "html"
+    assert (out / "scores.json").is_file() and (out / "index.html").is_file()
+    assert len(list((out / "scores-sheets").glob("*.png"))) == 2

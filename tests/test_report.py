@@ -9,6 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from pytester_kit import Kit
 
+from pytest_phyjudge._outputs import OwnedFolder
+
 #: The scripted judge's replies: gravity fails, collision passes its 5, shadow is unparseable.
 REPLIES = {"gravity": 2, "collision": 5, "shadow": "the shadow looks odd", "*": 4}
 
@@ -292,9 +294,8 @@ def test_collect_only_never_writes_a_report(pytester: pytest.Pytester, kit: Kit)
     setup(kit)
     report = pytester.path / "out" / "scores.json"
     sheet = pytester.path / "out" / "scores-sheets" / "last-run.png"
-    sheet.parent.mkdir(parents=True)
+    OwnedFolder.open(sheet.parent).write_bytes(sheet.name, b"png")
     report.write_bytes(b'{"from": "the last run"}\n')
-    sheet.write_bytes(b"png")
     pytester.runpytest("--collect-only", "--phyjudge-report", "out/scores.json")
     assert report.read_bytes() == b'{"from": "the last run"}\n' and sheet.is_file()
     pytester.makeini("[pytest]\nphyjudge_report = out/scores.json\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from itertools import pairwise
@@ -13,16 +14,21 @@ from pytester_kit import Kit
 from test_report import setup
 
 from pytest_phyjudge._exceptions import VideoError
+from pytest_phyjudge._outputs import MANIFEST, OwnedFolder
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.sheets import (
     _frames,
     _wrap,
     case_clips,
+    case_key,
     case_nodeid,
     case_title,
     sheet_name,
     write_contact_sheet,
 )
+
+#: The sheet of the report suite's case ``fall``: its node id and its case key's hash.
+FALL_SHEET = sheet_name("report.phyjudge.yaml::fall", ("case", "report-suite", "fall"))
 
 LONG_CAPTION = (
     "A rubber ball is dropped from shoulder height onto a wooden floor, bounces several times "
@@ -36,20 +42,20 @@ def test_one_contact_sheet_per_case(
     from PIL import Image
 
     setup(kit, clip=synthetic_video.read_bytes())
-    stale = pytester.path / "out" / "scores-sheets" / "from-an-earlier-run.png"
-    stale.parent.mkdir(parents=True)
-    stale.write_bytes(b"old")
+    # A sheet of an earlier run (listed in the folder's manifest) goes at the end of this one.
+    stale = OwnedFolder.open(pytester.path / "out" / "scores-sheets")
+    stale.write_bytes("from-an-earlier-run.png", b"old")
+    stale.finish()
     result = pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "fall")
     result.assert_outcomes(passed=3, failed=1)
-    sheets = sorted((pytester.path / "out" / "scores-sheets").iterdir())
-    assert [s.name for s in sheets] == ["report.phyjudge.yaml_fall.png"]
+    sheets = sorted(p for p in (pytester.path / "out" / "scores-sheets").iterdir())
+    assert [s.name for s in sheets] == [MANIFEST, FALL_SHEET]
+    sheets = sheets[1:]
     data = kit.report()
     (fall,) = data["results"]
     # Every axis of the case, passed or failed, points at the case's one sheet.
-    assert {c["sheet"] for c in fall["checks"].values()} == {
-        "scores-sheets/report.phyjudge.yaml_fall.png"
-    }
-    assert fall["sheet"] == "scores-sheets/report.phyjudge.yaml_fall.png"
+    assert {c["sheet"] for c in fall["checks"].values()} == {f"scores-sheets/{FALL_SHEET}"}
+    assert fall["sheet"] == f"scores-sheets/{FALL_SHEET}"
     with Image.open(sheets[0]) as image:
         assert image.format == "PNG"
         assert image.width > 240
@@ -92,7 +98,7 @@ def test_contact_sheets_go_to_pytest_html(
     assert json.loads(line) == [
         {
             "format_type": "image",
-            "name": "report.phyjudge.yaml_fall.png",
+            "name": FALL_SHEET,
             "mime_type": "image/png",
         }
     ]
@@ -109,7 +115,7 @@ def test_sheets_without_pytest_html(
     )
     result.assert_outcomes(failed=1)
     (fall,) = kit.report()["results"]
-    assert fall["checks"]["gravity"]["sheet"] == "scores-sheets/report.phyjudge.yaml_fall.png"
+    assert fall["checks"]["gravity"]["sheet"] == f"scores-sheets/{FALL_SHEET}"
     assert not (pytester.path / "extras.json").exists()
 
 
@@ -124,11 +130,15 @@ def test_write_contact_sheet(synthetic_video: Path, tmp_path: Path) -> None:
 
 
 def test_sheet_name_is_safe_and_names_the_case() -> None:
-    assert sheet_name("a b/c.py::test_x[1-2]") == "a_b_c.py_test_x_1-2.png"
+    assert re.fullmatch(r"a_b_c\.py_x_1-2-[0-9a-f]{16}\.png", sheet_name("a b/c.py::x[1-2]"))
     item = Check(
         "gravity", 3, "c", None, suite="s", case="case", nodeid="s.phyjudge.yaml::case::gravity"
     )
-    assert sheet_name(case_nodeid(item)) == "s.phyjudge.yaml_case.png"
+    name = sheet_name(case_nodeid(item), case_key(item))
+    assert name.startswith("s.phyjudge.yaml_case-") and name.endswith(".png")
+    # Names that read alike (cut, or with characters replaced) still differ.
+    assert sheet_name("a/b::c") != sheet_name("a_b::c")
+    assert sheet_name("x" * 200 + "1") != sheet_name("y" * 200 + "1")
     helper = Check("gravity", 3, "c", None, nodeid="t.py::test_gravity")
     assert case_nodeid(helper) == "t.py::test_gravity"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import warnings
 from pathlib import Path
@@ -14,13 +13,22 @@ from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cached import CacheStats
+from pytest_phyjudge.plugin.sheet_files import (
+    html_extra,
+    make_sheet,
+    open_outputs,
+    own_outputs,
+    prune_sheets,
+    sheets_folder,
+    sheets_place,
+)
 from pytest_phyjudge.plugin.state import PhyJudgeState
 from pytest_phyjudge.reporting.baseline_run import BaselineRequest, settle_baseline
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.html import write_html_report
 from pytest_phyjudge.reporting.run_report import build_report, identities
 from pytest_phyjudge.reporting.scores import write_json_atomic
-from pytest_phyjudge.reporting.sheets import case_key, case_nodeid, sheet_for_case, sheets_dir
+from pytest_phyjudge.reporting.sheets import case_key
 from pytest_phyjudge.reporting.step_summary import write_step_summary
 from pytest_phyjudge.reporting.tables import (
     TINY_WARNING,
@@ -61,33 +69,6 @@ class EscapedLines:
 # --------------------------------------------------------------------------- per test report
 
 
-def _sheet(check: Check, folder: Path, suffix: str) -> Path | None:
-    try:
-        return sheet_for_case(check, folder, suffix)
-    except Exception as exc:  # a sheet is a convenience: never fail a test over it
-        warnings.warn(
-            f"pytest-phyjudge: no contact sheet for {case_nodeid(check)} ({describe_error(exc)}).",
-            pytest.PytestWarning,
-            stacklevel=1,
-        )
-        return None
-
-
-def _html_extra(report: pytest.TestReport, sheet: Path) -> None:
-    try:
-        from pytest_html import extras
-    except ImportError:
-        return
-    data = base64.b64encode(sheet.read_bytes()).decode("ascii")
-    report.extras = [*getattr(report, "extras", []), extras.png(data, name=sheet.name)]
-
-
-def sheets_folder(state: PhyJudgeState) -> Path | None:
-    """Where this run's contact sheets go; None when it writes none."""
-    options = state.options
-    return sheets_dir(options.report, options.html) if options.sheets else None
-
-
 def attach_checks(state: PhyJudgeState, item: pytest.Item, report: pytest.TestReport) -> None:
     """Move the checks made during this phase of ``item`` onto its report, with the contact
     sheet of each case (made by its first item, shared by the rest; pytest-html extras on
@@ -95,20 +76,20 @@ def attach_checks(state: PhyJudgeState, item: pytest.Item, report: pytest.TestRe
     checks = state.pop_checks(item.nodeid)
     if not checks:
         return
-    folder = sheets_folder(state)
+    place = sheets_place(state)
+    folder = None if place is None else sheets_folder(state)
     for check in checks:
         check.outcome = outcome_of(report)
-        if folder is None:
+        if folder is None or place is None:
             continue
         key = case_key(check)
         if key not in state.sheets:
-            # One test may check several clips: number the repeats of its name.
-            taken = sum(k[:2] == key[:2] for k in state.sheets) if key[0] == "video" else 0
-            made = _sheet(check, folder, f"-{taken + 1}" if taken else "")
-            state.sheets[key] = None if made is None else str(made)
+            # Named by the whole case key: one test checking several clips gets one each.
+            made = make_sheet(check, folder, place.prefix)
+            state.sheets[key] = None if made is None else str(place.root / made)
         check.sheet = state.sheets[key]
         if check.sheet and not check.passed and item.config.pluginmanager.hasplugin("html"):
-            _html_extra(report, Path(check.sheet))
+            html_extra(report, Path(check.sheet))
     report.phyjudge_checks = [c.to_dict() for c in checks]  # type: ignore[attr-defined]
 
 
@@ -185,11 +166,14 @@ class PhyJudgeReporter:
         return bool(self.config.getoption("collectonly", False))
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        # Sheets of an earlier run would pass for this run's: start the folder afresh.
-        folder = sheets_folder(self.state)
-        if folder is not None and folder.is_dir() and not self.collect_only:
-            for old in folder.glob("*.png"):
-                old.unlink(missing_ok=True)
+        # Sheets of an earlier run are pruned at the end (``prune_sheets``), when this
+        # run's are known; only the files the folders' manifests list are ever removed.
+        if not self.collect_only:
+            try:
+                open_outputs(self.state)
+            except pytest.UsageError:
+                self._finished = True  # nothing is written at unconfigure either
+                raise
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for data in getattr(report, "phyjudge_checks", ()):
@@ -247,6 +231,7 @@ class PhyJudgeReporter:
             run=run,
         )
         self.videos = document["num_videos"]
+        prune_sheets(self.state, self.checks)
         if options.report is not None:
             try:
                 self.written = write_json_atomic(options.report, document)
@@ -255,7 +240,9 @@ class PhyJudgeReporter:
         if options.html is not None:
             base = options.report.parent if options.report is not None else Path.cwd()
             try:
-                self.html_written = write_html_report(document, options.html, base=base)
+                self.html_written = write_html_report(
+                    document, options.html, base=base, leave=own_outputs(self.state)
+                )
             except Exception as exc:  # a broken page must not lose the run: say so, exit non-0
                 self._not_written(options.html, exc)
 

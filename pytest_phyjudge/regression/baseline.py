@@ -18,14 +18,14 @@ as ``<name>.bak``; keys are sorted so the file diffs well under version control.
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge._files import FileProblem, read_json_file
+from pytest_phyjudge._files import MAX_FILE_BYTES, FileProblem, not_a_file, read_json_file
+from pytest_phyjudge._outputs import replace_file
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, is_score
 from pytest_phyjudge.engine.judgment import portable_name
 from pytest_phyjudge.reporting.scores import write_json_atomic
@@ -241,7 +241,16 @@ def write_baseline(
     path = Path(path)
     backup = None
     if path.exists():
+        # Read (a regular file only, capped) and written anew beside it: a ``.bak`` that is a
+        # link is replaced, never followed, so no file elsewhere is ever overwritten.
+        kind = not_a_file(path)
+        if kind is not None:
+            raise OSError(f"the baseline {path} is {kind}, not a file")
+        with path.open("rb") as file:
+            previous = file.read(MAX_FILE_BYTES + 1)
+        if len(previous) > MAX_FILE_BYTES:
+            raise OSError(f"the baseline {path} is larger than a baseline ({len(previous)} bytes)")
         backup = path.with_name(path.name + ".bak")
-        shutil.copy2(path, backup)
+        replace_file(backup, previous)
     write_json_atomic(path, document(judge, entries))
     return backup

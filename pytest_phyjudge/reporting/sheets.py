@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge._exceptions import VideoError
+from pytest_phyjudge._outputs import OwnedFolder
 from pytest_phyjudge.reporting.checks import Check
 
 if TYPE_CHECKING:
@@ -29,18 +32,13 @@ _LINE = 14
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def sheets_dir(report: Path | None, html: Path | None = None) -> Path | None:
-    """Contact sheets go beside the JSON report, in ``<report stem>-sheets/``; with only an
-    HTML report, into its folder's ``sheets/``."""
-    if report is None:
-        return None if html is None else html / "sheets"
-    return report.parent / f"{report.stem}-sheets"
-
-
-def sheet_name(nodeid: str) -> str:
-    """A file name for a case's sheet, readable and safe on every filesystem."""
-    stem = _UNSAFE.sub("_", nodeid).strip("_")[-120:] or "case"
-    return f"{stem}.png"
+def sheet_name(nodeid: str, key: tuple[str | None, ...] | None = None) -> str:
+    """A file name for a case's sheet, readable and safe on every filesystem, and unique by
+    construction: the readable part is cut and its characters replaced, so the sha256 of the
+    full case key (``case_key``; the node id when none is given) follows it."""
+    stem = _UNSAFE.sub("_", nodeid).strip("_")[-80:] or "case"
+    full = json.dumps(list(key) if key is not None else [nodeid], ensure_ascii=True)
+    return f"{stem}-{hashlib.sha256(full.encode()).hexdigest()[:16]}.png"
 
 
 def case_nodeid(check: Check) -> str:
@@ -75,15 +73,20 @@ def case_title(check: Check) -> str:
     return f"{case_nodeid(check)}{judge}\n{check.caption}"
 
 
-def sheet_for_case(check: Check, folder: Path, suffix: str = "") -> Path | None:
-    """Write the sheet of ``check``'s case (all its samples) into ``folder``; None when no
-    clip of it is a file. Raises what reading a video or writing the PNG raised."""
+def sheet_for_case(check: Check, folder: OwnedFolder, prefix: str = "") -> str | None:
+    """Write the sheet of ``check``'s case (all its samples) into ``folder`` (under
+    ``prefix``), named by its case key; its name in the folder, or None when no clip of it
+    is a file. Raises what
+    reading a video or writing the PNG raised, and FolderNotOwned for a name it may not write."""
     clips = [(label, path) for label, path in case_clips(check) if path.is_file()]
     if not clips:
         return None
     fps = (check.settings or {}).get("fps") or DEFAULT_FPS
-    out = folder / sheet_name(case_nodeid(check) + suffix)
-    return write_contact_sheet(clips, out, title=case_title(check), fps=float(fps))
+    name = prefix + sheet_name(case_nodeid(check), case_key(check))
+    sheet = draw_contact_sheet(clips, title=case_title(check), fps=float(fps))
+    with folder.writing(name) as temp:
+        sheet.save(temp, format="PNG")
+    return name
 
 
 # --------------------------------------------------------------------------- reading frames
@@ -111,7 +114,7 @@ def open_video(path: Path) -> Any:
     return container
 
 
-def _probe(path: Path) -> tuple[int, float]:
+def probe_clip(path: Path) -> tuple[int, float]:
     """How many frames the clip has and how long it lasts (seconds), from its packets
     (container headers often lack or misstate the frame count)."""
     import av
@@ -139,7 +142,7 @@ def _frames(path: str | Path, count: int) -> list[Image.Image]:
     import av
 
     path = Path(path)
-    total, _ = _probe(path)
+    total, _ = probe_clip(path)
     count = min(count, total)
     # The middle frame of each of ``count`` equal spans: evenly spaced, never the same twice.
     wanted = {int((i + 0.5) * total / count) for i in range(count)} if count else set()
@@ -198,7 +201,7 @@ def _wrap(text: str, font: Font, width: int) -> list[str]:
 
 
 def _frame_count(video: Path, fps: float) -> int:
-    _, seconds = _probe(video)
+    _, seconds = probe_clip(video)
     return max(MIN_FRAMES, min(MAX_FRAMES, round(seconds * fps)))
 
 
@@ -224,6 +227,26 @@ def write_contact_sheet(
     ``out``, each labelled with its time in the clip, under ``title`` (wrapped to fit).
     ``video`` is one clip, or several ``(label, clip)`` pairs (a case's samples): each
     then starts a new row, under its label."""
+    sheet = draw_contact_sheet(
+        video, title=title, fps=fps, columns=columns, thumb_width=thumb_width
+    )
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    sheet.save(partial, format="PNG")
+    partial.replace(target)
+    return target
+
+
+def draw_contact_sheet(
+    video: Clips,
+    *,
+    title: str,
+    fps: float = DEFAULT_FPS,
+    columns: int = COLUMNS,
+    thumb_width: int = THUMB_WIDTH,
+) -> Image.Image:
+    """The contact sheet of :func:`write_contact_sheet` as an image, written nowhere."""
     from PIL import Image, ImageDraw, ImageFont
 
     clips = [(label, _frames(path, _frame_count(path, fps))) for label, path in _labelled(video)]
@@ -255,9 +278,4 @@ def write_contact_sheet(
             stamp = f"#{index}" if time is None else f"#{index}  t={time:.2f}s"
             draw.text((x, y + thumb_height + 1), stamp, fill=(200, 200, 200), font=font)
         top += block
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    sheet.save(partial, format="PNG")
-    partial.replace(target)
-    return target
+    return sheet

@@ -3,13 +3,20 @@ stays small enough for a CI artifact and plays in any browser from disk."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_phyjudge._exceptions import describe_error
+from pytest_phyjudge._files import not_a_file
+from pytest_phyjudge._outputs import FolderNotOwned, OwnedFolder
 from pytest_phyjudge.engine.video import sha256_file
-from pytest_phyjudge.reporting.sheets import open_video
+from pytest_phyjudge.reporting.sheets import open_video, probe_clip
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: The tallest preview: 360p keeps a report of dozens of clips at a few MB.
 MAX_HEIGHT = 360
@@ -56,54 +63,142 @@ def preview_size(width: int, height: int) -> tuple[int, int]:
 
 
 def _encode(source: Path, target: Path, poster: Path, encoder: tuple[str, ...]) -> None:
+    """Re-encode ``source`` into ``target`` one frame at a time (decode, scale, encode: a
+    long or large clip never sits in memory whole), and its middle frame into ``poster``."""
     import av
 
     name, container_format, _, options = encoder
-    with open_video(source) as inp:
-        stream = inp.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        frames = list(inp.decode(stream))
-    if not frames:
-        raise ValueError("it has no frames")
-    width, height = preview_size(frames[0].width, frames[0].height)
-    partial = target.with_name(f".{target.name}.partial")
+    total, _ = probe_clip(source)
     # faststart: the MP4 index goes first, so playback starts before the file is read.
     muxer = {"movflags": "+faststart"} if container_format == "mp4" else {}
-    with av.open(str(partial), mode="w", format=container_format, options=muxer) as out:
-        video = out.add_stream(name, rate=Fraction(rate).limit_denominator(1001000))
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = dict(options)
-        for index, frame in enumerate(frames):
-            small = frame.reformat(width=width, height=height, format="yuv420p")
+    middle: Image.Image | None = None
+    with contextlib.ExitStack() as stack:
+        inp = stack.enter_context(open_video(source))
+        stream = inp.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        out = video = last = None
+        size = (0, 0)
+        for index, frame in enumerate(inp.decode(stream)):
+            if out is None:
+                size = preview_size(frame.width, frame.height)
+                out = stack.enter_context(
+                    av.open(str(target), mode="w", format=container_format, options=muxer)
+                )
+                video = out.add_stream(name, rate=Fraction(rate).limit_denominator(1001000))
+                video.width, video.height, video.pix_fmt = *size, "yuv420p"
+                video.options = dict(options)
+            small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            if index == total // 2:
+                middle = small.to_image()
+            last = small
             small.pts, small.time_base = index, video.codec_context.time_base or 1 / rate
             out.mux(video.encode(small))
+        if out is None or last is None:
+            raise ValueError("it has no frames")
+        if middle is None:  # fewer frames than packets: the last one
+            middle = last.to_image()
         out.mux(video.encode())
-    middle = frames[len(frames) // 2].reformat(width=width, height=height).to_image()
     middle.convert("RGB").save(poster, format="JPEG", quality=82)
-    partial.replace(target)
 
 
-def make_preview(source: str | Path | None, folder: Path, prefix: str = "media") -> Preview:
-    """The preview of ``source`` under ``folder/prefix``, made once per clip content: files
-    are named by the clip's sha256, so a rerun into the same folder re-encodes nothing.
-    A missing or undecodable clip gives a Preview that says why, never an exception."""
+def make_preview(source: str | Path | None, folder: OwnedFolder, prefix: str = "media") -> Preview:
+    """The preview of ``source`` under ``prefix/`` in ``folder``, made once per clip content:
+    files are named by the clip's sha256, so a rerun into the same folder re-encodes nothing
+    (a file there is reused only when the folder's manifest says it wrote it). A missing or
+    undecodable clip gives a Preview that says why, never an exception."""
     if source is None:
         return Preview(error="no clip was recorded for this case")
     path = Path(source)
-    if not path.is_file():
-        return Preview(error=f"the clip {str(path)!r} is missing")
+    kind = not_a_file(path)
+    if kind is not None or not path.is_file():
+        what = f"is {kind}, not a video file" if kind else "is missing"
+        return Preview(error=f"the clip {str(path)!r} {what}")
     try:
         encoder = pick_encoder()
         key = f"{sha256_file(path)[:20]}-v{PREVIEW_VERSION}"
-        media = folder / prefix
-        media.mkdir(parents=True, exist_ok=True)
-        video = media / f"{key}.{encoder[1]}"
-        poster = media / f"{key}.jpg"
-        if not (video.is_file() and poster.is_file()):
-            _encode(path, video, poster, encoder)
+        video = f"{prefix}/{key}.{encoder[1]}"
+        poster = f"{prefix}/{key}.jpg"
+        if folder.owns(video) and folder.owns(poster):
+            folder.keep(video)
+            folder.keep(poster)
+        else:
+            with folder.writing(video) as video_temp, folder.writing(poster) as poster_temp:
+                _encode(path, video_temp, poster_temp, encoder)
+    except FolderNotOwned:
+        raise  # the folder, not the clip: the whole report stops with the reason
     except Exception as exc:  # a report keeps every case: the clip's trouble is shown instead
         why = describe_error(exc)
         return Preview(error=f"the clip {str(path)!r} could not be re-encoded ({why})")
-    return Preview(
-        video=f"{prefix}/{video.name}", poster=f"{prefix}/{poster.name}", mime=encoder[2]
-    )
+    return Preview(video=video, poster=poster, mime=encoder[2])
+
+
+# --------------------------------------------------------------------------- images
+
+#: A contact sheet is a few MB at most; a file over this is refused before it is read.
+MAX_IMAGE_BYTES = 32 * 1024 * 1024
+#: A sheet of 16 thumbnails per sample is under 2 Mpx; this leaves room for many samples.
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+class MediaRefused(Exception):
+    """Why a file named by a report is not shown: the end of a sentence naming the file."""
+
+
+def reencode_image(path: str | Path, within: str | Path) -> bytes:
+    """The PNG bytes of the image at ``path``, decoded with Pillow and encoded again (never
+    its own bytes), provided it lies inside ``within`` (after following links), is a regular
+    file of at most :data:`MAX_IMAGE_BYTES` and a PNG or JPEG of at most
+    :data:`MAX_IMAGE_PIXELS`. The checks come before the file is opened, so a pipe, a device
+    or a file elsewhere is never read; MediaRefused says which check failed."""
+    import io
+    import os
+    import stat
+    import warnings
+
+    from PIL import Image
+
+    real = Path(os.path.realpath(path))
+    root = Path(os.path.realpath(within))
+    if root not in real.parents:
+        raise MediaRefused(
+            f"lies outside {str(root)!r}, the folder of the report that lists it (only files "
+            "there are shown)"
+        )
+    kind = not_a_file(real)
+    if kind is not None:
+        raise MediaRefused(f"is {kind}, not an image")
+    try:
+        size = os.stat(real).st_size
+    except FileNotFoundError:
+        raise MediaRefused("is missing") from None
+    if size > MAX_IMAGE_BYTES:
+        raise MediaRefused(f"is larger than {MAX_IMAGE_BYTES // 2**20} MiB, more than a sheet")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as exc:
+        raise MediaRefused(f"cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # swapped since the check
+            raise MediaRefused("is no longer a regular file")
+        data = file.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise MediaRefused(f"is larger than {MAX_IMAGE_BYTES // 2**20} MiB, more than a sheet")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=("PNG", "JPEG")) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise MediaRefused(
+                        f"has {image.width}x{image.height} pixels, more than "
+                        f"{MAX_IMAGE_PIXELS:,} (a sheet has a few million)"
+                    )
+                image.load()
+                rgb = image.convert("RGB")
+    except MediaRefused:
+        raise
+    except Exception as exc:  # Pillow raises many kinds for a file that is no image
+        raise MediaRefused(f"is not a PNG or JPEG image ({type(exc).__name__})") from None
+    out = io.BytesIO()
+    rgb.save(out, format="PNG")
+    return out.getvalue()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 from typing import Any
+from urllib.parse import quote
 
 from pytest_phyjudge.engine.axes import ALL_AXES, DOMAIN_TITLES, GENERAL_METRICS, domain_of
 
@@ -248,4 +249,33 @@ def report_view(document: Mapping[str, Any], base: Path, title: str | None = Non
         axes=tuple(by_axis),
         domains=tuple(by_domain),
         cases=tuple(cases),
+    )
+
+
+# --------------------------------------------------------------------------- links
+
+#: A link to a file of the report: percent-encoded path parts, none of them ``.`` or ``..``.
+_FILE_URL = re.compile(r"[A-Za-z0-9_~%-][A-Za-z0-9._~%-]*(/[A-Za-z0-9_~%-][A-Za-z0-9._~%-]*)*")
+_ANCHOR_URL = re.compile(r"#[A-Za-z0-9_-]+")
+_DATA_URL = re.compile(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/]*={0,2}")
+
+
+def file_url(name: str) -> str:
+    """The relative URL of the report folder's file ``name`` (a ``/``-separated name the
+    report wrote), each part percent-encoded, checked by :func:`local_url`."""
+    return local_url("/".join(quote(part, safe="") for part in name.split("/")))
+
+
+def local_url(url: str) -> str:
+    """``url`` unchanged when it is one the report may carry: a relative link to a file
+    inside the report folder, an anchor of the page, or a ``data:`` PNG/JPEG made by the
+    code. Anything else (a scheme such as ``javascript:``, ``//host``, ``/abs``, ``..``)
+    raises ValueError: every ``href`` and ``src`` of the page passes through here."""
+    if isinstance(url, str) and (
+        _FILE_URL.fullmatch(url) or _ANCHOR_URL.fullmatch(url) or _DATA_URL.fullmatch(url)
+    ):
+        return url
+    raise ValueError(
+        f"The HTML report refuses the link {url!r}: only relative links to its own files, "
+        "anchors and data: images it made may appear in the page."
     )

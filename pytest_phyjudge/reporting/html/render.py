@@ -1,62 +1,86 @@
 """Writes the HTML report folder (index.html, assets, clip previews, sheets) with Jinja2,
-from a scores.json document, for the pytest plugin and ``phyjudge report`` alike."""
+from a scores.json document, for the pytest plugin and ``phyjudge report`` alike.
+
+Threat model: the document (and the clips and sheets it names) may come from anyone, and
+the folder is published as a CI artifact. So every file goes through the folder's
+``OwnedFolder`` (``pytest_phyjudge._outputs``: only files it wrote are replaced or pruned,
+nothing through a symlink, a folder of someone else's files is refused), clips and sheets
+are decoded and encoded again (never copied: a sheet that is no image, too big, special or
+outside the report's folder shows as missing with the reason), every string is escaped by
+Jinja's autoescape and every ``href``/``src`` passes :func:`~.model.local_url`.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge.reporting.html.media import make_preview
-from pytest_phyjudge.reporting.html.model import CaseView, report_view
+from pytest_phyjudge._outputs import OwnedFolder
+from pytest_phyjudge.reporting.html.media import MediaRefused, make_preview, reencode_image
+from pytest_phyjudge.reporting.html.model import CaseView, file_url, local_url, report_view
 
 HERE = Path(__file__).parent
 ASSETS = ("report.css", "report.js")
 MEDIA, SHEETS = "media", "sheets"
 
 
-def _sheet(case: CaseView, base: Path, out: Path) -> str | None:
-    """The case's contact sheet inside ``out`` (copied there unless it is already), so the
-    folder is whole on its own: a CI artifact of it keeps every link."""
-    if not case.sheet:
-        return None
-    source = Path(case.sheet) if Path(case.sheet).is_absolute() else base / case.sheet
-    if not source.is_file():
-        return None
-    inside = out.resolve() in source.resolve().parents
-    target = source if inside else out / SHEETS / source.name
-    if not inside:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    return Path(os.path.relpath(target.resolve(), out.resolve())).as_posix()
+@dataclass(frozen=True)
+class SheetLink:
+    """A case's contact sheet in the folder (its URL), or why it is not shown."""
+
+    url: str | None = None
+    error: str | None = None
 
 
-def _prune(folder: Path, keep: set[str]) -> None:
-    """Drop previews of clips no longer in the report (a rerun reuses the others)."""
-    if folder.is_dir():
-        for old in folder.iterdir():
-            if old.is_file() and f"{folder.name}/{old.name}" not in keep:
-                old.unlink(missing_ok=True)
+def _sheet(case: CaseView, base: Path, folder: OwnedFolder) -> SheetLink:
+    """The case's contact sheet inside the folder, so the folder is whole on its own (a CI
+    artifact of it keeps every link): a sheet this folder wrote is linked where it is; any
+    other is decoded and saved again as ``sheets/<sha256>.png``."""
+    recorded = case.sheet
+    if recorded is None or recorded == "":
+        return SheetLink()
+    if not isinstance(recorded, str) or "\x00" in recorded:
+        return SheetLink(error=f"the contact sheet {recorded!r} is not a path")
+    source = Path(recorded) if Path(recorded).is_absolute() else base / recorded
+    own = folder.name_of(source)
+    if own is not None:
+        folder.keep(own)
+        return SheetLink(url=file_url(own))
+    try:
+        png = reencode_image(source, base)
+    except MediaRefused as why:
+        return SheetLink(error=f"the contact sheet {recorded!r} {why}")
+    name = f"{SHEETS}/{hashlib.sha256(png).hexdigest()[:24]}.png"
+    if not folder.owns(name):
+        folder.write_bytes(name, png)
+    folder.keep(name)
+    return SheetLink(url=file_url(name))
 
 
 def write_html_report(
-    document: Mapping[str, Any], out: str | Path, *, base: str | Path, title: str | None = None
+    document: Mapping[str, Any],
+    out: str | Path,
+    *,
+    base: str | Path,
+    title: str | None = None,
+    leave: Iterable[Path] = (),
 ) -> Path:
     """Write ``out/index.html`` and what it needs for the run in ``document``; paths in the
-    document are relative to ``base`` (the folder scores.json is, or would be, in)."""
+    document are relative to ``base`` (the folder scores.json is, or would be, in). Raises
+    FolderNotOwned (an InputError) for a folder holding files it did not write (but for
+    ``leave``: the run's own scores.json and sheets), OSError for one it cannot write."""
     import jinja2
 
     out, base = Path(out), Path(base)
     view = report_view(document, base, title)
-    out.mkdir(parents=True, exist_ok=True)
-    previews = {case.anchor: make_preview(case.video, out, MEDIA) for case in view.cases}
-    sheets = {case.anchor: _sheet(case, base, out) for case in view.cases}
-    _prune(out / MEDIA, {p for pr in previews.values() for p in (pr.video, pr.poster) if p})
-    (out / "assets").mkdir(exist_ok=True)
+    folder = OwnedFolder.open(out, what="HTML report folder", leave=leave)
+    previews = {case.anchor: make_preview(case.video, folder, MEDIA) for case in view.cases}
+    sheets = {case.anchor: _sheet(case, base, folder) for case in view.cases}
     for name in ASSETS:
-        shutil.copyfile(HERE / "assets" / name, out / "assets" / name)
+        folder.write_bytes(f"assets/{name}", (HERE / "assets" / name).read_bytes())
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -64,9 +88,8 @@ def write_html_report(
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["url"] = local_url
     page = env.get_template("index.html.j2").render(view=view, previews=previews, sheets=sheets)
-    target = out / "index.html"
-    partial = out / ".index.html.partial"
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(target)
-    return target
+    folder.write_bytes("index.html", page.encode("utf-8"))
+    folder.finish()
+    return out / "index.html"

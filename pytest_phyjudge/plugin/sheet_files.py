@@ -1,0 +1,134 @@
+"""The run's contact sheet files: where they go, their folder checked before the run and
+pruned after it (through ``pytest_phyjudge._outputs``: only sheets this plugin wrote are
+replaced or removed), and each case's sheet made once, named by its full case key."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge._exceptions import describe_error
+from pytest_phyjudge._outputs import FolderNotOwned, OwnedFolder
+from pytest_phyjudge.plugin.state import PhyJudgeState
+from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.sheets import case_nodeid, sheet_for_case
+
+
+def make_sheet(check: Check, folder: OwnedFolder, prefix: str) -> str | None:
+    try:
+        return sheet_for_case(check, folder, prefix)
+    except Exception as exc:  # a sheet is a convenience: never fail a test over it
+        warnings.warn(
+            f"pytest-phyjudge: no contact sheet for {case_nodeid(check)} ({describe_error(exc)}).",
+            pytest.PytestWarning,
+            stacklevel=1,
+        )
+        return None
+
+
+def html_extra(report: pytest.TestReport, sheet: Path) -> None:
+    try:
+        from pytest_html import extras
+    except ImportError:
+        return
+    data = base64.b64encode(sheet.read_bytes()).decode("ascii")
+    report.extras = [*getattr(report, "extras", []), extras.png(data, name=sheet.name)]
+
+
+@dataclasses.dataclass(frozen=True)
+class SheetsPlace:
+    """Where this run's contact sheets go: beside the JSON report in its own folder
+    ``<report stem>-sheets/`` (``prefix`` empty), or with only an HTML report into that
+    folder's ``sheets/`` (one manifest for the whole HTML folder)."""
+
+    root: Path
+    prefix: str
+
+
+#: This process's sheets folder, opened once (None: it was refused, sheets are off).
+_SHEETS_FOLDER = pytest.StashKey["OwnedFolder | None"]()
+
+
+def sheets_place(state: PhyJudgeState) -> SheetsPlace | None:
+    """Where this run's contact sheets go; None when it writes none."""
+    options = state.options
+    if not options.sheets:
+        return None
+    if options.report is not None:
+        return SheetsPlace(options.report.parent / f"{options.report.stem}-sheets", "")
+    return None if options.html is None else SheetsPlace(options.html, "sheets/")
+
+
+def sheets_folder(state: PhyJudgeState) -> OwnedFolder | None:
+    """The run's sheets folder, opened once per process: the controller checked it at the
+    session's start (``open_outputs``); a worker only attaches to it."""
+    stash = state.config.stash
+    if _SHEETS_FOLDER not in stash:
+        place = sheets_place(state)
+        folder = None
+        if place is not None:
+            try:
+                folder = OwnedFolder.attach(place.root, what="contact sheets folder")
+            except (OSError, FolderNotOwned) as exc:
+                warnings.warn(
+                    f"pytest-phyjudge: no contact sheets ({describe_error(exc)}).",
+                    pytest.PytestWarning,
+                    stacklevel=1,
+                )
+        stash[_SHEETS_FOLDER] = folder
+    return stash[_SHEETS_FOLDER]
+
+
+def own_outputs(state: PhyJudgeState) -> list[Path]:
+    """The run's outputs that may sit inside its HTML folder (scores.json, its sheets)."""
+    report, place = state.options.report, sheets_place(state)
+    found = [] if report is None else [report]
+    return found + ([place.root] if place is not None and not place.prefix else [])
+
+
+def open_outputs(state: PhyJudgeState) -> None:
+    """Check the run's output folders before anything is judged: one that holds files
+    pytest-phyjudge did not write is a usage error now, not a lost report at the end (one
+    that cannot be made is found when it is written, and fails the run then: exit 4)."""
+    options, place = state.options, sheets_place(state)
+    try:
+        if options.html is not None:
+            OwnedFolder.check(options.html, what="HTML report folder", leave=own_outputs(state))
+        if place is not None and place.root != options.html:
+            OwnedFolder.check(place.root, what="contact sheets folder")
+    except FolderNotOwned as exc:
+        raise pytest.UsageError(str(exc)) from None
+    except OSError:
+        pass
+
+
+def _sheet_name(folder: OwnedFolder, sheet: str) -> str | None:
+    try:
+        return Path(sheet).resolve().relative_to(folder.root).as_posix()
+    except (ValueError, OSError):
+        return None
+
+
+def prune_sheets(state: PhyJudgeState, checks: Iterable[Check]) -> None:
+    """Remove the sheets an earlier run made that this run did not make again (the HTML
+    report prunes its own folder's); a failure only warns."""
+    place = sheets_place(state)
+    if place is None or place.prefix or not place.root.is_dir():
+        return
+    folder = sheets_folder(state)
+    if folder is None:
+        return
+    names = {_sheet_name(folder, c.sheet) for c in checks if c.sheet}
+    try:
+        folder.finish({name for name in names if name})
+    except (OSError, FolderNotOwned) as exc:
+        warnings.warn(
+            f"pytest-phyjudge: old contact sheets not pruned ({describe_error(exc)}).",
+            pytest.PytestWarning,
+            stacklevel=1,
+        )
