@@ -4,6 +4,7 @@ then handed to the JudgeServer; and the seam through which tests inject faults."
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import re
 import socket
@@ -11,6 +12,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
+
+from pytest_phyjudge._files import FileProblem, parse_json
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.server import JudgeServer
@@ -120,7 +123,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         api_key = self.judge_server.api_key
-        if api_key is None or self.headers.get("Authorization") == f"Bearer {api_key}":
+        if api_key is None:
+            return True
+        # Compared in constant time, as bytes: the time taken says nothing of the key.
+        # http.server decoded the header as latin-1, so encoding it back gives its bytes.
+        sent = (self.headers.get("Authorization") or "").encode("latin-1", errors="replace")
+        if hmac.compare_digest(sent, f"Bearer {api_key}".encode()):
             return True
         # Refused before any body is read, so the connection is closed after the reply.
         self.send_error_json(
@@ -208,8 +216,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         started = time.perf_counter()
         try:
-            reply = server.chat_completion(json.loads(payload or b"null"))
-        except (ValueError, BadRequest) as exc:
+            body = _request_json(payload)
+            reply = server.chat_completion(body)
+        except BadRequest as exc:
             self.send_error_json(400, str(exc))
             return
         except Exception as exc:  # a bug in the judge: the client sees a 500, not a hang-up
@@ -218,6 +227,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_json(200, reply)
         with server._stats_lock:
             server.handling_seconds += time.perf_counter() - started
+
+
+def _request_json(payload: bytes) -> Any:
+    """The JSON of a request body; BadRequest, in one sentence, when it is not JSON text."""
+    try:
+        return parse_json(payload.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadRequest(
+            f"the request body is not UTF-8 text ({exc.reason} at byte {exc.start}); send JSON"
+        ) from None
+    except FileProblem as problem:
+        raise BadRequest(f"the request body {problem.reason}") from None
 
 
 def handler_for(server: JudgeServer) -> type[_Handler]:
