@@ -193,9 +193,11 @@ def _exchange(
     try:
         return parse_json(content.decode(json.detect_encoding(content)))
     except UnicodeDecodeError as exc:
-        raise fault(f"malformed reply (not UTF-8 text: {exc.reason} at byte {exc.start})") from exc
+        raise fault(
+            f"malformed reply: it is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
     except FileProblem as exc:
-        raise fault(f"malformed reply (it {exc.reason})") from exc
+        raise fault(f"malformed reply: it {exc.reason}") from exc
 
 
 def _size(count: int) -> str:

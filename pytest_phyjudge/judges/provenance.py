@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
+from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.http import get_json, open_client
 from pytest_phyjudge.judges.merge import PROVENANCE_FILE
@@ -53,13 +53,13 @@ def read_provenance(source: str | Path) -> tuple[JudgeIdentity, Path]:
     path = Path(source)
     file = path / PROVENANCE_FILE if path.is_dir() else path
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        data = read_json_file(file)
+    except FileProblem as problem:
         raise JudgeLoadError(
-            f"Cannot read the served judge's provenance from {str(file)!r} "
-            f"({type(exc).__name__}: {exc}). Give the merged checkpoint folder, or the "
-            f"{PROVENANCE_FILE} that 'phyjudge merge' wrote into it."
-        ) from exc
+            f"Cannot read the served judge's provenance: {str(file)!r} {problem.reason}. "
+            f"Give the merged checkpoint folder, or the {PROVENANCE_FILE} that "
+            "'phyjudge merge' wrote into it."
+        ) from None
     if not isinstance(data, dict):
         raise JudgeLoadError(f"{str(file)!r} is not a provenance record (a JSON object).")
     return identity_from(data, str(file)), file.parent

@@ -10,6 +10,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +38,19 @@ class Exchange:
         self._handler = handler
         self.payload = payload
 
-    def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        """Send ``body`` as the reply, whatever it holds."""
-        self._handler.send(status, body, content_type)
+    def reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Send ``body`` as the reply, whatever it holds, with ``headers`` besides."""
+        self._handler.send(status, body, content_type, headers=headers)
+
+    def judge_reply(self) -> dict[str, Any]:
+        """The reply the judge would send to this request (for a hook to alter it)."""
+        return self._handler.judge_server.chat_completion(_request_json(self.payload))
 
     def error(self, status: int, message: str) -> None:
         """Reply ``status`` with an OpenAI-style error body."""
@@ -104,9 +115,12 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         *,
         close: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if close:  # the request's body was not read: the connection cannot carry another
             self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
