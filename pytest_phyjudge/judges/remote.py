@@ -2,10 +2,11 @@
 
 Threat model: the servers' replies say which model answered (``model``, and
 ``system_fingerprint`` where a server sends one); a server may swap its model mid-run, or one
-replica may serve another. Every reply is compared with the run's first: from the first
-that differs on, every request fails, naming both models and both servers, so that no
-judgment of another model is filed under the judge the run was planned with (in the cache or
-in ``scores.json``, whose failed items carry the message).
+replica may serve another. Every reply is compared with the run's first (and the first's
+model with the one asked for, which /v1/models listed): from the first that differs on,
+every request fails, naming both models and both servers, so that no judgment of another
+model is filed under the judge the run was planned with (in the cache or in
+``scores.json``, whose failed items carry the message).
 """
 
 from __future__ import annotations
@@ -215,15 +216,21 @@ def _shown(value: Any) -> str:
 
 
 def changed_model_error(first: Answerer, now: Answerer, judge: str) -> JudgeBackendError:
-    """The error of every request from the reply that named another model than the first."""
+    """The error of every request from the reply that named another model than the first
+    (or, ``first.url`` empty, than the model the run asked for)."""
     fingerprints = first.fingerprint is not None or now.fingerprint is not None
+    if first.url:
+        what = "The judge changed mid-run"
+        before = f"the run's first reply named {first.describe(fingerprints)}"
+    else:
+        what = "The judge server answers as another model than the one asked for"
+        before = f"the run asked for model {_shown(first.model)} (as /v1/models listed it)"
     return JudgeBackendError(
-        f"The judge changed mid-run: a reply named {now.describe(fingerprints)}, where the "
-        f"run's first reply named {first.describe(fingerprints)}. This item and every later "
-        f"one fail, so that no judgment of another model is reported or cached as {judge}. "
-        "Point --phyjudge-url at servers (replicas) that all serve one merged checkpoint, "
-        "and run again.",
-        urls=tuple(dict.fromkeys((first.url, now.url))),
+        f"{what}: a reply named {now.describe(fingerprints)}, where {before}. This item and "
+        "every later one fail, so that no judgment of another model is reported or cached "
+        f"as {judge}. Point --phyjudge-url at servers (replicas) that all serve one merged "
+        "checkpoint, and run again.",
+        urls=tuple(url for url in dict.fromkeys((first.url, now.url)) if url),
     )
 
 
@@ -355,10 +362,18 @@ class RemoteJudge(Judge):
 
     def _check_answerer(self, now: Answerer | None) -> None:
         """Raise once any reply of the run has named another model than the first (``now``:
-        the reply just read, which becomes the first when there is none yet)."""
+        the reply just read, which becomes the first when there is none yet); a first reply
+        that names another model than the one asked for is a change too."""
         with self._answerer_lock:
             if self.changed is None and now is not None:
-                if self.first_answerer is None:
+                asked = self.plan.model
+                if (
+                    self.first_answerer is None
+                    and isinstance(now.model, str)
+                    and now.model != asked
+                ):
+                    self.changed = (Answerer(asked, None, ""), now)
+                elif self.first_answerer is None:
                     self.first_answerer = now
                 elif not now.same_model(self.first_answerer):
                     self.changed = (self.first_answerer, now)
@@ -439,9 +454,10 @@ class RemoteJudge(Judge):
         if self.changed is not None:
             first, now = self.changed
             fingerprints = first.fingerprint is not None or now.fingerprint is not None
+            before = first.describe(fingerprints) if first.url else f"asked for {first.model!r}"
             line += (
-                f"; THE JUDGE CHANGED MID-RUN: {first.describe(fingerprints)}, then "
-                f"{now.describe(fingerprints)} (the items from then on failed)"
+                f"; THE JUDGE CHANGED MID-RUN: {before}, then {now.describe(fingerprints)} "
+                "(the items from then on failed)"
             )
         return line
 

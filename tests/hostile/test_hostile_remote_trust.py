@@ -105,6 +105,21 @@ def test_a_reply_naming_another_model_fails_it_and_every_later_request():
     assert "THE JUDGE CHANGED MID-RUN" in summary and "'impostor-7b'" in summary
 
 
+def test_a_first_reply_naming_another_model_than_asked_for_fails():
+    judge = _judge((URL,), lambda request: _reply("impostor-7b"))
+    try:
+        for _ in range(2):
+            with pytest.raises(JudgeBackendError) as info:
+                judge.complete(BODY)
+    finally:
+        judge.close()
+    assert (
+        f"answers as another model than the one asked for: a reply named model "
+        f"'impostor-7b' from {URL}, where the run asked for model 'phyjudge'"
+    ) in str(info.value)
+    assert judge.requests == 1 and info.value.urls == (URL,)
+
+
 def test_a_changed_system_fingerprint_is_a_change():
     fingerprints = iter(["fp_44709d6fcb", "fp_0000000bad"])
     judge = _judge((URL,), lambda request: _reply("phyjudge", next(fingerprints)))
@@ -121,7 +136,8 @@ def test_a_changed_system_fingerprint_is_a_change():
 
 def test_a_replica_serving_another_model_is_refused_naming_both_servers():
     def handler(request: httpx.Request) -> httpx.Response:
-        return _reply("phyjudge" if request.url.host == "judge-a" else "phyjudge-v2")
+        # The same name, other weights: the fingerprints tell them apart.
+        return _reply("phyjudge", "fp_a" if request.url.host == "judge-a" else "fp_b")
 
     judge = _judge((URL, OTHER), handler)
     try:
@@ -137,7 +153,9 @@ def test_a_replica_serving_another_model_is_refused_naming_both_servers():
     errors = [o for o in outcomes if isinstance(o, JudgeBackendError)]
     assert len(errors) == 3  # the first reply sets the model: every later request fails
     assert set(errors[0].urls) == {URL, OTHER}
-    assert "'phyjudge-v2'" in str(errors[0]) and URL in str(errors[0]) and OTHER in str(errors[0])
+    message = str(errors[0])
+    assert f"(system_fingerprint 'fp_a') from {URL}" in message
+    assert f"(system_fingerprint 'fp_b') from {OTHER}" in message
 
 
 SUITE = """
