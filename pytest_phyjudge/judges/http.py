@@ -16,7 +16,7 @@ import math
 import os
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,8 @@ ERROR_BODY_SHOWN = 300
 #: The largest reply read, once decoded: a chat reply or a model list is a few KB, and a
 #: gzip bomb stops here instead of filling the memory.
 MAX_REPLY_BYTES = 16 * 2**20
+#: The most bytes inflated in one go.
+INFLATE_STEP = 2**20
 #: The encodings read (and asked for), each inflated here with a bound: zlib's window bits
 #: for each (32: a zlib or a gzip header, whichever comes).
 _ENCODINGS = {
@@ -238,21 +240,30 @@ def _read_capped(
     inflater = zlib.decompressobj(_ENCODINGS[coding]) if coding in _ENCODINGS else None
     body = bytearray()
     for chunk in response.iter_raw():
-        if inflater is not None:
-            try:
-                # One byte more than there is room for: its arrival says the cap is passed.
-                chunk = inflater.decompress(chunk, limit - len(body) + 1)
-            except zlib.error as exc:
-                raise JudgeBackendError(
-                    f"malformed reply (its {coding} body cannot be inflated: {exc})",
-                    urls=(server,),
-                    retryable=True,
-                ) from exc
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(server, limit)
+        pieces = [chunk] if inflater is None else _inflated(inflater, chunk, server, coding)
+        for piece in pieces:
+            if len(body) + len(piece) > limit:
+                raise _too_large(server, limit)
+            body += piece
         in_time()
     return bytes(body)
+
+
+def _inflated(inflater: Any, data: bytes, server: str, coding: str) -> Iterator[bytes]:
+    """``data`` inflated, INFLATE_STEP bytes at a time: 64 KB of a bomb is 64 MB, which the
+    caller stops taking once past its cap, so no more than a step is ever made at once."""
+    while data:
+        try:
+            piece = inflater.decompress(data, INFLATE_STEP)
+        except zlib.error as exc:
+            raise JudgeBackendError(
+                f"malformed reply (its {coding} body cannot be inflated: {exc})",
+                urls=(server,),
+                retryable=True,
+            ) from exc
+        yield piece
+        # Input is left over only when the step was filled: the loop always moves on.
+        data = inflater.unconsumed_tail
 
 
 def first_choice(reply: Any, read: Callable[[Any], Any], server: str) -> Any:
