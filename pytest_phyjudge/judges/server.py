@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,7 +82,18 @@ def _whole(body: dict[str, Any], field: str, low: int, high: int) -> int | None:
     return value
 
 
-def checked_request(body: Any, served_name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ChatRequest:
+    """The fields of a chat request this server uses, checked (``checked_request``)."""
+
+    messages: list[dict[str, Any]]
+    max_tokens: int | None
+    top_logprobs: int
+    logprobs: bool
+    continue_final_message: bool
+
+
+def checked_request(body: Any, served_name: str) -> ChatRequest:
     """The fields of a chat request this server uses, each checked for its type and range
     before the judge runs: BadRequest naming the first field that is wrong and what it
     accepts. Fields it does not use (``stream``, ``n``, ``chat_template_kwargs``, ...) are
@@ -90,7 +102,7 @@ def checked_request(body: Any, served_name: str) -> dict[str, Any]:
         raise BadRequest(f"the request body must be a JSON object, not {_shown(body)}")
     model = _optional(body, "model", str, "a string")
     if model is not None and model != served_name:
-        raise BadRequest(f"this server serves {served_name!r}, not {model!r}")
+        raise _wrong("model", f"{served_name!r} (the model this server serves)", model)
     temperature = _optional(body, "temperature", (int, float), "the number 0")
     if temperature is not None and temperature != 0:
         raise _wrong("temperature", "0 (this server decodes greedily only)", temperature)
@@ -103,12 +115,13 @@ def checked_request(body: Any, served_name: str) -> dict[str, Any]:
         name: bool(_optional(body, name, bool, "true or false"))
         for name in ("logprobs", "continue_final_message", "add_generation_prompt")
     }
-    return {
-        "messages": messages,
-        "max_tokens": _whole(body, "max_tokens", 1, MAX_TOKENS),
-        "top_logprobs": _whole(body, "top_logprobs", 0, MAX_TOP_LOGPROBS) or 0,
-        **flags,
-    }
+    return ChatRequest(
+        messages=messages,
+        max_tokens=_whole(body, "max_tokens", 1, MAX_TOKENS),
+        top_logprobs=_whole(body, "top_logprobs", 0, MAX_TOP_LOGPROBS) or 0,
+        logprobs=flags["logprobs"],
+        continue_final_message=flags["continue_final_message"],
+    )
 
 
 def _check_message(message: Any, where: str) -> None:
@@ -246,18 +259,18 @@ class JudgeServer:
         finally:
             self._release(uploads)
 
-    def _chat_completion(self, request: dict[str, Any], uploads: list[Path]) -> dict[str, Any]:
-        messages = [self._message(m, uploads) for m in request["messages"]]
+    def _chat_completion(self, request: ChatRequest, uploads: list[Path]) -> dict[str, Any]:
+        messages = [self._message(m, uploads) for m in request.messages]
         prefix = ""
-        if request["continue_final_message"]:
+        if request.continue_final_message:
             # vLLM's extension: the last (assistant) message is the start of the reply.
             if not messages or messages[-1]["role"] != "assistant":
                 raise BadRequest("continue_final_message needs a final assistant message")
             last = messages.pop()
             prefix = "".join(p.get("text", "") for p in last["content"])
-        top = request["top_logprobs"] if request["logprobs"] else 0
+        top = request.top_logprobs if request.logprobs else 0
         options: dict[str, Any] = {"prefix": prefix, "top_logprobs": top} if prefix or top else {}
-        max_tokens = request["max_tokens"] or self.judge.settings.get("max_new_tokens", 64)
+        max_tokens = request.max_tokens or self.judge.settings.get("max_new_tokens", 64)
         with self._model_lock if self.serial else contextlib.nullcontext():
             try:
                 completion = self.judge.complete(

@@ -432,6 +432,7 @@ def _message(message: object) -> bytes:
         (_with(logprobs="yes"), "'logprobs' must be true or false, not \"yes\""),
         (_with(continue_final_message=1), "'continue_final_message' must be true or false"),
         (_with(model=5), "'model' must be a string, not 5"),
+        (_with(model="gpt-4o"), "'model' must be 'phyjudge' (the model this server serves)"),
         (json.dumps({"messages": "hi"}).encode(), "'messages' must be a list of messages"),
         (json.dumps({"messages": []}).encode(), "'messages' must be a list of messages"),
         (json.dumps({}).encode(), "'messages' must be a list of messages (objects"),
