@@ -1,17 +1,10 @@
 """The judge behind OpenAI-compatible servers (vLLM or ``phyjudge serve``), for GPUs elsewhere.
 
-Threat model: the servers' replies say which model answered (``model``, and
-``system_fingerprint`` where a server sends one); a server may swap its model mid-run, or one
-replica may serve another. Every reply is compared with the run's first (and the first's
-model with the one asked for, which /v1/models listed): from the first that differs on,
-every request fails, naming both models and both servers, so that no judgment of another
-model is filed under the judge the run was planned with (in the cache or in
-``scores.json``, whose failed items carry the message).
+Every reply's model is checked against the run's first (``provenance.ModelWatch``).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +33,13 @@ from pytest_phyjudge.judges.http import (
     read_top_logprobs,
     video_url_part,
 )
-from pytest_phyjudge.judges.provenance import ServedJudge, ask_servers, read_provenance
+from pytest_phyjudge.judges.provenance import (
+    Answerer,
+    ModelWatch,
+    ServedJudge,
+    ask_servers,
+    read_provenance,
+)
 from pytest_phyjudge.judges.replicas import (
     BREAKER_COOLDOWN,
     BREAKER_THRESHOLD,
@@ -182,58 +181,6 @@ def _distribution_fields(top: Sequence[tuple[str, float]], axis: str) -> dict[st
     return {**distribution_fields(probs, axis), "digit_mass": mass}
 
 
-# --------------------------------------------------------------------------- who answers
-
-
-@dataclass(frozen=True)
-class Answerer:
-    """Who a reply says answered it: its ``model`` and ``system_fingerprint`` (None when
-    not sent), and the server it came from (not compared: replicas must match)."""
-
-    model: Any
-    fingerprint: Any
-    url: str
-
-    @classmethod
-    def of(cls, reply: Any, url: str) -> Answerer:
-        if not isinstance(reply, dict):
-            return cls(None, None, url)  # no reply to read: first_choice names it
-        return cls(reply.get("model"), reply.get("system_fingerprint"), url)
-
-    def same_model(self, other: Answerer) -> bool:
-        return (self.model, self.fingerprint) == (other.model, other.fingerprint)
-
-    def describe(self, with_fingerprint: bool) -> str:
-        shown = f"model {_shown(self.model)}"
-        if with_fingerprint:
-            shown += f" (system_fingerprint {_shown(self.fingerprint)})"
-        return f"{shown} from {self.url}"
-
-
-def _shown(value: Any) -> str:
-    """A value of a reply, quoted and cut short for a message (``repr`` escapes controls)."""
-    return "none" if value is None else repr(value)[:120]
-
-
-def changed_model_error(first: Answerer, now: Answerer, judge: str) -> JudgeBackendError:
-    """The error of every request from the reply that named another model than the first
-    (or, ``first.url`` empty, than the model the run asked for)."""
-    fingerprints = first.fingerprint is not None or now.fingerprint is not None
-    if first.url:
-        what = "The judge changed mid-run"
-        before = f"the run's first reply named {first.describe(fingerprints)}"
-    else:
-        what = "The judge server answers as another model than the one asked for"
-        before = f"the run asked for model {_shown(first.model)} (as /v1/models listed it)"
-    return JudgeBackendError(
-        f"{what}: a reply named {now.describe(fingerprints)}, where {before}. This item and "
-        "every later one fail, so that no judgment of another model is reported or cached "
-        f"as {judge}. Point --phyjudge-url at servers (replicas) that all serve one merged "
-        "checkpoint, and run again.",
-        urls=tuple(url for url in dict.fromkeys((first.url, now.url)) if url),
-    )
-
-
 # --------------------------------------------------------------------------- the judge
 
 
@@ -285,11 +232,8 @@ class RemoteJudge(Judge):
         )
         self.requests = 0
         self.retried = 0
-        #: Who answered the run's first reply; every later reply must name the same model.
-        self.first_answerer: Answerer | None = None
-        #: Once a reply named another model: the two, and every request fails from then on.
-        self.changed: tuple[Answerer, Answerer] | None = None
-        self._answerer_lock = threading.Lock()
+        #: Which model answers: every reply must name the model of the run's first.
+        self.watch = ModelWatch(plan.model, plan.identity.describe())
 
     # -- requests --------------------------------------------------------------------------
 
@@ -327,7 +271,7 @@ class RemoteJudge(Judge):
         failures: list[tuple[str, JudgeBackendError]] = []
         attempts = 1 + self.remote.retries
         for attempt in range(attempts):
-            self._check_answerer(None)  # the judge changed already: not another request
+            self.watch.check(None)  # the judge changed already: not another request
             replica = self.pool.acquire()  # raises at once when every replica is down
             self.requests += 1
             try:
@@ -339,7 +283,7 @@ class RemoteJudge(Judge):
                     budget=self.remote.read_timeout,
                     clock=self._clock,
                 )
-                self._check_answerer(Answerer.of(reply, replica.url))
+                self.watch.check(Answerer.of(reply, replica.url))
                 value = first_choice(reply, read, replica.url)
             except JudgeBackendError as exc:
                 if not exc.retryable:  # the server refused the request: it will again
@@ -359,26 +303,6 @@ class RemoteJudge(Judge):
             "--phyjudge-timeout if the servers are just slow, or check their logs.",
             urls=tuple(dict.fromkeys(url for url, _ in failures)),
         )
-
-    def _check_answerer(self, now: Answerer | None) -> None:
-        """Raise once any reply of the run has named another model than the first (``now``:
-        the reply just read, which becomes the first when there is none yet); a first reply
-        that names another model than the one asked for is a change too."""
-        with self._answerer_lock:
-            if self.changed is None and now is not None:
-                asked = self.plan.model
-                if (
-                    self.first_answerer is None
-                    and isinstance(now.model, str)
-                    and now.model != asked
-                ):
-                    self.changed = (Answerer(asked, None, ""), now)
-                elif self.first_answerer is None:
-                    self.first_answerer = now
-                elif not now.same_model(self.first_answerer):
-                    self.changed = (self.first_answerer, now)
-            if self.changed is not None:
-                raise changed_model_error(*self.changed, self.identity.describe())
 
     def _wait_after(self, attempt: int, error: JudgeBackendError) -> float:
         """Seconds before the next attempt: the backoff, or what a 429 asked for, though
@@ -451,15 +375,7 @@ class RemoteJudge(Judge):
         line = (
             f"judge servers: {self.requests} requests, {self.retried} retried; answered: {served}"
         )
-        if self.changed is not None:
-            first, now = self.changed
-            fingerprints = first.fingerprint is not None or now.fingerprint is not None
-            before = first.describe(fingerprints) if first.url else f"asked for {first.model!r}"
-            line += (
-                f"; THE JUDGE CHANGED MID-RUN: {before}, then {now.describe(fingerprints)} "
-                "(the items from then on failed)"
-            )
-        return line
+        return line + self.watch.note()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
