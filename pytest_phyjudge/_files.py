@@ -8,12 +8,26 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
+from array import array
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 #: The largest file read whole; real suites, reports and baselines are at most a few MB.
 MAX_FILE_BYTES = 64 * 1024 * 1024
+#: The deepest nesting of arrays and objects read from any JSON, a file's or a server's: real
+#: documents nest a handful of levels; a deeper one is refused before it is parsed.
+MAX_JSON_DEPTH = 100
+#: A JSON string, escapes included (the unrolled loop keeps the regex linear).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: Everything but brackets, once strings are gone.
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+#: An array or object with no other inside: the innermost, whose removal takes one level off.
+_LEAVES = re.compile(r"\[\]|\{\}")
+#: Opening brackets as +1 and closing ones as -1 (signed bytes), for ``accumulate``.
+_BRACKET_STEPS = str.maketrans({"[": "\x01", "{": "\x01", "]": "\xff", "}": "\xff"})
 #: How messages name a path whose symbolic links lead back to themselves.
 LOOP = "a loop of symbolic links that never reaches a file"
 
@@ -82,8 +96,25 @@ def read_text_file(path: Path, *, limit: int = MAX_FILE_BYTES) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def json_depth(text: str, cap: int = MAX_JSON_DEPTH) -> int:
+    """How deeply the arrays and objects of the JSON ``text`` nest (brackets inside strings
+    do not count), counted only when it could pass ``cap``: the regexes and ``accumulate``
+    run in C, so a 16 MB reply is scanned in a fraction of a second, with no recursion."""
+    if text.count("[") + text.count("{") <= cap:
+        return 0  # cannot be deeper than cap: most documents end here
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    # The deepest point lies in an innermost pair: dropping those (in C) leaves one level
+    # less to count, and usually a far shorter string.
+    inner = _LEAVES.sub("", brackets)
+    steps = array("b", inner.translate(_BRACKET_STEPS).encode("latin-1"))
+    return max(accumulate(steps, initial=0)) + (len(inner) < len(brackets))
+
+
 def parse_json(text: str) -> Any:
-    """``json.loads``, each way it can fail one FileProblem."""
+    """``json.loads``, each way it can fail one FileProblem; nesting past MAX_JSON_DEPTH is
+    refused before parsing (the parser's own recursion limit depends on the caller's stack)."""
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise FileProblem(f"is nested too deeply to read (more than {MAX_JSON_DEPTH} levels)")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -91,7 +122,9 @@ def parse_json(text: str) -> Any:
             f"is not valid JSON ({exc.msg}, column {exc.colno})", exc.lineno
         ) from None
     except RecursionError:
-        raise FileProblem("is nested too deeply to read") from None
+        raise FileProblem(
+            f"is nested too deeply to read (more than {MAX_JSON_DEPTH} levels)"
+        ) from None
     except ValueError as exc:  # an integer past Python's digit limit
         raise FileProblem(f"holds a number too long to read ({exc})") from None
 

@@ -1,4 +1,12 @@
-"""The chat exchange with a judge server: requests built, sent and read; httpx errors end here."""
+"""The chat exchange with a judge server: requests built, sent and read; httpx errors end here.
+
+Threat model: it reads the replies of the servers named by --phyjudge-url, which may be
+anyone's. The worst a reply holds: a body that never ends or a gzip bomb (1 MB that inflates
+to 1 GiB), JSON nested without end, a status line dripped a byte at a time. Each reply is
+read as a stream and inflated here, a piece at a time, up to MAX_REPLY_BYTES decoded, within
+the request's deadline, then parsed by ``parse_json`` (depth-capped); nothing of it is
+written anywhere but into the Judgment it becomes.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,15 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeOutputError
+from pytest_phyjudge._files import FileProblem, parse_json
 from pytest_phyjudge.engine.parse import answer_prefix
 from pytest_phyjudge.engine.video import sampled_clip
 from pytest_phyjudge.judges.deadline import deadline_transport, request_deadline
@@ -24,12 +34,26 @@ if TYPE_CHECKING:
 
 #: How much of a refusing server's reply is quoted in the error.
 ERROR_BODY_SHOWN = 300
+#: The largest reply read, once decoded: a chat reply or a model list is a few KB, and a
+#: gzip bomb stops here instead of filling the memory.
+MAX_REPLY_BYTES = 16 * 2**20
+#: The most bytes inflated in one go.
+INFLATE_STEP = 2**20
+#: The encodings read (and asked for), each inflated here with a bound: zlib's window bits
+#: for each (32: a zlib or a gzip header, whichever comes).
+_ENCODINGS = {
+    "gzip": zlib.MAX_WBITS | 16,
+    "x-gzip": zlib.MAX_WBITS | 16,
+    "deflate": zlib.MAX_WBITS | 32,
+}
 
 
 def auth_headers() -> dict[str, str]:
-    """The bearer token from the environment, when one is set (vLLM's ``--api-key``)."""
+    """The bearer token from the environment, when one is set (vLLM's ``--api-key``), and
+    the encodings this client inflates itself, with a bound (httpx would take br, zstd)."""
     key = os.environ.get(API_KEY_ENV)
-    return {"Authorization": f"Bearer {key}"} if key else {}
+    auth = {"Authorization": f"Bearer {key}"} if key else {}
+    return {"Accept-Encoding": "gzip, deflate", **auth}
 
 
 def open_client(
@@ -135,14 +159,14 @@ def _exchange(
                     "server itself. A redirect is not followed or retried.",
                     urls=(server,),
                 )
-            chunks: list[bytes] = []
+
             # httpx's read timeout bounds each socket read, not the reply: a server that
             # drips a byte at a time would hold the client for ever without this check.
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
+            def in_time() -> None:
                 if budget is not None and clock() - started > budget:
                     raise fault(too_slow)
-            content = b"".join(chunks)
+
+            content = _read_capped(response, server, in_time, MAX_REPLY_BYTES)
     except httpx.ConnectTimeout as exc:
         raise fault(f"timed out connecting ({exc})") from exc
     except httpx.TimeoutException as exc:
@@ -169,9 +193,77 @@ def _exchange(
             urls=(server,),
         )
     try:
-        return json.loads(content)
-    except ValueError as exc:
-        raise fault(f"malformed reply ({type(exc).__name__}: {exc})") from exc
+        return parse_json(content.decode(json.detect_encoding(content)))
+    except UnicodeDecodeError as exc:
+        raise fault(
+            f"malformed reply: it is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
+    except FileProblem as exc:
+        raise fault(f"malformed reply: it {exc.reason}") from exc
+
+
+def _size(count: int) -> str:
+    """``count`` bytes in MiB, or KiB when that is not a whole number of MiB."""
+    return f"{count // 2**20} MiB" if count % 2**20 == 0 else f"{count / 2**10:g} KiB"
+
+
+def _too_large(server: str, limit: int) -> JudgeBackendError:
+    return JudgeBackendError(
+        f"The judge server at {server} sent a reply larger than {_size(limit)} once "
+        "decoded, more than a chat reply holds (a few KB); it was refused there and is not "
+        "retried. Check that --phyjudge-url points at a judge server.",
+        urls=(server,),
+    )
+
+
+def _read_capped(
+    response: httpx.Response, server: str, in_time: Callable[[], None], limit: int
+) -> bytes:
+    """The decoded body of ``response``, read a piece at a time: a gzip or deflate body is
+    inflated here with zlib's ``max_length``, so no more than ``limit`` bytes (and one
+    network read) are ever held; past ``limit`` the request fails, naming the server.
+    ``in_time`` raises once the request's budget is spent."""
+    if response.is_stream_consumed:  # a reply built in memory (tests' MockTransport)
+        if len(response.content) > limit:
+            raise _too_large(server, limit)
+        return response.content
+    coding = response.headers.get("content-encoding", "identity").strip().lower()
+    if coding not in ("", "identity", *_ENCODINGS):
+        raise JudgeBackendError(
+            f"The judge server at {server} sent its reply in the {coding!r} encoding, which "
+            "this client does not read (it asks for gzip or deflate, or none).",
+            urls=(server,),
+        )
+    declared = response.headers.get("content-length", "")
+    if coding in ("", "identity") and declared.isdigit() and int(declared) > limit:
+        raise _too_large(server, limit)
+    inflater = zlib.decompressobj(_ENCODINGS[coding]) if coding in _ENCODINGS else None
+    body = bytearray()
+    for chunk in response.iter_raw():
+        pieces = [chunk] if inflater is None else _inflated(inflater, chunk, server, coding)
+        for piece in pieces:
+            if len(body) + len(piece) > limit:
+                raise _too_large(server, limit)
+            body += piece
+        in_time()
+    return bytes(body)
+
+
+def _inflated(inflater: Any, data: bytes, server: str, coding: str) -> Iterator[bytes]:
+    """``data`` inflated, INFLATE_STEP bytes at a time: 64 KB of a bomb is 64 MB, which the
+    caller stops taking once past its cap, so no more than a step is ever made at once."""
+    while data:
+        try:
+            piece = inflater.decompress(data, INFLATE_STEP)
+        except zlib.error as exc:
+            raise JudgeBackendError(
+                f"malformed reply (its {coding} body cannot be inflated: {exc})",
+                urls=(server,),
+                retryable=True,
+            ) from exc
+        yield piece
+        # Input is left over only when the step was filled: the loop always moves on.
+        data = inflater.unconsumed_tail
 
 
 def first_choice(reply: Any, read: Callable[[Any], Any], server: str) -> Any:

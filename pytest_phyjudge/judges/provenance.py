@@ -1,14 +1,24 @@
-"""Which judge a server serves, so that cached judgments and reports name the real judge."""
+"""Which judge a server serves, so that cached judgments and reports name the real judge.
+
+Threat model: the servers' /v1/models and replies say which model answers (``model``, and
+``system_fingerprint`` where a server sends one); a server may swap its model mid-run, or one
+replica may serve another. Replicas whose /v1/models disagree are refused at the start, and
+every reply is compared (``ModelWatch``) with the run's first, whose model must be the one
+asked for: from the first that differs on, every request fails, naming both models and
+both servers, so that no judgment of another model is filed under the judge the run was
+planned with (in the cache, or in ``scores.json``, whose failed items carry the message).
+"""
 
 from __future__ import annotations
 
-import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
+from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.http import get_json, open_client
 from pytest_phyjudge.judges.merge import PROVENANCE_FILE
@@ -53,13 +63,13 @@ def read_provenance(source: str | Path) -> tuple[JudgeIdentity, Path]:
     path = Path(source)
     file = path / PROVENANCE_FILE if path.is_dir() else path
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        data = read_json_file(file)
+    except FileProblem as problem:
         raise JudgeLoadError(
-            f"Cannot read the served judge's provenance from {str(file)!r} "
-            f"({type(exc).__name__}: {exc}). Give the merged checkpoint folder, or the "
-            f"{PROVENANCE_FILE} that 'phyjudge merge' wrote into it."
-        ) from exc
+            f"Cannot read the served judge's provenance: {str(file)!r} {problem.reason}. "
+            f"Give the merged checkpoint folder, or the {PROVENANCE_FILE} that "
+            "'phyjudge merge' wrote into it."
+        ) from None
     if not isinstance(data, dict):
         raise JudgeLoadError(f"{str(file)!r} is not a provenance record (a JSON object).")
     return identity_from(data, str(file)), file.parent
@@ -116,3 +126,97 @@ def ask_servers(urls: Sequence[str], *, connect_timeout: float, read_timeout: fl
             "--phyjudge-url at replicas of one merged checkpoint."
         )
     return next(iter(found.values()))
+
+
+# --------------------------------------------------------------------------- who answers
+
+
+@dataclass(frozen=True)
+class Answerer:
+    """Who a reply says answered it: its ``model`` and ``system_fingerprint`` (None when
+    not sent), and the server it came from (not compared: replicas must match)."""
+
+    model: Any
+    fingerprint: Any
+    url: str
+
+    @classmethod
+    def of(cls, reply: Any, url: str) -> Answerer:
+        if not isinstance(reply, dict):
+            return cls(None, None, url)  # no reply to read: first_choice names it
+        return cls(reply.get("model"), reply.get("system_fingerprint"), url)
+
+    def same_model(self, other: Answerer) -> bool:
+        return (self.model, self.fingerprint) == (other.model, other.fingerprint)
+
+    def describe(self, with_fingerprint: bool) -> str:
+        shown = f"model {_shown(self.model)}"
+        if with_fingerprint:
+            shown += f" (system_fingerprint {_shown(self.fingerprint)})"
+        return f"{shown} from {self.url}"
+
+
+def _shown(value: Any) -> str:
+    """A value of a reply, quoted and cut short for a message (``repr`` escapes controls)."""
+    return "none" if value is None else repr(value)[:120]
+
+
+def changed_model_error(first: Answerer, now: Answerer, judge: str) -> JudgeBackendError:
+    """The error of every request from the reply that named another model than the first
+    (or, ``first.url`` empty, than the model the run asked for)."""
+    fingerprints = first.fingerprint is not None or now.fingerprint is not None
+    if first.url:
+        what = "The judge changed mid-run"
+        before = f"the run's first reply named {first.describe(fingerprints)}"
+    else:
+        what = "The judge server answers as another model than the one asked for"
+        before = f"the run asked for model {_shown(first.model)} (as /v1/models listed it)"
+    return JudgeBackendError(
+        f"{what}: a reply named {now.describe(fingerprints)}, where {before}. This item and "
+        "every later one fail, so that no judgment of another model is reported or cached "
+        f"as {judge}. Point --phyjudge-url at servers (replicas) that all serve one merged "
+        "checkpoint, and run again.",
+        urls=tuple(url for url in dict.fromkeys((first.url, now.url)) if url),
+    )
+
+
+class ModelWatch:
+    """Which model a run's replies say answered them: the first reply's, which must be the
+    model asked for when it names one, and every later reply's, which must be the same.
+    From the first that differs on, ``check`` raises for every request (thread-safe)."""
+
+    def __init__(self, asked: str, judge: str) -> None:
+        self.asked = asked
+        self.judge = judge
+        #: Who answered the run's first reply.
+        self.first: Answerer | None = None
+        #: Once a reply named another model: the two (the first with no URL: the model asked).
+        self.changed: tuple[Answerer, Answerer] | None = None
+        self._lock = threading.Lock()
+
+    def check(self, now: Answerer | None) -> None:
+        """Raise once any reply of the run has named another model than the first (``now``:
+        the reply just read, which becomes the first when there is none yet); a first reply
+        that names another model than the one asked for is a change too."""
+        with self._lock:
+            if self.changed is None and now is not None:
+                if self.first is None and isinstance(now.model, str) and now.model != self.asked:
+                    self.changed = (Answerer(self.asked, None, ""), now)
+                elif self.first is None:
+                    self.first = now
+                elif not now.same_model(self.first):
+                    self.changed = (self.first, now)
+            if self.changed is not None:
+                raise changed_model_error(*self.changed, self.judge)
+
+    def note(self) -> str:
+        """The end of the judge's summary line: what changed, or nothing."""
+        if self.changed is None:
+            return ""
+        first, now = self.changed
+        fingerprints = first.fingerprint is not None or now.fingerprint is not None
+        before = first.describe(fingerprints) if first.url else f"asked for {first.model!r}"
+        return (
+            f"; THE JUDGE CHANGED MID-RUN: {before}, then {now.describe(fingerprints)} "
+            "(the items from then on failed)"
+        )

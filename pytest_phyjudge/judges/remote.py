@@ -1,4 +1,7 @@
-"""The judge behind OpenAI-compatible servers (vLLM or ``phyjudge serve``), for GPUs elsewhere."""
+"""The judge behind OpenAI-compatible servers (vLLM or ``phyjudge serve``), for GPUs elsewhere.
+
+Every reply's model is checked against the run's first (``provenance.ModelWatch``).
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,13 @@ from pytest_phyjudge.judges.http import (
     read_top_logprobs,
     video_url_part,
 )
-from pytest_phyjudge.judges.provenance import ServedJudge, ask_servers, read_provenance
+from pytest_phyjudge.judges.provenance import (
+    Answerer,
+    ModelWatch,
+    ServedJudge,
+    ask_servers,
+    read_provenance,
+)
 from pytest_phyjudge.judges.replicas import (
     BREAKER_COOLDOWN,
     BREAKER_THRESHOLD,
@@ -223,6 +232,8 @@ class RemoteJudge(Judge):
         )
         self.requests = 0
         self.retried = 0
+        #: Which model answers: every reply must name the model of the run's first.
+        self.watch = ModelWatch(plan.model, plan.identity.describe())
 
     # -- requests --------------------------------------------------------------------------
 
@@ -260,6 +271,7 @@ class RemoteJudge(Judge):
         failures: list[tuple[str, JudgeBackendError]] = []
         attempts = 1 + self.remote.retries
         for attempt in range(attempts):
+            self.watch.check(None)  # the judge changed already: not another request
             replica = self.pool.acquire()  # raises at once when every replica is down
             self.requests += 1
             try:
@@ -271,6 +283,7 @@ class RemoteJudge(Judge):
                     budget=self.remote.read_timeout,
                     clock=self._clock,
                 )
+                self.watch.check(Answerer.of(reply, replica.url))
                 value = first_choice(reply, read, replica.url)
             except JudgeBackendError as exc:
                 if not exc.retryable:  # the server refused the request: it will again
@@ -359,9 +372,10 @@ class RemoteJudge(Judge):
 
     def summary(self) -> str | None:
         served = ", ".join(f"{r.url} {r.served}" for r in self.pool.replicas)
-        return (
+        line = (
             f"judge servers: {self.requests} requests, {self.retried} retried; answered: {served}"
         )
+        return line + self.watch.note()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

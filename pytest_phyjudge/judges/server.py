@@ -1,4 +1,13 @@
-"""``phyjudge serve``: an in-process judge behind a small OpenAI-compatible server, for one GPU."""
+"""``phyjudge serve``: an in-process judge behind a small OpenAI-compatible server, for one GPU.
+
+Threat model: it reads chat requests from any client that can reach its port (with the API
+key, when one is set). The worst a request holds: a field of another type or out of range
+(``temperature: [1]``, ``max_tokens: 1e400``, a string for ``video_url``), JSON nested
+without end, a clip that is not a video, a ``file://`` URL outside the media root. Every
+field is checked before the judge runs (``checked_request``), and a bad one is a 400 that
+names the field and what it accepts; a 500 means a fault of the server's own. It writes
+only uploaded clips, under its own temporary folder, removed after each request.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +15,13 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +40,115 @@ BeforeReply = Callable[["Exchange"], bool]
 #: of that; a client dripping its headers or body is cut off at it.
 REQUEST_READ_SECONDS = 120.0
 _Server = TypeVar("_Server", bound="JudgeServer")
+#: The most new tokens a request may ask for: a judge's reply is a few dozen.
+MAX_TOKENS = 4096
+#: The most alternatives per token a request may ask for: the client asks for 20 (vLLM's
+#: default ceiling); tests ask for a small model's whole vocabulary. More would make a reply
+#: of megabytes.
+MAX_TOP_LOGPROBS = 4096
+#: The roles of the messages the judge reads.
+ROLES = ("system", "user", "assistant")
+
+
+def _shown(value: Any) -> str:
+    """A client's value as JSON, cut short, for a message."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):  # not from JSON; never expected
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _wrong(field: str, accepts: str, value: Any) -> BadRequest:
+    return BadRequest(f"the request field {field!r} must be {accepts}, not {_shown(value)}")
+
+
+def _optional(body: dict[str, Any], field: str, kind: type | tuple[type, ...], accepts: str) -> Any:
+    """``body[field]`` when it is of ``kind`` (bool is no number here), None when absent
+    or null; BadRequest naming the field otherwise."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        raise _wrong(field, accepts, value)
+    return value
+
+
+def _whole(body: dict[str, Any], field: str, low: int, high: int) -> int | None:
+    accepts = f"a whole number from {low} to {high}"
+    value = _optional(body, field, int, accepts)
+    if value is not None and not low <= value <= high:
+        raise _wrong(field, accepts, value)
+    return value
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """The fields of a chat request this server uses, checked (``checked_request``)."""
+
+    messages: list[dict[str, Any]]
+    max_tokens: int | None
+    top_logprobs: int
+    logprobs: bool
+    continue_final_message: bool
+
+
+def checked_request(body: Any, served_name: str) -> ChatRequest:
+    """The fields of a chat request this server uses, each checked for its type and range
+    before the judge runs: BadRequest naming the first field that is wrong and what it
+    accepts. Fields it does not use (``stream``, ``n``, ``chat_template_kwargs``, ...) are
+    left alone, as vLLM's clients send them."""
+    if not isinstance(body, dict):
+        raise BadRequest(f"the request body must be a JSON object, not {_shown(body)}")
+    model = _optional(body, "model", str, "a string")
+    if model is not None and model != served_name:
+        raise _wrong("model", f"{served_name!r} (the model this server serves)", model)
+    temperature = _optional(body, "temperature", (int, float), "the number 0")
+    if temperature is not None and temperature != 0:
+        raise _wrong("temperature", "0 (this server decodes greedily only)", temperature)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _wrong("messages", "a list of messages (objects with a role and content)", messages)
+    for index, message in enumerate(messages):
+        _check_message(message, f"messages[{index}]")
+    flags = {
+        name: bool(_optional(body, name, bool, "true or false"))
+        for name in ("logprobs", "continue_final_message", "add_generation_prompt")
+    }
+    return ChatRequest(
+        messages=messages,
+        max_tokens=_whole(body, "max_tokens", 1, MAX_TOKENS),
+        top_logprobs=_whole(body, "top_logprobs", 0, MAX_TOP_LOGPROBS) or 0,
+        logprobs=flags["logprobs"],
+        continue_final_message=flags["continue_final_message"],
+    )
+
+
+def _check_message(message: Any, where: str) -> None:
+    """BadRequest naming the field of ``message`` (at ``where``) that is wrong."""
+    if not isinstance(message, dict):
+        raise _wrong(where, "an object with a 'role' and 'content'", message)
+    if message.get("role") not in ROLES:
+        raise _wrong(f"{where}.role", " or ".join(repr(r) for r in ROLES), message.get("role"))
+    content = message.get("content")
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise _wrong(f"{where}.content", "a string or a list of parts", content)
+    for index, part in enumerate(content):
+        at = f"{where}.content[{index}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            if not isinstance(part.get("text"), str):
+                raise _wrong(f"{at}.text", "a string", part.get("text"))
+        elif kind == "video_url":
+            video = part.get("video_url")
+            if not isinstance(video, dict) or not isinstance(video.get("url"), str):
+                raise _wrong(
+                    f"{at}.video_url", 'an object {"url": "data:..." or "file://..."}', video
+                )
+        else:
+            raise _wrong(at, 'a part of type "text" or "video_url"', part)
 
 
 class JudgeServer:
@@ -130,30 +250,27 @@ class JudgeServer:
         return {"object": "list", "data": [entry]}
 
     def chat_completion(self, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            raise BadRequest("the body must be a JSON object with a 'messages' list")
-        if body.get("model", self.served_name) != self.served_name:
-            raise BadRequest(f"this server serves {self.served_name!r}, not {body['model']!r}")
-        if float(body.get("temperature", 0) or 0) != 0:
-            raise BadRequest("this server decodes greedily only: send temperature 0")
+        """The reply to the chat request ``body`` (parsed JSON); BadRequest for a request
+        this server does not take, naming the field."""
+        request = checked_request(body, self.served_name)
         uploads: list[Path] = []
         try:
-            return self._chat_completion(body, uploads)
+            return self._chat_completion(request, uploads)
         finally:
             self._release(uploads)
 
-    def _chat_completion(self, body: dict[str, Any], uploads: list[Path]) -> dict[str, Any]:
-        messages = [self._message(m, uploads) for m in body["messages"]]
+    def _chat_completion(self, request: ChatRequest, uploads: list[Path]) -> dict[str, Any]:
+        messages = [self._message(m, uploads) for m in request.messages]
         prefix = ""
-        if body.get("continue_final_message"):
+        if request.continue_final_message:
             # vLLM's extension: the last (assistant) message is the start of the reply.
             if not messages or messages[-1]["role"] != "assistant":
                 raise BadRequest("continue_final_message needs a final assistant message")
             last = messages.pop()
             prefix = "".join(p.get("text", "") for p in last["content"])
-        top = int(body.get("top_logprobs") or 0) if body.get("logprobs") else 0
+        top = request.top_logprobs if request.logprobs else 0
         options: dict[str, Any] = {"prefix": prefix, "top_logprobs": top} if prefix or top else {}
-        max_tokens = body.get("max_tokens") or self.judge.settings.get("max_new_tokens", 64)
+        max_tokens = request.max_tokens or self.judge.settings.get("max_new_tokens", 64)
         with self._model_lock if self.serial else contextlib.nullcontext():
             try:
                 completion = self.judge.complete(

@@ -4,13 +4,17 @@ then handed to the JudgeServer; and the seam through which tests inject faults."
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import re
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
+
+from pytest_phyjudge._files import FileProblem, parse_json
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.server import JudgeServer
@@ -34,9 +38,19 @@ class Exchange:
         self._handler = handler
         self.payload = payload
 
-    def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        """Send ``body`` as the reply, whatever it holds."""
-        self._handler.send(status, body, content_type)
+    def reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Send ``body`` as the reply, whatever it holds, with ``headers`` besides."""
+        self._handler.send(status, body, content_type, headers=headers)
+
+    def judge_reply(self) -> dict[str, Any]:
+        """The reply the judge would send to this request (for a hook to alter it)."""
+        return self._handler.judge_server.chat_completion(_request_json(self.payload))
 
     def error(self, status: int, message: str) -> None:
         """Reply ``status`` with an OpenAI-style error body."""
@@ -101,9 +115,12 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         *,
         close: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if close:  # the request's body was not read: the connection cannot carry another
             self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
@@ -120,7 +137,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         api_key = self.judge_server.api_key
-        if api_key is None or self.headers.get("Authorization") == f"Bearer {api_key}":
+        if api_key is None:
+            return True
+        # Compared in constant time, as bytes: the time taken says nothing of the key.
+        # http.server decoded the header as latin-1, so encoding it back gives its bytes.
+        sent = (self.headers.get("Authorization") or "").encode("latin-1", errors="replace")
+        if hmac.compare_digest(sent, f"Bearer {api_key}".encode()):
             return True
         # Refused before any body is read, so the connection is closed after the reply.
         self.send_error_json(
@@ -208,8 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         started = time.perf_counter()
         try:
-            reply = server.chat_completion(json.loads(payload or b"null"))
-        except (ValueError, BadRequest) as exc:
+            body = _request_json(payload)
+            reply = server.chat_completion(body)
+        except BadRequest as exc:
             self.send_error_json(400, str(exc))
             return
         except Exception as exc:  # a bug in the judge: the client sees a 500, not a hang-up
@@ -218,6 +241,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_json(200, reply)
         with server._stats_lock:
             server.handling_seconds += time.perf_counter() - started
+
+
+def _request_json(payload: bytes) -> Any:
+    """The JSON of a request body; BadRequest, in one sentence, when it is not JSON text."""
+    try:
+        return parse_json(payload.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadRequest(
+            f"the request body is not UTF-8 text ({exc.reason} at byte {exc.start}); send JSON"
+        ) from None
+    except FileProblem as problem:
+        raise BadRequest(f"the request body {problem.reason}") from None
 
 
 def handler_for(server: JudgeServer) -> type[_Handler]:

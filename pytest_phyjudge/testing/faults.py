@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_phyjudge.judges.server import Exchange, JudgeServer
 
-FAULT_KINDS = ("error", "delay", "malformed", "drop")
+FAULT_KINDS = ("error", "delay", "malformed", "drop", "model", "bomb", "deep")
 #: A reply cut short: HTTP 200 with a body that is not JSON.
 MALFORMED_BODY = b'{"choices": [{"message": '
+
+
+def compression_bomb(size: int, encoding: str = "gzip") -> bytes:
+    """A ``gzip`` or ``deflate`` (zlib) body that inflates to ``size`` bytes (spaces: JSON
+    whitespace), about a thousandth of that itself; built a MiB at a time, never inflated."""
+    wbits = zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    parts, block = [], b" " * 2**20
+    for start in range(0, size, len(block)):
+        parts.append(packer.compress(block[: size - start]))
+    return b"".join([*parts, packer.flush()])
 
 
 @dataclass(frozen=True)
@@ -20,12 +33,20 @@ class Fault:
     """What the server does instead of answering one request normally.
 
     ``error``: reply HTTP ``status``; ``delay``: wait ``seconds`` then answer; ``malformed``:
-    reply 200 with a body that is not JSON; ``drop``: close the connection without a reply.
+    reply 200 with a body that is not JSON; ``drop``: close the connection without a reply;
+    ``model``: the judge's reply, naming ``model`` (and ``fingerprint`` as its
+    ``system_fingerprint``) instead of the served model; ``bomb``: a body in ``encoding``
+    (gzip or deflate) that inflates to ``size`` bytes; ``deep``: JSON arrays nested ``size``
+    deep.
     """
 
     kind: str
     status: int = 500
     seconds: float = 0.0
+    model: str | None = None
+    fingerprint: str | None = None
+    size: int = 0
+    encoding: str = "gzip"
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -40,6 +61,18 @@ class Fault:
             exchange.error(self.status, "injected fault")
         elif self.kind == "malformed":
             exchange.reply(200, MALFORMED_BODY)
+        elif self.kind == "model":
+            reply = exchange.judge_reply()
+            if self.model is not None:
+                reply["model"] = self.model
+            if self.fingerprint is not None:
+                reply["system_fingerprint"] = self.fingerprint
+            exchange.reply(200, json.dumps(reply).encode())
+        elif self.kind == "bomb":
+            body = compression_bomb(self.size, self.encoding)
+            exchange.reply(200, body, headers={"Content-Encoding": self.encoding})
+        elif self.kind == "deep":
+            exchange.reply(200, b"[" * self.size + b"]" * self.size)
         else:  # a delay: the judge still answers, late
             time.sleep(self.seconds)
             return False
