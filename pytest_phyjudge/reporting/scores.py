@@ -1,21 +1,48 @@
-"""PhyGround's ``scores.json``: the results of many videos, in the shape its scorer writes.
+"""PhyGround's ``scores.json``: the results of many videos, in the shape its scorer writes,
+and the one reader that checks it.
 
 Both the batch command (``phyjudge score-dir``) and the pytest report write this shape, with
 extra fields of their own beside PhyGround's (thresholds, pass/fail, the judge, the settings).
+
+Threat model of the reader: a ``scores.json`` handed to ``phyjudge report``, ``compare``,
+``agree`` or ``leaderboard`` may come from anyone (a CI artifact, a PR, a download). At worst
+it holds a field of another type than the writer's (a string for an object, a list for
+``meta``, null for a string), a score outside 1-5 or not finite, the same case twice, a
+general metric filed under ``physical.laws``, an unknown axis, or a file too big or deep to
+read. :func:`read_scores` checks every field any reader uses before anyone uses it, in one
+pass, and refuses the document with one paragraph naming the file, the JSON path of the
+field (``results[3].physical.laws.gravity.score``), what it holds and the fix; it reads
+only that file (through ``_files.read_json_file``: size and depth capped, special files
+refused) and writes nothing. Cases are told apart by ``(suite, video)`` as a tuple; a
+``video`` must be a string (PhyGround's ids are), so ``1`` and ``"1"`` never meet, and two
+rows of one case are an error naming both: PhyGround keeps one row per prompt in a results
+file (several clips of a prompt go to one file per generator), so there is no rule to
+average them by.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import secrets
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from pytest_phyjudge.engine.axes import GENERAL_METRICS
+from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._files import FileProblem, read_json_file
+from pytest_phyjudge.engine.axes import (
+    ALL_AXES,
+    GENERAL_METRICS,
+    MAX_SCORE,
+    MIN_SCORE,
+    check_axis,
+)
 from pytest_phyjudge.engine.judgment import Judgment
 
 
@@ -105,3 +132,367 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+# --------------------------------------------------------------------------- reading
+
+#: A case as every reader pairs them: (suite, video); suite is None outside a suite.
+CaseKey = tuple[str | None, str]
+
+_FIX = (
+    "Fix that field, or write the report again with pytest --phyjudge-report or phyjudge score-dir."
+)
+_SHAPE = (
+    'a scores.json is an object with "results": [{"video": "<id>", "SA": 4, ..., '
+    '"physical": {"laws": {"gravity": {"score": 3}}}}] (PhyGround\'s shape: meta, '
+    "num_videos, general_dimensions, results)"
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SCORE = f"a score (a number from {MIN_SCORE} to {MAX_SCORE}, or null when not scored)"
+_WHOLE = f"a whole score from {MIN_SCORE} to {MAX_SCORE}, or null"
+_STRING = "a string or null"
+_NUMBER = "a finite number or null"
+
+
+@dataclass(frozen=True)
+class ScoreColumn:
+    """One axis' scores in a document: ``rows`` index :attr:`ScoresDocument.cases`,
+    ``values`` hold the scores (compact arrays, not one object per score)."""
+
+    rows: array  # array("q")
+    values: array  # array("d")
+
+
+@dataclass(frozen=True)
+class ScoresDocument:
+    """A ``scores.json`` document that :func:`check_scores` accepted: every field a reader
+    uses has its type, and each case appears once. ``data`` is the parsed document itself;
+    ``cases`` is each result row's (suite, video) and ``columns`` the scores by axis (the
+    general metrics and ``physical.laws``), so that readers need not walk the rows again."""
+
+    name: str
+    data: Mapping[str, Any]
+    cases: tuple[CaseKey, ...]
+    columns: Mapping[str, ScoreColumn]
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        meta = self.data.get("meta")
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return self.data["results"]
+
+
+def _key_path(path: str, key: str) -> str:
+    if not path and _IDENTIFIER.match(key):
+        return key
+    return f"{path}.{key}" if _IDENTIFIER.match(key) else f"{path}[{json.dumps(key)}]"
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: short, and with control characters escaped."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_score(value: Any) -> bool:
+    return _is_number(value) and MIN_SCORE <= value <= MAX_SCORE
+
+
+class _Reader:
+    """One pass over a document: every check, and the score columns on the way."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.case: str | None = None
+        self.columns: dict[str, tuple[array, array]] = {}
+
+    # ----------------------------------------------------------------- errors
+
+    def fail(self, path: str, problem: str) -> InputError:
+        where = f"case {self.case!r} has " if self.case is not None else ""
+        return InputError(f"{self.name}: {where}{path} {problem}. {_FIX}")
+
+    def wrong(self, path: str, value: Any, expected: str) -> InputError:
+        return self.fail(path, f"= {_shown(value)}, which is not {expected}")
+
+    # ----------------------------------------------------------------- leaves
+
+    def string(self, row: Mapping[str, Any], key: str, path: str) -> None:
+        value = row.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.wrong(_key_path(path, key), value, _STRING)
+
+    def number(self, row: Mapping[str, Any], key: str, path: str) -> None:
+        value = row.get(key)
+        if value is not None and not _is_number(value):
+            raise self.wrong(_key_path(path, key), value, _NUMBER)
+
+    def boolean(self, row: Mapping[str, Any], key: str, path: str) -> None:
+        value = row.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise self.wrong(_key_path(path, key), value, "true, false or null")
+
+    def score(self, row: Mapping[str, Any], key: str, path: str) -> Any:
+        value = row.get(key)
+        if value is not None and not _is_score(value):
+            raise self.wrong(_key_path(path, key), value, _SCORE)
+        return value
+
+    def obj(self, row: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
+        value = row.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.wrong(_key_path(path, key), value, "an object or null")
+        return value
+
+    def strings(self, row: Mapping[str, Any], key: str, path: str) -> None:
+        value = row.get(key)
+        if value is None:
+            return
+        if not isinstance(value, list):
+            raise self.wrong(_key_path(path, key), value, "a list of strings or null")
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.wrong(f"{_key_path(path, key)}[{i}]", item, "a string")
+
+    def axis(self, name: str, path: str, *, law: bool) -> None:
+        if law and name in GENERAL_METRICS:
+            raise self.fail(
+                _key_path(path, name),
+                f"is the general metric {name!r} filed as a physical law; a general metric "
+                f'is a field of the row ("{name}": 4), not an entry of physical.laws',
+            )
+        if name not in ALL_AXES:
+            try:
+                check_axis(name)
+            except InputError as exc:
+                raise self.fail(_key_path(path, name), f"names no axis: {exc}") from None
+
+    def add(self, axis: str, row: int, value: float) -> None:
+        column = self.columns.get(axis)
+        if column is None:
+            column = self.columns[axis] = (array("q"), array("d"))
+        column[0].append(row)
+        column[1].append(value)
+
+    # ----------------------------------------------------------------- the document
+
+    def meta(self, data: Mapping[str, Any]) -> None:
+        meta = self.obj(data, "meta", "")
+        path = "meta"
+        for key in ("video_model", "generator", "created", "tool", "version", "source"):
+            self.string(meta, key, path)
+        self.boolean(meta, "scores_meaningless", path)
+        self.judge(self.obj(meta, "judge", path), f"{path}.judge")
+        judges = meta.get("judges")
+        if judges is not None:
+            if not isinstance(judges, list):
+                raise self.wrong(f"{path}.judges", judges, "a list of judges (objects) or null")
+            for i, judge in enumerate(judges):
+                if not isinstance(judge, dict):
+                    raise self.wrong(f"{path}.judges[{i}]", judge, "a judge (an object)")
+                self.judge(judge, f"{path}.judges[{i}]")
+        self.obj(meta, "settings", path)
+        self.obj(meta, "run", path)
+
+    def judge(self, judge: Mapping[str, Any], path: str) -> None:
+        for key in ("kind", "adapter", "revision", "base", "adapter_sha256"):
+            self.string(judge, key, path)
+
+    def read(self, data: Any) -> ScoresDocument:
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            if isinstance(data, dict):
+                what = (
+                    f"its results are {_shown(data['results'])}"
+                    if "results" in data
+                    else "it has none"
+                )
+            else:
+                what = f"it is {'a list' if isinstance(data, list) else _shown(data)}"
+            raise InputError(
+                f"{self.name} is not a scores.json report: it has no 'results' list ({what}); "
+                f"{_SHAPE}. Point at a scores.json written by pytest --phyjudge-report or "
+                "phyjudge score-dir, or a PhyGround results file."
+            )
+        self.meta(data)
+        num = data.get("num_videos")
+        if num is not None and not (
+            isinstance(num, int) and not isinstance(num, bool) and num >= 0
+        ):
+            raise self.wrong("num_videos", num, "a count (a whole number) or null")
+        self.strings(data, "general_dimensions", "")
+        cases: list[CaseKey] = []
+        first: dict[CaseKey, int] = {}
+        for index, row in enumerate(data["results"]):
+            self.case = None
+            key = self.row(row, index)
+            seen = first.setdefault(key, index)
+            if seen != index:
+                suite = "" if key[0] is None else f" of suite {key[0]!r}"
+                raise InputError(
+                    f"{self.name}: results[{seen}] and results[{index}] are the same case "
+                    f"(video {key[1]!r}{suite}). A report holds one row per case (PhyGround's "
+                    "results hold one per prompt; several clips of a prompt go to one file "
+                    "per generator), so there is no telling which to use: remove or rename "
+                    "one of them."
+                )
+            cases.append(key)
+        self.case = None
+        return ScoresDocument(
+            name=self.name,
+            data=data,
+            cases=tuple(cases),
+            columns={
+                axis: ScoreColumn(*self.columns[axis]) for axis in ALL_AXES if axis in self.columns
+            },
+        )
+
+    def row(self, row: Any, index: int) -> CaseKey:
+        path = f"results[{index}]"
+        if not isinstance(row, dict):
+            raise self.wrong(path, row, "a result (an object with a 'video')")
+        video = row.get("video")
+        if not isinstance(video, str) or not video:
+            if "video" not in row:
+                raise self.fail(path, f"has no 'video' (the case's id); {_SHAPE}")
+            raise self.wrong(
+                f"{path}.video",
+                video,
+                'a case id: a non-empty string (PhyGround\'s ids are strings; 1 and "1" '
+                "are not the same id)",
+            )
+        self.case = video
+        suite = row.get("suite")
+        if suite is not None and not isinstance(suite, str):
+            raise self.wrong(f"{path}.suite", suite, _STRING)
+        for key in ("prompt", "video_path", "file", "sheet", "generator"):
+            self.string(row, key, path)
+        self.strings(row, "physical_laws", path)
+        self.number(row, "general_avg", path)
+        self.boolean(row, "passed", path)
+        for metric in GENERAL_METRICS:
+            value = self.score(row, metric, path)
+            if value is not None:
+                self.add(metric, index, value)
+        physical = self.obj(row, "physical", path)
+        if physical:
+            self.physical(physical, f"{path}.physical", index)
+        checks = self.obj(row, "checks", path)
+        for axis, entry in checks.items():
+            self.axis(axis, f"{path}.checks", law=False)
+            self.check(entry, _key_path(f"{path}.checks", axis))
+        samples = self.obj(row, "samples", path)
+        for axis, scores in samples.items():
+            where = _key_path(f"{path}.samples", axis)
+            if not isinstance(scores, list):
+                raise self.wrong(where, scores, "a list of whole scores (null: not scored)")
+        return (suite or None, video)
+
+    def physical(self, physical: Mapping[str, Any], path: str, index: int) -> None:
+        laws = self.obj(physical, "laws", path)
+        for law, entry in laws.items():
+            self.axis(law, f"{path}.laws", law=True)
+            where = _key_path(f"{path}.laws", law)
+            if not isinstance(entry, dict):
+                raise self.wrong(where, entry, 'an object ({"score": 3})')
+            value = self.score(entry, "score", where)
+            self.string(entry, "status", where)
+            self.string(entry, "error", where)
+            if value is not None:
+                self.add(law, index, value)
+        self.strings(physical, "missing_laws", path)
+        self.number(physical, "coverage", path)
+        self.number(physical, "avg", path)
+
+    def check(self, entry: Any, path: str) -> None:
+        if not isinstance(entry, dict):
+            raise self.wrong(path, entry, 'an object ({"score": 3, ...})')
+        self.score(entry, "score", path)
+        min_score = entry.get("min_score")
+        if min_score is not None and not (
+            isinstance(min_score, int) and not isinstance(min_score, bool) and _is_score(min_score)
+        ):
+            raise self.wrong(f"{path}.min_score", min_score, _WHOLE)
+        self.boolean(entry, "passed", path)
+        for key in ("outcome", "nodeid", "raw", "error", "sheet"):
+            self.string(entry, key, path)
+        self.score(entry, "expected", path)
+        probs = entry.get("probs")
+        if probs is not None and not (
+            isinstance(probs, list) and all(_is_number(p) and 0 <= p <= 1 for p in probs)
+        ):
+            raise self.wrong(f"{path}.probs", probs, "a list of probabilities or null")
+        prompt = self.obj(entry, "prompt", path)
+        if prompt:
+            for key in ("system", "user"):
+                if not isinstance(prompt.get(key), str):
+                    raise self.wrong(f"{path}.prompt.{key}", prompt.get(key), "a string")
+        baseline = self.obj(entry, "baseline", path)
+        if baseline:
+            if not isinstance(baseline.get("status"), str):
+                raise self.wrong(f"{path}.baseline.status", baseline.get("status"), "a string")
+            for key in ("stored", "obtained", "tolerance"):
+                self.number(baseline, key, f"{path}.baseline")
+        self.obj(entry, "summary", path)
+        samples = entry.get("samples")
+        if samples is not None:
+            if not isinstance(samples, list):
+                raise self.wrong(f"{path}.samples", samples, "a list of samples or null")
+            for i, sample in enumerate(samples):
+                self.sample(sample, f"{path}.samples[{i}]")
+
+    def sample(self, sample: Any, path: str) -> None:
+        if not isinstance(sample, dict):
+            raise self.wrong(path, sample, "a sample (an object)")
+        for key in ("sample", "seed", "score", "expected", "error"):
+            if key not in sample:
+                raise self.fail(
+                    path, f"has no {key!r} (a sample holds sample, seed, score, expected and error)"
+                )
+        number = sample["sample"]
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise self.wrong(f"{path}.sample", number, "a whole number")
+        seed = sample["seed"]
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise self.wrong(f"{path}.seed", seed, "a whole number or null")
+        self.score(sample, "score", path)
+        self.score(sample, "expected", path)
+        self.string(sample, "error", path)
+        self.string(sample, "video", path)
+
+
+def check_scores(data: Any, name: str) -> ScoresDocument:
+    """``data`` (a parsed ``scores.json``) checked field by field; an InputError naming
+    ``name``, the JSON path of the first wrong field, what it holds and the fix."""
+    return _Reader(name).read(data)
+
+
+def read_scores(path: str | Path) -> ScoresDocument:
+    """The ``scores.json`` at ``path``, read with the file guards and checked; an
+    InputError naming the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        data = read_json_file(path)
+    except FileProblem as problem:
+        at = f" at line {problem.line}" if problem.line else ""
+        raise InputError(
+            f"The report {str(path)!r} {problem.reason}{at}. Point at a scores.json written by "
+            "pytest --phyjudge-report or phyjudge score-dir, or a PhyGround results file."
+        ) from None
+    return check_scores(data, str(path))
