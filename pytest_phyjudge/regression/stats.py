@@ -48,7 +48,7 @@ BOOTSTRAP_SEED = 0
 EXACT_FLIPS_MAX = 16
 MONTE_CARLO_FLIPS = 20000
 #: Up to this many values resampling draws each element; above, counts of distinct values.
-DIRECT_MAX = 5000
+DIRECT_MAX = 1000
 #: Above DIRECT_MAX values and this many distinct ones, the normal approximation.
 GROUPED_MAX = 1024
 

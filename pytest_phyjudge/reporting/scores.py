@@ -22,6 +22,7 @@ average them by.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -213,13 +214,31 @@ def _is_score(value: Any) -> bool:
     return _is_number(value) and MIN_SCORE <= value <= MAX_SCORE
 
 
+def _score_ok(value: Any) -> bool:
+    """``_is_score`` by exact types, for the million-row loop (NaN and infinities fail
+    the range; a bool is not an int here)."""
+    kind = type(value)
+    return (kind is int or kind is float) and MIN_SCORE <= value <= MAX_SCORE
+
+
+#: How the row checker treats each field it knows (the rest no reader uses).
+_ROW_FIELDS: dict[str, str] = {
+    **dict.fromkeys(GENERAL_METRICS, "metric"),
+    **dict.fromkeys(("suite", "prompt", "video_path", "file", "sheet", "generator"), "text"),
+    "physical": "physical",
+    **dict.fromkeys(("physical_laws", "general_avg", "passed", "checks", "samples"), "rare"),
+}
+
+
 class _Reader:
     """One pass over a document: every check, and the score columns on the way."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.case: str | None = None
-        self.columns: dict[str, tuple[array, array]] = {}
+        self.columns: dict[str, tuple[array, array]] = {
+            axis: (array("q"), array("d")) for axis in ALL_AXES
+        }
 
     # ----------------------------------------------------------------- errors
 
@@ -283,13 +302,6 @@ class _Reader:
                 check_axis(name)
             except InputError as exc:
                 raise self.fail(_key_path(path, name), f"names no axis: {exc}") from None
-
-    def add(self, axis: str, row: int, value: float) -> None:
-        column = self.columns.get(axis)
-        if column is None:
-            column = self.columns[axis] = (array("q"), array("d"))
-        column[0].append(row)
-        column[1].append(value)
 
     # ----------------------------------------------------------------- the document
 
@@ -359,66 +371,105 @@ class _Reader:
             data=data,
             cases=tuple(cases),
             columns={
-                axis: ScoreColumn(*self.columns[axis]) for axis in ALL_AXES if axis in self.columns
+                axis: ScoreColumn(rows, values)
+                for axis, (rows, values) in self.columns.items()
+                if len(rows)
             },
         )
 
     def row(self, row: Any, index: int) -> CaseKey:
-        path = f"results[{index}]"
-        if not isinstance(row, dict):
-            raise self.wrong(path, row, "a result (an object with a 'video')")
+        """One result row checked, its scores added to the columns. Written for speed (a
+        report may hold a million rows): one pass over the row's own fields, paths built
+        only for a message."""
+        if type(row) is not dict:
+            raise self.wrong(f"results[{index}]", row, "a result (an object with a 'video')")
         video = row.get("video")
-        if not isinstance(video, str) or not video:
+        if type(video) is not str or not video:
             if "video" not in row:
-                raise self.fail(path, f"has no 'video' (the case's id); {_SHAPE}")
+                raise self.fail(f"results[{index}]", f"has no 'video' (the case's id); {_SHAPE}")
             raise self.wrong(
-                f"{path}.video",
+                f"results[{index}].video",
                 video,
                 'a case id: a non-empty string (PhyGround\'s ids are strings; 1 and "1" '
                 "are not the same id)",
             )
         self.case = video
-        suite = row.get("suite")
-        if suite is not None and not isinstance(suite, str):
-            raise self.wrong(f"{path}.suite", suite, _STRING)
-        for key in ("prompt", "video_path", "file", "sheet", "generator"):
-            self.string(row, key, path)
-        self.strings(row, "physical_laws", path)
-        self.number(row, "general_avg", path)
-        self.boolean(row, "passed", path)
-        for metric in GENERAL_METRICS:
-            value = self.score(row, metric, path)
-            if value is not None:
-                self.add(metric, index, value)
-        physical = self.obj(row, "physical", path)
-        if physical:
-            self.physical(physical, f"{path}.physical", index)
-        checks = self.obj(row, "checks", path)
-        for axis, entry in checks.items():
-            self.axis(axis, f"{path}.checks", law=False)
-            self.check(entry, _key_path(f"{path}.checks", axis))
-        samples = self.obj(row, "samples", path)
-        for axis, scores in samples.items():
-            where = _key_path(f"{path}.samples", axis)
-            if not isinstance(scores, list):
-                raise self.wrong(where, scores, "a list of whole scores (null: not scored)")
+        suite = None
+        columns = self.columns
+        for key, value in row.items():
+            kind = _ROW_FIELDS.get(key)
+            if kind is None or value is None:
+                continue  # a field no reader uses (or null): another tool's business
+            if kind == "metric":
+                if not _score_ok(value):
+                    raise self.wrong(f"results[{index}].{key}", value, _SCORE)
+                rows, scores = columns[key]
+                rows.append(index)
+                scores.append(value)
+            elif kind == "text":
+                if type(value) is not str:
+                    raise self.wrong(_key_path(f"results[{index}]", key), value, _STRING)
+                if key == "suite":
+                    suite = value
+            elif kind == "physical":
+                self.physical(value, index)
+            else:
+                self.rare(key, row, index)
         return (suite or None, video)
 
-    def physical(self, physical: Mapping[str, Any], path: str, index: int) -> None:
-        laws = self.obj(physical, "laws", path)
-        for law, entry in laws.items():
-            self.axis(law, f"{path}.laws", law=True)
-            where = _key_path(f"{path}.laws", law)
-            if not isinstance(entry, dict):
-                raise self.wrong(where, entry, 'an object ({"score": 3})')
-            value = self.score(entry, "score", where)
-            self.string(entry, "status", where)
-            self.string(entry, "error", where)
-            if value is not None:
-                self.add(law, index, value)
-        self.strings(physical, "missing_laws", path)
-        self.number(physical, "coverage", path)
-        self.number(physical, "avg", path)
+    def rare(self, key: str, row: Mapping[str, Any], index: int) -> None:
+        """The fields of a pytest or score-dir report (checks, samples, ...)."""
+        path = f"results[{index}]"
+        if key == "physical_laws":
+            self.strings(row, key, path)
+        elif key == "general_avg":
+            self.number(row, key, path)
+        elif key == "passed":
+            self.boolean(row, key, path)
+        elif key == "checks":
+            for axis, entry in self.obj(row, key, path).items():
+                self.axis(axis, f"{path}.checks", law=False)
+                self.check(entry, _key_path(f"{path}.checks", axis))
+        elif key == "samples":
+            for axis, scores in self.obj(row, key, path).items():
+                if not isinstance(scores, list):
+                    raise self.wrong(
+                        _key_path(f"{path}.samples", axis),
+                        scores,
+                        "a list of whole scores (null: not scored)",
+                    )
+
+    def physical(self, physical: Any, index: int) -> None:
+        if type(physical) is not dict:
+            raise self.wrong(f"results[{index}].physical", physical, "an object or null")
+        laws = physical.get("laws")
+        if laws is not None:
+            if type(laws) is not dict:
+                raise self.wrong(f"results[{index}].physical.laws", laws, "an object or null")
+            columns = self.columns
+            for law, entry in laws.items():
+                column = columns.get(law) if law not in GENERAL_METRICS else None
+                if column is None:
+                    self.axis(law, f"results[{index}].physical.laws", law=True)
+                if type(entry) is not dict:
+                    where = _key_path(f"results[{index}].physical.laws", law)
+                    raise self.wrong(where, entry, 'an object ({"score": 3})')
+                score = entry.get("score")
+                if score is not None:
+                    if not _score_ok(score):
+                        where = _key_path(f"results[{index}].physical.laws", law)
+                        raise self.wrong(f"{where}.score", score, _SCORE)
+                    column[0].append(index)  # type: ignore[index]
+                    column[1].append(score)  # type: ignore[index]
+                if len(entry) > 1:
+                    where = _key_path(f"results[{index}].physical.laws", law)
+                    self.string(entry, "status", where)
+                    self.string(entry, "error", where)
+        if len(physical) > 1:
+            path = f"results[{index}].physical"
+            self.strings(physical, "missing_laws", path)
+            self.number(physical, "coverage", path)
+            self.number(physical, "avg", path)
 
     def check(self, entry: Any, path: str) -> None:
         if not isinstance(entry, dict):
@@ -487,12 +538,19 @@ def read_scores(path: str | Path) -> ScoresDocument:
     """The ``scores.json`` at ``path``, read with the file guards and checked; an
     InputError naming the file and what is wrong with it."""
     path = Path(path)
+    collecting = gc.isenabled()
+    gc.disable()  # a million rows are a million dicts: collecting meanwhile triples the time
     try:
-        data = read_json_file(path)
-    except FileProblem as problem:
-        at = f" at line {problem.line}" if problem.line else ""
-        raise InputError(
-            f"The report {str(path)!r} {problem.reason}{at}. Point at a scores.json written by "
-            "pytest --phyjudge-report or phyjudge score-dir, or a PhyGround results file."
-        ) from None
-    return check_scores(data, str(path))
+        try:
+            data = read_json_file(path)
+        except FileProblem as problem:
+            at = f" at line {problem.line}" if problem.line else ""
+            raise InputError(
+                f"The report {str(path)!r} {problem.reason}{at}. Point at a scores.json "
+                "written by pytest --phyjudge-report or phyjudge score-dir, or a PhyGround "
+                "results file."
+            ) from None
+        return check_scores(data, str(path))
+    finally:
+        if collecting:
+            gc.enable()
