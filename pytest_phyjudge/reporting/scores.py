@@ -22,6 +22,7 @@ average them by.
 
 from __future__ import annotations
 
+import difflib
 import gc
 import json
 import math
@@ -42,7 +43,7 @@ from pytest_phyjudge.engine.axes import (
     GENERAL_METRICS,
     MAX_SCORE,
     MIN_SCORE,
-    check_axis,
+    PHYSICAL_LAWS,
 )
 from pytest_phyjudge.engine.judgment import Judgment
 
@@ -189,7 +190,9 @@ class ScoresDocument:
 def _key_path(path: str, key: str) -> str:
     if not path and _IDENTIFIER.match(key):
         return key
-    return f"{path}.{key}" if _IDENTIFIER.match(key) else f"{path}[{json.dumps(key)}]"
+    if _IDENTIFIER.match(key) and len(key) <= 60:
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(key if len(key) <= 60 else key[:57] + '...')}]"
 
 
 def _shown(value: Any) -> str:
@@ -243,8 +246,8 @@ class _Reader:
     # ----------------------------------------------------------------- errors
 
     def fail(self, path: str, problem: str) -> InputError:
-        where = f"case {self.case!r} has " if self.case is not None else ""
-        return InputError(f"{self.name}: {where}{path} {problem}. {_FIX}")
+        case = f" (case {_shown(self.case)})" if self.case is not None else ""
+        return InputError(f"{self.name}: {path}{case} {problem}. {_FIX}")
 
     def wrong(self, path: str, value: Any, expected: str) -> InputError:
         return self.fail(path, f"= {_shown(value)}, which is not {expected}")
@@ -294,14 +297,17 @@ class _Reader:
         if law and name in GENERAL_METRICS:
             raise self.fail(
                 _key_path(path, name),
-                f"is the general metric {name!r} filed as a physical law; a general metric "
+                f"is the general metric {name!r} filed as a physical law: a general metric "
                 f'is a field of the row ("{name}": 4), not an entry of physical.laws',
             )
         if name not in ALL_AXES:
-            try:
-                check_axis(name)
-            except InputError as exc:
-                raise self.fail(_key_path(path, name), f"names no axis: {exc}") from None
+            close = difflib.get_close_matches(name, ALL_AXES, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self.fail(
+                _key_path(path, name),
+                f"is not one of the judge's axes{hint}: they are the general metrics "
+                f"{', '.join(GENERAL_METRICS)} and the laws {', '.join(PHYSICAL_LAWS)}",
+            )
 
     # ----------------------------------------------------------------- the document
 
@@ -356,11 +362,11 @@ class _Reader:
             key = self.row(row, index)
             seen = first.setdefault(key, index)
             if seen != index:
-                suite = "" if key[0] is None else f" of suite {key[0]!r}"
+                suite = "" if key[0] is None else f" of suite {_shown(key[0])}"
                 raise InputError(
                     f"{self.name}: results[{seen}] and results[{index}] are the same case "
-                    f"(video {key[1]!r}{suite}). A report holds one row per case (PhyGround's "
-                    "results hold one per prompt; several clips of a prompt go to one file "
+                    f"(video {_shown(key[1])}{suite}). A report holds one row per case "
+                    "(PhyGround's results hold one per prompt; several clips of a prompt go to one file "
                     "per generator), so there is no telling which to use: remove or rename "
                     "one of them."
                 )
@@ -542,7 +548,7 @@ def read_scores(path: str | Path) -> ScoresDocument:
     gc.disable()  # a million rows are a million dicts: collecting meanwhile triples the time
     try:
         try:
-            data = read_json_file(path)
+            data = read_json_file(path, unique_keys=True)
         except FileProblem as problem:
             at = f" at line {problem.line}" if problem.line else ""
             raise InputError(
