@@ -366,9 +366,9 @@ class _Reader:
                 raise InputError(
                     f"{self.name}: results[{seen}] and results[{index}] are the same case "
                     f"(video {_shown(key[1])}{suite}). A report holds one row per case "
-                    "(PhyGround's results hold one per prompt; several clips of a prompt go to one file "
-                    "per generator), so there is no telling which to use: remove or rename "
-                    "one of them."
+                    "(PhyGround's results hold one per prompt; several clips of a prompt go "
+                    "to one file per generator), so there is no telling which to use: remove "
+                    "or rename one of them."
                 )
             cases.append(key)
         self.case = None
