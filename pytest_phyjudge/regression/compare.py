@@ -2,9 +2,11 @@
 cry wolf when 16 axes are tested at once.
 
 A set of scores is a ``scores.json`` report (``--phyjudge-report`` or ``phyjudge
-score-dir``, or a PhyGround results file), a baseline file, or a pytest run's checks. Cases
-are paired by suite and case id (the ``video`` stem for reports without a suite); a sampled
-case counts once, with its mean. Per axis: the means of A and B over the shared cases, the
+score-dir``, or a PhyGround results file), a baseline file, or a pytest run's checks. A
+report is read and checked by ``reporting.scores.read_scores`` (the one reader of the
+format: a wrong field or a case twice is an error naming it). Cases are paired by the tuple
+(suite, case id) (the ``video`` for reports without a suite), never by a joined string; a
+sampled case counts once, with its mean. Per axis: the means of A and B over the shared cases, the
 mean paired delta B - A with its bootstrap interval, and
 the two-sided sign-flip permutation test of the deltas (``stats.sign_flip_p_value``). The
 axes' p-values are then adjusted together (Holm by default, see ``stats.adjust_p_values``):
