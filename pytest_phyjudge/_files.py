@@ -110,13 +110,37 @@ def json_depth(text: str, cap: int = MAX_JSON_DEPTH) -> int:
     return max(accumulate(steps, initial=0)) + (len(inner) < len(brackets))
 
 
-def parse_json(text: str) -> Any:
-    """``json.loads``, each way it can fail one FileProblem; nesting past MAX_JSON_DEPTH is
-    refused before parsing (the parser's own recursion limit depends on the caller's stack)."""
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different (``json`` would keep the last of two)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return found
+
+
+def parse_json(text: str, *, unique_keys: bool = False) -> Any:
+    """``json.loads``, each way it can fail one FileProblem. Nesting past MAX_JSON_DEPTH is
+    refused before parsing (the parser's own recursion limit depends on the caller's stack);
+    with ``unique_keys``, an object that holds a key twice is refused too (which of the two
+    would count is not for us to say)."""
     if json_depth(text) > MAX_JSON_DEPTH:
         raise FileProblem(f"is nested too deeply to read (more than {MAX_JSON_DEPTH} levels)")
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys if unique_keys else None)
+    except _RepeatedKey as exc:
+        key = repr(str(exc))
+        raise FileProblem(
+            f"holds the key {key if len(key) < 60 else key[:56] + '...'} twice in one "
+            "object, and only one of them can count"
+        ) from None
     except json.JSONDecodeError as exc:
         raise FileProblem(
             f"is not valid JSON ({exc.msg}, column {exc.colno})", exc.lineno
@@ -129,6 +153,6 @@ def parse_json(text: str) -> Any:
         raise FileProblem(f"holds a number too long to read ({exc})") from None
 
 
-def read_json_file(path: Path) -> Any:
+def read_json_file(path: Path, *, unique_keys: bool = False) -> Any:
     """The JSON value in ``path``; FileProblem for anything that keeps it from being read."""
-    return parse_json(read_text_file(path))
+    return parse_json(read_text_file(path), unique_keys=unique_keys)

@@ -170,7 +170,7 @@ def test_compare_two_pytest_reports(pytester: pytest.Pytester, kit: Kit, capsys)
         )
         result.assert_outcomes(passed=4)
     v1, v2 = read_report(pytester.path / "v1.json"), read_report(pytester.path / "v2.json")
-    assert v1.values[("s::a", "gravity")] == 4.0 and v2.values[("s::a", "gravity")] == 3.0
+    assert v1.values[(("s", "a"), "gravity")] == 4.0 and v2.values[(("s", "a"), "gravity")] == 3.0
     comparison = compare(v1, v2)
     assert [r.axis for r in comparison.rows] == ["SA", "gravity", "collision"]
     assert comparison.overall.n == 4 and comparison.overall.delta == -1.0

@@ -82,3 +82,30 @@ def test_summarize_gates() -> None:
     assert unscored["mean"] == 4 and unscored["met"] == 2 and unscored["passed"]
     nothing = summarize([None, None], min_score=3, gates=Gates(min_mean=2))
     assert nothing["mean"] is None and nothing["failed_gates"] == ["min_mean"]
+
+
+def test_long_inputs_resample_by_counts_of_distinct_values() -> None:
+    """Above DIRECT_MAX values the bootstrap draws multinomial counts of each distinct value
+    and the sign-flip test binomial counts of each magnitude's signs: the same
+    distributions, so the results match the normal theory a long input follows."""
+    import numpy as np
+
+    values = [1 + i % 5 for i in range(20_000)]  # mean 3, sd sqrt(2)
+    low, high = stats.bootstrap_interval(values, 0.95)
+    half = NormalDist().inv_cdf(0.975) * math.sqrt(2) / math.sqrt(len(values))
+    assert low == pytest.approx(3 - half, abs=0.004) and high == pytest.approx(3 + half, abs=0.004)
+    assert stats.bootstrap_interval(values, 0.95) == (low, high)
+    # 10,050 steps up and 9,950 down: |sum| 100 over sd sqrt(20,000), z = 0.707, p = 0.480
+    flips = [1.0] * 10_050 + [-1.0] * 9_950
+    assert stats.sign_flip_p_value(flips) == pytest.approx(0.480, abs=0.015)
+    assert stats.sign_flip_p_value([1.0] * 20_000) == 1 / (stats.MONTE_CARLO_FLIPS + 1)
+    # Many distinct values (more than GROUPED_MAX): the normal approximation.
+    spread = np.random.default_rng(0).normal(0.1, 1.0, size=20_000)
+    low, high = stats.bootstrap_interval(spread, 0.95)
+    assert low < float(np.mean(spread)) < high and high - low == pytest.approx(
+        2 * NormalDist().inv_cdf(0.975) * float(np.std(spread)) / math.sqrt(20_000), rel=0.05
+    )
+    z = abs(float(np.sum(spread))) / math.sqrt(float(np.sum(spread**2)))
+    assert stats.sign_flip_p_value(spread) == pytest.approx(
+        max(2 * NormalDist().cdf(-z), 0), abs=1e-4
+    )

@@ -9,7 +9,7 @@ from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.exits import EXIT_OK
-from pytest_phyjudge.regression.compare import read_report_document
+from pytest_phyjudge.reporting.scores import read_scores
 
 
 def add_commands(commands: Any) -> None:
@@ -27,16 +27,10 @@ def add_commands(commands: Any) -> None:
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    """The scores.json document at ``path``; an InputError naming the file and what is wrong."""
-    data = read_report_document(path)
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise InputError(
-            f"The report {str(path)!r} has no 'results' list, so it is not a scores.json "
-            "(PhyGround's shape: meta, num_videos, general_dimensions, results)."
-        )
-    if any(not isinstance(row, dict) for row in data["results"]):
-        raise InputError(f"The report {str(path)!r} has a result that is not a JSON object.")
-    return data
+    """The scores.json document at ``path``, checked field by field before the HTML model
+    reads it (``reporting.scores.read_scores``); an InputError naming the file, the JSON
+    path of the wrong field and the fix."""
+    return dict(read_scores(path).data)
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import fmean
+from typing import Any
 
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE
 from pytest_phyjudge.regression.compare import ScoreSet, paired_by_axis
@@ -40,8 +40,11 @@ class Agreement:
     overall: AxisAgreement
 
 
-def _whole(value: float) -> int:
-    return math.floor(value + 0.5)
+def _whole(values: Any) -> Any:
+    """Each value rounded half up to a whole score (numpy, as ``floor(v + 0.5)``)."""
+    import numpy as np
+
+    return np.floor(np.asarray(values, dtype=float) + 0.5).astype(np.int64)
 
 
 def quadratic_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
@@ -51,9 +54,11 @@ def quadratic_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
     from statsmodels.stats.inter_rater import cohens_kappa
 
     size = MAX_SCORE - MIN_SCORE + 1
-    table = np.zeros((size, size))
-    for x, y in zip(a, b, strict=True):
-        table[x - MIN_SCORE, y - MIN_SCORE] += 1
+    x = np.asarray(a, dtype=np.int64) - MIN_SCORE
+    y = np.asarray(b, dtype=np.int64) - MIN_SCORE
+    if len(x) != len(y):
+        raise ValueError(f"kappa needs pairs: {len(x)} and {len(y)} scores")
+    table = np.bincount(x * size + y, minlength=size * size).reshape(size, size).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = float(cohens_kappa(table, wt="quadratic", return_results=False))
     return kappa if math.isfinite(kappa) else None
@@ -61,33 +66,42 @@ def quadratic_kappa(a: Sequence[int], b: Sequence[int]) -> float | None:
 
 def spearman_rho(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Spearman's rank correlation (scipy); None when either side is constant."""
+    import numpy as np
     from scipy.stats import spearmanr
 
-    if len(set(a)) < 2 or len(set(b)) < 2:
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.size < 2 or x.min() == x.max() or y.min() == y.max():
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rho = float(spearmanr(a, b).statistic)
+        rho = float(spearmanr(x, y).statistic)
     return rho if math.isfinite(rho) else None
 
 
-def axis_agreement(axis: str, pairs: Sequence[tuple[float, float]]) -> AxisAgreement:
-    a = [_whole(x) for x, _ in pairs]
-    b = [_whole(y) for _, y in pairs]
+def _agreement_of(axis: str, x: Any, y: Any) -> AxisAgreement:
+    a, b = _whole(x), _whole(y)
     return AxisAgreement(
         axis=axis,
-        n=len(pairs),
-        exact=fmean(x == y for x, y in zip(a, b, strict=True)),
-        within_one=fmean(abs(x - y) <= 1 for x, y in zip(a, b, strict=True)),
+        n=len(a),
+        exact=float((a == b).sum()) / len(a),
+        within_one=float((abs(a - b) <= 1).sum()) / len(a),
         kappa=quadratic_kappa(a, b),
-        rho=spearman_rho([x for x, _ in pairs], [y for _, y in pairs]),
+        rho=spearman_rho(x, y),
     )
+
+
+def axis_agreement(axis: str, pairs: Sequence[tuple[float, float]]) -> AxisAgreement:
+    """One axis' agreement over its (A, B) pairs."""
+    return _agreement_of(axis, [x for x, _ in pairs], [y for _, y in pairs])
 
 
 def agreement(a: ScoreSet, b: ScoreSet) -> Agreement:
     """Per-axis agreement of A and B over the clips both scored; InputError when none."""
+    import numpy as np
+
     by_axis, shared = paired_by_axis(a, b)
-    rows = tuple(axis_agreement(axis, pairs) for axis, pairs in by_axis.items())
-    pooled = [pair for pairs in by_axis.values() for pair in pairs]
-    overall = axis_agreement("all", pooled)
+    rows = tuple(_agreement_of(axis, x, y) for axis, (x, y) in by_axis.items())
+    every_a = np.concatenate([x for x, _ in by_axis.values()])
+    every_b = np.concatenate([y for _, y in by_axis.values()])
+    overall = _agreement_of("all", every_a, every_b)
     return Agreement(a=a, b=b, shared_cases=shared, rows=rows, overall=overall)

@@ -2,9 +2,11 @@
 cry wolf when 16 axes are tested at once.
 
 A set of scores is a ``scores.json`` report (``--phyjudge-report`` or ``phyjudge
-score-dir``, or a PhyGround results file), a baseline file, or a pytest run's checks. Cases
-are paired by suite and case id (the ``video`` stem for reports without a suite); a sampled
-case counts once, with its mean. Per axis: the means of A and B over the shared cases, the
+score-dir``, or a PhyGround results file), a baseline file, or a pytest run's checks. A
+report is read and checked by ``reporting.scores.read_scores`` (the one reader of the
+format: a wrong field or a case twice is an error naming it). Cases are paired by the tuple
+(suite, case id) (the ``video`` for reports without a suite), never by a joined string; a
+sampled case counts once, with its mean. Per axis: the means of A and B over the shared cases, the
 mean paired delta B - A with its bootstrap interval, and
 the two-sided sign-flip permutation test of the deltas (``stats.sign_flip_p_value``). The
 axes' p-values are then adjusted together (Holm by default, see ``stats.adjust_p_values``):
@@ -18,28 +20,39 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge._files import FileProblem, read_json_file
-from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, MAX_SCORE, MIN_SCORE
+from pytest_phyjudge.engine.axes import ALL_AXES
 from pytest_phyjudge.regression import stats
+from pytest_phyjudge.reporting.scores import (
+    CaseKey,
+    ScoreColumn,
+    ScoresDocument,
+    check_scores,
+    read_scores,
+)
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_CORRECTION: stats.Correction = "holm"
 
-Pair = tuple[str, str]  # case, axis
+Pair = tuple[CaseKey, str]  # case, axis
 
 
 @dataclass(frozen=True)
 class ScoreSet:
-    """Scores by (case, axis); ``name`` says where they come from (a path), ``label`` what
-    tables and charts call them (the generator, from the file's metadata or ``--label``)."""
+    """Scores by case and axis; ``name`` says where they come from (a path), ``label`` what
+    tables and charts call them (the generator, from the file's metadata or ``--label``).
+
+    A case is its (suite, id) tuple, never a joined string, so ``('a::b', 'c')`` and
+    ``('a', 'b::c')`` stay two cases. The scores are kept by axis, in compact columns
+    (``columns[axis].rows`` index ``cases``), since a report may hold a million of them."""
 
     name: str
-    values: Mapping[Pair, float]
+    cases: tuple[CaseKey, ...]
+    columns: Mapping[str, ScoreColumn]
     judge: Mapping[str, Any] | None = None
     label: str = ""
 
@@ -50,6 +63,15 @@ class ScoreSet:
     def labelled(self, label: str | None) -> ScoreSet:
         """The same scores under another label (``None`` keeps this one)."""
         return self if label is None else replace(self, label=label)
+
+    @cached_property
+    def values(self) -> dict[Pair, float]:
+        """Every score by (case, axis), for readers that want a mapping (small sets)."""
+        return {
+            (self.cases[row], axis): value
+            for axis, column in self.columns.items()
+            for row, value in zip(column.rows, column.values, strict=True)
+        }
 
 
 @dataclass(frozen=True)
@@ -91,56 +113,23 @@ class Comparison:
 # --------------------------------------------------------------------------- reading
 
 
-def _case_key(row: Mapping[str, Any]) -> str:
-    suite = row.get("suite")
-    return f"{suite}::{row['video']}" if suite else str(row["video"])
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _score(value: Any, name: str, case: str, field: str) -> float | None:
-    """A report's score: None when it holds none (null or absent), else a finite number from
-    MIN_SCORE to MAX_SCORE; anything else is an InputError naming the file, case and field."""
-    if value is None:
-        return None
-    if _number(value) and math.isfinite(value) and MIN_SCORE <= value <= MAX_SCORE:
-        return float(value)
-    raise InputError(
-        f"{name}: case {case!r} has {field} = {value!r}, which is not a score. A score is a "
-        f"number from {MIN_SCORE} to {MAX_SCORE} (null when the axis was not scored); fix "
-        "that field, or re-create the report with phyjudge score-dir or --phyjudge-report."
+def scores_from_document(document: ScoresDocument) -> ScoreSet:
+    """The scores of a checked ``scores.json`` document."""
+    meta = document.meta
+    judge = meta.get("judge")
+    return ScoreSet(
+        name=document.name,
+        cases=document.cases,
+        columns=document.columns,
+        judge=judge if isinstance(judge, dict) else None,
+        label=run_label(meta, document.name),
     )
 
 
 def scores_from_report(data: Any, name: str) -> ScoreSet:
-    """The scores of a PhyGround-style ``scores.json`` document."""
-    fmt = 'a scores.json report has "results": [{"video", "SA", ..., "physical": {...}}]'
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise InputError(f"{name} is not a scores.json report ({fmt}).")
-    values: dict[Pair, float] = {}
-    for index, row in enumerate(data["results"]):
-        if not isinstance(row, dict) or "video" not in row:
-            raise InputError(f"{name}: results[{index}] has no 'video'; {fmt}.")
-        case = _case_key(row)
-        for metric in GENERAL_METRICS:
-            value = _score(row.get(metric), name, case, f"results[{index}].{metric}")
-            if value is not None:
-                values[(case, metric)] = value
-        physical = row.get("physical") or {}
-        laws = physical.get("laws") or {} if isinstance(physical, dict) else None
-        if not isinstance(laws, dict):
-            raise InputError(f"{name}: results[{index}].physical.laws is not an object; {fmt}.")
-        for law, entry in laws.items():
-            field = f"results[{index}].physical.laws.{law}"
-            if not isinstance(entry, dict):
-                raise InputError(f"{name}: case {case!r} has {field} = {entry!r}; {fmt}.")
-            value = _score(entry.get("score"), name, case, f"{field}.score")
-            if value is not None:
-                values[(case, law)] = value
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-    return ScoreSet(name=name, values=values, judge=meta.get("judge"), label=run_label(meta, name))
+    """The scores of a PhyGround-style ``scores.json`` document (checked first: an
+    InputError names the field that is wrong)."""
+    return scores_from_document(check_scores(data, name))
 
 
 def run_label(meta: Mapping[str, Any], name: str) -> str:
@@ -154,21 +143,36 @@ def run_label(meta: Mapping[str, Any], name: str) -> str:
 
 
 def read_report(path: str | Path) -> ScoreSet:
-    """Read a ``scores.json`` file; an InputError that names the file when it is not one."""
-    path = Path(path)
-    return scores_from_report(read_report_document(path), str(path))
+    """Read and check a ``scores.json`` file; an InputError naming the file and the field
+    when it is not one (see ``reporting.scores.read_scores``)."""
+    return scores_from_document(read_scores(path))
 
 
-def read_report_document(path: Path) -> Any:
-    """The JSON value of a report file; an InputError naming the file when it cannot be read."""
-    try:
-        return read_json_file(path)
-    except FileProblem as problem:
-        at = f" at line {problem.line}" if problem.line else ""
-        raise InputError(
-            f"The report {str(path)!r} {problem.reason}{at}. Point at a scores.json written by "
-            "pytest --phyjudge-report or phyjudge score-dir, or a PhyGround results file."
-        ) from None
+def scores_from_values(
+    values: Iterable[tuple[Pair, float]],
+    name: str,
+    judge: Mapping[str, Any] | None = None,
+    label: str = "",
+) -> ScoreSet:
+    """Scores from ((case, axis), score) items; a case seen again adds its other axes."""
+    from array import array
+
+    index: dict[CaseKey, int] = {}
+    columns: dict[str, tuple[array, array]] = {}
+    for (case, axis), value in values:
+        row = index.setdefault(case, len(index))
+        rows, scores = columns.setdefault(axis, (array("q"), array("d")))
+        rows.append(row)
+        scores.append(float(value))
+    order = [axis for axis in ALL_AXES if axis in columns]
+    order += sorted(set(columns) - set(order))
+    return ScoreSet(
+        name=name,
+        cases=tuple(index),
+        columns={axis: ScoreColumn(*columns[axis]) for axis in order},
+        judge=judge,
+        label=label,
+    )
 
 
 def scores_from_entries(
@@ -177,26 +181,42 @@ def scores_from_entries(
     judge: Mapping[str, Any] | None = None,
 ) -> ScoreSet:
     """Scores keyed (suite, case, axis), as a baseline or a run holds them."""
-    values = {(f"{suite}::{case}", axis): float(v) for (suite, case, axis), v in entries}
-    return ScoreSet(name=name, values=values, judge=judge)
+    items = ((((suite, case), axis), value) for (suite, case, axis), value in entries)
+    return scores_from_values(items, name, judge)
 
 
 # --------------------------------------------------------------------------- comparing
 
+#: (A's scores, B's scores) of one axis, as two aligned numpy arrays.
+Paired = tuple[Any, Any]
 
-def _axis_row(axis: str, pairs: Sequence[tuple[float, float]], confidence: float) -> AxisComparison:
+
+@dataclass(frozen=True)
+class Pairing:
+    """What A and B share: per axis the aligned scores of the cases both scored on it (in
+    the rubric's order of axes, each in A's order of cases), and the case counts."""
+
+    by_axis: Mapping[str, Paired]
+    shared: int
+    only_a: int
+    only_b: int
+
+
+def _mean(values: Any) -> float:
+    """The mean as ``statistics.fmean`` computes it (an exact sum), for a numpy array."""
+    return math.fsum(values.tolist()) / len(values)
+
+
+def _axis_row(axis: str, a: Any, b: Any, confidence: float) -> AxisComparison:
     """One axis' row with its raw p-value; ``_adjusted`` decides the regression later."""
-    a = [p[0] for p in pairs]
-    b = [p[1] for p in pairs]
-    deltas = [y - x for x, y in pairs]
+    deltas = b - a
     p_value = stats.sign_flip_p_value(deltas)
-    delta = fmean(deltas)
     return AxisComparison(
         axis=axis,
-        n=len(pairs),
-        mean_a=fmean(a),
-        mean_b=fmean(b),
-        delta=delta,
+        n=len(deltas),
+        mean_a=_mean(a),
+        mean_b=_mean(b),
+        delta=_mean(deltas),
         interval=stats.bootstrap_interval(deltas, confidence),
         p_value=p_value,
         p_adjusted=p_value,
@@ -215,29 +235,66 @@ def _adjusted(
     ]
 
 
-def paired_by_axis(a: ScoreSet, b: ScoreSet) -> tuple[dict[str, list[tuple[float, float]]], int]:
-    """(A's, B's) score pairs per axis over the cases both hold, in the rubric's order of
-    axes, and the number of shared cases; InputError when there is nothing to pair."""
-    cases_a = {case for case, _ in a.values}
-    cases_b = {case for case, _ in b.values}
-    shared = cases_a & cases_b
+def _scored(run: ScoreSet) -> Any:
+    """Which of the run's cases hold at least one score (a boolean array)."""
+    import numpy as np
+
+    scored = np.zeros(len(run.cases), dtype=bool)
+    for column in run.columns.values():
+        scored[np.frombuffer(column.rows, dtype=np.int64)] = True
+    return scored
+
+
+def pairing(a: ScoreSet, b: ScoreSet) -> Pairing:
+    """A's and B's scores paired by case and axis (vectorised: one dictionary of B's cases,
+    then array indexing per axis); InputError when there is nothing to pair."""
+    import numpy as np
+
+    where_in_b = {case: i for i, case in enumerate(b.cases)}
+    to_b = np.fromiter(
+        (where_in_b.get(case, -1) for case in a.cases), dtype=np.int64, count=len(a.cases)
+    )
+    scored_a, scored_b = _scored(a), _scored(b)
+    in_b = to_b >= 0
+    shared_mask = scored_a & in_b
+    shared_mask[in_b] &= scored_b[to_b[in_b]]
+    shared = int(shared_mask.sum())
+    count_a, count_b = int(scored_a.sum()), int(scored_b.sum())
     if not shared:
         raise InputError(
-            f"{a.name} and {b.name} have no case in common ({len(cases_a)} and {len(cases_b)} "
+            f"{a.name} and {b.name} have no case in common ({count_a} and {count_b} "
             "cases), so there is nothing to pair. Compare two runs of the same suite or "
             "prompt set (cases are matched by suite and case id, or by video stem)."
         )
-    by_axis: dict[str, list[tuple[float, float]]] = {}
-    for (case, axis), value in a.values.items():
-        if case in shared and (case, axis) in b.values:
-            by_axis.setdefault(axis, []).append((value, b.values[(case, axis)]))
+    by_axis: dict[str, Paired] = {}
+    for axis, column in a.columns.items():
+        other = b.columns.get(axis)
+        if other is None:
+            continue
+        b_values = np.full(len(b.cases), np.nan)
+        b_values[np.frombuffer(other.rows, dtype=np.int64)] = np.frombuffer(other.values)
+        rows = to_b[np.frombuffer(column.rows, dtype=np.int64)]
+        y = np.where(rows >= 0, b_values[np.maximum(rows, 0)], np.nan)
+        keep = ~np.isnan(y)
+        if keep.any():
+            by_axis[axis] = (np.frombuffer(column.values)[keep], y[keep])
     if not by_axis:
-        raise InputError(
-            f"{a.name} and {b.name} share {len(shared)} cases but no scored axis of them."
-        )
+        raise InputError(f"{a.name} and {b.name} share {shared} cases but no scored axis of them.")
     order = [axis for axis in ALL_AXES if axis in by_axis]
     order += sorted(set(by_axis) - set(order))
-    return {axis: by_axis[axis] for axis in order}, len(shared)
+    return Pairing(
+        by_axis={axis: by_axis[axis] for axis in order},
+        shared=shared,
+        only_a=count_a - shared,
+        only_b=count_b - shared,
+    )
+
+
+def paired_by_axis(a: ScoreSet, b: ScoreSet) -> tuple[dict[str, Paired], int]:
+    """(A's, B's) scores per axis over the cases both hold, in the rubric's order of
+    axes, and the number of shared cases; InputError when there is nothing to pair."""
+    found = pairing(a, b)
+    return dict(found.by_axis), found.shared
 
 
 def compare(
@@ -248,14 +305,15 @@ def compare(
     correction: stats.Correction = DEFAULT_CORRECTION,
 ) -> Comparison:
     """Pair A and B over their shared (case, axis); InputError when they share no case."""
+    import numpy as np
+
     if not 0 < confidence < 1:
         raise InputError(f"confidence is {confidence!r}; give a number in (0, 1), e.g. 0.95.")
-    by_axis, shared = paired_by_axis(a, b)
-    rows = [_axis_row(axis, pairs, confidence) for axis, pairs in by_axis.items()]
+    found = pairing(a, b)
+    rows = [_axis_row(axis, x, y, confidence) for axis, (x, y) in found.by_axis.items()]
     rows = _adjusted(rows, correction, 1 - confidence)
-    everything = [pair for pairs in by_axis.values() for pair in pairs]
-    cases_a = {case for case, _ in a.values}
-    cases_b = {case for case, _ in b.values}
+    every_a = np.concatenate([x for x, _ in found.by_axis.values()])
+    every_b = np.concatenate([y for _, y in found.by_axis.values()])
     notes = []
     from pytest_phyjudge.regression.baseline import describe_judge, same_judge
 
@@ -270,9 +328,9 @@ def compare(
         confidence=confidence,
         correction=correction,
         rows=rows,
-        overall=_axis_row("all", everything, confidence),
-        shared_cases=shared,
-        only_a=len(cases_a - cases_b),
-        only_b=len(cases_b - cases_a),
+        overall=_axis_row("all", every_a, every_b, confidence),
+        shared_cases=found.shared,
+        only_a=found.only_a,
+        only_b=found.only_b,
         notes=notes,
     )

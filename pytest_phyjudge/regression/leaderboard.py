@@ -9,8 +9,10 @@ of all law scores). A run with no general or no law score has no Overall and ran
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from statistics import fmean
 
 from pytest_phyjudge._exceptions import InputError
@@ -46,10 +48,6 @@ class Leaderboard:
     columns: tuple[str, ...] = COLUMNS
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return fmean(values) if values else None
-
-
 def _overall(scores: Mapping[str, float | None], counts: Mapping[str, int]) -> float | None:
     general = [scores[m] for m in GENERAL_METRICS if scores[m] is not None]
     weighted = [
@@ -63,20 +61,32 @@ def _overall(scores: Mapping[str, float | None], counts: Mapping[str, int]) -> f
     return GENERAL_WEIGHT * fmean(general) + (1 - GENERAL_WEIGHT) * physical  # type: ignore[arg-type]
 
 
-def board_row(run: ScoreSet) -> BoardRow:
-    """One run's leaderboard numbers."""
-    by_column: dict[str, list[float]] = {column: [] for column in COLUMNS if column != OVERALL}
+def _column_of() -> dict[str, str]:
+    """Each axis' leaderboard column: a general metric its own, a law its domain's."""
     column_of = {metric: metric for metric in GENERAL_METRICS}
     for domain, laws in DOMAINS.items():
         column_of.update({law: DOMAIN_COLUMNS[domain] for law in laws})
-    for (_case, axis), value in run.values.items():
-        if axis in column_of:
-            by_column[column_of[axis]].append(value)
-    scores: dict[str, float | None] = {c: _mean(v) for c, v in by_column.items()}
-    counts = {column: len(values) for column, values in by_column.items()}
-    scores[OVERALL] = _overall(scores, counts)
+    return column_of
+
+
+def board_row(run: ScoreSet) -> BoardRow:
+    """One run's leaderboard numbers. Means are exact sums (``math.fsum``, as
+    ``statistics.fmean``) over whole columns of scores, not one Python object per score."""
+    parts: dict[str, list[Sequence[float]]] = {c: [] for c in COLUMNS if c != OVERALL}
+    counts = dict.fromkeys(parts, 0)
+    column_of = _column_of()
+    for axis, scores in run.columns.items():
+        column = column_of.get(axis)
+        if column is not None and len(scores.values):
+            parts[column].append(scores.values)
+            counts[column] += len(scores.values)
+    scores_by: dict[str, float | None] = {
+        column: math.fsum(chain.from_iterable(found)) / counts[column] if counts[column] else None
+        for column, found in parts.items()
+    }
+    scores_by[OVERALL] = _overall(scores_by, counts)
     counts[OVERALL] = sum(counts.values())
-    return BoardRow(label=run.title, path=run.name, scores=scores, counts=counts)
+    return BoardRow(label=run.title, path=run.name, scores=scores_by, counts=counts)
 
 
 def leaderboard(runs: Sequence[ScoreSet]) -> Leaderboard:

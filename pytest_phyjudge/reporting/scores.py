@@ -2,6 +2,8 @@
 
 Both the batch command (``phyjudge score-dir``) and the pytest report write this shape, with
 extra fields of their own beside PhyGround's (thresholds, pass/fail, the judge, the settings).
+Every reader reads it through :func:`read_scores` (``scores_reader``, re-exported here), which
+checks each field a reader uses before anyone uses it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,24 @@ from typing import Any
 
 from pytest_phyjudge.engine.axes import GENERAL_METRICS
 from pytest_phyjudge.engine.judgment import Judgment
+from pytest_phyjudge.reporting.scores_reader import (
+    CaseKey,
+    ScoreColumn,
+    ScoresDocument,
+    check_scores,
+    read_scores,
+)
+
+__all__ = [
+    "CaseKey",
+    "ScoreColumn",
+    "ScoresDocument",
+    "VideoResult",
+    "build_scores",
+    "check_scores",
+    "read_scores",
+    "write_json_atomic",
+]
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, MAX_SCORE, MIN_SCORE
-from pytest_phyjudge.regression.compare import ScoreSet, compare
+from pytest_phyjudge.regression.compare import ScoreSet, compare, scores_from_values
 from pytest_phyjudge.regression.stats import Correction
 
 #: PhyGround's 250-prompt human-evaluation set: how many prompts list each law.
@@ -56,11 +56,11 @@ def _truth(rng: Any) -> dict[tuple[str, str], int]:
 def _judged(rng: Any, truth: dict[tuple[str, str], int], name: str) -> ScoreSet:
     """The truth as a noisy judge scores it: each score moved by -1, 0 or +1, kept on 1-5."""
     noise = rng.integers(-1, 2, size=len(truth))
-    values = {
-        key: float(min(MAX_SCORE, max(MIN_SCORE, score + int(step))))
-        for (key, score), step in zip(truth.items(), noise, strict=True)
-    }
-    return ScoreSet(name=name, values=values, label=name)
+    values = [
+        (((None, video), axis), float(min(MAX_SCORE, max(MIN_SCORE, score + int(step)))))
+        for ((video, axis), score), step in zip(truth.items(), noise, strict=True)
+    ]
+    return scores_from_values(values, name, label=name)
 
 
 def null_pair(seed: int) -> tuple[ScoreSet, ScoreSet]:
