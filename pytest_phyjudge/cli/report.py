@@ -39,7 +39,15 @@ def run_report(args: argparse.Namespace) -> int:
     path = Path(args.scores)
     document = read_document(path)
     try:
-        index = write_html_report(document, args.html, base=path.parent, title=args.title)
+        # A scores.json (and its sheets) may sit in the folder it is shown in: both are left
+        # alone, like the pytest run's own report in its --phyjudge-html folder.
+        index = write_html_report(
+            document,
+            args.html,
+            base=path.parent,
+            title=args.title,
+            leave=[path, path.parent / f"{path.stem}-sheets"],
+        )
     except OSError as exc:
         raise InputError(f"Cannot write the HTML report into {args.html!r} ({exc}).") from exc
     print(f"wrote {index} ({len(document['results'])} cases)")

@@ -107,6 +107,26 @@ def test_a_symlinked_subfolder_is_never_written_through(
     assert (other / "precious.mp4").read_bytes() == b"precious"
 
 
+def test_a_report_shown_in_its_own_folder_is_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``phyjudge report site/scores.json --html site``: the input and its sheets folder are
+    the run's own, so the page is written beside them and neither is touched; another file
+    of the user's in that folder still makes it refused."""
+    site = tmp_path / "site"
+    site.mkdir()
+    scores = _scores(site, [{"video": "a", "SA": 4}])
+    sheet = _png(site / "scores-sheets" / "a.png", (200, 10, 10))
+    before = scores.read_bytes(), sheet.read_bytes()
+    assert _report(scores, site, capsys)[0] == 0
+    assert (site / "index.html").is_file()
+    assert (scores.read_bytes(), sheet.read_bytes()) == before
+    (site / "notes.txt").write_text("mine")
+    code, text = _report(scores, site, capsys)
+    assert code == 2 and "notes.txt" in text
+    assert (site / "notes.txt").read_text() == "mine"
+
+
 def test_a_file_the_report_wrote_and_the_user_changed_is_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
