@@ -118,7 +118,12 @@ def read_identity_file(path: str | Path) -> JudgeRecord:
     return JudgeRecord.from_dict(data, str(file))
 
 
+def identity_text(record: JudgeRecord) -> str:
+    """The text of ``record``'s identity file."""
+    return json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
 def write_identity_file(record: JudgeRecord, path: str | Path) -> Path:
     file = Path(path)
-    file.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    file.write_text(identity_text(record), encoding="utf-8")
     return file
