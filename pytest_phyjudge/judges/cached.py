@@ -47,10 +47,10 @@ from pytest_phyjudge.judges.store import (
 _WRITE_FAILURES = (sqlite3.Error, OSError, CacheError)
 #: How each keyed setting is passed, for a replay miss that names the one to change.
 _SETTING_FLAGS = {
-    "scoring": "--phyjudge-scoring (phyjudge: --scoring)",
-    "fps": "phyjudge --fps",
-    "max_pixels": "phyjudge --max-pixels",
-    "max_new_tokens": "phyjudge --max-new-tokens",
+    "scoring": "--phyjudge-scoring {0} (phyjudge: --scoring {0})",
+    "fps": "--fps {0} to phyjudge",
+    "max_pixels": "--max-pixels {0} to phyjudge",
+    "max_new_tokens": "--max-new-tokens {0} to phyjudge",
 }
 
 
@@ -301,7 +301,7 @@ class CachedJudge(Judge):
             differ = [name for name in ours if settings.get(name) != ours[name]]
             named = "; ".join(
                 f"{name} was {settings.get(name)!r} there, {ours[name]!r} here (pass "
-                f"{_SETTING_FLAGS[name]} {settings.get(name)})"
+                f"{_SETTING_FLAGS[name].format(settings.get(name))})"
                 for name in differ
             )
             return (
