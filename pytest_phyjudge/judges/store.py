@@ -19,13 +19,14 @@ is kept. The store writes only its own database (and its -wal/-shm files) in its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -93,15 +94,33 @@ def cache_key(
     settings: Mapping[str, Any],
 ) -> str:
     """sha256 of the canonical JSON of everything a judgment depends on."""
+    return key_maker(identity, settings)(video_sha256, prompt_sha256)
+
+
+def key_maker(identity: JudgeIdentity, settings: Mapping[str, Any]) -> Callable[[str, str], str]:
+    """``cache_key`` for one judge and settings, as a function of (video, prompt) hashes:
+    the canonical JSON of the rest is made once (an import keys a million lines)."""
     material = {
-        "video": video_sha256,
-        "prompt": prompt_sha256,
+        "video": "\0video",
+        "prompt": "\0prompt",
         "judge": judge_material(identity),
         "settings": keyed(settings),
         "parser": PARSER_VERSION,
     }
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    head, rest = canonical.split('"\\u0000prompt"')
+    middle, tail = rest.split('"\\u0000video"')
+
+    def make(video_sha256: str, prompt_sha256: str) -> str:
+        text = head + _json_string(prompt_sha256) + middle + _json_string(video_sha256) + tail
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return make
+
+
+def _json_string(text: str) -> str:
+    """``json.dumps(text)``, without the encoder for the usual hex digest."""
+    return f'"{text}"' if text.isascii() and text.isalnum() else json.dumps(text)
 
 
 def reply_problem(judgment: Judgment) -> str | None:
@@ -513,42 +532,73 @@ def _settings_of(text: Any) -> dict[str, Any] | None:
 def _owner(
     key: str,
     judgment: Mapping[str, Any],
-    settings: Mapping[str, Any] | None,
+    settings: Mapping[str, Any] | str,
     judges: Sequence[JudgeRecord],
     first: str | None = None,
 ) -> JudgeRecord | None:
     """The judge among ``judges`` (``first``'s id tried first) whose identity, with the
-    judgment's own video and prompt hashes and ``settings``, reproduces ``key``."""
+    judgment's own video and prompt hashes and ``settings`` (or their ``_settings_text``),
+    reproduces ``key``."""
     video, prompt = judgment.get("video_sha256"), judgment.get("prompt_sha256")
     if not isinstance(video, str) or not isinstance(prompt, str):
         return None
-    ordered = sorted(judges, key=lambda record: record.id != first)
+    ordered = judges
+    if first is not None and len(judges) > 1:
+        ordered = sorted(judges, key=lambda record: record.id != first)
+    used = settings if isinstance(settings, str) else _settings_text(settings)
     for record in ordered:
-        made = cache_key(
-            video_sha256=video,
-            prompt_sha256=prompt,
-            identity=record.identity,
-            settings=DEFAULT_KEYED_SETTINGS if settings is None else settings,
-        )
-        if made == key:
+        if _maker(record.identity, used)(video, prompt) == key:
             return record
     return None
 
 
-def _prompt_problem(judgment: Judgment, record: JudgeRecord) -> str | None:
-    """Why ``judgment``'s prompt hash is that of another axis' prompt, or None. (A prompt
-    matching no axis may be a law with criteria of its own: that is checked on read.)"""
-    rubric = record.rubric
+def _settings_text(settings: Mapping[str, Any]) -> str:
+    """The keyed settings as canonical JSON (what the store keeps, and ``_maker``'s key)."""
     try:
-        if rubric.render(judgment.key, judgment.caption).sha256 == judgment.prompt_sha256:
-            return None
-        for axis in (*rubric.general_templates, *rubric.physical_criteria):
-            theirs = axis != judgment.key and rubric.render(axis, judgment.caption).sha256
-            if theirs == judgment.prompt_sha256:
-                return f"it is a judgment of {judgment.key!r} filed under {axis!r}'s prompt"
+        values = tuple(settings.get(name) for name in KEYED_SETTINGS)
+        return _settings_text_of(values, tuple(type(value) for value in values))
+    except TypeError:  # a value JSON may hold but a tuple cannot hash (a list)
+        return json.dumps(keyed(settings), sort_keys=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _settings_text_of(values: tuple[Any, ...], types: tuple[type, ...]) -> str:
+    """(``types`` keeps 2 and 2.0, and 1 and True, apart: their JSON differs.)"""
+    return json.dumps(dict(zip(KEYED_SETTINGS, values, strict=True)), sort_keys=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _identity_dict(identity: JudgeIdentity) -> dict[str, Any]:
+    return identity.to_dict()
+
+
+@functools.lru_cache(maxsize=64)
+def _maker(identity: JudgeIdentity, settings: str) -> Callable[[str, str], str]:
+    return key_maker(identity, json.loads(settings))
+
+
+#: Stands for the caption while a prompt is rendered once per judge and axis.
+_CAPTION = "\0caption\0"
+
+
+def prompt_hasher(record: JudgeRecord, axis: str) -> Callable[[str], str | None]:
+    """``lambda caption: record.rubric.render(axis, caption).sha256``, rendering the
+    template once: the caption is escaped into the JSON text the hash is taken of (the
+    same text, character for character). None for an axis the rubric cannot render."""
+    try:
+        rendered = record.rubric.render(axis, _CAPTION)
     except (PhyJudgeError, KeyError, ValueError, TypeError):
-        return None
-    return None
+        return lambda caption: None
+    text = json.dumps([rendered.key, rendered.system, rendered.user], ensure_ascii=False)
+    parts = text.split(json.dumps(_CAPTION, ensure_ascii=False)[1:-1])
+    if _CAPTION in rendered.system or len(parts) != rendered.user.count(_CAPTION) + 1:
+        return lambda caption: record.rubric.render(axis, caption).sha256  # a rubric of its own
+
+    def sha(caption: str) -> str:
+        escaped = json.dumps(caption, ensure_ascii=False)[1:-1]
+        return hashlib.sha256(escaped.join(parts).encode("utf-8")).hexdigest()
+
+    return sha
 
 
 class _Importer:
@@ -562,13 +612,14 @@ class _Importer:
         self.source = source
         self.judges = identities
         self.replace = replace
-        self.batch: dict[str, tuple[str, Judgment, dict[str, Any], dict[str, Any]]] = {}
+        self.batch: dict[str, tuple[str, Judgment, str, dict[str, Any]]] = {}
         self.added = self.read = self.replaced = 0
         self.refused: list[str] = []
         self.refused_count = 0
         self.conflicts: list[str] = []
         self.conflict_count = 0
         self.recorded: set[str] = set()
+        self.hashers: dict[tuple[str, str], Callable[[str], str | None]] = {}
 
     def line(self, number: int, line: str) -> None:
         if not line.strip():
@@ -600,19 +651,21 @@ class _Importer:
                 stacklevel=4,
             )
             return
-        self.check(where, key, judgment, settings, record.get("judge_id"))
+        self.check(where, key, data, judgment, settings, record.get("judge_id"))
 
     def check(
         self,
         where: str,
         key: str,
+        data: dict[str, Any],
         judgment: Judgment,
         settings: dict[str, Any] | None,
         judge_id: Any,
     ) -> None:
         """Refuse what its content does not bear out; queue the rest."""
         first = judge_id if isinstance(judge_id, str) else None
-        owner = _owner(key, judgment.to_dict(), settings, self.judges, first)
+        used = _settings_text(DEFAULT_KEYED_SETTINGS if settings is None else settings)
+        owner = _owner(key, data, used, self.judges, first)
         problem = None
         if owner is None:
             problem = (
@@ -627,7 +680,7 @@ class _Importer:
                 )
             )
         else:
-            problem = reply_problem(judgment) or _prompt_problem(judgment, owner)
+            problem = reply_problem(judgment) or self.prompt_problem(judgment, owner)
         if problem is not None:
             self.refuse(
                 f"{where}: refused the judgment of {judgment.key!r} for video sha256 "
@@ -638,21 +691,39 @@ class _Importer:
         self.read += 1
         if self.refused_count:
             return  # nothing will be imported: only look for more problems
-        kept = judgment.to_dict()
-        kept["judge"] = owner.identity.to_dict()
+        kept = dict(data)  # the checked fields, without the judge they claim
+        kept["judge"] = _identity_dict(owner.identity)
         kept["cached"] = False
-        used = DEFAULT_KEYED_SETTINGS if settings is None else settings
         earlier = self.batch.get(key)
         if earlier is not None:
             if _comparable(earlier[3]) != _comparable(kept):
                 self.conflict(key, earlier[3], kept, where, "an earlier line of the file")
             return
-        self.batch[key] = (where, judgment, dict(used), kept)
+        self.batch[key] = (where, judgment, used, kept)
         if owner.id not in self.recorded:
             self.cache.add_judge(owner)  # the judge of what it imports, for a replay to name
             self.recorded.add(owner.id)
         if len(self.batch) >= IMPORT_BATCH:
             self.flush()
+
+    def prompt_problem(self, judgment: Judgment, owner: JudgeRecord) -> str | None:
+        """Why ``judgment``'s prompt hash is that of another axis' prompt, or None. (A prompt
+        matching no axis may be a law with criteria of its own: that is checked on read.)"""
+        if self.prompt_sha(owner, judgment.key, judgment.caption) == judgment.prompt_sha256:
+            return None
+        rubric = owner.rubric
+        for axis in (*rubric.general_templates, *rubric.physical_criteria):
+            if axis != judgment.key and (
+                self.prompt_sha(owner, axis, judgment.caption) == judgment.prompt_sha256
+            ):
+                return f"it is a judgment of {judgment.key!r} filed under {axis!r}'s prompt"
+        return None
+
+    def prompt_sha(self, owner: JudgeRecord, axis: str, caption: str) -> str | None:
+        hasher = self.hashers.get((owner.id, axis))
+        if hasher is None:
+            hasher = self.hashers[owner.id, axis] = prompt_hasher(owner, axis)
+        return hasher(caption)
 
     def refuse(self, message: str) -> None:
         self.refused_count += 1
@@ -711,7 +782,7 @@ class _Importer:
                     judgment.video_sha256,
                     now,
                     json.dumps(kept),
-                    json.dumps(settings, sort_keys=True),
+                    settings,
                 )
             )
         db.executemany(
