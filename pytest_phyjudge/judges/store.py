@@ -278,10 +278,17 @@ class JudgmentCache:
             try:
                 return self._connect_read_only(f"{uri}?mode=ro&immutable=1")
             except sqlite3.Error as exc:
-                raise CacheError(
-                    f"Cannot read the judgment cache {self.path} ({exc}). Check that the file "
-                    "is a judgment cache you may read, or point --phyjudge-cache elsewhere."
-                ) from exc
+                raise self._unreadable(exc) from exc
+        except sqlite3.Error as exc:  # not a database at all, or a damaged one
+            raise self._unreadable(exc) from exc
+
+    def _unreadable(self, exc: Exception) -> CacheError:
+        return CacheError(
+            f"Cannot read the judgment cache {self.path} ({exc}), so nothing can be replayed "
+            "from it. Check that the file is a judgment cache you may read (import an export "
+            "into a fresh folder with 'phyjudge cache import FILE --cache DIR'), or point "
+            "--phyjudge-cache elsewhere."
+        )
 
     @staticmethod
     def _connect_read_only(uri: str) -> sqlite3.Connection:
@@ -473,7 +480,7 @@ class JudgmentCache:
             line: dict[str, Any] = {"key": key, "judgment": judgment}
             if settings is not None:
                 line["settings"] = settings
-            owner = _owner(key, judgment, settings, judges)
+            owner = _owner(key, judgment, settings or DEFAULT_KEYED_SETTINGS, judges)
             if owner is not None:
                 line["judge_id"] = owner.id
             out.write(json.dumps(line, sort_keys=True) + "\n")

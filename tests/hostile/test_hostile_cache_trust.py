@@ -431,3 +431,19 @@ def test_a_replay_miss_names_the_setting_that_differs(
     assert isinstance(got, CacheError)
     for text in named:
         assert text in str(got), str(got)
+
+
+def test_a_pytest_replay_of_an_unreadable_cache_says_so(pytester: pytest.Pytester, kit: Kit):
+    kit.clip("a")
+    kit.suite(
+        "videos: clips/{id}.mp4\ndefaults: {metrics: [SA]}\ncases:\n  - {id: a, prompt: A ball.}\n"
+    )
+    (pytester.path / "c").mkdir()
+    (pytester.path / "c" / "judgments.sqlite3").write_bytes(b"not a database at all " * 100)
+    result = pytester.runpytest(
+        "--phyjudge-cache", "c", "--phyjudge-cache-mode", "only", "-p", "no:randomly"
+    )
+    out = result.stdout.str()
+    assert result.ret != 0
+    assert "Cannot read the judgment cache" in out and "nothing can be replayed" in out, out
+    assert "Traceback" not in out and "sqlite3.DatabaseError" not in out, out
