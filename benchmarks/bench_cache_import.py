@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import load_rubric
 from pytest_phyjudge.judges.record import JudgeRecord
-from pytest_phyjudge.judges.store import cache_key, keyed
+from pytest_phyjudge.judges.store import key_maker, keyed, prompt_hasher
 
 IDENTITY = JudgeIdentity(kind="tiny", adapter="tiny-judge", base="tiny-base", adapter_sha256="w")
 SETTINGS = {"fps": 2.0, "max_pixels": 230400, "max_new_tokens": 64, "scoring": "greedy"}
@@ -46,6 +46,9 @@ print(f"{code} {seconds:.2f} {usage.ru_utime + usage.ru_stime:.2f} {usage.ru_max
 def write_export(path: Path, lines: int) -> None:
     """An export of ``lines`` judgments of distinct clips, cycling over a few axes."""
     record = JudgeRecord(IDENTITY, load_rubric(None))
+    make_key = key_maker(IDENTITY, SETTINGS)
+    hashers = {axis: prompt_hasher(record, axis) for axis in AXES}
+    judge = IDENTITY.to_dict()
     with path.open("w", encoding="utf-8") as out:
         out.write(json.dumps({"judge_record": record.to_dict()}, sort_keys=True) + "\n")
         for number in range(lines):
@@ -53,28 +56,28 @@ def write_export(path: Path, lines: int) -> None:
             video = hashlib.sha256(str(clip).encode()).hexdigest()
             # Each clip its own prompt (the worst case: no prompt is rendered twice).
             caption = f"Ball number {clip} falls onto a table."
-            prompt = record.rubric.render(axis, caption).sha256
+            prompt = hashers[axis](caption)
+            assert prompt is not None
             score = 1 + number % 5
-            judgment = Judgment(
-                key=axis,
-                score=score,
-                raw=f'{{"{axis}": {score}}}',
-                video=f"clips/{clip}.mp4",
-                video_sha256=video,
-                prompt_sha256=prompt,
-                judge=IDENTITY,
-                seconds=1.5,
-                caption=caption,
-            )
-            key = cache_key(
-                video_sha256=video,
-                prompt_sha256=prompt,
-                identity=IDENTITY,
-                settings=SETTINGS,
-            )
+            judgment = {
+                "key": axis,
+                "score": score,
+                "raw": f'{{"{axis}": {score}}}',
+                "video": f"clips/{clip}.mp4",
+                "video_sha256": video,
+                "prompt_sha256": prompt,
+                "judge": judge,
+                "seconds": 1.5,
+                "caption": caption,
+                "probs": None,
+                "expected": None,
+                "cached": False,
+                "extra": {},
+                "greedy": None,
+            }
             line = {
-                "key": key,
-                "judgment": judgment.to_dict(),
+                "key": make_key(video, prompt),
+                "judgment": judgment,
                 "settings": keyed(SETTINGS),
                 "judge_id": record.id,
             }
