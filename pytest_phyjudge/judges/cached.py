@@ -196,7 +196,7 @@ class CachedJudge(Judge):
         hits: dict[str, Judgment] = {}
         refused: dict[str, str] = {}
         unreadable: str | None = None
-        if self.mode in ("use", "only"):
+        if self.mode in ("use", "only") and not self._unreadable:
             for axis, key in keys.items():
                 try:
                     stored = self.cache.get_stored(key)
