@@ -19,43 +19,39 @@ is kept. The store writes only its own database (and its -wal/-shm files) in its
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_phyjudge._exceptions import CacheError, JudgeOutputError, PhyJudgeError
-from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.engine.parse import PARSER_VERSION, answer_prefix, parse_score
-from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
-from pytest_phyjudge.judges.record import JudgeRecord, judge_material
+from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
+from pytest_phyjudge.engine.judgment import Judgment
+from pytest_phyjudge.judges.record import JudgeRecord
+from pytest_phyjudge.judges.transfer import Imported, Importer
+from pytest_phyjudge.judges.trust import (
+    DEFAULT_KEYED_SETTINGS,
+    CacheWarning,
+    cache_key,
+    key_owner,
+    keyed,
+    settings_of,
+)
+
+#: Names used from here; the checks themselves live in ``trust``.
+__all__ = ["CacheWarning", "Imported", "JudgmentCache", "Stored", "cache_key"]
 
 DB_NAME = "judgments.sqlite3"
 #: The database's own files: an export must never be written over one of them.
 DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
-#: Settings that change a judgment; anything else in ``Judge.settings`` does not.
-KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")
-#: The keyed settings of a run that sets none: what an export line without its settings (an
-#: export of an older version) is checked against.
-DEFAULT_KEYED_SETTINGS: dict[str, Any] = {
-    "fps": DEFAULT_FPS,
-    "max_pixels": DEFAULT_MAX_PIXELS,
-    "max_new_tokens": 64,
-    "scoring": "greedy",
-}
+#: Rows an export reads at a time.
+PAGE_ROWS = 2000
 #: How long to wait for other processes to release a locked cache before giving up.
 LOCKED_WAIT_SECONDS = 60.0
-#: Judgments an import reads, checks and writes at a time: memory stays flat.
-IMPORT_BATCH = 2000
-#: Problems an import lists before it only counts them.
-SHOWN_PROBLEMS = 10
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS judgments (
     key TEXT PRIMARY KEY,
@@ -72,98 +68,6 @@ CREATE TABLE IF NOT EXISTS judges (
 """
 
 
-class CacheWarning(UserWarning):
-    """The cache had a problem it recovered from (a corrupt file moved aside, a bad record
-    skipped, a write that failed)."""
-
-
-class CacheConflict(CacheError):
-    """An import would replace stored judgments with different ones."""
-
-
-def keyed(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings that are part of a judgment's key, and only those."""
-    return {name: settings.get(name) for name in KEYED_SETTINGS}
-
-
-def cache_key(
-    *,
-    video_sha256: str,
-    prompt_sha256: str,
-    identity: JudgeIdentity,
-    settings: Mapping[str, Any],
-) -> str:
-    """sha256 of the canonical JSON of everything a judgment depends on."""
-    return key_maker(identity, settings)(video_sha256, prompt_sha256)
-
-
-def key_maker(identity: JudgeIdentity, settings: Mapping[str, Any]) -> Callable[[str, str], str]:
-    """``cache_key`` for one judge and settings, as a function of (video, prompt) hashes:
-    the canonical JSON of the rest is made once (an import keys a million lines)."""
-    material = {
-        "video": "\0video",
-        "prompt": "\0prompt",
-        "judge": judge_material(identity),
-        "settings": keyed(settings),
-        "parser": PARSER_VERSION,
-    }
-    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
-    head, rest = canonical.split('"\\u0000prompt"')
-    middle, tail = rest.split('"\\u0000video"')
-
-    def make(video_sha256: str, prompt_sha256: str) -> str:
-        text = head + _json_string(prompt_sha256) + middle + _json_string(video_sha256) + tail
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    return make
-
-
-def _json_string(text: str) -> str:
-    """``json.dumps(text)``, without the encoder for the usual hex digest."""
-    return f'"{text}"' if text.isascii() and text.isalnum() else json.dumps(text)
-
-
-def reply_problem(judgment: Judgment) -> str | None:
-    """Why ``judgment``'s raw reply does not say its score on its axis, or None when it does.
-
-    A greedy reply is parsed as the judge's reply was; a distribution judgment's reply is
-    the answer prefix and the likeliest digit of its probabilities."""
-    axis = judgment.key
-    try:
-        said = parse_score(judgment.raw, axis)
-    except JudgeOutputError:
-        said = None
-    if said is None and judgment.probs is not None:
-        likeliest = max(range(5), key=lambda i: judgment.probs[i]) + 1  # type: ignore[index]
-        if judgment.raw != f"{answer_prefix(axis)}{judgment.score}":
-            return f"its reply {judgment.raw[:80]!r} is not the answer {axis!r} to its score"
-        if likeliest != judgment.score:
-            return (
-                f"its score {judgment.score} is not the likeliest digit of its probabilities "
-                f"({likeliest})"
-            )
-        return None
-    if said is None:
-        return f"its reply {judgment.raw[:80]!r} gives no score for {axis!r}"
-    if said != judgment.score:
-        return f"its reply {judgment.raw[:80]!r} says {said}, its score says {judgment.score}"
-    return None
-
-
-def _comparable(data: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What makes two stored judgments the same judgment (timings and paths do not)."""
-    probs = data.get("probs")
-    return (
-        data.get("key"),
-        data.get("score"),
-        data.get("raw"),
-        None if probs is None else tuple(probs),
-        data.get("expected"),
-        data.get("video_sha256"),
-        data.get("prompt_sha256"),
-    )
-
-
 @dataclass(frozen=True)
 class Stored:
     """A judgment as the cache holds it, with the keyed settings it was recorded under
@@ -171,26 +75,6 @@ class Stored:
 
     judgment: Judgment
     settings: dict[str, Any] | None
-
-
-class Imported(tuple):  # type: ignore[type-arg]
-    """``(new, read)`` as an import always returned, and how many stored judgments it
-    replaced (``--replace``)."""
-
-    replaced: int
-
-    def __new__(cls, added: int, read: int, replaced: int = 0) -> Imported:
-        self = super().__new__(cls, (added, read))
-        self.replaced = replaced
-        return self
-
-    @property
-    def added(self) -> int:
-        return int(self[0])
-
-    @property
-    def read(self) -> int:
-        return int(self[1])
 
 
 class JudgmentCache:
@@ -371,7 +255,7 @@ class JudgmentCache:
             return None
         try:
             judgment = Judgment.from_dict(json.loads(rows[0][0]))
-            settings = _settings_of(rows[0][1])
+            settings = settings_of(rows[0][1])
             return Stored(judgment, settings)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             warnings.warn(
@@ -409,7 +293,7 @@ class JudgmentCache:
         found = []
         for (text,) in rows:
             try:
-                found.append(_settings_of(text))
+                found.append(settings_of(text))
             except (ValueError, TypeError):
                 continue
         return found
@@ -431,13 +315,13 @@ class JudgmentCache:
             page = self._rows(
                 f"SELECT key, judgment, {column}, created FROM judgments "
                 "WHERE created > ? OR (created = ? AND key > ?) ORDER BY created, key LIMIT ?",
-                (last[0], last[0], last[1], IMPORT_BATCH),
+                (last[0], last[0], last[1], PAGE_ROWS),
             )
             if not page:
                 return
             for key, text, settings, _created in page:
                 try:
-                    yield key, json.loads(text), _settings_of(settings)
+                    yield key, json.loads(text), settings_of(settings)
                 except (ValueError, TypeError, RecursionError):
                     continue  # unreadable rows are never handed on
             last = (page[-1][3], page[-1][0])
@@ -480,7 +364,7 @@ class JudgmentCache:
             line: dict[str, Any] = {"key": key, "judgment": judgment}
             if settings is not None:
                 line["settings"] = settings
-            owner = _owner(key, judgment, settings or DEFAULT_KEYED_SETTINGS, judges)
+            owner = key_owner(key, judgment, settings or DEFAULT_KEYED_SETTINGS, judges)
             if owner is not None:
                 line["judge_id"] = owner.id
             out.write(json.dumps(line, sort_keys=True) + "\n")
@@ -506,7 +390,7 @@ class JudgmentCache:
         ``replace``; after any of them nothing of the file is imported. A record whose
         judgment no judge could have written (a score of 7, an unknown axis, ...) is skipped
         with a warning naming its line."""
-        importer = _Importer(self, source, [*identities, *self.judges()], replace)
+        importer = Importer(self, source, [*identities, *self.judges()], replace)
         with self._lock:
             self.db.execute("BEGIN")
             try:
@@ -524,300 +408,3 @@ class JudgmentCache:
 def _has_settings(db: sqlite3.Connection) -> bool:
     columns = db.execute("PRAGMA table_info(judgments)").fetchall()
     return any(column[1] == "settings" for column in columns)
-
-
-def _settings_of(text: Any) -> dict[str, Any] | None:
-    """Stored settings (JSON text, or NULL) as the keyed settings; a ValueError for others."""
-    if text is None:
-        return None
-    data = json.loads(text) if isinstance(text, str) else text
-    if not isinstance(data, dict):
-        raise ValueError(f"settings are {type(data).__name__}, not an object")
-    return keyed(data)
-
-
-def _owner(
-    key: str,
-    judgment: Mapping[str, Any],
-    settings: Mapping[str, Any] | str,
-    judges: Sequence[JudgeRecord],
-    first: str | None = None,
-) -> JudgeRecord | None:
-    """The judge among ``judges`` (``first``'s id tried first) whose identity, with the
-    judgment's own video and prompt hashes and ``settings`` (or their ``_settings_text``),
-    reproduces ``key``."""
-    video, prompt = judgment.get("video_sha256"), judgment.get("prompt_sha256")
-    if not isinstance(video, str) or not isinstance(prompt, str):
-        return None
-    ordered = judges
-    if first is not None and len(judges) > 1:
-        ordered = sorted(judges, key=lambda record: record.id != first)
-    used = settings if isinstance(settings, str) else _settings_text(settings)
-    for record in ordered:
-        if _maker(record.identity, used)(video, prompt) == key:
-            return record
-    return None
-
-
-def _settings_text(settings: Mapping[str, Any]) -> str:
-    """The keyed settings as canonical JSON (what the store keeps, and ``_maker``'s key)."""
-    try:
-        values = tuple(settings.get(name) for name in KEYED_SETTINGS)
-        return _settings_text_of(values, tuple(type(value) for value in values))
-    except TypeError:  # a value JSON may hold but a tuple cannot hash (a list)
-        return json.dumps(keyed(settings), sort_keys=True)
-
-
-@functools.lru_cache(maxsize=64)
-def _settings_text_of(values: tuple[Any, ...], types: tuple[type, ...]) -> str:
-    """(``types`` keeps 2 and 2.0, and 1 and True, apart: their JSON differs.)"""
-    return json.dumps(dict(zip(KEYED_SETTINGS, values, strict=True)), sort_keys=True)
-
-
-@functools.lru_cache(maxsize=64)
-def _identity_dict(identity: JudgeIdentity) -> dict[str, Any]:
-    return identity.to_dict()
-
-
-@functools.lru_cache(maxsize=64)
-def _maker(identity: JudgeIdentity, settings: str) -> Callable[[str, str], str]:
-    return key_maker(identity, json.loads(settings))
-
-
-#: Stands for the caption while a prompt is rendered once per judge and axis.
-_CAPTION = "\0caption\0"
-
-
-def prompt_hasher(record: JudgeRecord, axis: str) -> Callable[[str], str | None]:
-    """``lambda caption: record.rubric.render(axis, caption).sha256``, rendering the
-    template once: the caption is escaped into the JSON text the hash is taken of (the
-    same text, character for character). None for an axis the rubric cannot render."""
-    try:
-        rendered = record.rubric.render(axis, _CAPTION)
-    except (PhyJudgeError, KeyError, ValueError, TypeError):
-        return lambda caption: None
-    text = json.dumps([rendered.key, rendered.system, rendered.user], ensure_ascii=False)
-    parts = text.split(json.dumps(_CAPTION, ensure_ascii=False)[1:-1])
-    if _CAPTION in rendered.system or len(parts) != rendered.user.count(_CAPTION) + 1:
-        return lambda caption: record.rubric.render(axis, caption).sha256  # a rubric of its own
-
-    def sha(caption: str) -> str:
-        escaped = json.dumps(caption, ensure_ascii=False)[1:-1]
-        return hashlib.sha256(escaped.join(parts).encode("utf-8")).hexdigest()
-
-    return sha
-
-
-class _Importer:
-    """One import, line by line: checks each record, and writes them a batch at a time
-    inside the caller's transaction (memory stays flat whatever the file's length)."""
-
-    def __init__(
-        self, cache: JudgmentCache, source: str, identities: list[JudgeRecord], replace: bool
-    ) -> None:
-        self.cache = cache
-        self.source = source
-        self.judges = identities
-        self.replace = replace
-        self.batch: dict[str, tuple[str, Judgment, str, dict[str, Any]]] = {}
-        self.added = self.read = self.replaced = 0
-        self.refused: list[str] = []
-        self.refused_count = 0
-        self.conflicts: list[str] = []
-        self.conflict_count = 0
-        self.recorded: set[str] = set()
-        self.hashers: dict[tuple[str, str], Callable[[str], str | None]] = {}
-
-    def line(self, number: int, line: str) -> None:
-        if not line.strip():
-            return
-        where = f"{self.source}:{number}"
-        try:
-            record = json.loads(line)
-            if isinstance(record, dict) and "judge_record" in record:
-                self.judges.insert(0, JudgeRecord.from_dict(record["judge_record"], where))
-                return
-            key = record["key"]
-            data = record["judgment"]
-        except (ValueError, TypeError, KeyError, RecursionError) as exc:
-            raise CacheError(
-                f"{where}: not a judgment exported by 'phyjudge cache export' "
-                f"({type(exc).__name__}: {exc}). Nothing was imported; fix or drop the line."
-            ) from exc
-        try:
-            if not isinstance(key, str):
-                raise ValueError(f"'key' is {key!r}; it must be the cache key (a string)")
-            judgment = Judgment.from_dict(data)
-            settings = record.get("settings")
-            settings = None if settings is None else _settings_of(settings)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            warnings.warn(
-                f"{where}: skipped a judgment no judge could have written ({exc}); the "
-                "other records are imported. Export it again from the cache that made it.",
-                CacheWarning,
-                stacklevel=4,
-            )
-            return
-        self.check(where, key, data, judgment, settings, record.get("judge_id"))
-
-    def check(
-        self,
-        where: str,
-        key: str,
-        data: dict[str, Any],
-        judgment: Judgment,
-        settings: dict[str, Any] | None,
-        judge_id: Any,
-    ) -> None:
-        """Refuse what its content does not bear out; queue the rest."""
-        first = judge_id if isinstance(judge_id, str) else None
-        used = _settings_text(DEFAULT_KEYED_SETTINGS if settings is None else settings)
-        owner = _owner(key, data, used, self.judges, first)
-        problem = None
-        if owner is None:
-            problem = (
-                f"its key is not the one its own content gives (video sha256 "
-                f"{judgment.video_sha256[:12]}..., its prompt, "
-                f"{'the default settings' if settings is None else 'its settings'}) with "
-                + (
-                    "any judge recorded with it"
-                    if self.judges
-                    else "a judge identity: the file has no judge_record lines, no identity "
-                    "file lies beside it and the cache records no judge"
-                )
-            )
-        else:
-            problem = reply_problem(judgment) or self.prompt_problem(judgment, owner)
-        if problem is not None:
-            self.refuse(
-                f"{where}: refused the judgment of {judgment.key!r} for video sha256 "
-                f"{judgment.video_sha256[:12]}... (key {key}): {problem}."
-            )
-            return
-        assert owner is not None
-        self.read += 1
-        if self.refused_count:
-            return  # nothing will be imported: only look for more problems
-        kept = dict(data)  # the checked fields, without the judge they claim
-        kept["judge"] = _identity_dict(owner.identity)
-        kept["cached"] = False
-        earlier = self.batch.get(key)
-        if earlier is not None:
-            if _comparable(earlier[3]) != _comparable(kept):
-                self.conflict(key, earlier[3], kept, where, "an earlier line of the file")
-            return
-        self.batch[key] = (where, judgment, used, kept)
-        if owner.id not in self.recorded:
-            self.cache.add_judge(owner)  # the judge of what it imports, for a replay to name
-            self.recorded.add(owner.id)
-        if len(self.batch) >= IMPORT_BATCH:
-            self.flush()
-
-    def prompt_problem(self, judgment: Judgment, owner: JudgeRecord) -> str | None:
-        """Why ``judgment``'s prompt hash is that of another axis' prompt, or None. (A prompt
-        matching no axis may be a law with criteria of its own: that is checked on read.)"""
-        if self.prompt_sha(owner, judgment.key, judgment.caption) == judgment.prompt_sha256:
-            return None
-        rubric = owner.rubric
-        for axis in (*rubric.general_templates, *rubric.physical_criteria):
-            if axis != judgment.key and (
-                self.prompt_sha(owner, axis, judgment.caption) == judgment.prompt_sha256
-            ):
-                return f"it is a judgment of {judgment.key!r} filed under {axis!r}'s prompt"
-        return None
-
-    def prompt_sha(self, owner: JudgeRecord, axis: str, caption: str) -> str | None:
-        hasher = self.hashers.get((owner.id, axis))
-        if hasher is None:
-            hasher = self.hashers[owner.id, axis] = prompt_hasher(owner, axis)
-        return hasher(caption)
-
-    def refuse(self, message: str) -> None:
-        self.refused_count += 1
-        if len(self.refused) < SHOWN_PROBLEMS:
-            self.refused.append(message)
-        self.batch.clear()
-
-    def conflict(
-        self, key: str, stored: Mapping[str, Any], new: Mapping[str, Any], where: str, held: str
-    ) -> None:
-        self.conflict_count += 1
-        if len(self.conflicts) < SHOWN_PROBLEMS:
-            self.conflicts.append(
-                f"{where}: key {key} (video sha256 {str(new.get('video_sha256'))[:12]}..., "
-                f"axis {new.get('key')!r}): {held} holds score {stored.get('score')} "
-                f"(reply {str(stored.get('raw'))[:60]!r}), this file says {new.get('score')} "
-                f"(reply {str(new.get('raw'))[:60]!r})"
-            )
-
-    def flush(self) -> None:
-        """Write the batch: new keys added, identical ones counted, differing ones replaced
-        (``replace``) or reported."""
-        if not self.batch or self.refused_count:
-            self.batch.clear()
-            return
-        db = self.cache.db
-        stored: dict[str, dict[str, Any]] = {}
-        keys = list(self.batch)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, text in db.execute(
-                f"SELECT key, judgment FROM judgments WHERE key IN ({marks})", chunk
-            ):
-                try:
-                    stored[key] = json.loads(text)
-                except (ValueError, RecursionError):
-                    stored[key] = {}  # an unreadable row: any import differs from it
-        rows = []
-        now = time.time()
-        for key, (where, judgment, settings, kept) in self.batch.items():
-            before = stored.get(key)
-            if before is not None:
-                if _comparable(before) == _comparable(kept):
-                    continue
-                self.conflict(key, before, kept, where, "the cache")
-                if not self.replace:
-                    continue
-                self.replaced += 1
-            else:
-                self.added += 1
-            rows.append(
-                (
-                    key,
-                    judgment.key,
-                    judgment.video_sha256,
-                    now,
-                    json.dumps(kept),
-                    settings,
-                )
-            )
-        db.executemany(
-            "INSERT OR REPLACE INTO judgments "
-            "(key, axis, video_sha256, created, judgment, settings) VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        self.batch.clear()
-
-    def verdict(self) -> None:
-        """Raise for what was refused, or for conflicts not to be replaced."""
-        if self.refused_count:
-            more = self.refused_count - len(self.refused)
-            raise CacheError(
-                f"{self.source}: {self.refused_count} judgment(s) cannot be believed:\n  "
-                + "\n  ".join(self.refused)
-                + (f"\n  ... and {more} more" if more > 0 else "")
-                + "\nNothing was imported. Export them again from the cache that recorded "
-                "them (with its judge_record lines or its identity file beside the export), "
-                "or drop those lines."
-            )
-        if self.conflict_count and not self.replace:
-            more = self.conflict_count - len(self.conflicts)
-            raise CacheConflict(
-                f"{self.source}: {self.conflict_count} judgment(s) differ from the ones "
-                "already stored under the same key:\n  "
-                + "\n  ".join(self.conflicts)
-                + (f"\n  ... and {more} more" if more > 0 else "")
-                + "\nNothing was imported. Pass --replace to take the file's judgments, or "
-                "drop those lines to keep the stored ones."
-            )
