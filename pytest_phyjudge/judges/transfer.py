@@ -31,7 +31,6 @@ from pytest_phyjudge.judges.trust import (
     key_owner,
     prompt_hasher,
     reply_problem,
-    settings_of,
     settings_text,
 )
 
@@ -124,8 +123,12 @@ class Importer:
             if not isinstance(key, str):
                 raise ValueError(f"'key' is {key!r}; it must be the cache key (a string)")
             judgment = Judgment.from_dict(data)
+            for name in ("video_sha256", "prompt_sha256", "caption"):
+                if not isinstance(data.get(name), str):
+                    raise ValueError(f"'{name}' is {data.get(name)!r}; it must be a string")
             settings = record.get("settings")
-            settings = None if settings is None else settings_of(settings)
+            if settings is not None and not isinstance(settings, dict):
+                raise ValueError(f"'settings' is {settings!r}; it must be an object")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             warnings.warn(
                 f"{where}: skipped a judgment no judge could have written ({exc}); the "
@@ -268,6 +271,7 @@ class Importer:
                     settings,
                 )
             )
+        rows.sort()  # in key order: the inserts walk the keys' B-tree once
         db.executemany(
             "INSERT OR REPLACE INTO judgments "
             "(key, axis, video_sha256, created, judgment, settings) VALUES (?, ?, ?, ?, ?, ?)",

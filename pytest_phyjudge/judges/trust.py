@@ -89,6 +89,8 @@ def reply_problem(judgment: Judgment) -> str | None:
     A greedy reply is parsed as the judge's reply was; a distribution judgment's reply is
     the answer prefix and the likeliest digit of its probabilities."""
     axis = judgment.key
+    if judgment.raw == f'{{"{axis}": {judgment.score}}}':
+        return None  # the reply as the judge is asked to write it, saying this score
     try:
         said = parse_score(judgment.raw, axis)
     except JudgeOutputError:
