@@ -447,3 +447,20 @@ def test_a_pytest_replay_of_an_unreadable_cache_says_so(pytester: pytest.Pyteste
     assert result.ret != 0
     assert "Cannot read the judgment cache" in out and "nothing can be replayed" in out, out
     assert "Traceback" not in out and "sqlite3.DatabaseError" not in out, out
+
+
+@pytest.mark.parametrize("field", ["caption", "video_sha256", "prompt_sha256"])
+def test_an_import_line_whose_hashes_or_caption_are_not_text_is_skipped_naming_it(
+    capsys, tmp_path: Path, synthetic_video: Path, field: str
+):
+    _record(tmp_path / "a", synthetic_video, ["SA"])
+    lines = _export(capsys, tmp_path / "a", tmp_path / "e" / "judgments.jsonl")
+    _judgment_lines(lines)[0]["judgment"][field] = 12345
+    file = _write(tmp_path / "e" / "judgments.jsonl", lines)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, err = _cli(capsys, "cache", "import", str(file), "--cache", str(tmp_path / "t"))
+    assert code == 0 and "Traceback" not in err, err
+    shown = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+    assert any(f"{file}:2" in m and f"'{field}'" in m for m in shown), shown
+    assert len(JudgmentCache(tmp_path / "t")) == 0
