@@ -2,7 +2,17 @@
 
 Modes: ``use`` (read, and store what is new), ``refresh`` (judge again and overwrite),
 ``off`` (no cache at all) and ``only`` (replay: never load a model; a miss is an error that
-names the video, axis and key).
+names the video, axis and key, and the setting that differs where the clip was recorded
+under others).
+
+Threat model: a hit is read from a database anyone with the folder may have edited, so it is
+believed only as far as it can be checked against the clip in hand: its video hash, axis
+and prompt hash must be this clip's, its key must be the one recomputed from them, this
+judge's identity and its recorded settings, and its reply must parse to its score. A row
+that fails is a miss with a warning naming it; a hit reports this judge's identity (the
+one the key was made from), never the judge the row claims. A cache that cannot be opened
+or written warns once and the run judges without it; in replay (``only``) it is an error,
+as nothing could be replayed.
 """
 
 from __future__ import annotations
@@ -23,11 +33,19 @@ from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
 from pytest_phyjudge.judges.record import JudgeRecord
 from pytest_phyjudge.judges.settings import CACHE_MODES, CacheMode
-from pytest_phyjudge.judges.store import CacheWarning, JudgmentCache, cache_key
+from pytest_phyjudge.judges.store import JudgmentCache, Stored
+from pytest_phyjudge.judges.trust import CacheWarning, cache_key, keyed, reply_problem
 
 #: What a cache that cannot be written raises: sqlite errors (read-only, locked, broken),
 #: the disk (full, gone) and the cache's own errors (a folder that cannot be made).
 _WRITE_FAILURES = (sqlite3.Error, OSError, CacheError)
+#: How each keyed setting is passed, for a replay miss that names the one to change.
+_SETTING_FLAGS = {
+    "scoring": "--phyjudge-scoring {0} (phyjudge: --scoring {0})",
+    "fps": "--fps {0} to phyjudge",
+    "max_pixels": "--max-pixels {0} to phyjudge",
+    "max_new_tokens": "--max-new-tokens {0} to phyjudge",
+}
 
 
 @dataclasses.dataclass
@@ -95,6 +113,8 @@ class CachedJudge(Judge):
         self._inner: Judge | None = None
         self._recorded = False
         self._unwritable = False
+        #: The cache could not be opened or read: the run judges without it (not in ``only``).
+        self._unreadable = False
         self.stats = CacheStats()
         # Several threads may judge through one cached judge (score-dir against servers).
         self._lock = threading.Lock()
@@ -111,12 +131,7 @@ class CachedJudge(Judge):
 
     def key_for(self, video_sha256: str, axis: str, caption: str, criteria: str | None) -> str:
         prompt = self.rubric.render(axis, caption, criteria=criteria)
-        return cache_key(
-            video_sha256=video_sha256,
-            prompt_sha256=prompt.sha256,
-            identity=self.identity,
-            settings=self.settings,
-        )
+        return self._key(video_sha256, prompt.sha256)
 
     def _score_axes(
         self,
@@ -125,7 +140,7 @@ class CachedJudge(Judge):
         axes: list[str],
         criteria: Mapping[str, str] | None,
     ) -> dict[str, Judgment | PhyJudgeError]:
-        if self.mode == "off":
+        if self.mode == "off" or self._unreadable:
             return self.inner._score_axes(video, caption, axes, criteria)
         lookup = self._lookup(ClipRequest(video, caption, axes, criteria))
         if lookup.missing:
@@ -137,7 +152,7 @@ class CachedJudge(Judge):
 
     def _score_clips(self, clips: list[ClipRequest]) -> list[ClipOutcomes]:
         """The clips' cached judgments, and the rest from the real judge in one batch."""
-        if self.mode == "off":
+        if self.mode == "off" or self._unreadable:
             return self.inner._score_clips(clips)
         lookups: list[_Lookup | InputError] = []
         for clip in clips:
@@ -167,13 +182,38 @@ class CachedJudge(Judge):
         video = Path(clip.video)
         video_sha = sha256_file(video)
         criteria = clip.criteria or {}
-        keys = {a: self.key_for(video_sha, a, clip.caption, criteria.get(a)) for a in clip.axes}
+        prompts = {
+            a: self.rubric.render(a, clip.caption, criteria=criteria.get(a)).sha256
+            for a in clip.axes
+        }
+        keys = {a: self._key(video_sha, prompt) for a, prompt in prompts.items()}
         hits: dict[str, Judgment] = {}
-        if self.mode in ("use", "only"):
+        refused: dict[str, str] = {}
+        unreadable: str | None = None
+        if self.mode in ("use", "only") and not self._unreadable:
             for axis, key in keys.items():
-                hit = self.cache.get(key)
-                if hit is not None:
-                    hits[axis] = dataclasses.replace(hit, video=str(video), cached=True)
+                try:
+                    stored = self.cache.get_stored(key)
+                except _WRITE_FAILURES as exc:
+                    unreadable = self._cannot_open(exc)
+                    break
+                if stored is None:
+                    continue
+                problem = self._doubt(stored, key, axis, video_sha, prompts[axis])
+                if problem is not None:
+                    refused[axis] = problem
+                    warnings.warn(
+                        f"The judgment cache {self.cache.path} holds a judgment under key {key} "
+                        f"(video {str(video)!r}, axis {axis!r}) that is not believed: {problem}. "
+                        "It is treated as missing. Record it again, or delete the cache if "
+                        "many are affected.",
+                        CacheWarning,
+                        stacklevel=2,
+                    )
+                    continue
+                hits[axis] = dataclasses.replace(
+                    stored.judgment, video=str(video), cached=True, judge=self.identity
+                )
         missing = tuple(a for a in clip.axes if a not in hits)
         with self._lock:
             self.stats.hits += len(hits)
@@ -183,13 +223,113 @@ class CachedJudge(Judge):
         if missing and self.mode == "only":
             for axis in missing:
                 results[axis] = CacheError(
-                    f"Replay mode (--phyjudge-cache-mode only) has no judgment of {axis!r} for "
-                    f"video {str(video)!r} (sha256 {video_sha[:12]}..., key {keys[axis]}). "
-                    "Record it on a machine with the judge and import it with 'phyjudge cache "
-                    "import', or run with --phyjudge-cache-mode use."
+                    unreadable
+                    or self._replay_miss(str(video), video_sha, axis, keys[axis], refused)
                 )
             missing = ()
         return _Lookup(clip, keys, results, missing)
+
+    def _key(self, video_sha256: str, prompt_sha256: str) -> str:
+        return cache_key(
+            video_sha256=video_sha256,
+            prompt_sha256=prompt_sha256,
+            identity=self.identity,
+            settings=self.settings,
+        )
+
+    def _doubt(
+        self, stored: Stored, key: str, axis: str, video_sha: str, prompt_sha: str
+    ) -> str | None:
+        """Why a stored judgment cannot be this clip's judgment on ``axis``, or None.
+
+        The key is recomputed from the row's own video and prompt hashes and the settings it
+        was recorded with; the judge is this one (the row's claim of a judge is not used)."""
+        judgment = stored.judgment
+        if judgment.key != axis:
+            return f"it is a judgment of {judgment.key!r}, not of {axis!r}"
+        if judgment.video_sha256 != video_sha:
+            return f"it is a judgment of another video (sha256 {judgment.video_sha256[:12]}...)"
+        if judgment.prompt_sha256 != prompt_sha:
+            return "it answers another prompt than this clip's prompt for the axis"
+        recomputed = cache_key(
+            video_sha256=judgment.video_sha256,
+            prompt_sha256=judgment.prompt_sha256,
+            identity=self.identity,
+            settings=self.settings if stored.settings is None else stored.settings,
+        )
+        if recomputed != key:
+            return "its key is not the one its content and recorded settings give"
+        return reply_problem(judgment)
+
+    def _replay_miss(
+        self, video: str, video_sha: str, axis: str, key: str, refused: Mapping[str, str]
+    ) -> str:
+        """The message of a replay miss: what is missing, and why where the cache knows."""
+        message = (
+            f"Replay mode (--phyjudge-cache-mode only) has no judgment of {axis!r} for "
+            f"video {video!r} (sha256 {video_sha[:12]}..., key {key})"
+        )
+        if axis in refused:
+            return f"{message}: the one stored under its key is not believed ({refused[axis]})."
+        hint = self._other_settings(video_sha, axis)
+        if hint:
+            return f"{message}. {hint}"
+        return (
+            f"{message}. Record it on a machine with the judge and import it with 'phyjudge "
+            "cache import', or run with --phyjudge-cache-mode use."
+        )
+
+    def _other_settings(self, video_sha: str, axis: str) -> str | None:
+        """Where the cache holds this clip and axis under other settings: which differ, and
+        the values to pass."""
+        try:
+            recorded = self.cache.recorded_settings(video_sha, axis)
+        except _WRITE_FAILURES:
+            return None
+        if not recorded:
+            return None
+        ours = keyed(self.settings)
+        for settings in recorded:
+            if settings is None or settings == ours:
+                continue
+            differ = [name for name in ours if settings.get(name) != ours[name]]
+            named = "; ".join(
+                f"{name} was {settings.get(name)!r} there, {ours[name]!r} here (pass "
+                f"{_SETTING_FLAGS[name].format(settings.get(name))})"
+                for name in differ
+            )
+            return (
+                f"The cache holds a judgment of this clip and axis recorded with other "
+                f"settings: {named}. Replay with the recording's settings, or record these."
+            )
+        return (
+            "The cache holds a judgment of this clip and axis under another key (another "
+            "judge, prompt or settings): replay with the judge and settings that recorded it "
+            "(--phyjudge-identity FILE), or record these."
+        )
+
+    def _cannot_open(self, exc: BaseException) -> str:
+        """A cache that cannot be opened or read: in replay the message each item fails
+        with; otherwise one warning, and the rest of the run judges without the cache."""
+        if self.mode == "only":
+            return (
+                f"Replay mode (--phyjudge-cache-mode only) cannot read the judgment cache "
+                f"{self.cache.path} ({exc}), so there is nothing to replay. Point "
+                "--phyjudge-cache at the folder you imported the judgments into (phyjudge "
+                "cache import FILE --cache DIR), or judge with --phyjudge-cache-mode use."
+            )
+        with self._lock:
+            first, self._unreadable = not self._unreadable, True
+        if first:
+            warnings.warn(
+                f"The judgment cache {self.cache.path} cannot be opened ({exc}). This run "
+                "judges without it: its judgments count and are reported, but nothing is "
+                "read from or recorded in the cache. Free disk space or make the folder "
+                "writable, point --phyjudge-cache elsewhere, or use --phyjudge-cache-mode off.",
+                CacheWarning,
+                stacklevel=3,
+            )
+        return ""
 
     def _keep(self, lookup: _Lookup, fresh: Mapping[str, Judgment | PhyJudgeError]) -> None:
         """Record the fresh judgments of a clip's missing axes, and add them to its results."""
@@ -202,11 +342,11 @@ class CachedJudge(Judge):
     def _store(self, key: str, judgment: Judgment) -> None:
         """Record ``judgment``; a cache that cannot be written warns once, and is then left
         alone for the rest of the run (the judgment is still returned)."""
-        if self._unwritable:
+        if self._unwritable or self._unreadable:
             return
         try:
             self._record_judge()
-            self.cache.put(key, judgment)
+            self.cache.put(key, judgment, self.settings)
         except _WRITE_FAILURES as exc:
             with self._lock:
                 first, self._unwritable = not self._unwritable, True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,10 @@ class JudgeRecord:
     identity: JudgeIdentity
     rubric: Rubric
 
-    @property
+    @cached_property
     def id(self) -> str:
-        """Short content id: the same judge and rubric give the same id on every machine."""
+        """Short content id: the same judge and rubric give the same id on every machine.
+        (Computed once: an import asks it for every line.)"""
         material = {"judge": judge_material(self.identity), "rubric": _rubric_data(self.rubric)}
         text = json.dumps(material, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -118,7 +120,12 @@ def read_identity_file(path: str | Path) -> JudgeRecord:
     return JudgeRecord.from_dict(data, str(file))
 
 
+def identity_text(record: JudgeRecord) -> str:
+    """The text of ``record``'s identity file."""
+    return json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
 def write_identity_file(record: JudgeRecord, path: str | Path) -> Path:
     file = Path(path)
-    file.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    file.write_text(identity_text(record), encoding="utf-8")
     return file

@@ -4,28 +4,54 @@ A judgment is keyed by everything that could change it: the video's bytes, the r
 prompt, the judge (adapter, revision, adapter weights, base), the sampling settings and the
 parser version. Each judgment is committed on its own, so a run killed at any point keeps
 every judgment it completed. A database that cannot be read is moved aside and rebuilt.
+
+Threat model: the store reads a SQLite file anyone with the folder may have edited, and
+``phyjudge cache import`` reads JSON lines from whoever sent the export; their worst content
+is a score its reply does not say, a judgment filed under another clip's, axis' or
+settings' key, a judge that claims to be another, a key that replaces a stored judgment, or
+a file of millions of lines. So nothing in a record is believed that can be checked: its key
+is recomputed from its own video and prompt hashes, its settings and the identity it came
+with (never the judge it claims), its raw reply must parse to its score and axis, and an
+import never replaces a judgment that differs from the stored one unless told to
+(``--replace``). Imports stream in batches inside one transaction: nothing of a refused file
+is kept. The store writes only its own database (and its -wal/-shm files) in its folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
-from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
-from pytest_phyjudge.engine.parse import PARSER_VERSION
-from pytest_phyjudge.judges.record import JudgeRecord, judge_material
+from pytest_phyjudge.engine.judgment import Judgment
+from pytest_phyjudge.judges.record import JudgeRecord
+from pytest_phyjudge.judges.transfer import Imported, Importer
+from pytest_phyjudge.judges.trust import (
+    DEFAULT_KEYED_SETTINGS,
+    CacheWarning,
+    cache_key,
+    key_owner,
+    keyed,
+    settings_of,
+)
+
+#: Names used from here; the checks themselves live in ``trust``.
+__all__ = ["CacheWarning", "Imported", "JudgmentCache", "Stored", "cache_key"]
 
 DB_NAME = "judgments.sqlite3"
-#: Settings that change a judgment; anything else in ``Judge.settings`` does not.
-KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")
+#: The database's own files: an export must never be written over one of them.
+DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+#: The page cache (KiB) of an import.
+IMPORT_CACHE_KIB = 65536
+#: Rows an export reads at a time.
+PAGE_ROWS = 2000
 #: How long to wait for other processes to release a locked cache before giving up.
 LOCKED_WAIT_SECONDS = 60.0
 _SCHEMA = """
@@ -34,7 +60,8 @@ CREATE TABLE IF NOT EXISTS judgments (
     axis TEXT NOT NULL,
     video_sha256 TEXT NOT NULL,
     created REAL NOT NULL,
-    judgment TEXT NOT NULL
+    judgment TEXT NOT NULL,
+    settings TEXT
 );
 CREATE TABLE IF NOT EXISTS judges (
     id TEXT PRIMARY KEY,
@@ -43,28 +70,13 @@ CREATE TABLE IF NOT EXISTS judges (
 """
 
 
-class CacheWarning(UserWarning):
-    """The cache had a problem it recovered from (a corrupt file moved aside, a bad record
-    skipped, a write that failed)."""
+@dataclass(frozen=True)
+class Stored:
+    """A judgment as the cache holds it, with the keyed settings it was recorded under
+    (None for a judgment recorded before the cache kept them)."""
 
-
-def cache_key(
-    *,
-    video_sha256: str,
-    prompt_sha256: str,
-    identity: JudgeIdentity,
-    settings: Mapping[str, Any],
-) -> str:
-    """sha256 of the canonical JSON of everything a judgment depends on."""
-    material = {
-        "video": video_sha256,
-        "prompt": prompt_sha256,
-        "judge": judge_material(identity),
-        "settings": {name: settings.get(name) for name in KEYED_SETTINGS},
-        "parser": PARSER_VERSION,
-    }
-    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    judgment: Judgment
+    settings: dict[str, Any] | None
 
 
 class JudgmentCache:
@@ -80,6 +92,7 @@ class JudgmentCache:
         self.path = self.folder / DB_NAME
         self.read_only = read_only
         self._db: sqlite3.Connection | None = None
+        self._column: str | None = None
         self._lock = threading.RLock()
 
     # -- connection ------------------------------------------------------------------------
@@ -94,6 +107,14 @@ class JudgmentCache:
         if row is None or row[0] != "ok":
             db.close()
             raise sqlite3.DatabaseError(f"quick_check says {row[0] if row else 'nothing'}")
+        if not _has_settings(db):  # a cache of an older version: keep its rows, add the column
+            try:
+                db.execute("ALTER TABLE judgments ADD COLUMN settings TEXT")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another worker added it first
+                    raise
+        # A replay miss looks for the clip's judgments under other settings.
+        db.execute("CREATE INDEX IF NOT EXISTS judgments_clip ON judgments (video_sha256, axis)")
         return db
 
     def _connect_when_free(self) -> sqlite3.Connection:
@@ -143,10 +164,17 @@ class JudgmentCache:
             try:
                 return self._connect_read_only(f"{uri}?mode=ro&immutable=1")
             except sqlite3.Error as exc:
-                raise CacheError(
-                    f"Cannot read the judgment cache {self.path} ({exc}). Check that the file "
-                    "is a judgment cache you may read, or point --phyjudge-cache elsewhere."
-                ) from exc
+                raise self._unreadable(exc) from exc
+        except sqlite3.Error as exc:  # not a database at all, or a damaged one
+            raise self._unreadable(exc) from exc
+
+    def _unreadable(self, exc: Exception) -> CacheError:
+        return CacheError(
+            f"Cannot read the judgment cache {self.path} ({exc}), so nothing can be replayed "
+            "from it. Check that the file is a judgment cache you may read (import an export "
+            "into a fresh folder with 'phyjudge cache import FILE --cache DIR'), or point "
+            "--phyjudge-cache elsewhere."
+        )
 
     @staticmethod
     def _connect_read_only(uri: str) -> sqlite3.Connection:
@@ -193,6 +221,7 @@ class JudgmentCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+            self._column = None
 
     # -- judgments -------------------------------------------------------------------------
 
@@ -207,13 +236,30 @@ class JudgmentCache:
                     return []
                 raise
 
+    def _settings_column(self) -> str:
+        """The settings column, or NULL where a read-only cache of an older version has none."""
+        with self._lock:
+            if self._column is None:
+                self._column = "settings" if _has_settings(self.db) else "NULL"
+            return self._column
+
     def get(self, key: str) -> Judgment | None:
-        rows = self._rows("SELECT judgment FROM judgments WHERE key = ?", (key,))
+        stored = self.get_stored(key)
+        return None if stored is None else stored.judgment
+
+    def get_stored(self, key: str) -> Stored | None:
+        """The judgment under ``key`` and the settings it was recorded with; None when there
+        is none, or none that can be used (with a warning naming the key)."""
+        rows = self._rows(
+            f"SELECT judgment, {self._settings_column()} FROM judgments WHERE key = ?", (key,)
+        )
         if not rows:
             return None
         try:
-            return Judgment.from_dict(json.loads(rows[0][0]))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            judgment = Judgment.from_dict(json.loads(rows[0][0]))
+            settings = settings_of(rows[0][1])
+            return Stored(judgment, settings)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             warnings.warn(
                 f"The judgment cache {self.path} holds a judgment under key {key} that cannot "
                 f"be used ({exc}); it is treated as missing, so it will be judged again (or, "
@@ -224,23 +270,63 @@ class JudgmentCache:
             )
             return None
 
-    def put(self, key: str, judgment: Judgment) -> None:
+    def put(self, key: str, judgment: Judgment, settings: Mapping[str, Any] | None = None) -> None:
+        """Store ``judgment`` under ``key``, with the ``settings`` it was made with (what a
+        later read or import recomputes the key from)."""
         data = judgment.to_dict()
         data["cached"] = False
+        kept = None if settings is None else json.dumps(keyed(settings), sort_keys=True)
         with self._lock:
             self.db.execute(
-                "INSERT OR REPLACE INTO judgments (key, axis, video_sha256, created, judgment) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (key, judgment.key, judgment.video_sha256, time.time(), json.dumps(data)),
+                "INSERT OR REPLACE INTO judgments "
+                "(key, axis, video_sha256, created, judgment, settings) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, judgment.key, judgment.video_sha256, time.time(), json.dumps(data), kept),
             )
+
+    def recorded_settings(self, video_sha256: str, axis: str) -> list[dict[str, Any] | None]:
+        """The settings under which this cache holds judgments of the clip ``video_sha256``
+        on ``axis`` (None for one recorded before the cache kept them): what a replay miss
+        names when the run's settings differ."""
+        rows = self._rows(
+            f"SELECT DISTINCT {self._settings_column()} FROM judgments "
+            "WHERE video_sha256 = ? AND axis = ? LIMIT 20",
+            (video_sha256, axis),
+        )
+        found = []
+        for (text,) in rows:
+            try:
+                found.append(settings_of(text))
+            except (ValueError, TypeError):
+                continue
+        return found
 
     def __len__(self) -> int:
         rows = self._rows("SELECT COUNT(*) FROM judgments")
         return int(rows[0][0]) if rows else 0
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        for key, text in self._rows("SELECT key, judgment FROM judgments ORDER BY created"):
-            yield key, json.loads(text)
+        for key, judgment, _settings in self.rows():
+            yield key, judgment
+
+    def rows(self) -> Iterator[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+        """(key, judgment, settings) of every stored judgment, oldest first, read in pages so
+        that a cache of millions is never held in memory."""
+        column = self._settings_column()
+        last = (-1.0, "")
+        while True:
+            page = self._rows(
+                f"SELECT key, judgment, {column}, created FROM judgments "
+                "WHERE created > ? OR (created = ? AND key > ?) ORDER BY created, key LIMIT ?",
+                (last[0], last[0], last[1], PAGE_ROWS),
+            )
+            if not page:
+                return
+            for key, text, settings, _created in page:
+                try:
+                    yield key, json.loads(text), settings_of(settings)
+                except (ValueError, TypeError, RecursionError):
+                    continue  # unreadable rows are never handed on
+            last = (page[-1][3], page[-1][0])
 
     # -- the judges that made them ---------------------------------------------------------
 
@@ -265,64 +351,67 @@ class JudgmentCache:
 
     # -- moving judgments between machines -------------------------------------------------
 
+    def files(self) -> tuple[Path, ...]:
+        """The database's own files (whether they exist yet or not)."""
+        return tuple(Path(f"{self.path}{suffix}") for suffix in DB_SUFFIXES)
+
     def export_jsonl(self, out: IO[str]) -> int:
-        """Write the judges (``{"judge_record": ...}`` lines), then one ``{"key",
-        "judgment"}`` object per line; returns the number of judgments."""
-        for record in self.judges():
+        """Write the judges (``{"judge_record": ...}`` lines), then one ``{"key", "judgment",
+        "settings", "judge_id"}`` object per line; returns the number of judgments."""
+        judges = self.judges()
+        for record in judges:
             out.write(json.dumps({"judge_record": record.to_dict()}, sort_keys=True) + "\n")
         count = 0
-        for key, judgment in self.items():
-            out.write(json.dumps({"key": key, "judgment": judgment}, sort_keys=True) + "\n")
+        for key, judgment, settings in self.rows():
+            line: dict[str, Any] = {"key": key, "judgment": judgment}
+            if settings is not None:
+                line["settings"] = settings
+            owner = key_owner(key, judgment, settings or DEFAULT_KEYED_SETTINGS, judges)
+            if owner is not None:
+                line["judge_id"] = owner.id
+            out.write(json.dumps(line, sort_keys=True) + "\n")
             count += 1
         return count
 
-    def import_jsonl(self, lines: Iterable[str], *, source: str = "<input>") -> tuple[int, int]:
-        """Read what ``export_jsonl`` wrote: (judgments new to this cache, judgments read). A
-        line that is not an exported record is an error naming it, and then nothing of the
-        file is imported; a record whose judgment no judge could have written (a score of 7,
-        an unknown axis, ...) is skipped with a warning naming its line."""
-        records: list[tuple[str, Judgment]] = []
-        judges: list[JudgeRecord] = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{source}:{number}"
-            try:
-                record = json.loads(line)
-                if isinstance(record, dict) and "judge_record" in record:
-                    judges.append(JudgeRecord.from_dict(record["judge_record"], where))
-                    continue
-                key = record["key"]
-                data = record["judgment"]
-            except (ValueError, TypeError, KeyError, RecursionError) as exc:
-                raise CacheError(
-                    f"{where}: not a judgment exported by 'phyjudge cache export' "
-                    f"({type(exc).__name__}: {exc}). Nothing was imported; fix or drop the line."
-                ) from exc
-            try:
-                if not isinstance(key, str):
-                    raise ValueError(f"'key' is {key!r}; it must be the cache key (a string)")
-                judgment = Judgment.from_dict(data)
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                warnings.warn(
-                    f"{where}: skipped a judgment no judge could have written ({exc}); the "
-                    "other records are imported. Export it again from the cache that made it.",
-                    CacheWarning,
-                    stacklevel=2,
-                )
-                continue
-            records.append((key, judgment))
+    def import_jsonl(
+        self,
+        lines: Iterable[str],
+        *,
+        source: str = "<input>",
+        identities: Sequence[JudgeRecord] = (),
+        replace: bool = False,
+    ) -> Imported:
+        """Read what ``export_jsonl`` wrote: (judgments new to this cache, judgments read).
+
+        Each judgment takes the identity of a judge recorded with it (the file's
+        ``judge_record`` lines, then ``identities``: the identity files beside it, then the
+        judges this cache recorded), the one whose key it reproduces; its own claim of a
+        judge is dropped. A line that is not an exported record, a key that its content does
+        not reproduce and a reply that does not say its score are errors naming the line;
+        a judgment that differs from the one stored under its key is a CacheConflict unless
+        ``replace``; after any of them nothing of the file is imported. A record whose
+        judgment no judge could have written (a score of 7, an unknown axis, ...) is skipped
+        with a warning naming its line."""
+        importer = Importer(self, source, [*identities, *self.judges()], replace)
         with self._lock:
+            # A page cache of its own while it writes (bounded: memory stays flat), so the
+            # keys' B-tree is not read from disk again for every batch.
+            self.db.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
             self.db.execute("BEGIN")
             try:
-                for judge in judges:
-                    self.add_judge(judge)
-                before = len(self)
-                for key, judgment in records:
-                    self.put(key, judgment)
-                added = len(self) - before
+                for number, line in enumerate(lines, start=1):
+                    importer.line(number, line)
+                importer.flush()
+                importer.verdict()
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-        return added, len(records)
+            finally:
+                self.db.execute("PRAGMA cache_size = -2000")  # SQLite's default
+        return Imported(importer.added, importer.read, importer.replaced)
+
+
+def _has_settings(db: sqlite3.Connection) -> bool:
+    columns = db.execute("PRAGMA table_info(judgments)").fetchall()
+    return any(column[1] == "settings" for column in columns)

@@ -152,7 +152,7 @@ def _export(tmp_path: Path, video: Path) -> list[dict]:
 def test_import_skips_records_no_judge_could_write(tmp_path: Path, synthetic_video: Path):
     lines = _export(tmp_path, synthetic_video)
     good = lines[-1]
-    records = [good]
+    records = [lines[0], good]  # the judge it came with first: a record takes its identity
     for number, change in enumerate(BAD_JUDGMENTS.values()):
         records.append({"key": f"bad{number}", "judgment": {**good["judgment"], **change}})
     text = [json.dumps(r) for r in records]
@@ -166,7 +166,7 @@ def test_import_skips_records_no_judge_could_write(tmp_path: Path, synthetic_vid
     cache.close()
     assert len(messages) == len(BAD_JUDGMENTS)
     fields = ["score"] * 5 + ["probs"] * 2 + ["expected", "seconds", "seconds", "key", "raw"]
-    for number, (message, field) in enumerate(zip(messages, fields, strict=True), start=2):
+    for number, (message, field) in enumerate(zip(messages, fields, strict=True), start=3):
         assert f"in.jsonl:{number}" in message and f"'{field}'" in message, message
 
 
@@ -177,13 +177,13 @@ def test_cli_import_of_bad_records_names_the_line_and_imports_the_rest(
     good = lines[-1]
     bad = {"key": "other", "judgment": {**good["judgment"], "score": 7}}
     file = tmp_path / "mixed.jsonl"
-    file.write_text(json.dumps(bad) + "\n" + json.dumps(good) + "\n")
+    file.write_text(json.dumps(lines[0]) + "\n" + json.dumps(bad) + "\n" + json.dumps(good) + "\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         code = main(["cache", "import", str(file), "--cache", str(tmp_path / "target")])
     err = capsys.readouterr().err
     assert code == 0 and "imported 1 new judgments" in err, err
-    assert any("mixed.jsonl:1" in str(w.message) for w in caught)
+    assert any("mixed.jsonl:2" in str(w.message) for w in caught)
     assert "Traceback" not in err
 
 
