@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_phyjudge._exceptions import JudgeLoadError
+from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.extras import require_local
 
 DEFAULT_ADAPTER = "NU-World-Model-Embodied-AI/phyjudge-9B"
@@ -131,9 +131,9 @@ def resolve_adapter(
             f"{ADAPTER_WEIGHTS} (for PhyJudge-9B, a download of {DEFAULT_ADAPTER})."
         )
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise JudgeLoadError(f"{config_path} is not valid JSON ({exc}); re-download it.") from exc
+        config = read_json_file(config_path)
+    except FileProblem as exc:
+        raise JudgeLoadError(f"{config_path} {exc.reason}; re-download it.") from None
     named = config.get("base_model_name_or_path") if isinstance(config, dict) else None
     base = base_model or named
     if not isinstance(base, str) or not base.strip():
