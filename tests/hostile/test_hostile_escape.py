@@ -23,6 +23,7 @@ from test_compare import report, run
 from test_tables import _check
 
 from pytest_phyjudge.cli.exits import EXIT_OK, fail
+from pytest_phyjudge.engine.axes import PHYSICAL_LAWS as LAWS
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.regression.compare import compare, read_report
 from pytest_phyjudge.regression.leaderboard import leaderboard
@@ -190,11 +191,12 @@ def test_terminal_and_plot_text_hold_no_control_character(name: str) -> None:
 def _reports(
     tmp_path: Path, a_name: str, b_name: str, names: list[str] = HOSTILE_JSON
 ) -> tuple[Path, Path]:
-    """Two reports over 8 shared cases, named (meta.video_model) and judged (the judge's
-    adapter) by hostile strings, with each of ``names`` as a law's name."""
-    laws = {f"{i:02d} {name}": 3 for i, name in enumerate(names)}
-    a = {f"c{i}": {"SA": 4, **laws} for i in range(8)}
-    b = {f"c{i}": {"SA": 3, **laws} for i in range(8)}
+    """Two reports over the same cases, named (meta.video_model) and judged (the judge's
+    adapter) by hostile strings, with each of ``names`` as a case's id. Law names cannot be
+    hostile: a report whose law is not one of the judge's axes is refused when it is read."""
+    laws = dict.fromkeys(LAWS, 3)
+    a = {f"{i:02d} {name}": {"SA": 4, **laws} for i, name in enumerate(names)}
+    b = {f"{i:02d} {name}": {"SA": 3, **laws} for i, name in enumerate(names)}
     return (
         report(tmp_path / "a.json", a, judge=a_name, video_model=a_name),
         report(tmp_path / "b.json", b, judge=b_name, video_model=b_name),
@@ -208,17 +210,25 @@ def test_compare_and_agree_markdown_and_text_are_inert(
     a, b = _reports(tmp_path, "![x](http://e/p.png) @org/team\x1b[2J", "<img src=x>|`\nb`")
     code, out, err = run(capsys, str(a), str(b), "--format", "markdown", command=command)
     assert code == EXIT_OK, err
-    axes = 1 + len(HOSTILE_JSON)  # SA and the hostile laws
+    axes = 1 + len(LAWS)  # SA and the laws
     page = assert_inert_markdown(out, rows=1 + axes + 1)
     heading = page.text[0]
     assert "![x](http://e/p.png) @\u200borg/team\\x1b[2J (A)" in heading
     assert "<img src=x>|`\\nb` (B)" in heading
     names = {row[0].replace("\u200b", "") for row in page.rows}
-    assert {shown(f"{i:02d} {n}") for i, n in enumerate(HOSTILE_JSON)} <= names
+    assert set(LAWS) <= {name.replace("\\_", "_") for name in names}
     if command == "agree":  # the compare table's text is checked on the comparison itself
         code, out, err = run(capsys, str(a), str(b), command=command)
         assert code == EXIT_OK
         assert_plain_terminal(out.replace("\n", "") + err.replace("\n", ""))
+
+
+def test_a_report_whose_law_is_a_hostile_name_is_refused(tmp_path: Path, capsys) -> None:
+    """A law's name reaches every table: one that is not a judge's axis never gets there."""
+    a = report(tmp_path / "a.json", {"c": {"SA": 4, "![x](http://e/p.png)": 3}})
+    code, out, err = run(capsys, str(a), str(a), "--format", "markdown")
+    assert code != EXIT_OK and out == ""
+    assert "is not one of the judge's axes" in err and "![x](http://e/p.png)" in err
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +292,7 @@ def test_charts_draw_hostile_names_as_plain_text(
 
 
 def test_compare_plot_with_mathtext_in_names_exits_cleanly(tmp_path: Path, capsys) -> None:
-    a, b = _reports(tmp_path, "$\\frac{$", "$x$", names=["$\\frac{$", "$x^2$"])
+    a, b = _reports(tmp_path, "$\\frac{$", "$x^2$", names=["$\\frac{$", "$x^2$"])
     chart = tmp_path / "forest.png"
     code, _, err = run(capsys, str(a), str(b), "--plot", str(chart))
     assert code == EXIT_OK and chart.is_file() and "Traceback" not in err
