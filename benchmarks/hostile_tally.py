@@ -27,10 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tally.model import Outcome
+from tally.gen_suites import generator_suites
+from tally.model import Outcome, Probe, SuiteInput
 from tally.probe_run import run_probes
 from tally.pytest_batch import batch_problem, run_batch
-from tally.registry import all_probes
+from tally.registry import all_api_probes, new_probes
 from tally.suites import all_suites
 
 JUDGES = """
@@ -41,28 +42,34 @@ def make():
 """
 
 
-def _suite_unit(folder: Path) -> list[Outcome]:
+def _suite_unit(folder: Path, inputs: list[SuiteInput], extra: tuple[str, ...] = ()) -> list[Outcome]:
+    if not inputs:
+        return []
     folder.mkdir()
     (folder / "judges.py").write_text(JUDGES, encoding="utf-8")
     (folder / "v").mkdir()
     (folder / "v" / "a.mp4").write_text("a stand-in clip: the scripted judge never decodes it")
-    outcomes = run_batch(folder, all_suites(), "judges:make")
+    outcomes = run_batch(folder, inputs, "judges:make", extra)
     problem = batch_problem(folder)
     if problem:
         outcomes.append(Outcome("suite session", "session", False, 0.0, problem))
     return outcomes
 
 
-def _probe_unit(folder: Path, chunk: int, jobs: int) -> list[Outcome]:
+def _probe_unit(folder: Path, probes: list[Probe]) -> list[Outcome]:
     folder.mkdir()
-    return run_probes(folder, all_probes()[chunk::jobs])
+    return run_probes(folder, probes) if probes else []
+
+
+#: The second suite session replays only (issue 19: generators were imported there too).
+REPLAY = ("--phyjudge-cache-mode", "only", "--phyjudge-cache", "replay-cache")
 
 
 def _print_table(outcomes: Sequence[Outcome]) -> None:
     by_class: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         by_class[outcome.cls].append(outcome)
-    width = max(len(c) for c in by_class)
+    width = max((len(c) for c in by_class), default=5)
     print(f"\n{'class':<{width}}  tried  clean  not clean")
     for cls, items in by_class.items():
         bad = [o for o in items if not o.clean]
@@ -78,13 +85,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="one line per input")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (default: 1)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--only-new", action="store_true", help="only issue 19's inputs (report, Markdown, ...)"
+    )
+    parser.add_argument(
+        "--surface", default="", help="only the classes whose name holds this text"
+    )
     args = parser.parse_args(argv)
     jobs = max(1, args.jobs)
     root = Path(tempfile.mkdtemp(prefix="hostile-tally-"))
     started = time.perf_counter()
-    units: list[Callable[[], list[Outcome]]] = [lambda: _suite_unit(root / "suites")]
-    units += [lambda i=i: _probe_unit(root / f"probes{i}", i, jobs) for i in range(jobs)]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+
+    def keep(items: list) -> list:
+        return [i for i in items if args.surface.lower() in i.cls.lower()]
+
+    old_suites = [] if args.only_new else keep(all_suites())
+    suites = [*old_suites, *keep(list(generator_suites()))]
+    replayed = keep(list(generator_suites("replay")))
+    probes = keep([*([] if args.only_new else all_api_probes()), *new_probes()])
+    units: list[Callable[[], list[Outcome]]] = [
+        lambda: _suite_unit(root / "suites", suites),
+        lambda: _suite_unit(root / "suites-replay", replayed, REPLAY),
+    ]
+    units += [lambda i=i: _probe_unit(root / f"probes{i}", probes[i::jobs]) for i in range(jobs)]
+    with ThreadPoolExecutor(max_workers=jobs + 1) as pool:
         outcomes = [o for result in pool.map(lambda unit: unit(), units) for o in result]
     if args.verbose:
         for o in outcomes:
