@@ -42,7 +42,9 @@ def make():
 """
 
 
-def _suite_unit(folder: Path, inputs: list[SuiteInput], extra: tuple[str, ...] = ()) -> list[Outcome]:
+def _suite_unit(
+    folder: Path, inputs: list[SuiteInput], extra: tuple[str, ...] = ()
+) -> list[Outcome]:
     if not inputs:
         return []
     folder.mkdir()
@@ -88,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only-new", action="store_true", help="only issue 19's inputs (report, Markdown, ...)"
     )
-    parser.add_argument(
-        "--surface", default="", help="only the classes whose name holds this text"
-    )
+    parser.add_argument("--surface", default="", help="only the classes whose name holds this text")
     args = parser.parse_args(argv)
     jobs = max(1, args.jobs)
     root = Path(tempfile.mkdtemp(prefix="hostile-tally-"))

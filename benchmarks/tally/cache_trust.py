@@ -47,7 +47,13 @@ def _base(scratch: Path) -> Path:
     models = lambda n: kit.models_reply(adapter="acme/tiny-judge", kind="tiny")  # noqa: E731
     with kit.FakeServer(chat, models) as server:
         code, out = kit.run_pytest(
-            where, "--phyjudge-url", server.url, "--phyjudge-cache", "cache", "--phyjudge-retries", "0"
+            where,
+            "--phyjudge-url",
+            server.url,
+            "--phyjudge-cache",
+            "cache",
+            "--phyjudge-retries",
+            "0",
         )
     cli("cache", "export", str(where / "base.jsonl"), "--cache", str(where / "cache"))(where)
     if not (where / "base.identity.json").is_file():
@@ -101,7 +107,9 @@ def _conflict_existing(folder: Path) -> str:
     forged = json.loads(json.dumps(record))
     forged["judgment"].update(score=1, raw='{"gravity": 1}')
     _write(folder / "in.jsonl", [forged])
-    text = cli("cache", "import", str(folder / "in.jsonl"), "--cache", str(folder / "cache"))(folder)
+    text = cli("cache", "import", str(folder / "in.jsonl"), "--cache", str(folder / "cache"))(
+        folder
+    )
     now = {r["key"]: r["judgment"] for r in _stored(folder)}
     if now.get(record["key"], {}).get("score") == 1:
         raise NotClean(f"the stored judgment was replaced by the import: {kit_line(text)}")
@@ -116,7 +124,9 @@ def _conflict_in_file(folder: Path) -> str:
     forged = json.loads(json.dumps(record))
     forged["judgment"].update(score=1, raw='{"gravity": 1}')
     _write(folder / "in.jsonl", [*records, forged])
-    text = cli("cache", "import", str(folder / "in.jsonl"), "--cache", str(folder / "fresh"))(folder)
+    text = cli("cache", "import", str(folder / "in.jsonl"), "--cache", str(folder / "fresh"))(
+        folder
+    )
     now = {r["key"]: r["judgment"] for r in _stored(folder, "fresh")}
     if now.get(record["key"], {}).get("score") == 1 and text.startswith("exit 0"):
         raise NotClean(f"a later line silently replaced an earlier judgment: {kit_line(text)}")
@@ -150,7 +160,9 @@ def _replay(
             data = json.loads(ident.read_text(encoding="utf-8"))
             identity(data)
             ident.write_text(json.dumps(data), encoding="utf-8")
-        text = cli("cache", "import", str(folder / "in.jsonl"), "--cache", str(folder / "cache"))(folder)
+        text = cli("cache", "import", str(folder / "in.jsonl"), "--cache", str(folder / "cache"))(
+            folder
+        )
         code, out = kit.run_pytest(
             folder,
             "--phyjudge-cache",
@@ -326,18 +338,26 @@ def targets() -> Iterator[Probe]:
         "export_into_own_db": lambda f: str(f / "cache" / "judgments.sqlite3"),
         "export_into_own_wal": lambda f: str(f / "cache" / "judgments.sqlite3-wal"),
         "export_into_own_shm": lambda f: str(f / "cache" / "judgments.sqlite3-shm"),
-        "export_into_own_db_via_dotdot": lambda f: str(f / "cache" / ".." / "cache" / "judgments.sqlite3"),
+        "export_into_own_db_via_dotdot": lambda f: str(
+            f / "cache" / ".." / "cache" / "judgments.sqlite3"
+        ),
     }
     for name, target in own.items():
         yield Probe(EXPORT, name, _count_kept(_export_to(target)), ANY, None, 30.0)
-    yield Probe(EXPORT, "export_into_fifo", _count_kept(_export_to(_fifo("out.jsonl"))), ANY, None, 15.0)
+    yield Probe(
+        EXPORT, "export_into_fifo", _count_kept(_export_to(_fifo("out.jsonl"))), ANY, None, 15.0
+    )
     yield Probe(
         EXPORT, "export_dev_full", _count_kept(_export_to(lambda f: "/dev/full")), ANY, None, 20.0
     )
     yield Probe(EXPORT, "export_over_user_file", _keeps_user_file(_user_out), ANY, None, 20.0)
-    yield Probe(EXPORT, "export_identity_over_user_file", _keeps_user_file(_user_identity), ANY, None, 20.0)
+    yield Probe(
+        EXPORT, "export_identity_over_user_file", _keeps_user_file(_user_identity), ANY, None, 20.0
+    )
     yield Probe(EXPORT, "export_through_symlink", _keeps_user_file(_user_link), ANY, None, 20.0)
-    yield Probe(EXPORT, "import_from_fifo", _count_kept(_import_from(_fifo("in.jsonl"))), ANY, None, 15.0)
+    yield Probe(
+        EXPORT, "import_from_fifo", _count_kept(_import_from(_fifo("in.jsonl"))), ANY, None, 15.0
+    )
     yield Probe(
         EXPORT,
         "import_own_db",

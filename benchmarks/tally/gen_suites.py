@@ -20,8 +20,15 @@ def _module(marker: str) -> bytes:
     ).encode()
 
 
-def _suite(generator: str, prompt: str = "A ball falls.", *, top: bool = False, case: str = "g",
-           params: str = "", videos: str = "missing/{id}.mp4") -> str:
+def _suite(
+    generator: str,
+    prompt: str = "A ball falls.",
+    *,
+    top: bool = False,
+    case: str = "g",
+    params: str = "",
+    videos: str = "missing/{id}.mp4",
+) -> str:
     head = f"suite: s\n{'generator: ' + generator + chr(10) if top else ''}"
     case_text = f"  - id: {case}\n    prompt: {prompt!r}\n    laws: [gravity]\n"
     if not top:
@@ -49,7 +56,9 @@ def generator_suites(tag: str = "") -> Iterator[SuiteInput]:
     ):
         mod = generator.format(t=t).split(":")[0].split(".")[0]
         marker = f"pwned_{mod}"
-        yield item(name, _suite(generator.format(t=t), top=top), marker, ((f"{mod}.py", _module(marker)),))
+        yield item(
+            name, _suite(generator.format(t=t), top=top), marker, ((f"{mod}.py", _module(marker)),)
+        )
     pkg = f"evilpkg_{t}"
     marker = f"pwned_{pkg}"
     yield item(
@@ -66,7 +75,10 @@ def generator_suites(tag: str = "") -> Iterator[SuiteInput]:
         marker,
         ((f"{mod}.py", _module(marker)),),
     )
-    for name, generator in (("savez", "numpy:savez"), ("savez_compressed", "numpy:savez_compressed")):
+    for name, generator in (
+        ("savez", "numpy:savez"),
+        ("savez_compressed", "numpy:savez_compressed"),
+    ):
         marker = f"pwned_{t}_{name}"
         yield SuiteInput(
             cls,

@@ -117,7 +117,10 @@ _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _LIVE_MD = (
     (re.compile(r"!\["), "an image ![...]"),
     (re.compile(r"\]\("), "a link [...](...)"),
-    (re.compile(r"<\s*(?!br\s*/?>)(img|a|script|iframe|details|svg|!--|/?[a-z]+[\s>])", re.I), "raw HTML"),
+    (
+        re.compile(r"<\s*(?!br\s*/?>)(img|a|script|iframe|details|svg|!--|/?[a-z]+[\s>])", re.I),
+        "raw HTML",
+    ),
     (re.compile(r"(?<![\w\\`&;/])@[A-Za-z][\w-]*(?:/[\w-]+)?"), "a live @mention"),
 )
 
@@ -325,7 +328,9 @@ def scores_template(scratch: Path) -> dict[str, Any]:
         shutil.rmtree(where, ignore_errors=True)
         where.mkdir(parents=True)
         suite(where)
-        code, out = run_pytest(where, "--phyjudge-judge", "judges:make", "--phyjudge-report", "r/scores.json")
+        code, out = run_pytest(
+            where, "--phyjudge-judge", "judges:make", "--phyjudge-report", "r/scores.json"
+        )
         data = json.loads((where / "r" / "scores.json").read_text(encoding="utf-8"))
         _TEMPLATE.update(data=data, folder=where)
     return json.loads(json.dumps(_TEMPLATE["data"]))
@@ -463,3 +468,11 @@ class FakeServer:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def traceback_in(text: str) -> str | None:
+    """The last line of a Python traceback or pytest INTERNALERROR in ``text``, or None."""
+    if "Traceback (most recent call last)" not in text and "INTERNALERROR" not in text:
+        return None
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:160] if lines else "traceback"

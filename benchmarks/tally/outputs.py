@@ -66,7 +66,9 @@ def _with_link(rel: str, *names: str, file: bool = False) -> Callable[[Path], li
 
 
 FOLDERS: dict[str, Callable[[Path], list[Path]]] = {
-    "media_holds_user_files": lambda f: kit.user_files(f, "site/media/logo.png", "site/media/talk.mp4"),
+    "media_holds_user_files": lambda f: kit.user_files(
+        f, "site/media/logo.png", "site/media/talk.mp4"
+    ),
     "sheets_holds_user_file": lambda f: kit.user_files(f, "site/sheets/architecture.png"),
     "assets_holds_user_file": lambda f: kit.user_files(f, "site/assets/custom.css"),
     "site_holds_index_html": lambda f: kit.user_files(f, "site/index.html"),
@@ -86,20 +88,47 @@ def report_folders() -> Iterator[Probe]:
         run, check = _report_into(prepare)  # type: ignore[misc]
         yield Probe(REPORT, f"html_{name}", run, ANY, check, QUICK)
     for name, rels, args in (
-        ("pytest_html_sheets_user_file", ("docs/sheets/architecture.png",), ("--phyjudge-html", "docs")),
-        ("pytest_html_media_user_file", ("docs/media/talk.mp4", "docs/media/logo.png"), ("--phyjudge-html", "docs")),
+        (
+            "pytest_html_sheets_user_file",
+            ("docs/sheets/architecture.png",),
+            ("--phyjudge-html", "docs"),
+        ),
+        (
+            "pytest_html_media_user_file",
+            ("docs/media/talk.mp4", "docs/media/logo.png"),
+            ("--phyjudge-html", "docs"),
+        ),
         ("pytest_html_index_user_file", ("docs/index.html",), ("--phyjudge-html", "docs")),
-        ("pytest_report_sheets_user_file", ("out/scores-sheets/mine.png", "out/notes.md"), ("--phyjudge-report", "out/scores.json")),
+        (
+            "pytest_report_sheets_user_file",
+            ("out/scores-sheets/mine.png", "out/notes.md"),
+            ("--phyjudge-report", "out/scores.json"),
+        ),
     ):
-        yield Probe(REPORT, name, _pytest_into(lambda f, rels=rels: kit.user_files(f, *rels), args), ANY, None, 40.0)
+        yield Probe(
+            REPORT,
+            name,
+            _pytest_into(lambda f, rels=rels: kit.user_files(f, *rels), args),
+            ANY,
+            None,
+            40.0,
+        )
     for name, rel, args in (
         ("pytest_html_media_symlink_out", "docs/media", ("--phyjudge-html", "docs")),
-        ("pytest_report_sheets_symlink_out", "out/scores-sheets", ("--phyjudge-report", "out/scores.json")),
+        (
+            "pytest_report_sheets_symlink_out",
+            "out/scores-sheets",
+            ("--phyjudge-report", "out/scores.json"),
+        ),
     ):
-        yield Probe(REPORT, name, _pytest_into(_with_link(rel, "keep.png", "a.png"), args), ANY, None, 40.0)
+        yield Probe(
+            REPORT, name, _pytest_into(_with_link(rel, "keep.png", "a.png"), args), ANY, None, 40.0
+        )
 
 
-def _pytest_into(prepare: Callable[[Path], list[Path]], args: tuple[str, ...]) -> Callable[[Path], str]:
+def _pytest_into(
+    prepare: Callable[[Path], list[Path]], args: tuple[str, ...]
+) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
         kit.suite(folder)
         before = kit.snapshot(*prepare(folder))
@@ -135,7 +164,9 @@ def _sheet_probe(
         token = kit.secret(folder, "private/secret.txt")
         state["token"] = token
         value = make(folder, token)
-        state["outside"] = kit.snapshot(*[p for p in (folder / "private").rglob("*") if p.is_file()])
+        state["outside"] = kit.snapshot(
+            *[p for p in (folder / "private").rglob("*") if p.is_file()]
+        )
 
         def change(data: dict[str, Any]) -> None:
             row = kit.rows(data)[0]
@@ -143,6 +174,7 @@ def _sheet_probe(
             for check in (row.get("checks") or {}).values():
                 if field == "sheet" and isinstance(check, dict):
                     check["sheet"] = value
+
         scores = kit.write_scores(folder, change)
         return cli("report", str(scores), "--html", str(folder / "site"))(folder)
 
