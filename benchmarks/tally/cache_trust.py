@@ -46,7 +46,7 @@ def _base(scratch: Path) -> Path:
 
     models = lambda n: kit.models_reply(adapter="acme/tiny-judge", kind="tiny")  # noqa: E731
     with kit.FakeServer(chat, models) as server:
-        code, out = kit.run_pytest(
+        _code, out = kit.run_pytest(
             where,
             "--phyjudge-url",
             server.url,

@@ -328,7 +328,7 @@ def scores_template(scratch: Path) -> dict[str, Any]:
         shutil.rmtree(where, ignore_errors=True)
         where.mkdir(parents=True)
         suite(where)
-        code, out = run_pytest(
+        _code, _out = run_pytest(
             where, "--phyjudge-judge", "judges:make", "--phyjudge-report", "r/scores.json"
         )
         data = json.loads((where / "r" / "scores.json").read_text(encoding="utf-8"))

@@ -326,7 +326,7 @@ def _two_colours(folder: Path, text: str) -> str | None:
     for path in (folder / "site").rglob("*"):
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp") and path.is_file():
             try:
-                r, g, b = Image.open(path).convert("RGB").resize((1, 1)).getpixel((0, 0))
+                r, _g, b = Image.open(path).convert("RGB").resize((1, 1)).getpixel((0, 0))
             except Exception:
                 continue
             if r > 150 and b < 80:
