@@ -53,27 +53,31 @@ def _child(folder: Path, names: list[str], by_name: dict[str, Probe]):
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
-        text=True,
         start_new_session=True,
     )
     assert proc.stdout is not None
+    fd = proc.stdout.fileno()  # read raw: a buffered reader hides lines from select
+    pending = b""
     current, started = None, time.monotonic()
     while True:
-        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        ready, _, _ = select.select([fd], [], [], 1.0)
         if ready:
-            line = proc.stdout.readline()
-            if not line:
+            data = os.read(fd, 1 << 20)
+            if not data:
                 break
-            try:
-                record = json.loads(line)
-            except ValueError:  # a probe wrote to the real stdout: not a record
-                continue
-            if record["event"] == "start":
-                current, started = record["name"], time.monotonic()
-            else:
-                current = None
-                result = (record["kinds"], record["text"], record["seconds"], record["checked"])
-                yield record["name"], result
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                except ValueError:  # a probe wrote to the real stdout: not a record
+                    continue
+                if record["event"] == "start":
+                    current, started = record["name"], time.monotonic()
+                else:
+                    current = None
+                    result = (record["kinds"], record["text"], record["seconds"], record["checked"])
+                    yield record["name"], result
         elif current is not None and time.monotonic() - started > by_name[current].limit:
             os.killpg(proc.pid, 9)
             proc.wait()
