@@ -1,6 +1,6 @@
 """How many hostile inputs get a clean outcome (issue 11's closing figure).
 
-    python benchmarks/hostile_tally.py [--verbose] [--jobs N] [--keep]
+    python benchmarks/hostile_tally.py [--verbose] [--jobs N] [--keep] [--only-new] [--surface TEXT]
 
 Builds its inputs at run time in a temporary folder: suites (YAML bombs, deep nesting, huge
 numbers, control bytes, marks that would run code, bad fields, videos and prompt sets that
@@ -9,9 +9,22 @@ imports, command lines and bad clips. Suites run in one pytest session with a sc
 (a recorder plugin tells each file's outcome apart); the rest run through the Python API or
 ``phyjudge``'s ``main`` in a child process that is watched for hangs.
 
-Clean: a result within 60 s, no traceback or INTERNALERROR, an error (not a crash or a silent
-pass) where one is due, the message naming the file, line, field or thing, and no marker
-file made by code that should never run. A script that prints figures, not a test.
+Issue 19 added the surfaces built since (``--only-new`` runs only these; ``--surface TEXT``
+only the classes whose name holds TEXT): the HTML report's folder, sheets and clips
+(tally/outputs.py), Markdown, terminal and plot outputs and the step summary
+(tally/markdown.py), generator names in suites (tally/gen_suites.py), cache import, export
+and replay (tally/cache_trust.py), duplicates and scores.json field types
+(tally/duplicates.py), and judge servers (tally/servers.py, with ``kit.FakeServer``).
+
+Clean: a result within the input's limit (60 s unless it says less), no traceback or
+INTERNALERROR, an error (not a crash or a silent pass) where one is due, the message naming
+the file, line, field or thing, and no marker file made by code that should never run.
+Since issue 19 clean also covers the outcome, checked after each input (``Probe.check``,
+``NotClean``): no user's file deleted or changed, no secret's bytes in an artifact or
+printed, no live Markdown/HTML or raw terminal control from a name, no tampered cache
+record believed, no duplicate row silently dropped, memory under 2.5 GiB where measured.
+Any clear refusal is as clean as a safe success; no check depends on message wording or on
+the names of new flags or files. A script that prints figures, not a test.
 """
 
 from __future__ import annotations

@@ -474,5 +474,8 @@ def traceback_in(text: str) -> str | None:
     """The last line of a Python traceback or pytest INTERNALERROR in ``text``, or None."""
     if "Traceback (most recent call last)" not in text and "INTERNALERROR" not in text:
         return None
+    errors = re.findall(r"^\w*(?:Error|Exception)\b.*$", text, re.MULTILINE)
+    if errors:
+        return errors[-1][:160]
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1][:160] if lines else "traceback"
