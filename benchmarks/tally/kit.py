@@ -115,10 +115,13 @@ def user_files(folder: Path, *rels: str) -> list[Path]:
 
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _LIVE_MD = (
-    (re.compile(r"!\["), "an image ![...]"),
-    (re.compile(r"\]\("), "a link [...](...)"),
+    (re.compile(r"(?<!\\)!(?<!\\)\["), "an image ![...]"),
+    (re.compile(r"(?<!\\)\[[^\]\n]*(?<!\\)\]\("), "a link [...](...)"),
     (
-        re.compile(r"<\s*(?!br\s*/?>)(img|a|script|iframe|details|svg|!--|/?[a-z]+[\s>])", re.I),
+        re.compile(
+            r"(?<![\\])<\s*(?!br\s*/?>)(img|a|script|iframe|details|svg|!--|/?[a-z]+[\s>])",
+            re.I,
+        ),
         "raw HTML",
     ),
     (re.compile(r"(?<![\w\\`&;/])@[A-Za-z][\w-]*(?:/[\w-]+)?"), "a live @mention"),
