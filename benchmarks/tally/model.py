@@ -49,16 +49,35 @@ class SuiteInput:
     extra: tuple[tuple[str, bytes | Callable[[Path], None]], ...] = ()
 
 
+class Hung(Exception):
+    """Raised by a probe whose own child (a pytest session, a command) passed its limit."""
+
+
+class NotClean(Exception):
+    """Raised by a probe that found, while running, that the outcome is not clean (a
+    user's file changed, two cases sharing a sheet): its message is the reason."""
+
+
+#: Why an outcome is not clean, judged from what the probe left behind: ``check(folder,
+#: text)`` sees the probe's folder and everything it printed, and returns the reason (a
+#: user's file changed, a secret's bytes in an artifact, live Markdown, code that ran, a
+#: judgment changed), or None when the outcome is safe.
+Check = Callable[[Path, str], "str | None"]
+
+
 @dataclass(frozen=True)
 class Probe:
     """An input tried through the Python API or the CLI's ``main`` in a child process:
     ``run(folder)`` builds the input in ``folder`` and returns the text a user would see
-    (a raised PhyJudgeError is that text too)."""
+    (a raised PhyJudgeError is that text too). ``check`` then judges the outcome itself,
+    not only the message; ``limit`` is its hang limit in seconds."""
 
     cls: str
     name: str
     run: Callable[[Path], str]
     want: Expect
+    check: Check | None = None
+    limit: float = LIMIT_S
 
 
 @dataclass(frozen=True)
@@ -72,14 +91,23 @@ class Outcome:
 
 
 def judge_outcome(
-    cls: str, name: str, kinds: list[str], text: str, seconds: float, want: Expect, folder: Path
+    cls: str,
+    name: str,
+    kinds: list[str],
+    text: str,
+    seconds: float,
+    want: Expect,
+    folder: Path,
+    checked: str | None = None,
+    limit: float = LIMIT_S,
 ) -> Outcome:
-    """Clean or not, and why not (the first reason found)."""
+    """Clean or not, and why not (the first reason found); ``checked`` is what the probe's
+    outcome check found wrong, if anything."""
     why = ""
     if not kinds:
         why = "no result"
     elif "hung" in kinds:
-        why = f"no result within {LIMIT_S:.0f} s"
+        why = f"no result within {limit:.0f} s"
     elif "crashed" in kinds:
         why = "the process died while trying it"
     elif traceback_sign(text):
@@ -91,7 +119,9 @@ def judge_outcome(
         why = f"does not name {missing[0]!r}: {first_line(text)}"
     elif made := [p for p in want.absent if (folder / p).exists()]:
         why = f"created {made[0]} (code ran)"
-    elif seconds > LIMIT_S:
+    elif checked:
+        why = checked
+    elif seconds > limit:
         why = f"took {seconds:.0f} s"
     return Outcome(cls, name, not why, seconds, why, tuple(kinds))
 

@@ -5,6 +5,26 @@ from __future__ import annotations
 from tally.model import Probe
 from tally.probes import all_api_probes
 
+__all__ = ["all_api_probes", "all_probes", "new_probes"]
+
+
+def new_probes() -> list[Probe]:
+    """Issue 19's surfaces: report folders and sheets, Markdown and terminal outputs, cache
+    trust, duplicates and file shapes, judge servers."""
+    from tally.cache_trust import cache_probes
+    from tally.duplicates import duplicate_probes
+    from tally.markdown import markdown_probes
+    from tally.outputs import output_probes
+    from tally.servers import server_probes
+
+    return [
+        *output_probes(),
+        *markdown_probes(),
+        *cache_probes(),
+        *duplicate_probes(),
+        *server_probes(),
+    ]
+
 
 def all_probes() -> list[Probe]:
-    return all_api_probes()
+    return [*all_api_probes(), *new_probes()]
