@@ -192,13 +192,24 @@ class ModelWatch:
         self.first: Answerer | None = None
         #: Once a reply named another model: the two (the first with no URL: the model asked).
         self.changed: tuple[Answerer, Answerer] | None = None
+        #: Once a server's /v1/models named another judge than at the start: its error.
+        self.served_change: JudgeBackendError | None = None
         self._lock = threading.Lock()
+
+    def served_changed(self, error: JudgeBackendError) -> None:
+        """A server now lists another judge: this and every later request fail with
+        ``error`` (the first such error is kept)."""
+        with self._lock:
+            if self.served_change is None:
+                self.served_change = error
 
     def check(self, now: Answerer | None) -> None:
         """Raise once any reply of the run has named another model than the first (``now``:
         the reply just read, which becomes the first when there is none yet); a first reply
         that names another model than the one asked for is a change too."""
         with self._lock:
+            if self.served_change is not None:
+                raise self.served_change
             if self.changed is None and now is not None:
                 if self.first is None and isinstance(now.model, str) and now.model != self.asked:
                     self.changed = (Answerer(self.asked, None, ""), now)
@@ -211,6 +222,8 @@ class ModelWatch:
 
     def note(self) -> str:
         """The end of the judge's summary line: what changed, or nothing."""
+        if self.served_change is not None:
+            return f"; THE JUDGE CHANGED MID-RUN: {self.served_change.args[0]}"
         if self.changed is None:
             return ""
         first, now = self.changed
@@ -220,3 +233,32 @@ class ModelWatch:
             f"; THE JUDGE CHANGED MID-RUN: {before}, then {now.describe(fingerprints)} "
             "(the items from then on failed)"
         )
+
+
+def served_change(before: ServedJudge, models: Any, url: str) -> JudgeBackendError | None:
+    """The error when ``url``'s ``/v1/models`` reply (asked again while the run goes on)
+    lists another judge or model name than ``before``, the one the run was planned with;
+    None when it is the same. Replies name only the model; the identity behind the name
+    (adapter, its sha256) is what /v1/models says, so it is asked again between cases."""
+    try:
+        now: ServedJudge | str = served_judge(models, url)
+    except JudgeLoadError as exc:
+        now = str(exc)
+    if isinstance(now, ServedJudge) and (now.name, now.identity) == (
+        before.name,
+        before.identity,
+    ):
+        return None
+    said = (
+        f"now lists model {_shown(now.name)} as {now.identity.describe()}"
+        if isinstance(now, ServedJudge)
+        else f"no longer says which judge it serves ({now})"
+    )
+    return JudgeBackendError(
+        f"The judge changed mid-run: the server at {url} {said}, where the run started with "
+        f"model {_shown(before.name)} as {before.identity.describe()}. This item and every "
+        "later one fail, so that no judgment of another judge is reported or cached as the "
+        "first. Point --phyjudge-url at servers that keep serving one merged checkpoint, and "
+        "run again.",
+        urls=(url,),
+    )

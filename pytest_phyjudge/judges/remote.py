@@ -27,6 +27,7 @@ from pytest_phyjudge.judges.http import (
     chat_body,
     digit_distribution,
     first_choice,
+    get_json,
     open_client,
     post_json,
     read_content,
@@ -34,11 +35,13 @@ from pytest_phyjudge.judges.http import (
     video_url_part,
 )
 from pytest_phyjudge.judges.provenance import (
+    MODELS_PATH,
     Answerer,
     ModelWatch,
     ServedJudge,
     ask_servers,
     read_provenance,
+    served_change,
 )
 from pytest_phyjudge.judges.replicas import (
     BREAKER_COOLDOWN,
@@ -100,6 +103,9 @@ class RemotePlan:
     rubric: Rubric
     settings: Mapping[str, Any]
     model: str = SERVED_MODEL_NAME
+    #: What the servers' /v1/models said at the start (None: the identity came from a
+    #: provenance file): asked again before each case, so a swap between replies is seen.
+    served: ServedJudge | None = None
 
     def load(
         self,
@@ -128,11 +134,12 @@ def plan_remote(
     each server's ``/v1/models``; servers that disagree are refused."""
     check_scoring(scoring)
     settings = RemoteSettings(urls=parse_urls(urls), **remote)
+    asked: ServedJudge | None = None
     if identity is not None:
         who, rubric_dir = read_provenance(identity)
         served = ServedJudge(model or SERVED_MODEL_NAME, who, rubric_dir)
     else:
-        served = ask_servers(
+        served = asked = ask_servers(
             settings.urls,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
@@ -150,6 +157,7 @@ def plan_remote(
             "transport": "file" if settings.media_root else "data-url",
         },
         model=model or served.name,
+        served=asked,
     )
 
 
@@ -326,6 +334,7 @@ class RemoteJudge(Judge):
         criteria: Mapping[str, str] | None,
     ) -> dict[str, Judgment | PhyJudgeError]:
         video_sha = sha256_file(video)  # checks the file first
+        self._check_served()
         part = self.video_part(video)
         prompts = {
             axis: self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
@@ -369,6 +378,23 @@ class RemoteJudge(Judge):
                 **fields,
             )
         return results
+
+    def _check_served(self) -> None:
+        """Ask each server's /v1/models again (one small GET per case): a server that now
+        lists another judge fails this case and every later one. A server that does not
+        answer is left to the requests' own retries and errors."""
+        before = self.plan.served
+        if before is None or self.watch.served_change is not None:
+            return
+        for url in self.remote.urls:
+            try:
+                models = get_json(self._client, url, MODELS_PATH, budget=self.remote.read_timeout)
+            except JudgeBackendError:
+                continue
+            error = served_change(before, models, url)
+            if error is not None:
+                self.watch.served_changed(error)
+                return
 
     def summary(self) -> str | None:
         served = ", ".join(f"{r.url} {r.served}" for r in self.pool.replicas)

@@ -8,6 +8,7 @@ Servers are real ones on 127.0.0.1 where only a socket shows the fault (streamin
 from __future__ import annotations
 
 import base64
+import dataclasses
 import http.server
 import json
 import threading
@@ -29,7 +30,7 @@ from pytest_phyjudge.engine.rubric import load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 from pytest_phyjudge.judges import http as judge_http
 from pytest_phyjudge.judges import server_http
-from pytest_phyjudge.judges.provenance import read_provenance
+from pytest_phyjudge.judges.provenance import ServedJudge, read_provenance
 from pytest_phyjudge.judges.remote import RemoteJudge, RemotePlan, RemoteSettings, plan_remote
 from pytest_phyjudge.judges.server import JudgeServer
 from pytest_phyjudge.testing import write_test_video
@@ -496,3 +497,41 @@ def test_serve_compares_the_api_key_in_constant_time_as_bytes(monkeypatch, tmp_p
     assert good.json()["choices"][0]["message"]["content"] == '{"gravity": 4}'
     assert wrong == 401
     assert compared and all(isinstance(a, bytes) and isinstance(b, bytes) for a, b in compared)
+
+
+def _models(adapter: str) -> httpx.Response:
+    entry = {"id": "phyjudge", "phyjudge": {"adapter": adapter, "kind": "scripted"}}
+    return httpx.Response(200, json={"object": "list", "data": [entry]})
+
+
+def test_a_server_whose_models_list_another_judge_mid_run_fails_the_later_cases(tmp_path):
+    """Replies name only the model; /v1/models says which judge stands behind the name. It
+    is asked again before each case: once it lists another adapter, that case and every
+    later one fail, naming both judges, and no further chat request is sent."""
+    listed = iter(["trusted-judge", "trusted-judge", "swapped-adapter"])
+    chats = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return _models(next(listed, "swapped-adapter"))
+        chats.append(request)
+        return _reply("phyjudge")
+
+    judge = _judge((URL,), handler)
+    identity = judge.plan.identity
+    judge.plan = dataclasses.replace(judge.plan, served=ServedJudge("phyjudge", identity, None))
+    video = write_test_video(tmp_path / "clip.mp4")
+    try:
+        results = [judge.score_many(video, "A ball falls.", ["gravity"]) for _ in range(3)]
+        summary = judge.summary()
+    finally:
+        judge.close()
+    assert [type(r["gravity"]).__name__ for r in results] == [
+        "Judgment",
+        "Judgment",
+        "JudgeBackendError",
+    ]
+    message = str(results[2]["gravity"])
+    assert "The judge changed mid-run" in message and f"server at {URL}" in message
+    assert "swapped-adapter" in message and "trusted-judge" in message
+    assert len(chats) == 2 and "THE JUDGE CHANGED MID-RUN" in summary
