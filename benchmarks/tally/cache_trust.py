@@ -13,6 +13,7 @@ intact, nothing hangs. A refusal is as clean as a record that was not believed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ ANY = expect("returned", "error")
 SCORES = {"SA": 2, "PTV": 3, "persistence": 3, "gravity": 4}
 NINE_B = "NU-World-Model-Embodied-AI/phyjudge-9B"
 _BASE: dict[str, Path] = {}
+_READBACKS = itertools.count()
 
 
 def _base(scratch: Path) -> Path:
@@ -89,9 +91,9 @@ def _find(records: list[dict[str, Any]], axis: str, video: str) -> dict[str, Any
 
 
 def _stored(folder: Path, cache: str = "cache") -> list[dict[str, Any]]:
-    """What the cache holds, read back by a fresh export."""
-    out = folder / "readback.jsonl"
-    out.unlink(missing_ok=True)
+    """What the cache holds, read back by a fresh export (into new files each time: an
+    export rightly refuses to overwrite the identity file of an earlier one)."""
+    out = folder / f"readback-{next(_READBACKS)}.jsonl"
     cli("cache", "export", str(out), "--cache", str(folder / cache))(folder)
     return [r for r in _lines(out) if "judgment" in r] if out.is_file() else []
 

@@ -78,6 +78,11 @@ def _command(
 
 
 def _md_check(folder: Path, text: str) -> str | None:
+    """Markdown output must be inert. A command that refused its input (exit 2) wrote no
+    Markdown: its message is terminal text, which must hold no raw control character (it
+    may quote the refused name, as any error names the thing it refuses)."""
+    if text.startswith("exit 2\n"):
+        return kit.raw_controls(text)
     return kit.live_markdown(text)
 
 
