@@ -236,11 +236,6 @@ def test_production_code_never_imports_the_testing_package() -> None:
 #: A new circle fails the test, and so does a listed one that is gone (remove it here).
 KNOWN_CYCLES: set[tuple[str, ...]] = {
     (
-        "pytest_phyjudge.plugin.batching",
-        "pytest_phyjudge.plugin.state",
-        "pytest_phyjudge.plugin.batching",
-    ),
-    (
         "pytest_phyjudge.testing.format_training",
         "pytest_phyjudge.testing.tiny",
         "pytest_phyjudge.testing.format_training",
