@@ -32,6 +32,10 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+#: A string naming a module to load, ``pkg.mod`` or ``pkg.mod:attr``.
+_LOADABLE = re.compile(r"([A-Za-z_]\w*(?:\.\w+)+|[A-Za-z_]\w*(?=:))(?::[\w.]+)?")
+
+
 def _is_type_checking(test: ast.expr) -> bool:
     """``if TYPE_CHECKING:`` or ``if typing.TYPE_CHECKING:``: imports only a type checker runs."""
     if isinstance(test, ast.Name):
@@ -59,6 +63,8 @@ def _imports(path: Path, name: str, modules: Container[str]) -> dict[str, int]:
     closes); relative imports are resolved. ``from pkg import mod`` counts as an import of
     ``pkg.mod``, not of ``pkg`` (the package's ``__init__`` is imported on the way, as for
     any submodule), and ``from pkg import name`` of anything else as an import of ``pkg``.
+    A string that names a module to load (``"pkg.mod"``, ``"pkg.mod:attr"``, for importlib
+    or an entry point) counts as an import of it.
     """
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: dict[str, int] = {}
@@ -82,6 +88,10 @@ def _imports(path: Path, name: str, modules: Container[str]) -> dict[str, int]:
                     add(f"{base}.{alias.name}", node.lineno)
                 else:
                     add(base, node.lineno)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            named = _LOADABLE.fullmatch(node.value)
+            if named is not None:
+                add(named.group(1), node.lineno)
     return found
 
 
@@ -97,8 +107,24 @@ def module_graph() -> dict[str, dict[str, int]]:
 
 
 def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[tuple[str, ...]]:
-    """Each circle of the graph as a path ``a -> b -> a``: one per strongly connected
-    group of modules (Tarjan's algorithm), the shortest circle through its first module."""
+    """The graph's circles as paths ``a -> b -> a``: for every import that closes one, the
+    shortest circle through it, each circle once (starting at its first module by name).
+    Every import that is part of any circle is in one of them, so a new import that closes
+    a circle is always told, even beside an old circle."""
+    circles = set()
+    for group in _strongly_connected(graph):
+        members = set(group)
+        for start in group:
+            for nxt in graph.get(start, ()):
+                if nxt in members:
+                    ring = (start, *_shortest_path(graph, nxt, start, members)[:-1])
+                    first = ring.index(min(ring))
+                    circles.add((*ring[first:], *ring[:first], ring[first]))
+    return sorted(circles)
+
+
+def _strongly_connected(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """The groups of more than one module that reach each other (Tarjan's algorithm)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -129,30 +155,27 @@ def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[tuple[str, ...]]:
     for node in sorted(graph):
         if node not in index:
             connect(node)
-    return sorted(_shortest_circle(graph, group) for group in groups)
+    return groups
 
 
-def _shortest_circle(graph: Mapping[str, Iterable[str]], group: list[str]) -> tuple[str, ...]:
-    """The shortest path from the group's first module back to itself, inside the group."""
-    start, members = group[0], set(group)
-    came: dict[str, str] = {}
+def _shortest_path(
+    graph: Mapping[str, Iterable[str]], start: str, end: str, members: set[str]
+) -> tuple[str, ...]:
+    """The shortest path ``start ... end`` inside ``members`` (breadth first, by name)."""
+    came: dict[str, str] = {start: start}
     frontier = [start]
-    while frontier:
+    while end not in came:
         following = []
         for node in frontier:
             for nxt in sorted(graph.get(node, ())):
-                if nxt not in members:
-                    continue
-                if nxt == start:
-                    path = [node]
-                    while path[-1] != start:
-                        path.append(came[path[-1]])
-                    return (start, *reversed(path[:-1]), start)
-                if nxt not in came:
+                if nxt in members and nxt not in came:
                     came[nxt] = node
                     following.append(nxt)
         frontier = following
-    raise AssertionError(f"no circle through {start}")  # pragma: no cover
+    path = [end]
+    while path[-1] != start:
+        path.append(came[path[-1]])
+    return tuple(reversed(path))
 
 
 def describe_graph() -> str:
@@ -258,7 +281,8 @@ def test_no_import_cycle_between_modules() -> None:
 
 def test_the_graph_reads_imports_inside_functions_and_relative_ones(tmp_path: Path) -> None:
     """The reader itself: an import in a function counts, ``TYPE_CHECKING`` does not, a
-    relative import is resolved, and a circle is reported as a path back to its start."""
+    relative import is resolved, a string naming a module to load counts, and a circle is
+    reported as a path back to its start."""
     source = (
         "from typing import TYPE_CHECKING\n"
         "from . import b\n"
@@ -266,10 +290,14 @@ def test_the_graph_reads_imports_inside_functions_and_relative_ones(tmp_path: Pa
         "    from pkg import c\n"
         "def f():\n"
         "    from .sub import d\n"
+        "LOADED = 'pkg.e:make'\n"
     )
     path = tmp_path / "a.py"
     path.write_text(source, encoding="utf-8")
-    modules = {"pkg.a", "pkg.b", "pkg.c", "pkg.sub", "pkg.sub.d"}
-    assert set(_imports(path, "pkg.a", modules)) == {"pkg.b", "pkg.sub.d"}
+    modules = {"pkg.a", "pkg.b", "pkg.c", "pkg.sub", "pkg.sub.d", "pkg.e"}
+    assert set(_imports(path, "pkg.a", modules)) == {"pkg.b", "pkg.sub.d", "pkg.e"}
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"d2"}, "d2": {"d"}, "e": {"a"}}
     assert find_cycles(graph) == [("a", "b", "c", "a"), ("d", "d2", "d")]
+    # A second circle beside an old one is told too.
+    graph["c"] = {"a", "b"}
+    assert find_cycles(graph) == [("a", "b", "c", "a"), ("b", "c", "b"), ("d", "d2", "d")]
