@@ -1,8 +1,8 @@
 """pytest-phyjudge's pytest entry point: the hooks and the ``phyjudge`` fixture.
 
-Thin on purpose: options live in ``options``, the run's state in ``state``, YAML suites in
-``items``, reports in ``reporter``, and the judge comes from ``judges.factory``. Nothing heavy
-is imported here, so ``pytest --help`` stays fast.
+Thin on purpose: options live in ``options``, the run's state in ``state``, the judging of
+suite cases in ``scheduler``, YAML suites in ``items``, reports in ``reporter``, and the judge
+comes from ``judges.factory``. Nothing heavy is imported here, so ``pytest --help`` stays fast.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from pytest_phyjudge._exceptions import (
 from pytest_phyjudge.engine.axes import domain_of
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.plugin.assertions import PhysicsAssertionError, failure_message, unscored_error
-from pytest_phyjudge.plugin.batching import CaseJob, judge_cases
 from pytest_phyjudge.plugin.generate import Generators, generators_for
-from pytest_phyjudge.plugin.state import Outcome, state_of
+from pytest_phyjudge.plugin.scheduler import Outcome, Scheduler, SuiteAxis
+from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.suites import Case, MarkSpec, Suite, load_suite
 
@@ -131,35 +131,30 @@ class AxisItem(pytest.Item):
         self.suite_name = suite.name
         self.axis = axis
         self.min_score = case.min_scores[axis]
-        # Read by PhyJudgeState.case_axes to judge only the selected axes of a case.
-        self.phyjudge_case_key = (str(self.path), case.id)
-        self.phyjudge_axis = axis
+        #: What the run's scheduler needs of this item to judge its case.
+        self.work = SuiteAxis(
+            nodeid=self.nodeid,
+            key=(str(self.path), case.id),
+            axis=axis,
+            case=case,
+            generators=self.generators,
+        )
         domain = domain_of(axis)
         self.add_marker(pytest.mark.phyjudge(axis=axis, domain=domain, case=case.id))
         self.keywords[domain] = True
         self.extra_keyword_matches.add(domain)
 
-    def _judge_case(self, axes: list[str]) -> dict[str, Any]:
-        """Each axis' Outcome; for a sampled case, a tuple of Outcomes, one per sample."""
-        return judge_cases([CaseJob(self, axes)])[0]
-
-    @property
-    def phyjudge_prefetchable(self) -> bool:
-        """Whether the case's videos are files (no generator), so it may be judged ahead."""
-        case = self.case
-        if case.sampled:
-            return all(case.sample(i).video is not None for i in range(case.samples))
-        return case.video is not None
+    def _scheduler(self, state: PhyJudgeState) -> Scheduler:
+        """The run's scheduler, made by the first suite item to run, from the run's items as
+        they will run (selected and ordered)."""
+        if state.scheduler is None:
+            items = [item.work for item in self.session.items if isinstance(item, AxisItem)]
+            state.scheduler = Scheduler(state.config, state.options, state, items)
+        return state.scheduler
 
     def runtest(self) -> None:
         state = state_of(self.config)
-        key = self.phyjudge_case_key
-        state.look_ahead(self, self.session.items)
-        axes = state.case_axes(key, self.session.items)
-        if self.axis not in axes:
-            axes = [*axes, self.axis]
-        state.judge_together(self, axes, self.session.items)
-        outcome = state.case_outcomes(key, axes, self._judge_case).get(self.axis)
+        outcome = self._scheduler(state).outcomes(self.work).get(self.axis)
         if outcome is None:
             outcome = RuntimeError(f"The judge returned nothing for {self.axis!r}.")
         if isinstance(outcome, tuple):
@@ -199,7 +194,7 @@ class AxisItem(pytest.Item):
             raise outcome.with_traceback(None)
         raise RuntimeError(str(outcome)) from outcome.__cause__
 
-    def _run_samples(self, state: Any, outcomes: tuple[Outcome, ...]) -> None:
+    def _run_samples(self, state: PhyJudgeState, outcomes: tuple[Outcome, ...]) -> None:
         """Judge the axis over its samples: the gates decide, the report shows each score."""
         from pytest_phyjudge.regression import sampling
 
@@ -256,7 +251,7 @@ class AxisItem(pytest.Item):
         if drop is not None:
             raise drop
 
-    def _compare_baseline(self, state: Any, check: Check) -> PhysicsAssertionError | None:
+    def _compare_baseline(self, state: PhyJudgeState, check: Check) -> PhysicsAssertionError | None:
         """Record how the check compares with the baseline; the failure to raise for a drop
         (None when there is none, or while the baseline is being updated)."""
         from pytest_phyjudge.regression import baseline as bl
