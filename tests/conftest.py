@@ -25,8 +25,6 @@ import numpy.fft  # noqa: F401  (scipy imports it; numpy refuses to load it twic
 import PIL.Image  # noqa: F401
 import pytest
 import scipy.stats  # noqa: F401
-import statsmodels.stats.inter_rater
-import statsmodels.stats.multitest  # noqa: F401
 from pytester_kit import Kit
 
 from pytest_phyjudge.engine.extras import LOCAL_MODULES, local_available

@@ -47,6 +47,52 @@ def test_agreement_per_axis(tmp_path: Path) -> None:
     assert found.overall.n == 8 and found.overall.exact == 0.75
 
 
+def _score_pairs() -> list[tuple[list[int], list[int]]]:
+    """Random pairs of 1-5 score columns (1 to 60 long, some close, some unrelated), and edges:
+    one pair, one side constant, both constant apart, full and reversed agreement."""
+    import numpy as np
+
+    rng = np.random.default_rng(20)
+    pairs = [
+        ([3], [4]),
+        ([1], [5]),
+        ([3, 3, 3], [1, 4, 5]),
+        ([1, 4, 5], [2, 2, 2]),
+        ([2, 2], [4, 4]),
+        ([1, 2, 3, 4, 5], [5, 4, 3, 2, 1]),
+        ([1, 2, 3, 4, 5] * 3, [1, 2, 3, 4, 5] * 3),
+        ([1, 5, 1, 5], [5, 1, 5, 1]),
+    ]
+    for _ in range(60):
+        n = int(rng.integers(1, 61))
+        a = rng.integers(1, 6, size=n)
+        noise = rng.integers(-2, 3, size=n) * (rng.uniform(size=n) < rng.uniform())
+        b = np.clip(a + noise, 1, 5) if rng.uniform() < 0.7 else rng.integers(1, 6, size=n)
+        pairs.append((a.tolist(), b.tolist()))
+    return pairs
+
+
+def test_kappa_gives_statsmodels_values() -> None:
+    """The kappa replaced statsmodels' ``cohens_kappa`` (about 150 MB of the light core with
+    pandas); it must give its values, and None exactly where it gives no finite number."""
+    import numpy as np
+
+    inter_rater = pytest.importorskip("statsmodels.stats.inter_rater")
+    for a, b in _score_pairs():
+        table = np.zeros((5, 5))
+        np.add.at(table, (np.array(a) - 1, np.array(b) - 1), 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected = float(inter_rater.cohens_kappa(table, wt="quadratic", return_results=False))
+        got = quadratic_kappa(a, b)
+        if math.isfinite(expected):
+            assert got == pytest.approx(expected, rel=1e-12, abs=1e-12), (a, b)
+        else:
+            assert got is None, (a, b)
+    assert quadratic_kappa([4, 4, 4], [4, 4, 4]) is None
+    assert quadratic_kappa([2, 2], [4, 4]) == 0.0  # constant apart: no better than chance
+    assert quadratic_kappa([1, 5, 1, 5], [5, 1, 5, 1]) == pytest.approx(-1.0)
+
+
 def test_sampled_means_are_rounded_for_kappa_not_for_rho() -> None:
     from pytest_phyjudge.regression.agreement import axis_agreement
 
