@@ -397,6 +397,15 @@ def axis_of(body: dict[str, Any]) -> str:
     return keys[-1] if keys else "SA"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that refuses a reply hangs up: the connection's reset is the client's
+    answer, which socketserver would print as a traceback of this (the probe's) process."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class FakeServer:
     """An OpenAI-compatible judge server in a thread: ``models(n)`` answers the n-th
     ``GET /v1/models``, ``chat(n, axis, body)`` the n-th chat request (status, headers,
@@ -455,7 +464,7 @@ class FakeServer:
                     outer.counts["chat"] += 1
                 self._send(*outer.chat(n, axis_of(body), body))
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
