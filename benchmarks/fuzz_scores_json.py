@@ -1,7 +1,7 @@
 """Mutations of a full scores.json (a pytest report's row: checks, samples, baseline,
 prompt, meta, judges): every field set to each of 14 wrong values (strings, lists, objects,
 numbers out of range, NaN, a 31-digit integer, true, null) or deleted. Each document either
-is refused by ``reporting.scores.check_scores`` with an InputError, or goes through
+is refused by ``scores.check_scores`` with an InputError, or goes through
 compare, agree, leaderboard and the HTML report without an exception. Prints the counts.
 
     python benchmarks/fuzz_scores_json.py
@@ -23,7 +23,7 @@ from pytest_phyjudge.regression.agreement import agreement
 from pytest_phyjudge.regression.compare import compare, scores_from_document
 from pytest_phyjudge.regression.leaderboard import leaderboard
 from pytest_phyjudge.reporting.html import write_html_report
-from pytest_phyjudge.reporting.scores import check_scores
+from pytest_phyjudge.scores import check_scores
 
 CHECK: dict[str, Any] = {
     "score": 4,
@@ -145,7 +145,7 @@ def crashes(document: dict[str, Any], out: Path) -> str | None:
         except InputError:
             pass
         leaderboard([scores])
-        write_html_report(checked.data, out, base=out.parent)
+        write_html_report(checked, out, base=out.parent)
     except Exception as exc:
         return f"{type(exc).__name__}: {str(exc)[:150]}"
     return None

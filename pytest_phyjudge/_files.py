@@ -1,7 +1,8 @@
 """Reading the text and JSON files users hand us (suites, prompt sets, reports, baselines,
 identity files, cache exports) with one set of guards: a pipe, a device or a symlink loop
 is named for what it is, a file is read up to a cap, and every way JSON can fail to parse
-(bad syntax, nesting too deep, a number too long) becomes one sentence."""
+(bad syntax, nesting too deep, a number too long) becomes one sentence. And writing the JSON
+files users keep (reports, baselines): whole or not at all (:func:`write_json_atomic`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import errno
 import json
 import os
 import re
+import secrets
 import stat
 from array import array
 from itertools import accumulate
@@ -156,3 +158,33 @@ def parse_json(text: str, *, unique_keys: bool = False) -> Any:
 def read_json_file(path: Path, *, unique_keys: bool = False) -> Any:
     """The JSON value in ``path``; FileProblem for anything that keeps it from being read."""
     return parse_json(read_text_file(path), unique_keys=unique_keys)
+
+
+def _create_beside(target: Path) -> tuple[int, Path]:
+    """A new, empty file beside ``target`` opened for writing. Made with mode 0666 so the
+    umask decides its permissions, as for any file the user writes (``mkstemp`` would make
+    it 0600, unreadable to the rest of a team sharing the report or the baseline)."""
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write JSON to a temporary file beside ``path`` and rename it over: a reader never
+    sees half a report, and an interrupted write leaves the previous one in place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _create_beside(target)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_phyjudge._files import write_json_atomic
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.reporting.baseline_run import BaselineRun, BaselineUpdate
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.run_report import build_report
-from pytest_phyjudge.reporting.scores import write_json_atomic
 from pytest_phyjudge.reporting.tables import axis_rows, baseline_lines, table_lines, worst_lines
 
 IDENTITY = JudgeIdentity(kind="scripted", adapter="unit")

@@ -13,12 +13,13 @@ from typing import Any
 
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError, describe_error
+from pytest_phyjudge._files import write_json_atomic
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import ClipRequest
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.settings import JudgeSettings
 from pytest_phyjudge.reporting.checks import rendered_prompt
-from pytest_phyjudge.reporting.scores import VideoResult, build_scores, write_json_atomic
+from pytest_phyjudge.scores import VideoResult, build_scores
 
 Pair = tuple[dict[str, Any], Path]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.exits import EXIT_OK
-from pytest_phyjudge.reporting.scores import read_scores
+from pytest_phyjudge.scores import ScoresDocument, read_scores
 
 
 def add_commands(commands: Any) -> None:
@@ -26,11 +26,11 @@ def add_commands(commands: Any) -> None:
     report.set_defaults(run=run_report)
 
 
-def read_document(path: Path) -> dict[str, Any]:
+def read_document(path: Path) -> ScoresDocument:
     """The scores.json document at ``path``, checked field by field before the HTML model
-    reads it (``reporting.scores.read_scores``); an InputError naming the file, the JSON
-    path of the wrong field and the fix."""
-    return dict(read_scores(path).data)
+    reads it (``scores.read_scores``); an InputError naming the file, the JSON path of the
+    wrong field and the fix."""
+    return read_scores(path)
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -50,5 +50,5 @@ def run_report(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         raise InputError(f"Cannot write the HTML report into {args.html!r} ({exc}).") from exc
-    print(f"wrote {index} ({len(document['results'])} cases)")
+    print(f"wrote {index} ({len(document.results)} cases)")
     return EXIT_OK

@@ -27,7 +27,6 @@ from pytest_phyjudge.reporting.baseline_run import BaselineRequest, settle_basel
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.html import write_html_report
 from pytest_phyjudge.reporting.run_report import build_report, identities
-from pytest_phyjudge.reporting.scores import write_json_atomic
 from pytest_phyjudge.reporting.sheets import case_key
 from pytest_phyjudge.reporting.step_summary import write_step_summary
 from pytest_phyjudge.reporting.tables import (
@@ -38,6 +37,7 @@ from pytest_phyjudge.reporting.tables import (
     table_lines,
     worst_lines,
 )
+from pytest_phyjudge.scores import as_read, write_scores
 
 #: ``config.workeroutput`` keys: what an xdist worker tells the controller at its end.
 WORKER_CACHE = "phyjudge_cache"
@@ -234,14 +234,16 @@ class PhyJudgeReporter:
         prune_sheets(self.state, self.checks)
         if options.report is not None:
             try:
-                self.written = write_json_atomic(options.report, document)
+                self.written = write_scores(options.report, document)
             except OSError as exc:
                 self._not_written(options.report, exc)
         if options.html is not None:
             base = options.report.parent if options.report is not None else Path.cwd()
+            name = str(options.report) if options.report is not None else "the run's report"
             try:
+                # The page is made from the document as `phyjudge report` would read it.
                 self.html_written = write_html_report(
-                    document, options.html, base=base, leave=own_outputs(self.state)
+                    as_read(document, name), options.html, base=base, leave=own_outputs(self.state)
                 )
             except Exception as exc:  # a broken page must not lose the run: say so, exit non-0
                 self._not_written(options.html, exc)

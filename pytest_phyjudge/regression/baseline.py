@@ -24,11 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge._files import MAX_FILE_BYTES, FileProblem, not_a_file, read_json_file
+from pytest_phyjudge._files import (
+    MAX_FILE_BYTES,
+    FileProblem,
+    not_a_file,
+    read_json_file,
+    write_json_atomic,
+)
 from pytest_phyjudge._outputs import replace_file
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, is_score
 from pytest_phyjudge.engine.judgment import portable_name
-from pytest_phyjudge.reporting.scores import write_json_atomic
 
 FORMAT = "pytest-phyjudge-baseline"
 VERSION = 1

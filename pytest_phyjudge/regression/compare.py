@@ -3,7 +3,7 @@ cry wolf when 16 axes are tested at once.
 
 A set of scores is a ``scores.json`` report (``--phyjudge-report`` or ``phyjudge
 score-dir``, or a PhyGround results file), a baseline file, or a pytest run's checks. A
-report is read and checked by ``reporting.scores.read_scores`` (the one reader of the
+report is read and checked by ``scores.read_scores`` (the one reader of the
 format: a wrong field or a case twice is an error naming it). Cases are paired by the tuple
 (suite, case id) (the ``video`` for reports without a suite), never by a joined string; a
 sampled case counts once, with its mean. Per axis: the means of A and B over the shared cases, the
@@ -27,7 +27,8 @@ from typing import Any
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.engine.axes import ALL_AXES
 from pytest_phyjudge.regression import stats
-from pytest_phyjudge.reporting.scores import (
+from pytest_phyjudge.regression.baseline import describe_judge, same_judge
+from pytest_phyjudge.scores import (
     CaseKey,
     ScoreColumn,
     ScoresDocument,
@@ -116,13 +117,12 @@ class Comparison:
 def scores_from_document(document: ScoresDocument) -> ScoreSet:
     """The scores of a checked ``scores.json`` document."""
     meta = document.meta
-    judge = meta.get("judge")
     return ScoreSet(
         name=document.name,
         cases=document.cases,
         columns=document.columns,
-        judge=judge if isinstance(judge, dict) else None,
-        label=run_label(meta, document.name),
+        judge=meta.judge,
+        label=meta.label or Path(document.name).stem,
     )
 
 
@@ -132,19 +132,9 @@ def scores_from_report(data: Any, name: str) -> ScoreSet:
     return scores_from_document(check_scores(data, name))
 
 
-def run_label(meta: Mapping[str, Any], name: str) -> str:
-    """What a run is called: its generator as the file records it (PhyGround's
-    ``meta.video_model``, ``phyjudge score-dir``'s ``meta.generator``), else the file's stem."""
-    for key in ("video_model", "generator"):
-        value = meta.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return Path(name).stem
-
-
 def read_report(path: str | Path) -> ScoreSet:
     """Read and check a ``scores.json`` file; an InputError naming the file and the field
-    when it is not one (see ``reporting.scores.read_scores``)."""
+    when it is not one (see ``scores.read_scores``)."""
     return scores_from_document(read_scores(path))
 
 
@@ -315,8 +305,6 @@ def compare(
     every_a = np.concatenate([x for x, _ in found.by_axis.values()])
     every_b = np.concatenate([y for _, y in found.by_axis.values()])
     notes = []
-    from pytest_phyjudge.regression.baseline import describe_judge, same_judge
-
     if not same_judge(a.judge, b.judge):
         notes.append(
             f"A and B were judged by different judges ({describe_judge(a.judge)} vs "

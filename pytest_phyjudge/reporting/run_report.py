@@ -9,8 +9,8 @@ from typing import Any
 
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.reporting.checks import Check
-from pytest_phyjudge.reporting.scores import VideoResult, build_scores
 from pytest_phyjudge.reporting.tables import axis_rows
+from pytest_phyjudge.scores import VideoResult, build_scores
 
 
 def identities(checks: Iterable[Check]) -> list[JudgeIdentity]:

@@ -1,7 +1,9 @@
-"""What the HTML report shows, read from a run report dict (the scores.json document), so
-that ``--phyjudge-html`` and ``phyjudge report --html`` show the same page for the same run.
+"""What the HTML report shows, built from the typed scores.json model
+(:class:`~pytest_phyjudge.scores.ScoresDocument`), so that ``--phyjudge-html`` and
+``phyjudge report --html`` show the same page for the same run: both pages are made from the
+document as its readers read it, checked and typed, never from a dictionary of their own.
 
-Three shapes are read: the pytest plugin's report (per-axis ``checks`` with thresholds),
+Three shapes are shown: the pytest plugin's report (per-axis ``checks`` with thresholds),
 ``phyjudge score-dir``'s (per-axis ``checks`` without thresholds) and a bare PhyGround
 results file (scores only).
 """
@@ -16,7 +18,8 @@ from statistics import mean
 from typing import Any
 from urllib.parse import quote
 
-from pytest_phyjudge.engine.axes import ALL_AXES, DOMAIN_TITLES, GENERAL_METRICS, domain_of
+from pytest_phyjudge.engine.axes import ALL_AXES, DOMAIN_TITLES, domain_of
+from pytest_phyjudge.scores import AxisRecord, ResultRow, RunMeta, ScoresDocument, check_scores
 
 #: Judge kinds whose scores say nothing about the clip.
 MEANINGLESS_KINDS = ("tiny", "scripted")
@@ -98,16 +101,9 @@ def _describe(judge: Mapping[str, Any]) -> str:
     return f"{judge.get('adapter', '?')}{rev}{base} ({judge.get('kind', '?')})"
 
 
-def _judges(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    found = list(meta.get("judges") or [])
-    if not found and isinstance(meta.get("judge"), Mapping):
-        found = [meta["judge"]]
-    return found
-
-
-def _notice(meta: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> str | None:
+def _notice(meta: RunMeta, judges: Sequence[Mapping[str, Any]]) -> str | None:
     kinds = sorted({str(j.get("kind")) for j in judges if j.get("kind") in MEANINGLESS_KINDS})
-    if not kinds and not meta.get("scores_meaningless"):
+    if not kinds and not meta.scores_meaningless:
         return None
     who = " and ".join(kinds) or "test"
     return (
@@ -116,39 +112,36 @@ def _notice(meta: Mapping[str, Any], judges: Sequence[Mapping[str, Any]]) -> str
     )
 
 
-def _status(entry: Mapping[str, Any], score: float | None) -> str:
-    if score is None:
+def _status(entry: AxisRecord) -> str:
+    if entry.score is None:
         return "error"
-    if entry.get("passed") is None:
+    if entry.passed is None:
         return "scored"
-    return "pass" if entry["passed"] else "fail"
+    return "pass" if entry.passed else "fail"
 
 
-def _axis_from_check(axis: str, entry: Mapping[str, Any]) -> AxisView:
-    score = entry.get("score")
-    probs = entry.get("probs")
+def _axis_from_check(axis: str, entry: AxisRecord) -> AxisView:
     return AxisView(
         axis=axis,
         domain=domain_of(axis),
-        score=score,
-        min_score=entry.get("min_score"),
-        status=_status(entry, score),
-        outcome=entry.get("outcome") or None,
-        probs=None if probs is None else tuple(float(p) for p in probs),
-        expected=entry.get("expected"),
-        samples=tuple(entry.get("samples") or ()),
-        baseline=entry.get("baseline"),
-        raw=entry.get("raw"),
-        error=entry.get("error"),
-        prompt=entry.get("prompt"),
+        score=entry.score,
+        min_score=entry.min_score,
+        status=_status(entry),
+        outcome=entry.outcome or None,
+        probs=entry.probs,
+        expected=entry.expected,
+        samples=entry.samples,
+        baseline=entry.baseline,
+        raw=entry.raw,
+        error=entry.error,
+        prompt=entry.prompt,
     )
 
 
-def _axes_from_scores(row: Mapping[str, Any]) -> list[AxisView]:
+def _axes_from_scores(row: ResultRow) -> list[AxisView]:
     """A bare PhyGround row: the general metrics and the laws' scores, nothing else."""
-    found = [(m, row.get(m), None) for m in GENERAL_METRICS if m in row]
-    laws = (row.get("physical") or {}).get("laws") or {}
-    found += [(law, v.get("score"), v.get("error")) for law, v in laws.items()]
+    found = [(m, score, None) for m, score in (row.general or {}).items()]
+    found += [(law, v.score, v.error) for law, v in (row.laws or {}).items()]
     return [
         AxisView(
             axis=axis,
@@ -171,9 +164,9 @@ def _case_status(axes: Sequence[AxisView]) -> str:
     return "scored"
 
 
-def _video_path(row: Mapping[str, Any], base: Path) -> str | None:
+def _video_path(row: ResultRow, base: Path) -> str | None:
     """The clip's path: as recorded when it exists from here, else relative to the report."""
-    recorded = row.get("video_path") or row.get("file")
+    recorded = row.clip
     if not recorded:
         return None
     path = Path(recorded)
@@ -182,26 +175,24 @@ def _video_path(row: Mapping[str, Any], base: Path) -> str | None:
     return str(path)
 
 
-def case_view(row: Mapping[str, Any], index: int, base: Path) -> CaseView:
+def case_view(row: ResultRow, base: Path) -> CaseView:
     """One result row of the report as a case; ``base`` is the report's folder."""
-    checks = row.get("checks")
-    if isinstance(checks, Mapping) and checks:
-        axes = [_axis_from_check(axis, entry) for axis, entry in checks.items()]
+    if row.checks:
+        axes = [_axis_from_check(axis, entry) for axis, entry in row.checks.items()]
         axes.sort(key=lambda a: ALL_AXES.index(a.axis) if a.axis in ALL_AXES else len(ALL_AXES))
     else:
         axes = _axes_from_scores(row)
-    name = str(row.get("video") or f"case {index + 1}")
-    generator = row.get("generator")
-    suite = row.get("suite") or (f"generator {generator}" if generator else None)
+    index, name = row.index, row.video
+    suite = row.suite or (f"generator {row.generator}" if row.generator else None)
     return CaseView(
         anchor=f"case-{index + 1}-{_UNSAFE.sub('-', name).strip('-')[:40]}",
         name=name,
         suite=suite,
-        caption=str(row.get("prompt") or ""),
+        caption=row.prompt or "",
         status=_case_status(axes),
         axes=tuple(axes),
         video=_video_path(row, base),
-        sheet=row.get("sheet"),
+        sheet=row.sheet,
     )
 
 
@@ -233,17 +224,29 @@ def summaries(cases: Sequence[CaseView]) -> tuple[list[SummaryRow], list[Summary
     return by_axis, by_domain
 
 
-def report_view(document: Mapping[str, Any], base: Path, title: str | None = None) -> ReportView:
-    """The page's content from a scores.json document; relative paths in it are read
-    against ``base``, the folder the document was written to."""
-    meta = document.get("meta") or {}
-    judges = _judges(meta)
-    cases = [case_view(row, i, base) for i, row in enumerate(document.get("results") or [])]
+def checked(document: ScoresDocument | Mapping[str, Any]) -> ScoresDocument:
+    """``document`` as the model reads it: a document a reader returned, or a parsed one
+    checked now (an InputError naming the wrong field)."""
+    if isinstance(document, ScoresDocument):
+        return document
+    return check_scores(document, "the report")
+
+
+def report_view(
+    document: ScoresDocument | Mapping[str, Any], base: Path, title: str | None = None
+) -> ReportView:
+    """The page's content from a scores.json document (checked first when it comes as a
+    plain mapping); relative paths in it are read against ``base``, the folder the document
+    was written to."""
+    document = checked(document)
+    meta = document.meta
+    judges = meta.every_judge
+    cases = [case_view(row, base) for row in document.rows]
     by_axis, by_domain = summaries(cases)
-    generator = meta.get("generator") or meta.get("video_model")
+    generator = meta.generator or meta.video_model
     return ReportView(
         title=title or ("PhyJudge report" + (f": {generator}" if generator else "")),
-        created=meta.get("created"),
+        created=meta.created,
         judges=tuple(_describe(j) for j in judges),
         notice=_notice(meta, judges),
         axes=tuple(by_axis),

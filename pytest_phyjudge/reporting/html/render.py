@@ -21,6 +21,7 @@ from typing import Any
 from pytest_phyjudge._outputs import OwnedFolder
 from pytest_phyjudge.reporting.html.media import MediaRefused, make_preview, reencode_image
 from pytest_phyjudge.reporting.html.model import CaseView, file_url, local_url, report_view
+from pytest_phyjudge.scores import ScoresDocument
 
 HERE = Path(__file__).parent
 ASSETS = ("report.css", "report.js")
@@ -61,17 +62,19 @@ def _sheet(case: CaseView, base: Path, folder: OwnedFolder) -> SheetLink:
 
 
 def write_html_report(
-    document: Mapping[str, Any],
+    document: ScoresDocument | Mapping[str, Any],
     out: str | Path,
     *,
     base: str | Path,
     title: str | None = None,
     leave: Iterable[Path] = (),
 ) -> Path:
-    """Write ``out/index.html`` and what it needs for the run in ``document``; paths in the
-    document are relative to ``base`` (the folder scores.json is, or would be, in). Raises
-    FolderNotOwned (an InputError) for a folder holding files it did not write (but for
-    ``leave``: the run's own scores.json and sheets), OSError for one it cannot write."""
+    """Write ``out/index.html`` and what it needs for the run in ``document`` (a document a
+    reader returned, or a parsed one, checked first); paths in the document are relative to
+    ``base`` (the folder scores.json is, or would be, in). Raises InputError for a document
+    the reader refuses, FolderNotOwned (an InputError) for a folder holding files it did not
+    write (but for ``leave``: the run's own scores.json and sheets), OSError for one it
+    cannot write."""
     import jinja2
 
     out, base = Path(out), Path(base)

@@ -1,42 +1,27 @@
-"""PhyGround's ``scores.json``: the results of many videos, in the shape its scorer writes.
+"""Writing ``scores.json``: PhyGround's shape, in the order its scorer writes it, stamped
+with this format's version.
 
 Both the batch command (``phyjudge score-dir``) and the pytest report write this shape, with
 extra fields of their own beside PhyGround's (thresholds, pass/fail, the judge, the settings).
-Every reader reads it through :func:`read_scores` (``scores_reader``, re-exported here), which
-checks each field a reader uses before anyone uses it.
+What is written is read back by :func:`~pytest_phyjudge.scores.reader.read_scores`;
+:func:`as_read` gives a document just written the shape its readers will see, so that the
+pytest run's own HTML page is built from exactly what ``phyjudge report`` would read.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from pytest_phyjudge._files import write_json_atomic
 from pytest_phyjudge.engine.axes import GENERAL_METRICS
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.reporting.scores_reader import (
-    CaseKey,
-    ScoreColumn,
-    ScoresDocument,
-    check_scores,
-    read_scores,
-)
-
-__all__ = [
-    "CaseKey",
-    "ScoreColumn",
-    "ScoresDocument",
-    "VideoResult",
-    "build_scores",
-    "check_scores",
-    "read_scores",
-    "write_json_atomic",
-]
+from pytest_phyjudge.scores.model import ScoresDocument, stamp
+from pytest_phyjudge.scores.reader import check_scores
 
 
 @dataclass
@@ -89,39 +74,24 @@ class VideoResult:
 def build_scores(results: Iterable[VideoResult], meta: Mapping[str, Any]) -> dict[str, Any]:
     """The whole ``scores.json`` document."""
     rows = [r.to_phyground() for r in results]
-    return {
-        "meta": dict(meta),
-        "num_videos": len(rows),
-        "general_dimensions": list(GENERAL_METRICS),
-        "results": rows,
-    }
+    return stamp(
+        {
+            "meta": dict(meta),
+            "num_videos": len(rows),
+            "general_dimensions": list(GENERAL_METRICS),
+            "results": rows,
+        }
+    )
 
 
-def _create_beside(target: Path) -> tuple[int, Path]:
-    """A new, empty file beside ``target`` opened for writing. Made with mode 0666 so the
-    umask decides its permissions, as for any file the user writes (``mkstemp`` would make
-    it 0600, unreadable to the rest of a team sharing the report or the baseline)."""
-    for _ in range(100):
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name beside {target}")
+def write_scores(path: str | Path, document: Mapping[str, Any]) -> Path:
+    """Write a ``scores.json`` (atomically: a reader never sees half of it), stamped with
+    this version; the path written."""
+    return write_json_atomic(path, stamp(document))
 
 
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write JSON to a temporary file beside ``path`` and rename it over: a reader never
-    sees half a report, and an interrupted write leaves the previous one in place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_beside(target)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+def as_read(document: Mapping[str, Any], name: str) -> ScoresDocument:
+    """``document`` as its readers see it once written: through JSON (as
+    :func:`write_scores` encodes it) and the reader's checks."""
+    text = json.dumps(stamp(document), ensure_ascii=False, default=str)
+    return check_scores(json.loads(text), name)

@@ -1,11 +1,12 @@
-"""The one reader of ``scores.json`` (written by ``reporting.scores``, which re-exports it):
-every field a reader uses is checked once, before anyone uses it.
+"""The one reader of ``scores.json``: every field a reader uses is checked once, before
+anyone uses it, and the document is upgraded to this version (``model.upgrade``).
 
 Threat model: a ``scores.json`` handed to ``phyjudge report``, ``compare``,
 ``agree`` or ``leaderboard`` may come from anyone (a CI artifact, a PR, a download). At worst
 it holds a field of another type than the writer's (a string for an object, a list for
 ``meta``, null for a string), a score outside 1-5 or not finite, the same case twice, a
-general metric filed under ``physical.laws``, an unknown axis, or a file too big or deep to
+general metric filed under ``physical.laws``, an unknown axis, a format or version this
+pytest-phyjudge does not read, or a file too big or deep to
 read. :func:`read_scores` checks every field any reader uses before anyone uses it, in one
 pass, and refuses the document with one paragraph naming the file, the JSON path of the
 field (``results[3].physical.laws.gravity.score``), what it holds and the fix; it reads
@@ -26,7 +27,6 @@ import math
 import re
 from array import array
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,15 @@ from pytest_phyjudge.engine.axes import (
     MIN_SCORE,
     PHYSICAL_LAWS,
 )
-
-#: A case as every reader pairs them: (suite, video); suite is None outside a suite.
-CaseKey = tuple[str | None, str]
+from pytest_phyjudge.scores.model import (
+    FORMAT,
+    UNSTAMPED,
+    VERSION,
+    CaseKey,
+    ScoreColumn,
+    ScoresDocument,
+    upgrade,
+)
 
 _FIX = (
     "Fix that field, or write the report again with pytest --phyjudge-report or phyjudge score-dir."
@@ -53,37 +59,6 @@ _SHAPE = (
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SCORE = f"a score (a number from {MIN_SCORE} to {MAX_SCORE}, or null when not scored)"
-
-
-@dataclass(frozen=True)
-class ScoreColumn:
-    """One axis' scores in a document: ``rows`` index :attr:`ScoresDocument.cases`,
-    ``values`` hold the scores (compact arrays, not one object per score)."""
-
-    rows: array  # array("q")
-    values: array  # array("d")
-
-
-@dataclass(frozen=True)
-class ScoresDocument:
-    """A ``scores.json`` document that :func:`check_scores` accepted: every field a reader
-    uses has its type, and each case appears once. ``data`` is the parsed document itself;
-    ``cases`` is each result row's (suite, video) and ``columns`` the scores by axis (the
-    general metrics and ``physical.laws``), so that readers need not walk the rows again."""
-
-    name: str
-    data: Mapping[str, Any]
-    cases: tuple[CaseKey, ...]
-    columns: Mapping[str, ScoreColumn]
-
-    @property
-    def meta(self) -> Mapping[str, Any]:
-        meta = self.data.get("meta")
-        return meta if isinstance(meta, dict) else {}
-
-    @property
-    def results(self) -> list[dict[str, Any]]:
-        return self.data["results"]
 
 
 def _key_path(path: str, key: str) -> str:
@@ -233,6 +208,7 @@ class _Reader:
                 f"{_SHAPE}. Point at a scores.json written by pytest --phyjudge-report or "
                 "phyjudge score-dir, or a PhyGround results file."
             )
+        version = self.version(data)
         self.meta(data)
         self.fields(data, "", INTEGER, "num_videos")
         self.fields(data, "", TEXTS, "general_dimensions")
@@ -255,7 +231,8 @@ class _Reader:
         self.case = None
         return ScoresDocument(
             name=self.name,
-            data=data,
+            data=upgrade(data, version),
+            version=version,
             cases=tuple(cases),
             columns={
                 axis: ScoreColumn(rows, values)
@@ -263,6 +240,30 @@ class _Reader:
                 if len(rows)
             },
         )
+
+    def version(self, data: Mapping[str, Any]) -> int:
+        """The version the document was written in: 0 without ``format`` (PhyGround's own
+        files), else its ``version``, which must be one this pytest-phyjudge reads."""
+        written = data.get("format")
+        if written is None:
+            return UNSTAMPED
+        if written != FORMAT:
+            raise self.wrong(
+                "format",
+                written,
+                f'"{FORMAT}" (a scores.json written by pytest-phyjudge), or absent (a '
+                "PhyGround results file)",
+            )
+        version = data.get("version")
+        if type(version) is not int or version < 1:
+            raise self.wrong("version", version, f"a version of the format (1 to {VERSION})")
+        if version > VERSION:
+            raise InputError(
+                f"{self.name} is a scores.json of version {version}, written by a newer "
+                f"pytest-phyjudge; this one reads versions up to {VERSION}. Upgrade "
+                "pytest-phyjudge to read it."
+            )
+        return version
 
     def row(self, row: Any, index: int) -> CaseKey:
         """One result row checked, its scores added to the columns. Written for speed (a
