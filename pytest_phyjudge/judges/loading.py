@@ -3,8 +3,7 @@ to render prompts and key the cache); the model comes up only when a judgment is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, requir
 from pytest_phyjudge.judges.local import LocalJudge
 from pytest_phyjudge.judges.settings import (
     DEFAULT_MAX_NEW_TOKENS,
+    JudgeConfig,
     check_scoring,
     torch_dtype_name,
 )
@@ -91,7 +91,12 @@ class JudgePlan:
     adapter: ResolvedAdapter
     identity: JudgeIdentity
     rubric: Rubric
-    settings: Mapping[str, Any]
+    config: JudgeConfig = field(default_factory=JudgeConfig)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The config as plain values (what the cache records beside a judgment)."""
+        return self.config.as_settings()
 
     def _base_config(self) -> Any:
         from transformers import AutoConfig
@@ -163,15 +168,10 @@ def plan_judge(
     *,
     revision: str | None = None,
     base_model: str | None = None,
-    fps: float = DEFAULT_FPS,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    share_prefix: bool = True,
-    scoring: str = "greedy",
-    batch_axes: bool = True,
+    config: JudgeConfig | None = None,
 ) -> JudgePlan:
-    """Resolve the adapter and read its rubric, without loading any model (see load_judge)."""
-    check_scoring(scoring)
+    """Resolve the adapter and read its rubric, without loading any model (see load_judge);
+    ``config`` says how the judge will judge (default: the reference's way)."""
     resolved = resolve_adapter(adapter, revision=revision, base_model=base_model)
     identity = JudgeIdentity(
         kind="tiny" if is_tiny_judge(resolved.folder) else "local",
@@ -180,15 +180,8 @@ def plan_judge(
         base=resolved.base_model,
         adapter_sha256=resolved.weights_sha256,
     )
-    settings = {
-        "fps": fps,
-        "max_pixels": max_pixels,
-        "max_new_tokens": max_new_tokens,
-        "scoring": scoring,
-        "share_prefix": share_prefix,
-        "batch_axes": batch_axes,
-    }
-    return JudgePlan(resolved, identity, load_rubric(resolved.folder), settings)
+    rubric = load_rubric(resolved.folder)
+    return JudgePlan(resolved, identity, rubric, config or JudgeConfig())
 
 
 def load_judge(
@@ -223,17 +216,15 @@ def load_judge(
     default, ``greedy``, is the reference. ``threads`` sets torch's CPU threads (the
     process-wide setting; None leaves it be).
     """
-    plan = plan_judge(
-        adapter,
-        revision=revision,
-        base_model=base_model,
+    config = JudgeConfig(
         fps=fps,
         max_pixels=max_pixels,
         max_new_tokens=max_new_tokens,
+        scoring=check_scoring(scoring),
         share_prefix=share_prefix,
-        scoring=scoring,
         batch_axes=batch_axes,
     )
+    plan = plan_judge(adapter, revision=revision, base_model=base_model, config=config)
     return plan.load(
         device=device,
         dtype=dtype,

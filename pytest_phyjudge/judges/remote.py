@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_phyjudge._exceptions import (
     JudgeBackendError,
@@ -50,9 +51,9 @@ from pytest_phyjudge.judges.replicas import (
 )
 from pytest_phyjudge.judges.settings import (
     DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
+    JudgeConfig,
     check_scoring,
     parse_urls,
 )
@@ -64,6 +65,8 @@ if TYPE_CHECKING:
 DEFAULT_CONNECT_TIMEOUT = 5.0
 #: Alternatives asked for with distribution scoring: vLLM's default ceiling (--max-logprobs).
 DEFAULT_TOP_LOGPROBS = 20
+#: How a video travels to the servers.
+Transport = Literal["file", "data-url"]
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -98,8 +101,24 @@ class RemotePlan:
     remote: RemoteSettings
     identity: JudgeIdentity
     rubric: Rubric
-    settings: Mapping[str, Any]
+    config: JudgeConfig
+    #: Alternatives asked for with distribution scoring.
+    top_logprobs: int = DEFAULT_TOP_LOGPROBS
     model: str = SERVED_MODEL_NAME
+
+    @property
+    def transport(self) -> Transport:
+        """How a video travels: a ``file://`` URL under the shared media root, or data."""
+        return "file" if self.remote.media_root else "data-url"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """``Judge.settings``: the config's keyed values and how requests are made."""
+        return {
+            **self.config.keyed(),
+            "top_logprobs": self.top_logprobs,
+            "transport": self.transport,
+        }
 
     def load(
         self,
@@ -117,16 +136,14 @@ def plan_remote(
     *,
     identity: str | Path | None = None,
     model: str | None = None,
-    fps: float = DEFAULT_FPS,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    scoring: str = "greedy",
+    config: JudgeConfig | None = None,
     top_logprobs: int = DEFAULT_TOP_LOGPROBS,
     **remote: Any,
 ) -> RemotePlan:
     """Plan a judge on the servers at ``urls``. Who they serve comes from ``identity`` (the
     merged checkpoint or its provenance file; then no request is made here), else from
-    each server's ``/v1/models``; servers that disagree are refused."""
-    check_scoring(scoring)
+    each server's ``/v1/models``; servers that disagree are refused. ``config``: how the judge
+    judges (default: the reference's way)."""
     settings = RemoteSettings(urls=parse_urls(urls), **remote)
     if identity is not None:
         who, rubric_dir = read_provenance(identity)
@@ -141,14 +158,8 @@ def plan_remote(
         remote=settings,
         identity=served.identity,
         rubric=load_rubric(served.rubric_dir),
-        settings={
-            "fps": fps,
-            "max_pixels": max_pixels,
-            "max_new_tokens": DEFAULT_MAX_NEW_TOKENS,
-            "scoring": scoring,
-            "top_logprobs": top_logprobs,
-            "transport": "file" if settings.media_root else "data-url",
-        },
+        config=config or JudgeConfig(),
+        top_logprobs=top_logprobs,
         model=model or served.name,
     )
 
@@ -158,6 +169,8 @@ def connect_judge(
     *,
     identity: str | Path | None = None,
     scoring: str = "greedy",
+    fps: float = DEFAULT_FPS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     **settings: Any,
 ) -> RemoteJudge:
     """PhyJudge on OpenAI-compatible servers (vLLM serving the merged checkpoint, or
@@ -168,7 +181,8 @@ def connect_judge(
     servers). ``settings``: those of :class:`RemoteSettings` (``concurrency``,
     ``read_timeout``, ``retries``, ``media_root``, ...). Close it when done.
     """
-    return plan_remote(urls, identity=identity, scoring=scoring, **settings).load()
+    config = JudgeConfig(fps=fps, max_pixels=max_pixels, scoring=check_scoring(scoring))
+    return plan_remote(urls, identity=identity, config=config, **settings).load()
 
 
 # --------------------------------------------------------------------------- the replies
@@ -211,7 +225,8 @@ class RemoteJudge(Judge):
         self.plan = plan
         self.identity = plan.identity
         self.rubric = plan.rubric
-        self.settings = dict(plan.settings)
+        self.config = plan.config
+        self.settings = MappingProxyType(plan.settings)
         self.remote = plan.remote
         self.pool = ReplicaPool(
             plan.remote.urls,
@@ -242,8 +257,8 @@ class RemoteJudge(Judge):
         return video_url_part(
             video,
             media_root=self.remote.media_root,
-            fps=self.settings["fps"],
-            max_pixels=self.settings["max_pixels"],
+            fps=self.config.fps,
+            max_pixels=self.config.max_pixels,
         )
 
     def request_body(
@@ -251,7 +266,7 @@ class RemoteJudge(Judge):
     ) -> dict[str, Any]:
         """The chat request for one axis (see ``http.chat_body``); ``axis`` is needed with
         distribution scoring."""
-        distribution = self.settings["scoring"] == "distribution"
+        distribution = self.config.distribution
         if distribution and axis is None:
             raise ValueError("distribution scoring needs the axis of the request")
         return chat_body(
@@ -259,9 +274,9 @@ class RemoteJudge(Judge):
             system,
             user,
             video_part,
-            max_tokens=self.settings["max_new_tokens"],
+            max_tokens=self.config.max_new_tokens,
             prefix=answer_prefix(axis) if distribution and axis is not None else None,
-            top_logprobs=self.settings["top_logprobs"],
+            top_logprobs=self.plan.top_logprobs,
         )
 
     def complete(self, body: Mapping[str, Any], read: Callable[[Any], Any] = read_content) -> Any:
@@ -315,7 +330,7 @@ class RemoteJudge(Judge):
 
     def _ask(self, body: Mapping[str, Any]) -> Any:
         """One axis's reply: the text, or the top next tokens (distribution scoring)."""
-        distribution = self.settings["scoring"] == "distribution"
+        distribution = self.config.distribution
         return self.complete(body, read_top_logprobs if distribution else read_content)
 
     def _score_axes(
@@ -346,13 +361,13 @@ class RemoteJudge(Judge):
         results: dict[str, Judgment | PhyJudgeError] = {}
         for axis, future in futures.items():
             extra: dict[str, Any] = {
-                "scoring": self.settings["scoring"],
-                "transport": self.settings["transport"],
+                "scoring": self.config.scoring,
+                "transport": self.plan.transport,
             }
             try:
                 reply = future.result()
                 fields: dict[str, Any] = {"raw": reply}
-                if self.settings["scoring"] == "distribution":
+                if self.config.distribution:
                     fields = _distribution_fields(reply, axis)
                     extra["digit_mass"] = fields.pop("digit_mass")
             except (JudgeBackendError, JudgeOutputError) as exc:
