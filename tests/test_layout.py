@@ -122,4 +122,4 @@ def test_modules_stay_small() -> None:
         str(path.relative_to(PACKAGE.parent)): len(path.read_text(encoding="utf-8").splitlines())
         for path in _modules().values()
     }
-    assert {name: n for name, n in sizes.items() if n > 420} == {}
+    assert {name: n for name, n in sizes.items() if n > 440} == {}  # issue 20 item 7 drops the cap
