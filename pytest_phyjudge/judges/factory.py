@@ -189,6 +189,7 @@ def _plan_remote(settings: JudgeSettings) -> RemotePlan:
         settings.url,
         identity=settings.remote_identity,
         config=settings.config,
+        surface=settings.surface,
         concurrency=settings.concurrency,
         read_timeout=settings.timeout,
         retries=settings.retries,
@@ -261,6 +262,7 @@ def load_plan(
         dtype=settings.dtype,
         attn_implementation=settings.attn_implementation,
         threads=settings.threads,
+        surface=settings.surface,
     )
 
 

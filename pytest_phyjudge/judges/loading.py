@@ -26,7 +26,9 @@ from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, requir
 from pytest_phyjudge.judges.local import LocalJudge
 from pytest_phyjudge.judges.settings import (
     DEFAULT_MAX_NEW_TOKENS,
+    PYTEST_SURFACE,
     JudgeConfig,
+    Surface,
     check_scoring,
     torch_dtype_name,
 )
@@ -45,7 +47,9 @@ def _estimate_parameters(config: Any) -> int:
     return layers * (4 * hidden * hidden + 3 * hidden * inter) + 2 * vocab * hidden
 
 
-def _pick_device(device: str | None, config: Any, base: str) -> str:
+def _pick_device(
+    device: str | None, config: Any, base: str, surface: Surface = PYTEST_SURFACE
+) -> str:
     import torch
 
     if device is not None:
@@ -63,8 +67,8 @@ def _pick_device(device: str | None, config: Any, base: str) -> str:
             f"The judge's base model {base!r} has about {params / 1e9:.0f} B parameters and this "
             "machine has no CUDA device. PhyJudge-9B needs a GPU with about 24 GB of memory "
             "(bf16). Alternatives: run on a GPU machine and replay its judgments here, use the "
-            "tiny test judge for a dry run (--phyjudge-judge tiny), or force it with "
-            "device='cpu' (--device cpu) and expect minutes per axis."
+            f"tiny test judge for a dry run ({surface.flag('judge', 'tiny')}), or force it with "
+            f"device='cpu' ({surface.flag('device', 'cpu')}) and expect minutes per axis."
         )
     return "cpu"
 
@@ -98,7 +102,7 @@ class JudgePlan:
         """The config as plain values (what the cache records beside a judgment)."""
         return self.config.as_settings()
 
-    def _base_config(self) -> Any:
+    def _base_config(self, surface: Surface = PYTEST_SURFACE) -> Any:
         from transformers import AutoConfig
 
         base, folder = self.adapter.base_model, self.adapter.folder
@@ -109,7 +113,7 @@ class JudgePlan:
                 f"Cannot load the configuration of the base model {base!r} named by "
                 f"{folder / 'adapter_config.json'} ({type(exc).__name__}: {_first_line(exc)}). "
                 f"Pre-download it ('hf download {base}') into the Hugging Face cache, or pass a "
-                "local folder with --base-model."
+                f"local folder with {surface.flag('base-model')}."
             ) from exc
 
     def load(
@@ -120,9 +124,11 @@ class JudgePlan:
         device_map: str | dict[str, Any] | None = None,
         attn_implementation: str | None = None,
         threads: int | None = None,
+        surface: Surface = PYTEST_SURFACE,
     ) -> LocalJudge:
         """Bring up base model, processor and adapter on ``device`` (safetensors only, no
-        snapshot code run); ``threads`` sets torch's CPU threads for this process."""
+        snapshot code run); ``threads`` sets torch's CPU threads for this process;
+        ``surface``: whose flags the messages name."""
         require_local("Loading the judge in this process", MODEL_MODULES)
         require_sampler("Loading the judge in this process")
         import torch
@@ -133,7 +139,7 @@ class JudgePlan:
             torch.set_num_threads(threads)
 
         base, folder = self.adapter.base_model, self.adapter.folder
-        device = _pick_device(device, self._base_config(), base)
+        device = _pick_device(device, self._base_config(surface), base, surface)
         torch_dtype = _pick_dtype(dtype, device)
         try:
             model = AutoModelForImageTextToText.from_pretrained(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -53,7 +53,9 @@ from pytest_phyjudge.judges.settings import (
     DEFAULT_CONCURRENCY,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
+    PYTEST_SURFACE,
     JudgeConfig,
+    Surface,
     check_scoring,
     parse_urls,
 )
@@ -88,6 +90,8 @@ class RemoteSettings:
     #: ``(local, served)``: videos under ``local`` are sent as ``file://`` URLs under
     #: ``served`` (the same folder as the servers see it); others go as data URLs.
     media_root: tuple[Path, str] | None = None
+    #: Whose flags the messages name: pytest's, or the ``phyjudge`` command's.
+    surface: Surface = field(default=PYTEST_SURFACE, compare=False)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -146,13 +150,14 @@ def plan_remote(
     judges (default: the reference's way)."""
     settings = RemoteSettings(urls=parse_urls(urls), **remote)
     if identity is not None:
-        who, rubric_dir = read_provenance(identity)
+        who, rubric_dir = read_provenance(identity, settings.surface)
         served = ServedJudge(model or SERVED_MODEL_NAME, who, rubric_dir)
     else:
         served = ask_servers(
             settings.urls,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
+            surface=settings.surface,
         )
     return RemotePlan(
         remote=settings,
@@ -233,6 +238,7 @@ class RemoteJudge(Judge):
             threshold=plan.remote.breaker_threshold,
             cooldown=plan.remote.breaker_cooldown,
             clock=clock,
+            surface=plan.remote.surface,
         )
         self._sleep = sleep
         self._clock = clock
@@ -248,7 +254,7 @@ class RemoteJudge(Judge):
         self.requests = 0
         self.retried = 0
         #: Which model answers: every reply must name the model of the run's first.
-        self.watch = ModelWatch(plan.model, plan.identity.describe())
+        self.watch = ModelWatch(plan.model, plan.identity.describe(), plan.remote.surface)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -297,6 +303,7 @@ class RemoteJudge(Judge):
                     body,
                     budget=self.remote.read_timeout,
                     clock=self._clock,
+                    surface=self.remote.surface,
                 )
                 self.watch.check(Answerer.of(reply, replica.url))
                 value = first_choice(reply, read, replica.url)
@@ -315,7 +322,8 @@ class RemoteJudge(Judge):
         raise JudgeBackendError(
             f"The judge servers gave no answer after {attempts} attempts "
             f"({'; '.join(f'{url}: {exc}' for url, exc in failures)}). Raise "
-            "--phyjudge-timeout if the servers are just slow, or check their logs.",
+            f"{self.remote.surface.flag('timeout')} if the servers are just slow, or check "
+            "their logs.",
             urls=tuple(dict.fromkeys(url for url, _ in failures)),
         )
 

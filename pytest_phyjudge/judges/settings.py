@@ -194,7 +194,7 @@ def parse_urls(text: str | Sequence[str]) -> tuple[str, ...]:
         if split.scheme not in ("http", "https") or not split.netloc:
             raise InputError(
                 f"{part!r} is not a judge server URL; write http://HOST:PORT (several "
-                "separated by commas), e.g. --phyjudge-url http://127.0.0.1:8000."
+                "separated by commas), e.g. http://127.0.0.1:8000."
             )
         base = part.rstrip("/")
         if base.endswith("/v1"):
