@@ -189,6 +189,7 @@ def _plan_remote(settings: JudgeSettings) -> RemotePlan:
         settings.url,
         identity=settings.remote_identity,
         config=settings.config,
+        top_logprobs=settings.top_logprobs,
         surface=settings.surface,
         concurrency=settings.concurrency,
         read_timeout=settings.timeout,

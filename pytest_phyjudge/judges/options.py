@@ -157,6 +157,9 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
                 parse_positive_float, "SECONDS", group="servers"),
     JudgeOption("retries", "retries of a failed request to the judge servers.", parse_count,
                 "N", group="servers"),
+    JudgeOption("top-logprobs", "next tokens asked for with distribution scoring (the digits "
+                "1-5 must be among them; a vLLM server allows its --max-logprobs).",
+                parse_positive_int, "N", group="servers"),
     JudgeOption("cache", "folder of the persistent judgment cache.", None, "DIR",
                 group="cache", shown_default=f"pytest's cache dir, .pytest_cache/d/"
                 f"{CACHE_DIR_NAME}", path=True),

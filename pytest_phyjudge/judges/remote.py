@@ -53,6 +53,7 @@ from pytest_phyjudge.judges.settings import (
     DEFAULT_CONCURRENCY,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
+    DEFAULT_TOP_LOGPROBS,
     PYTEST_SURFACE,
     JudgeConfig,
     Surface,
@@ -65,8 +66,6 @@ if TYPE_CHECKING:
     import httpx
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
-#: Alternatives asked for with distribution scoring: vLLM's default ceiling (--max-logprobs).
-DEFAULT_TOP_LOGPROBS = 20
 #: How a video travels to the servers.
 Transport = Literal["file", "data-url"]
 CHAT_PATH = "/v1/chat/completions"

@@ -36,6 +36,8 @@ DEFAULT_MAX_NEW_TOKENS = 64
 DEFAULT_CONCURRENCY = 8
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_RETRIES = 3
+#: Alternatives asked for with distribution scoring: vLLM's default ceiling (--max-logprobs).
+DEFAULT_TOP_LOGPROBS = 20
 #: Clips judged in one batch by an in-process judge: one on a CPU, where a batch gains little.
 DEFAULT_BATCH_CLIPS = 1
 BATCH_CLIPS_HELP = (
@@ -349,6 +351,8 @@ class JudgeSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     timeout: float = DEFAULT_READ_TIMEOUT
     retries: int = DEFAULT_RETRIES
+    #: Next tokens asked for with distribution scoring on servers (the digits must be among them).
+    top_logprobs: int = DEFAULT_TOP_LOGPROBS
     #: Clips judged together in one batch (score-dir and suites; the replies do not change).
     batch_clips: int = DEFAULT_BATCH_CLIPS
     #: Let every pytest-xdist worker load a model of its own (refused by default).
