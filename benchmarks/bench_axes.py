@@ -25,6 +25,7 @@ Every model here has random weights: the figures measure cost, never quality.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import resource
 import statistics
 import sys
@@ -88,6 +89,7 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     from pytest_phyjudge.engine.rubric import load_rubric
     from pytest_phyjudge.judges.loading import JudgePlan
     from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.settings import JudgeConfig
     from pytest_phyjudge.testing.tiny import _LORA_TARGETS, _tiny_processor, _tiny_tokenizer
 
     tokenizer = _tiny_tokenizer("bpe")
@@ -109,14 +111,7 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     model = get_peft_model(model, lora).eval()
     identity = JudgeIdentity(kind="random", adapter="random-9B-shape", base="Qwen3_5Config()")
     resolved = ResolvedAdapter(Path("."), "random", None, "Qwen3_5Config()", "")
-    settings = {
-        "fps": 2.0,
-        "max_pixels": 360 * 640,
-        "max_new_tokens": 64,
-        "scoring": "greedy",
-        "share_prefix": True,
-    }
-    plan = JudgePlan(resolved, identity, load_rubric(None), settings)
+    plan = JudgePlan(resolved, identity, load_rubric(None), JudgeConfig())
     return LocalJudge(model, _tiny_processor(tokenizer), plan=plan, device=device)
 
 
@@ -177,9 +172,9 @@ def run_way(
 ) -> dict[str, Any]:
     from pytest_phyjudge.judges import local
 
-    judge.settings["share_prefix"] = share
-    judge.settings["scoring"] = scoring
-    judge.settings["batch_axes"] = batch
+    judge.config = dataclasses.replace(
+        judge.config, share_prefix=share, scoring=scoring, batch_axes=batch
+    )
     real_verify = local.verified_replies
     if forced:
         local.verified_replies = ForcedVerification(judge)
@@ -268,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     judge = _load(args)
     if args.max_new_tokens is None:
         args.max_new_tokens = 64 if args.trained else 8
-    judge.settings["max_new_tokens"] = args.max_new_tokens
+    judge.config = dataclasses.replace(judge.config, max_new_tokens=args.max_new_tokens)
     counter = Counter(judge)
     axes = list(ALL_AXES)
     ways = {
@@ -286,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The same two ways with one generated token: what the shared prefix saves in prefill,
     # without the greedy decode steps that (a) and (b) share.
-    judge.settings["max_new_tokens"] = 1
+    judge.config = dataclasses.replace(judge.config, max_new_tokens=1)
     prefill = {
         name: run_way(judge, counter, args.video, axes, args.runs, device=args.device, **kw)
         for name, kw in list(ways.items())[:2]

@@ -12,6 +12,7 @@ Every model here has random weights: the figures measure cost, never quality.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from pytest_phyjudge.judges import local
 
     judge = _tiny_like(args.shape, *SHAPES[args.shape], args.device)
-    judge.settings["max_new_tokens"] = 8
+    judge.config = dataclasses.replace(judge.config, max_new_tokens=8)
     print(
         f"model: {args.shape} (random weights), device {args.device}, {len(clips)} PhyGround "
         f"clips x 16 axes, median of {args.runs} runs"
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         ("e batch + distribution", "distribution", False),
         ("d if verified", "greedy", True),
     ):
-        judge.settings["scoring"] = scoring
+        judge.config = dataclasses.replace(judge.config, scoring=scoring)
         local.verified_replies = ForcedVerification(judge) if forced else real_verify
         rates, cpu_rates = {}, {}
         for size in (1, args.batch):

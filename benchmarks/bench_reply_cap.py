@@ -99,13 +99,14 @@ def main() -> None:
     from pytest_phyjudge.engine.rubric import load_rubric
     from pytest_phyjudge.judges.http import MAX_REPLY_BYTES
     from pytest_phyjudge.judges.remote import RemotePlan, RemoteSettings
+    from pytest_phyjudge.judges.settings import JudgeConfig
 
     def connect(url: str) -> Any:
         plan = RemotePlan(
             remote=RemoteSettings(urls=(url,), retries=0, read_timeout=60.0),
             identity=JudgeIdentity(kind="scripted", adapter="bench"),
             rubric=load_rubric(None),
-            settings={"scoring": "greedy", "max_new_tokens": 64, "fps": 2, "max_pixels": 1},
+            config=JudgeConfig(fps=2, max_pixels=1),
         )
         return plan.load()
 

@@ -13,6 +13,7 @@ Every model here has random weights: the figures measure cost, never quality.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     default = torch.get_num_threads()
     hidden, layers = SHAPES[args.shape]
     judge = _tiny_like(args.shape, hidden, layers, "cpu")
-    judge.settings["max_new_tokens"] = args.max_new_tokens
+    judge.config = dataclasses.replace(judge.config, max_new_tokens=args.max_new_tokens)
     axes = list(ALL_AXES)
     judge.score_many(args.video, CAPTION, axes)  # warm up, and decode the clip once
     print(f"shape {args.shape}, {os.cpu_count()} cores, torch default {default} threads, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -57,11 +58,12 @@ def test_real_phyground_clips(trained_tiny_judge, phyground_videos: list[Path]):
     judge = trained_tiny_judge
     for clip in phyground_videos[:2]:
         shared = judge.score_many(clip, CAPTION, ["PTV", "collision"])
-        judge.settings["share_prefix"] = False
+        shared_config = judge.config
+        judge.config = dataclasses.replace(shared_config, share_prefix=False)
         try:
             alone = judge.score_many(clip, CAPTION, ["PTV", "collision"])
         finally:
-            judge.settings["share_prefix"] = True
+            judge.config = shared_config
         assert list(shared) == ["PTV", "collision"]
         for axis, result in shared.items():
             _outcome_ok(result, axis)

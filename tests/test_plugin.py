@@ -77,11 +77,11 @@ def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
             "  --phyjudge-adapter=ID_OR_DIR",
             f"*{DEFAULT_ADAPTER}*",
             "  --phyjudge-revision=REV",
+            "  --phyjudge-judge=SPEC",  # the judge's settings first, in the option table's order
             "  --phyjudge-device=DEVICE",
             "  --phyjudge-dtype=DTYPE",
             "  --phyjudge-min-score=N",
             "  --phyjudge-report=PATH",
-            "  --phyjudge-judge=SPEC",
             "  --phyjudge-regenerate*",
         ]
     )

@@ -19,7 +19,7 @@ from pytester_kit import FakeClock
 from pytest_phyjudge import JudgeIdentity, JudgeOutputError, Judgment, ScriptedJudge, connect_judge
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge.engine.rubric import load_rubric
-from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, decode_video, sampled_clip
+from pytest_phyjudge.engine.video import decode_video, sampled_clip
 from pytest_phyjudge.judges.http import digit_distribution, open_client, post_json
 from pytest_phyjudge.judges.remote import (
     RemoteJudge,
@@ -29,7 +29,7 @@ from pytest_phyjudge.judges.remote import (
 )
 from pytest_phyjudge.judges.replicas import MAX_BACKOFF, ReplicaPool, backoff_delay
 from pytest_phyjudge.judges.server import Exchange, JudgeServer
-from pytest_phyjudge.judges.settings import parse_media_root, parse_urls
+from pytest_phyjudge.judges.settings import JudgeConfig, parse_media_root, parse_urls
 from pytest_phyjudge.testing import write_test_video
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
@@ -112,7 +112,9 @@ def test_distribution_scoring_over_http_equals_in_process(
     from pytest_phyjudge import load_judge
 
     local = load_judge(trained_tiny_adapter, device="cpu", scoring="distribution")
-    judge = plan_remote(tiny_server.url, scoring="distribution", top_logprobs=4096).load()
+    judge = plan_remote(
+        tiny_server.url, config=JudgeConfig(scoring="distribution"), top_logprobs=4096
+    ).load()
     try:
         remote = judge.score_many(clip_2fps, CAPTION, ["SA", "gravity"])
         expected = local.score_many(clip_2fps, CAPTION, ["SA", "gravity"])
@@ -373,14 +375,8 @@ def _mock_judge(
         remote=RemoteSettings(urls=urls, **{**FAST, **remote}),
         identity=JudgeIdentity(kind="scripted", adapter="mock-transport"),
         rubric=load_rubric(None),
-        settings={
-            "fps": DEFAULT_FPS,
-            "max_pixels": DEFAULT_MAX_PIXELS,
-            "max_new_tokens": 64,
-            "scoring": "greedy",
-            "top_logprobs": 20,
-            "transport": "data-url",
-        },
+        config=JudgeConfig(scoring="greedy"),
+        top_logprobs=20,
     )
     return plan.load(transport=httpx.MockTransport(handler), clock=clock, sleep=clock.sleep)
 

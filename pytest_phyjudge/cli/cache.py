@@ -25,6 +25,7 @@ from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._files import not_a_file, resolve_path
 from pytest_phyjudge.cli.arguments import add_cache_dir
 from pytest_phyjudge.cli.exits import EXIT_CONFLICT, EXIT_OK, fail
+from pytest_phyjudge.judges.options import CLI_SURFACE
 from pytest_phyjudge.judges.record import JudgeRecord, identity_text, read_identity_file
 from pytest_phyjudge.judges.store import JudgmentCache
 from pytest_phyjudge.judges.trust import CacheConflict, CacheWarning
@@ -74,7 +75,7 @@ def identity_paths(out: Path, records: list[JudgeRecord]) -> list[tuple[JudgeRec
 
 
 def run_cache(args: argparse.Namespace) -> int:
-    cache = JudgmentCache(args.cache)
+    cache = JudgmentCache(args.cache, surface=CLI_SURFACE)
     try:
         if args.cache_command == "export":
             _export(cache, args.file, force=args.force)

@@ -11,16 +11,16 @@ from typing import Any
 
 from pytest_phyjudge._escape import terminal_lines, terminal_text
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError
-from pytest_phyjudge.cli.arguments import add_cache_options, add_judge_options, judge_settings
+from pytest_phyjudge.cli.arguments import (
+    add_cache_options,
+    add_groups,
+    add_judge_options,
+    judge_settings,
+)
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.factory import build_judge
-from pytest_phyjudge.judges.settings import (
-    BATCH_CLIPS_HELP,
-    DEFAULT_BATCH_CLIPS,
-    parse_batch_clips,
-)
 
 
 def add_commands(commands: Any) -> None:
@@ -67,13 +67,7 @@ def add_commands(commands: Any) -> None:
         metavar="METRIC",
         help=f"general metrics to judge (default: {' '.join(GENERAL_METRICS)})",
     )
-    batch.add_argument(
-        "--batch-clips",
-        type=parse_batch_clips,
-        default=DEFAULT_BATCH_CLIPS,
-        metavar="N",
-        help=BATCH_CLIPS_HELP,
-    )
+    add_groups(batch, ("batch",))
     add_cache_options(batch)
     add_judge_options(batch)
     batch.set_defaults(run=run_score_dir)

@@ -60,7 +60,8 @@ def require_local(what: str, modules: tuple[str, ...] = MODEL_MODULES) -> None:
             f"{what} needs the in-process judge, which this install lacks ({', '.join(missing)} "
             f"cannot be imported; {details[0]}). Install it with {LOCAL_INSTALL}, or judge "
             "without it: with a judge server (pytest --phyjudge-url URL, phyjudge ... --url "
-            "URL), or by replaying cached judgments (--phyjudge-cache-mode only)."
+            "URL), or by replaying cached judgments (pytest --phyjudge-cache-mode only, "
+            "phyjudge ... --cache-mode only)."
         )
 
 

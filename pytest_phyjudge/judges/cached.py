@@ -32,20 +32,13 @@ from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
 from pytest_phyjudge.judges.record import JudgeRecord
-from pytest_phyjudge.judges.settings import CACHE_MODES, CacheMode
+from pytest_phyjudge.judges.settings import CACHE_MODES, PYTEST_SURFACE, CacheMode, Surface
 from pytest_phyjudge.judges.store import JudgmentCache, Stored
 from pytest_phyjudge.judges.trust import CacheWarning, cache_key, keyed, reply_problem
 
 #: What a cache that cannot be written raises: sqlite errors (read-only, locked, broken),
 #: the disk (full, gone) and the cache's own errors (a folder that cannot be made).
 _WRITE_FAILURES = (sqlite3.Error, OSError, CacheError)
-#: How each keyed setting is passed, for a replay miss that names the one to change.
-_SETTING_FLAGS = {
-    "scoring": "--phyjudge-scoring {0} (phyjudge: --scoring {0})",
-    "fps": "--fps {0} to phyjudge",
-    "max_pixels": "--max-pixels {0} to phyjudge",
-    "max_new_tokens": "--max-new-tokens {0} to phyjudge",
-}
 
 
 @dataclasses.dataclass
@@ -101,6 +94,7 @@ class CachedJudge(Judge):
         cache: JudgmentCache,
         mode: CacheMode = "use",
         load: Callable[[], Judge] | None = None,
+        surface: Surface = PYTEST_SURFACE,
     ) -> None:
         if mode not in CACHE_MODES:
             raise ValueError(f"cache mode must be one of {', '.join(CACHE_MODES)}, not {mode!r}")
@@ -109,6 +103,8 @@ class CachedJudge(Judge):
         self.settings = dict(settings)
         self.cache = cache
         self.mode = mode
+        #: Whose flags the messages name (pytest's, or the ``phyjudge`` command's).
+        self.surface = surface
         self._load = load
         self._inner: Judge | None = None
         self._recorded = False
@@ -261,12 +257,15 @@ class CachedJudge(Judge):
             return "its key is not the one its content and recorded settings give"
         return reply_problem(judgment)
 
+    def _flag(self, setting: str, value: object = None) -> str:
+        return self.surface.flag(setting, value)
+
     def _replay_miss(
         self, video: str, video_sha: str, axis: str, key: str, refused: Mapping[str, str]
     ) -> str:
         """The message of a replay miss: what is missing, and why where the cache knows."""
         message = (
-            f"Replay mode (--phyjudge-cache-mode only) has no judgment of {axis!r} for "
+            f"Replay mode ({self._flag('cache-mode', 'only')}) has no judgment of {axis!r} for "
             f"video {video!r} (sha256 {video_sha[:12]}..., key {key})"
         )
         if axis in refused:
@@ -276,7 +275,7 @@ class CachedJudge(Judge):
             return f"{message}. {hint}"
         return (
             f"{message}. Record it on a machine with the judge and import it with 'phyjudge "
-            "cache import', or run with --phyjudge-cache-mode use."
+            f"cache import', or run with {self._flag('cache-mode', 'use')}."
         )
 
     def _other_settings(self, video_sha: str, axis: str) -> str | None:
@@ -295,7 +294,7 @@ class CachedJudge(Judge):
             differ = [name for name in ours if settings.get(name) != ours[name]]
             named = "; ".join(
                 f"{name} was {settings.get(name)!r} there, {ours[name]!r} here (pass "
-                f"{_SETTING_FLAGS[name].format(settings.get(name))})"
+                f"{self._flag(name.replace('_', '-'), settings.get(name))})"
                 for name in differ
             )
             return (
@@ -305,7 +304,7 @@ class CachedJudge(Judge):
         return (
             "The cache holds a judgment of this clip and axis under another key (another "
             "judge, prompt or settings): replay with the judge and settings that recorded it "
-            "(--phyjudge-identity FILE), or record these."
+            f"({self._flag('identity', 'FILE')}), or record these."
         )
 
     def _cannot_open(self, exc: BaseException) -> str:
@@ -313,10 +312,10 @@ class CachedJudge(Judge):
         with; otherwise one warning, and the rest of the run judges without the cache."""
         if self.mode == "only":
             return (
-                f"Replay mode (--phyjudge-cache-mode only) cannot read the judgment cache "
-                f"{self.cache.path} ({exc}), so there is nothing to replay. Point "
-                "--phyjudge-cache at the folder you imported the judgments into (phyjudge "
-                "cache import FILE --cache DIR), or judge with --phyjudge-cache-mode use."
+                f"Replay mode ({self._flag('cache-mode', 'only')}) cannot read the judgment "
+                f"cache {self.cache.path} ({exc}), so there is nothing to replay. Point "
+                f"{self._flag('cache')} at the folder you imported the judgments into (phyjudge "
+                f"cache import FILE --cache DIR), or judge with {self._flag('cache-mode', 'use')}."
             )
         with self._lock:
             first, self._unreadable = not self._unreadable, True
@@ -325,7 +324,8 @@ class CachedJudge(Judge):
                 f"The judgment cache {self.cache.path} cannot be opened ({exc}). This run "
                 "judges without it: its judgments count and are reported, but nothing is "
                 "read from or recorded in the cache. Free disk space or make the folder "
-                "writable, point --phyjudge-cache elsewhere, or use --phyjudge-cache-mode off.",
+                f"writable, point {self._flag('cache')} elsewhere, or use "
+                f"{self._flag('cache-mode', 'off')}.",
                 CacheWarning,
                 stacklevel=3,
             )
@@ -355,7 +355,8 @@ class CachedJudge(Judge):
                     f"The judgment cache {self.cache.path} cannot be written ({exc}). The "
                     "judgments of this run are kept and reported, but not recorded: a later "
                     "run will judge them again. Free disk space or make the cache writable, "
-                    "point --phyjudge-cache elsewhere, or use --phyjudge-cache-mode off.",
+                    f"point {self._flag('cache')} elsewhere, or use "
+                    f"{self._flag('cache-mode', 'off')}.",
                     CacheWarning,
                     stacklevel=2,
                 )

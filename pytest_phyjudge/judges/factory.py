@@ -20,7 +20,7 @@ import importlib
 import inspect
 import tempfile
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,13 @@ from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.record import JudgeRecord, read_identity_file
-from pytest_phyjudge.judges.settings import DEFAULT_ADAPTER, JudgeSettings
+from pytest_phyjudge.judges.settings import (
+    DEFAULT_ADAPTER,
+    PYTEST_SURFACE,
+    JudgeConfig,
+    JudgeSettings,
+    Surface,
+)
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.loading import JudgePlan
@@ -56,7 +62,14 @@ class ReplayPlan:
     cannot judge anything new."""
 
     record: JudgeRecord
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    config: JudgeConfig = field(default_factory=JudgeConfig)
+    #: Whose flags the refusal to judge names.
+    surface: Surface = PYTEST_SURFACE
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The keyed settings the replay looks judgments up under."""
+        return self.config.keyed()
 
     @property
     def identity(self) -> JudgeIdentity:
@@ -69,8 +82,9 @@ class ReplayPlan:
     def load(self) -> Judge:
         raise JudgeLoadError(
             f"The judge {self.record.describe()} is known here only from its record (replay "
-            "mode, --phyjudge-cache-mode only): judgments that were not recorded cannot be "
-            "made on this machine. Record them where the judge runs, then import them."
+            f"mode, {self.surface.flag('cache-mode', 'only')}): judgments that were not "
+            "recorded cannot be made on this machine. Record them where the judge runs, then "
+            "import them."
         )
 
 
@@ -89,7 +103,7 @@ def build_judge(
     may not load a model of its own unless ``settings.per_worker_model``.
     Every failure is a JudgeLoadError with a one-paragraph message.
     """
-    where = f"--phyjudge-judge {settings.judge}" if settings.judge else "the judge settings"
+    where = settings.flag("judge", settings.judge) if settings.judge else "the judge settings"
     try:
         custom = _custom_judge(settings, hook, context)
         if custom is not None:
@@ -123,9 +137,14 @@ def _cached(
         identity=described.identity,
         rubric=described.rubric,
         settings=described.settings,
-        cache=JudgmentCache(settings.cache_dir, read_only=settings.cache_mode == "only"),
+        cache=JudgmentCache(
+            settings.cache_dir,
+            read_only=settings.cache_mode == "only",
+            surface=settings.surface,
+        ),
         mode=settings.cache_mode,
         load=load,
+        surface=settings.surface,
     )
 
 
@@ -137,15 +156,16 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
     if settings.identity_file is not None:
         if settings.cache_mode != "only":
             raise InputError(
-                f"--phyjudge-identity {settings.identity_file} names a recorded judge, which "
-                "can only replay; add --phyjudge-cache-mode only (or drop the identity to judge "
-                "with the model)."
+                f"{settings.flag('identity', settings.identity_file)} names a recorded judge, "
+                f"which can only replay; add {settings.flag('cache-mode', 'only')} (or drop the "
+                "identity to judge with the model)."
             )
-        return ReplayPlan(read_identity_file(settings.identity_file), keyed_settings(settings))
+        record = read_identity_file(settings.identity_file, settings.surface)
+        return ReplayPlan(record, settings.config, settings.surface)
     if settings.cache_mode == "only" and not settings.url:
         record = recorded_judge(settings)
         if record is not None:
-            return ReplayPlan(record, keyed_settings(settings))
+            return ReplayPlan(record, settings.config, settings.surface)
     if settings.url:
         return _plan_remote(settings)
     from pytest_phyjudge.judges.loading import plan_judge
@@ -158,21 +178,8 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
         adapter,
         revision=None if settings.is_tiny else settings.revision,
         base_model=settings.base_model,
-        fps=settings.fps,
-        max_pixels=settings.max_pixels,
-        max_new_tokens=settings.max_new_tokens,
-        scoring=settings.scoring,
+        config=settings.config,
     )
-
-
-def keyed_settings(settings: JudgeSettings) -> dict[str, Any]:
-    """The settings that change a judgment, as a plan carries them."""
-    return {
-        "fps": settings.fps,
-        "max_pixels": settings.max_pixels,
-        "max_new_tokens": settings.max_new_tokens,
-        "scoring": settings.scoring,
-    }
 
 
 def _plan_remote(settings: JudgeSettings) -> RemotePlan:
@@ -181,9 +188,9 @@ def _plan_remote(settings: JudgeSettings) -> RemotePlan:
     return plan_remote(
         settings.url,
         identity=settings.remote_identity,
-        scoring=settings.scoring,
-        fps=settings.fps,
-        max_pixels=settings.max_pixels,
+        config=settings.config,
+        top_logprobs=settings.top_logprobs,
+        surface=settings.surface,
         concurrency=settings.concurrency,
         read_timeout=settings.timeout,
         retries=settings.retries,
@@ -199,7 +206,9 @@ def recorded_judge(settings: JudgeSettings) -> JudgeRecord | None:
 
     if settings.cache_dir is None or not (settings.cache_dir / DB_NAME).is_file():
         return None  # nothing recorded there: a replay cannot name a judge from it
-    cache = JudgmentCache(settings.cache_dir, read_only=settings.cache_mode == "only")
+    cache = JudgmentCache(
+        settings.cache_dir, read_only=settings.cache_mode == "only", surface=settings.surface
+    )
     try:
         records = cache.judges()
     finally:
@@ -211,9 +220,9 @@ def recorded_judge(settings: JudgeSettings) -> JudgeRecord | None:
         listed = "\n".join(f"  - {r.describe()}" for r in fitting)
         raise InputError(
             f"The judgment cache {cache.path} holds judgments of {len(fitting)} judges, and this "
-            f"run names none of them:\n{listed}\nName one with --phyjudge-identity FILE "
-            "('phyjudge cache export' writes one file per judge), or with --phyjudge-adapter "
-            "or --phyjudge-judge."
+            f"run names none of them:\n{listed}\nName one with {settings.flag('identity', 'FILE')} "
+            f"('phyjudge cache export' writes one file per judge), or with "
+            f"{settings.flag('adapter')} or {settings.flag('judge')}."
         )
     return None
 
@@ -244,9 +253,9 @@ def load_plan(
         raise JudgeLoadError(
             f"This pytest-xdist worker ({worker}) would load its own copy of the judge "
             f"({plan.identity.describe()}, about 24 GB for PhyJudge-9B). Run with -n 0, replay "
-            "recorded judgments with --phyjudge-cache-mode only, judge on servers with "
-            "--phyjudge-url, or pass --phyjudge-per-worker-model if every worker really "
-            "should load one."
+            f"recorded judgments with {settings.flag('cache-mode', 'only')}, judge on servers "
+            f"with {settings.flag('url')}, or pass {settings.flag('per-worker-model')} if every "
+            "worker really should load one."
         )
     device = settings.device or ("cpu" if plan.identity.kind == "tiny" else None)
     return plan.load(
@@ -254,6 +263,7 @@ def load_plan(
         dtype=settings.dtype,
         attn_implementation=settings.attn_implementation,
         threads=settings.threads,
+        surface=settings.surface,
     )
 
 
@@ -261,7 +271,7 @@ def _custom_judge(
     settings: JudgeSettings, hook: Callable[[], Judge | None] | None, context: Any
 ) -> Judge | None:
     if settings.factory:
-        what = f"--phyjudge-judge {settings.factory}"
+        what = settings.flag("judge", settings.factory)
         judge = _call_factory(import_object(settings.factory, "judge factory"), context)
     elif hook is not None and not settings.url and not settings.is_tiny:
         what = "the pytest_phyjudge_make_judge hook"

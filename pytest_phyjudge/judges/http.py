@@ -27,6 +27,7 @@ from pytest_phyjudge._files import FileProblem, parse_json
 from pytest_phyjudge.engine.parse import answer_prefix
 from pytest_phyjudge.engine.video import sampled_clip
 from pytest_phyjudge.judges.deadline import deadline_transport, request_deadline
+from pytest_phyjudge.judges.settings import PYTEST_SURFACE, Surface
 from pytest_phyjudge.judges.vllm import API_KEY_ENV
 
 if TYPE_CHECKING:
@@ -86,10 +87,16 @@ def get_json(
     *,
     budget: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    surface: Surface = PYTEST_SURFACE,
 ) -> Any:
-    """``GET server + path``, its reply parsed; JudgeBackendError when there is none."""
+    """``GET server + path``, its reply parsed; JudgeBackendError when there is none
+    (naming ``surface``'s flags)."""
     return _exchange(
-        server, lambda: client.stream("GET", server + path), budget=budget, clock=clock
+        server,
+        lambda: client.stream("GET", server + path),
+        budget=budget,
+        clock=clock,
+        surface=surface,
     )
 
 
@@ -101,6 +108,7 @@ def post_json(
     *,
     budget: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    surface: Surface = PYTEST_SURFACE,
 ) -> Any:
     """``POST body`` as JSON to ``server + path``, the reply parsed; JudgeBackendError
     when there is none (``retryable`` unless the server refused the request). ``budget``:
@@ -110,6 +118,7 @@ def post_json(
         lambda: client.stream("POST", server + path, json=body),
         budget=budget,
         clock=clock,
+        surface=surface,
     )
 
 
@@ -138,6 +147,7 @@ def _exchange(
     *,
     budget: float | None,
     clock: Callable[[], float],
+    surface: Surface,
 ) -> Any:
     """The one place httpx's errors and the server's failures become JudgeBackendError.
     Faults that another attempt may not meet carry a short reason as their message: the
@@ -155,7 +165,7 @@ def _exchange(
                 location = response.headers.get("location", "nowhere")
                 raise JudgeBackendError(
                     f"The judge server at {server} answered with a redirect (HTTP "
-                    f"{response.status_code} to {location}); point --phyjudge-url at the "
+                    f"{response.status_code} to {location}); point {surface.flag('url')} at the "
                     "server itself. A redirect is not followed or retried.",
                     urls=(server,),
                 )
@@ -166,7 +176,7 @@ def _exchange(
                 if budget is not None and clock() - started > budget:
                     raise fault(too_slow)
 
-            content = _read_capped(response, server, in_time, MAX_REPLY_BYTES)
+            content = _read_capped(response, server, in_time, MAX_REPLY_BYTES, surface)
     except httpx.ConnectTimeout as exc:
         raise fault(f"timed out connecting ({exc})") from exc
     except httpx.TimeoutException as exc:
@@ -207,17 +217,21 @@ def _size(count: int) -> str:
     return f"{count // 2**20} MiB" if count % 2**20 == 0 else f"{count / 2**10:g} KiB"
 
 
-def _too_large(server: str, limit: int) -> JudgeBackendError:
+def _too_large(server: str, limit: int, surface: Surface) -> JudgeBackendError:
     return JudgeBackendError(
         f"The judge server at {server} sent a reply larger than {_size(limit)} once "
         "decoded, more than a chat reply holds (a few KB); it was refused there and is not "
-        "retried. Check that --phyjudge-url points at a judge server.",
+        f"retried. Check that {surface.flag('url')} points at a judge server.",
         urls=(server,),
     )
 
 
 def _read_capped(
-    response: httpx.Response, server: str, in_time: Callable[[], None], limit: int
+    response: httpx.Response,
+    server: str,
+    in_time: Callable[[], None],
+    limit: int,
+    surface: Surface = PYTEST_SURFACE,
 ) -> bytes:
     """The decoded body of ``response``, read a piece at a time: a gzip or deflate body is
     inflated here with zlib's ``max_length``, so no more than ``limit`` bytes (and one
@@ -225,7 +239,7 @@ def _read_capped(
     ``in_time`` raises once the request's budget is spent."""
     if response.is_stream_consumed:  # a reply built in memory (tests' MockTransport)
         if len(response.content) > limit:
-            raise _too_large(server, limit)
+            raise _too_large(server, limit, surface)
         return response.content
     coding = response.headers.get("content-encoding", "identity").strip().lower()
     if coding not in ("", "identity", *_ENCODINGS):
@@ -236,14 +250,14 @@ def _read_capped(
         )
     declared = response.headers.get("content-length", "")
     if coding in ("", "identity") and declared.isdigit() and int(declared) > limit:
-        raise _too_large(server, limit)
+        raise _too_large(server, limit, surface)
     inflater = zlib.decompressobj(_ENCODINGS[coding]) if coding in _ENCODINGS else None
     body = bytearray()
     for chunk in response.iter_raw():
         pieces = [chunk] if inflater is None else _inflated(inflater, chunk, server, coding)
         for piece in pieces:
             if len(body) + len(piece) > limit:
-                raise _too_large(server, limit)
+                raise _too_large(server, limit, surface)
             body += piece
         in_time()
     return bytes(body)

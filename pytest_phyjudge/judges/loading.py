@@ -3,8 +3,7 @@ to render prompts and key the cache); the model comes up only when a judgment is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,9 @@ from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, requir
 from pytest_phyjudge.judges.local import LocalJudge
 from pytest_phyjudge.judges.settings import (
     DEFAULT_MAX_NEW_TOKENS,
+    PYTEST_SURFACE,
+    JudgeConfig,
+    Surface,
     check_scoring,
     torch_dtype_name,
 )
@@ -45,7 +47,9 @@ def _estimate_parameters(config: Any) -> int:
     return layers * (4 * hidden * hidden + 3 * hidden * inter) + 2 * vocab * hidden
 
 
-def _pick_device(device: str | None, config: Any, base: str) -> str:
+def _pick_device(
+    device: str | None, config: Any, base: str, surface: Surface = PYTEST_SURFACE
+) -> str:
     import torch
 
     if device is not None:
@@ -63,8 +67,8 @@ def _pick_device(device: str | None, config: Any, base: str) -> str:
             f"The judge's base model {base!r} has about {params / 1e9:.0f} B parameters and this "
             "machine has no CUDA device. PhyJudge-9B needs a GPU with about 24 GB of memory "
             "(bf16). Alternatives: run on a GPU machine and replay its judgments here, use the "
-            "tiny test judge for a dry run (--phyjudge-judge tiny), or force it with "
-            "device='cpu' (--device cpu) and expect minutes per axis."
+            f"tiny test judge for a dry run ({surface.flag('judge', 'tiny')}), or force it with "
+            f"device='cpu' ({surface.flag('device', 'cpu')}) and expect minutes per axis."
         )
     return "cpu"
 
@@ -91,9 +95,14 @@ class JudgePlan:
     adapter: ResolvedAdapter
     identity: JudgeIdentity
     rubric: Rubric
-    settings: Mapping[str, Any]
+    config: JudgeConfig = field(default_factory=JudgeConfig)
 
-    def _base_config(self) -> Any:
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The config as plain values (what the cache records beside a judgment)."""
+        return self.config.as_settings()
+
+    def _base_config(self, surface: Surface = PYTEST_SURFACE) -> Any:
         from transformers import AutoConfig
 
         base, folder = self.adapter.base_model, self.adapter.folder
@@ -104,7 +113,7 @@ class JudgePlan:
                 f"Cannot load the configuration of the base model {base!r} named by "
                 f"{folder / 'adapter_config.json'} ({type(exc).__name__}: {_first_line(exc)}). "
                 f"Pre-download it ('hf download {base}') into the Hugging Face cache, or pass a "
-                "local folder with --base-model."
+                f"local folder with {surface.flag('base-model')}."
             ) from exc
 
     def load(
@@ -115,9 +124,11 @@ class JudgePlan:
         device_map: str | dict[str, Any] | None = None,
         attn_implementation: str | None = None,
         threads: int | None = None,
+        surface: Surface = PYTEST_SURFACE,
     ) -> LocalJudge:
         """Bring up base model, processor and adapter on ``device`` (safetensors only, no
-        snapshot code run); ``threads`` sets torch's CPU threads for this process."""
+        snapshot code run); ``threads`` sets torch's CPU threads for this process;
+        ``surface``: whose flags the messages name."""
         require_local("Loading the judge in this process", MODEL_MODULES)
         require_sampler("Loading the judge in this process")
         import torch
@@ -128,7 +139,7 @@ class JudgePlan:
             torch.set_num_threads(threads)
 
         base, folder = self.adapter.base_model, self.adapter.folder
-        device = _pick_device(device, self._base_config(), base)
+        device = _pick_device(device, self._base_config(surface), base, surface)
         torch_dtype = _pick_dtype(dtype, device)
         try:
             model = AutoModelForImageTextToText.from_pretrained(
@@ -163,15 +174,10 @@ def plan_judge(
     *,
     revision: str | None = None,
     base_model: str | None = None,
-    fps: float = DEFAULT_FPS,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-    share_prefix: bool = True,
-    scoring: str = "greedy",
-    batch_axes: bool = True,
+    config: JudgeConfig | None = None,
 ) -> JudgePlan:
-    """Resolve the adapter and read its rubric, without loading any model (see load_judge)."""
-    check_scoring(scoring)
+    """Resolve the adapter and read its rubric, without loading any model (see load_judge);
+    ``config`` says how the judge will judge (default: the reference's way)."""
     resolved = resolve_adapter(adapter, revision=revision, base_model=base_model)
     identity = JudgeIdentity(
         kind="tiny" if is_tiny_judge(resolved.folder) else "local",
@@ -180,15 +186,8 @@ def plan_judge(
         base=resolved.base_model,
         adapter_sha256=resolved.weights_sha256,
     )
-    settings = {
-        "fps": fps,
-        "max_pixels": max_pixels,
-        "max_new_tokens": max_new_tokens,
-        "scoring": scoring,
-        "share_prefix": share_prefix,
-        "batch_axes": batch_axes,
-    }
-    return JudgePlan(resolved, identity, load_rubric(resolved.folder), settings)
+    rubric = load_rubric(resolved.folder)
+    return JudgePlan(resolved, identity, rubric, config or JudgeConfig())
 
 
 def load_judge(
@@ -223,17 +222,15 @@ def load_judge(
     default, ``greedy``, is the reference. ``threads`` sets torch's CPU threads (the
     process-wide setting; None leaves it be).
     """
-    plan = plan_judge(
-        adapter,
-        revision=revision,
-        base_model=base_model,
+    config = JudgeConfig(
         fps=fps,
         max_pixels=max_pixels,
         max_new_tokens=max_new_tokens,
+        scoring=check_scoring(scoring),
         share_prefix=share_prefix,
-        scoring=scoring,
         batch_axes=batch_axes,
     )
+    plan = plan_judge(adapter, revision=revision, base_model=base_model, config=config)
     return plan.load(
         device=device,
         dtype=dtype,

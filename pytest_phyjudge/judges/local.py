@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError
@@ -22,6 +23,7 @@ from pytest_phyjudge.judges.axes_batch import (
 )
 from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
 from pytest_phyjudge.judges.rows import Prefix, RowBatch, prefill
+from pytest_phyjudge.judges.settings import JudgeConfig
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.loading import JudgePlan
@@ -64,8 +66,14 @@ class LocalJudge(Judge):
         self.adapter = plan.adapter
         self.rubric = plan.rubric
         self.identity = plan.identity
-        self.settings = dict(plan.settings)
+        #: How it judges, typed; tests and benchmarks may swap it (``dataclasses.replace``).
+        self.config: JudgeConfig = plan.config
         self.device = device
+
+    @property
+    def settings(self) -> Mapping[str, Any]:  # type: ignore[override]
+        """``Judge.settings``: the config as plain values (read-only: change ``config``)."""
+        return MappingProxyType(self.config.as_settings())
 
     # -- one video -------------------------------------------------------------------------
 
@@ -103,7 +111,7 @@ class LocalJudge(Judge):
                 temperature=None,
                 top_p=None,
                 top_k=None,
-                max_new_tokens=max_new_tokens or self.settings["max_new_tokens"],
+                max_new_tokens=max_new_tokens or self.config.max_new_tokens,
             )
         return out[0, inputs["input_ids"].shape[1] :]
 
@@ -230,7 +238,7 @@ class LocalJudge(Judge):
             return replies
         stops = self.model.generation_config.eos_token_id
         stops = [stops] if isinstance(stops, int) else list(stops or [])
-        reply = ReplyTokens(self._digit_ids(), stops, self.settings["max_new_tokens"])
+        reply = ReplyTokens(self._digit_ids(), stops, self.config.max_new_tokens)
         found = verified_replies(batch.feed, prompts, encode, reply)
         del batch  # its expanded cache, before any axis is decoded
         alone: dict[int, _SharedPrefix] = {}
@@ -273,7 +281,7 @@ class LocalJudge(Judge):
     def _replies(self, decoded: DecodedVideo, texts: dict[str, str]) -> dict[str, Any]:
         """Per axis: (greedy reply, VERIFIED or DECODED), or (probs, mass) with distribution
         scoring."""
-        distribution = self.settings["scoring"] == "distribution"
+        distribution = self.config.distribution
 
         def step(inputs: Any, cache: Any = None) -> Any:
             if distribution:
@@ -281,11 +289,11 @@ class LocalJudge(Judge):
             return self._generate(inputs, cache), DECODED
 
         shared = None
-        if len(texts) > 1 and self.settings["share_prefix"]:
+        if len(texts) > 1 and self.config.share_prefix:
             shared = self._prefix(decoded, texts)
         if shared is None:
             return {axis: step(self._encode(decoded, text)) for axis, text in texts.items()}
-        if self.settings.get("batch_axes", True):
+        if self.config.batch_axes:
             head = [(shared.inputs, shared.cut)]
             return self._batched(shared.prefix, head, [texts], distribution)[0]
         return {axis: step(*self._axis_inputs(shared, text)) for axis, text in texts.items()}
@@ -293,22 +301,22 @@ class LocalJudge(Judge):
     def _clips_replies(self, clips: list[_Clip]) -> list[dict[str, Any]]:
         """Each clip's replies (see ``_replies``): with several clips, their prefixes in one
         batched prefill, then every axis of every clip in one batch over it."""
-        settings = self.settings
-        together = len(clips) > 1 and settings["share_prefix"] and settings.get("batch_axes", True)
+        config = self.config
+        together = len(clips) > 1 and config.share_prefix and config.batch_axes
         heads = [self._head(clip.decoded, clip.texts) for clip in clips] if together else []
         if not together or any(head is None for head in heads):
             return [self._replies(clip.decoded, clip.texts) for clip in clips]
         ready = [head for head in heads if head is not None]
         prefix = prefill(self.model, [inputs for inputs, _ in ready], pad_id=self._pad_id())
-        distribution = settings["scoring"] == "distribution"
+        distribution = config.distribution
         return self._batched(prefix, ready, [clip.texts for clip in clips], distribution)
 
     def _prepare(
         self, video: Path, caption: str, axes: list[str], criteria: Mapping[str, str] | None
     ) -> _Clip:
         """Decode the clip and render its prompts; a clip that cannot be read raises here."""
-        fps, max_pixels = self.settings["fps"], self.settings["max_pixels"]
-        distribution = self.settings["scoring"] == "distribution"
+        fps, max_pixels = self.config.fps, self.config.max_pixels
+        distribution = self.config.distribution
         video_sha = sha256_file(video)
         decoded = decode_video(video, fps=fps, max_pixels=max_pixels)
         element = video_element(video, fps=fps, max_pixels=max_pixels)
@@ -322,10 +330,10 @@ class LocalJudge(Judge):
 
     def _results(self, clip: _Clip, replies: dict[str, Any], seconds: float) -> ClipOutcomes:
         """The Judgment (or JudgeOutputError) of each axis's reply."""
-        distribution = self.settings["scoring"] == "distribution"
+        distribution = self.config.distribution
         results: ClipOutcomes = {}
         for axis, reply in replies.items():
-            extra: dict[str, Any] = {"scoring": self.settings["scoring"]}
+            extra: dict[str, Any] = {"scoring": self.config.scoring}
             if distribution:
                 probs, extra["digit_mass"] = reply
                 fields = distribution_fields(probs, axis)

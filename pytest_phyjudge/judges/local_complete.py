@@ -38,8 +38,8 @@ def complete(
     (element,) = elements
     decoded = decode_video(
         element["video"],
-        fps=float(element.get("fps", judge.settings["fps"])),
-        max_pixels=int(element.get("max_pixels", judge.settings["max_pixels"])),
+        fps=float(element.get("fps", judge.config.fps)),
+        max_pixels=int(element.get("max_pixels", judge.config.max_pixels)),
     )
     inputs = judge._encode(decoded, judge._chat_text(messages) + prefix)
     prompt_tokens = int(inputs["input_ids"].shape[1])
@@ -54,7 +54,7 @@ def complete(
         )
         return Completion(top[0][0], prompt_tokens, 1, "length", top_logprobs=top)
     new_tokens = judge._generate_ids(inputs, max_new_tokens=max_new_tokens)
-    budget = max_new_tokens or judge.settings["max_new_tokens"]
+    budget = max_new_tokens or judge.config.max_new_tokens
     return Completion(
         text=tokenizer.decode(new_tokens, skip_special_tokens=True),
         prompt_tokens=prompt_tokens,

@@ -22,6 +22,7 @@ from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.http import get_json, open_client
 from pytest_phyjudge.judges.merge import PROVENANCE_FILE
+from pytest_phyjudge.judges.settings import PYTEST_SURFACE, Surface
 from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
 MODELS_PATH = "/v1/models"
@@ -37,13 +38,16 @@ class ServedJudge:
     rubric_dir: Path | None
 
 
-def identity_from(provenance: Mapping[str, Any], where: str) -> JudgeIdentity:
-    """The identity in a provenance record (``where`` names it in errors)."""
+def identity_from(
+    provenance: Mapping[str, Any], where: str, surface: Surface = PYTEST_SURFACE
+) -> JudgeIdentity:
+    """The identity in a provenance record (``where`` names it in errors, in ``surface``'s
+    words)."""
     adapter = provenance.get("adapter")
     if not isinstance(adapter, str) or not adapter:
         raise JudgeLoadError(
             f"{where} names no adapter, so the judge behind the server is unknown. Point "
-            "--phyjudge-remote-identity at the phyjudge_provenance.json that "
+            f"{surface.flag('remote-identity')} at the phyjudge_provenance.json that "
             "'phyjudge merge' wrote into the merged checkpoint."
         )
     # A tiny or scripted judge stays marked as such behind a server: its scores mean nothing.
@@ -57,7 +61,9 @@ def identity_from(provenance: Mapping[str, Any], where: str) -> JudgeIdentity:
     )
 
 
-def read_provenance(source: str | Path) -> tuple[JudgeIdentity, Path]:
+def read_provenance(
+    source: str | Path, surface: Surface = PYTEST_SURFACE
+) -> tuple[JudgeIdentity, Path]:
     """The identity recorded by ``phyjudge merge``, from the merged folder or its
     provenance file; also returns the folder (it holds the adapter's rubric files)."""
     path = Path(source)
@@ -72,10 +78,10 @@ def read_provenance(source: str | Path) -> tuple[JudgeIdentity, Path]:
         ) from None
     if not isinstance(data, dict):
         raise JudgeLoadError(f"{str(file)!r} is not a provenance record (a JSON object).")
-    return identity_from(data, str(file)), file.parent
+    return identity_from(data, str(file), surface), file.parent
 
 
-def served_judge(models: Any, url: str) -> ServedJudge:
+def served_judge(models: Any, url: str, surface: Surface = PYTEST_SURFACE) -> ServedJudge:
     """The served judge from a ``/v1/models`` reply: ``phyjudge serve`` includes the
     provenance; for vLLM it is read from the model's folder (``root``) when this machine
     can see that folder."""
@@ -86,21 +92,27 @@ def served_judge(models: Any, url: str) -> ServedJudge:
     name = str(entry.get("id") or SERVED_MODEL_NAME)
     if isinstance(entry.get("phyjudge"), dict):
         root = entry["phyjudge"].get("rubric_dir")
-        identity = identity_from(entry["phyjudge"], f"{url}/v1/models")
+        identity = identity_from(entry["phyjudge"], f"{url}/v1/models", surface)
         return ServedJudge(name, identity, Path(root) if root and Path(root).is_dir() else None)
     root = entry.get("root")
     if isinstance(root, str) and (Path(root) / PROVENANCE_FILE).is_file():
-        identity, folder = read_provenance(root)
+        identity, folder = read_provenance(root, surface)
         return ServedJudge(name, identity, folder)
     raise JudgeLoadError(
         f"The server at {url} serves {name!r} but does not say which PhyJudge it is (its "
-        f"folder {root!r} is not readable here). Pass --phyjudge-remote-identity with the "
+        f"folder {root!r} is not readable here). Pass {surface.flag('remote-identity')} with the "
         f"merged checkpoint's {PROVENANCE_FILE}, so that cached judgments and reports name "
         "the judge."
     )
 
 
-def ask_servers(urls: Sequence[str], *, connect_timeout: float, read_timeout: float) -> ServedJudge:
+def ask_servers(
+    urls: Sequence[str],
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    surface: Surface = PYTEST_SURFACE,
+) -> ServedJudge:
     """The judge every server at ``urls`` says it serves; JudgeLoadError when none
     answers or they disagree."""
     found: dict[str, ServedJudge] = {}
@@ -108,22 +120,21 @@ def ask_servers(urls: Sequence[str], *, connect_timeout: float, read_timeout: fl
     with open_client(connect_timeout=connect_timeout, read_timeout=read_timeout) as client:
         for url in urls:
             try:
-                found[url] = served_judge(
-                    get_json(client, url, MODELS_PATH, budget=read_timeout), url
-                )
+                models = get_json(client, url, MODELS_PATH, budget=read_timeout, surface=surface)
+                found[url] = served_judge(models, url, surface)
             except JudgeBackendError as exc:
                 errors.append(f"{url} ({exc})")
     if not found:
         raise JudgeLoadError(
             f"No judge server answered {MODELS_PATH}: {'; '.join(errors)}. Start the servers "
             "(see 'phyjudge serve-command'), or, to replay cached judgments without them, "
-            "pass --phyjudge-remote-identity with the merged checkpoint's provenance."
+            f"pass {surface.flag('remote-identity')} with the merged checkpoint's provenance."
         )
     if len({served.identity for served in found.values()}) > 1:
         listing = "; ".join(f"{url}: {s.identity.describe()}" for url, s in found.items())
         raise JudgeLoadError(
             f"The judge servers do not serve the same judge ({listing}). Point "
-            "--phyjudge-url at replicas of one merged checkpoint."
+            f"{surface.flag('url')} at replicas of one merged checkpoint."
         )
     return next(iter(found.values()))
 
@@ -161,7 +172,9 @@ def _shown(value: Any) -> str:
     return "none" if value is None else repr(value)[:120]
 
 
-def changed_model_error(first: Answerer, now: Answerer, judge: str) -> JudgeBackendError:
+def changed_model_error(
+    first: Answerer, now: Answerer, judge: str, surface: Surface = PYTEST_SURFACE
+) -> JudgeBackendError:
     """The error of every request from the reply that named another model than the first
     (or, ``first.url`` empty, than the model the run asked for)."""
     fingerprints = first.fingerprint is not None or now.fingerprint is not None
@@ -174,7 +187,7 @@ def changed_model_error(first: Answerer, now: Answerer, judge: str) -> JudgeBack
     return JudgeBackendError(
         f"{what}: a reply named {now.describe(fingerprints)}, where {before}. This item and "
         "every later one fail, so that no judgment of another model is reported or cached "
-        f"as {judge}. Point --phyjudge-url at servers (replicas) that all serve one merged "
+        f"as {judge}. Point {surface.flag('url')} at servers (replicas) that all serve one merged "
         "checkpoint, and run again.",
         urls=tuple(url for url in dict.fromkeys((first.url, now.url)) if url),
     )
@@ -185,9 +198,10 @@ class ModelWatch:
     model asked for when it names one, and every later reply's, which must be the same.
     From the first that differs on, ``check`` raises for every request (thread-safe)."""
 
-    def __init__(self, asked: str, judge: str) -> None:
+    def __init__(self, asked: str, judge: str, surface: Surface = PYTEST_SURFACE) -> None:
         self.asked = asked
         self.judge = judge
+        self.surface = surface
         #: Who answered the run's first reply.
         self.first: Answerer | None = None
         #: Once a reply named another model: the two (the first with no URL: the model asked).
@@ -218,7 +232,7 @@ class ModelWatch:
                 elif not now.same_model(self.first):
                     self.changed = (self.first, now)
             if self.changed is not None:
-                raise changed_model_error(*self.changed, self.judge)
+                raise changed_model_error(*self.changed, self.judge, self.surface)
 
     def note(self) -> str:
         """The end of the judge's summary line: what changed, or nothing."""

@@ -18,6 +18,7 @@ from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.judgment import JudgeIdentity, portable_name
 from pytest_phyjudge.engine.rubric import Rubric
+from pytest_phyjudge.judges.settings import PYTEST_SURFACE, Surface
 
 #: The ``format`` field of an identity file.
 IDENTITY_FORMAT = "pytest-phyjudge-judge"
@@ -107,15 +108,16 @@ def _tuples(table: Any) -> dict[str, tuple[str, ...]]:
     return {str(axis): tuple(str(q) for q in questions) for axis, questions in table.items()}
 
 
-def read_identity_file(path: str | Path) -> JudgeRecord:
-    """The judge named by an identity file; a clear InputError for anything else."""
+def read_identity_file(path: str | Path, surface: Surface = PYTEST_SURFACE) -> JudgeRecord:
+    """The judge named by an identity file; a clear InputError (naming ``surface``'s flag)
+    for anything else."""
     file = Path(path)
     try:
         data = read_json_file(file)
     except FileProblem as problem:
         raise InputError(
             f"The judge identity {str(file)!r} {problem.reason}. Check the path given to "
-            "--phyjudge-identity, or write the file again with 'phyjudge cache export'."
+            f"{surface.flag('identity')}, or write the file again with 'phyjudge cache export'."
         ) from None
     return JudgeRecord.from_dict(data, str(file))
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_phyjudge._exceptions import (
     JudgeBackendError,
@@ -53,9 +54,12 @@ from pytest_phyjudge.judges.replicas import (
 )
 from pytest_phyjudge.judges.settings import (
     DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_RETRIES,
+    DEFAULT_TOP_LOGPROBS,
+    PYTEST_SURFACE,
+    JudgeConfig,
+    Surface,
     check_scoring,
     parse_urls,
 )
@@ -65,8 +69,8 @@ if TYPE_CHECKING:
     import httpx
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
-#: Alternatives asked for with distribution scoring: vLLM's default ceiling (--max-logprobs).
-DEFAULT_TOP_LOGPROBS = 20
+#: How a video travels to the servers.
+Transport = Literal["file", "data-url"]
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -88,6 +92,8 @@ class RemoteSettings:
     #: ``(local, served)``: videos under ``local`` are sent as ``file://`` URLs under
     #: ``served`` (the same folder as the servers see it); others go as data URLs.
     media_root: tuple[Path, str] | None = None
+    #: Whose flags the messages name: pytest's, or the ``phyjudge`` command's.
+    surface: Surface = field(default=PYTEST_SURFACE, compare=False)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -101,11 +107,27 @@ class RemotePlan:
     remote: RemoteSettings
     identity: JudgeIdentity
     rubric: Rubric
-    settings: Mapping[str, Any]
+    config: JudgeConfig
+    #: Alternatives asked for with distribution scoring.
+    top_logprobs: int = DEFAULT_TOP_LOGPROBS
     model: str = SERVED_MODEL_NAME
     #: What the servers' /v1/models said at the start (None: the identity came from a
     #: provenance file): asked again before each case, so a swap between replies is seen.
     served: ServedJudge | None = None
+
+    @property
+    def transport(self) -> Transport:
+        """How a video travels: a ``file://`` URL under the shared media root, or data."""
+        return "file" if self.remote.media_root else "data-url"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """``Judge.settings``: the config's keyed values and how requests are made."""
+        return {
+            **self.config.keyed(),
+            "top_logprobs": self.top_logprobs,
+            "transport": self.transport,
+        }
 
     def load(
         self,
@@ -123,39 +145,32 @@ def plan_remote(
     *,
     identity: str | Path | None = None,
     model: str | None = None,
-    fps: float = DEFAULT_FPS,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    scoring: str = "greedy",
+    config: JudgeConfig | None = None,
     top_logprobs: int = DEFAULT_TOP_LOGPROBS,
     **remote: Any,
 ) -> RemotePlan:
     """Plan a judge on the servers at ``urls``. Who they serve comes from ``identity`` (the
     merged checkpoint or its provenance file; then no request is made here), else from
-    each server's ``/v1/models``; servers that disagree are refused."""
-    check_scoring(scoring)
+    each server's ``/v1/models``; servers that disagree are refused. ``config``: how the judge
+    judges (default: the reference's way)."""
     settings = RemoteSettings(urls=parse_urls(urls), **remote)
     asked: ServedJudge | None = None
     if identity is not None:
-        who, rubric_dir = read_provenance(identity)
+        who, rubric_dir = read_provenance(identity, settings.surface)
         served = ServedJudge(model or SERVED_MODEL_NAME, who, rubric_dir)
     else:
         served = asked = ask_servers(
             settings.urls,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
+            surface=settings.surface,
         )
     return RemotePlan(
         remote=settings,
         identity=served.identity,
         rubric=load_rubric(served.rubric_dir),
-        settings={
-            "fps": fps,
-            "max_pixels": max_pixels,
-            "max_new_tokens": DEFAULT_MAX_NEW_TOKENS,
-            "scoring": scoring,
-            "top_logprobs": top_logprobs,
-            "transport": "file" if settings.media_root else "data-url",
-        },
+        config=config or JudgeConfig(),
+        top_logprobs=top_logprobs,
         model=model or served.name,
         served=asked,
     )
@@ -166,6 +181,8 @@ def connect_judge(
     *,
     identity: str | Path | None = None,
     scoring: str = "greedy",
+    fps: float = DEFAULT_FPS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     **settings: Any,
 ) -> RemoteJudge:
     """PhyJudge on OpenAI-compatible servers (vLLM serving the merged checkpoint, or
@@ -176,7 +193,8 @@ def connect_judge(
     servers). ``settings``: those of :class:`RemoteSettings` (``concurrency``,
     ``read_timeout``, ``retries``, ``media_root``, ...). Close it when done.
     """
-    return plan_remote(urls, identity=identity, scoring=scoring, **settings).load()
+    config = JudgeConfig(fps=fps, max_pixels=max_pixels, scoring=check_scoring(scoring))
+    return plan_remote(urls, identity=identity, config=config, **settings).load()
 
 
 # --------------------------------------------------------------------------- the replies
@@ -219,13 +237,15 @@ class RemoteJudge(Judge):
         self.plan = plan
         self.identity = plan.identity
         self.rubric = plan.rubric
-        self.settings = dict(plan.settings)
+        self.config = plan.config
+        self.settings = MappingProxyType(plan.settings)
         self.remote = plan.remote
         self.pool = ReplicaPool(
             plan.remote.urls,
             threshold=plan.remote.breaker_threshold,
             cooldown=plan.remote.breaker_cooldown,
             clock=clock,
+            surface=plan.remote.surface,
         )
         self._sleep = sleep
         self._clock = clock
@@ -241,7 +261,7 @@ class RemoteJudge(Judge):
         self.requests = 0
         self.retried = 0
         #: Which model answers: every reply must name the model of the run's first.
-        self.watch = ModelWatch(plan.model, plan.identity.describe())
+        self.watch = ModelWatch(plan.model, plan.identity.describe(), plan.remote.surface)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -250,8 +270,8 @@ class RemoteJudge(Judge):
         return video_url_part(
             video,
             media_root=self.remote.media_root,
-            fps=self.settings["fps"],
-            max_pixels=self.settings["max_pixels"],
+            fps=self.config.fps,
+            max_pixels=self.config.max_pixels,
         )
 
     def request_body(
@@ -259,7 +279,7 @@ class RemoteJudge(Judge):
     ) -> dict[str, Any]:
         """The chat request for one axis (see ``http.chat_body``); ``axis`` is needed with
         distribution scoring."""
-        distribution = self.settings["scoring"] == "distribution"
+        distribution = self.config.distribution
         if distribution and axis is None:
             raise ValueError("distribution scoring needs the axis of the request")
         return chat_body(
@@ -267,9 +287,9 @@ class RemoteJudge(Judge):
             system,
             user,
             video_part,
-            max_tokens=self.settings["max_new_tokens"],
+            max_tokens=self.config.max_new_tokens,
             prefix=answer_prefix(axis) if distribution and axis is not None else None,
-            top_logprobs=self.settings["top_logprobs"],
+            top_logprobs=self.plan.top_logprobs,
         )
 
     def complete(self, body: Mapping[str, Any], read: Callable[[Any], Any] = read_content) -> Any:
@@ -290,6 +310,7 @@ class RemoteJudge(Judge):
                     body,
                     budget=self.remote.read_timeout,
                     clock=self._clock,
+                    surface=self.remote.surface,
                 )
                 self.watch.check(Answerer.of(reply, replica.url))
                 value = first_choice(reply, read, replica.url)
@@ -308,7 +329,8 @@ class RemoteJudge(Judge):
         raise JudgeBackendError(
             f"The judge servers gave no answer after {attempts} attempts "
             f"({'; '.join(f'{url}: {exc}' for url, exc in failures)}). Raise "
-            "--phyjudge-timeout if the servers are just slow, or check their logs.",
+            f"{self.remote.surface.flag('timeout')} if the servers are just slow, or check "
+            "their logs.",
             urls=tuple(dict.fromkeys(url for url, _ in failures)),
         )
 
@@ -323,7 +345,7 @@ class RemoteJudge(Judge):
 
     def _ask(self, body: Mapping[str, Any]) -> Any:
         """One axis's reply: the text, or the top next tokens (distribution scoring)."""
-        distribution = self.settings["scoring"] == "distribution"
+        distribution = self.config.distribution
         return self.complete(body, read_top_logprobs if distribution else read_content)
 
     def _score_axes(
@@ -355,13 +377,13 @@ class RemoteJudge(Judge):
         results: dict[str, Judgment | PhyJudgeError] = {}
         for axis, future in futures.items():
             extra: dict[str, Any] = {
-                "scoring": self.settings["scoring"],
-                "transport": self.settings["transport"],
+                "scoring": self.config.scoring,
+                "transport": self.plan.transport,
             }
             try:
                 reply = future.result()
                 fields: dict[str, Any] = {"raw": reply}
-                if self.settings["scoring"] == "distribution":
+                if self.config.distribution:
                     fields = _distribution_fields(reply, axis)
                     extra["digit_mass"] = fields.pop("digit_mass")
             except (JudgeBackendError, JudgeOutputError) as exc:

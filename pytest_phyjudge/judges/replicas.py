@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pytest_phyjudge._exceptions import JudgeBackendError
+from pytest_phyjudge.judges.settings import PYTEST_SURFACE, Surface
 
 #: Consecutive failures after which a replica is left alone for BREAKER_COOLDOWN seconds.
 BREAKER_THRESHOLD = 3
@@ -49,8 +50,11 @@ class ReplicaPool:
         threshold: int = BREAKER_THRESHOLD,
         cooldown: float = BREAKER_COOLDOWN,
         clock: Callable[[], float] = time.monotonic,
+        surface: Surface = PYTEST_SURFACE,
     ) -> None:
         self.replicas = [_Replica(url, index) for index, url in enumerate(urls)]
+        #: Whose flags the messages name.
+        self.surface = surface
         self.threshold = threshold
         self.cooldown = cooldown
         self.clock = clock
@@ -95,6 +99,6 @@ class ReplicaPool:
         return JudgeBackendError(
             f"Every judge server is down: {lines}. The remaining items fail without waiting. "
             "Check that the servers run and are reachable from here (curl URL/v1/models), "
-            "or change --phyjudge-url.",
+            f"or change {self.surface.flag('url')}.",
             urls=tuple(r.url for r in self.replicas),
         )

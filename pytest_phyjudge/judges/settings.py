@@ -8,7 +8,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
@@ -36,6 +36,8 @@ DEFAULT_MAX_NEW_TOKENS = 64
 DEFAULT_CONCURRENCY = 8
 DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_RETRIES = 3
+#: Alternatives asked for with distribution scoring: vLLM's default ceiling (--max-logprobs).
+DEFAULT_TOP_LOGPROBS = 20
 #: Clips judged in one batch by an in-process judge: one on a CPU, where a batch gains little.
 DEFAULT_BATCH_CLIPS = 1
 BATCH_CLIPS_HELP = (
@@ -194,7 +196,7 @@ def parse_urls(text: str | Sequence[str]) -> tuple[str, ...]:
         if split.scheme not in ("http", "https") or not split.netloc:
             raise InputError(
                 f"{part!r} is not a judge server URL; write http://HOST:PORT (several "
-                "separated by commas), e.g. --phyjudge-url http://127.0.0.1:8000."
+                "separated by commas), e.g. http://127.0.0.1:8000."
             )
         base = part.rstrip("/")
         if base.endswith("/v1"):
@@ -247,6 +249,75 @@ def check_scoring(mode: str) -> Scoring:
     return mode  # type: ignore[return-value]
 
 
+# --------------------------------------------------------------------------- surfaces
+
+
+@dataclass(frozen=True)
+class Surface:
+    """Where the user set the judge: pytest (``--phyjudge-x``) or the ``phyjudge`` command
+    (``--x``). Messages name a setting in this surface's words, so a user is never told to
+    pass a flag the command they ran does not have. The flags come from the option table
+    (``judges/options.py``); a setting it does not rename is ``prefix`` + its name."""
+
+    name: str
+    prefix: str
+    #: (setting, flag) pairs where the flag is not ``prefix + setting``.
+    renamed: tuple[tuple[str, str], ...] = ()
+
+    def flag(self, setting: str, value: object = None) -> str:
+        """The flag that sets ``setting`` here, with ``value`` after it when given."""
+        flag = dict(self.renamed).get(setting, self.prefix + setting)
+        return flag if value is None else f"{flag} {value}"
+
+
+#: pytest's surface: every judge setting is ``--phyjudge-<name>`` (ini ``phyjudge_<name>``).
+PYTEST_SURFACE = Surface("pytest", "--phyjudge-")
+
+
+# --------------------------------------------------------------------------- the config
+
+#: The fields of :class:`JudgeConfig` that enter a judgment's cache key, declared once: the
+#: judgment cache keys, stores and checks exactly these (``judges/trust.py``).
+KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """How a judge judges, typed, from the plan down into the judge: what the cache keys
+    (:data:`KEYED_SETTINGS`) and how the in-process judge splits its work (which does not
+    change a reply). ``Judge.settings`` is this config as plain values."""
+
+    fps: float = DEFAULT_FPS
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    scoring: Scoring = "greedy"
+    #: In-process judge only: the video's prefix run once for all axes, and the axes'
+    #: suffixes as one batch over it (same replies, fewer forward calls).
+    share_prefix: bool = True
+    batch_axes: bool = True
+
+    def __post_init__(self) -> None:
+        check_scoring(self.scoring)
+
+    @property
+    def distribution(self) -> bool:
+        """Scores read from the digits' probabilities rather than a generated reply."""
+        return self.scoring == "distribution"
+
+    def keyed(self) -> dict[str, Any]:
+        """The values that enter the cache key, by name (what the store records)."""
+        return {name: getattr(self, name) for name in KEYED_SETTINGS}
+
+    def as_settings(self) -> dict[str, Any]:
+        """Every field as a plain value (an in-process judge's ``Judge.settings``)."""
+        return {**self.keyed(), "share_prefix": self.share_prefix, "batch_axes": self.batch_axes}
+
+
+#: The keyed settings of a run that sets none: what an export line without its settings (an
+#: export of an older version) is checked against.
+DEFAULT_KEYED_SETTINGS: dict[str, Any] = JudgeConfig().keyed()
+
+
 # --------------------------------------------------------------------------- the settings
 
 
@@ -280,6 +351,8 @@ class JudgeSettings:
     concurrency: int = DEFAULT_CONCURRENCY
     timeout: float = DEFAULT_READ_TIMEOUT
     retries: int = DEFAULT_RETRIES
+    #: Next tokens asked for with distribution scoring on servers (the digits must be among them).
+    top_logprobs: int = DEFAULT_TOP_LOGPROBS
     #: Clips judged together in one batch (score-dir and suites; the replies do not change).
     batch_clips: int = DEFAULT_BATCH_CLIPS
     #: Let every pytest-xdist worker load a model of its own (refused by default).
@@ -288,12 +361,14 @@ class JudgeSettings:
     tiny_folder: Path | None = None
     #: CPU threads for torch in this process (None: torch's default, one per core).
     threads: int | None = None
+    #: Whose flags messages name: pytest's (the default) or the ``phyjudge`` command's.
+    surface: Surface = field(default=PYTEST_SURFACE, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.url and self.judge:
             raise InputError(
-                f"--phyjudge-url (--url) and --phyjudge-judge {self.judge} (--judge) both "
-                "choose the judge; keep one of them."
+                f"{self.flag('url')} and {self.flag('judge', self.judge)} both choose the "
+                "judge; keep one of them."
             )
         check_scoring(self.scoring)
         if self.max_pixels < MIN_FRAME_PIXELS:
@@ -310,6 +385,20 @@ class JudgeSettings:
             raise InputError(
                 f"Unknown cache mode {self.cache_mode!r}; use {', '.join(CACHE_MODES)}."
             )
+
+    def flag(self, setting: str, value: object = None) -> str:
+        """The flag of ``setting`` on the surface these settings came from."""
+        return self.surface.flag(setting, value)
+
+    @property
+    def config(self) -> JudgeConfig:
+        """How the judge judges, typed (what the plan carries into the judge)."""
+        return JudgeConfig(
+            fps=self.fps,
+            max_pixels=self.max_pixels,
+            max_new_tokens=self.max_new_tokens,
+            scoring=self.scoring,
+        )
 
     @property
     def is_tiny(self) -> bool:
@@ -328,13 +417,15 @@ class JudgeSettings:
         if self.url:
             return f"served at {', '.join(self.url)}"
         if self.judge:
-            return f"{self.judge} (--phyjudge-judge)"
+            return f"{self.judge} ({self.flag('judge')})"
         return self.adapter + (f"@{self.revision}" if self.revision else "")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for reports."""
         data: dict[str, Any] = {}
         for name in self.__dataclass_fields__:
+            if name == "surface":
+                continue
             value = getattr(self, name)
             if isinstance(value, Path):
                 value = str(value)

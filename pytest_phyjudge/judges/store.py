@@ -32,9 +32,9 @@ from typing import IO, Any
 from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.record import JudgeRecord
+from pytest_phyjudge.judges.settings import DEFAULT_KEYED_SETTINGS, PYTEST_SURFACE, Surface
 from pytest_phyjudge.judges.transfer import Imported, Importer
 from pytest_phyjudge.judges.trust import (
-    DEFAULT_KEYED_SETTINGS,
     CacheWarning,
     cache_key,
     key_owner,
@@ -87,10 +87,14 @@ class JudgmentCache:
     so a cache on a read-only disk or shared by another user can be replayed; a missing
     database reads as an empty one."""
 
-    def __init__(self, folder: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, folder: str | Path, *, read_only: bool = False, surface: Surface = PYTEST_SURFACE
+    ) -> None:
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
         self.read_only = read_only
+        #: Whose flags the messages name (pytest's, or the ``phyjudge`` command's).
+        self.surface = surface
         self._db: sqlite3.Connection | None = None
         self._column: str | None = None
         self._lock = threading.RLock()
@@ -173,7 +177,7 @@ class JudgmentCache:
             f"Cannot read the judgment cache {self.path} ({exc}), so nothing can be replayed "
             "from it. Check that the file is a judgment cache you may read (import an export "
             "into a fresh folder with 'phyjudge cache import FILE --cache DIR'), or point "
-            "--phyjudge-cache elsewhere."
+            f"{self.surface.flag('cache')} elsewhere."
         )
 
     @staticmethod
@@ -196,15 +200,16 @@ class JudgmentCache:
         except OSError as exc:
             raise CacheError(
                 f"Cannot create the judgment cache folder {self.folder} ({exc}). Point "
-                "--phyjudge-cache at a writable folder, or use --phyjudge-cache-mode off."
+                f"{self.surface.flag('cache')} at a writable folder, or use "
+                f"{self.surface.flag('cache-mode', 'off')}."
             ) from exc
         try:
             return self._connect_when_free()
         except sqlite3.OperationalError as exc:  # locked or unopenable: not corrupt
             raise CacheError(
                 f"Cannot open the judgment cache {self.path} ({exc}). Another process may hold "
-                "it for over a minute; point --phyjudge-cache elsewhere, or use "
-                "--phyjudge-cache-mode off."
+                f"it for over a minute; point {self.surface.flag('cache')} elsewhere, or use "
+                f"{self.surface.flag('cache-mode', 'off')}."
             ) from exc
         except sqlite3.DatabaseError as exc:
             self._move_aside(exc)

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from pytest_phyjudge._exceptions import CacheError
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.record import JudgeRecord
+from pytest_phyjudge.judges.settings import DEFAULT_KEYED_SETTINGS
 from pytest_phyjudge.judges.trust import (
-    DEFAULT_KEYED_SETTINGS,
     CacheConflict,
     CacheWarning,
     identity_dict,

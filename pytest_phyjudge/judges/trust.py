@@ -17,19 +17,8 @@ from typing import Any
 from pytest_phyjudge._exceptions import CacheError, JudgeOutputError, PhyJudgeError
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.parse import PARSER_VERSION, answer_prefix, parse_score
-from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 from pytest_phyjudge.judges.record import JudgeRecord, judge_material
-
-#: Settings that change a judgment; anything else in ``Judge.settings`` does not.
-KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")
-#: The keyed settings of a run that sets none: what an export line without its settings (an
-#: export of an older version) is checked against.
-DEFAULT_KEYED_SETTINGS: dict[str, Any] = {
-    "fps": DEFAULT_FPS,
-    "max_pixels": DEFAULT_MAX_PIXELS,
-    "max_new_tokens": 64,
-    "scoring": "greedy",
-}
+from pytest_phyjudge.judges.settings import KEYED_SETTINGS  # declared beside the config
 
 
 class CacheWarning(UserWarning):

@@ -17,32 +17,14 @@ from typing import Any
 import pytest
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge.judges.options import JUDGE_OPTIONS, settings_from
 from pytest_phyjudge.judges.settings import (
-    BATCH_CLIPS_HELP,
     CACHE_DIR_NAME,
-    DEFAULT_ADAPTER,
-    DEFAULT_BATCH_CLIPS,
-    DEFAULT_CONCURRENCY,
     DEFAULT_MIN_SCORE,
-    DEFAULT_READ_TIMEOUT,
-    DEFAULT_RETRIES,
-    DEVICES_HELP,
-    DTYPES,
-    TINY,
+    PYTEST_SURFACE,
     TINY_DIR_NAME,
     JudgeSettings,
-    parse_batch_clips,
-    parse_cache_mode,
-    parse_count,
-    parse_device,
-    parse_dtype,
-    parse_judge_spec,
-    parse_media_root,
     parse_min_score,
-    parse_positive_float,
-    parse_positive_int,
-    parse_scoring,
-    parse_url_list,
 )
 from pytest_phyjudge.suites.generators import INI_OPTION, GeneratorSpec, parse_generator_lines
 
@@ -59,15 +41,9 @@ def parse_switch(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{text!r} is neither 'on' nor 'off'")
 
 
-#: (name, help, parser, metavar) of the options that take a value; each has an ini twin.
+#: (name, help, parser, metavar) of the run's own options that take a value; each has an ini
+#: twin. The judge's settings come from the option table (``judges/options.py``).
 _VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
-    ("adapter", f"PhyJudge adapter: a hub id or a local folder (default {DEFAULT_ADAPTER}).",
-     None, "ID_OR_DIR"),
-    ("revision", "hub revision of the adapter.", None, "REV"),
-    ("device", f"device for the judge: {DEVICES_HELP} (default: cuda when available).",
-     parse_device, "DEVICE"),
-    ("dtype", f"weights dtype: {', '.join(DTYPES)} (default: bfloat16 on cuda, else float32).",
-     parse_dtype, "DTYPE"),
     ("min-score", f"default minimum score 1-5 of every judged axis (default {DEFAULT_MIN_SCORE}).",
      parse_min_score, "N"),
     ("report", "write a PhyGround-style scores.json here (and a contact sheet of each case "
@@ -76,37 +52,6 @@ _VALUED: list[tuple[str, str, Callable[[str], Any] | None, str]] = [
      "samples and replies; opens from disk, offline.", None, "DIR"),
     ("sheets", "contact sheets of each case's frames: on (the default, with a report) or off.",
      parse_switch, "on|off"),
-    ("judge", f"judge to use instead of PhyJudge-9B: 'package.module:factory', or '{TINY}' for "
-     "a tiny test judge on the CPU (a dry run: its scores are meaningless).",
-     parse_judge_spec, "SPEC"),
-    ("cache", "folder of the persistent judgment cache (default: the pytest cache dir).",
-     None, "DIR"),
-    ("cache-mode", "use (read and record, the default), refresh (judge again and overwrite), "
-     "off, or only (replay recorded judgments, never load a model; a miss fails the item).",
-     parse_cache_mode, "MODE"),
-    ("identity", "replay judgments of the judge named in FILE (written by 'phyjudge cache "
-     "export'), with no adapter or server here; needs --phyjudge-cache-mode only.",
-     None, "FILE"),
-    ("threads", "CPU threads for torch in this process (default: torch's, one per core; 1 "
-     "is faster on a CI runner whose cores other processes share).", parse_positive_int, "N"),
-    ("scoring", "greedy (the reference: parse the generated reply, the default) or "
-     "distribution (probabilities of the digits 1-5 after the answer prefix).",
-     parse_scoring, "MODE"),
-    ("url", "judge on OpenAI-compatible servers instead of in this process: vLLM serving the "
-     "merged checkpoint, or 'phyjudge serve' (several replicas: URL,URL,...).",
-     parse_url_list, "URL[,URL...]"),
-    ("remote-identity", "the merged checkpoint (or its phyjudge_provenance.json) the servers "
-     "run; default: asked from the servers' /v1/models.", None, "PATH"),
-    ("media-root", "videos under DIR are sent as file:// URLs (the servers share the "
-     "filesystem) instead of as data; DIR=SERVED_DIR when the servers see it elsewhere.",
-     parse_media_root, "DIR"),
-    ("concurrency", f"requests in flight to the judge servers (default {DEFAULT_CONCURRENCY}).",
-     parse_positive_int, "N"),
-    ("timeout", f"seconds to wait for a judge server's whole reply (default "
-     f"{DEFAULT_READ_TIMEOUT:.0f}).", parse_positive_float, "SECONDS"),
-    ("retries", f"retries of a failed request to the judge servers (default {DEFAULT_RETRIES}).",
-     parse_count, "N"),
-    ("batch-clips", f"{BATCH_CLIPS_HELP}.", parse_batch_clips, "N"),
     ("baseline", "regression baseline (a JSON file to commit): an item fails when its score "
      "drops below its entry by more than the case's tolerance.", None, "PATH"),
     ("compare-plot", "write a PNG chart of this run's per-axis means against the baseline's.",
@@ -117,13 +62,13 @@ _FLAGS = [
      "file kept as .bak); drops do not fail items."),
     ("prune-baseline", "with --phyjudge-update-baseline: drop entries this run did not judge."),
     ("baseline-any-judge", "compare with (or update) a baseline made by another judge."),
-    ("per-worker-model", "let every pytest-xdist worker load its own judge model (refused by "
-     "default)."),
     ("regenerate", "make every generated clip again instead of reusing the cached one."),
 ]  # fmt: skip
 #: Options whose value is a path: relative to the current folder on the command line, and to
 #: the ini file in the ini file.
-_PATHS = ("report", "html", "cache", "identity", "remote-identity", "baseline", "compare-plot")
+_PATHS = (
+    "report", "html", "baseline", "compare-plot", *(o.name for o in JUDGE_OPTIONS if o.path)
+)  # fmt: skip
 
 
 def _dest(name: str) -> str:
@@ -133,6 +78,21 @@ def _dest(name: str) -> str:
 def add_options(parser: pytest.Parser) -> None:
     """``pytest_addoption``: one group, an ini twin for every option that takes a value."""
     group = parser.getgroup("phyjudge", "physics assertions judged by PhyJudge (pytest-phyjudge)")
+    for option in JUDGE_OPTIONS:  # the judge's settings, from the one table
+        text = option.help_on(PYTEST_SURFACE)
+        if option.switch:
+            group.addoption(
+                option.pytest_flag, dest=_dest(option.name), action="store_true", default=False,
+                help=text,
+            )  # fmt: skip
+            continue
+        typed: dict[str, Any] = {"type": option.parse} if option.parse else {}
+        group.addoption(
+            option.pytest_flag, dest=_dest(option.name), default=None, help=text,
+            metavar=option.metavar, **typed,
+        )  # fmt: skip
+        parser.addini(_dest(option.name), f"default for {option.pytest_flag}", type="string",
+                      default="")  # fmt: skip
     for name, text, parse, metavar in _VALUED:
         kwargs: dict[str, Any] = {"type": parse} if parse else {}
         group.addoption(
@@ -184,26 +144,13 @@ class Options:
     def from_config(cls, config: pytest.Config) -> Options:
         values = _Values(config)
         try:
-            judge = JudgeSettings(
-                adapter=values.get("adapter") or DEFAULT_ADAPTER,
-                revision=values.get("revision"),
-                judge=values.get("judge"),
-                device=values.get("device"),
-                dtype=values.get("dtype"),
-                scoring=values.get("scoring") or "greedy",
+            judge = settings_from(
+                lambda option: (
+                    values.flag(option.name) if option.switch else values.get(option.name)
+                ),
+                PYTEST_SURFACE,
                 cache_dir=values.get("cache") or _default_cache_dir(config),
-                cache_mode=values.get("cache-mode") or "use",
-                identity_file=values.get("identity"),
-                url=values.get("url") or (),
-                remote_identity=values.get("remote-identity"),
-                media_root=values.get("media-root"),
-                concurrency=values.get("concurrency") or DEFAULT_CONCURRENCY,
-                timeout=values.get("timeout") or DEFAULT_READ_TIMEOUT,
-                retries=_given(values.get("retries"), DEFAULT_RETRIES),
-                batch_clips=values.get("batch-clips") or DEFAULT_BATCH_CLIPS,
-                per_worker_model=values.flag("per-worker-model"),
                 tiny_folder=_pytest_cache_dir(config, TINY_DIR_NAME),
-                threads=values.get("threads"),
             )
             generators = parse_generator_lines(config.getini(INI_OPTION))
         except InputError as exc:
@@ -254,6 +201,7 @@ class _Values:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.parsers = {name: parse for name, _, parse, _ in _VALUED}
+        self.parsers.update((option.name, option.parse) for option in JUDGE_OPTIONS)
 
     def flag(self, name: str) -> bool:
         return bool(self.config.getoption(_dest(name), False))

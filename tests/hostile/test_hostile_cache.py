@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_phyjudge import CacheError, ScriptedJudge
+from pytest_phyjudge import CacheError, JudgeSettings, ScriptedJudge
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cached import CachedJudge
@@ -121,7 +121,7 @@ def test_the_factory_opens_a_replay_cache_read_only(tmp_path: Path):
     from pytest_phyjudge.judges.factory import _cached
 
     scripted = ScriptedJudge({"*": 4})
-    settings = type("S", (), {"cache_mode": "only", "cache_dir": tmp_path / "c"})()
+    settings = JudgeSettings(cache_mode="only", cache_dir=tmp_path / "c")
     judge = _cached(settings, None, scripted, lambda: scripted)
     assert judge.cache.read_only
 

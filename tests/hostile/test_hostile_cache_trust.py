@@ -419,7 +419,7 @@ def test_replay_of_an_unreadable_cache_is_a_clear_error(tmp_path: Path, syntheti
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        ({"fps": 4.0}, ["fps", "2.0", "--fps"]),
+        ({"fps": 4.0}, ["fps", "2.0", "--phyjudge-fps 2.0"]),
         ({"scoring": "distribution"}, ["--phyjudge-scoring greedy"]),
     ],
 )

@@ -19,11 +19,11 @@ from pytest_phyjudge import JudgeOutputError
 from pytest_phyjudge._exceptions import JudgeBackendError
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import load_rubric
-from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 from pytest_phyjudge.judges.http import digit_distribution as digits
 from pytest_phyjudge.judges.http import read_top_logprobs
 from pytest_phyjudge.judges.remote import RemoteJudge, RemotePlan, RemoteSettings
 from pytest_phyjudge.judges.replicas import MAX_BACKOFF
+from pytest_phyjudge.judges.settings import JudgeConfig
 
 URL = "http://judge-a:8000"
 BODY = {"model": "phyjudge", "messages": []}
@@ -42,14 +42,8 @@ def _judge(
         remote=RemoteSettings(urls=urls, **{**settings, **remote}),
         identity=JudgeIdentity(kind="scripted", adapter="hostile-servers"),
         rubric=load_rubric(None),
-        settings={
-            "fps": DEFAULT_FPS,
-            "max_pixels": DEFAULT_MAX_PIXELS,
-            "max_new_tokens": 64,
-            "scoring": "distribution",
-            "top_logprobs": 20,
-            "transport": "data-url",
-        },
+        config=JudgeConfig(scoring="distribution"),
+        top_logprobs=20,
     )
     if handler is None:
         return plan.load()

@@ -27,12 +27,12 @@ from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge._files import FileProblem, parse_json
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import load_rubric
-from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 from pytest_phyjudge.judges import http as judge_http
 from pytest_phyjudge.judges import server_http
 from pytest_phyjudge.judges.provenance import ServedJudge, read_provenance
 from pytest_phyjudge.judges.remote import RemoteJudge, RemotePlan, RemoteSettings, plan_remote
 from pytest_phyjudge.judges.server import JudgeServer
+from pytest_phyjudge.judges.settings import JudgeConfig
 from pytest_phyjudge.testing import write_test_video
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
@@ -55,14 +55,8 @@ def _judge(
         remote=RemoteSettings(urls=urls, **{**settings, **remote}),
         identity=JudgeIdentity(kind="scripted", adapter="trusted-judge"),
         rubric=load_rubric(None),
-        settings={
-            "fps": DEFAULT_FPS,
-            "max_pixels": DEFAULT_MAX_PIXELS,
-            "max_new_tokens": 64,
-            "scoring": "greedy",
-            "top_logprobs": 20,
-            "transport": "data-url",
-        },
+        config=JudgeConfig(scoring="greedy"),
+        top_logprobs=20,
     )
     if handler is None:
         return plan.load()
