@@ -249,13 +249,15 @@ class ModelWatch:
         )
 
 
-def served_change(before: ServedJudge, models: Any, url: str) -> JudgeBackendError | None:
+def served_change(
+    before: ServedJudge, models: Any, url: str, surface: Surface = PYTEST_SURFACE
+) -> JudgeBackendError | None:
     """The error when ``url``'s ``/v1/models`` reply (asked again while the run goes on)
     lists another judge or model name than ``before``, the one the run was planned with;
     None when it is the same. Replies name only the model; the identity behind the name
     (adapter, its sha256) is what /v1/models says, so it is asked again between cases."""
     try:
-        now: ServedJudge | str = served_judge(models, url)
+        now: ServedJudge | str = served_judge(models, url, surface)
     except JudgeLoadError as exc:
         now = str(exc)
     if isinstance(now, ServedJudge) and (now.name, now.identity) == (
@@ -272,7 +274,7 @@ def served_change(before: ServedJudge, models: Any, url: str) -> JudgeBackendErr
         f"The judge changed mid-run: the server at {url} {said}, where the run started with "
         f"model {_shown(before.name)} as {before.identity.describe()}. This item and every "
         "later one fail, so that no judgment of another judge is reported or cached as the "
-        "first. Point --phyjudge-url at servers that keep serving one merged checkpoint, and "
+        f"first. Point {surface.flag('url')} at servers that keep serving one merged checkpoint, and "
         "run again.",
         urls=(url,),
     )

@@ -410,10 +410,16 @@ class RemoteJudge(Judge):
             return
         for url in self.remote.urls:
             try:
-                models = get_json(self._client, url, MODELS_PATH, budget=self.remote.read_timeout)
+                models = get_json(
+                    self._client,
+                    url,
+                    MODELS_PATH,
+                    budget=self.remote.read_timeout,
+                    surface=self.remote.surface,
+                )
             except JudgeBackendError:
                 continue
-            error = served_change(before, models, url)
+            error = served_change(before, models, url, self.remote.surface)
             if error is not None:
                 self.watch.served_changed(error)
                 return
