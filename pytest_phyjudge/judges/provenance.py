@@ -274,7 +274,7 @@ def served_change(
         f"The judge changed mid-run: the server at {url} {said}, where the run started with "
         f"model {_shown(before.name)} as {before.identity.describe()}. This item and every "
         "later one fail, so that no judgment of another judge is reported or cached as the "
-        f"first. Point {surface.flag('url')} at servers that keep serving one merged checkpoint, and "
-        "run again.",
+        f"first. Point {surface.flag('url')} at servers that keep serving one merged "
+        "checkpoint, and run again.",
         urls=(url,),
     )
