@@ -12,7 +12,7 @@ while every forward call still runs: the cost of a judge whose replies verify (a
 Prints prompt tokens (text and video apart), forward calls, median wall seconds, median CPU
 seconds of this process (what the work costs when other processes share the cores; with
 OMP_NUM_THREADS=1 it is the figure to compare on a busy machine), median minor page faults
-(memory the allocator had to map afresh; see judges/cpu_memory.py), and peak memory per way,
+(memory the allocator had to map afresh; see judges/local/cpu_memory.py), and peak memory per way,
 and the ratios a/b and a/c. It is a script that prints figures, not a test:
 
     python benchmarks/bench_axes.py                          # tiny judge, a real PhyGround clip
@@ -86,8 +86,8 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     from pytest_phyjudge.engine.adapter import ResolvedAdapter
     from pytest_phyjudge.engine.judgment import JudgeIdentity
     from pytest_phyjudge.engine.rubric import load_rubric
-    from pytest_phyjudge.judges.loading import JudgePlan
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
+    from pytest_phyjudge.judges.local.loading import JudgePlan
     from pytest_phyjudge.testing.tiny import _LORA_TARGETS, _tiny_processor, _tiny_tokenizer
 
     tokenizer = _tiny_tokenizer("bpe")
@@ -134,7 +134,7 @@ class ForcedVerification:
     (digit 3, then end of turn). Measures what (d) costs when replies verify."""
 
     def __init__(self, judge: Any) -> None:
-        from pytest_phyjudge.judges import axes_batch
+        from pytest_phyjudge.judges.local import axes_batch
 
         self.real = axes_batch.verified_replies
         self.stop = judge.model.generation_config.eos_token_id
@@ -175,7 +175,7 @@ def run_way(
     batch: bool = False,
     forced: bool = False,
 ) -> dict[str, Any]:
-    from pytest_phyjudge.judges import local
+    from pytest_phyjudge.judges.local import judge as local
 
     judge.settings["share_prefix"] = share
     judge.settings["scoring"] = scoring

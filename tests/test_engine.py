@@ -11,7 +11,7 @@ import pytest
 from pytest_phyjudge import JudgeLoadError, JudgeOutputError, Judgment, VideoError, load_judge
 from pytest_phyjudge.engine.adapter import resolve_adapter
 from pytest_phyjudge.engine.video import decode_video, video_element
-from pytest_phyjudge.judges.local import LocalJudge
+from pytest_phyjudge.judges.local.judge import LocalJudge
 
 CAPTION = "A ball rolls down a ramp and knocks over a block."
 
@@ -199,7 +199,7 @@ def test_decoding_from_the_shared_prefix_equals_independent_calls(
     verification is switched off to force it: a random judge's replies hold near-ties that
     float noise between the two ways of running a prompt can flip, and did, on one CPU."""
     from pytest_phyjudge.engine.axes import ALL_AXES
-    from pytest_phyjudge.judges import local
+    from pytest_phyjudge.judges.local import judge as local
 
     judge, clip = trained_tiny_judge, phyground_videos[0]
     monkeypatch.setattr(local, "verified_replies", lambda feed, prompts, *_: dict.fromkeys(prompts))

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from pytest_phyjudge.cli.main import main
+from pytest_phyjudge.deploy.merge import PROVENANCE_FILE
 from pytest_phyjudge.engine.video import decode_video, video_element
-from pytest_phyjudge.judges.merge import PROVENANCE_FILE
 
 
 def test_merged_tiny_judge_equals_base_plus_adapter(

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_phyjudge.engine.axes import ALL_AXES
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.judges.axes_batch import DECODED, VERIFIED
+from pytest_phyjudge.judges.local.axes_batch import DECODED, VERIFIED
 from pytest_phyjudge.testing import ensure_tiny_judge, format_rows, tiny
 from pytest_phyjudge.testing import format_training as training
 

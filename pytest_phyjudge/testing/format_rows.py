@@ -2,7 +2,7 @@
 its last layer when each (clip, caption, axis) prompt runs with the expected reply forced.
 
 Captured through the judge's own code: each clip's prefix runs once, and each caption's axis
-rows continue it in one batched call (judges/rows.py). See format_training.py.
+rows continue it in one batched call (judges/local/rows.py). See format_training.py.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge.engine.axes import ALL_AXES
-from pytest_phyjudge.judges.axes_batch import expected_reply
+from pytest_phyjudge.judges.local.axes_batch import expected_reply
 from pytest_phyjudge.testing.clips import write_mp4
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
 
 #: Synthetic clips: (width, height, frames at 2 fps, brightness level 0-4). The two largest
 #: give as many video tokens as a 5 s PhyGround clip (640x360 -> 640x352 or 640x368).
@@ -125,7 +125,7 @@ def capture(judge: LocalJudge, video: Path, level: int, number: int = 0) -> Clip
     keep what enters the last layer."""
     import torch
 
-    from pytest_phyjudge.judges.rows import RowBatch
+    from pytest_phyjudge.judges.local.rows import RowBatch
 
     base = judge.model.get_base_model()
     last = _LastLayerInputs(base.model.language_model.layers[-1])

@@ -1,13 +1,13 @@
 """Teach the tiny test judge PhyJudge's reply format, ``{"<axis>": d}``, in a minute on a CPU.
 
 A random tiny judge replies with noise, so greedy dry runs end in unparseable replies and the
-verified fast path (judges/axes_batch.py) never takes. Here its last layer's LoRA and its head
+verified fast path (judges/local/axes_batch.py) never takes. Here its last layer's LoRA and its head
 are fitted so that, after any rubric prompt, its greedy reply is the expected one. Its digits
 follow the axis and the clip's brightness: they are MEANINGLESS as physics scores.
 
 The earlier layers stay as built, so what enters the last layer never changes during training.
 It is captured once, through the judge's own code: each synthetic clip's prefix is run once,
-and each caption's axis rows continue it in one batched call (judges/rows.py). A training step
+and each caption's axis rows continue it in one batched call (judges/local/rows.py). A training step
 then computes the last layer's keys and values at every position but its queries, attention
 and head only at the few reply positions (``reply_logits``; a test checks that this equals the
 whole layer). The video's hidden states are noised, so that the reply does not hang on what a
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_phyjudge.testing.format_rows import ClipRows, capture, write_clips
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
 
 #: What this recipe is called; with a hash of the code that builds it, what a build is called
 #: (``build_id``): a folder built another way is rebuilt.

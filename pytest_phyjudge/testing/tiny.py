@@ -21,7 +21,7 @@ from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE, infer_py_sour
 from pytest_phyjudge.engine.rubric import TEMPLATE_FILE, bundled_constants, bundled_template_data
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
 
 _SPECIAL_TOKENS = [
     "<|im_start|>",
@@ -253,7 +253,7 @@ def build_tiny_judge(
         prepare_adapter(peft_model)
     write_adapter(peft_model, adapter_dir, base_dir)
     if trained:
-        from pytest_phyjudge.judges.loading import load_judge
+        from pytest_phyjudge.judges.local.loading import load_judge
         from pytest_phyjudge.testing.format_training import format_train
 
         judge = load_judge(adapter_dir, device="cpu")
@@ -353,7 +353,7 @@ def _into_place(source: Path, folder: Path) -> None:
 def load_tiny_judge(folder: str | Path, **options: Any) -> LocalJudge:
     """Build the tiny judge in ``folder`` (once; reused when already there) and load it on
     the CPU through the real loading path. Its scores are meaningless."""
-    from pytest_phyjudge.judges.loading import load_judge
+    from pytest_phyjudge.judges.local.loading import load_judge
 
     options.setdefault("device", "cpu")
     return load_judge(ensure_tiny_judge(folder), **options)

@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.judges.merge import PROVENANCE_FILE
+from pytest_phyjudge.deploy.merge import PROVENANCE_FILE
 
 #: The name the judge is served under (vLLM's ``--served-model-name``, and ``phyjudge serve``'s).
 SERVED_MODEL_NAME = "phyjudge"

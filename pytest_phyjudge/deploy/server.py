@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pytest_phyjudge._exceptions import PhyJudgeError
+from pytest_phyjudge.deploy.server_http import BadRequest, Exchange, handler_for
+from pytest_phyjudge.deploy.vllm import SERVED_MODEL_NAME
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
-from pytest_phyjudge.judges.server_http import BadRequest, Exchange, handler_for
-from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
 #: A hook called with each chat request (an ``Exchange``) before the judge answers it;
 #: it returns True when it answered (or hung up) itself. A seam for tests, which inject

@@ -31,9 +31,9 @@ from typing import IO, Any
 
 from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.judges.record import JudgeRecord
-from pytest_phyjudge.judges.transfer import Imported, Importer
-from pytest_phyjudge.judges.trust import (
+from pytest_phyjudge.judges.cache.record import JudgeRecord
+from pytest_phyjudge.judges.cache.transfer import Imported, Importer
+from pytest_phyjudge.judges.cache.trust import (
     DEFAULT_KEYED_SETTINGS,
     CacheWarning,
     cache_key,

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from pytest_phyjudge._exceptions import CacheError
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.judges.record import JudgeRecord
-from pytest_phyjudge.judges.trust import (
+from pytest_phyjudge.judges.cache.record import JudgeRecord
+from pytest_phyjudge.judges.cache.trust import (
     DEFAULT_KEYED_SETTINGS,
     CacheConflict,
     CacheWarning,

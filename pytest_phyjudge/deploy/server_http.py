@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_phyjudge._files import FileProblem, parse_json
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.server import JudgeServer
+    from pytest_phyjudge.deploy.server import JudgeServer
 
 #: The largest request body the server reads: a sampled clip is a few MB, base64 adds a
 #: third, so this leaves room for any real request and refuses one meant to exhaust memory.

@@ -18,7 +18,7 @@ from pytest_phyjudge._exceptions import CacheError, JudgeOutputError, PhyJudgeEr
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.parse import PARSER_VERSION, answer_prefix, parse_score
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
-from pytest_phyjudge.judges.record import JudgeRecord, judge_material
+from pytest_phyjudge.judges.cache.record import JudgeRecord, judge_material
 
 #: Settings that change a judgment; anything else in ``Judge.settings`` does not.
 KEYED_SETTINGS = ("fps", "max_pixels", "max_new_tokens", "scoring")

@@ -17,12 +17,13 @@ from pytest_phyjudge._exceptions import (
     JudgeOutputError,
     PhyJudgeError,
 )
+from pytest_phyjudge.deploy.vllm import SERVED_MODEL_NAME
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, sha256_file
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.http import (
+from pytest_phyjudge.judges.remote.http import (
     Throttled,
     chat_body,
     digit_distribution,
@@ -33,14 +34,14 @@ from pytest_phyjudge.judges.http import (
     read_top_logprobs,
     video_url_part,
 )
-from pytest_phyjudge.judges.provenance import (
+from pytest_phyjudge.judges.remote.provenance import (
     Answerer,
     ModelWatch,
     ServedJudge,
     ask_servers,
     read_provenance,
 )
-from pytest_phyjudge.judges.replicas import (
+from pytest_phyjudge.judges.remote.replicas import (
     BREAKER_COOLDOWN,
     BREAKER_THRESHOLD,
     DEFAULT_BACKOFF,
@@ -56,7 +57,6 @@ from pytest_phyjudge.judges.settings import (
     check_scoring,
     parse_urls,
 )
-from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
 if TYPE_CHECKING:
     import httpx

@@ -9,7 +9,7 @@ from pytest_phyjudge.engine.judgment import Completion
 from pytest_phyjudge.engine.video import decode_video
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
 
 
 def complete(

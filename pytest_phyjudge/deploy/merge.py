@@ -32,7 +32,7 @@ def merge_adapter(
     shards, the processor and its chat template, the generation config, the adapter's
     rubric files, and ``phyjudge_provenance.json`` naming the adapter, revision, weights
     sha256 and base. Returns ``out``."""
-    from pytest_phyjudge.judges.loading import plan_judge
+    from pytest_phyjudge.judges.local.loading import plan_judge
 
     require_local("Merging the adapter into its base", MODEL_MODULES)
     import torch

@@ -12,7 +12,8 @@ from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 from pytest_phyjudge.engine.judgment import Completion
 from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.video import DecodedVideo, decode_video, sha256_file, video_element
-from pytest_phyjudge.judges.axes_batch import (
+from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
+from pytest_phyjudge.judges.local.axes_batch import (
     DECODED,
     VERIFIED,
     ReplyTokens,
@@ -20,11 +21,10 @@ from pytest_phyjudge.judges.axes_batch import (
     digit_probs,
     verified_replies,
 )
-from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
-from pytest_phyjudge.judges.rows import Prefix, RowBatch, prefill
+from pytest_phyjudge.judges.local.rows import Prefix, RowBatch, prefill
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.loading import JudgePlan
+    from pytest_phyjudge.judges.local.loading import JudgePlan
 
 #: Everything up to this token is the same for every axis of one video.
 VISION_END = "<|vision_end|>"
@@ -128,7 +128,7 @@ class LocalJudge(Judge):
         next tokens with their log-probabilities and generates that one token (what
         distribution scoring reads).
         """
-        from pytest_phyjudge.judges.local_complete import complete
+        from pytest_phyjudge.judges.local.completion import complete
 
         return complete(
             self, messages, max_new_tokens=max_new_tokens, prefix=prefix, top_logprobs=top_logprobs
@@ -212,7 +212,7 @@ class LocalJudge(Judge):
         distribution: bool,
     ) -> list[dict[str, Any]]:
         """Every axis of every clip in one batched pass over their prefixes (row i of
-        ``prefix`` is clip i's; see judges/axes_batch.py); greedy replies that cannot be
+        ``prefix`` is clip i's; see axes_batch.py); greedy replies that cannot be
         verified are decoded, that axis alone, over its clip's prefix alone."""
         encode = self._encoder()
         prompts = {
