@@ -25,10 +25,10 @@ def _prefix_and_prompts(judge, clip: Path, axes: list[str]):
     decoded = decode_video(clip)
     element = video_element(clip, fps=2.0, max_pixels=360 * 640)
     texts = {
-        axis: judge._chat_text(judge.render(CAPTION, **_kwargs(axis)).messages(element))
+        axis: judge.chat_text(judge.render(CAPTION, **_kwargs(axis)).messages(element))
         for axis in axes
     }
-    shared = judge._prefix(decoded, texts)
+    shared = judge.run_prefix(decoded, texts)
     tokenizer = judge.processor.tokenizer
     prompts = {
         axis: tokenizer(text[shared.cut :], add_special_tokens=False)["input_ids"]
@@ -168,9 +168,9 @@ def test_the_fallback_decodes_only_the_axes_that_were_not_verified(
 
     monkeypatch.setattr(local, "verified_replies", scripted)
     decoded: list[int] = []
-    real_generate = judge._generate_ids
+    real_generate = judge.generate_ids
     monkeypatch.setattr(
-        judge, "_generate_ids", lambda *a, **k: decoded.append(1) or real_generate(*a, **k)
+        judge, "generate_ids", lambda *a, **k: decoded.append(1) or real_generate(*a, **k)
     )
     axes = ["SA", "momentum", "shadow"]
     got = judge.score_many(synthetic_video, CAPTION, axes)

@@ -52,10 +52,10 @@ def test_prefixes_prefilled_together_leave_each_row_as_if_run_alone(tiny_judge, 
     heads, alone = [], []
     for clip in clips:
         element = video_element(clip, fps=2.0, max_pixels=360 * 640)
-        text = tiny_judge._chat_text(tiny_judge.render(CAPTION, law="gravity").messages(element))
+        text = tiny_judge.chat_text(tiny_judge.render(CAPTION, law="gravity").messages(element))
         decoded = decode_video(clip)
         heads.append(tiny_judge._head(decoded, {"gravity": text}))
-        alone.append(tiny_judge._prefix(decoded, {"gravity": text}).prefix)
+        alone.append(tiny_judge.run_prefix(decoded, {"gravity": text}).prefix)
     together = prefill(tiny_judge.model, [inputs for inputs, _ in heads], pad_id=0)
     assert len(set(together.lengths)) == 3  # really padded
     mixers = {m.layer_idx for m in linear_attention_layers(tiny_judge.model.get_base_model())}

@@ -241,13 +241,13 @@ def test_distribution_argmax_is_the_greedy_digit(tiny_adapter: Path, synthetic_v
 
     judge = load_judge(tiny_adapter, device="cpu", scoring="distribution")
     scored = judge.score_many(synthetic_video, CAPTION, ALL_AXES)
-    digits = judge._digit_ids()
+    digits = judge.digit_ids()
     decoded = decode_video(synthetic_video)
     element = video_element(synthetic_video, fps=2.0, max_pixels=360 * 640)
     for axis in ALL_AXES:
         kwargs = {"law": axis} if axis not in ("SA", "PTV", "persistence") else {"metric": axis}
-        text = judge._chat_text(judge.render(CAPTION, **kwargs).messages(element))
-        inputs = judge._encode(decoded, text + answer_prefix(axis))
+        text = judge.chat_text(judge.render(CAPTION, **kwargs).messages(element))
+        inputs = judge.encode(decoded, text + answer_prefix(axis))
         with torch.inference_mode():
             out = judge.model.generate(
                 **inputs,

@@ -465,8 +465,8 @@ def _provenance_dir(adapter: Path) -> Path:
     """A stand-in for a merged checkpoint folder: only its provenance and rubric files."""
     import shutil
 
-    from pytest_phyjudge.deploy.merge import PROVENANCE_FILE
     from pytest_phyjudge.engine.adapter import file_sha256
+    from pytest_phyjudge.judges.remote.contract import PROVENANCE_FILE
 
     folder = adapter.parent / "merged-provenance"
     folder.mkdir(exist_ok=True)

@@ -208,8 +208,8 @@ def run_serve_command(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from pytest_phyjudge.deploy.server import JudgeServer
-    from pytest_phyjudge.deploy.vllm import API_KEY_ENV
     from pytest_phyjudge.judges.factory import build_judge
+    from pytest_phyjudge.judges.remote.contract import API_KEY_ENV
 
     judge = build_judge(judge_settings(args))
     server = JudgeServer(

@@ -36,14 +36,12 @@ from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.cache.record import JudgeRecord, read_identity_file
 from pytest_phyjudge.judges.settings import DEFAULT_ADAPTER, JudgeSettings
+from pytest_phyjudge.judges.tiny import ensure_tiny_judge
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.local.loading import JudgePlan
     from pytest_phyjudge.judges.remote.judge import RemotePlan
 
-#: The tiny judge's builder, named rather than imported: production code never imports the
-#: testing package, it only runs what the user asked for with ``--phyjudge-judge tiny``.
-TINY_BUILDER = "pytest_phyjudge.testing:ensure_tiny_judge"
 #: Where the tiny judge is built when no folder is given.
 DEFAULT_TINY_FOLDER = Path(tempfile.gettempdir()) / "pytest-phyjudge-tiny"
 #: Paths whose frames are not the user's code, in a traceback shown to the user.
@@ -152,8 +150,7 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
 
     adapter: str | Path = settings.adapter
     if settings.is_tiny:
-        builder = import_object(TINY_BUILDER, "tiny judge builder")
-        adapter = builder(settings.tiny_folder or DEFAULT_TINY_FOLDER)
+        adapter = ensure_tiny_judge(settings.tiny_folder or DEFAULT_TINY_FOLDER)
     return plan_judge(
         adapter,
         revision=None if settings.is_tiny else settings.revision,

@@ -24,9 +24,9 @@ from urllib.parse import quote
 
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeOutputError
 from pytest_phyjudge._files import FileProblem, parse_json
-from pytest_phyjudge.deploy.vllm import API_KEY_ENV
 from pytest_phyjudge.engine.parse import answer_prefix
 from pytest_phyjudge.engine.video import sampled_clip
+from pytest_phyjudge.judges.remote.contract import API_KEY_ENV
 from pytest_phyjudge.judges.remote.deadline import deadline_transport, request_deadline
 
 if TYPE_CHECKING:

@@ -17,12 +17,12 @@ from pytest_phyjudge._exceptions import (
     JudgeOutputError,
     PhyJudgeError,
 )
-from pytest_phyjudge.deploy.vllm import SERVED_MODEL_NAME
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, sha256_file
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.remote.contract import SERVED_MODEL_NAME
 from pytest_phyjudge.judges.remote.http import (
     Throttled,
     chat_body,

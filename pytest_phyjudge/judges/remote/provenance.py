@@ -19,9 +19,8 @@ from typing import Any
 
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge._files import FileProblem, read_json_file
-from pytest_phyjudge.deploy.merge import PROVENANCE_FILE
-from pytest_phyjudge.deploy.vllm import SERVED_MODEL_NAME
 from pytest_phyjudge.engine.judgment import JudgeIdentity
+from pytest_phyjudge.judges.remote.contract import PROVENANCE_FILE, SERVED_MODEL_NAME
 from pytest_phyjudge.judges.remote.http import get_json, open_client
 
 MODELS_PATH = "/v1/models"
