@@ -88,9 +88,10 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     from pytest_phyjudge.engine.rubric import load_rubric
     from pytest_phyjudge.judges.local.judge import LocalJudge
     from pytest_phyjudge.judges.local.loading import JudgePlan
-    from pytest_phyjudge.testing.tiny import _LORA_TARGETS, _tiny_processor, _tiny_tokenizer
+    from pytest_phyjudge.judges.tiny.build import tiny_processor, tiny_tokenizer
+    from pytest_phyjudge.judges.tiny.recipe import LORA_TARGETS
 
-    tokenizer = _tiny_tokenizer("bpe")
+    tokenizer = tiny_tokenizer("bpe")
     ids = tokenizer.convert_tokens_to_ids
     config = Qwen3_5Config(
         image_token_id=ids("<|image_pad|>"),
@@ -104,7 +105,7 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     with torch.device(device):
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
     lora = LoraConfig(
-        r=lora_rank, lora_alpha=2 * lora_rank, target_modules=_LORA_TARGETS, init_lora_weights=False
+        r=lora_rank, lora_alpha=2 * lora_rank, target_modules=LORA_TARGETS, init_lora_weights=False
     )
     model = get_peft_model(model, lora).eval()
     identity = JudgeIdentity(kind="random", adapter="random-9B-shape", base="Qwen3_5Config()")
@@ -117,7 +118,7 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
         "share_prefix": True,
     }
     plan = JudgePlan(resolved, identity, load_rubric(None), settings)
-    return LocalJudge(model, _tiny_processor(tokenizer), plan=plan, device=device)
+    return LocalJudge(model, tiny_processor(tokenizer), plan=plan, device=device)
 
 
 def _peak_memory(device: str) -> str:

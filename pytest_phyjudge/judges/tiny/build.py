@@ -50,7 +50,9 @@ def _rubric_corpus() -> list[str]:
     ]
 
 
-def _tiny_tokenizer(text_tokenizer: str = "bytes", *, axis_tokens: bool = False) -> Any:
+def tiny_tokenizer(text_tokenizer: str = "bytes", *, axis_tokens: bool = False) -> Any:
+    """Qwen3.5's tokenizer over one token per byte (``"bpe"``: merges learnt from rubric text)
+    with Qwen's special tokens; ``axis_tokens`` adds one token per axis name."""
     from transformers import AddedToken
     from transformers.convert_slow_tokenizer import bytes_to_unicode
     from transformers.models.qwen3_5 import Qwen3_5Tokenizer
@@ -76,7 +78,8 @@ def _tiny_tokenizer(text_tokenizer: str = "bytes", *, axis_tokens: bool = False)
     return tokenizer
 
 
-def _tiny_processor(tokenizer: Any) -> Any:
+def tiny_processor(tokenizer: Any) -> Any:
+    """Qwen3-VL's processor (image and video) around ``tokenizer``, with the ChatML template."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     common = {
@@ -185,8 +188,8 @@ def build_tiny_judge(
     adapter_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(seed)
-    tokenizer = _tiny_tokenizer(text_tokenizer, axis_tokens=trained)
-    processor = _tiny_processor(tokenizer)
+    tokenizer = tiny_tokenizer(text_tokenizer, axis_tokens=trained)
+    processor = tiny_processor(tokenizer)
     config = _tiny_config(tokenizer, hidden, layers)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
     if trained:
