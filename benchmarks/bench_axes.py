@@ -12,7 +12,7 @@ while every forward call still runs: the cost of a judge whose replies verify (a
 Prints prompt tokens (text and video apart), forward calls, median wall seconds, median CPU
 seconds of this process (what the work costs when other processes share the cores; with
 OMP_NUM_THREADS=1 it is the figure to compare on a busy machine), median minor page faults
-(memory the allocator had to map afresh; see judges/cpu_memory.py), and peak memory per way,
+(memory the allocator had to map afresh; see judges/local/cpu_memory.py), and peak memory per way,
 and the ratios a/b and a/c. It is a script that prints figures, not a test:
 
     python benchmarks/bench_axes.py                          # tiny judge, a real PhyGround clip
@@ -87,12 +87,13 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     from pytest_phyjudge.engine.adapter import ResolvedAdapter
     from pytest_phyjudge.engine.judgment import JudgeIdentity
     from pytest_phyjudge.engine.rubric import load_rubric
-    from pytest_phyjudge.judges.loading import JudgePlan
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
+    from pytest_phyjudge.judges.local.loading import JudgePlan
     from pytest_phyjudge.judges.settings import JudgeConfig
-    from pytest_phyjudge.testing.tiny import _LORA_TARGETS, _tiny_processor, _tiny_tokenizer
+    from pytest_phyjudge.judges.tiny.build import tiny_processor, tiny_tokenizer
+    from pytest_phyjudge.judges.tiny.recipe import LORA_TARGETS
 
-    tokenizer = _tiny_tokenizer("bpe")
+    tokenizer = tiny_tokenizer("bpe")
     ids = tokenizer.convert_tokens_to_ids
     config = Qwen3_5Config(
         image_token_id=ids("<|image_pad|>"),
@@ -106,13 +107,13 @@ def _full_shape(device: str, lora_rank: int = 32) -> Any:
     with torch.device(device):
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.bfloat16)
     lora = LoraConfig(
-        r=lora_rank, lora_alpha=2 * lora_rank, target_modules=_LORA_TARGETS, init_lora_weights=False
+        r=lora_rank, lora_alpha=2 * lora_rank, target_modules=LORA_TARGETS, init_lora_weights=False
     )
     model = get_peft_model(model, lora).eval()
     identity = JudgeIdentity(kind="random", adapter="random-9B-shape", base="Qwen3_5Config()")
     resolved = ResolvedAdapter(Path("."), "random", None, "Qwen3_5Config()", "")
     plan = JudgePlan(resolved, identity, load_rubric(None), JudgeConfig())
-    return LocalJudge(model, _tiny_processor(tokenizer), plan=plan, device=device)
+    return LocalJudge(model, tiny_processor(tokenizer), plan=plan, device=device)
 
 
 def _peak_memory(device: str) -> str:
@@ -129,7 +130,7 @@ class ForcedVerification:
     (digit 3, then end of turn). Measures what (d) costs when replies verify."""
 
     def __init__(self, judge: Any) -> None:
-        from pytest_phyjudge.judges import axes_batch
+        from pytest_phyjudge.judges.local import axes_batch
 
         self.real = axes_batch.verified_replies
         self.stop = judge.model.generation_config.eos_token_id
@@ -170,7 +171,7 @@ def run_way(
     batch: bool = False,
     forced: bool = False,
 ) -> dict[str, Any]:
-    from pytest_phyjudge.judges import local
+    from pytest_phyjudge.judges.local import judge as local
 
     judge.config = dataclasses.replace(
         judge.config, share_prefix=share, scoring=scoring, batch_axes=batch

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import load_rubric
-from pytest_phyjudge.judges.record import JudgeRecord
-from pytest_phyjudge.judges.trust import key_maker, keyed, prompt_hasher
+from pytest_phyjudge.judges.cache.record import JudgeRecord
+from pytest_phyjudge.judges.cache.trust import key_maker, keyed, prompt_hasher
 
 IDENTITY = JudgeIdentity(kind="tiny", adapter="tiny-judge", base="tiny-base", adapter_sha256="w")
 SETTINGS = {"fps": 2.0, "max_pixels": 230400, "max_new_tokens": 64, "scoring": "greedy"}

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(clips) < args.clips:
         print(f"need {args.clips} clips in {DEFAULT_CLIP.parent}", file=sys.stderr)
         return 2
-    from pytest_phyjudge.judges import local
+    from pytest_phyjudge.judges.local import judge as local
 
     judge = _tiny_like(args.shape, *SHAPES[args.shape], args.device)
     judge.config = dataclasses.replace(judge.config, max_new_tokens=8)

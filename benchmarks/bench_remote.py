@@ -3,7 +3,7 @@ and the client's own overhead per request.
 
     python benchmarks/bench_remote.py [--videos 8] [--service-ms 200]
 
-Three servers, all real HTTP (``pytest_phyjudge.judges.server.JudgeServer``):
+Three servers, all real HTTP (``pytest_phyjudge.deploy.server.JudgeServer``):
 
 * ``tiny``: the tiny random judge on the CPU, one request at a time (what ``phyjudge serve``
   does with one model), so throughput is bounded by the model, whatever the concurrency;
@@ -42,7 +42,7 @@ def _clips(folder: Path, count: int) -> list[Path]:
 def _throughput(urls: list[str], clips: list[Path], concurrency: int) -> tuple[float, int]:
     """Judgments per second over ``clips``, and the requests sent."""
     from pytest_phyjudge.engine.video import sampled_clip
-    from pytest_phyjudge.judges.remote import plan_remote
+    from pytest_phyjudge.judges.remote.judge import plan_remote
 
     for clip in clips:  # encode the clips first: the figure is about requests
         sampled_clip(clip)
@@ -68,7 +68,7 @@ def _overhead(url: str, server, clip: Path, requests: int) -> tuple[float, float
     """Client milliseconds per request beyond the server's handling, and the clip's
     one-off encoding time in milliseconds."""
     from pytest_phyjudge.engine.video import _sampled_clip, decode_video, sampled_clip
-    from pytest_phyjudge.judges.remote import plan_remote
+    from pytest_phyjudge.judges.remote.judge import plan_remote
 
     decode_video(clip)
     _sampled_clip.cache_clear()
@@ -102,7 +102,7 @@ def main() -> None:
     import torch
 
     from pytest_phyjudge import ScriptedJudge
-    from pytest_phyjudge.judges.server import JudgeServer
+    from pytest_phyjudge.deploy.server import JudgeServer
     from pytest_phyjudge.testing import load_tiny_judge
 
     torch.set_num_threads(max(1, torch.get_num_threads()))

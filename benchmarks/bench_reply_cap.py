@@ -6,7 +6,7 @@ Each server runs in a child process on 127.0.0.1 (so the client's memory is its 
 answers every request with one hostile reply: a 1 MB gzip bomb (1 GiB inflated), 500 MB of
 JSON whitespace with and without a Content-Length, and JSON arrays nested 200,000 deep. The
 client is the remote backend (``RemoteJudge.complete``, no retries) at the real cap
-(``judges.http.MAX_REPLY_BYTES``). Printed per reply: seconds to the error, the peak of
+(``judges.remote.http.MAX_REPLY_BYTES``). Printed per reply: seconds to the error, the peak of
 Python's allocations (tracemalloc), the growth of the process's peak RSS, and the error's
 start. A script that prints figures, not a test.
 """
@@ -97,8 +97,8 @@ def _measure(kind: str, connect: Callable[[str], Any]) -> None:
 def main() -> None:
     from pytest_phyjudge.engine.judgment import JudgeIdentity
     from pytest_phyjudge.engine.rubric import load_rubric
-    from pytest_phyjudge.judges.http import MAX_REPLY_BYTES
-    from pytest_phyjudge.judges.remote import RemotePlan, RemoteSettings
+    from pytest_phyjudge.judges.remote.http import MAX_REPLY_BYTES
+    from pytest_phyjudge.judges.remote.judge import RemotePlan, RemoteSettings
     from pytest_phyjudge.judges.settings import JudgeConfig
 
     def connect(url: str) -> Any:

@@ -1,8 +1,9 @@
 """pytest-phyjudge: physics assertions for generated videos, judged by PhyJudge-9B.
 
 The public API is what this module exports (``__all__``); everything else is internal. The
-layout behind it: ``engine`` (axes, rubric, parsing, videos, adapters), ``judges`` (backends,
-the cache, the one factory), ``suites`` (YAML), ``regression`` (statistics, baselines),
+layout behind it: ``engine`` (axes, rubric, parsing, videos, adapters), ``judges`` (the
+backends by room: ``local``, ``remote``, ``cache``, and the one factory), ``deploy`` (merge,
+vLLM, ``phyjudge serve``), ``suites`` (YAML), ``regression`` (statistics, baselines),
 ``reporting`` (scores.json, tables, sheets), ``plugin`` (pytest), ``cli`` and ``testing``.
 """
 
@@ -22,11 +23,11 @@ from pytest_phyjudge._exceptions import (
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS, PHYSICAL_LAWS
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment, RenderedPrompt
 from pytest_phyjudge.judges.base import ClipRequest, Judge
-from pytest_phyjudge.judges.cached import CachedJudge
+from pytest_phyjudge.judges.cache.judge import CachedJudge
 from pytest_phyjudge.judges.factory import build_judge
-from pytest_phyjudge.judges.loading import load_judge
-from pytest_phyjudge.judges.local import LocalJudge
-from pytest_phyjudge.judges.remote import RemoteJudge, connect_judge
+from pytest_phyjudge.judges.local.judge import LocalJudge
+from pytest_phyjudge.judges.local.loading import load_judge
+from pytest_phyjudge.judges.remote.judge import RemoteJudge, connect_judge
 from pytest_phyjudge.judges.scripted import ScriptedJudge
 from pytest_phyjudge.judges.settings import JudgeSettings
 from pytest_phyjudge.plugin.assertions import (

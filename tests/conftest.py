@@ -28,7 +28,7 @@ import scipy.stats  # noqa: F401
 from pytester_kit import Kit
 
 from pytest_phyjudge.engine.extras import LOCAL_MODULES, local_available
-from pytest_phyjudge.judges.merge import PROVENANCE_FILE
+from pytest_phyjudge.judges.remote.contract import PROVENANCE_FILE
 from pytest_phyjudge.testing import build_tiny_judge, write_test_video
 
 #: The [local] extra (torch, transformers, peft, ...) is installed: the in-process judge runs.

@@ -10,8 +10,8 @@ import pytest
 from pytest_phyjudge import InputError, Judgment, load_judge
 from pytest_phyjudge.engine.axes import ALL_AXES, is_law
 from pytest_phyjudge.engine.video import decode_video, video_element
-from pytest_phyjudge.judges import axes_batch
-from pytest_phyjudge.judges.axes_batch import ReplyTokens, expected_reply, verified_replies
+from pytest_phyjudge.judges.local import axes_batch
+from pytest_phyjudge.judges.local.axes_batch import ReplyTokens, expected_reply, verified_replies
 
 CAPTION = "A ball rolls down a ramp and knocks over a block."
 
@@ -25,10 +25,10 @@ def _prefix_and_prompts(judge, clip: Path, axes: list[str]):
     decoded = decode_video(clip)
     element = video_element(clip, fps=2.0, max_pixels=360 * 640)
     texts = {
-        axis: judge._chat_text(judge.render(CAPTION, **_kwargs(axis)).messages(element))
+        axis: judge.chat_text(judge.render(CAPTION, **_kwargs(axis)).messages(element))
         for axis in axes
     }
-    shared = judge._prefix(decoded, texts)
+    shared = judge.run_prefix(decoded, texts)
     tokenizer = judge.processor.tokenizer
     prompts = {
         axis: tokenizer(text[shared.cut :], add_special_tokens=False)["input_ids"]
@@ -44,7 +44,7 @@ def test_right_padding_changes_no_position_and_no_row_state(tiny_judge, syntheti
     and recurrent state was left as if it had run alone."""
     import torch
 
-    from pytest_phyjudge.judges.rows import RowBatch
+    from pytest_phyjudge.judges.local.rows import RowBatch
 
     shared, prompts = _prefix_and_prompts(tiny_judge, synthetic_video, ["SA", "PTV", "shadow"])
     rows = list(prompts.values())
@@ -152,7 +152,7 @@ def test_the_fallback_decodes_only_the_axes_that_were_not_verified(
 ):
     """The judge side of the fallback: verified axes take the verified reply without any
     decoding; the one axis left unverified is decoded, and only it."""
-    from pytest_phyjudge.judges import local
+    from pytest_phyjudge.judges.local import judge as local
 
     judge = load_judge(tiny_adapter, device="cpu", max_new_tokens=8)
     tokenizer = judge.processor.tokenizer
@@ -168,9 +168,9 @@ def test_the_fallback_decodes_only_the_axes_that_were_not_verified(
 
     monkeypatch.setattr(local, "verified_replies", scripted)
     decoded: list[int] = []
-    real_generate = judge._generate_ids
+    real_generate = judge.generate_ids
     monkeypatch.setattr(
-        judge, "_generate_ids", lambda *a, **k: decoded.append(1) or real_generate(*a, **k)
+        judge, "generate_ids", lambda *a, **k: decoded.append(1) or real_generate(*a, **k)
     )
     axes = ["SA", "momentum", "shadow"]
     got = judge.score_many(synthetic_video, CAPTION, axes)

@@ -17,8 +17,8 @@ import pytest
 
 from pytest_phyjudge import CacheError, Judgment, ScriptedJudge
 from pytest_phyjudge.engine.judgment import JudgeIdentity
-from pytest_phyjudge.judges.cached import CachedJudge, _within_wall_time
-from pytest_phyjudge.judges.store import CacheWarning, JudgmentCache, cache_key
+from pytest_phyjudge.judges.cache.judge import CachedJudge, _within_wall_time
+from pytest_phyjudge.judges.cache.store import CacheWarning, JudgmentCache, cache_key
 
 CAPTION = "A ball falls onto a table."
 IDENTITY = JudgeIdentity(kind="local", adapter="a", revision="r", base="b", adapter_sha256="w")
@@ -147,7 +147,7 @@ def test_export_import_round_trip(tmp_path: Path, synthetic_video: Path):
 _WRITER = textwrap.dedent(
     """
     import sys, time
-    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.judges.cache.store import JudgmentCache
     from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
     cache = JudgmentCache(sys.argv[1])
     ident = JudgeIdentity(kind="scripted", adapter="x")
@@ -180,7 +180,7 @@ _CONCURRENT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.judges.cache.store import JudgmentCache
     from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
     Path(sys.argv[1], f"ready-{sys.argv[2]}").touch()  # imported: waiting for the signal
     go = Path(sys.argv[1], "go")

@@ -216,8 +216,8 @@ def test_score_dir_writes_phyground_scores_and_resumes_from_the_cache(
 
 def test_cache_export_and_import(capsys, tmp_path: Path, synthetic_video: Path):
     from pytest_phyjudge import ScriptedJudge
-    from pytest_phyjudge.judges.cached import CachedJudge
-    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.judges.cache.judge import CachedJudge
+    from pytest_phyjudge.judges.cache.store import JudgmentCache
 
     scripted = ScriptedJudge({"*": 4})
     recorder = CachedJudge(

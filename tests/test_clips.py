@@ -47,15 +47,15 @@ def test_prefixes_prefilled_together_leave_each_row_as_if_run_alone(tiny_judge, 
     import torch
 
     from pytest_phyjudge.engine.video import decode_video, video_element
-    from pytest_phyjudge.judges.rows import linear_attention_layers, prefill
+    from pytest_phyjudge.judges.local.rows import linear_attention_layers, prefill
 
     heads, alone = [], []
     for clip in clips:
         element = video_element(clip, fps=2.0, max_pixels=360 * 640)
-        text = tiny_judge._chat_text(tiny_judge.render(CAPTION, law="gravity").messages(element))
+        text = tiny_judge.chat_text(tiny_judge.render(CAPTION, law="gravity").messages(element))
         decoded = decode_video(clip)
         heads.append(tiny_judge._head(decoded, {"gravity": text}))
-        alone.append(tiny_judge._prefix(decoded, {"gravity": text}).prefix)
+        alone.append(tiny_judge.run_prefix(decoded, {"gravity": text}).prefix)
     together = prefill(tiny_judge.model, [inputs for inputs, _ in heads], pad_id=0)
     assert len(set(together.lengths)) == 3  # really padded
     mixers = {m.layer_idx for m in linear_attention_layers(tiny_judge.model.get_base_model())}
@@ -107,7 +107,8 @@ def test_clips_in_one_batch_reply_as_one_clip_at_a_time(tiny_adapter, clips, sco
 def test_verified_replies_go_to_their_own_clip(tiny_adapter, clips, monkeypatch):
     """Rows of several clips verify in one batch: each verified reply lands on its own clip
     and axis, and the one row left unverified is decoded over its own clip's prefix."""
-    from pytest_phyjudge.judges import axes_batch, local
+    from pytest_phyjudge.judges.local import axes_batch
+    from pytest_phyjudge.judges.local import judge as local
 
     judge = load_judge(tiny_adapter, device="cpu", max_new_tokens=6)
     end = judge.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -184,8 +185,8 @@ class _CountingJudge(ScriptedJudge):
 
 
 def test_the_cache_asks_the_judge_only_for_its_misses_in_one_batch(tmp_path: Path):
-    from pytest_phyjudge.judges.cached import CachedJudge
-    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.judges.cache.judge import CachedJudge
+    from pytest_phyjudge.judges.cache.store import JudgmentCache
 
     videos = []
     for name in ("a", "b", "c"):

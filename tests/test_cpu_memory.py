@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from pytest_phyjudge.judges.cpu_memory import keep_freed_memory
+from pytest_phyjudge.judges.local.cpu_memory import keep_freed_memory
 
 # Allocates and writes a 64 MiB block five times; prints the page faults of the last four.
 _CHURN = """
 import resource, sys
-from pytest_phyjudge.judges.cpu_memory import keep_freed_memory
+from pytest_phyjudge.judges.local.cpu_memory import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 data = b"x" * (64 << 20)

@@ -12,7 +12,7 @@ import pytest
 from pytest_phyjudge import JudgeLoadError, JudgeOutputError, Judgment, VideoError, load_judge
 from pytest_phyjudge.engine.adapter import resolve_adapter
 from pytest_phyjudge.engine.video import decode_video, video_element
-from pytest_phyjudge.judges.local import LocalJudge
+from pytest_phyjudge.judges.local.judge import LocalJudge
 
 CAPTION = "A ball rolls down a ramp and knocks over a block."
 
@@ -201,7 +201,7 @@ def test_decoding_from_the_shared_prefix_equals_independent_calls(
     verification is switched off to force it: a random judge's replies hold near-ties that
     float noise between the two ways of running a prompt can flip, and did, on one CPU."""
     from pytest_phyjudge.engine.axes import ALL_AXES
-    from pytest_phyjudge.judges import local
+    from pytest_phyjudge.judges.local import judge as local
 
     judge, clip = trained_tiny_judge, phyground_videos[0]
     monkeypatch.setattr(local, "verified_replies", lambda feed, prompts, *_: dict.fromkeys(prompts))
@@ -243,13 +243,13 @@ def test_distribution_argmax_is_the_greedy_digit(tiny_adapter: Path, synthetic_v
 
     judge = load_judge(tiny_adapter, device="cpu", scoring="distribution")
     scored = judge.score_many(synthetic_video, CAPTION, ALL_AXES)
-    digits = judge._digit_ids()
+    digits = judge.digit_ids()
     decoded = decode_video(synthetic_video)
     element = video_element(synthetic_video, fps=2.0, max_pixels=360 * 640)
     for axis in ALL_AXES:
         kwargs = {"law": axis} if axis not in ("SA", "PTV", "persistence") else {"metric": axis}
-        text = judge._chat_text(judge.render(CAPTION, **kwargs).messages(element))
-        inputs = judge._encode(decoded, text + answer_prefix(axis))
+        text = judge.chat_text(judge.render(CAPTION, **kwargs).messages(element))
+        inputs = judge.encode(decoded, text + answer_prefix(axis))
         with torch.inference_mode():
             out = judge.model.generate(
                 **inputs,

@@ -10,11 +10,11 @@ import pytest
 
 import pytest_phyjudge.testing
 from pytest_phyjudge import JudgeLoadError
+from pytest_phyjudge.deploy.merge import merge_adapter
 from pytest_phyjudge.engine.adapter import TINY_NOTICE, is_tiny_judge, resolve_adapter
 from pytest_phyjudge.engine.extras import LOCAL_INSTALL, local_available, require_local
 from pytest_phyjudge.engine.rubric import RubricWarning
-from pytest_phyjudge.judges.loading import plan_judge
-from pytest_phyjudge.judges.merge import merge_adapter
+from pytest_phyjudge.judges.local.loading import plan_judge
 from pytest_phyjudge.testing import build_tiny_judge
 
 

@@ -12,11 +12,11 @@ from pytester_kit import Kit
 from pytest_phyjudge import JudgeIdentity, JudgeLoadError, ScriptedJudge
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.rubric import load_rubric
-from pytest_phyjudge.judges.cached import CachedJudge
+from pytest_phyjudge.judges.cache.judge import CachedJudge
+from pytest_phyjudge.judges.cache.record import JudgeRecord, read_identity_file
+from pytest_phyjudge.judges.cache.store import JudgmentCache
 from pytest_phyjudge.judges.factory import ReplayPlan, build_judge, plan_judge_for
-from pytest_phyjudge.judges.record import JudgeRecord, read_identity_file
 from pytest_phyjudge.judges.settings import JudgeSettings
-from pytest_phyjudge.judges.store import JudgmentCache
 
 CAPTION = "A ball falls onto a table."
 #: Test-only identities: recorded judges that are plainly not PhyJudge-9B.

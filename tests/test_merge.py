@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.video import decode_video, video_element
-from pytest_phyjudge.judges.merge import PROVENANCE_FILE
+from pytest_phyjudge.judges.remote.contract import PROVENANCE_FILE
 
 
 def test_merged_tiny_judge_equals_base_plus_adapter(
@@ -30,8 +30,8 @@ def test_merged_tiny_judge_equals_base_plus_adapter(
     assert not any("lora" in name for name, _ in merged.named_parameters())
     prompt = tiny_judge.render("A ball falls.", law="gravity")
     element = video_element(synthetic_video, fps=2.0, max_pixels=360 * 640)
-    inputs = tiny_judge._encode(
-        decode_video(synthetic_video), tiny_judge._chat_text(prompt.messages(element))
+    inputs = tiny_judge.encode(
+        decode_video(synthetic_video), tiny_judge.chat_text(prompt.messages(element))
     )
     with torch.inference_mode():
         expected = tiny_judge.model(**inputs).logits

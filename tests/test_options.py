@@ -16,8 +16,9 @@ from pytest_phyjudge import CacheError, ScriptedJudge
 from pytest_phyjudge.cli.arguments import judge_settings
 from pytest_phyjudge.cli.main import build_parser
 from pytest_phyjudge.engine.judgment import JudgeIdentity
-from pytest_phyjudge.judges import trust
-from pytest_phyjudge.judges.cached import CachedJudge
+from pytest_phyjudge.judges.cache import trust
+from pytest_phyjudge.judges.cache.judge import CachedJudge
+from pytest_phyjudge.judges.cache.store import JudgmentCache
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.options import CLI_SURFACE, JUDGE_OPTIONS, options_markdown
 from pytest_phyjudge.judges.settings import (
@@ -27,7 +28,6 @@ from pytest_phyjudge.judges.settings import (
     JudgeConfig,
     JudgeSettings,
 )
-from pytest_phyjudge.judges.store import JudgmentCache
 from pytest_phyjudge.plugin.options import add_options
 
 DOCS = Path(__file__).parents[1] / "docs" / "options.md"

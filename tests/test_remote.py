@@ -18,17 +18,17 @@ from pytester_kit import FakeClock
 
 from pytest_phyjudge import JudgeIdentity, JudgeOutputError, Judgment, ScriptedJudge, connect_judge
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
+from pytest_phyjudge.deploy.server import Exchange, JudgeServer
 from pytest_phyjudge.engine.rubric import load_rubric
 from pytest_phyjudge.engine.video import decode_video, sampled_clip
-from pytest_phyjudge.judges.http import digit_distribution, open_client, post_json
-from pytest_phyjudge.judges.remote import (
+from pytest_phyjudge.judges.remote.http import digit_distribution, open_client, post_json
+from pytest_phyjudge.judges.remote.judge import (
     RemoteJudge,
     RemotePlan,
     RemoteSettings,
     plan_remote,
 )
-from pytest_phyjudge.judges.replicas import MAX_BACKOFF, ReplicaPool, backoff_delay
-from pytest_phyjudge.judges.server import Exchange, JudgeServer
+from pytest_phyjudge.judges.remote.replicas import MAX_BACKOFF, ReplicaPool, backoff_delay
 from pytest_phyjudge.judges.settings import JudgeConfig, parse_media_root, parse_urls
 from pytest_phyjudge.testing import write_test_video
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
@@ -462,7 +462,7 @@ def _provenance_dir(adapter: Path) -> Path:
     import shutil
 
     from pytest_phyjudge.engine.adapter import file_sha256
-    from pytest_phyjudge.judges.merge import PROVENANCE_FILE
+    from pytest_phyjudge.judges.remote.contract import PROVENANCE_FILE
 
     folder = adapter.parent / "merged-provenance"
     folder.mkdir(exist_ok=True)

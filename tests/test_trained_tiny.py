@@ -10,9 +10,11 @@ import pytest
 
 from pytest_phyjudge.engine.axes import ALL_AXES
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.judges.axes_batch import DECODED, VERIFIED
-from pytest_phyjudge.testing import ensure_tiny_judge, format_rows, tiny
-from pytest_phyjudge.testing import format_training as training
+from pytest_phyjudge.judges.local.axes_batch import DECODED, VERIFIED
+from pytest_phyjudge.judges.tiny import build as tiny
+from pytest_phyjudge.judges.tiny import ensure_tiny_judge, recipe
+from pytest_phyjudge.judges.tiny.training import fit as training
+from pytest_phyjudge.judges.tiny.training import rows as format_rows
 
 pytestmark = pytest.mark.local
 
@@ -64,7 +66,7 @@ def test_reply_logits_equal_the_whole_layer(trained_tiny_judge, tmp_path: Path):
     text_model = base.model.language_model
     (video, level), *_ = format_rows.write_clips(tmp_path)
     rows = format_rows.capture(judge, video, level)
-    clip = judge._prepare(video, format_rows.CAPTIONS[0], format_rows.axes_for(0), None)
+    clip = judge.prepare(video, format_rows.CAPTIONS[0], format_rows.axes_for(0), None)
     texts = list(clip.texts.items())
     for row in (0, 5):
         with torch.no_grad():
@@ -82,7 +84,7 @@ def test_reply_logits_equal_the_whole_layer(trained_tiny_judge, tmp_path: Path):
             layer = base.lm_head(text_model.norm(hidden))[0, -len(rows.targets[row]) :]
             axis, text = texts[row]
             reply = judge.processor.tokenizer.decode(rows.targets[row][:-1])
-            whole = judge.model(**judge._encode(clip.decoded, text + reply)).logits[0]
+            whole = judge.model(**judge.encode(clip.decoded, text + reply)).logits[0]
         assert reply.startswith(f'{{"{axis}": ')
         torch.testing.assert_close(shortcut, layer, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(shortcut, whole[-len(layer) :], atol=1e-3, rtol=1e-3)
@@ -100,10 +102,10 @@ def test_built_once_per_machine_then_copied(
     monkeypatch.setattr(tiny, "build_tiny_judge", no_build)
     stale = tmp_path / "stale" / "adapter"
     stale.mkdir(parents=True)
-    (stale / training.MARKER_FILE).write_text(json.dumps({"recipe": "format-trained-v0"}))
+    (stale / recipe.MARKER_FILE).write_text(json.dumps({"recipe": "format-trained-v0"}))
     for folder in (tmp_path / "fresh", tmp_path / "stale"):
         adapter = ensure_tiny_judge(folder)
         config = json.loads((adapter / "adapter_config.json").read_text())
         assert config["base_model_name_or_path"] == str((folder / "base").resolve())
-        assert training.trained_recipe(adapter) == training.build_id()
-    assert training.trained_recipe(trained_tiny_adapter) == training.build_id()
+        assert recipe.trained_recipe(adapter) == recipe.build_id()
+    assert recipe.trained_recipe(trained_tiny_adapter) == recipe.build_id()

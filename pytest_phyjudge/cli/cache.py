@@ -25,10 +25,10 @@ from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._files import not_a_file, resolve_path
 from pytest_phyjudge.cli.arguments import add_cache_dir
 from pytest_phyjudge.cli.exits import EXIT_CONFLICT, EXIT_OK, fail
+from pytest_phyjudge.judges.cache.record import JudgeRecord, identity_text, read_identity_file
+from pytest_phyjudge.judges.cache.store import JudgmentCache
+from pytest_phyjudge.judges.cache.trust import CacheConflict, CacheWarning
 from pytest_phyjudge.judges.options import CLI_SURFACE
-from pytest_phyjudge.judges.record import JudgeRecord, identity_text, read_identity_file
-from pytest_phyjudge.judges.store import JudgmentCache
-from pytest_phyjudge.judges.trust import CacheConflict, CacheWarning
 
 
 def add_commands(commands: Any) -> None:

@@ -9,16 +9,16 @@ from typing import Any
 
 from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings
 from pytest_phyjudge.cli.exits import EXIT_OK
+from pytest_phyjudge.deploy.vllm import (
+    DEFAULT_DATA_PARALLEL_RPC_PORT,
+    DEFAULT_MAX_MODEL_LEN,
+    DEFAULT_PORT,
+)
 from pytest_phyjudge.judges.settings import (
     DEFAULT_ADAPTER,
     parse_listen_port,
     parse_port,
     parse_positive_int,
-)
-from pytest_phyjudge.judges.vllm import (
-    DEFAULT_DATA_PARALLEL_RPC_PORT,
-    DEFAULT_MAX_MODEL_LEN,
-    DEFAULT_PORT,
 )
 
 
@@ -123,7 +123,7 @@ def _add_serve(commands: Any) -> None:
 
 
 def run_merge(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.judges.merge import merge_adapter
+    from pytest_phyjudge.deploy.merge import merge_adapter
 
     out = merge_adapter(
         args.adapter_dir,
@@ -138,7 +138,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 def run_serve_command(args: argparse.Namespace) -> int:
     from pytest_phyjudge._exceptions import InputError
-    from pytest_phyjudge.judges.vllm import (
+    from pytest_phyjudge.deploy.vllm import (
         WILDCARD_ADDRESSES,
         vllm_data_parallel_commands,
         vllm_serve_commands,
@@ -207,9 +207,9 @@ def run_serve_command(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from pytest_phyjudge.deploy.server import JudgeServer
     from pytest_phyjudge.judges.factory import build_judge
-    from pytest_phyjudge.judges.server import JudgeServer
-    from pytest_phyjudge.judges.vllm import API_KEY_ENV
+    from pytest_phyjudge.judges.remote.contract import API_KEY_ENV
 
     judge = build_judge(judge_settings(args))
     server = JudgeServer(

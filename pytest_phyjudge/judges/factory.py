@@ -34,7 +34,7 @@ from pytest_phyjudge._exceptions import (
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.record import JudgeRecord, read_identity_file
+from pytest_phyjudge.judges.cache.record import JudgeRecord, read_identity_file
 from pytest_phyjudge.judges.settings import (
     DEFAULT_ADAPTER,
     PYTEST_SURFACE,
@@ -42,14 +42,12 @@ from pytest_phyjudge.judges.settings import (
     JudgeSettings,
     Surface,
 )
+from pytest_phyjudge.judges.tiny import ensure_tiny_judge
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.loading import JudgePlan
-    from pytest_phyjudge.judges.remote import RemotePlan
+    from pytest_phyjudge.judges.local.loading import JudgePlan
+    from pytest_phyjudge.judges.remote.judge import RemotePlan
 
-#: The tiny judge's builder, named rather than imported: production code never imports the
-#: testing package, it only runs what the user asked for with ``--phyjudge-judge tiny``.
-TINY_BUILDER = "pytest_phyjudge.testing:ensure_tiny_judge"
 #: Where the tiny judge is built when no folder is given.
 DEFAULT_TINY_FOLDER = Path(tempfile.gettempdir()) / "pytest-phyjudge-tiny"
 #: Paths whose frames are not the user's code, in a traceback shown to the user.
@@ -126,8 +124,8 @@ def _cached(
     settings: JudgeSettings, made: Judge | None, described: Any, load: Callable[[], Judge]
 ) -> Judge:
     """``described`` (a plan, or a judge already made) behind the cache, where one is kept."""
-    from pytest_phyjudge.judges.cached import CachedJudge
-    from pytest_phyjudge.judges.store import JudgmentCache
+    from pytest_phyjudge.judges.cache.judge import CachedJudge
+    from pytest_phyjudge.judges.cache.store import JudgmentCache
 
     no_cache = settings.cache_mode == "off" or settings.cache_dir is None
     # A scripted judge made here answers at once and means nothing: not worth recording.
@@ -168,12 +166,11 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
             return ReplayPlan(record, settings.config, settings.surface)
     if settings.url:
         return _plan_remote(settings)
-    from pytest_phyjudge.judges.loading import plan_judge
+    from pytest_phyjudge.judges.local.loading import plan_judge
 
     adapter: str | Path = settings.adapter
     if settings.is_tiny:
-        builder = import_object(TINY_BUILDER, "tiny judge builder")
-        adapter = builder(settings.tiny_folder or DEFAULT_TINY_FOLDER)
+        adapter = ensure_tiny_judge(settings.tiny_folder or DEFAULT_TINY_FOLDER)
     return plan_judge(
         adapter,
         revision=None if settings.is_tiny else settings.revision,
@@ -183,7 +180,7 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
 
 
 def _plan_remote(settings: JudgeSettings) -> RemotePlan:
-    from pytest_phyjudge.judges.remote import plan_remote
+    from pytest_phyjudge.judges.remote.judge import plan_remote
 
     return plan_remote(
         settings.url,
@@ -202,7 +199,7 @@ def recorded_judge(settings: JudgeSettings) -> JudgeRecord | None:
     """The judge a replay should use, from those the cache recorded: the only one, or the
     only one that matches the judge the settings name (tiny, or an adapter). None when the
     cache recorded none that fits; an InputError listing them when several fit."""
-    from pytest_phyjudge.judges.store import DB_NAME, JudgmentCache
+    from pytest_phyjudge.judges.cache.store import DB_NAME, JudgmentCache
 
     if settings.cache_dir is None or not (settings.cache_dir / DB_NAME).is_file():
         return None  # nothing recorded there: a replay cannot name a judge from it
@@ -245,7 +242,7 @@ def load_plan(
     plan: JudgePlan | RemotePlan | ReplayPlan, settings: JudgeSettings, *, worker: str | None = None
 ) -> Judge:
     """Bring up the judge of ``plan``: connections for servers, a model otherwise."""
-    from pytest_phyjudge.judges.loading import JudgePlan
+    from pytest_phyjudge.judges.local.loading import JudgePlan
 
     if not isinstance(plan, JudgePlan):
         return plan.load()  # servers: connections only, every xdist worker may open its own

@@ -12,7 +12,7 @@ import pytest
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge.engine.judgment import JudgeIdentity
-from pytest_phyjudge.judges.cached import CacheStats
+from pytest_phyjudge.judges.cache.judge import CacheStats
 from pytest_phyjudge.plugin.sheet_files import (
     html_extra,
     make_sheet,

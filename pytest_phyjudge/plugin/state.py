@@ -18,7 +18,7 @@ import pytest
 
 from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.cached import CachedJudge, CacheStats
+from pytest_phyjudge.judges.cache.judge import CachedJudge, CacheStats
 from pytest_phyjudge.plugin import running
 from pytest_phyjudge.plugin.options import Options
 from pytest_phyjudge.reporting.checks import Check, rendered_prompt

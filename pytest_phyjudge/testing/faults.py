@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_phyjudge.judges.server import Exchange, JudgeServer
+from pytest_phyjudge.deploy.server import Exchange, JudgeServer
 
 FAULT_KINDS = ("error", "delay", "malformed", "drop", "model", "bomb", "deep")
 #: A reply cut short: HTTP 200 with a body that is not JSON.

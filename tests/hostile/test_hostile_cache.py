@@ -13,8 +13,8 @@ import pytest
 from pytest_phyjudge import CacheError, JudgeSettings, ScriptedJudge
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.judgment import JudgeIdentity
-from pytest_phyjudge.judges.cached import CachedJudge
-from pytest_phyjudge.judges.store import CacheWarning, JudgmentCache
+from pytest_phyjudge.judges.cache.judge import CachedJudge
+from pytest_phyjudge.judges.cache.store import CacheWarning, JudgmentCache
 
 CAPTION = "A ball falls onto a table."
 IDENTITY = JudgeIdentity(kind="local", adapter="a", revision="r", base="b", adapter_sha256="w")

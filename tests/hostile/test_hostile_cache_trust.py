@@ -18,8 +18,8 @@ from pytest_phyjudge import CacheError, Judgment, ScriptedJudge
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.video import sha256_file
-from pytest_phyjudge.judges.cached import CachedJudge
-from pytest_phyjudge.judges.store import CacheWarning, JudgmentCache, cache_key
+from pytest_phyjudge.judges.cache.judge import CachedJudge
+from pytest_phyjudge.judges.cache.store import CacheWarning, JudgmentCache, cache_key
 
 pytest_plugins = "pytester"
 

@@ -412,9 +412,9 @@ def test_a_judge_servers_words_in_a_failure_are_escaped(
 
 
 def test_cache_info_shows_a_records_judge_name_escaped(tmp_path: Path, capsys) -> None:
-    from pytest_phyjudge.judges.record import JudgeRecord
+    from pytest_phyjudge.judges.cache.record import JudgeRecord
+    from pytest_phyjudge.judges.cache.store import JudgmentCache
     from pytest_phyjudge.judges.scripted import ScriptedJudge
-    from pytest_phyjudge.judges.store import JudgmentCache
 
     cache = JudgmentCache(tmp_path / "cache")
     identity = JudgeIdentity(kind="remote", adapter="\x1b[2J\x1b[32mPhyJudge-9B\r")

@@ -19,10 +19,10 @@ from pytest_phyjudge import JudgeOutputError
 from pytest_phyjudge._exceptions import JudgeBackendError
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import load_rubric
-from pytest_phyjudge.judges.http import digit_distribution as digits
-from pytest_phyjudge.judges.http import read_top_logprobs
-from pytest_phyjudge.judges.remote import RemoteJudge, RemotePlan, RemoteSettings
-from pytest_phyjudge.judges.replicas import MAX_BACKOFF
+from pytest_phyjudge.judges.remote.http import digit_distribution as digits
+from pytest_phyjudge.judges.remote.http import read_top_logprobs
+from pytest_phyjudge.judges.remote.judge import RemoteJudge, RemotePlan, RemoteSettings
+from pytest_phyjudge.judges.remote.replicas import MAX_BACKOFF
 from pytest_phyjudge.judges.settings import JudgeConfig
 
 URL = "http://judge-a:8000"

@@ -25,13 +25,13 @@ from pytest_phyjudge import ScriptedJudge
 from pytest_phyjudge import _files as files
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge._files import FileProblem, parse_json
+from pytest_phyjudge.deploy import server_http
+from pytest_phyjudge.deploy.server import JudgeServer
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import load_rubric
-from pytest_phyjudge.judges import http as judge_http
-from pytest_phyjudge.judges import server_http
-from pytest_phyjudge.judges.provenance import ServedJudge, read_provenance
-from pytest_phyjudge.judges.remote import RemoteJudge, RemotePlan, RemoteSettings, plan_remote
-from pytest_phyjudge.judges.server import JudgeServer
+from pytest_phyjudge.judges.remote import http as judge_http
+from pytest_phyjudge.judges.remote.judge import RemoteJudge, RemotePlan, RemoteSettings, plan_remote
+from pytest_phyjudge.judges.remote.provenance import ServedJudge, read_provenance
 from pytest_phyjudge.judges.settings import JudgeConfig
 from pytest_phyjudge.testing import write_test_video
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge import ScriptedJudge
-from pytest_phyjudge.judges.server import JudgeServer
+from pytest_phyjudge.deploy.server import JudgeServer
 from pytest_phyjudge.testing import write_test_video
 
 #: Generous: the server answers at once; a hang is what this bounds.

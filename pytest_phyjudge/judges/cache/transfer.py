@@ -22,9 +22,8 @@ from typing import Any, Protocol
 
 from pytest_phyjudge._exceptions import CacheError
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.judges.record import JudgeRecord
-from pytest_phyjudge.judges.settings import DEFAULT_KEYED_SETTINGS
-from pytest_phyjudge.judges.trust import (
+from pytest_phyjudge.judges.cache.record import JudgeRecord
+from pytest_phyjudge.judges.cache.trust import (
     CacheConflict,
     CacheWarning,
     identity_dict,
@@ -33,6 +32,7 @@ from pytest_phyjudge.judges.trust import (
     reply_problem,
     settings_text,
 )
+from pytest_phyjudge.judges.settings import DEFAULT_KEYED_SETTINGS
 
 #: Judgments an import reads, checks and writes at a time: memory stays flat.
 IMPORT_BATCH = 2000

@@ -23,7 +23,8 @@ from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, sha256_file
 from pytest_phyjudge.judges.base import Judge
-from pytest_phyjudge.judges.http import (
+from pytest_phyjudge.judges.remote.contract import SERVED_MODEL_NAME
+from pytest_phyjudge.judges.remote.http import (
     Throttled,
     chat_body,
     digit_distribution,
@@ -35,7 +36,7 @@ from pytest_phyjudge.judges.http import (
     read_top_logprobs,
     video_url_part,
 )
-from pytest_phyjudge.judges.provenance import (
+from pytest_phyjudge.judges.remote.provenance import (
     MODELS_PATH,
     Answerer,
     ModelWatch,
@@ -44,7 +45,7 @@ from pytest_phyjudge.judges.provenance import (
     read_provenance,
     served_change,
 )
-from pytest_phyjudge.judges.replicas import (
+from pytest_phyjudge.judges.remote.replicas import (
     BREAKER_COOLDOWN,
     BREAKER_THRESHOLD,
     DEFAULT_BACKOFF,
@@ -63,7 +64,6 @@ from pytest_phyjudge.judges.settings import (
     check_scoring,
     parse_urls,
 )
-from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
 if TYPE_CHECKING:
     import httpx

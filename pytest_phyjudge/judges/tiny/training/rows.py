@@ -2,7 +2,7 @@
 its last layer when each (clip, caption, axis) prompt runs with the expected reply forced.
 
 Captured through the judge's own code: each clip's prefix runs once, and each caption's axis
-rows continue it in one batched call (judges/rows.py). See format_training.py.
+rows continue it in one batched call (judges/local/rows.py). See fit.py.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge.engine.axes import ALL_AXES
-from pytest_phyjudge.judges.axes_batch import expected_reply
-from pytest_phyjudge.testing.clips import write_mp4
+from pytest_phyjudge.engine.mp4 import write_mp4
+from pytest_phyjudge.judges.local.axes_batch import expected_reply
+from pytest_phyjudge.judges.local.rows import RowBatch
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
 
 #: Synthetic clips: (width, height, frames at 2 fps, brightness level 0-4). The two largest
 #: give as many video tokens as a 5 s PhyGround clip (640x360 -> 640x352 or 640x368).
@@ -125,30 +126,28 @@ def capture(judge: LocalJudge, video: Path, level: int, number: int = 0) -> Clip
     keep what enters the last layer."""
     import torch
 
-    from pytest_phyjudge.judges.rows import RowBatch
-
     base = judge.model.get_base_model()
     last = _LastLayerInputs(base.model.language_model.layers[-1])
-    encode = judge._encoder()
+    encode = judge.token_encoder()
     eos = judge.model.generation_config.eos_token_id
     eos = eos if isinstance(eos, int) else eos[0]
     parts: dict[str, list[Any]] = {k: [] for k in ClipRows.__dataclass_fields__}
     captions = [
         CAPTIONS[(number * CAPTIONS_PER_CLIP + k) % len(CAPTIONS)] for k in range(CAPTIONS_PER_CLIP)
     ]
-    first = judge._prepare(video, captions[0], list(ALL_AXES), None)
+    first = judge.prepare(video, captions[0], list(ALL_AXES), None)
     with last:
-        shared = judge._prefix(first.decoded, first.texts)
+        shared = judge.run_prefix(first.decoded, first.texts)
     assert shared is not None and last.hidden is not None
     prefix = (last.hidden[0].clone(), last.cos[0].clone(), last.sin[0].clone())
     for k, caption in enumerate(captions):
-        clip = judge._prepare(video, caption, axes_for(number + k), None)
+        clip = judge.prepare(video, caption, axes_for(number + k), None)
         replies = [[*encode(expected_reply(a, digit_for(a, level))), eos] for a in clip.texts]
         rows = [
             encode(text[shared.cut :]) + reply[:-1]
             for text, reply in zip(clip.texts.values(), replies, strict=True)
         ]
-        batch = RowBatch(judge.model, shared.prefix, len(rows), pad_id=judge._pad_id())
+        batch = RowBatch(judge.model, shared.prefix, len(rows), pad_id=judge.pad_id())
         with last:
             batch.feed(rows, [[len(r) - 1] for r in rows])
         for i, (row, reply) in enumerate(zip(rows, replies, strict=True)):

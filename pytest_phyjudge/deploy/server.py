@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pytest_phyjudge._exceptions import PhyJudgeError
+from pytest_phyjudge.deploy.server_http import BadRequest, Exchange, handler_for
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
-from pytest_phyjudge.judges.server_http import BadRequest, Exchange, handler_for
-from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
+from pytest_phyjudge.judges.remote.contract import SERVED_MODEL_NAME
 
 #: A hook called with each chat request (an ``Exchange``) before the judge answers it;
 #: it returns True when it answered (or hung up) itself. A seam for tests, which inject
@@ -202,6 +202,25 @@ class JudgeServer:
         self._httpd = ThreadingHTTPServer((host, port), handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+
+    # -- the handler's statistics (deploy/server_http.py), under one lock ------------------
+
+    def request_began(self) -> None:
+        """A chat request was read whole and is being handled."""
+        with self._stats_lock:
+            self.requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def request_ended(self) -> None:
+        """A chat request's handling ended, answered or not."""
+        with self._stats_lock:
+            self.in_flight -= 1
+
+    def add_handling_time(self, seconds: float) -> None:
+        """Seconds spent answering one request (for the client-overhead benchmark)."""
+        with self._stats_lock:
+            self.handling_seconds += seconds
 
     @property
     def url(self) -> str:

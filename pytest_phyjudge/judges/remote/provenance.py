@@ -20,10 +20,9 @@ from typing import Any
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
 from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.judgment import JudgeIdentity
-from pytest_phyjudge.judges.http import get_json, open_client
-from pytest_phyjudge.judges.merge import PROVENANCE_FILE
+from pytest_phyjudge.judges.remote.contract import PROVENANCE_FILE, SERVED_MODEL_NAME
+from pytest_phyjudge.judges.remote.http import get_json, open_client
 from pytest_phyjudge.judges.settings import PYTEST_SURFACE, Surface
-from pytest_phyjudge.judges.vllm import SERVED_MODEL_NAME
 
 MODELS_PATH = "/v1/models"
 

@@ -17,7 +17,7 @@ from typing import Any
 from pytest_phyjudge._exceptions import CacheError, JudgeOutputError, PhyJudgeError
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.parse import PARSER_VERSION, answer_prefix, parse_score
-from pytest_phyjudge.judges.record import JudgeRecord, judge_material
+from pytest_phyjudge.judges.cache.record import JudgeRecord, judge_material
 from pytest_phyjudge.judges.settings import KEYED_SETTINGS  # declared beside the config
 
 

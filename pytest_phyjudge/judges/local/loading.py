@@ -23,7 +23,8 @@ from pytest_phyjudge.engine.extras import (
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS, require_sampler
-from pytest_phyjudge.judges.local import LocalJudge
+from pytest_phyjudge.judges.local.cpu_memory import keep_freed_memory
+from pytest_phyjudge.judges.local.judge import LocalJudge
 from pytest_phyjudge.judges.settings import (
     DEFAULT_MAX_NEW_TOKENS,
     PYTEST_SURFACE,
@@ -162,8 +163,6 @@ class JudgePlan:
             ) from exc
         model.eval()
         if device == "cpu":
-            from pytest_phyjudge.judges.cpu_memory import keep_freed_memory
-
             keep_freed_memory()  # big activations reused, not page-faulted in per layer
             quiet_cpu_kernel_notices()
         return LocalJudge(model, processor, plan=self, device=device)

@@ -26,9 +26,9 @@ from pytest_phyjudge._exceptions import JudgeBackendError, JudgeOutputError
 from pytest_phyjudge._files import FileProblem, parse_json
 from pytest_phyjudge.engine.parse import answer_prefix
 from pytest_phyjudge.engine.video import sampled_clip
-from pytest_phyjudge.judges.deadline import deadline_transport, request_deadline
+from pytest_phyjudge.judges.remote.contract import API_KEY_ENV
+from pytest_phyjudge.judges.remote.deadline import deadline_transport, request_deadline
 from pytest_phyjudge.judges.settings import PYTEST_SURFACE, Surface
-from pytest_phyjudge.judges.vllm import API_KEY_ENV
 
 if TYPE_CHECKING:
     import httpx

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -13,7 +13,9 @@ from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 from pytest_phyjudge.engine.judgment import Completion
 from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.video import DecodedVideo, decode_video, sha256_file, video_element
-from pytest_phyjudge.judges.axes_batch import (
+from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
+from pytest_phyjudge.judges.local import completion
+from pytest_phyjudge.judges.local.axes_batch import (
     DECODED,
     VERIFIED,
     ReplyTokens,
@@ -21,19 +23,18 @@ from pytest_phyjudge.judges.axes_batch import (
     digit_probs,
     verified_replies,
 )
-from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
-from pytest_phyjudge.judges.rows import Prefix, RowBatch, prefill
+from pytest_phyjudge.judges.local.rows import Prefix, RowBatch, prefill
 from pytest_phyjudge.judges.settings import JudgeConfig
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.loading import JudgePlan
+    from pytest_phyjudge.judges.local.loading import JudgePlan
 
 #: Everything up to this token is the same for every axis of one video.
 VISION_END = "<|vision_end|>"
 
 
 @dataclass(frozen=True)
-class _SharedPrefix:
+class SharedPrefix:
     """A video prefix run once (batch 1 when decoded from), the processor's inputs for it,
     and where it ends in the chat text."""
 
@@ -43,7 +44,7 @@ class _SharedPrefix:
 
 
 @dataclass(frozen=True)
-class _Clip:
+class PreparedClip:
     """One clip ready to judge: its decoded video and, per axis, the chat text (ending in the
     answer prefix under distribution scoring) and the prompt's hash."""
 
@@ -57,7 +58,14 @@ class _Clip:
 
 class LocalJudge(Judge):
     """PhyJudge run in-process with transformers + peft: the video prefix once, then every
-    axis in one batch, greedy replies verified (or decoded where they do not verify)."""
+    axis in one batch, greedy replies verified (or decoded where they do not verify).
+
+    Besides the Judge interface, a small public one for the code that runs the same model
+    its own way: one chat request (``completion.py``) uses ``chat_text``, ``encode`` and
+    ``generate_ids``; the tiny judge's reply-format training (``judges/tiny/training``) uses
+    ``prepare``, ``run_prefix``, ``token_encoder``, ``pad_id`` and ``digit_ids``. Everything
+    with a leading underscore is this class's own.
+    """
 
     def __init__(self, model: Any, processor: Any, *, plan: JudgePlan, device: str) -> None:
         self.model = model
@@ -77,12 +85,14 @@ class LocalJudge(Judge):
 
     # -- one video -------------------------------------------------------------------------
 
-    def _chat_text(self, messages: list[dict[str, Any]]) -> str:
+    def chat_text(self, messages: list[dict[str, Any]]) -> str:
+        """The chat text of ``messages`` as the model reads it: the processor's template, the
+        assistant's turn opened, thinking off (an empty think block), as the reference does."""
         return self.processor.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
         )
 
-    def _encode(self, decoded: DecodedVideo, text: str) -> Any:
+    def encode(self, decoded: DecodedVideo, text: str) -> Any:
         """Token ids and video tensors for ``text``, whose video placeholder gets expanded."""
         inputs = self.processor(
             text=[text],
@@ -95,7 +105,7 @@ class LocalJudge(Judge):
         )
         return inputs.to(self.model.device)
 
-    def _generate_ids(
+    def generate_ids(
         self, inputs: Any, cache: Any = None, max_new_tokens: int | None = None
     ) -> Any:
         """Greedy decoding, as the reference script does; ``cache`` holds an already-run prefix.
@@ -116,7 +126,7 @@ class LocalJudge(Judge):
         return out[0, inputs["input_ids"].shape[1] :]
 
     def _generate(self, inputs: Any, cache: Any = None) -> str:
-        new_tokens = self._generate_ids(inputs, cache)
+        new_tokens = self.generate_ids(inputs, cache)
         return self.processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
     def complete(
@@ -136,9 +146,7 @@ class LocalJudge(Judge):
         next tokens with their log-probabilities and generates that one token (what
         distribution scoring reads).
         """
-        from pytest_phyjudge.judges.local_complete import complete
-
-        return complete(
+        return completion.complete(
             self, messages, max_new_tokens=max_new_tokens, prefix=prefix, top_logprobs=top_logprobs
         )
 
@@ -153,9 +161,9 @@ class LocalJudge(Judge):
         cut = first.index(VISION_END) + len(VISION_END)
         if not all(t.startswith(first[:cut]) for t in texts.values()):  # pragma: no cover
             return None  # a template with text before the video
-        return self._encode(decoded, first[:cut]), cut
+        return self.encode(decoded, first[:cut]), cut
 
-    def _prefix(self, decoded: DecodedVideo, texts: dict[str, str]) -> _SharedPrefix | None:
+    def run_prefix(self, decoded: DecodedVideo, texts: dict[str, str]) -> SharedPrefix | None:
         """Run [system + video] once (None when some axis's text does not start with it).
 
         The rotary offset (``rope_deltas``) that the video prefill sets is kept, to be
@@ -173,11 +181,11 @@ class LocalJudge(Judge):
             out = self.model(**inputs, use_cache=True, logits_to_keep=1)
         cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         delta = int(self._rope_holder().rope_deltas.flatten()[0])
-        return _SharedPrefix(
+        return SharedPrefix(
             Prefix.single(cache, int(inputs["input_ids"].shape[1]), delta), inputs, cut
         )
 
-    def _axis_inputs(self, shared: _SharedPrefix, text: str) -> tuple[dict[str, Any], Any]:
+    def _axis_inputs(self, shared: SharedPrefix, text: str) -> tuple[dict[str, Any], Any]:
         """One axis's full inputs and a fresh copy of the prefix cache, ready to decode."""
         import copy
 
@@ -200,7 +208,9 @@ class LocalJudge(Judge):
         self._rope_holder().rope_deltas = torch.tensor([[delta]], device=self.model.device)
         return inputs, copy.deepcopy(shared.prefix.cache)
 
-    def _encoder(self) -> Any:
+    def token_encoder(self) -> Callable[[str], list[int]]:
+        """A function from text to its token ids, with no special tokens added: for text that
+        continues a prompt already encoded (an axis's rows after the shared prefix)."""
         tokenizer = self.processor.tokenizer
 
         def encode(text: str) -> list[int]:
@@ -208,7 +218,8 @@ class LocalJudge(Judge):
 
         return encode
 
-    def _pad_id(self) -> int:
+    def pad_id(self) -> int:
+        """The token that pads rows of unequal length (0 where the model names none)."""
         config = self.model.generation_config
         return config.pad_token_id if config.pad_token_id is not None else 0
 
@@ -220,28 +231,28 @@ class LocalJudge(Judge):
         distribution: bool,
     ) -> list[dict[str, Any]]:
         """Every axis of every clip in one batched pass over their prefixes (row i of
-        ``prefix`` is clip i's; see judges/axes_batch.py); greedy replies that cannot be
+        ``prefix`` is clip i's; see axes_batch.py); greedy replies that cannot be
         verified are decoded, that axis alone, over its clip's prefix alone."""
-        encode = self._encoder()
+        encode = self.token_encoder()
         prompts = {
             (i, axis): encode(text[cut:])
             for i, ((_, cut), clip) in enumerate(zip(heads, texts, strict=True))
             for axis, text in clip.items()
         }
-        batch = RowBatch(self.model, prefix, [i for i, _ in prompts], pad_id=self._pad_id())
+        batch = RowBatch(self.model, prefix, [i for i, _ in prompts], pad_id=self.pad_id())
         replies: list[dict[str, Any]] = [{} for _ in texts]
         if distribution:
             for (i, axis), probs in batched_distribution(
-                batch.feed, prompts, self._digit_ids()
+                batch.feed, prompts, self.digit_ids()
             ).items():
                 replies[i][axis] = probs
             return replies
         stops = self.model.generation_config.eos_token_id
         stops = [stops] if isinstance(stops, int) else list(stops or [])
-        reply = ReplyTokens(self._digit_ids(), stops, self.config.max_new_tokens)
+        reply = ReplyTokens(self.digit_ids(), stops, self.config.max_new_tokens)
         found = verified_replies(batch.feed, prompts, encode, reply)
         del batch  # its expanded cache, before any axis is decoded
-        alone: dict[int, _SharedPrefix] = {}
+        alone: dict[int, SharedPrefix] = {}
         for (i, axis), ids in found.items():
             if ids is not None:
                 text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
@@ -249,7 +260,7 @@ class LocalJudge(Judge):
                 continue
             if i not in alone:
                 one = prefix if len(heads) == 1 else prefix.row(i)
-                alone[i] = _SharedPrefix(one, *heads[i])
+                alone[i] = SharedPrefix(one, *heads[i])
             replies[i][axis] = (
                 self._generate(*self._axis_inputs(alone[i], texts[i][axis])),
                 DECODED,
@@ -269,9 +280,11 @@ class LocalJudge(Judge):
                 out = self.model(
                     input_ids=inputs["input_ids"][:, seen:], cache=cache, logits_to_keep=1
                 )
-        return digit_probs(out.logits[0, -1], self._digit_ids())
+        return digit_probs(out.logits[0, -1], self.digit_ids())
 
-    def _digit_ids(self) -> list[int]:
+    def digit_ids(self) -> list[int]:
+        """The token ids of the digits 1..5, in order (each digit is one token in Qwen's
+        tokenizers; a JudgeLoadError where not)."""
         tokenizer = self.processor.tokenizer
         ids = [tokenizer(str(d), add_special_tokens=False)["input_ids"] for d in range(1, 6)]
         if any(len(i) != 1 for i in ids):  # pragma: no cover - true of every Qwen tokenizer
@@ -290,15 +303,15 @@ class LocalJudge(Judge):
 
         shared = None
         if len(texts) > 1 and self.config.share_prefix:
-            shared = self._prefix(decoded, texts)
+            shared = self.run_prefix(decoded, texts)
         if shared is None:
-            return {axis: step(self._encode(decoded, text)) for axis, text in texts.items()}
+            return {axis: step(self.encode(decoded, text)) for axis, text in texts.items()}
         if self.config.batch_axes:
             head = [(shared.inputs, shared.cut)]
             return self._batched(shared.prefix, head, [texts], distribution)[0]
         return {axis: step(*self._axis_inputs(shared, text)) for axis, text in texts.items()}
 
-    def _clips_replies(self, clips: list[_Clip]) -> list[dict[str, Any]]:
+    def _clips_replies(self, clips: list[PreparedClip]) -> list[dict[str, Any]]:
         """Each clip's replies (see ``_replies``): with several clips, their prefixes in one
         batched prefill, then every axis of every clip in one batch over it."""
         config = self.config
@@ -307,14 +320,15 @@ class LocalJudge(Judge):
         if not together or any(head is None for head in heads):
             return [self._replies(clip.decoded, clip.texts) for clip in clips]
         ready = [head for head in heads if head is not None]
-        prefix = prefill(self.model, [inputs for inputs, _ in ready], pad_id=self._pad_id())
+        prefix = prefill(self.model, [inputs for inputs, _ in ready], pad_id=self.pad_id())
         distribution = config.distribution
         return self._batched(prefix, ready, [clip.texts for clip in clips], distribution)
 
-    def _prepare(
+    def prepare(
         self, video: Path, caption: str, axes: list[str], criteria: Mapping[str, str] | None
-    ) -> _Clip:
-        """Decode the clip and render its prompts; a clip that cannot be read raises here."""
+    ) -> PreparedClip:
+        """Decode the clip and render each axis's chat text, as judging it would; a clip
+        that cannot be read raises InputError here."""
         fps, max_pixels = self.config.fps, self.config.max_pixels
         distribution = self.config.distribution
         video_sha = sha256_file(video)
@@ -323,12 +337,12 @@ class LocalJudge(Judge):
         texts, prompt_sha = {}, {}
         for axis in axes:
             prompt = self.rubric.render(axis, caption, criteria=(criteria or {}).get(axis))
-            text = self._chat_text(prompt.messages(element))
+            text = self.chat_text(prompt.messages(element))
             texts[axis] = text + answer_prefix(axis) if distribution else text
             prompt_sha[axis] = prompt.sha256
-        return _Clip(video, caption, video_sha, decoded, texts, prompt_sha)
+        return PreparedClip(video, caption, video_sha, decoded, texts, prompt_sha)
 
-    def _results(self, clip: _Clip, replies: dict[str, Any], seconds: float) -> ClipOutcomes:
+    def _results(self, clip: PreparedClip, replies: dict[str, Any], seconds: float) -> ClipOutcomes:
         """The Judgment (or JudgeOutputError) of each axis's reply."""
         distribution = self.config.distribution
         results: ClipOutcomes = {}
@@ -358,7 +372,7 @@ class LocalJudge(Judge):
         axes: list[str],
         criteria: Mapping[str, str] | None,
     ) -> ClipOutcomes:
-        clip = self._prepare(video, caption, axes, criteria)
+        clip = self.prepare(video, caption, axes, criteria)
         started = time.perf_counter()
         replies = self._replies(clip.decoded, clip.texts)
         return self._results(clip, replies, (time.perf_counter() - started) / max(1, len(axes)))
@@ -366,14 +380,14 @@ class LocalJudge(Judge):
     def _score_clips(self, clips: list[ClipRequest]) -> list[ClipOutcomes]:
         """Several clips in one batch (``score_clips``); a clip that cannot be read gives its
         error for each of its axes, and the others are judged without it."""
-        prepared: list[_Clip | InputError] = []
+        prepared: list[PreparedClip | InputError] = []
         for request in clips:
             video, axes = Path(request.video), list(request.axes)
             try:
-                prepared.append(self._prepare(video, request.caption, axes, request.criteria))
+                prepared.append(self.prepare(video, request.caption, axes, request.criteria))
             except InputError as exc:
                 prepared.append(exc)
-        ready = [clip for clip in prepared if isinstance(clip, _Clip) and clip.texts]
+        ready = [clip for clip in prepared if isinstance(clip, PreparedClip) and clip.texts]
         started = time.perf_counter()
         replies = dict(zip(map(id, ready), self._clips_replies(ready), strict=True))
         seconds = (time.perf_counter() - started) / max(1, sum(len(c.texts) for c in ready))

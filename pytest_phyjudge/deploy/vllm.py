@@ -8,12 +8,8 @@ import shlex
 from pathlib import Path
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.judges.merge import PROVENANCE_FILE
+from pytest_phyjudge.judges.remote.contract import API_KEY_ENV, PROVENANCE_FILE, SERVED_MODEL_NAME
 
-#: The name the judge is served under (vLLM's ``--served-model-name``, and ``phyjudge serve``'s).
-SERVED_MODEL_NAME = "phyjudge"
-#: The servers' API key (vLLM's --api-key), read from the environment, never from a flag.
-API_KEY_ENV = "PHYJUDGE_API_KEY"
 DEFAULT_PORT = 8000
 #: vLLM's own default --data-parallel-rpc-port, printed so every node names the same one.
 DEFAULT_DATA_PARALLEL_RPC_PORT = 29550

@@ -9,7 +9,7 @@ from pytest_phyjudge.engine.judgment import Completion
 from pytest_phyjudge.engine.video import decode_video
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
 
 
 def complete(
@@ -41,7 +41,7 @@ def complete(
         fps=float(element.get("fps", judge.config.fps)),
         max_pixels=int(element.get("max_pixels", judge.config.max_pixels)),
     )
-    inputs = judge._encode(decoded, judge._chat_text(messages) + prefix)
+    inputs = judge.encode(decoded, judge.chat_text(messages) + prefix)
     prompt_tokens = int(inputs["input_ids"].shape[1])
     tokenizer = judge.processor.tokenizer
     if top_logprobs > 0:
@@ -53,7 +53,7 @@ def complete(
             (tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids, strict=True)
         )
         return Completion(top[0][0], prompt_tokens, 1, "length", top_logprobs=top)
-    new_tokens = judge._generate_ids(inputs, max_new_tokens=max_new_tokens)
+    new_tokens = judge.generate_ids(inputs, max_new_tokens=max_new_tokens)
     budget = max_new_tokens or judge.config.max_new_tokens
     return Completion(
         text=tokenizer.decode(new_tokens, skip_special_tokens=True),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_phyjudge._files import FileProblem, parse_json
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.server import JudgeServer
+    from pytest_phyjudge.deploy.server import JudgeServer
 
 #: The largest request body the server reads: a sampled clip is a few MB, base64 adds a
 #: third, so this leaves room for any real request and refuses one meant to exhaust memory.
@@ -214,15 +214,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         server = self.judge_server
-        with server._stats_lock:
-            server.requests += 1
-            server.in_flight += 1
-            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        server.request_began()
         try:
             self._chat(payload)
         finally:
-            with server._stats_lock:
-                server.in_flight -= 1
+            server.request_ended()
 
     def _chat(self, payload: bytes) -> None:
         server = self.judge_server
@@ -239,8 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error_json(500, f"the judge failed: {type(exc).__name__}: {exc}")
             return
         self.send_json(200, reply)
-        with server._stats_lock:
-            server.handling_seconds += time.perf_counter() - started
+        server.add_handling_time(time.perf_counter() - started)
 
 
 def _request_json(payload: bytes) -> Any:

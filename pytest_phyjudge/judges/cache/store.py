@@ -31,16 +31,16 @@ from typing import IO, Any
 
 from pytest_phyjudge._exceptions import CacheError, PhyJudgeError
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.judges.record import JudgeRecord
-from pytest_phyjudge.judges.settings import DEFAULT_KEYED_SETTINGS, PYTEST_SURFACE, Surface
-from pytest_phyjudge.judges.transfer import Imported, Importer
-from pytest_phyjudge.judges.trust import (
+from pytest_phyjudge.judges.cache.record import JudgeRecord
+from pytest_phyjudge.judges.cache.transfer import Imported, Importer
+from pytest_phyjudge.judges.cache.trust import (
     CacheWarning,
     cache_key,
     key_owner,
     keyed,
     settings_of,
 )
+from pytest_phyjudge.judges.settings import DEFAULT_KEYED_SETTINGS, PYTEST_SURFACE, Surface
 
 #: Names used from here; the checks themselves live in ``trust``.
 __all__ = ["CacheWarning", "Imported", "JudgmentCache", "Stored", "cache_key"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_phyjudge.engine.axes import ALL_AXES
+
 #: The full-attention layers' query and key norms start at this gain (Qwen3.5's is 1). At 1,
 #: an attention logit is at most sqrt(head_dim), too flat to single out one prompt token
 #: among a thousand video tokens; a LoRA cannot change a norm's gain.
@@ -39,8 +41,6 @@ def prepare_base(model: Any, tokenizer: Any) -> None:
     """Sharper full attention, recognisable axis tokens, quieter early layers, and the
     retrieval head (query head 0 of the last layer); ``model`` is changed in place."""
     import torch
-
-    from pytest_phyjudge.engine.axes import ALL_AXES
 
     text = model.model.language_model
     with torch.no_grad():

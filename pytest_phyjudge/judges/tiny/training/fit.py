@@ -1,13 +1,13 @@
 """Teach the tiny test judge PhyJudge's reply format, ``{"<axis>": d}``, in a minute on a CPU.
 
 A random tiny judge replies with noise, so greedy dry runs end in unparseable replies and the
-verified fast path (judges/axes_batch.py) never takes. Here its last layer's LoRA and its head
+verified fast path (judges/local/axes_batch.py) never takes. Here its last layer's LoRA and its head
 are fitted so that, after any rubric prompt, its greedy reply is the expected one. Its digits
 follow the axis and the clip's brightness: they are MEANINGLESS as physics scores.
 
 The earlier layers stay as built, so what enters the last layer never changes during training.
 It is captured once, through the judge's own code: each synthetic clip's prefix is run once,
-and each caption's axis rows continue it in one batched call (judges/rows.py). A training step
+and each caption's axis rows continue it in one batched call (judges/local/rows.py). A training step
 then computes the last layer's keys and values at every position but its queries, attention
 and head only at the few reply positions (``reply_logits``; a test checks that this equals the
 whole layer). The video's hidden states are noised, so that the reply does not hang on what a
@@ -19,22 +19,18 @@ axis verifies (README, "The format-trained tiny judge").
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_phyjudge.testing.format_rows import ClipRows, capture, write_clips
+from pytest_phyjudge.judges.tiny.layout import write_adapter
+from pytest_phyjudge.judges.tiny.training.rows import ClipRows, capture, write_clips
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import LocalJudge
+    from pytest_phyjudge.judges.local.judge import LocalJudge
 
-#: What this recipe is called; with a hash of the code that builds it, what a build is called
-#: (``build_id``): a folder built another way is rebuilt.
-RECIPE = "format-trained-v3"
-#: Written into the adapter folder: the build id and what training reached.
-MARKER_FILE = "format-training.json"
+#: The training's constants; they enter the tiny judge's build key (judges/tiny/recipe.py).
 TRAINING_STEPS = 300
 LEARNING_RATE = 2e-2
 ROWS_PER_STEP = 16
@@ -193,7 +189,7 @@ def train(judge: LocalJudge, clips: list[ClipRows]) -> dict:
         ),
     )
     generator = torch.Generator().manual_seed(TRAINING_SEED)
-    digits = torch.tensor([judge._digit_ids()])
+    digits = torch.tensor([judge.digit_ids()])
     loss = torch.tensor(0.0)
     for step in range(total):
         rows = clips[step % len(clips)]
@@ -250,11 +246,10 @@ def accuracy(judge: LocalJudge, clips: list[ClipRows]) -> float:
 
 def format_train(judge: LocalJudge, adapter_dir: Path, base_dir: Path) -> dict:
     """Fit ``judge`` (the tiny judge just built, loaded on the CPU), then write its LoRA into
-    ``adapter_dir`` and its head into ``base_dir``'s weights; returns what training reached."""
+    ``adapter_dir`` and its head into ``base_dir``'s weights; returns what training reached
+    (the builder marks the folder with it and the build key)."""
     import torch
     from safetensors.torch import load_file, save_file
-
-    from pytest_phyjudge.testing.tiny import write_adapter
 
     with tempfile.TemporaryDirectory(prefix="phyjudge-format-") as scratch:
         clips = [
@@ -268,32 +263,4 @@ def format_train(judge: LocalJudge, adapter_dir: Path, base_dir: Path) -> dict:
     tensors = load_file(weights)
     tensors["lm_head.weight"] = judge.model.get_base_model().lm_head.weight.detach().clone()
     save_file(tensors, weights, metadata={"format": "pt"})
-    marker = {"recipe": build_id(), "steps": TRAINING_STEPS, **reached}
-    (adapter_dir / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    return marker
-
-
-def build_id() -> str:
-    """RECIPE, and a hash of what makes the build: this code, the tiny judge's, and the torch
-    and transformers versions that run it."""
-    import hashlib
-    from importlib.metadata import PackageNotFoundError, version
-
-    from pytest_phyjudge.testing import format_model, format_rows, tiny
-
-    try:  # read, not imported: a light install can still tell a build apart
-        versions = f"{version('torch')} {version('transformers')}"
-    except PackageNotFoundError:
-        versions = "no torch"
-    digest = hashlib.sha256(versions.encode())
-    for module in (__file__, format_model.__file__, format_rows.__file__, tiny.__file__):
-        digest.update(Path(module).read_bytes())
-    return f"{RECIPE}-{digest.hexdigest()[:10]}"
-
-
-def trained_recipe(adapter_dir: Path) -> str | None:
-    """The build id of a format-trained tiny judge in ``adapter_dir``, if any."""
-    try:
-        return json.loads((adapter_dir / MARKER_FILE).read_text(encoding="utf-8"))["recipe"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    return {"steps": TRAINING_STEPS, **reached}

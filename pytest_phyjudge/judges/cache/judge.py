@@ -31,10 +31,10 @@ from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.base import ClipOutcomes, ClipRequest, Judge
-from pytest_phyjudge.judges.record import JudgeRecord
+from pytest_phyjudge.judges.cache.record import JudgeRecord
+from pytest_phyjudge.judges.cache.store import JudgmentCache, Stored
+from pytest_phyjudge.judges.cache.trust import CacheWarning, cache_key, keyed, reply_problem
 from pytest_phyjudge.judges.settings import CACHE_MODES, PYTEST_SURFACE, CacheMode, Surface
-from pytest_phyjudge.judges.store import JudgmentCache, Stored
-from pytest_phyjudge.judges.trust import CacheWarning, cache_key, keyed, reply_problem
 
 #: What a cache that cannot be written raises: sqlite errors (read-only, locked, broken),
 #: the disk (full, gone) and the cache's own errors (a folder that cannot be made).

@@ -14,9 +14,9 @@ from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
 from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
 from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE
 from pytest_phyjudge.engine.rubric import TEMPLATE_FILE
+from pytest_phyjudge.judges.local.loading import plan_judge
+from pytest_phyjudge.judges.remote.contract import PROVENANCE_FILE
 from pytest_phyjudge.judges.settings import torch_dtype_name
-
-PROVENANCE_FILE = "phyjudge_provenance.json"
 
 
 def merge_adapter(
@@ -32,8 +32,6 @@ def merge_adapter(
     shards, the processor and its chat template, the generation config, the adapter's
     rubric files, and ``phyjudge_provenance.json`` naming the adapter, revision, weights
     sha256 and base. Returns ``out``."""
-    from pytest_phyjudge.judges.loading import plan_judge
-
     require_local("Merging the adapter into its base", MODEL_MODULES)
     import torch
     from peft import PeftModel

@@ -1,76 +1,42 @@
-"""The tiny test judge: a small model of PhyJudge's real layout, so the real loading and
-scoring path runs end to end on a CPU in seconds. ITS SCORES ARE MEANINGLESS.
+"""The tiny judge: a small model of PhyJudge's real layout, so the real loading and scoring
+path runs end to end on a CPU in seconds. ITS SCORES ARE MEANINGLESS.
 
-Random as built; ``trained=True`` then fits it to reply in PhyJudge's format (see
-format_training.py), which is what ``--phyjudge-judge tiny`` and ``--judge tiny`` use."""
+Random as built; ``trained=True`` then fits it to reply in PhyJudge's format (training/), which
+is what ``--phyjudge-judge tiny`` and ``--judge tiny`` use through ``ensure_tiny_judge``, built
+once per machine under the recipe's build key (recipe.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from pytest_phyjudge.engine.adapter import TINY_NOTICE, is_tiny_judge
+from pytest_phyjudge.engine.axes import ALL_AXES
 from pytest_phyjudge.engine.extras import MODEL_MODULES, peft_quietly, require_local
-from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE, infer_py_source
-from pytest_phyjudge.engine.rubric import TEMPLATE_FILE, bundled_constants, bundled_template_data
+from pytest_phyjudge.engine.rubric import load_rubric
+from pytest_phyjudge.judges.local.loading import load_judge
+from pytest_phyjudge.judges.tiny.layout import name_base, write_adapter
+from pytest_phyjudge.judges.tiny.recipe import (
+    BUILD,
+    CHAT_TEMPLATE,
+    LORA_TARGETS,
+    SPECIAL_TOKENS,
+    build_id,
+    mark_trained,
+    trained_recipe,
+)
+from pytest_phyjudge.judges.tiny.training.fit import format_train
+from pytest_phyjudge.judges.tiny.training.start import prepare_adapter, prepare_base
 
 if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local import LocalJudge
-
-_SPECIAL_TOKENS = [
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-]
-
-# ChatML, as Qwen models use it; a video item becomes the three vision tokens, and
-# enable_thinking=False leaves an empty think block after the assistant header.
-_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "<|im_start|>{{ message.role }}\n"
-    "{%- if message.content is string -%}{{ message.content }}"
-    "{%- else -%}{%- for item in message.content -%}"
-    "{%- if item.type == 'video' or 'video' in item -%}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{%- elif item.type == 'image' or 'image' in item -%}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{%- elif item.type == 'text' -%}{{ item.text }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "<|im_end|>\n"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n"
-    "{%- if enable_thinking is defined and enable_thinking is false -%}"
-    "<think>\n\n</think>\n\n{%- endif -%}{%- endif -%}"
-)
-
-# The LoRA targets of the real adapter's language tower: attention, linear attention, MLP.
-_LORA_TARGETS = (
-    r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|in_proj_qkv|in_proj_z|"
-    r"in_proj_b|in_proj_a|out_proj|gate_proj|up_proj|down_proj)"
-)
+    from pytest_phyjudge.judges.local.judge import LocalJudge
 
 
 def _rubric_corpus() -> list[str]:
     """Text like what the judge reads: every axis's prompt for a few captions."""
-    from pytest_phyjudge.engine.axes import ALL_AXES
-    from pytest_phyjudge.engine.rubric import load_rubric
-
     rubric = load_rubric(None)
     captions = [
         "A ball rolls down a ramp and knocks over a block.",
@@ -84,7 +50,9 @@ def _rubric_corpus() -> list[str]:
     ]
 
 
-def _tiny_tokenizer(text_tokenizer: str = "bytes", *, axis_tokens: bool = False) -> Any:
+def tiny_tokenizer(text_tokenizer: str = "bytes", *, axis_tokens: bool = False) -> Any:
+    """Qwen3.5's tokenizer over one token per byte (``"bpe"``: merges learnt from rubric text)
+    with Qwen's special tokens; ``axis_tokens`` adds one token per axis name."""
     from transformers import AddedToken
     from transformers.convert_slow_tokenizer import bytes_to_unicode
     from transformers.models.qwen3_5 import Qwen3_5Tokenizer
@@ -100,19 +68,18 @@ def _tiny_tokenizer(text_tokenizer: str = "bytes", *, axis_tokens: bool = False)
     elif text_tokenizer != "bytes":
         raise ValueError(f"text_tokenizer must be 'bytes' or 'bpe', not {text_tokenizer!r}")
     tokenizer.add_special_tokens(
-        {"additional_special_tokens": [AddedToken(t, special=True) for t in _SPECIAL_TOKENS]}
+        {"additional_special_tokens": [AddedToken(t, special=True) for t in SPECIAL_TOKENS]}
     )
     tokenizer.add_tokens([AddedToken("<think>", special=False), AddedToken("</think>")])
     if axis_tokens:
         # One token per axis name, so that naming the axis in a reply is one copy, not a
         # spelling; plain (not special) tokens, so replies decode to the same text.
-        from pytest_phyjudge.engine.axes import ALL_AXES
-
         tokenizer.add_tokens([AddedToken(axis, normalized=False) for axis in ALL_AXES])
     return tokenizer
 
 
-def _tiny_processor(tokenizer: Any) -> Any:
+def tiny_processor(tokenizer: Any) -> Any:
+    """Qwen3-VL's processor (image and video) around ``tokenizer``, with the ChatML template."""
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     common = {
@@ -126,7 +93,7 @@ def _tiny_processor(tokenizer: Any) -> Any:
         image_processor=Qwen2VLImageProcessor(**common),
         video_processor=Qwen3VLVideoProcessor(**common),
         tokenizer=tokenizer,
-        chat_template=_CHAT_TEMPLATE,
+        chat_template=CHAT_TEMPLATE,
     )
 
 
@@ -208,7 +175,7 @@ def build_tiny_judge(
 
     ``trained=True`` then fits the last layer's LoRA and the head for a few hundred CPU steps
     (about a minute) so that greedy replies are ``{"<axis>": d}``, with digits that follow
-    the axis and the clip's brightness (format_training.py). Still meaningless as scores.
+    the axis and the clip's brightness (training/fit.py). Still meaningless as scores.
     """
     require_local("Building the tiny test judge", MODEL_MODULES)
     import torch
@@ -221,13 +188,11 @@ def build_tiny_judge(
     adapter_dir.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(seed)
-    tokenizer = _tiny_tokenizer(text_tokenizer, axis_tokens=trained)
-    processor = _tiny_processor(tokenizer)
+    tokenizer = tiny_tokenizer(text_tokenizer, axis_tokens=trained)
+    processor = tiny_processor(tokenizer)
     config = _tiny_config(tokenizer, hidden, layers)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
     if trained:
-        from pytest_phyjudge.testing.format_model import prepare_base
-
         prepare_base(model, tokenizer)
     model.generation_config = GenerationConfig(
         eos_token_id=config.text_config.eos_token_id,
@@ -242,50 +207,29 @@ def build_tiny_judge(
         r=lora_rank,
         lora_alpha=2 * lora_rank,
         lora_dropout=0.0,
-        target_modules=_LORA_TARGETS,
+        target_modules=LORA_TARGETS,
         init_lora_weights=False,
     )
     with peft_quietly():
         peft_model = get_peft_model(model, lora)
     if trained:
-        from pytest_phyjudge.testing.format_model import prepare_adapter
-
         prepare_adapter(peft_model)
     write_adapter(peft_model, adapter_dir, base_dir)
     if trained:
-        from pytest_phyjudge.judges.loading import load_judge
-        from pytest_phyjudge.testing.format_training import format_train
-
         judge = load_judge(adapter_dir, device="cpu")
         try:
-            format_train(judge, adapter_dir, base_dir)
+            reached = format_train(judge, adapter_dir, base_dir)
         finally:
             judge.close()
+        built = {
+            "seed": seed,
+            "hidden": hidden,
+            "layers": layers,
+            "lora_rank": lora_rank,
+            "text_tokenizer": text_tokenizer,
+        }
+        mark_trained(adapter_dir, reached, build_id(built))
     return adapter_dir
-
-
-def write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
-    """The LoRA, an adapter_config.json naming ``base_dir``, and the rubric files, as a real
-    PhyJudge snapshot lays them out."""
-    peft_model.save_pretrained(adapter_dir, safe_serialization=True)
-    _name_base(adapter_dir, base_dir)
-    (adapter_dir / TEMPLATE_FILE).write_text(
-        yaml.safe_dump(bundled_template_data(), sort_keys=False, allow_unicode=True),
-        encoding="utf-8",
-    )
-    (adapter_dir / CONSTANTS_FILE).write_text(
-        infer_py_source(bundled_constants()), encoding="utf-8"
-    )
-    (adapter_dir / "README.md").write_text(TINY_NOTICE + "\n", encoding="utf-8")
-
-
-def _name_base(adapter_dir: Path, base_dir: Path) -> None:
-    """Point the adapter's config at ``base_dir`` (an absolute path, as the real loader
-    resolves a local base)."""
-    config_file = adapter_dir / "adapter_config.json"
-    config = json.loads(config_file.read_text())
-    config["base_model_name_or_path"] = str(base_dir.resolve())
-    config_file.write_text(json.dumps(config, indent=2))
 
 
 def ensure_tiny_judge(folder: str | Path, *, trained: bool = True) -> Path:
@@ -307,23 +251,19 @@ def ensure_tiny_judge(folder: str | Path, *, trained: bool = True) -> Path:
         with _build_lock(source):
             if not _is_ready(source / "adapter", trained=True):
                 shutil.rmtree(source, ignore_errors=True)
-                build_tiny_judge(source, trained=True)
+                build_tiny_judge(source, trained=True, **BUILD)
         _into_place(source, Path(folder))
     return adapter_dir
 
 
 def machine_folder() -> Path:
     """Where the format-trained tiny judge is built once for this machine and user."""
-    from pytest_phyjudge.testing.format_training import build_id
-
     user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
     return Path(tempfile.gettempdir()) / f"pytest-phyjudge-tiny-{user}" / build_id()
 
 
 def _is_ready(adapter_dir: Path, trained: bool) -> bool:
     """A complete tiny judge there, format-trained by today's recipe when ``trained``."""
-    from pytest_phyjudge.testing.format_training import build_id, trained_recipe
-
     complete = is_tiny_judge(adapter_dir) and (adapter_dir / "adapter_config.json").is_file()
     return complete and (not trained or trained_recipe(adapter_dir) == build_id())
 
@@ -343,7 +283,7 @@ def _into_place(source: Path, folder: Path) -> None:
     try:
         for part in ("base", "adapter"):
             shutil.copytree(source / part, staging / part)
-        _name_base(staging / "adapter", folder / "base")
+        name_base(staging / "adapter", folder / "base")
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
     finally:
@@ -353,7 +293,5 @@ def _into_place(source: Path, folder: Path) -> None:
 def load_tiny_judge(folder: str | Path, **options: Any) -> LocalJudge:
     """Build the tiny judge in ``folder`` (once; reused when already there) and load it on
     the CPU through the real loading path. Its scores are meaningless."""
-    from pytest_phyjudge.judges.loading import load_judge
-
     options.setdefault("device", "cpu")
     return load_judge(ensure_tiny_judge(folder), **options)
