@@ -19,7 +19,12 @@ import pytest_phyjudge
 
 PACKAGE = Path(pytest_phyjudge.__file__).parent
 #: Subpackages that any code may use: pure values and logic, no pytest and no model.
-PURE = ("pytest_phyjudge.engine", "pytest_phyjudge.regression", "pytest_phyjudge.reporting")
+PURE = (
+    "pytest_phyjudge.engine",
+    "pytest_phyjudge.regression",
+    "pytest_phyjudge.reporting",
+    "pytest_phyjudge.scores",
+)
 HEAVY = ("torch", "transformers", "peft", "accelerate", "decord", "qwen_vl_utils")
 
 
