@@ -146,8 +146,9 @@ def test_score_dir_names_a_degenerate_judge(
     (tmp_path / "degenerate_judges.py").write_text(
         "from pytest_phyjudge import ScriptedJudge\n\n"
         "def reply(axis, caption, video):\n"
+        "    n = int(video.stem[1:])\n"
         "    if axis == 'PTV':\n"
-        "        return 'no idea' if int(video.stem[1:]) % 4 == 0 else 1 + int(video.stem[1:]) % 5\n"
+        "        return 'no idea' if n % 4 == 0 else 1 + n % 5\n"
         "    return 4\n\n"
         "def make():\n"
         "    return ScriptedJudge(reply)\n"
