@@ -19,6 +19,7 @@ from pytest_phyjudge.judges.base import ClipRequest
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.settings import JudgeSettings
 from pytest_phyjudge.reporting.checks import rendered_prompt
+from pytest_phyjudge.reporting.health import JudgeWarning, judge_health, replies_of_outcomes
 from pytest_phyjudge.scores import VideoResult, build_scores
 
 Pair = tuple[dict[str, Any], Path]
@@ -35,6 +36,11 @@ def _write_scores(out: Path, document: dict[str, Any]) -> None:
             "writable location and run again: what was judged so far is kept in the judgment "
             "cache (unless --cache-mode off)."
         ) from exc
+
+
+def _health(results: Sequence[VideoResult]) -> list[JudgeWarning]:
+    """The degenerate-judge warnings over every clip's replies (``reporting.health``)."""
+    return judge_health(r for result in results for r in replies_of_outcomes(result.outcomes))
 
 
 class BatchRun:
@@ -118,6 +124,7 @@ class BatchRun:
 
         self.generator = generator
         results: list[VideoResult] = []
+        warned: list[JudgeWarning] = []
         meta = {**self.meta, "generator": generator}
         started, judged_before, failed_before = time.monotonic(), self.judged, self.failed_axes
         pool = ThreadPoolExecutor(self.in_flight(paired), thread_name_prefix="phyjudge-video")
@@ -135,6 +142,9 @@ class BatchRun:
             for result in bar:
                 self._count(result)
                 results.append(result)
+                if len(results) == len(paired):  # the last write: the judge's health too
+                    warned = _health(results)
+                    meta["judge_warnings"] = [w.to_dict() for w in warned]
                 _write_scores(out, build_scores(results, meta))
                 minutes = max(time.monotonic() - started, 1e-9) / 60
                 bar.set_postfix(
@@ -151,6 +161,8 @@ class BatchRun:
             f"({self.failed_axes - failed_before} failed; {self.hits} from the cache so far)",
             file=sys.stderr,
         )
+        for warning in warned:
+            print(f"judge warning: {terminal_text(warning.message)}", file=sys.stderr)
 
     def close(self) -> None:
         self.judge.close()

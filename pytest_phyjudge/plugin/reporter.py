@@ -25,6 +25,7 @@ from pytest_phyjudge.plugin.sheet_files import (
 from pytest_phyjudge.plugin.state import PhyJudgeState
 from pytest_phyjudge.reporting.baseline_run import BaselineRequest, settle_baseline
 from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.health import judge_health, replies_of_checks
 from pytest_phyjudge.reporting.html import write_html_report
 from pytest_phyjudge.reporting.run_report import build_report, identities
 from pytest_phyjudge.reporting.sheets import case_key
@@ -329,6 +330,7 @@ class PhyJudgeReporter:
             return
         tr.section("phyjudge")
         self.summary_judges(tr)
+        self.summary_health(tr)
         self.summary_axes(tr)
         if quiet:  # -q: the axis table only, as pytest's own summaries shrink; problems show
             for text, red in self._problems():
@@ -349,6 +351,12 @@ class PhyJudgeReporter:
                 continue
             note = f"  ({TINY_WARNING})" if tiny else ""
             tr.write_line(f"judge: {identity.describe()}{note}", red=tiny, bold=tiny)
+
+    def summary_health(self, tr: Any) -> None:
+        """An axis on which the judge looks degenerate (``reporting.health``): shown even
+        with -q, as a question (the verdicts stand; a warning never fails the run)."""
+        for warning in judge_health(replies_of_checks(self.checks)):
+            tr.write_line(f"judge warning: {warning.message}", yellow=True, bold=True)
 
     def summary_axes(self, tr: Any) -> None:
         if self.checks:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.health import judge_health, replies_of_checks
 from pytest_phyjudge.reporting.tables import axis_rows
 from pytest_phyjudge.scores import VideoResult, build_scores
 
@@ -137,6 +138,7 @@ def build_report(
         "scores_meaningless": any(j.kind in ("tiny", "scripted") for j in found),
         "settings": {"judge": settings, "plugin": dict(plugin_settings)},
         "run": dict(run),
+        "judge_warnings": [w.to_dict() for w in judge_health(replies_of_checks(checks))],
     }
     document = build_scores(results, meta)
     document["num_checks"] = len(checks)

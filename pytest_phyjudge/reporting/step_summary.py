@@ -21,6 +21,7 @@ from pytest_phyjudge._escape import markdown_code, markdown_text, terminal_text
 from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge._files import not_a_file
 from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.health import judge_health, replies_of_checks
 from pytest_phyjudge.reporting.render import markdown_table
 from pytest_phyjudge.reporting.run_report import identities
 from pytest_phyjudge.reporting.tables import TINY_WARNING, axis_rows, axis_table, verdict_text
@@ -90,6 +91,8 @@ def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
     for identity in identities(checks):
         note = f" **({TINY_WARNING})**" if identity.kind == "tiny" else ""
         lines.append(f"Judge: {markdown_text(identity.describe())}{note}")
+    for warning in judge_health(replies_of_checks(checks)):
+        lines.append(f"**Judge warning:** {markdown_text(warning.message)}")
     head, body = axis_table(axis_rows(checks))
     lines += ["", *markdown_table(head, body, left=2)]
     lines += _failures(checks) + _baseline(checks)

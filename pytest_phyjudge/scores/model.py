@@ -59,6 +59,10 @@ class RunMeta:
     scores_meaningless: bool | None = None
     settings: Mapping[str, Any] | None = None
     run: Mapping[str, Any] | None = None
+    #: The axes on which the judge looked degenerate (``reporting.health``): one mapping
+    #: each (``axis``, ``kind``, ``judgments``, ``count``, ``digit``, ``message``). Absent
+    #: in older documents: an optional field that older readers ignore needs no version.
+    judge_warnings: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_checked(cls, meta: Mapping[str, Any] | None) -> RunMeta:
@@ -74,6 +78,7 @@ class RunMeta:
             scores_meaningless=meta.get("scores_meaningless"),
             settings=meta.get("settings"),
             run=meta.get("run"),
+            judge_warnings=tuple(meta.get("judge_warnings") or ()),
         )
 
     @property

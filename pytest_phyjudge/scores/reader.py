@@ -192,6 +192,21 @@ class _Reader:
             if not isinstance(judge, dict):
                 raise self.wrong(path, judge, "a judge (an object)")
             self.fields(judge, path, TEXT, "kind", "adapter", "revision", "base", "adapter_sha256")
+        self.judge_warnings(meta)
+
+    def judge_warnings(self, meta: Mapping[str, Any]) -> None:
+        """``meta.judge_warnings``: the degenerate-judge warnings the HTML page shows."""
+        listed = (lambda v: isinstance(v, list), "a list of judge warnings")
+        self.fields(meta, "meta", listed, "judge_warnings")
+        for i, warning in enumerate(meta.get("judge_warnings") or []):
+            path = f"meta.judge_warnings[{i}]"
+            if not isinstance(warning, dict):
+                raise self.wrong(path, warning, 'a judge warning ({"axis": ..., "message": ...})')
+            self.fields(warning, path, STRING, "axis", "kind", "message", needed=True)
+            if warning["axis"] not in ALL_AXES:
+                raise self.wrong(f"{path}.axis", warning["axis"], "one of the judge's axes")
+            self.fields(warning, path, (INTEGER[0], "a whole number"), "judgments", "count")
+            self.fields(warning, path, WHOLE, "digit")
 
     def read(self, data: Any) -> ScoresDocument:
         if not isinstance(data, dict) or not isinstance(data.get("results"), list):

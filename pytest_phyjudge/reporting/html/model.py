@@ -93,6 +93,8 @@ class ReportView:
     axes: tuple[SummaryRow, ...]
     domains: tuple[SummaryRow, ...]
     cases: tuple[CaseView, ...]
+    #: The degenerate-judge warnings of ``meta.judge_warnings``: one line each, at the top.
+    judge_warnings: tuple[str, ...] = ()
 
 
 def _describe(judge: Mapping[str, Any]) -> str:
@@ -252,6 +254,7 @@ def report_view(
         axes=tuple(by_axis),
         domains=tuple(by_domain),
         cases=tuple(cases),
+        judge_warnings=tuple(str(w["message"]) for w in meta.judge_warnings),
     )
 
 
