@@ -39,6 +39,12 @@ if HAS_LOCAL:
     import qwen_vl_utils  # noqa: F401
     import torch
     import torch._dynamo  # noqa: F401  (first imported lazily by video resizing; registers ops)
+    import transformers.utils.logging
+
+    # transformers gives its loggers a handler on the sys.stderr of the moment it first logs.
+    # Made here, that is the session's stream; made inside a pytester run, it would be that
+    # run's capture, closed afterwards, and every later warning would print a logging error.
+    transformers.utils.logging.get_verbosity()
 
 #: Fixtures that bring up a model in this process.
 _LOCAL_FIXTURES = {"tiny_adapter", "tiny_judge", "trained_tiny_adapter", "trained_tiny_judge"}
