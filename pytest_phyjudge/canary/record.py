@@ -15,6 +15,7 @@ from pytest_phyjudge.canary.model import SETTING_NAMES, Reading, Setup
 from pytest_phyjudge.engine.judgment import Judgment, portable_name
 from pytest_phyjudge.judges.base import ClipRequest, Judge
 from pytest_phyjudge.judges.factory import build_judge
+from pytest_phyjudge.judges.local.judge import LocalJudge
 from pytest_phyjudge.judges.settings import JudgeSettings
 
 #: The libraries whose versions a canary records, where installed.
@@ -126,22 +127,28 @@ def observe(
     *,
     clock: Callable[[], float],
 ) -> Observation:
-    """``asks`` judged greedy and then with the digit distribution, each pass on its own
-    judge made from ``settings`` with the cache off (one loaded at a time)."""
+    """``asks`` judged greedy and then with the digit distribution, on judges made from
+    ``settings`` with the cache off: one in-process model serves both passes (its scoring
+    switched between them), any other judge is made again for the second."""
     started = clock()
     passes: dict[str, list[Judgment | PhyJudgeError]] = {}
-    setup: Setup | None = None
-    prompts: list[str] = []
-    for scoring in ("greedy", "distribution"):
-        judge = build_judge(settings.replace(scoring=scoring, cache_mode="off", cache_dir=None))
-        try:
-            passes[scoring] = _judge_pass(judge, asks)
-            if setup is None:
-                setup = describe_setup(judge, settings)
-                prompts = [judge.rubric.render(a.axis, a.caption).sha256 for a in asks]
-        finally:
+    judge = build_judge(settings.replace(scoring="greedy", cache_mode="off", cache_dir=None))
+    try:
+        prompts = [judge.rubric.render(a.axis, a.caption).sha256 for a in asks]
+        passes["greedy"] = _judge_pass(judge, asks)
+        setup = describe_setup(judge, settings)
+        if isinstance(judge, LocalJudge):
+            # Its scoring is read on every call: the model already loaded serves both passes
+            # (loading PhyJudge-9B twice would cost minutes).
+            judge.config = replace(judge.config, scoring="distribution")
+        else:
             judge.close()
-    assert setup is not None
+            judge = build_judge(
+                settings.replace(scoring="distribution", cache_mode="off", cache_dir=None)
+            )
+        passes["distribution"] = _judge_pass(judge, asks)
+    finally:
+        judge.close()
     answers = []
     for ask, greedy, dist, prompt_sha in zip(
         asks, passes["greedy"], passes["distribution"], prompts, strict=True
