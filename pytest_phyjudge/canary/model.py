@@ -93,7 +93,12 @@ class Setup:
 
     def describe(self) -> str:
         model = None if self.server is None else self.server.get("model")
-        return self.judge.describe() + (f", served as {model}" if model else "")
+        sha = self.judge.adapter_sha256
+        return (
+            self.judge.describe()
+            + (f" [adapter sha256 {sha[:12]}]" if sha else "")
+            + (f", served as {model}" if model else "")
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
