@@ -237,3 +237,11 @@ def test_the_tiny_judge_recorded_then_checked_shows_the_same_behaviour(capsys, f
     assert "same behaviour:" in text
     pooled = next(line for line in text.splitlines() if line.startswith("all "))
     assert pooled.split()[1:] == ["2", "1.00", "0.000", "0.000"]
+
+
+def test_the_drift_exit_code_is_documented(capsys):
+    from pytest_phyjudge.cli.exits import EPILOG, EXIT_DRIFT
+
+    assert EXIT_DRIFT == 7 and "7 the judge drifted from its recorded canaries" in EPILOG
+    code, out, _ = run_cli(capsys, "canary", "check", "--help")
+    assert code == 0 and "--max-tv" in out and "repeat exactly" in out
