@@ -19,12 +19,15 @@ EXIT_LOAD = 4
 EXIT_BACKEND = 5
 #: ``cache import``: judgments differ from the ones stored under their keys (``--replace``).
 EXIT_CONFLICT = 6
+#: ``canary check``: the judge no longer answers the canaries as recorded.
+EXIT_DRIFT = 7
 EXIT_INTERRUPTED = 130
 
 EPILOG = (
     "Exit codes: 0 ok, 1 significant regression (compare --fail-on-regression), 2 usage or "
     "bad input, 3 unparseable judge reply, 4 judge could not be loaded, 5 judge servers gave "
-    "no answer, 6 cache import conflicts with stored judgments (cache import --replace)."
+    "no answer, 6 cache import conflicts with stored judgments (cache import --replace), "
+    "7 the judge drifted from its recorded canaries (canary check)."
 )
 
 

@@ -15,7 +15,7 @@ from pytest_phyjudge._exceptions import (
     PhyJudgeError,
     RubricError,
 )
-from pytest_phyjudge.cli import cache, compare, leaderboard, report, score, serve
+from pytest_phyjudge.cli import cache, canary, compare, leaderboard, report, score, serve
 from pytest_phyjudge.cli.exits import (
     EPILOG,
     EXIT_BACKEND,
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (score, serve, compare, leaderboard, report, cache):
+    for group in (score, serve, compare, leaderboard, report, cache, canary):
         group.add_commands(commands)
     return parser
 

@@ -143,6 +143,27 @@ def pair_clips(
     return groups, stray
 
 
+def paired_clips(
+    videos: str | Path, prompt_set: str | Path
+) -> tuple[list[dict[str, Any]], dict[str | None, Pairs], list[Path]]:
+    """``--videos`` and ``--prompts`` read and paired (``score-dir`` and ``canary record``):
+    the prompts, the clips paired with them by generator, and the clips that match none. An
+    InputError when the folder is none or no clip matches a prompt."""
+    from pytest_phyjudge.suites import load_prompt_set
+
+    folder = Path(videos)
+    if not folder.is_dir():
+        raise InputError(f"--videos {str(folder)!r} is not a folder of .mp4 files.")
+    prompts = load_prompt_set(prompt_set)
+    groups, stray = pair_clips(folder, prompts)
+    if not groups:
+        raise InputError(
+            f"No video in {str(folder)!r} matches a prompt id of {str(prompt_set)!r}; name the "
+            "files <id>.mp4 or <generator>__<id>.mp4 after the prompts' 'video' field."
+        )
+    return prompts, groups, stray
+
+
 def results_files(
     out: Path, groups: dict[str | None, Pairs], order: dict[str, int]
 ) -> list[tuple[str | None, Pairs, Path]]:
@@ -178,23 +199,13 @@ def check_out_location(out: Path) -> None:
 
 def run_score_dir(args: argparse.Namespace) -> int:
     from pytest_phyjudge.cli.batch import BatchRun
-    from pytest_phyjudge.suites import load_prompt_set
 
-    folder = Path(args.videos)
-    if not folder.is_dir():
-        raise InputError(f"--videos {str(folder)!r} is not a folder of .mp4 files.")
-    prompts = load_prompt_set(args.prompts)
     metrics = (
         list(GENERAL_METRICS) if args.metrics is None else [check_metric(m) for m in args.metrics]
     )
     only_laws = None if args.laws is None else {check_law(law) for law in args.laws}
     check_out_location(Path(args.out))
-    groups, stray = pair_clips(folder, prompts)
-    if not groups:
-        raise InputError(
-            f"No video in {str(folder)!r} matches a prompt id of {args.prompts!r}; name the "
-            "files <id>.mp4 or <generator>__<id>.mp4 after the prompts' 'video' field."
-        )
+    prompts, groups, stray = paired_clips(args.videos, args.prompts)
     run = BatchRun(args, judge_settings(args), metrics, only_laws)
     try:
         order = {prompt["id"]: i for i, prompt in enumerate(prompts)}
