@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge.engine.adapter import TINY_NOTICE
+from pytest_phyjudge.judges import factory
+from pytest_phyjudge.judges.settings import JudgeSettings
+from pytest_phyjudge.judges.tiny import build as tiny_build
+from pytest_phyjudge.judges.tiny.build import machine_folder
 from pytest_phyjudge.judges.tiny.layout import write_adapter
+from pytest_phyjudge.judges.tiny.recipe import build_id, mark_trained
+from pytest_phyjudge.plugin.options import Options
+
+pytest_plugins = "pytester"
 
 
 class _CardReadingModel:
@@ -33,3 +41,54 @@ def test_saving_the_tiny_adapter_says_nothing_about_an_empty_card(tmp_path, capl
     with caplog.at_level(logging.WARNING, logger="huggingface_hub"):
         _CardReadingModel().save_pretrained(adapter)
     assert "metadata block was not found" in caplog.text
+
+
+# --------------------------------------------------------------------------- no cacheprovider
+
+
+def test_without_the_cacheprovider_the_tiny_judge_is_not_placed_in_the_cwd(pytester):
+    config = pytester.parseconfigure("-p", "no:cacheprovider", "--phyjudge-judge", "tiny")
+    judge = Options.from_config(config).judge
+    assert judge.tiny_folder is None  # the factory then uses the per-machine build folder
+    with_cache = pytester.parseconfigure("--phyjudge-judge", "tiny")
+    assert Options.from_config(with_cache).judge.tiny_folder.name == "phyjudge-tiny"
+
+
+def test_the_factory_uses_the_machine_folder_when_no_tiny_folder_is_given(monkeypatch):
+    asked: list[Path] = []
+
+    def ensure(folder: Path) -> Path:
+        asked.append(Path(folder))
+        raise _Stop
+
+    monkeypatch.setattr(factory, "ensure_tiny_judge", ensure)
+    with pytest.raises(_Stop):
+        factory.plan_judge_for(JudgeSettings(judge="tiny", cache_mode="off"))
+    assert asked == [machine_folder()]
+
+
+def test_the_machine_folder_itself_is_built_in_place_without_a_copy(monkeypatch, tmp_path):
+    machine = tmp_path / "machine" / "format-trained-v0-abc"
+    monkeypatch.setattr(tiny_build, "machine_folder", lambda: machine)
+    monkeypatch.setattr(tiny_build, "require_local", lambda *a: None)
+    builds: list[Path] = []
+
+    def build(folder: Path, **_: object) -> Path:
+        builds.append(Path(folder))
+        adapter = Path(folder) / "adapter"
+        adapter.mkdir(parents=True)
+        (adapter / "README.md").write_text(TINY_NOTICE + "\n", encoding="utf-8")
+        (adapter / "adapter_config.json").write_text("{}", encoding="utf-8")
+        mark_trained(adapter, {}, build_id())
+        return adapter
+
+    monkeypatch.setattr(tiny_build, "build_tiny_judge", build)
+    monkeypatch.setattr(tiny_build, "_into_place", lambda *a: pytest.fail("copied onto itself"))
+    assert tiny_build.ensure_tiny_judge(machine) == machine / "adapter"
+    assert builds == [machine]
+    assert tiny_build.ensure_tiny_judge(machine) == machine / "adapter"  # ready: no rebuild
+    assert builds == [machine]
+
+
+class _Stop(Exception):
+    """Ends a planning run once the folder it asked for is known."""

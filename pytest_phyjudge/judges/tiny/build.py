@@ -248,6 +248,10 @@ def ensure_tiny_judge(folder: str | Path, *, trained: bool = True) -> Path:
             build_tiny_judge(folder)
             return adapter_dir
         source = machine_folder()
+        if Path(folder).absolute() == source.absolute():  # no pytest cache to copy it into
+            shutil.rmtree(source, ignore_errors=True)
+            build_tiny_judge(source, trained=True, **BUILD)
+            return adapter_dir
         with _build_lock(source):
             if not _is_ready(source / "adapter", trained=True):
                 shutil.rmtree(source, ignore_errors=True)
