@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,46 @@ def test_the_machine_folder_itself_is_built_in_place_without_a_copy(monkeypatch,
 
 class _Stop(Exception):
     """Ends a planning run once the folder it asked for is known."""
+
+
+# --------------------------------------------------------------------------- old tiny builds
+
+
+def test_old_tiny_builds_are_pruned_to_the_newest_few_and_only_ours(tmp_path):
+    from filelock import FileLock
+
+    base = tmp_path / "pytest-phyjudge-tiny-0"
+    names = [f"format-trained-v3-{n:010x}" for n in range(6)]
+    for age, name in enumerate(names):
+        (base / name / "adapter").mkdir(parents=True)
+        os.utime(base / name, (1_000_000 + age, 1_000_000 + age))  # the last is the newest
+    current = base / "format-trained-v4-aaaaaaaaaaaa"
+    (current / "adapter").mkdir(parents=True)
+    os.utime(current, (1, 1))  # the one in use is kept however old it looks
+    outside = tmp_path / "outside"
+    (outside / "keep.txt").parent.mkdir()
+    (outside / "keep.txt").write_text("not ours", encoding="utf-8")
+    (base / "format-trained-v3-ffffffffff").symlink_to(outside, target_is_directory=True)
+    (base / "notes").mkdir()
+    held = FileLock(str(base / names[0]) + ".lock")
+    with held:  # another process is copying the oldest build: left alone
+        deleted = tiny_build.prune_old_builds(current, keep=3)
+    assert sorted(p.name for p in deleted) == names[1:4]
+    left = {p.name for p in base.iterdir() if not p.name.endswith(".lock")}
+    assert left == {
+        names[0],
+        names[4],
+        names[5],
+        current.name,
+        "format-trained-v3-ffffffffff",
+        "notes",
+    }
+    assert (outside / "keep.txt").read_text(encoding="utf-8") == "not ours"
+
+
+def test_builds_outside_our_base_folder_are_never_pruned(tmp_path):
+    base = tmp_path / "somewhere"
+    for n in range(5):
+        (base / f"format-trained-v3-{n:010x}").mkdir(parents=True)
+    assert tiny_build.prune_old_builds(base / "format-trained-v3-0000000000", keep=1) == []
+    assert len(list(base.iterdir())) == 5
