@@ -348,7 +348,7 @@ class PhyJudgeReporter:
             if quiet and not tiny:
                 continue
             note = f"  ({TINY_WARNING})" if tiny else ""
-            tr.write_line(f"judge: {identity.describe()}{note}", red=tiny, bold=tiny)
+            tr.write_line(f"judge: {identity.describe(portable=True)}{note}", red=tiny, bold=tiny)
 
     def summary_axes(self, tr: Any) -> None:
         if self.checks:

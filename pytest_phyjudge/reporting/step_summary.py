@@ -89,7 +89,7 @@ def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
     lines = [f"### phyjudge: {len(checks)} checks, {failed} failed", ""]
     for identity in identities(checks):
         note = f" **({TINY_WARNING})**" if identity.kind == "tiny" else ""
-        lines.append(f"Judge: {markdown_text(identity.describe())}{note}")
+        lines.append(f"Judge: {markdown_text(identity.describe(portable=True))}{note}")
     head, body = axis_table(axis_rows(checks))
     lines += ["", *markdown_table(head, body, left=2)]
     lines += _failures(checks) + _baseline(checks)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from pytest_phyjudge.engine.adapter import TINY_NOTICE
+from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges import factory
 from pytest_phyjudge.judges.settings import JudgeSettings
 from pytest_phyjudge.judges.tiny import build as tiny_build
@@ -16,6 +19,7 @@ from pytest_phyjudge.judges.tiny.build import machine_folder
 from pytest_phyjudge.judges.tiny.layout import write_adapter
 from pytest_phyjudge.judges.tiny.recipe import build_id, mark_trained
 from pytest_phyjudge.plugin.options import Options
+from pytest_phyjudge.reporting.html.render import write_html_report
 
 pytest_plugins = "pytester"
 
@@ -136,3 +140,33 @@ def test_builds_outside_our_base_folder_are_never_pruned(tmp_path):
         (base / f"format-trained-v3-{n:010x}").mkdir(parents=True)
     assert tiny_build.prune_old_builds(base / "format-trained-v3-0000000000", keep=1) == []
     assert len(list(base.iterdir())) == 5
+
+
+# --------------------------------------------------------------------------- judge paths
+
+
+_MACHINE_ADAPTER = '/tmp/pytest-of-ci/"x<y"/phyjudge-tiny/adapter'
+_MACHINE_BASE = "/tmp/pytest-of-ci/phyjudge-tiny/base"
+
+
+def test_the_html_page_names_a_local_judge_portably_with_its_path_in_a_tooltip(tmp_path):
+    document = {
+        "meta": {"judge": {"kind": "tiny", "adapter": _MACHINE_ADAPTER, "base": _MACHINE_BASE}},
+        "results": [{"video": "v1", "prompt": "p", "checks": {"SA": {"score": 3}}}],
+    }
+    page = (write_html_report(document, tmp_path / "html", base=tmp_path)).read_text("utf-8")
+    code = re.search(r"judge: (<code[^>]*>[^<]*</code>)", page)
+    assert code is not None
+    assert ">adapter on base (tiny)</code>" in code.group(1)
+    title = html.unescape(re.search(r'title="([^"]*)"', code.group(1)).group(1))
+    assert title == f"{_MACHINE_ADAPTER} on {_MACHINE_BASE} (tiny)"
+    hub = {"meta": {"judge": {"kind": "local", "adapter": "org/PhyJudge-9B", "base": "Qwen/B"}}}
+    hub["results"] = document["results"]
+    page = write_html_report(hub, tmp_path / "hub", base=tmp_path).read_text("utf-8")
+    assert "<code>org/PhyJudge-9B on Qwen/B (local)</code>" in page  # nothing cut: no tooltip
+
+
+def test_the_terminal_and_ci_summaries_name_a_local_judge_portably():
+    identity = JudgeIdentity(kind="tiny", adapter=_MACHINE_ADAPTER, base=_MACHINE_BASE)
+    assert identity.describe(portable=True) == "adapter on base (tiny)"
+    assert identity.describe() == f"{_MACHINE_ADAPTER} on {_MACHINE_BASE} (tiny)"
