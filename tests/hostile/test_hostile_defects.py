@@ -170,3 +170,27 @@ def test_the_terminal_and_ci_summaries_name_a_local_judge_portably():
     identity = JudgeIdentity(kind="tiny", adapter=_MACHINE_ADAPTER, base=_MACHINE_BASE)
     assert identity.describe(portable=True) == "adapter on base (tiny)"
     assert identity.describe() == f"{_MACHINE_ADAPTER} on {_MACHINE_BASE} (tiny)"
+
+
+# --------------------------------------------------------------------------- contact sheets
+
+_THREE_CASES = """\
+videos: clips/{id}.mp4
+defaults: {metrics: [SA]}
+cases:
+  - {id: one, prompt: A ball falls.}
+  - {id: two, prompt: A cup tips.}
+  - {id: three, prompt: A lamp glows.}
+"""
+
+
+def test_clips_that_are_not_videos_get_one_no_sheet_warning_with_the_count(pytester, kit):
+    kit.conftest()
+    kit.suite(_THREE_CASES)
+    for name in ("one", "two", "three"):
+        kit.clip(name)
+    result = pytester.runpytest("--phyjudge-report", "out/scores.json")
+    result.assert_outcomes(passed=3)
+    said = [line for line in result.outlines if "no contact sheet" in line]
+    assert len(said) == 1, said
+    assert "no contact sheet for 3 cases; the first, " in said[0]
