@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import os
 import re
@@ -19,6 +20,12 @@ from pytest_phyjudge.judges.tiny.build import machine_folder
 from pytest_phyjudge.judges.tiny.layout import write_adapter
 from pytest_phyjudge.judges.tiny.recipe import build_id, mark_trained
 from pytest_phyjudge.plugin.options import Options
+from pytest_phyjudge.regression.compare import compare, read_report
+from pytest_phyjudge.reporting.compare_view import (
+    comparison_json,
+    comparison_markdown,
+    comparison_text,
+)
 from pytest_phyjudge.reporting.html.render import write_html_report
 
 pytest_plugins = "pytester"
@@ -194,3 +201,37 @@ def test_clips_that_are_not_videos_get_one_no_sheet_warning_with_the_count(pytes
     said = [line for line in result.outlines if "no contact sheet" in line]
     assert len(said) == 1, said
     assert "no contact sheet for 3 cases; the first, " in said[0]
+
+
+# --------------------------------------------------------------------------- compare's nulls
+
+
+def _phyground(path: Path, scores: list[tuple[int | None, int | None]]) -> Path:
+    rows = [
+        {
+            "video": f"v{i}",
+            "SA": sa,
+            "PTV": 3,
+            "persistence": None,  # null in every row: not asked, not counted
+            "physical": {"laws": {"gravity": {"score": law}}},
+        }
+        for i, (sa, law) in enumerate(scores)
+    ]
+    path.write_text(json.dumps({"results": rows}), encoding="utf-8")
+    return path
+
+
+def test_compare_counts_the_null_scores_per_axis_in_every_output(tmp_path):
+    a = _phyground(tmp_path / "a.json", [(4, 3), (None, 3), (None, None), (5, 2)])
+    b = _phyground(tmp_path / "b.json", [(4, None), (3, 3), (2, 2), (5, 2)])
+    result = compare(read_report(a), read_report(b))
+    assert result.unscored == {"A": {"SA": 2, "gravity": 1}, "B": {"gravity": 1}}
+    said = "not scored (null, left out): A: SA 2, gravity 1; B: gravity 1"
+    assert said in comparison_text(result)
+    assert said in comparison_markdown(result)
+    assert comparison_json(result)["unscored"] == result.unscored
+    clean = tmp_path / "clean.json"
+    _phyground(clean, [(4, 3), (3, 3)])
+    quiet = compare(read_report(clean), read_report(clean))
+    assert quiet.unscored == {}
+    assert not any("not scored" in line for line in comparison_text(quiet))
