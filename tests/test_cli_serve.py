@@ -8,12 +8,14 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
 from test_cli import run_cli
 
 from pytest_phyjudge import ScriptedJudge
+from pytest_phyjudge.deploy.server import JudgeServer
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
 CAPTION = "A ball falls onto a table."
@@ -116,10 +118,34 @@ def test_phyjudge_serve_runs_the_tiny_judge_over_http(trained_tiny_adapter, synt
         process.wait(timeout=30)
 
 
+class _HoldUntil:
+    """A ``before_reply`` hook that holds each request until ``count`` requests are held at
+    once (or, once, ``deadline`` seconds pass), then lets every request through: how many a
+    client keeps in flight is then measured without depending on how threads are scheduled."""
+
+    def __init__(self, count: int, deadline: float = 20.0) -> None:
+        self.count, self.deadline = count, deadline
+        self.held = self.most = 0
+        self.gave_up = False
+        self._changed = threading.Condition()
+
+    def __call__(self, exchange: object) -> bool:
+        with self._changed:
+            self.held += 1
+            self.most = max(self.most, self.held)
+            self._changed.notify_all()
+            done = lambda: self.most >= self.count or self.gave_up  # noqa: E731
+            if not self._changed.wait_for(done, timeout=self.deadline):
+                self.gave_up = True  # the client keeps fewer in flight: fail soon, not late
+                self._changed.notify_all()
+            self.held -= 1
+        return False  # the judge answers
+
+
 def test_score_dir_over_http_keeps_several_videos_in_flight(capsys, tmp_path):
-    """A scripted judge served in parallel, each request held 0.2 s: with --concurrency 6
-    and 2 axes a video, requests of several videos overlap; the report keeps the prompt
-    set's order, and a second run comes from the cache without any request."""
+    """A scripted judge served in parallel, each request held until 6 are in flight: with
+    --concurrency 6 and 2 axes a video, requests of 3 videos overlap; the report keeps the
+    prompt set's order, and a second run comes from the cache without any request."""
     from pytest_phyjudge.testing import write_test_video
 
     videos = tmp_path / "videos"
@@ -133,14 +159,14 @@ def test_score_dir_over_http_keeps_several_videos_in_flight(capsys, tmp_path):
     prompts.write_text(json.dumps({"prompts": entries}))
     out = tmp_path / "scores.json"
     judge = ScriptedJudge({"*": 4, "gravity": 2}, name="dir-scripted")
-    with FaultyJudgeServer(judge, serial=False) as server:
-        server.faults.always(Fault("delay", seconds=0.2))
+    hold = _HoldUntil(6)
+    with JudgeServer(judge, serial=False, before_reply=hold) as server:
         args = ["score-dir", "--videos", str(videos), "--prompts", str(prompts)]
         args += ["--out", str(out), "--metrics", "SA", "--cache", str(tmp_path / "cache")]
         code, _, err = run_cli(capsys, *args, "--url", server.url, "--concurrency", "6")
         assert code == 0, err
         assert server.requests == 12
-        assert server.max_in_flight > 2  # more than one video's axes at once
+        assert hold.most == server.max_in_flight == 6  # 3 videos' axes at once
         report = json.loads(out.read_text())
         assert [r["video"] for r in report["results"]] == ids
         assert all(

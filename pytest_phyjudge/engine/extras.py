@@ -65,15 +65,37 @@ def require_local(what: str, modules: tuple[str, ...] = MODEL_MODULES) -> None:
         )
 
 
+#: What huggingface_hub logs when peft reads an adapter's README.md that has no YAML header.
+_EMPTY_CARD = "Repo card metadata block was not found"
+_CARD_LOGGER = "huggingface_hub.repocard"
+
+
+class _NoEmptyCardNotice(logging.Filter):
+    """Drops huggingface_hub's notice that a model card has no metadata block, nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _EMPTY_CARD not in record.getMessage()
+
+
 @contextmanager
 def peft_quietly() -> Iterator[None]:
-    """Wrap a PeftModel being built: peft reads a transformers property deprecated in v5, a
-    FutureWarning on every load that users can do nothing about."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
-        )
-        yield
+    """Wrap a PeftModel being built or saved: peft reads a transformers property deprecated
+    in v5, a FutureWarning on every load, and saving reads the adapter's README.md (the tiny
+    judge's notice has no YAML header), which huggingface_hub reports as an empty card: both
+    notices users can do nothing about."""
+    card_logger = logging.getLogger(_CARD_LOGGER)
+    card_filter = _NoEmptyCardNotice()
+    card_logger.addFilter(card_filter)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message=r"`is_gradient_checkpointing` is deprecated",
+                category=FutureWarning,
+            )
+            yield
+    finally:
+        card_logger.removeFilter(card_filter)
 
 
 #: What transformers says, at a model's first forward on a CPU, once per missing fast kernel.

@@ -39,10 +39,14 @@ class JudgeIdentity:
     base: str | None = None
     adapter_sha256: str | None = None
 
-    def describe(self) -> str:
+    def describe(self, *, portable: bool = False) -> str:
+        """``adapter@revision on base (kind)``; ``portable``: local folders by their last
+        component (reports read on other machines, where this machine's paths mean nothing)."""
+        adapter = portable_name(self.adapter) if portable else self.adapter
+        base = portable_name(self.base) if portable else self.base
         rev = f"@{self.revision}" if self.revision else ""
-        base = f" on {self.base}" if self.base else ""
-        return f"{self.adapter}{rev}{base} ({self.kind})"
+        on = f" on {base}" if base else ""
+        return f"{adapter}{rev}{on} ({self.kind})"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import tempfile
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,14 +41,13 @@ from pytest_phyjudge.judges.settings import (
     JudgeSettings,
     Surface,
 )
-from pytest_phyjudge.judges.tiny import ensure_tiny_judge
+from pytest_phyjudge.judges.tiny import ensure_tiny_judge, machine_folder
 
 if TYPE_CHECKING:
     from pytest_phyjudge.judges.local.loading import JudgePlan
     from pytest_phyjudge.judges.remote.judge import RemotePlan
 
 #: Where the tiny judge is built when no folder is given.
-DEFAULT_TINY_FOLDER = Path(tempfile.gettempdir()) / "pytest-phyjudge-tiny"
 #: Paths whose frames are not the user's code, in a traceback shown to the user.
 _NOT_USER_CODE = (str(Path(__file__).parents[1]), "/_pytest/", "/pluggy/")
 
@@ -170,7 +168,7 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
 
     adapter: str | Path = settings.adapter
     if settings.is_tiny:
-        adapter = ensure_tiny_judge(settings.tiny_folder or DEFAULT_TINY_FOLDER)
+        adapter = ensure_tiny_judge(settings.tiny_folder or machine_folder())
     return plan_judge(
         adapter,
         revision=None if settings.is_tiny else settings.revision,

@@ -150,7 +150,7 @@ class Options:
                 ),
                 PYTEST_SURFACE,
                 cache_dir=values.get("cache") or _default_cache_dir(config),
-                tiny_folder=_pytest_cache_dir(config, TINY_DIR_NAME),
+                tiny_folder=_tiny_folder(config),
             )
             generators = parse_generator_lines(config.getini(INI_OPTION))
         except InputError as exc:
@@ -237,6 +237,14 @@ def _pytest_cache_dir(config: pytest.Config, name: str) -> Path:
         configured = ""
     folder = Path(os.path.expanduser(configured or ".pytest_cache"))
     return Path(config.rootpath, folder, "d", name)
+
+
+def _tiny_folder(config: pytest.Config) -> Path | None:
+    """Under pytest's cache dir; without the cacheprovider (``-p no:cacheprovider``) None: the
+    judge's per-machine build folder is used as it is, and nothing is written here."""
+    if not config.pluginmanager.has_plugin("cacheprovider"):
+        return None
+    return _pytest_cache_dir(config, TINY_DIR_NAME)
 
 
 def _default_cache_dir(config: pytest.Config) -> Path:

@@ -21,6 +21,7 @@ from pytest_phyjudge.plugin.sheet_files import (
     prune_sheets,
     sheets_folder,
     sheets_place,
+    warn_missed_sheets,
 )
 from pytest_phyjudge.plugin.state import PhyJudgeState
 from pytest_phyjudge.reporting.baseline_run import BaselineRequest, settle_baseline
@@ -86,7 +87,7 @@ def attach_checks(state: PhyJudgeState, item: pytest.Item, report: pytest.TestRe
         key = case_key(check)
         if key not in state.sheets:
             # Named by the whole case key: one test checking several clips gets one each.
-            made = make_sheet(check, folder, place.prefix)
+            made = make_sheet(check, folder, place.prefix, state.sheets_missed)
             state.sheets[key] = None if made is None else str(place.root / made)
         check.sheet = state.sheets[key]
         if check.sheet and not check.passed and item.config.pluginmanager.hasplugin("html"):
@@ -273,6 +274,7 @@ class PhyJudgeReporter:
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.checks += self.state.pop_all_checks()
+        warn_missed_sheets(self.state)
         self._add_junit_properties()
         self.write(exitstatus, session)
         self._settle_baseline(session, exitstatus)
@@ -350,7 +352,7 @@ class PhyJudgeReporter:
             if quiet and not tiny:
                 continue
             note = f"  ({TINY_WARNING})" if tiny else ""
-            tr.write_line(f"judge: {identity.describe()}{note}", red=tiny, bold=tiny)
+            tr.write_line(f"judge: {identity.describe(portable=True)}{note}", red=tiny, bold=tiny)
 
     def summary_health(self, tr: Any) -> None:
         """An axis on which the judge looks degenerate (``reporting.health``): shown even

@@ -19,16 +19,39 @@ from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.sheets import case_nodeid, sheet_for_case
 
 
-def make_sheet(check: Check, folder: OwnedFolder, prefix: str) -> str | None:
+def make_sheet(
+    check: Check, folder: OwnedFolder, prefix: str, missed: list[tuple[str, str]] | None = None
+) -> str | None:
+    """The case's sheet, None when none can be made: a warning at once, or noted in
+    ``missed`` (said once at the end by :func:`warn_missed_sheets`)."""
     try:
         return sheet_for_case(check, folder, prefix)
     except Exception as exc:  # a sheet is a convenience: never fail a test over it
+        if missed is not None:
+            missed.append((case_nodeid(check), describe_error(exc)))
+            return None
         warnings.warn(
             f"pytest-phyjudge: no contact sheet for {case_nodeid(check)} ({describe_error(exc)}).",
             pytest.PytestWarning,
             stacklevel=1,
         )
         return None
+
+
+def warn_missed_sheets(state: PhyJudgeState) -> None:
+    """One warning for every case without a sheet (a suite whose stand-in clips are not
+    videos misses them all): the count, and the first case with its reason."""
+    if not state.sheets_missed:
+        return
+    count = len(state.sheets_missed)
+    first, why = state.sheets_missed[0]
+    which = f"{first} ({why})" if count == 1 else f"{count} cases; the first, {first}: {why}"
+    warnings.warn(
+        f"pytest-phyjudge: no contact sheet for {which}.",
+        pytest.PytestWarning,
+        stacklevel=1,
+    )
+    state.sheets_missed.clear()
 
 
 def html_extra(report: pytest.TestReport, sheet: Path) -> None:

@@ -97,6 +97,8 @@ class PhyJudgeState:
         self._checks: dict[str, list[Check]] = {}
         #: Each case's contact sheet (None: none could be made), made by its first item.
         self.sheets: dict[tuple[str | None, ...], str | None] = {}
+        #: The cases no sheet could be made for, and why: said once at the end, with the count.
+        self.sheets_missed: list[tuple[str, str]] = []
         self.current_item: pytest.Item | None = None
         self.judge_loads = 0
         self.cache_stats: tuple[CacheStats, str, Path] | None = None

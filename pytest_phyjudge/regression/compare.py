@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.engine.axes import ALL_AXES
+from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS
 from pytest_phyjudge.regression import stats
 from pytest_phyjudge.regression.baseline import describe_judge, same_judge
 from pytest_phyjudge.scores import (
@@ -56,6 +56,9 @@ class ScoreSet:
     columns: Mapping[str, ScoreColumn]
     judge: Mapping[str, Any] | None = None
     label: str = ""
+    #: Per axis, how many cases hold a null score there (asked, not scored: PhyGround files
+    #: write them); left out of every statistic, counted so that the output can say so.
+    unscored: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -107,6 +110,12 @@ class Comparison:
         return [r for r in self.rows if r.regression]
 
     @property
+    def unscored(self) -> dict[str, dict[str, int]]:
+        """The null scores per axis of each side (only the sides and axes that have any)."""
+        sides = {"A": self.a.unscored, "B": self.b.unscored}
+        return {side: dict(counts) for side, counts in sides.items() if counts}
+
+    @property
     def alpha(self) -> float:
         return 1 - self.confidence
 
@@ -123,7 +132,29 @@ def scores_from_document(document: ScoresDocument) -> ScoreSet:
         columns=document.columns,
         judge=meta.judge,
         label=meta.label or Path(document.name).stem,
+        unscored=_null_scores(document.results, document.columns),
     )
+
+
+def _null_scores(
+    results: Iterable[Mapping[str, Any]], scored: Mapping[str, ScoreColumn]
+) -> dict[str, int]:
+    """Per axis the run scores somewhere (in ``scored``), the rows that hold it with a null
+    score (a general metric, a law under ``physical.laws`` or a check), in the rubric's order
+    of axes. An axis null in every row was not asked for: not counted."""
+    counts: dict[str, int] = {}
+    for row in results:
+        for metric in GENERAL_METRICS:
+            if metric in row and row[metric] is None:
+                counts[metric] = counts.get(metric, 0) + 1
+        laws = (row.get("physical") or {}).get("laws") or {}
+        checks = row.get("checks") or {}
+        for axis, entry in (*laws.items(), *checks.items()):
+            if isinstance(entry, Mapping) and entry.get("score", 0) is None:
+                counts[axis] = counts.get(axis, 0) + 1
+    counts = {axis: n for axis, n in counts.items() if axis in scored}
+    order = [axis for axis in ALL_AXES if axis in counts]
+    return {axis: counts[axis] for axis in order + sorted(set(counts) - set(order))}
 
 
 def scores_from_report(data: Any, name: str) -> ScoreSet:

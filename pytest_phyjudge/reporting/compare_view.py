@@ -85,12 +85,23 @@ def _shared_line(c: Comparison) -> str:
     return f"shared cases: {c.shared_cases} (only in A: {c.only_a}, only in B: {c.only_b})"
 
 
+def _unscored_line(c: Comparison, name: Any = str) -> str | None:
+    """How many null scores ("not scored") each side holds per axis, left out of the
+    statistics; ``name`` escapes an axis for the medium. None when there are none."""
+    sides = [
+        f"{side}: " + ", ".join(f"{name(axis)} {n}" for axis, n in counts.items())
+        for side, counts in c.unscored.items()
+    ]
+    return "not scored (null, left out): " + "; ".join(sides) if sides else None
+
+
 def comparison_text(c: Comparison) -> list[str]:
     """The terminal table: who A and B are, how, the rows, the verdict."""
     lines = [
         f"A: {c.a.title}" + ("" if c.a.title == c.a.name else f"  ({c.a.name})"),
         f"B: {c.b.title}" + ("" if c.b.title == c.b.name else f"  ({c.b.name})"),
         f"{_shared_line(c)}; {method_line(c)}",
+        *filter(None, [_unscored_line(c)]),
         *c.notes,
     ]
     return [
@@ -107,6 +118,7 @@ def comparison_markdown(c: Comparison) -> list[str]:
         f"### phyjudge compare: {a} (A) vs {b} (B)",
         "",
         f"{_shared_line(c)}. {method_line(c)[0].upper()}{method_line(c)[1:]}.",
+        *filter(None, [_unscored_line(c, markdown_text)]),
         *(f"> {markdown_text(note)}" for note in c.notes),
         "",
         *markdown_table(_columns(c), _body(c)),
@@ -125,6 +137,7 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
         "shared_cases": c.shared_cases,
         "only_a": c.only_a,
         "only_b": c.only_b,
+        "unscored": c.unscored,
         "notes": list(c.notes),
         "axes": [asdict(r) for r in c.rows],
         "overall": asdict(c.overall),

@@ -69,7 +69,7 @@ def case_clips(check: Check) -> list[tuple[str, Path]]:
 
 def case_title(check: Check) -> str:
     """The sheet's heading: the case, its judge, and the whole caption."""
-    judge = f"   judge: {check.judge.describe()}" if check.judge is not None else ""
+    judge = f"   judge: {check.judge.describe(portable=True)}" if check.judge is not None else ""
     return f"{case_nodeid(check)}{judge}\n{check.caption}"
 
 

@@ -90,7 +90,7 @@ def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
     lines = [f"### phyjudge: {len(checks)} checks, {failed} failed", ""]
     for identity in identities(checks):
         note = f" **({TINY_WARNING})**" if identity.kind == "tiny" else ""
-        lines.append(f"Judge: {markdown_text(identity.describe())}{note}")
+        lines.append(f"Judge: {markdown_text(identity.describe(portable=True))}{note}")
     for warning in judge_health(replies_of_checks(checks)):
         lines.append(f"**Judge warning:** {markdown_text(warning.message)}")
     head, body = axis_table(axis_rows(checks))

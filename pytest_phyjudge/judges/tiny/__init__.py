@@ -11,6 +11,6 @@ under the recipe's build key (``recipe.py``) and copied into ``folder``.
 
 from __future__ import annotations
 
-from pytest_phyjudge.judges.tiny.build import ensure_tiny_judge
+from pytest_phyjudge.judges.tiny.build import ensure_tiny_judge, machine_folder
 
-__all__ = ["ensure_tiny_judge"]
+__all__ = ["ensure_tiny_judge", "machine_folder"]

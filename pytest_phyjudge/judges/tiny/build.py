@@ -8,6 +8,7 @@ once per machine under the recipe's build key (recipe.py)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ from pytest_phyjudge.judges.tiny.recipe import (
     BUILD,
     CHAT_TEMPLATE,
     LORA_TARGETS,
+    NAME,
     SPECIAL_TOKENS,
     build_id,
     mark_trained,
@@ -248,10 +250,16 @@ def ensure_tiny_judge(folder: str | Path, *, trained: bool = True) -> Path:
             build_tiny_judge(folder)
             return adapter_dir
         source = machine_folder()
+        if Path(folder).absolute() == source.absolute():  # no pytest cache to copy it into
+            shutil.rmtree(source, ignore_errors=True)
+            build_tiny_judge(source, trained=True, **BUILD)
+            prune_old_builds(source)
+            return adapter_dir
         with _build_lock(source):
             if not _is_ready(source / "adapter", trained=True):
                 shutil.rmtree(source, ignore_errors=True)
                 build_tiny_judge(source, trained=True, **BUILD)
+                prune_old_builds(source)
         _into_place(source, Path(folder))
     return adapter_dir
 
@@ -260,6 +268,42 @@ def machine_folder() -> Path:
     """Where the format-trained tiny judge is built once for this machine and user."""
     user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
     return Path(tempfile.gettempdir()) / f"pytest-phyjudge-tiny-{user}" / build_id()
+
+
+#: Builds of other keys kept beside the newest (older library versions, older recipes).
+KEEP_BUILDS = 3
+#: The base folder's name, and a build's name in it (as recipe.build_key names them).
+_BASE_NAME = re.compile(r"pytest-phyjudge-tiny-[\w.-]+")
+_BUILD_NAME = re.compile(rf"{re.escape(NAME)}-v\d+-[0-9a-f]{{8,64}}")
+
+
+def prune_old_builds(current: Path, keep: int = KEEP_BUILDS) -> list[Path]:
+    """Delete all but the ``keep`` newest builds beside ``current`` (a few MB each, one per
+    build key, so one per library upgrade): only folders named as our builds, in a base folder
+    named as ours, never ``current``, never a symlink; each under its own build lock, and
+    skipped when another process holds it. Returns what was deleted."""
+    from filelock import FileLock, Timeout
+
+    base = current.parent
+    if not _BASE_NAME.fullmatch(base.name) or base.is_symlink():
+        return []
+    builds = []
+    for entry in base.iterdir():
+        if entry.name == current.name or not _BUILD_NAME.fullmatch(entry.name):
+            continue
+        if entry.is_symlink() or not entry.is_dir():
+            continue
+        builds.append((entry.lstat().st_mtime, entry))
+    builds.sort(reverse=True)
+    deleted = []
+    for _, entry in builds[max(keep - 1, 0) :]:  # ``current`` is one of the kept
+        try:
+            with FileLock(str(entry) + ".lock", timeout=0):
+                shutil.rmtree(entry)
+        except (Timeout, OSError):
+            continue  # being built or copied by another process, or not ours to delete
+        deleted.append(entry)
+    return deleted
 
 
 def _is_ready(adapter_dir: Path, trained: bool) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from pytest_phyjudge.engine.adapter import TINY_NOTICE
+from pytest_phyjudge.engine.extras import peft_quietly
 from pytest_phyjudge.engine.infer_constants import CONSTANTS_FILE, infer_py_source
 from pytest_phyjudge.engine.rubric import TEMPLATE_FILE, bundled_constants, bundled_template_data
 
@@ -18,7 +19,8 @@ from pytest_phyjudge.engine.rubric import TEMPLATE_FILE, bundled_constants, bund
 def write_adapter(peft_model: Any, adapter_dir: Path, base_dir: Path) -> None:
     """The LoRA, an adapter_config.json naming ``base_dir``, and the rubric files, as a real
     PhyJudge snapshot lays them out."""
-    peft_model.save_pretrained(adapter_dir, safe_serialization=True)
+    with peft_quietly():  # saving re-reads the notice README.md: an "empty card" notice
+        peft_model.save_pretrained(adapter_dir, safe_serialization=True)
     name_base(adapter_dir, base_dir)
     (adapter_dir / TEMPLATE_FILE).write_text(
         yaml.safe_dump(bundled_template_data(), sort_keys=False, allow_unicode=True),

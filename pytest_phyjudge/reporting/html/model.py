@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from pytest_phyjudge.engine.axes import ALL_AXES, DOMAIN_TITLES, domain_of
+from pytest_phyjudge.engine.judgment import portable_name
 from pytest_phyjudge.scores import AxisRecord, ResultRow, RunMeta, ScoresDocument, check_scores
 
 #: Judge kinds whose scores say nothing about the clip.
@@ -87,7 +88,7 @@ class SummaryRow:
 class ReportView:
     title: str
     created: str | None
-    judges: tuple[str, ...]
+    judges: tuple[JudgeLabel, ...]
     #: Set for a tiny or scripted judge: the page says so at the top.
     notice: str | None
     axes: tuple[SummaryRow, ...]
@@ -97,10 +98,25 @@ class ReportView:
     judge_warnings: tuple[str, ...] = ()
 
 
-def _describe(judge: Mapping[str, Any]) -> str:
-    rev = f"@{judge['revision']}" if judge.get("revision") else ""
-    base = f" on {judge['base']}" if judge.get("base") else ""
-    return f"{judge.get('adapter', '?')}{rev}{base} ({judge.get('kind', '?')})"
+@dataclass(frozen=True)
+class JudgeLabel:
+    """A judge as the page names it: local folders by their last component (the page is read
+    on other machines), the full paths in a tooltip (``title``, None when nothing is cut)."""
+
+    text: str
+    title: str | None
+
+
+def _describe(judge: Mapping[str, Any]) -> JudgeLabel:
+    def named(adapter: Any, base: Any) -> str:
+        rev = f"@{judge['revision']}" if judge.get("revision") else ""
+        on = f" on {base}" if base else ""
+        return f"{adapter}{rev}{on} ({judge.get('kind', '?')})"
+
+    adapter, base = judge.get("adapter") or "?", judge.get("base")
+    full = named(adapter, base)
+    text = named(portable_name(str(adapter)), portable_name(str(base)) if base else None)
+    return JudgeLabel(text, None if text == full else full)
 
 
 def _notice(meta: RunMeta, judges: Sequence[Mapping[str, Any]]) -> str | None:
