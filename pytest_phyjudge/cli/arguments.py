@@ -4,6 +4,7 @@ line's side of the one judge factory (pytest's side is ``plugin/options.py``).""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from pytest_phyjudge.judges.options import (
     settings_from,
 )
 from pytest_phyjudge.judges.settings import CACHE_DIR_NAME, TINY_DIR_NAME, JudgeSettings
+from pytest_phyjudge.reporting.tables import STAND_IN_KINDS, STAND_IN_WARNING
 
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
 DEFAULT_CACHE_DIR = f".pytest_cache/d/{CACHE_DIR_NAME}"
@@ -82,3 +84,16 @@ def _given(args: argparse.Namespace) -> Callable[[JudgeOption], Any]:
         return Path(value) if option.path and value is not None else value
 
     return given
+
+
+def warn_if_stand_in(kind: str) -> None:
+    """One line on stderr when the judge is a stand-in (tiny, scripted): its JSON looks just
+    like a real judge's, and a newcomer cannot tell a broken install from meaningless scores
+    (pytest's header and the HTML report say the same)."""
+    if kind in STAND_IN_KINDS:
+        print(
+            f"phyjudge: warning: the judge is {STAND_IN_WARNING.format(kind=kind)}; they only "
+            "check the plumbing. Judge with PhyJudge-9B (no --judge) for real scores.",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -16,6 +16,7 @@ from pytest_phyjudge.cli.arguments import (
     add_groups,
     add_judge_options,
     judge_settings,
+    warn_if_stand_in,
 )
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
@@ -97,6 +98,7 @@ def run_score(args: argparse.Namespace) -> int:
     # A clip the judge cannot read fails here, before minutes of loading a model.
     sample_frames(args.video, fps=settings.fps, max_pixels=settings.max_pixels)
     judge = build_judge(settings)
+    warn_if_stand_in(judge.identity.kind)
     try:
         if args.print_prompt:
             _print_prompt(judge, args)

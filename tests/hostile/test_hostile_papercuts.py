@@ -1,0 +1,65 @@
+"""Issue 22's papercuts: what a newcomer hit on a first run, each pinned by a test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge.cli.main import main
+from pytest_phyjudge.testing import write_test_video
+
+SCRIPTED = (
+    "from pytest_phyjudge import ScriptedJudge\n\n"
+    "def make():\n"
+    "    return ScriptedJudge(lambda axis, caption, video: 1 + len(video.stem) % 5)\n"
+)
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse usage errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``--judge`` of a scripted judge (a stand-in whose scores mean nothing)."""
+    (tmp_path / "papercut_judges.py").write_text(SCRIPTED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "papercut_judges:make"
+
+
+def _prompts(tmp_path: Path, names: tuple[str, ...]) -> Path:
+    prompts = tmp_path / "prompts.json"
+    entries = [{"video": n, "prompt": f"A ball {n}s.", "physical_laws": ["gravity"]} for n in names]
+    prompts.write_text(json.dumps({"prompts": entries}))
+    return prompts
+
+
+def test_score_says_a_stand_in_judges_scores_are_meaningless(capsys, tmp_path, scripted):
+    video = write_test_video(tmp_path / "clip.mp4", frames=4)
+    code, out, err = run_cli(
+        capsys,
+        *("score", "--video", str(video), "--caption", "A ball falls."),
+        *("--law", "gravity", "--judge", scripted),
+    )
+    assert code == 0, err
+    assert json.loads(out)["key"] == "gravity"
+    assert err.count("MEANINGLESS") == 1 and "scripted" in err
+
+
+def test_score_dir_says_a_stand_in_judges_scores_are_meaningless(capsys, tmp_path, scripted):
+    write_test_video(tmp_path / "videos" / "drop.mp4", frames=4)
+    code, _, err = run_cli(
+        capsys,
+        *("score-dir", "--videos", str(tmp_path / "videos")),
+        *("--prompts", str(_prompts(tmp_path, ("drop",))), "--out", str(tmp_path / "s.json")),
+        *("--metrics", "SA", "--judge", scripted, "--cache-mode", "off"),
+    )
+    assert code == 0, err
+    assert err.count("MEANINGLESS") == 1
