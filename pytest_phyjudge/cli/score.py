@@ -51,7 +51,9 @@ def add_commands(commands: Any) -> None:
         description="Pair DIR/<id>.mp4 (or DIR/<generator>__<id>.mp4) with the prompts of a "
         "PhyGround prompt set, judge each pair on the general metrics and its laws through the "
         "judgment cache, and write PhyGround's scores.json. Re-running resumes: judgments "
-        "already made come from the cache.",
+        "already made come from the cache. Clips of several generators "
+        "(<generator>__<id>.mp4) go to one file per generator beside --out "
+        "(scores.<generator>.json).",
     )
     batch.add_argument("--videos", required=True, help="folder of .mp4 files")
     batch.add_argument("--prompts", required=True, help="PhyGround prompt set (JSON)")
@@ -148,12 +150,13 @@ def pair_clips(
 def results_files(
     out: Path, groups: dict[str | None, Pairs], order: dict[str, int]
 ) -> list[tuple[str | None, Pairs, Path]]:
-    """Where each generator's results go: all in ``out`` when every prompt has at most one
-    clip; else one file per generator beside it (``scores.<generator>.json``), as PhyGround
-    keeps them, so that no clip is dropped for sharing its prompt with another's."""
-    every = [pair for pairs in groups.values() for pair in pairs]
-    if len({prompt["id"] for prompt, _ in every}) == len(every):
-        return [(None, sorted(every, key=lambda pair: order[pair[0]["id"]]), out)]
+    """Where each generator's results go: ``out`` when the clips are one generator's (or
+    name none); else one file per generator beside it (``scores.<generator>.json``), as
+    PhyGround keeps them, so that each result keeps its generator and no clip is dropped for
+    sharing its prompt with another's. Clips named without a generator go to ``out``."""
+    if len(groups) == 1:
+        ((name, pairs),) = groups.items()
+        return [(name, sorted(pairs, key=lambda pair: order[pair[0]["id"]]), out)]
     return [
         (name, pairs, out if name is None else out.with_name(f"{out.stem}.{name}{out.suffix}"))
         for name, pairs in sorted(groups.items(), key=lambda item: item[0] or "")

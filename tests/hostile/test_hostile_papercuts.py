@@ -63,3 +63,49 @@ def test_score_dir_says_a_stand_in_judges_scores_are_meaningless(capsys, tmp_pat
     )
     assert code == 0, err
     assert err.count("MEANINGLESS") == 1
+
+
+def test_score_dir_keeps_the_generator_when_no_two_clips_share_a_prompt(capsys, tmp_path, scripted):
+    """``<generator>__<id>.mp4`` clips of several generators, each of its own prompt: one
+    results file per generator, every row naming its generator, and the report shows it."""
+    videos = tmp_path / "videos"
+    write_test_video(videos / "veo__drop.mp4", frames=4)
+    write_test_video(videos / "sora__roll.mp4", frames=4, seed=1)
+    out = tmp_path / "scores.json"
+    code, _, err = run_cli(
+        capsys,
+        *(
+            "score-dir",
+            "--videos",
+            str(videos),
+            "--prompts",
+            str(_prompts(tmp_path, ("drop", "roll"))),
+        ),
+        *("--out", str(out), "--metrics", "SA", "--judge", scripted, "--cache-mode", "off"),
+    )
+    assert code == 0, err
+    assert not out.exists()
+    for generator, video in (("veo", "drop"), ("sora", "roll")):
+        data = json.loads((tmp_path / f"scores.{generator}.json").read_text())
+        assert data["meta"]["generator"] == generator
+        assert [(r["video"], r["generator"]) for r in data["results"]] == [(video, generator)]
+    code, _, err = run_cli(
+        capsys, "report", str(tmp_path / "scores.veo.json"), "--html", str(tmp_path / "html")
+    )
+    assert code == 0, err
+    page = (tmp_path / "html" / "index.html").read_text()
+    assert "generator veo" in page
+
+
+def test_score_dir_of_one_generator_writes_out_and_keeps_its_name(capsys, tmp_path, scripted):
+    videos = tmp_path / "videos"
+    write_test_video(videos / "veo__drop.mp4", frames=4)
+    out = tmp_path / "scores.json"
+    code, _, err = run_cli(
+        capsys,
+        *("score-dir", "--videos", str(videos), "--prompts", str(_prompts(tmp_path, ("drop",)))),
+        *("--out", str(out), "--metrics", "SA", "--judge", scripted, "--cache-mode", "off"),
+    )
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    assert data["meta"]["generator"] == "veo" and data["results"][0]["generator"] == "veo"
