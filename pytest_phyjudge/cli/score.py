@@ -92,7 +92,9 @@ def _print_prompt(judge: Judge, args: argparse.Namespace) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from pytest_phyjudge.engine.video import check_video_file, sample_frames
 
-    axis = axis_from(law=args.law, metric=args.metric)
+    axis = axis_from(
+        law=args.law, metric=args.metric, as_metric="--metric {name}", as_law="--law {name}"
+    )
     if args.criteria is not None and args.law is None:
         raise InputError("--criteria replaces a law's criterion; it needs --law, not --metric.")
     check_video_file(args.video)
@@ -190,9 +192,15 @@ def run_score_dir(args: argparse.Namespace) -> int:
         raise InputError(f"--videos {str(folder)!r} is not a folder of .mp4 files.")
     prompts = load_prompt_set(args.prompts)
     metrics = (
-        list(GENERAL_METRICS) if args.metrics is None else [check_metric(m) for m in args.metrics]
+        list(GENERAL_METRICS)
+        if args.metrics is None
+        else [check_metric(m, as_law="--laws {name}") for m in args.metrics]
     )
-    only_laws = None if args.laws is None else {check_law(law) for law in args.laws}
+    only_laws = (
+        None
+        if args.laws is None
+        else {check_law(law, as_metric="--metrics {name}") for law in args.laws}
+    )
     check_out_location(Path(args.out))
     groups, stray = pair_clips(folder, prompts)
     if not groups:

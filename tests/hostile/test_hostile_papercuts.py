@@ -109,3 +109,28 @@ def test_score_dir_of_one_generator_writes_out_and_keeps_its_name(capsys, tmp_pa
     assert code == 0, err
     data = json.loads(out.read_text())
     assert data["meta"]["generator"] == "veo" and data["results"][0]["generator"] == "veo"
+
+
+@pytest.mark.parametrize("metric", ["SA", "PTV", "persistence"])
+def test_assert_physics_with_a_metric_points_to_assert_metric(metric: str):
+    from pytest_phyjudge import ScriptedJudge, assert_physics
+
+    with pytest.raises(ValueError) as caught:
+        assert_physics("v.mp4", "A ball.", law=metric, judge=ScriptedJudge({"*": 4}))
+    message = str(caught.value)
+    assert f"assert_metric(..., metric={metric!r})" in message and "general metric" in message
+    assert "Did you mean" not in message
+
+
+def test_assert_metric_with_a_law_points_to_assert_physics():
+    from pytest_phyjudge import ScriptedJudge, assert_metric
+
+    with pytest.raises(ValueError) as caught:
+        assert_metric("v.mp4", "A ball.", metric="gravity", judge=ScriptedJudge({"*": 4}))
+    assert "assert_physics(..., law='gravity')" in str(caught.value)
+
+
+def test_the_cli_names_its_own_flag_for_the_other_kind(capsys, tmp_path):
+    video = write_test_video(tmp_path / "clip.mp4", frames=4)
+    code, _, err = run_cli(capsys, "score", "--video", str(video), "--caption", "c", "--law", "SA")
+    assert code == 2 and "--metric SA" in err and "Did you mean" not in err
