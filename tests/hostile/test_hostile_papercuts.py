@@ -134,3 +134,37 @@ def test_the_cli_names_its_own_flag_for_the_other_kind(capsys, tmp_path):
     video = write_test_video(tmp_path / "clip.mp4", frames=4)
     code, _, err = run_cli(capsys, "score", "--video", str(video), "--caption", "c", "--law", "SA")
     assert code == 2 and "--metric SA" in err and "Did you mean" not in err
+
+
+SUITE_TEXT = "suite: real\ncases:\n  - id: drop\n    prompt: A ball falls.\n    laws: [gravity]\n"
+
+
+def test_a_suite_named_on_the_command_line_but_not_like_a_suite_is_named(
+    pytester: pytest.Pytester,
+):
+    pytester.makefile(".yaml", real=SUITE_TEXT)
+    result = pytester.runpytest("real.yaml")
+    text = result.stdout.str() + result.stderr.str()
+    assert "real.yaml is not collected as a suite" in text
+    assert "phyjudge_suite_glob" in text and "real.phyjudge.yaml" in text
+    assert result.ret != 0
+
+
+def test_a_folder_whose_only_suite_is_misnamed_says_so_when_nothing_ran(
+    pytester: pytest.Pytester,
+):
+    folder = pytester.mkdir("suites")
+    (folder / "real.yaml").write_text(SUITE_TEXT)
+    (folder / "other.yml").write_text("just: config\n")
+    result = pytester.runpytest("suites")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    text = result.stdout.str()
+    assert text.count("is not collected as a suite") == 1
+    assert "real.yaml" in text and "phyjudge_suite_glob" in text and "other.yml" not in text
+
+
+def test_a_misnamed_yaml_beside_collected_tests_is_left_alone(pytester: pytest.Pytester):
+    pytester.makefile(".yaml", real=SUITE_TEXT)
+    pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
+    result = pytester.runpytest()
+    assert result.ret == 0 and "not collected as a suite" not in result.stdout.str()
