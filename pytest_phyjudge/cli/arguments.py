@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -97,3 +97,45 @@ def warn_if_stand_in(kind: str) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def parse_command_line(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Parse like ``parse_args``, but an unknown argument is reported by the subcommand that
+    was given it, with that subcommand's usage (argparse leaves it to the top-level parser,
+    whose usage only lists the commands), naming the commands that do take it."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        chosen, name = _chosen(parser, args)
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        for flag in dict.fromkeys(e.split("=", 1)[0] for e in extra if e.startswith("--")):
+            takers = [n for n, sub in _commands(parser) if flag in sub._option_string_actions]
+            if takers:
+                message += f"; {flag} is an option of {', '.join(takers)}, not of {name}"
+        chosen.error(message)
+    return args
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Any, str]:
+    """The deepest (sub)command parser the arguments chose, and its name (``cache export``)."""
+    names: list[str] = []
+    while (action := _subcommands(parser)) is not None:
+        picked = getattr(args, action.dest, None)
+        if picked not in action.choices:
+            break
+        names.append(picked)
+        parser = action.choices[picked]
+    return parser, " ".join(names) or parser.prog
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+    action = _subcommands(parser)
+    return [] if action is None else list(action.choices.items())

@@ -168,3 +168,17 @@ def test_a_misnamed_yaml_beside_collected_tests_is_left_alone(pytester: pytest.P
     pytester.makepyfile(test_ok="def test_ok():\n    pass\n")
     result = pytester.runpytest()
     assert result.ret == 0 and "not collected as a suite" not in result.stdout.str()
+
+
+def test_an_unknown_option_of_a_subcommand_shows_that_subcommands_usage(capsys):
+    code, _, err = run_cli(capsys, "agree", "a.json", "b.json", "--plot", "x.png")
+    assert code == 2
+    assert "usage: phyjudge agree" in err and "phyjudge agree: error:" in err
+    assert "--plot is an option of compare" in err and "not of agree" in err
+    code, _, err = run_cli(capsys, "cache", "info", "--bogus")
+    assert code == 2 and "usage: phyjudge cache info" in err and "--bogus" in err
+
+
+def test_agree_says_it_draws_no_chart(capsys):
+    code, out, _ = run_cli(capsys, "agree", "--help")
+    assert code == 0 and "draws no chart" in " ".join(out.split())
