@@ -182,3 +182,23 @@ def test_an_unknown_option_of_a_subcommand_shows_that_subcommands_usage(capsys):
 def test_agree_says_it_draws_no_chart(capsys):
     code, out, _ = run_cli(capsys, "agree", "--help")
     assert code == 0 and "draws no chart" in " ".join(out.split())
+
+
+def _runs(tmp_path: Path, a_score: int, b_score: int) -> tuple[Path, Path]:
+    """Two reports of 12 clips on SA whose scores differ by a constant."""
+    paths = []
+    for name, score in (("a", a_score), ("b", b_score)):
+        rows = [{"video": f"clip{i}", "SA": score} for i in range(12)]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"meta": {"generator": f"gen-{name}"}, "results": rows}))
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def test_compare_markdown_labels_its_flag_column_and_marks_improvements(capsys, tmp_path):
+    a, b = _runs(tmp_path, 3, 4)
+    code, out, err = run_cli(capsys, "compare", str(a), str(b), "--format", "markdown")
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("| axis"))
+    assert "|  |" not in header and header.endswith("| significant |")
+    assert any(line.startswith("| SA |") and "IMPROVEMENT" in line for line in out.splitlines())
