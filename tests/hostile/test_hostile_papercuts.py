@@ -202,3 +202,30 @@ def test_compare_markdown_labels_its_flag_column_and_marks_improvements(capsys, 
     header = next(line for line in out.splitlines() if line.startswith("| axis"))
     assert "|  |" not in header and header.endswith("| significant |")
     assert any(line.startswith("| SA |") and "IMPROVEMENT" in line for line in out.splitlines())
+
+
+def test_the_forest_plot_writes_p_as_the_table_does_and_marks_improvements(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    from pytest_phyjudge.regression.compare import compare, read_report
+    from pytest_phyjudge.reporting import charts
+
+    a, b = _runs(tmp_path, 3, 4)
+    drawn = {}
+    save = charts._save
+
+    def keep(fig, path):
+        drawn["texts"] = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
+        drawn["title"] = fig.axes[0].get_title()
+        return save(fig, path)
+
+    monkeypatch.setattr(charts, "_save", keep)
+    chart = charts.write_forest(compare(read_report(a), read_report(b)), tmp_path / "f.png")
+    assert "p adj <0.001" in drawn["texts"] and "p <0.001" in drawn["texts"]
+    assert not any("0.000" in text for text in drawn["texts"])
+    assert "green: significant improvement" in drawn["title"]
+    from PIL import Image
+
+    with Image.open(chart) as image:
+        colours = {rgb for _, rgb in image.convert("RGB").getcolors(1_000_000)}
+    assert (0x1E, 0x84, 0x49) in colours  # charts.IMPROVEMENT_COLOR
