@@ -19,13 +19,11 @@ from pytest_phyjudge.judges.options import (
     options_in,
     settings_from,
 )
-from pytest_phyjudge.judges.settings import CACHE_DIR_NAME, TINY_DIR_NAME, JudgeSettings
+from pytest_phyjudge.judges.settings import CACHE_DIR_NAME, JudgeSettings
 from pytest_phyjudge.reporting.tables import STAND_IN_KINDS, STAND_IN_WARNING
 
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
 DEFAULT_CACHE_DIR = f".pytest_cache/d/{CACHE_DIR_NAME}"
-#: Where ``--judge tiny`` is built: the folder pytest's ``--phyjudge-judge tiny`` uses too.
-TINY_FOLDER = f".pytest_cache/d/{TINY_DIR_NAME}"
 
 
 def add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True) -> None:
@@ -69,8 +67,10 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
 
 def judge_settings(args: argparse.Namespace) -> JudgeSettings:
     """The JudgeSettings of parsed arguments (commands without a cache get none), naming the
-    command's flags in their messages."""
-    fixed: dict[str, Any] = {"tiny_folder": Path(TINY_FOLDER)}
+    command's flags in their messages. ``--judge tiny`` is built in the factory's folder
+    under the system's temp folder: a command writes nothing into the current folder that
+    its flags do not name (``.pytest_cache/`` is pytest's)."""
+    fixed: dict[str, Any] = {}
     if not hasattr(args, "cache_mode"):
         fixed["cache_mode"] = "off"
     return settings_from(_given(args), CLI_SURFACE, **fixed)

@@ -229,3 +229,30 @@ def test_the_forest_plot_writes_p_as_the_table_does_and_marks_improvements(
     with Image.open(chart) as image:
         colours = {rgb for _, rgb in image.convert("RGB").getcolors(1_000_000)}
     assert (0x1E, 0x84, 0x49) in colours  # charts.IMPROVEMENT_COLOR
+
+
+def test_score_with_the_tiny_judge_writes_nothing_into_the_current_folder(
+    capsys, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """The tiny judge is built under the temp folder, never in ``./.pytest_cache``."""
+    from pytest_phyjudge.judges import factory
+
+    asked: list[Path] = []
+
+    def ensure(folder):
+        asked.append(Path(folder))
+        raise factory.JudgeLoadError("stop here: the folder is what this test checks")
+
+    monkeypatch.setattr(factory, "ensure_tiny_judge", ensure)
+    video = write_test_video(tmp_path / "clip.mp4", frames=4)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, _, err = run_cli(
+        capsys,
+        *("score", "--video", str(video), "--caption", "c", "--law", "gravity"),
+        *("--judge", "tiny"),
+    )
+    assert code == 4 and "stop here" in err
+    assert asked and asked[0].is_absolute() and here not in asked[0].parents
+    assert list(here.iterdir()) == []
