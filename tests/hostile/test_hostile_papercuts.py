@@ -256,3 +256,18 @@ def test_score_with_the_tiny_judge_writes_nothing_into_the_current_folder(
     assert code == 4 and "stop here" in err
     assert asked and asked[0].is_absolute() and here not in asked[0].parents
     assert list(here.iterdir()) == []
+
+
+@pytest.mark.parametrize("output", ["scores.json", "scores-sheets/ball.png", "report/index.html"])
+def test_the_example_suites_outputs_are_ignored_by_git(output: str):
+    """The README's first commands write ``scores.json`` (its sheets beside it) and
+    ``report/`` at the checkout's root: none shows up as untracked."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    root = Path(__file__).resolve().parents[2]
+    found = subprocess.run([git, "check-ignore", "--no-index", "-q", output], cwd=root, check=False)
+    assert found.returncode == 0, f"{output} is not ignored by .gitignore"
