@@ -310,7 +310,7 @@ def test_compare_plot_of_a_run_against_its_baseline(pytester: pytest.Pytester, k
         [
             "A: baseline base.json",
             "B: this run",
-            "axis *A*B*delta*p adj",
+            "axis *A*B*delta*p adj*significant",
             "SA *2*4.00*4.50*+0.50*",
             "no significant regression (Holm-adjusted p < 0.05)",
             "comparison chart: *chart.png",

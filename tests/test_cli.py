@@ -150,7 +150,7 @@ def test_score_dir_writes_phyground_scores_and_resumes_from_the_cache(
 
     videos = tmp_path / "videos"
     write_test_video(videos / "gen__clip_a.mp4", seed=1)
-    write_test_video(videos / "clip_b.mp4", seed=2)
+    write_test_video(videos / "gen__clip_b.mp4", seed=2)  # one generator: one file, --out
     write_test_video(videos / "stray.mp4", seed=3)
     prompts = tmp_path / "prompts.json"
     prompts.write_text(

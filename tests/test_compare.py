@@ -72,8 +72,8 @@ def test_table_and_regression_exit(tmp_path: Path, capsys) -> None:
     # Holm over 2 axes: SA's p 2/256 is the smaller, so it is doubled (0.016); gravity's 1.0.
     assert table == textwrap.dedent(
         """\
-        axis      n     A     B  delta          95% CI      p  p adj
-        SA        8  4.00  3.00  -1.00  [-1.00, -1.00]  0.008  0.016  REGRESSION
+        axis      n     A     B  delta          95% CI      p  p adj  significant
+        SA        8  4.00  3.00  -1.00  [-1.00, -1.00]  0.008  0.016   REGRESSION
         gravity   8  3.00  3.00  +0.00  [+0.00, +0.00]  1.000  1.000
         all      16  3.50  3.00  -0.50  [-0.75, -0.25]  0.008
         significant regressions (Holm-adjusted p < 0.05): 1 (SA)"""
@@ -244,7 +244,7 @@ def test_markdown_and_json(tmp_path: Path, capsys) -> None:
     _, out, _ = run(capsys, str(a), str(b), "--format", "markdown")
     lines = out.splitlines()
     assert lines[0] == "### phyjudge compare: gen-1 (A) vs gen-2 (B)"
-    assert "| axis | n | A | B | delta | 95% CI | p | p adj |  |" in lines
+    assert "| axis | n | A | B | delta | 95% CI | p | p adj | significant |" in lines
     assert "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" in lines
     assert (
         "| SA | 12 | 4.00 | 3.00 | -1.00 | [-1.00, -1.00] | <0.001 | 0.002 | REGRESSION |" in lines

@@ -235,4 +235,5 @@ def test_cli_dry_run_with_the_tiny_judge(
     line = json.loads(out.strip().splitlines()[-1])
     assert line["key"] == "gravity" and line["raw"] == f'{{"gravity": {line["score"]}}}'
 
-    assert (tmp_path / ".pytest_cache" / "d" / "phyjudge-tiny" / "adapter").is_dir()
+    # Built under the temp folder: nothing lands in the current folder.
+    assert not (tmp_path / ".pytest_cache").exists()

@@ -4,7 +4,8 @@ line's side of the one judge factory (pytest's side is ``plugin/options.py``).""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,11 @@ from pytest_phyjudge.judges.options import (
     options_in,
     settings_from,
 )
-from pytest_phyjudge.judges.settings import CACHE_DIR_NAME, TINY_DIR_NAME, JudgeSettings
+from pytest_phyjudge.judges.settings import CACHE_DIR_NAME, JudgeSettings
+from pytest_phyjudge.reporting.tables import STAND_IN_KINDS, STAND_IN_WARNING
 
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
 DEFAULT_CACHE_DIR = f".pytest_cache/d/{CACHE_DIR_NAME}"
-#: Where ``--judge tiny`` is built: the folder pytest's ``--phyjudge-judge tiny`` uses too.
-TINY_FOLDER = f".pytest_cache/d/{TINY_DIR_NAME}"
 
 
 def add_judge_options(parser: argparse.ArgumentParser, *, servers: bool = True) -> None:
@@ -67,8 +67,10 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
 
 def judge_settings(args: argparse.Namespace) -> JudgeSettings:
     """The JudgeSettings of parsed arguments (commands without a cache get none), naming the
-    command's flags in their messages."""
-    fixed: dict[str, Any] = {"tiny_folder": Path(TINY_FOLDER)}
+    command's flags in their messages. ``--judge tiny`` is built in the factory's folder
+    under the system's temp folder: a command writes nothing into the current folder that
+    its flags do not name (``.pytest_cache/`` is pytest's)."""
+    fixed: dict[str, Any] = {}
     if not hasattr(args, "cache_mode"):
         fixed["cache_mode"] = "off"
     return settings_from(_given(args), CLI_SURFACE, **fixed)
@@ -82,3 +84,58 @@ def _given(args: argparse.Namespace) -> Callable[[JudgeOption], Any]:
         return Path(value) if option.path and value is not None else value
 
     return given
+
+
+def warn_if_stand_in(kind: str) -> None:
+    """One line on stderr when the judge is a stand-in (tiny, scripted): its JSON looks just
+    like a real judge's, and a newcomer cannot tell a broken install from meaningless scores
+    (pytest's header and the HTML report say the same)."""
+    if kind in STAND_IN_KINDS:
+        print(
+            f"phyjudge: warning: the judge is {STAND_IN_WARNING.format(kind=kind)}; they only "
+            "check the plumbing. Judge with PhyJudge-9B (no --judge) for real scores.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def parse_command_line(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """Parse like ``parse_args``, but an unknown argument is reported by the subcommand that
+    was given it, with that subcommand's usage (argparse leaves it to the top-level parser,
+    whose usage only lists the commands), naming the commands that do take it."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        chosen, name = _chosen(parser, args)
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        for flag in dict.fromkeys(e.split("=", 1)[0] for e in extra if e.startswith("--")):
+            takers = [n for n, sub in _commands(parser) if flag in sub._option_string_actions]
+            if takers:
+                message += f"; {flag} is an option of {', '.join(takers)}, not of {name}"
+        chosen.error(message)
+    return args
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return None
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Any, str]:
+    """The deepest (sub)command parser the arguments chose, and its name (``cache export``)."""
+    names: list[str] = []
+    while (action := _subcommands(parser)) is not None:
+        picked = getattr(args, action.dest, None)
+        if picked not in action.choices:
+            break
+        names.append(picked)
+        parser = action.choices[picked]
+    return parser, " ".join(names) or parser.prog
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+    action = _subcommands(parser)
+    return [] if action is None else list(action.choices.items())

@@ -14,6 +14,7 @@ from typing import Any
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError, describe_error
 from pytest_phyjudge._files import write_json_atomic
+from pytest_phyjudge.cli.arguments import warn_if_stand_in
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import ClipRequest
 from pytest_phyjudge.judges.factory import build_judge
@@ -58,6 +59,7 @@ class BatchRun:
         self.metrics = metrics
         self.only_laws = only_laws
         self.judge = build_judge(settings)
+        warn_if_stand_in(self.judge.identity.kind)
         self.generator: str | None = None
         self.failed_axes = 0
         self.judged = 0

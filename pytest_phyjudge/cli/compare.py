@@ -117,7 +117,7 @@ def add_commands(commands: Any) -> None:
         description="Pair the clips two scores.json reports share (two runs of one judge, "
         "two judges, or a judge and human ratings in the same shape) and print per axis: "
         "exact agreement, agreement within one point, quadratic-weighted Cohen's kappa and "
-        "Spearman's rho.",
+        "Spearman's rho. It prints tables only and draws no chart (compare --plot does).",
     )
     agree.add_argument("a", metavar="A.json")
     agree.add_argument("b", metavar="B.json")

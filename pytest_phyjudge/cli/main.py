@@ -16,6 +16,7 @@ from pytest_phyjudge._exceptions import (
     RubricError,
 )
 from pytest_phyjudge.cli import cache, canary, compare, leaderboard, report, score, serve
+from pytest_phyjudge.cli.arguments import parse_command_line
 from pytest_phyjudge.cli.exits import (
     EPILOG,
     EXIT_BACKEND,
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_command_line(build_parser(), argv)
     try:
         return int(args.run(args))
     except (InputError, RubricError, CacheError) as exc:

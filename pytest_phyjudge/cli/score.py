@@ -16,6 +16,7 @@ from pytest_phyjudge.cli.arguments import (
     add_groups,
     add_judge_options,
     judge_settings,
+    warn_if_stand_in,
 )
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
@@ -50,7 +51,9 @@ def add_commands(commands: Any) -> None:
         description="Pair DIR/<id>.mp4 (or DIR/<generator>__<id>.mp4) with the prompts of a "
         "PhyGround prompt set, judge each pair on the general metrics and its laws through the "
         "judgment cache, and write PhyGround's scores.json. Re-running resumes: judgments "
-        "already made come from the cache.",
+        "already made come from the cache. Clips of several generators "
+        "(<generator>__<id>.mp4) go to one file per generator beside --out "
+        "(scores.<generator>.json).",
     )
     batch.add_argument("--videos", required=True, help="folder of .mp4 files")
     batch.add_argument("--prompts", required=True, help="PhyGround prompt set (JSON)")
@@ -89,7 +92,9 @@ def _print_prompt(judge: Judge, args: argparse.Namespace) -> None:
 def run_score(args: argparse.Namespace) -> int:
     from pytest_phyjudge.engine.video import check_video_file, sample_frames
 
-    axis = axis_from(law=args.law, metric=args.metric)
+    axis = axis_from(
+        law=args.law, metric=args.metric, as_metric="--metric {name}", as_law="--law {name}"
+    )
     if args.criteria is not None and args.law is None:
         raise InputError("--criteria replaces a law's criterion; it needs --law, not --metric.")
     check_video_file(args.video)
@@ -97,6 +102,7 @@ def run_score(args: argparse.Namespace) -> int:
     # A clip the judge cannot read fails here, before minutes of loading a model.
     sample_frames(args.video, fps=settings.fps, max_pixels=settings.max_pixels)
     judge = build_judge(settings)
+    warn_if_stand_in(judge.identity.kind)
     try:
         if args.print_prompt:
             _print_prompt(judge, args)
@@ -167,12 +173,13 @@ def paired_clips(
 def results_files(
     out: Path, groups: dict[str | None, Pairs], order: dict[str, int]
 ) -> list[tuple[str | None, Pairs, Path]]:
-    """Where each generator's results go: all in ``out`` when every prompt has at most one
-    clip; else one file per generator beside it (``scores.<generator>.json``), as PhyGround
-    keeps them, so that no clip is dropped for sharing its prompt with another's."""
-    every = [pair for pairs in groups.values() for pair in pairs]
-    if len({prompt["id"] for prompt, _ in every}) == len(every):
-        return [(None, sorted(every, key=lambda pair: order[pair[0]["id"]]), out)]
+    """Where each generator's results go: ``out`` when the clips are one generator's (or
+    name none); else one file per generator beside it (``scores.<generator>.json``), as
+    PhyGround keeps them, so that each result keeps its generator and no clip is dropped for
+    sharing its prompt with another's. Clips named without a generator go to ``out``."""
+    if len(groups) == 1:
+        ((name, pairs),) = groups.items()
+        return [(name, sorted(pairs, key=lambda pair: order[pair[0]["id"]]), out)]
     return [
         (name, pairs, out if name is None else out.with_name(f"{out.stem}.{name}{out.suffix}"))
         for name, pairs in sorted(groups.items(), key=lambda item: item[0] or "")
@@ -201,9 +208,15 @@ def run_score_dir(args: argparse.Namespace) -> int:
     from pytest_phyjudge.cli.batch import BatchRun
 
     metrics = (
-        list(GENERAL_METRICS) if args.metrics is None else [check_metric(m) for m in args.metrics]
+        list(GENERAL_METRICS)
+        if args.metrics is None
+        else [check_metric(m, as_law="--laws {name}") for m in args.metrics]
     )
-    only_laws = None if args.laws is None else {check_law(law) for law in args.laws}
+    only_laws = (
+        None
+        if args.laws is None
+        else {check_law(law, as_metric="--metrics {name}") for law in args.laws}
+    )
     check_out_location(Path(args.out))
     prompts, groups, stray = paired_clips(args.videos, args.prompts)
     run = BatchRun(args, judge_settings(args), metrics, only_laws)

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings
+from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings, warn_if_stand_in
 from pytest_phyjudge.cli.exits import EXIT_OK
 from pytest_phyjudge.deploy.vllm import (
     DEFAULT_DATA_PARALLEL_RPC_PORT,
@@ -212,6 +212,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from pytest_phyjudge.judges.remote.contract import API_KEY_ENV
 
     judge = build_judge(judge_settings(args))
+    warn_if_stand_in(judge.identity.kind)
     server = JudgeServer(
         judge,
         host=args.host,

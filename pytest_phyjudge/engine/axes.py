@@ -69,28 +69,60 @@ def domain_of(axis: str) -> Domain:
     return LAW_DOMAINS[check_axis(axis)]
 
 
-def _suggest(name: str, choices: tuple[str, ...]) -> str:
+def _closest(name: str, choices: tuple[str, ...]) -> str | None:
     close = [c for c in choices if c.lower() == name.lower()]
     close = close or difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else None
 
 
-def check_law(name: str) -> str:
-    """Return ``name`` if it is one of the 13 laws, else raise an InputError with a hint."""
+def _suggest(name: str, choices: tuple[str, ...]) -> str:
+    close = _closest(name, choices)
+    return f" Did you mean {close!r}?" if close else ""
+
+
+def _hint(
+    name: str, wanted: tuple[str, ...], other: tuple[str, ...], other_kind: str, ask_other: str
+) -> str:
+    """The did-you-mean of a wrong name: among ``wanted``; or, when it is (or is close to)
+    an axis of the other kind, that kind's name and how the caller asks for it."""
+    close = _closest(name, wanted + other)
+    if close is None:
+        return ""
+    if close in other:
+        return f" {close!r} is {other_kind}: ask for it with {ask_other.format(name=close)}."
+    return f" Did you mean {close!r}?"
+
+
+def check_law(name: str, *, as_metric: str = "metric={name!r}") -> str:
+    """Return ``name`` if it is one of the 13 laws, else raise an InputError with a hint;
+    ``as_metric`` (``{name}``: the metric) says how the caller asks for a general metric,
+    for a metric given where a law goes (``law="SA"``)."""
     if name in LAW_DOMAINS:
         return name
+    if name in GENERAL_METRICS:
+        raise InputError(
+            f"{name!r} is a general metric, not a physical law: ask for it with "
+            f"{as_metric.format(name=name)}."
+        )
+    hint = _hint(name, PHYSICAL_LAWS, GENERAL_METRICS, "a general metric, not a law", as_metric)
     raise InputError(
-        f"Unknown physical law {name!r}.{_suggest(name, PHYSICAL_LAWS + GENERAL_METRICS)} "
-        f"The laws are: {', '.join(PHYSICAL_LAWS)}."
+        f"Unknown physical law {name!r}.{hint} The laws are: {', '.join(PHYSICAL_LAWS)}."
     )
 
 
-def check_metric(name: str) -> str:
-    """Return ``name`` if it is one of the 3 general metrics, else raise with a hint."""
+def check_metric(name: str, *, as_law: str = "law={name!r}") -> str:
+    """Return ``name`` if it is one of the 3 general metrics, else raise with a hint;
+    ``as_law`` says how the caller asks for a law, for a law given where a metric goes."""
     if name in GENERAL_METRICS:
         return name
+    if name in LAW_DOMAINS:
+        raise InputError(
+            f"{name!r} is a physical law, not a general metric: ask for it with "
+            f"{as_law.format(name=name)}."
+        )
+    hint = _hint(name, GENERAL_METRICS, PHYSICAL_LAWS, "a physical law, not a metric", as_law)
     raise InputError(
-        f"Unknown general metric {name!r}.{_suggest(name, GENERAL_METRICS + PHYSICAL_LAWS)} "
+        f"Unknown general metric {name!r}.{hint} "
         f"The general metrics are: {', '.join(GENERAL_METRICS)}."
     )
 
@@ -106,12 +138,21 @@ def check_axis(name: str) -> str:
     )
 
 
-def axis_from(*, law: str | None, metric: str | None) -> str:
-    """The one axis named by exactly one of ``law`` / ``metric``."""
+def axis_from(
+    *,
+    law: str | None,
+    metric: str | None,
+    as_metric: str = "metric={name!r}",
+    as_law: str = "law={name!r}",
+) -> str:
+    """The one axis named by exactly one of ``law`` / ``metric`` (``as_metric``/``as_law``:
+    how the caller asks for the other kind, see ``check_law``)."""
     if (law is None) == (metric is None):
         which = "both" if law is not None else "neither"
         raise InputError(
             f"Give exactly one of law= or metric= ({which} was given): law= takes one of the "
             f"13 physical laws, metric= one of {', '.join(GENERAL_METRICS)}."
         )
-    return check_law(law) if law is not None else check_metric(metric)  # type: ignore[arg-type]
+    if law is not None:
+        return check_law(law, as_metric=as_metric)
+    return check_metric(metric, as_law=as_law)  # type: ignore[arg-type]

@@ -197,6 +197,13 @@ def _session_judge(judge: Judge | None, helper: str) -> tuple[Judge, PhyJudgeSta
     return state.judge(), state
 
 
+#: How each helper's caller asks for a metric, and for a law (a metric given as law= ...).
+_ASK_OTHER = {
+    "assert_physics": ("assert_metric(..., metric={name!r})", "law={name!r}"),
+    "assert_metric": ("metric={name!r}", "assert_physics(..., law={name!r})"),
+}
+
+
 def _checked_axes(
     helper: str,
     caption: str,
@@ -205,7 +212,15 @@ def _checked_axes(
     criteria: Mapping[str, str] | None,
 ) -> list[str]:
     """The axes a helper was asked for, each named once; an InputError for a bad call."""
-    axes = [*dict.fromkeys([*map(check_metric, metrics), *map(check_law, laws)])]
+    as_metric, as_law = _ASK_OTHER.get(helper, ("metrics=[{name!r}]", "laws=[{name!r}]"))
+    axes = [
+        *dict.fromkeys(
+            [
+                *(check_metric(m, as_law=as_law) for m in metrics),
+                *(check_law(law, as_metric=as_metric) for law in laws),
+            ]
+        )
+    ]
     if not axes:
         raise InputError(f"{helper}() was given no laws and no metrics; name at least one.")
     if not isinstance(caption, str) or not caption.strip():

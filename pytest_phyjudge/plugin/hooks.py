@@ -19,6 +19,7 @@ from pytest_phyjudge.plugin import state as _state
 from pytest_phyjudge.plugin.options import Options, add_options
 from pytest_phyjudge.plugin.signals import catch_sigterm, release_sigterm
 from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
+from pytest_phyjudge.plugin.suite_names import note_uncollected, summary_hints
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -78,9 +79,19 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     from pytest_phyjudge.plugin.items import SuiteFile, is_suite_file
 
-    if is_suite_file(file_path, state_of(parent.config).options.suite_globs):
+    globs = state_of(parent.config).options.suite_globs
+    if is_suite_file(file_path, globs):
         return SuiteFile.from_parent(parent, path=file_path)
+    note_uncollected(parent.config, file_path, globs)
     return None
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        for line in summary_hints(config, state_of(config).options.suite_globs):
+            terminalreporter.write_line(line, yellow=True, bold=True)
 
 
 @pytest.hookimpl(wrapper=True)

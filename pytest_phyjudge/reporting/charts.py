@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_phyjudge._escape import PLOT_RC, plot_label
 from pytest_phyjudge.regression.stats import CORRECTION_TITLES
+from pytest_phyjudge.reporting.compare_view import format_p, is_improvement
 
 if TYPE_CHECKING:
     from pytest_phyjudge.regression.compare import Comparison
@@ -25,6 +26,7 @@ CHART_DPI = 100
 #: Run names longer than this are shortened in titles and legends.
 LABEL_CHARS = 40
 REGRESSION_COLOR = "#c0392b"
+IMPROVEMENT_COLOR = "#1e8449"
 DELTA_COLOR = "#34495e"
 OVERALL_COLOR = "#7f8c8d"
 
@@ -70,15 +72,24 @@ def _save(fig: Any, path: str | Path) -> Path:
 def write_forest(comparison: Comparison, path: str | Path) -> Path:
     """A forest plot: per axis (top to bottom, then all axes pooled), the mean paired delta
     B - A with its bootstrap interval, n beside the axis name and the adjusted p-value on the
-    right; regressing axes in red, a vertical line at no change."""
+    right (written as the table writes it); significantly regressing axes in red, improving
+    ones in green, a vertical line at no change."""
     c = comparison
     rows = [*c.rows, c.overall]
+
+    def color_of(row: Any) -> str | None:
+        if row is c.overall:
+            return None
+        if row.regression:
+            return REGRESSION_COLOR
+        return IMPROVEMENT_COLOR if is_improvement(c, row) else None
+
     fig = _figure()
     ax = fig.add_subplot()
     ys = list(range(len(rows), 0, -1))
     for y, row in zip(ys, rows, strict=True):
         overall = row is c.overall
-        color = REGRESSION_COLOR if row.regression else OVERALL_COLOR if overall else DELTA_COLOR
+        color = color_of(row) or (OVERALL_COLOR if overall else DELTA_COLOR)
         low, high = row.interval
         ax.errorbar(
             [row.delta],
@@ -93,23 +104,23 @@ def write_forest(comparison: Comparison, path: str | Path) -> Path:
     ax.set_yticks(ys)
     ax.set_yticklabels([f"{_short(r.axis)}  (n={r.n})" for r in rows], fontsize=8)
     for tick, row in zip(ax.get_yticklabels(), rows, strict=True):
-        if row.regression:
-            tick.set_color(REGRESSION_COLOR)
+        if (marked := color_of(row)) is not None:
+            tick.set_color(marked)
             tick.set_fontweight("bold")
     ax.set_ylim(0.3, len(rows) + 0.7)
     right = ax.twinx()
     right.set_ylim(ax.get_ylim())
     right.set_yticks(ys)
-    adjusted = [f"p adj {r.p_adjusted:.3f}" for r in c.rows] + [f"p {c.overall.p_value:.3f}"]
+    adjusted = [f"p adj {format_p(r.p_adjusted)}" for r in c.rows]
+    adjusted.append(f"p {format_p(c.overall.p_value)}")
     right.set_yticklabels(adjusted, fontsize=7)
     ax.set_xlabel(f"mean change in score, B - A (1-5 scale), {c.confidence * 100:g}% interval")
     correction = CORRECTION_TITLES[c.correction]
     title = f"{_short(c.b.title)} (B) vs {_short(c.a.title)} (A): per-axis change"
+    which = f"{correction}-adjusted" if c.correction != "none" else "unadjusted"
     detail = (
-        f"{c.shared_cases} shared cases; red: significant regression "
-        f"({correction}-adjusted p < {c.alpha:.2g})"
-        if c.correction != "none"
-        else f"{c.shared_cases} shared cases; red: regression (unadjusted p < {c.alpha:.2g})"
+        f"{c.shared_cases} shared cases; red: significant regression, green: significant "
+        f"improvement ({which} p < {c.alpha:.2g})"
     )
     ax.set_title("\n".join([*textwrap.wrap(title, 90), detail]), fontsize=9)
     fig.subplots_adjust(left=0.2, right=0.88, top=0.9, bottom=0.1)

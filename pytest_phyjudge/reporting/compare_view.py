@@ -15,22 +15,41 @@ if TYPE_CHECKING:
     from pytest_phyjudge.regression.compare import AxisComparison, Comparison
 
 FLAG = "REGRESSION"
+IMPROVEMENT_FLAG = "IMPROVEMENT"
+#: The heading of the flag column (significant regressions and improvements).
+FLAG_HEADING = "significant"
 
 
 def _pct(confidence: float) -> str:
     return f"{confidence * 100:g}%"
 
 
-def _p(value: float) -> str:
+def format_p(value: float) -> str:
+    """A p-value as every table and chart shows it: ``<0.001`` rather than ``0.000``."""
     return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def is_improvement(c: Comparison, r: AxisComparison) -> bool:
+    """A significant rise of an axis, by the same adjusted p as a regression."""
+    return r.delta > 0 and r.p_adjusted < c.alpha
+
+
+def flag(c: Comparison, r: AxisComparison) -> str:
+    """What the flag column says of an axis' row: a significant regression or improvement."""
+    if r.regression:
+        return FLAG
+    return IMPROVEMENT_FLAG if is_improvement(c, r) else ""
 
 
 def _columns(c: Comparison) -> list[str]:
     adjusted = "p adj" if c.correction != "none" else "p adj (none)"
-    return ["axis", "n", "A", "B", "delta", f"{_pct(c.confidence)} CI", "p", adjusted, ""]
+    return [
+        *("axis", "n", "A", "B", "delta", f"{_pct(c.confidence)} CI", "p", adjusted),
+        FLAG_HEADING,
+    ]
 
 
-def _cells(r: AxisComparison, overall: bool) -> list[str]:
+def _cells(c: Comparison, r: AxisComparison, overall: bool) -> list[str]:
     return [
         r.axis,
         str(r.n),
@@ -38,9 +57,9 @@ def _cells(r: AxisComparison, overall: bool) -> list[str]:
         f"{r.mean_b:.2f}",
         f"{r.delta:+.2f}",
         Markdown(f"[{r.interval[0]:+.2f}, {r.interval[1]:+.2f}]"),  # numbers we formatted
-        _p(r.p_value),
-        "" if overall else _p(r.p_adjusted),
-        FLAG if r.regression and not overall else "",
+        format_p(r.p_value),
+        "" if overall else format_p(r.p_adjusted),
+        "" if overall else flag(c, r),
     ]
 
 
@@ -78,7 +97,7 @@ def _verdict_markdown(c: Comparison) -> str:
 
 
 def _body(c: Comparison) -> list[list[str]]:
-    return [*(_cells(r, False) for r in c.rows), _cells(c.overall, True)]
+    return [*(_cells(c, r, False) for r in c.rows), _cells(c, c.overall, True)]
 
 
 def _shared_line(c: Comparison) -> str:

@@ -17,7 +17,11 @@ if TYPE_CHECKING:
     from pytest_phyjudge.reporting.baseline_run import BaselineRun, Key
 
 WORST_SHOWN = 10
-TINY_WARNING = "a tiny test stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
+#: What a stand-in judge's scores are worth, said wherever they are shown (pytest, the CLI).
+STAND_IN_WARNING = "a {kind} test stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
+TINY_WARNING = STAND_IN_WARNING.format(kind="tiny")
+#: Judge kinds whose scores say nothing about the clips (a random model, canned answers).
+STAND_IN_KINDS = ("tiny", "scripted")
 
 #: A terminal line and whether it is shown in red (it reports a problem).
 Line = tuple[str, bool]
