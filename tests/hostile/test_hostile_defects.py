@@ -79,6 +79,7 @@ def test_the_factory_uses_the_machine_folder_when_no_tiny_folder_is_given(monkey
     assert asked == [machine_folder()]
 
 
+@pytest.mark.local  # the build's file lock (filelock) comes with the [local] extra
 def test_the_machine_folder_itself_is_built_in_place_without_a_copy(monkeypatch, tmp_path):
     machine = tmp_path / "machine" / "format-trained-v0-abc"
     monkeypatch.setattr(tiny_build, "machine_folder", lambda: machine)
@@ -109,6 +110,7 @@ class _Stop(Exception):
 # --------------------------------------------------------------------------- old tiny builds
 
 
+@pytest.mark.local  # the build's file lock (filelock) comes with the [local] extra
 def test_old_tiny_builds_are_pruned_to_the_newest_few_and_only_ours(tmp_path):
     from filelock import FileLock
 
@@ -141,6 +143,7 @@ def test_old_tiny_builds_are_pruned_to_the_newest_few_and_only_ours(tmp_path):
     assert (outside / "keep.txt").read_text(encoding="utf-8") == "not ours"
 
 
+@pytest.mark.local  # the build's file lock (filelock) comes with the [local] extra
 def test_builds_outside_our_base_folder_are_never_pruned(tmp_path):
     base = tmp_path / "somewhere"
     for n in range(5):
