@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings, warn_if_stand_in
 from pytest_phyjudge.cli.exits import EXIT_OK
 from pytest_phyjudge.deploy.vllm import (
@@ -137,7 +138,6 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
-    from pytest_phyjudge._exceptions import InputError
     from pytest_phyjudge.deploy.vllm import (
         WILDCARD_ADDRESSES,
         vllm_data_parallel_commands,

@@ -22,7 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_phyjudge._exceptions import (
     InputError,
@@ -33,7 +33,11 @@ from pytest_phyjudge._exceptions import (
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.judges.base import Judge
+from pytest_phyjudge.judges.cache.judge import CachedJudge
 from pytest_phyjudge.judges.cache.record import JudgeRecord, read_identity_file
+from pytest_phyjudge.judges.cache.store import DB_NAME, JudgmentCache
+from pytest_phyjudge.judges.local.loading import JudgePlan, plan_judge
+from pytest_phyjudge.judges.remote.judge import RemotePlan, plan_remote
 from pytest_phyjudge.judges.settings import (
     DEFAULT_ADAPTER,
     PYTEST_SURFACE,
@@ -42,10 +46,6 @@ from pytest_phyjudge.judges.settings import (
     Surface,
 )
 from pytest_phyjudge.judges.tiny import ensure_tiny_judge, machine_folder
-
-if TYPE_CHECKING:
-    from pytest_phyjudge.judges.local.loading import JudgePlan
-    from pytest_phyjudge.judges.remote.judge import RemotePlan
 
 #: Where the tiny judge is built when no folder is given.
 #: Paths whose frames are not the user's code, in a traceback shown to the user.
@@ -122,9 +122,6 @@ def _cached(
     settings: JudgeSettings, made: Judge | None, described: Any, load: Callable[[], Judge]
 ) -> Judge:
     """``described`` (a plan, or a judge already made) behind the cache, where one is kept."""
-    from pytest_phyjudge.judges.cache.judge import CachedJudge
-    from pytest_phyjudge.judges.cache.store import JudgmentCache
-
     no_cache = settings.cache_mode == "off" or settings.cache_dir is None
     # A scripted judge made here answers at once and means nothing: not worth recording.
     if no_cache or (made is not None and made.identity.kind == "scripted"):
@@ -164,8 +161,6 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
             return ReplayPlan(record, settings.config, settings.surface)
     if settings.url:
         return _plan_remote(settings)
-    from pytest_phyjudge.judges.local.loading import plan_judge
-
     adapter: str | Path = settings.adapter
     if settings.is_tiny:
         adapter = ensure_tiny_judge(settings.tiny_folder or machine_folder())
@@ -178,8 +173,6 @@ def plan_judge_for(settings: JudgeSettings) -> JudgePlan | RemotePlan | ReplayPl
 
 
 def _plan_remote(settings: JudgeSettings) -> RemotePlan:
-    from pytest_phyjudge.judges.remote.judge import plan_remote
-
     return plan_remote(
         settings.url,
         identity=settings.remote_identity,
@@ -197,8 +190,6 @@ def recorded_judge(settings: JudgeSettings) -> JudgeRecord | None:
     """The judge a replay should use, from those the cache recorded: the only one, or the
     only one that matches the judge the settings name (tiny, or an adapter). None when the
     cache recorded none that fits; an InputError listing them when several fit."""
-    from pytest_phyjudge.judges.cache.store import DB_NAME, JudgmentCache
-
     if settings.cache_dir is None or not (settings.cache_dir / DB_NAME).is_file():
         return None  # nothing recorded there: a replay cannot name a judge from it
     cache = JudgmentCache(
@@ -240,8 +231,6 @@ def load_plan(
     plan: JudgePlan | RemotePlan | ReplayPlan, settings: JudgeSettings, *, worker: str | None = None
 ) -> Judge:
     """Bring up the judge of ``plan``: connections for servers, a model otherwise."""
-    from pytest_phyjudge.judges.local.loading import JudgePlan
-
     if not isinstance(plan, JudgePlan):
         return plan.load()  # servers: connections only, every xdist worker may open its own
     if worker is not None and plan.identity.kind != "tiny" and not settings.per_worker_model:

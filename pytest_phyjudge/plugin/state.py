@@ -19,6 +19,7 @@ import pytest
 from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.cache.judge import CachedJudge, CacheStats
+from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.plugin import running
 from pytest_phyjudge.plugin.options import Options
 from pytest_phyjudge.reporting.checks import Check, rendered_prompt
@@ -32,8 +33,6 @@ def make_judge(config: pytest.Config, options: Options) -> Judge:
     """The run's judge, from the one judge factory: ``--phyjudge-judge``, else a
     ``pytest_phyjudge_make_judge`` hook of the user's, else PhyJudge-9B (or the adapter,
     servers or recorded judge the options name), behind the judgment cache."""
-    from pytest_phyjudge.judges.factory import build_judge
-
     worker = getattr(config, "workerinput", None)
     return build_judge(
         options.judge,

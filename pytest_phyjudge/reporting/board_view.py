@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge._escape import markdown_text, terminal_text
+from pytest_phyjudge.regression.leaderboard import HEADINGS
 from pytest_phyjudge.reporting.render import markdown_table, text_table
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ def _number(value: float | None) -> str:
 
 
 def _board(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
-    from pytest_phyjudge.regression.leaderboard import HEADINGS
-
     head = ["rank", "run", *(HEADINGS.get(c, c) for c in board.columns)]
     body = [
         [str(rank), row.label, *(_number(row.scores[c]) for c in board.columns)]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_phyjudge._escape import PLOT_RC, plot_label
+from pytest_phyjudge.regression.leaderboard import HEADINGS
 from pytest_phyjudge.regression.stats import CORRECTION_TITLES
 from pytest_phyjudge.reporting.compare_view import format_p, is_improvement
 
@@ -144,8 +145,6 @@ def write_leaderboard_chart(board: Leaderboard, path: str | Path) -> Path:
             label=f"{index + 1}. {_short(row.label)}",
         )
     ax.set_xticks(range(len(columns)))
-    from pytest_phyjudge.regression.leaderboard import HEADINGS
-
     ax.set_xticklabels([_short(HEADINGS.get(c, c)) for c in columns], fontsize=8)
     ax.set_ylim(1, 5)
     ax.set_ylabel("mean score (1-5)")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
 from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.compare_view import comparison_text
 from pytest_phyjudge.reporting.render import text_table
 
 if TYPE_CHECKING:
@@ -142,8 +143,6 @@ def named(keys: Iterable[Key], limit: int = WORST_SHOWN) -> str:
 
 def comparison_lines(comparison: Comparison, chart: Path) -> list[Line]:
     """The comparison table of the run against its baseline, and where its chart went."""
-    from pytest_phyjudge.reporting.compare_view import comparison_text
-
     return [(line, False) for line in comparison_text(comparison)] + [
         (f"comparison chart: {chart}", False)
     ]
