@@ -31,7 +31,7 @@ from pytest_phyjudge.canary.model import (
 from pytest_phyjudge.canary.record import Ask, observe
 from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings
 from pytest_phyjudge.cli.exits import EXIT_DRIFT, EXIT_OK
-from pytest_phyjudge.cli.score import check_out_location, paired_clips
+from pytest_phyjudge.cli.score import add_pairing_arguments, check_out_location, paired_clips
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, check_axis, is_law
 from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.settings import parse_number
@@ -63,9 +63,7 @@ def add_commands(commands: Any) -> None:
         "and what the judge says of itself. The clips are named relative to --out's folder, "
         "which must hold them. Both scorings are recorded whatever --scoring says.",
     )
-    record.add_argument("--videos", required=True, help="folder of .mp4 files")
-    record.add_argument("--prompts", required=True, help="PhyGround prompt set (JSON)")
-    record.add_argument("--out", required=True, help="where to write the canary file (JSON)")
+    add_pairing_arguments(record, out="where to write the canary file (JSON)")
     record.add_argument(
         "--axes",
         nargs="+",

@@ -55,9 +55,7 @@ def add_commands(commands: Any) -> None:
         "(<generator>__<id>.mp4) go to one file per generator beside --out "
         "(scores.<generator>.json).",
     )
-    batch.add_argument("--videos", required=True, help="folder of .mp4 files")
-    batch.add_argument("--prompts", required=True, help="PhyGround prompt set (JSON)")
-    batch.add_argument("--out", required=True, help="where to write scores.json")
+    add_pairing_arguments(batch, out="where to write scores.json")
     batch.add_argument(
         "--laws",
         nargs="+",
@@ -147,6 +145,14 @@ def pair_clips(
     for pairs in groups.values():
         pairs.sort(key=lambda pair: order[pair[0]["id"]])
     return groups, stray
+
+
+def add_pairing_arguments(parser: argparse.ArgumentParser, *, out: str) -> None:
+    """``--videos DIR --prompts SET --out FILE``, as ``paired_clips`` reads them
+    (``score-dir`` and ``canary record``)."""
+    parser.add_argument("--videos", required=True, help="folder of .mp4 files")
+    parser.add_argument("--prompts", required=True, help="PhyGround prompt set (JSON)")
+    parser.add_argument("--out", required=True, help=out)
 
 
 def paired_clips(
