@@ -172,6 +172,15 @@ def _ratings_shown(driver: Any) -> dict[str, dict[str, str]]:
     )
 
 
+def _current(driver: Any) -> tuple[str, str]:
+    """The case and axis the keys rate now (the one outlined card and row)."""
+    card = driver.find_elements("css selector", "article.case.rate-current")
+    row = driver.find_elements("css selector", ".rate-axis.current")
+    assert len(card) == len(row) == 1
+    assert row[0].find_element("xpath", "ancestor::article").id == card[0].id
+    return card[0].get_attribute("id").split("-", 2)[2], row[0].get_attribute("data-axis")
+
+
 def _progress(driver: Any) -> str:
     return driver.find_element("id", "rate-progress").text
 
@@ -191,6 +200,8 @@ def test_rate_with_the_keyboard_reload_export_and_agree(
     kit.conftest({"gravity": 2, "*": 4}, name="rating-judge")
     kit.suite(SUITE, name="html")
     kit.videos(["fall", "lamp"], frames=6, fps=6, size=(64, 48))
+    from selenium.webdriver.common.keys import Keys
+
     pytester.runpytest(
         "-p", "no:warnings", "--phyjudge-html", "out/html", "--phyjudge-report", "out/judge.json"
     )
@@ -218,11 +229,7 @@ def test_rate_with_the_keyboard_reload_export_and_agree(
         driver.find_element("id", "rate-name").send_keys("ada")
         driver.find_element("css selector", "#rate-bar .rate-keys").click()  # leave the field
         _keys(driver, "3")
-        current = driver.find_element("css selector", ".case.rate-current .rate-axis.current")
-        assert current.get_attribute("data-axis") == "SA"  # moved on to the next clip, gone
-        assert "gone" in driver.find_element("css selector", ".case.rate-current").get_attribute(
-            "id"
-        )
+        assert _current(driver) == ("gone", "SA")  # moved on to the next clip
         assert _ratings_shown(driver) == {
             "fall": {"SA": "4", "gravity": "2"},
             "lamp": {"SA": "4", "shadow": "3"},
@@ -233,6 +240,18 @@ def test_rate_with_the_keyboard_reload_export_and_agree(
         assert wait_for(lambda: _progress(driver) == "4 of 6 rated (2 of 3 clips done)", 5)
         assert _ratings_shown(driver)["lamp"] == {"SA": "4", "shadow": "3"}
         assert driver.find_element("id", "rate-name").get_attribute("value") == "ada"
+        # It resumes at the first unrated axis (gone's SA); p goes back a clip, j down an
+        # axis, 0 clears it, a digit rates it again and moves on.
+        assert _current(driver) == ("gone", "SA")
+        _keys(driver, "p")
+        assert _current(driver) == ("lamp", "SA")
+        _keys(driver, "j0")
+        assert _current(driver) == ("lamp", "shadow")
+        assert _progress(driver) == "3 of 6 rated (1 of 3 clips done)"
+        _keys(driver, "3")
+        assert _current(driver) == ("gone", "SA")
+        _keys(driver, Keys.ARROW_UP + Keys.ARROW_LEFT)
+        assert _current(driver) == ("fall", "SA")
         _screenshot(driver)
         driver.find_element("id", "rate-export").click()
         exported = downloads / "ratings.json"
