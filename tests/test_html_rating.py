@@ -20,7 +20,7 @@ from test_html import SUITE
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.axes import is_law
 from pytest_phyjudge.reporting.html import write_html_report
-from pytest_phyjudge.scores import read_scores
+from pytest_phyjudge.scores import check_scores, read_scores
 from pytest_phyjudge.testing.browser import browser_missing, headless_chromium, wait_for
 
 MISSING = browser_missing()
@@ -148,6 +148,21 @@ def test_agree_pairs_an_export_with_unrated_axes_left_out(
     assert [(r["axis"], r["n"], r["exact"], r["within_one"]) for r in found["axes"]] == [
         ("gravity", 1, 0.0, 1.0)
     ]
+
+
+@pytest.mark.parametrize(
+    ("meta", "label"),
+    [
+        ({"judge": {"kind": "human", "adapter": "human:ada"}}, "human:ada"),
+        ({"judge": {"kind": "human", "adapter": "ada"}}, "human:ada"),
+        ({"judge": {"kind": "human"}}, "human:rater"),
+        ({"judge": {"kind": "human", "adapter": "human:ada"}, "generator": "wan"}, "wan"),
+        ({"judge": {"kind": "local", "adapter": "human:ada"}}, None),  # a judge, so named
+    ],
+)
+def test_ratings_are_labelled_as_a_person_s(meta: dict[str, Any], label: str | None) -> None:
+    document = check_scores({"meta": meta, "results": [{"video": "v", "SA": 3}]}, "r.json")
+    assert document.meta.label == label
 
 
 # --------------------------------------------------------------------------- the browser
