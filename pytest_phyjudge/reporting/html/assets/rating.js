@@ -37,14 +37,16 @@
       window.localStorage.setItem(KEY, JSON.stringify(state));
       storeNote.textContent = "";
     } catch (e) {
-      storeNote.textContent = "This browser keeps nothing for this page: export before you close it.";
+      storeNote.textContent =
+        "This browser keeps nothing for this page: export before you close it.";
     }
   }
 
   function scoreOf(anchor, axis) {
     var scores = state.scores[anchor];
     var value = scores ? scores[axis] : null;
-    return typeof value === "number" && value % 1 === 0 && value >= LOW && value <= HIGH ? value : null;
+    var whole = typeof value === "number" && value % 1 === 0;
+    return whole && value >= LOW && value <= HIGH ? value : null;
   }
 
   function paint(slot) {
@@ -115,8 +117,10 @@
   }
 
   function show(scroll) {
-    Array.prototype.forEach.call(document.querySelectorAll(".rate-axis.current, .case.rate-current"),
-      function (element) { element.classList.remove("current", "rate-current"); });
+    var marked = document.querySelectorAll(".rate-axis.current, .case.rate-current");
+    Array.prototype.forEach.call(marked, function (element) {
+      element.classList.remove("current", "rate-current");
+    });
     var slot = slots[current];
     if (!slot) { return; }
     slot.row.classList.add("current");
@@ -182,7 +186,11 @@
         var value = scoreOf(entry.anchor, axis);
         if (value === null) { return; }  // unrated: absent, never a zero
         rated = true;
-        if (general[axis]) { row[axis] = value; } else { laws[axis] = {score: value, status: "scored"}; }
+        if (general[axis]) {
+          row[axis] = value;
+        } else {
+          laws[axis] = {score: value, status: "scored"};
+        }
       });
       if (Object.keys(laws).length) { row.physical = {laws: laws}; }
       if (rated) { results.push(row); }
