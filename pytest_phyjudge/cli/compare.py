@@ -115,7 +115,8 @@ def add_commands(commands: Any) -> None:
         "agree",
         help="how far two runs over the same clips agree, per axis",
         description="Pair the clips two scores.json reports share (two runs of one judge, "
-        "two judges, or a judge and human ratings in the same shape) and print per axis: "
+        "two judges, or a judge and the ratings a person exported from the HTML report's "
+        "rating mode) and print per axis: "
         "exact agreement, agreement within one point, quadratic-weighted Cohen's kappa and "
         "Spearman's rho. It prints tables only and draws no chart (compare --plot does).",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pytest_phyjudge.scores.model import (
     FORMAT,
+    HUMAN_KIND,
     VERSION,
     AxisRecord,
     CaseKey,
@@ -27,6 +28,7 @@ from pytest_phyjudge.scores.writer import VideoResult, as_read, build_scores, wr
 
 __all__ = [
     "FORMAT",
+    "HUMAN_KIND",
     "VERSION",
     "AxisRecord",
     "CaseKey",

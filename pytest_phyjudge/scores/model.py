@@ -30,6 +30,10 @@ VERSION = 1
 #: The version of a document with no ``format``: PhyGround's shape, nothing of ours stamped.
 UNSTAMPED = 0
 
+#: The judge ``kind`` of ratings a person gave (the HTML report's rating mode exports them
+#: with ``adapter`` ``human:<name>``): they are read like a judge's scores, never as them.
+HUMAN_KIND = "human"
+
 #: A case as every reader pairs them: (suite, video); suite is None outside a suite.
 CaseKey = tuple[str | None, str]
 
@@ -91,11 +95,22 @@ class RunMeta:
     @property
     def label(self) -> str | None:
         """What the run is called: its generator as the file records it (PhyGround's
-        ``video_model``, ``phyjudge score-dir``'s ``generator``), None when it has none."""
+        ``video_model``, ``phyjudge score-dir``'s ``generator``), else the rater of human
+        ratings (``human:<name>``, so that a table never shows them as a judge's run), None
+        when it has none."""
         for value in (self.video_model, self.generator):
             if value is not None and value.strip():
                 return value.strip()
-        return None
+        return self.rater
+
+    @property
+    def rater(self) -> str | None:
+        """``human:<name>`` for ratings a person gave (judge kind :data:`HUMAN_KIND`)."""
+        judge = self.judge or {}
+        if judge.get("kind") != HUMAN_KIND:
+            return None
+        adapter = str(judge.get("adapter") or "").strip()
+        return adapter if adapter.startswith("human:") else f"human:{adapter or 'rater'}"
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from typing import Any
 
 from pytest_phyjudge._outputs import OwnedFolder
 from pytest_phyjudge.reporting.html.media import MediaRefused, make_preview, reencode_image
-from pytest_phyjudge.reporting.html.model import CaseView, file_url, local_url, report_view
+from pytest_phyjudge.reporting.html.model import CaseView, checked, file_url, local_url, report_view
+from pytest_phyjudge.reporting.html.rating import rating_cases, rating_data
 from pytest_phyjudge.scores import ScoresDocument
 
 HERE = Path(__file__).parent
-ASSETS = ("report.css", "report.js")
+ASSETS = ("report.css", "report.js", "rating.css", "rating.js")
 MEDIA, SHEETS = "media", "sheets"
 
 
@@ -78,10 +79,13 @@ def write_html_report(
     import jinja2
 
     out, base = Path(out), Path(base)
+    document = checked(document)
     view = report_view(document, base, title)
     folder = OwnedFolder.open(out, what="HTML report folder", leave=leave)
     previews = {case.anchor: make_preview(case.video, folder, MEDIA) for case in view.cases}
     sheets = {case.anchor: _sheet(case, base, folder) for case in view.cases}
+    clips = {anchor: preview.video for anchor, preview in previews.items()}
+    rating = rating_data(rating_cases(document, view.cases, clips))
     for name in ASSETS:
         folder.write_bytes(f"assets/{name}", (HERE / "assets" / name).read_bytes())
     env = jinja2.Environment(
@@ -92,7 +96,9 @@ def write_html_report(
         undefined=jinja2.StrictUndefined,
     )
     env.filters["url"] = local_url
-    page = env.get_template("index.html.j2").render(view=view, previews=previews, sheets=sheets)
+    page = env.get_template("index.html.j2").render(
+        view=view, previews=previews, sheets=sheets, rating=rating
+    )
     folder.write_bytes("index.html", page.encode("utf-8"))
     folder.finish()
     return out / "index.html"
