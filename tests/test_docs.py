@@ -40,6 +40,8 @@ WALKTHROUGHS = [
     DOCS / "index.md",
     DOCS / "tutorial.md",
     DOCS / "how-to" / "record-and-replay.md",
+    DOCS / "how-to" / "html-report.md",
+    DOCS / "how-to" / "score-a-folder.md",
     DOCS / "reference" / "suite-format.md",
 ]
 #: pytest options the pages use that another change adds (the report-only first run).
