@@ -6,6 +6,7 @@ import sys
 
 from pytest_phyjudge._escape import terminal_lines
 
+#: Done: scored, written, compared (no significant regression), checked.
 EXIT_OK = 0
 #: ``compare --fail-on-regression``: an axis regressed significantly.
 EXIT_REGRESSION = 1
@@ -21,6 +22,7 @@ EXIT_BACKEND = 5
 EXIT_CONFLICT = 6
 #: ``canary check``: the judge no longer answers the canaries as recorded.
 EXIT_DRIFT = 7
+#: Interrupted (Ctrl-C).
 EXIT_INTERRUPTED = 130
 
 EPILOG = (

@@ -6,7 +6,8 @@ Each row names a setting once, with the parser both surfaces run on its text (an
 and which surfaces have it. pytest spells a setting ``--phyjudge-<name>`` (ini
 ``phyjudge_<name>``); the command spells it ``--<cli>`` (``--<name>`` unless renamed). The
 default is the :class:`JudgeSettings` field's, so a setting's default is written in one place
-too. A new judge setting is a row here and a field there (see ``docs/options.md``).
+too. A new judge setting is a row here and a field there; the docs site's options reference
+(``docs/reference/options.md``) is rendered from this table when the site is built.
 """
 
 from __future__ import annotations
@@ -207,12 +208,10 @@ def settings_from(
 
 
 def options_markdown() -> str:
-    """The options reference (``docs/options.md``), rendered from the table."""
+    """The judge settings' part of the options reference, rendered from the table (the docs
+    site's hook puts it into ``docs/reference/options.md`` when the site is built)."""
     lines = [
         "# Judge options",
-        "",
-        "<!-- Generated from pytest_phyjudge/judges/options.py by "
-        "`python -m pytest_phyjudge.judges.options > docs/options.md`; do not edit. -->",
         "",
         "Every judge setting, as pytest takes it (a flag, or its ini option in `pytest.ini`, "
         "`[tool.pytest.ini_options]` or `setup.cfg`) and as the `phyjudge` command takes it. "
