@@ -290,3 +290,18 @@ def test_a_baseline_without_a_server_reads_and_says_nothing(tmp_path: Path):
     path.write_text(json.dumps({**json.loads(path.read_text()), "judge_server": ["x"]}))
     with pytest.raises(Exception, match='"judge_server" is not an object'):
         load_baseline(path)
+
+
+def test_scores_json_carries_the_checks_optionally_and_refuses_a_wrong_one():
+    from pytest_phyjudge._exceptions import InputError
+    from pytest_phyjudge.scores import check_scores
+
+    row = {"video": "fall", "SA": 4}
+    old = check_scores({"meta": {}, "results": [row]}, "old.json")
+    assert old.meta.canary is None and old.meta.judge_server is None
+    canary = {"file": "c.json", "status": "passed", "line": "same behaviour", "judge_calls": 8}
+    server = {"model": "phyjudge", "system_fingerprint": "fp_a"}
+    new = check_scores({"meta": {"canary": canary, "judge_server": server}, "results": [row]}, "n")
+    assert new.meta.canary == canary and new.meta.judge_server == server
+    with pytest.raises(InputError, match=r"meta\.canary\.status"):
+        check_scores({"meta": {"canary": {**canary, "status": 3}}, "results": [row]}, "bad.json")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -42,6 +43,7 @@ from pytest_phyjudge.reporting.health import canary_line
 #: ``workerinput`` key: the folder where the first worker leaves the check's result.
 SHARED_KEY = "phyjudge_canary_dir"
 RESULT_FILE = "canary-result.json"
+_MAIN = threading.main_thread()
 
 
 class CanaryGate:
@@ -138,7 +140,9 @@ class CanaryGate:
             mode=self.mode,
             tolerances=Tolerances(),
             clock=time.perf_counter,
-            first_item=self._current(),
+            # A judge server's cases are judged ahead in threads: the item running then is
+            # not the one whose case meets the failure first.
+            first_item=self._current() if threading.current_thread() is _MAIN else None,
             worker=self._worker,
         )
 
