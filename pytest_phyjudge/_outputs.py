@@ -153,8 +153,9 @@ def _read_manifest(root: Path, what: str) -> dict[str, str | None]:
 
 
 @contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """The folder locked against the other processes of the run (pytest-xdist workers)."""
+def locked_folder(root: Path) -> Iterator[None]:
+    """The folder locked against the other processes of the run (pytest-xdist workers); a
+    no-op where there is no ``fcntl`` (Windows)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: one process writes at a time there
@@ -301,7 +302,7 @@ class OwnedFolder:
         folder's lock: another process of the run (an xdist worker) may have claimed it."""
         parent = self._parent(name)
         path = parent / PurePosixPath(name).name
-        with _locked(self.root):
+        with locked_folder(self.root):
             self.manifest = _read_manifest(self.root, self.what)
             try:
                 mode: int | None = os.lstat(path).st_mode
@@ -372,7 +373,7 @@ class OwnedFolder:
         unchanged only), leftovers of interrupted writes, and record the sha256 of the rest.
         ``keep``: names another process of the run wrote (xdist workers' sheets)."""
         keep = self.written | (keep or set())
-        with _locked(self.root):
+        with locked_folder(self.root):
             files = _read_manifest(self.root, self.what)
             files.update({name: None for name in self.written if name not in files})
             for name in sorted(files):

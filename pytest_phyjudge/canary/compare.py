@@ -90,6 +90,50 @@ class Verdict:
             )
         return f"drift: recorded as {self.recorded.describe()}, now {self.now.describe()}; {where}."
 
+    def table_lines(self) -> list[str]:
+        return table_lines(self.axes)
+
+    def notes(self) -> list[str]:
+        """What changed besides the behaviour: settings, prompts, the setup around the judge."""
+        before, now = self.recorded, self.now
+        notes = []
+        if dict(before.settings) != dict(now.settings):
+            notes.append(
+                f"settings recorded {dict(before.settings)}, checked with {dict(now.settings)}"
+            )
+        if self.prompts_changed:
+            notes.append(
+                f"the prompt text differs on {self.prompts_changed} canaries (another rubric or "
+                "template than recorded)"
+            )
+        for name in ("device", "dtype"):
+            if getattr(before, name) != getattr(now, name):
+                notes.append(f"{name} recorded {getattr(before, name)}, now {getattr(now, name)}")
+        fingerprint = [
+            s.server.get("system_fingerprint") if s.server else None for s in (before, now)
+        ]
+        if fingerprint[0] != fingerprint[1]:
+            notes.append(f"system_fingerprint recorded {fingerprint[0]}, now {fingerprint[1]}")
+        moved = {
+            name: (before.versions.get(name), now.versions.get(name))
+            for name in set(before.versions) | set(now.versions)
+            if before.versions.get(name) != now.versions.get(name)
+        }
+        if moved:
+            shown = ", ".join(f"{n} {a} -> {b}" for n, (a, b) in sorted(moved.items()))
+            notes.append(f"library versions changed: {shown}")
+        return notes
+
+
+def table_lines(axes: Sequence[AxisStats]) -> list[str]:
+    """Per axis and pooled: items, digit agreement, mean |expected diff|, max TV."""
+    rows = [f"{'axis':<24} {'items':>5} {'agree':>6} {'mean|dE|':>9} {'max TV':>7}"]
+    for s in axes:
+        rows.append(
+            f"{s.axis:<24} {s.items:>5} {s.agreement:>6.2f} {s.mean_diff:>9.3f} {s.max_tv:>7.3f}"
+        )
+    return rows
+
 
 def _distance(a: Reading, b: Reading) -> tuple[float, float]:
     """(|expected difference|, total variation) of two readings; a side with no

@@ -14,9 +14,9 @@ from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeEr
 from pytest_phyjudge.canary.model import SETTING_NAMES, Reading, Setup
 from pytest_phyjudge.engine.judgment import Judgment, portable_name
 from pytest_phyjudge.judges.base import ClipRequest, Judge
+from pytest_phyjudge.judges.cache.judge import CachedJudge
 from pytest_phyjudge.judges.factory import build_judge
-from pytest_phyjudge.judges.local.judge import LocalJudge
-from pytest_phyjudge.judges.settings import JudgeSettings
+from pytest_phyjudge.judges.settings import JudgeConfig, JudgeSettings
 
 #: The libraries whose versions a canary records, where installed.
 PACKAGES = ("pytest-phyjudge", "torch", "transformers", "peft", "vllm")
@@ -59,23 +59,32 @@ def versions() -> dict[str, str]:
     return found
 
 
-def describe_setup(judge: Judge, settings: JudgeSettings) -> Setup:
-    """What ``judge`` says it is: identity, keyed settings, the server's self-description
-    (remote judges: the model /v1/models lists, and the model and ``system_fingerprint`` its
-    replies named), device and dtype where known, library versions."""
-    keyed = settings.config.keyed()
-    server = None
+def server_identity(judge: Judge) -> dict[str, Any] | None:
+    """What a judge server says of itself (None for a judge in this process, or one not
+    loaded yet): the model /v1/models lists and the judge it names there, and the model and
+    vLLM's ``system_fingerprint`` that the run's first reply named (None before any reply)."""
+    if isinstance(judge, CachedJudge):
+        inner = judge.loaded
+        if inner is None:
+            return None
+        judge = inner
     plan = getattr(judge, "plan", None)
     served = getattr(plan, "served", None)
-    watch = getattr(judge, "watch", None)
-    if served is not None or getattr(plan, "remote", None) is not None:
-        first = getattr(watch, "first", None)
-        server = {
-            "model": getattr(served, "name", None) or getattr(plan, "model", None),
-            "identity": None if served is None else served.identity.to_dict(),
-            "answered_by": None if first is None else _plain(first.model),
-            "system_fingerprint": None if first is None else _plain(first.fingerprint),
-        }
+    if served is None and getattr(plan, "remote", None) is None:
+        return None
+    first = getattr(getattr(judge, "watch", None), "first", None)
+    return {
+        "model": getattr(served, "name", None) or getattr(plan, "model", None),
+        "identity": None if served is None else served.identity.to_dict(),
+        "answered_by": None if first is None else _plain(first.model),
+        "system_fingerprint": None if first is None else _plain(first.fingerprint),
+    }
+
+
+def describe_setup(judge: Judge, settings: JudgeSettings) -> Setup:
+    """What ``judge`` says it is: identity, keyed settings, the server's self-description
+    (:func:`server_identity`), device and dtype where known, library versions."""
+    keyed = settings.config.keyed()
     model = getattr(judge, "model", None)
     dtype = getattr(model, "dtype", None) or settings.dtype
     device = getattr(judge, "device", None) or settings.device
@@ -87,7 +96,7 @@ def describe_setup(judge: Judge, settings: JudgeSettings) -> Setup:
     return Setup(
         judge=identity,
         settings={name: keyed[name] for name in SETTING_NAMES},
-        server=server,
+        server=server_identity(judge),
         device=None if device is None else str(device),
         dtype=None if dtype is None else str(dtype).removeprefix("torch."),
         versions=versions(),
@@ -127,44 +136,67 @@ def observe(
     *,
     clock: Callable[[], float],
 ) -> Observation:
-    """``asks`` judged greedy and then with the digit distribution, on judges made from
-    ``settings`` with the cache off: one in-process model serves both passes (its scoring
-    switched between them), any other judge is made again for the second."""
-    started = clock()
-    passes: dict[str, list[Judgment | PhyJudgeError]] = {}
+    """``asks`` judged greedy and then with the digit distribution (:func:`observe_judge`) on
+    a judge made from ``settings`` with the cache off, closed after."""
     judge = build_judge(settings.replace(scoring="greedy", cache_mode="off", cache_dir=None))
     try:
-        prompts = [judge.rubric.render(a.axis, a.caption).sha256 for a in asks]
-        passes["greedy"] = _judge_pass(judge, asks)
-        setup = describe_setup(judge, settings)
-        if isinstance(judge, LocalJudge):
-            # Its scoring is read on every call: the model already loaded serves both passes
-            # (loading PhyJudge-9B twice would cost minutes).
-            judge.config = replace(judge.config, scoring="distribution")
-        else:
-            judge.close()
-            judge = build_judge(
-                settings.replace(scoring="distribution", cache_mode="off", cache_dir=None)
-            )
-        passes["distribution"] = _judge_pass(judge, asks)
+        return observe_judge(judge, settings, asks, clock=clock)
     finally:
         judge.close()
-    answers = []
-    for ask, greedy, dist, prompt_sha in zip(
-        asks, passes["greedy"], passes["distribution"], prompts, strict=True
-    ):
-        if isinstance(greedy, JudgeOutputError):
-            reply, digit = greedy.raw, None
-        elif isinstance(greedy, PhyJudgeError):
-            raise _failed(ask, greedy)
-        else:
-            reply, digit = greedy.raw, greedy.score
-        if isinstance(dist, JudgeOutputError):
-            probs, expected = None, None
-        elif isinstance(dist, PhyJudgeError):
-            raise _failed(ask, dist)
-        else:
-            probs = None if dist.probs is None else tuple(float(p) for p in dist.probs)
-            expected = float(dist.expected if dist.expected is not None else dist.score)
-        answers.append(Answer(Reading(reply, digit, probs, expected), prompt_sha))
-    return Observation(tuple(answers), setup, calls=2 * len(asks), seconds=clock() - started)
+
+
+def observe_judge(
+    judge: Judge,
+    settings: JudgeSettings,
+    asks: Sequence[Ask],
+    *,
+    clock: Callable[[], float],
+) -> Observation:
+    """``asks`` judged greedy and then with the digit distribution on ``judge`` itself (a
+    judge behind no cache: a canary is never answered from it). A judge whose scoring is read
+    on every call (in this process, or on servers) is switched between the passes and back
+    after, so the model already loaded serves both (loading PhyJudge-9B twice would cost
+    minutes); any other judge (a scripted one, a user's) answers both passes as it is."""
+    started = clock()
+    config = getattr(judge, "config", None)
+    switch = isinstance(config, JudgeConfig)
+    prompts = [judge.rubric.render(a.axis, a.caption).sha256 for a in asks]
+    try:
+        if switch:
+            judge.config = replace(config, scoring="greedy")  # type: ignore[attr-defined]
+        greedy = _judge_pass(judge, asks)
+        setup = describe_setup(judge, settings)
+        if switch:
+            judge.config = replace(config, scoring="distribution")  # type: ignore[attr-defined]
+        dist = _judge_pass(judge, asks)
+    finally:
+        if switch:
+            judge.config = config  # type: ignore[attr-defined]
+    answers = tuple(
+        _answer(ask, g, d, sha) for ask, g, d, sha in zip(asks, greedy, dist, prompts, strict=True)
+    )
+    return Observation(answers, setup, calls=2 * len(asks), seconds=clock() - started)
+
+
+def _answer(
+    ask: Ask,
+    greedy: Judgment | PhyJudgeError,
+    dist: Judgment | PhyJudgeError,
+    prompt_sha: str,
+) -> Answer:
+    """One item's reading from its two judgments; a judgment that failed for another reason
+    than an unreadable reply is an InputError naming the clip."""
+    if isinstance(greedy, JudgeOutputError):
+        reply, digit = greedy.raw, None
+    elif isinstance(greedy, PhyJudgeError):
+        raise _failed(ask, greedy)
+    else:
+        reply, digit = greedy.raw, greedy.score
+    if isinstance(dist, JudgeOutputError):
+        probs, expected = None, None
+    elif isinstance(dist, PhyJudgeError):
+        raise _failed(ask, dist)
+    else:
+        probs = None if dist.probs is None else tuple(float(p) for p in dist.probs)
+        expected = float(dist.expected if dist.expected is not None else dist.score)
+    return Answer(Reading(reply, digit, probs, expected), prompt_sha)

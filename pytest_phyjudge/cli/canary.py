@@ -18,7 +18,6 @@ from pytest_phyjudge.canary.compare import (
     DEFAULT_MAX_MEAN_DIFF,
     DEFAULT_MAX_TV,
     Tolerances,
-    Verdict,
     compare,
 )
 from pytest_phyjudge.canary.model import (
@@ -196,48 +195,9 @@ def run_check(args: argparse.Namespace) -> int:
         seen.setup,
         Tolerances(args.max_disagree, args.max_mean_diff, args.max_tv),
     )
-    print(_table(verdict))
-    for note in _notes(verdict):
+    print("\n".join(verdict.table_lines()))
+    for note in verdict.notes():
         print(f"note: {terminal_text(note)}")
     print(f"cost: {seen.calls} judge calls in {seen.seconds:.1f} s")
     print(terminal_text(verdict.line()))
     return EXIT_OK if verdict.holds else EXIT_DRIFT
-
-
-def _table(verdict: Verdict) -> str:
-    rows = [f"{'axis':<24} {'items':>5} {'agree':>6} {'mean|dE|':>9} {'max TV':>7}"]
-    for s in verdict.axes:
-        rows.append(
-            f"{s.axis:<24} {s.items:>5} {s.agreement:>6.2f} {s.mean_diff:>9.3f} {s.max_tv:>7.3f}"
-        )
-    return "\n".join(rows)
-
-
-def _notes(verdict: Verdict) -> list[str]:
-    """What changed besides the behaviour: settings, prompts, the setup around the judge."""
-    before, now = verdict.recorded, verdict.now
-    notes = []
-    if dict(before.settings) != dict(now.settings):
-        notes.append(
-            f"settings recorded {dict(before.settings)}, checked with {dict(now.settings)}"
-        )
-    if verdict.prompts_changed:
-        notes.append(
-            f"the prompt text differs on {verdict.prompts_changed} canaries (another rubric or "
-            "template than recorded)"
-        )
-    for name in ("device", "dtype"):
-        if getattr(before, name) != getattr(now, name):
-            notes.append(f"{name} recorded {getattr(before, name)}, now {getattr(now, name)}")
-    fingerprint = [s.server.get("system_fingerprint") if s.server else None for s in (before, now)]
-    if fingerprint[0] != fingerprint[1]:
-        notes.append(f"system_fingerprint recorded {fingerprint[0]}, now {fingerprint[1]}")
-    moved = {
-        name: (before.versions.get(name), now.versions.get(name))
-        for name in set(before.versions) | set(now.versions)
-        if before.versions.get(name) != now.versions.get(name)
-    }
-    if moved:
-        shown = ", ".join(f"{n} {a} -> {b}" for n, (a, b) in sorted(moved.items()))
-        notes.append(f"library versions changed: {shown}")
-    return notes

@@ -90,22 +90,27 @@ def build_judge(
     hook: Callable[[], Judge | None] | None = None,
     context: Any = None,
     worker: str | None = None,
+    guard: Callable[[Callable[[], Judge]], Judge] | None = None,
 ) -> Judge:
     """The judge ``settings`` describe, behind the judgment cache.
 
     ``hook`` is asked first for a judge of the user's own (it returns None for "no opinion":
     the default judge is used then). ``context`` is handed to a ``module:factory`` that takes
     one positional argument (the pytest config). ``worker`` names a pytest-xdist worker: it
-    may not load a model of its own unless ``settings.per_worker_model``.
+    may not load a model of its own unless ``settings.per_worker_model``. ``guard`` brings
+    up the real judge (it is handed the function that does): at once for a judge with no
+    cache in front, else on the cache's first miss, never in replay (the canary check).
     Every failure is a JudgeLoadError with a one-paragraph message.
     """
     where = settings.flag("judge", settings.judge) if settings.judge else "the judge settings"
     try:
         custom = _custom_judge(settings, hook, context)
         if custom is not None:
-            return _cached(settings, custom, custom, lambda: custom)
+            return _cached(settings, custom, custom, lambda: custom, guard)
         plan = plan_judge_for(settings)
-        return _cached(settings, None, plan, lambda: load_plan(plan, settings, worker=worker))
+        return _cached(
+            settings, None, plan, lambda: load_plan(plan, settings, worker=worker), guard
+        )
     except JudgeLoadError:
         raise
     except PhyJudgeError as exc:
@@ -119,13 +124,24 @@ def build_judge(
 
 
 def _cached(
-    settings: JudgeSettings, made: Judge | None, described: Any, load: Callable[[], Judge]
+    settings: JudgeSettings,
+    made: Judge | None,
+    described: Any,
+    load: Callable[[], Judge],
+    guard: Callable[[Callable[[], Judge]], Judge] | None = None,
 ) -> Judge:
-    """``described`` (a plan, or a judge already made) behind the cache, where one is kept."""
+    """``described`` (a plan, or a judge already made) behind the cache, where one is kept;
+    ``load`` (which returns ``made`` when there is one) goes through ``guard``."""
+    if guard is not None:
+        bring_up = load
+
+        def load() -> Judge:
+            return guard(bring_up)
+
     no_cache = settings.cache_mode == "off" or settings.cache_dir is None
     # A scripted judge made here answers at once and means nothing: not worth recording.
     if no_cache or (made is not None and made.identity.kind == "scripted"):
-        return made if made is not None else load()
+        return load()
     return CachedJudge(
         identity=described.identity,
         rubric=described.rubric,

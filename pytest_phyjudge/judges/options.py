@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pytest_phyjudge.judges.settings import (
     BATCH_CLIPS_HELP,
     CACHE_DIR_NAME,
+    CANARY_MODES,
     DEVICES_HELP,
     DTYPES,
     PYTEST_SURFACE,
@@ -28,6 +29,7 @@ from pytest_phyjudge.judges.settings import (
     Surface,
     parse_batch_clips,
     parse_cache_mode,
+    parse_canary_mode,
     parse_count,
     parse_device,
     parse_dtype,
@@ -42,12 +44,13 @@ from pytest_phyjudge.judges.settings import (
 
 #: Where a setting shows in the ``phyjudge`` command's help (and which commands take it):
 #: every judging command, those that may judge on servers, those with a cache, score-dir.
-Group = Literal["judge", "servers", "cache", "batch"]
+Group = Literal["judge", "servers", "cache", "batch", "canary"]
 GROUP_TITLES: dict[Group, str] = {
     "judge": "judge",
     "servers": "judge servers (instead of a model in this process)",
     "cache": "judgment cache",
     "batch": "batching",
+    "canary": "judge canaries (checking the judge's behaviour once per run)",
 }
 #: ``{flag:NAME}`` in a help text: the flag of setting NAME on the surface shown.
 _FLAG_REF = re.compile(r"\{flag:([a-z-]+)\}")
@@ -73,6 +76,10 @@ class JudgeOption:
     switch: bool = False
     #: A path: relative to the current folder, or in the ini to the ini file.
     path: bool = False
+    #: A JudgeSettings field. False: a setting of the run about its judge (the canary check),
+    #: read by the plugin rather than the judge factory, its default ``fallback``.
+    setting: bool = True
+    fallback: Any = None
 
     @property
     def field(self) -> str:
@@ -82,6 +89,8 @@ class JudgeOption:
     @property
     def default(self) -> Any:
         """The JudgeSettings field's default: the value when the setting is not given."""
+        if not self.setting:
+            return self.fallback
         found = _FIELDS[self.field]
         return None if found.default is MISSING else found.default
 
@@ -174,6 +183,14 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
                 shown_default=""),
     JudgeOption("per-worker-model", "let every pytest-xdist worker load its own judge model "
                 "(refused by default).", cli=None, switch=True),
+    JudgeOption("canaries", "a canary file ('phyjudge canary record' wrote it): before the "
+                "run's first judgment, the judge answers its canaries afresh (never from the "
+                "cache) and must answer as recorded; once per run, also under pytest-xdist. "
+                "Not checked in replay mode ({flag:cache-mode} only).", None, "FILE",
+                group="canary", cli=None, path=True, setting=False),
+    JudgeOption("canary-mode", "fail (the judge's drift fails every judged item) or warn "
+                "(items are judged; the drift is reported).", parse_canary_mode, "MODE",
+                group="canary", cli=None, setting=False, fallback=CANARY_MODES[0]),
 )  # fmt: skip
 BY_NAME = {option.name: option for option in JUDGE_OPTIONS}
 
@@ -201,6 +218,8 @@ def settings_from(
     ``fixed`` fields set by the caller, naming flags in ``surface``'s words."""
     values: dict[str, Any] = {}
     for option in JUDGE_OPTIONS:
+        if not option.setting:
+            continue
         value = given(option)
         if value is not None:
             values[option.field] = value

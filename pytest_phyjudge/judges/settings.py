@@ -23,6 +23,9 @@ Scoring = Literal["greedy", "distribution"]
 CacheMode = Literal["use", "refresh", "off", "only"]
 SCORING_MODES: tuple[Scoring, ...] = get_args(Scoring)
 CACHE_MODES: tuple[CacheMode, ...] = get_args(CacheMode)
+#: What a judge that fails its canary check does to the run (``--phyjudge-canary-mode``).
+CanaryMode = Literal["fail", "warn"]
+CANARY_MODES: tuple[CanaryMode, ...] = get_args(CanaryMode)
 
 #: ``--phyjudge-judge tiny`` / ``--judge tiny``: the tiny test judge (a CPU dry run).
 TINY = "tiny"
@@ -148,6 +151,11 @@ def parse_scoring(value: str) -> Scoring:
 def parse_cache_mode(value: str) -> CacheMode:
     hint = "use (read and record), refresh (judge again), off, or only (replay: never load a model)"
     return _one_of(value, CACHE_MODES, "cache mode", hint)  # type: ignore[return-value]
+
+
+def parse_canary_mode(value: str) -> CanaryMode:
+    hint = "fail (a drifted judge fails every judged item) or warn (judge, and report it)"
+    return _one_of(value, CANARY_MODES, "canary mode", hint)  # type: ignore[return-value]
 
 
 def parse_dtype(value: str) -> str:

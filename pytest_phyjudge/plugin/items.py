@@ -289,6 +289,7 @@ class AxisItem(pytest.Item):
                 f"expected (baseline {base.path}):",
                 f"  {name} {verdict['stored']:g}, at least {verdict['stored'] - tolerance:g} "
                 f"with tolerance {tolerance:g}",
+                *[f"note: {n}" for n in [bl.server_note(base.judge_server, state.server())] if n],
                 f"If the new scores are right, accept them with {bl.UPDATE_FLAG}.",
             ]
         )

@@ -23,6 +23,7 @@ from pytest_phyjudge.judges.settings import (
     DEFAULT_MIN_SCORE,
     PYTEST_SURFACE,
     TINY_DIR_NAME,
+    CanaryMode,
     JudgeSettings,
     parse_min_score,
 )
@@ -139,6 +140,10 @@ class Options:
     compare_plot: Path | None = None
     #: Generators registered in the ini file (not imported).
     generators: tuple[GeneratorSpec, ...] = ()
+    #: The judge's canary file, checked once before the run's first judgment, and what a
+    #: judge that fails the check does to the run.
+    canaries: Path | None = None
+    canary_mode: CanaryMode = "fail"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -169,6 +174,8 @@ class Options:
             baseline_any_judge=values.flag("baseline-any-judge"),
             compare_plot=values.get("compare-plot"),
             generators=generators,
+            canaries=values.get("canaries"),
+            canary_mode=_given(values.get("canary-mode"), "fail"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +193,8 @@ class Options:
             prune_baseline=self.prune_baseline,
             baseline_any_judge=self.baseline_any_judge,
             compare_plot=None if self.compare_plot is None else str(self.compare_plot),
+            canaries=None if self.canaries is None else str(self.canaries),
+            canary_mode=self.canary_mode,
         )
         return data
 

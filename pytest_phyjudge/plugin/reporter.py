@@ -11,6 +11,7 @@ import pytest
 
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import describe_error
+from pytest_phyjudge.canary.session import CanaryResult
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cache.judge import CacheStats
 from pytest_phyjudge.plugin.sheet_files import (
@@ -26,7 +27,12 @@ from pytest_phyjudge.plugin.sheet_files import (
 from pytest_phyjudge.plugin.state import PhyJudgeState
 from pytest_phyjudge.reporting.baseline_run import BaselineRequest, settle_baseline
 from pytest_phyjudge.reporting.checks import Check
-from pytest_phyjudge.reporting.health import judge_health, replies_of_checks
+from pytest_phyjudge.reporting.health import (
+    canary_line,
+    judge_check_lines,
+    judge_health,
+    replies_of_checks,
+)
 from pytest_phyjudge.reporting.html import write_html_report
 from pytest_phyjudge.reporting.run_report import build_report, identities
 from pytest_phyjudge.reporting.sheets import case_key
@@ -44,6 +50,7 @@ from pytest_phyjudge.scores import as_read, write_scores
 #: ``config.workeroutput`` keys: what an xdist worker tells the controller at its end.
 WORKER_CACHE = "phyjudge_cache"
 WORKER_JUDGE_SUMMARY = "phyjudge_judge_summary"
+WORKER_JUDGE_SERVER = "phyjudge_judge_server"
 
 
 def outcome_of(report: pytest.TestReport) -> str:
@@ -116,6 +123,8 @@ def send_to_controller(state: PhyJudgeState, config: pytest.Config) -> None:
         output[WORKER_CACHE] = {**dataclasses.asdict(stats), "mode": mode, "path": str(path)}
     if state.judge_summary:
         output[WORKER_JUDGE_SUMMARY] = state.judge_summary
+    if state.judge_server:
+        output[WORKER_JUDGE_SERVER] = state.judge_server
 
 
 # --------------------------------------------------------------------------- exit status
@@ -156,11 +165,17 @@ class PhyJudgeReporter:
         self._finished = False
         self.baseline_lines: list[Line] = []
         self.baseline_write_failed = False
+        #: The baseline was judged by another judge server (fingerprint) than this run.
+        self.baseline_note: str | None = None
         #: Why the CI job summary could not be appended (it never fails the run).
         self.summary_error: str | None = None
         #: What the xdist workers sent: their cache counts and judge summaries.
         self.worker_cache: list[dict[str, Any]] = []
         self.worker_summaries: list[tuple[str, str]] = []
+        #: What the judge server said of itself (this process's judge, or a worker's).
+        self.worker_server: dict[str, Any] | None = None
+        #: The run's canary check, read when the session finishes (None: none asked).
+        self.canary: CanaryResult | None = None
 
     @property
     def collect_only(self) -> bool:
@@ -182,13 +197,29 @@ class PhyJudgeReporter:
             self.checks.append(Check.from_dict(data))
 
     @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent without xdist
+    def pytest_configure_node(self, node: Any) -> None:
+        # The canary check runs once, on the first worker that needs a judge (see
+        # plugin.canaries): each worker learns where the result is shared.
+        if self.state.canary is not None:
+            self.state.canary.share(node.workerinput)
+
+    @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent without xdist
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", None) or {}
+        if output.get(WORKER_JUDGE_SERVER) and self.worker_server is None:
+            self.worker_server = output[WORKER_JUDGE_SERVER]
         if WORKER_CACHE in output:
             self.worker_cache.append(output[WORKER_CACHE])
         if output.get(WORKER_JUDGE_SUMMARY):
             name = getattr(getattr(node, "gateway", None), "id", "worker")
             self.worker_summaries.append((str(name), output[WORKER_JUDGE_SUMMARY]))
+
+    def _canary_dict(self) -> dict[str, Any] | None:
+        return None if self.canary is None else self.canary.to_dict()
+
+    def judge_server(self) -> dict[str, Any] | None:
+        """What the judge server said of itself: this process's judge's, or a worker's."""
+        return self.state.server() or self.worker_server
 
     def _judge_identity(self) -> JudgeIdentity | None:
         found = identities(self.checks)
@@ -231,6 +262,8 @@ class PhyJudgeReporter:
             plugin_settings=options.to_dict(),
             state_judge=state_judge,
             run=run,
+            canary=self._canary_dict(),
+            judge_server=self.judge_server(),
         )
         self.videos = document["num_videos"]
         prune_sheets(self.state, self.checks)
@@ -267,12 +300,17 @@ class PhyJudgeReporter:
             any_judge=options.baseline_any_judge,
             compare_plot=options.compare_plot,
         )
-        settled = settle_baseline(base, self.checks, request, complete=complete)
+        settled = settle_baseline(
+            base, self.checks, request, complete=complete, server=self.judge_server()
+        )
         self.baseline_write_failed = settled.update is not None and settled.update.write_failed
         self.baseline_lines = baseline_lines(settled)
+        self.baseline_note = settled.judge_note
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.state.canary is not None:
+            self.canary = self.state.canary.outcome()
         self.checks += self.state.pop_all_checks()
         warn_missed_sheets(self.state)
         self._add_junit_properties()
@@ -287,7 +325,13 @@ class PhyJudgeReporter:
         """On CI (``GITHUB_STEP_SUMMARY`` set): the run as Markdown in the job's summary,
         after the report is written; a failure only warns."""
         if self.checks and not self.collect_only:
-            self.summary_error = write_step_summary(self.checks, self.written, self.html_written)
+            self.summary_error = write_step_summary(
+                self.checks,
+                self.written,
+                self.html_written,
+                judge_lines=judge_check_lines(self._canary_dict(), self.judge_server()),
+                baseline_note=self.baseline_note,
+            )
 
     # -- the terminal summary: one method per part, as pytest's own summaries
 
@@ -307,6 +351,8 @@ class PhyJudgeReporter:
     def _problems(self) -> list[Line]:
         """The lines that report something wrong: shown even with -q."""
         lines = [(text, True) for text, red in self.baseline_lines if red]
+        if self.canary is not None and self.canary.failed:
+            lines.insert(0, (canary_line(self.canary.to_dict()), True))
         if self.write_error is not None:
             lines.insert(0, (f"phyjudge report NOT written: {self.write_error}", True))
         if self.summary_error is not None:
@@ -323,6 +369,7 @@ class PhyJudgeReporter:
             or self.html_written is not None
             or self.write_error is not None
             or self._cache() is not None
+            or self.canary is not None
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -333,6 +380,7 @@ class PhyJudgeReporter:
         tr.section("phyjudge")
         self.summary_judges(tr)
         self.summary_health(tr)
+        self.summary_canary(tr, quiet)
         self.summary_axes(tr)
         if quiet:  # -q: the axis table only, as pytest's own summaries shrink; problems show
             for text, red in self._problems():
@@ -359,6 +407,14 @@ class PhyJudgeReporter:
         with -q, as a question (the verdicts stand; a warning never fails the run)."""
         for warning in judge_health(replies_of_checks(self.checks)):
             tr.write_line(f"judge warning: {warning.message}", yellow=True, bold=True)
+
+    def summary_canary(self, tr: Any, quiet: bool) -> None:
+        """The canary check (its verdict and cost, or why nothing was checked) and what the
+        judge server said of itself; with -q only a failed check (among the problems)."""
+        if quiet:
+            return
+        for text, problem in judge_check_lines(self._canary_dict(), self.judge_server()):
+            tr.write_line(text, red=problem, bold=problem)
 
     def summary_axes(self, tr: Any) -> None:
         if self.checks:

@@ -12,15 +12,17 @@ One :class:`PhyJudgeState` lives under :data:`STATE_KEY` in ``config.stash`` fro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_phyjudge._exceptions import JudgeLoadError, PhyJudgeError
+from pytest_phyjudge.canary.record import server_identity
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.cache.judge import CachedJudge, CacheStats
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.plugin import running
+from pytest_phyjudge.plugin.canaries import CanaryGate
 from pytest_phyjudge.plugin.options import Options
 from pytest_phyjudge.reporting.checks import Check, rendered_prompt
 
@@ -29,16 +31,18 @@ if TYPE_CHECKING:
     from pytest_phyjudge.regression.baseline import Baseline
 
 
-def make_judge(config: pytest.Config, options: Options) -> Judge:
+def make_judge(config: pytest.Config, options: Options, canary: CanaryGate | None = None) -> Judge:
     """The run's judge, from the one judge factory: ``--phyjudge-judge``, else a
     ``pytest_phyjudge_make_judge`` hook of the user's, else PhyJudge-9B (or the adapter,
-    servers or recorded judge the options name), behind the judgment cache."""
+    servers or recorded judge the options name), behind the judgment cache; checked against
+    the run's canaries when it is brought up."""
     worker = getattr(config, "workerinput", None)
     return build_judge(
         options.judge,
         hook=lambda: config.hook.pytest_phyjudge_make_judge(config=config),
         context=config,
         worker=None if worker is None else str(worker.get("workerid", "?")),
+        guard=None if canary is None else canary.guard,
     )
 
 
@@ -102,12 +106,22 @@ class PhyJudgeState:
         self.judge_loads = 0
         self.cache_stats: tuple[CacheStats, str, Path] | None = None
         self.judge_summary: str | None = None
+        #: What the judge server said of itself (``canary.record.server_identity``), kept
+        #: when the judge is closed (an xdist worker sends it to the controller).
+        self.judge_server: dict[str, Any] | None = None
         self.baseline: Baseline | None = load_run_baseline(options)
+        #: The judge's canary check (``--phyjudge-canaries``): the file is read now.
+        self.canary: CanaryGate | None = None
+        if options.canaries is not None:
+            self.canary = CanaryGate(config, options, self._current_nodeid)
         #: When and with what each suite case is judged (it asks this state for the judge):
         #: made by the first suite item to run, so a run without suites never loads it.
         self.scheduler: Scheduler | None = None
 
     # -- the judge
+
+    def _current_nodeid(self) -> str | None:
+        return None if self.current_item is None else self.current_item.nodeid
 
     @property
     def judge_loaded(self) -> bool:
@@ -121,7 +135,7 @@ class PhyJudgeState:
             raise self.load_error_again()
         self.judge_loads += 1
         try:
-            self._judge = make_judge(self.config, self.options)
+            self._judge = make_judge(self.config, self.options, self.canary)
         except JudgeLoadError as exc:
             self._load_error = exc
             self._load_error_item = None if self.current_item is None else self.current_item.nodeid
@@ -131,6 +145,8 @@ class PhyJudgeState:
     def load_error_again(self) -> JudgeLoadError:
         """The brief error of every item after the first that needed a judge that failed to
         load: the whole message is shown once, by that first item."""
+        if self.canary is not None and self.canary.refusing:
+            return self.canary.again()
         where = self._load_error_item or "the first item that asked for it"
         return JudgeLoadError(
             f"The judge could not be loaded; {where} shows why (the same error for every "
@@ -143,9 +159,18 @@ class PhyJudgeState:
         judge, self._judge = self._judge, None
         if judge is not None:
             self.judge_summary = judge.summary()
+            self.judge_server = server_identity(judge)
             if isinstance(judge, CachedJudge):  # its counts, kept for the terminal summary
                 self.cache_stats = (judge.stats, judge.mode, judge.cache.path)
             judge.close()
+        if self.canary is not None:
+            self.canary.close()
+
+    def server(self) -> dict[str, Any] | None:
+        """What the judge server says of itself: now, or as it was when the judge closed."""
+        if self._judge is not None:
+            return server_identity(self._judge)
+        return self.judge_server
 
     def pop_judging_time(self, item: pytest.Item) -> tuple[float, float]:
         """(seconds ``item`` spent judging cases, its own axis' share of its case's time)."""

@@ -6,8 +6,15 @@ The file::
       "format": "pytest-phyjudge-baseline",
       "version": 1,
       "judge": {"kind": "local", "adapter": "...", ...},
+      "judge_server": {"model": "phyjudge", "system_fingerprint": "fp_a"},
       "suites": {"basics": {"ball_ramp": {"gravity": {"score": 4}}}}
     }
+
+``judge_server`` (optional: judges in this process have none, and older baselines lack it)
+is what the judge server said of itself when the baseline was judged: the model its
+``/v1/models`` lists and vLLM's ``system_fingerprint``. A run judged by a server that says
+otherwise is compared all the same, with a note beside the verdicts (:func:`server_note`):
+a vLLM or driver upgrade on the judge box moves scores that the generator did not.
 
 An entry holds ``score`` (for a sampled case the mean over its samples, with ``samples``
 beside it), and ``expected`` under distribution scoring. A run compares ``expected`` when
@@ -42,6 +49,8 @@ EPSILON = 1e-6
 UPDATE_FLAG = "--phyjudge-update-baseline"
 
 Key = tuple[str, str, str]  # suite, case, axis
+#: What a baseline keeps of a judge server's self-description.
+SERVER_FIELDS = ("model", "system_fingerprint")
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,8 @@ class Baseline:
     judge: dict[str, Any] | None = None
     entries: dict[Key, Entry] = field(default_factory=dict)
     exists: bool = False
+    #: What the judge server said of itself when the baseline was judged (None: unknown).
+    judge_server: dict[str, Any] | None = None
 
 
 def _bad(path: Path, problem: str) -> InputError:
@@ -134,6 +145,12 @@ def load_baseline(path: str | Path) -> Baseline:
     judge = data.get("judge")
     if judge is not None and not isinstance(judge, dict):
         raise _bad(path, '"judge" is not an object')
+    server = data.get("judge_server")
+    if server is not None and not (
+        isinstance(server, dict)
+        and all(isinstance(server.get(k), str | None) for k in SERVER_FIELDS)
+    ):
+        raise _bad(path, '"judge_server" is not an object of strings (model, system_fingerprint)')
     suites = data.get("suites", {})
     if not isinstance(suites, dict):
         raise _bad(path, '"suites" is not an object of suites')
@@ -147,7 +164,7 @@ def load_baseline(path: str | Path) -> Baseline:
             for axis, entry in axes.items():
                 where = f"entry {suite}::{case}::{axis}"
                 entries[(suite, case, axis)] = _check_entry(path, where, entry)
-    return Baseline(path, judge=judge, entries=entries, exists=True)
+    return Baseline(path, judge=judge, entries=entries, exists=True, judge_server=server)
 
 
 def same_judge(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
@@ -192,6 +209,42 @@ def judge_mismatch_message(baseline: Baseline, judge: Mapping[str, Any]) -> str:
     )
 
 
+def portable_server(server: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What a baseline keeps of a judge server's self-description (None: nothing known)."""
+    if not server:
+        return None
+    kept = {name: server.get(name) for name in SERVER_FIELDS}
+    return kept if any(value is not None for value in kept.values()) else None
+
+
+def _server_text(server: Mapping[str, Any]) -> str:
+    model = server.get("model") or "an unnamed model"
+    fingerprint = server.get("system_fingerprint")
+    return f"{model} (fingerprint {fingerprint})" if fingerprint else f"{model} (no fingerprint)"
+
+
+def server_note(stored: Mapping[str, Any] | None, now: Mapping[str, Any] | None) -> str | None:
+    """The note beside a baseline comparison whose judge server said another model name or
+    ``system_fingerprint`` than the baseline's; None when they agree, or either is unknown
+    (a judge in this process, an older baseline, a server that sends no fingerprint)."""
+    before, after = portable_server(stored), portable_server(now)
+    if before is None or after is None:
+        return None
+    differ = [
+        name
+        for name in SERVER_FIELDS
+        if before.get(name) is not None
+        and after.get(name) is not None
+        and before.get(name) != after.get(name)
+    ]
+    if not differ:
+        return None
+    return (
+        f"the baseline was judged by {_server_text(before)}; this run by "
+        f"{_server_text(after)}: differences may be the judge's, not the generator's"
+    )
+
+
 def obtained_entry(
     value: float, expected: float | None, samples: Iterable[int | None] | None
 ) -> Entry:
@@ -226,20 +279,31 @@ def compare_entry(stored: Entry | None, obtained: Entry, tolerance: float) -> di
     }
 
 
-def document(judge: Mapping[str, Any] | None, entries: Mapping[Key, Entry]) -> dict[str, Any]:
+def document(
+    judge: Mapping[str, Any] | None,
+    entries: Mapping[Key, Entry],
+    server: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     suites: dict[str, dict[str, dict[str, Any]]] = {}
     for (suite, case, axis), entry in sorted(entries.items()):
         suites.setdefault(suite, {}).setdefault(case, {})[axis] = entry.to_dict()
-    return {
+    data: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "judge": None if judge is None else portable_judge(judge),
-        "suites": suites,
     }
+    kept = portable_server(server)
+    if kept is not None:  # judges in this process have none: their files stay as they were
+        data["judge_server"] = kept
+    data["suites"] = suites
+    return data
 
 
 def write_baseline(
-    path: str | Path, judge: Mapping[str, Any] | None, entries: Mapping[Key, Entry]
+    path: str | Path,
+    judge: Mapping[str, Any] | None,
+    entries: Mapping[Key, Entry],
+    server: Mapping[str, Any] | None = None,
 ) -> Path | None:
     """Write atomically; the previous file, if any, is kept as ``<name>.bak``. Returns the
     ``.bak`` path when one was written."""
@@ -257,5 +321,5 @@ def write_baseline(
             raise OSError(f"the baseline {path} is larger than a baseline ({len(previous)} bytes)")
         backup = path.with_name(path.name + ".bak")
         replace_file(backup, previous)
-    write_json_atomic(path, document(judge, entries))
+    write_json_atomic(path, document(judge, entries, server))
     return backup

@@ -65,10 +65,12 @@ def update_baseline(
     request: BaselineRequest,
     *,
     complete: bool,
+    server: Mapping[str, Any] | None = None,
 ) -> BaselineUpdate:
     """Write this run's entries into the baseline, unless the run cannot be trusted to: it
     did not complete, scored nothing, or was judged by another judge than the baseline's
-    (unless ``any_judge``, which then starts the baseline afresh)."""
+    (unless ``any_judge``, which then starts the baseline afresh). ``server``: what the judge
+    server said of itself, recorded with the entries."""
     if not complete:
         return BaselineUpdate(refusal="the run did not complete")
     if not run:
@@ -83,7 +85,7 @@ def update_baseline(
         kept = {key: entry for key, entry in kept.items() if key in run}
     entries = {**kept, **run}
     try:
-        backup = write_baseline(base.path, judge or base.judge, entries)
+        backup = write_baseline(base.path, judge or base.judge, entries, server)
     except OSError as exc:
         return BaselineUpdate(refusal=f"cannot write {base.path} ({exc})", write_failed=True)
     return BaselineUpdate(

@@ -8,9 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.regression.baseline import Baseline, Entry, Key, obtained_entry
+from pytest_phyjudge.regression.baseline import (
+    Baseline,
+    Entry,
+    Key,
+    obtained_entry,
+    server_note,
+)
 from pytest_phyjudge.regression.baseline_update import (
     BaselineRequest,
     BaselineUpdate,
@@ -43,6 +50,8 @@ class BaselineRun:
     comparison: Comparison | None = None
     chart_error: str | None = None
     update: BaselineUpdate | None = None
+    #: The baseline was judged by a judge server that said otherwise of itself.
+    judge_note: str | None = None
 
 
 def run_entries(checks: Sequence[Check]) -> dict[Key, Entry]:
@@ -84,10 +93,16 @@ def _chart(
 
 
 def settle_baseline(
-    base: Baseline, checks: Sequence[Check], request: BaselineRequest, *, complete: bool
+    base: Baseline,
+    checks: Sequence[Check],
+    request: BaselineRequest,
+    *,
+    complete: bool,
+    server: Mapping[str, Any] | None = None,
 ) -> BaselineRun:
     """Compare the run with its baseline, draw the comparison chart and update the baseline
-    when asked; what happened, for the terminal summary."""
+    when asked; what happened, for the terminal summary. ``server``: what this run's judge
+    server said of itself (recorded by an update, compared with the baseline's)."""
     run = run_entries(checks)
     comparison = chart_error = None
     if request.compare_plot is not None:
@@ -95,7 +110,7 @@ def settle_baseline(
     update = None
     if request.update:
         judge = next((c.judge.to_dict() for c in checks if c.judge is not None), None)
-        update = update_baseline(base, run, judge, request, complete=complete)
+        update = update_baseline(base, run, judge, request, complete=complete, server=server)
     return BaselineRun(
         path=base.path,
         by_status=_by_status(checks),
@@ -104,4 +119,5 @@ def settle_baseline(
         comparison=comparison,
         chart_error=chart_error,
         update=update,
+        judge_note=server_note(base.judge_server, server) if base.exists else None,
     )

@@ -174,3 +174,43 @@ def replies_of_outcomes(outcomes: Mapping[str, Judgment | Exception]) -> list[Re
         elif isinstance(outcome, JudgeOutputError):
             replies.append(Reply(axis, None, unparseable=True))
     return replies
+
+
+# --------------------------------------------------------------------------- the judge checked
+
+
+def canary_line(canary: Mapping[str, Any]) -> str:
+    """One line of a canary check (``scores.json``'s ``meta.canary``): its status, file and
+    cost in judge calls and judge-seconds, and the verdict, or why nothing was checked."""
+    if canary.get("status") == "not checked":
+        return f"canaries NOT checked ({canary.get('file')}): {canary.get('line')}"
+    cost = (
+        f"{canary.get('judge_calls', 0)} judge calls, "
+        f"{float(canary.get('judge_seconds') or 0.0):.1f} judge-seconds"
+    )
+    status = str(canary.get("status", "?")).upper()
+    return f"canaries {status} ({canary.get('file')}, {cost}): {canary.get('line')}"
+
+
+def server_line(server: Mapping[str, Any]) -> str:
+    """What a judge server said of itself (``meta.judge_server``), in one line."""
+    fingerprint = server.get("system_fingerprint")
+    line = f"judge server: model {server.get('model')}"
+    line += f", system_fingerprint {fingerprint}" if fingerprint else ", no system_fingerprint"
+    answered = server.get("answered_by")
+    if answered and answered != server.get("model"):
+        line += f" (replies named {answered})"
+    return line
+
+
+def judge_check_lines(
+    canary: Mapping[str, Any] | None, server: Mapping[str, Any] | None
+) -> list[tuple[str, bool]]:
+    """The lines every summary shows of the judge's checks, each with whether it is a
+    problem: the canary check's, and the judge server's self-description."""
+    lines = []
+    if canary is not None:
+        lines.append((canary_line(canary), canary.get("status") == "failed"))
+    if server is not None:
+        lines.append((server_line(server), False))
+    return lines

@@ -114,10 +114,14 @@ def build_report(
     plugin_settings: Mapping[str, Any],
     state_judge: JudgeIdentity | None,
     run: Mapping[str, Any],
+    canary: Mapping[str, Any] | None = None,
+    judge_server: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """PhyGround's scores.json, plus per axis the threshold and verdict, the judge and the
     run's settings. Sheet paths are relative to ``report_path``'s folder (where the file
-    goes); ``plugin_settings`` is recorded as given (the plugin's options as plain values)."""
+    goes); ``plugin_settings`` is recorded as given (the plugin's options as plain values).
+    ``canary`` (the canary check) and ``judge_server`` (what a judge server said of itself)
+    go into ``meta`` when there are any."""
     base = report_path.parent if report_path is not None else Path.cwd()
     results = []
     for result, members in _group(checks):
@@ -140,6 +144,10 @@ def build_report(
         "run": dict(run),
         "judge_warnings": [w.to_dict() for w in judge_health(replies_of_checks(checks))],
     }
+    if canary is not None:
+        meta["canary"] = dict(canary)
+    if judge_server is not None:
+        meta["judge_server"] = dict(judge_server)
     document = build_scores(results, meta)
     document["num_checks"] = len(checks)
     document["passed"] = all(c.passed for c in checks)

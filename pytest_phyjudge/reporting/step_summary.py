@@ -42,6 +42,10 @@ class SummaryFiles:
 
     report: Path | None = None
     html: Path | None = None
+    #: The judge's checks (``health.judge_check_lines``): the canary check, the judge server.
+    judge_lines: tuple[tuple[str, bool], ...] = ()
+    #: Beside the baseline's verdicts: the baseline was judged by another judge server.
+    baseline_note: str | None = None
 
 
 def _name(check: Check) -> str:
@@ -64,11 +68,11 @@ def _failures(checks: Sequence[Check]) -> list[str]:
     return ["", f"#### Failures ({len(failed)})", "", *_listed(rows, ["item", "axis", "score"])]
 
 
-def _baseline(checks: Sequence[Check]) -> list[str]:
+def _baseline(checks: Sequence[Check], note: str | None = None) -> list[str]:
     verdicts = [(c, c.baseline or {}) for c in checks]
     changed = [(c, v) for c, v in verdicts if v.get("status") in ("drop", "improved")]
     if not changed:
-        return []
+        return ["", f"**Baseline note:** {markdown_text(note)}"] if note else []
     changed.sort(key=lambda pair: (pair[1]["status"] != "drop", pair[0].nodeid))
     drops = sum(v["status"] == "drop" for _, v in changed)
     rows = [
@@ -80,7 +84,8 @@ def _baseline(checks: Sequence[Check]) -> list[str]:
         for c, v in changed
     ]
     title = f"#### Baseline: {drops} drops, {len(changed) - drops} improvements"
-    return ["", title, "", *_listed(rows, ["item", "change", "baseline -> now"])]
+    noted = ["", f"**Note:** {markdown_text(note)}"] if note else []
+    return ["", title, *noted, "", *_listed(rows, ["item", "change", "baseline -> now"])]
 
 
 def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
@@ -93,9 +98,11 @@ def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
         lines.append(f"Judge: {markdown_text(identity.describe(portable=True))}{note}")
     for warning in judge_health(replies_of_checks(checks)):
         lines.append(f"**Judge warning:** {markdown_text(warning.message)}")
+    for text, problem in files.judge_lines:
+        lines.append(f"**{markdown_text(text)}**" if problem else markdown_text(text))
     head, body = axis_table(axis_rows(checks))
     lines += ["", *markdown_table(head, body, left=2)]
-    lines += _failures(checks) + _baseline(checks)
+    lines += _failures(checks) + _baseline(checks, files.baseline_note)
     where = [
         f"{what}: {markdown_code(str(path))}"
         for what, path in (("HTML report", files.html), ("JSON report", files.report))
@@ -131,11 +138,21 @@ def append_step_summary(lines: Sequence[str], environ: dict[str, str] | None = N
 
 
 def write_step_summary(
-    checks: Sequence[Check], report: Path | None, html: str | Path | None
+    checks: Sequence[Check],
+    report: Path | None,
+    html: str | Path | None,
+    *,
+    judge_lines: Sequence[tuple[str, bool]] = (),
+    baseline_note: str | None = None,
 ) -> str | None:
     """Append the run's summary when ``GITHUB_STEP_SUMMARY`` is set; a file that cannot be
     written warns and is returned as the reason (the run's report is never at stake)."""
-    files = SummaryFiles(report=report, html=Path(html) if html else None)
+    files = SummaryFiles(
+        report=report,
+        html=Path(html) if html else None,
+        judge_lines=tuple(judge_lines),
+        baseline_note=baseline_note,
+    )
     try:
         append_step_summary(step_summary(checks, files))
     except OSError as exc:

@@ -177,6 +177,8 @@ def baseline_lines(run: BaselineRun) -> list[Line]:
             bool(drops) and run.update is None,
         )
     ]
+    if run.judge_note is not None:
+        lines.append((f"  note: {run.judge_note}", False))
     for keys, label, red in (
         (drops, "dropped", True),
         (improved, "improved (raise the baseline)", False),

@@ -67,6 +67,12 @@ class RunMeta:
     #: each (``axis``, ``kind``, ``judgments``, ``count``, ``digit``, ``message``). Absent
     #: in older documents: an optional field that older readers ignore needs no version.
     judge_warnings: tuple[Mapping[str, Any], ...] = ()
+    #: The judge's canary check (``file``, ``status``, ``verdict``, ``line``, ``axes``,
+    #: ``judge_calls``, ``judge_seconds``, ...) and what a judge server said of itself
+    #: (``model``, ``system_fingerprint``, ``identity``, ``answered_by``): optional, absent
+    #: in older documents.
+    canary: Mapping[str, Any] | None = None
+    judge_server: Mapping[str, Any] | None = None
 
     @classmethod
     def from_checked(cls, meta: Mapping[str, Any] | None) -> RunMeta:
@@ -83,6 +89,8 @@ class RunMeta:
             settings=meta.get("settings"),
             run=meta.get("run"),
             judge_warnings=tuple(meta.get("judge_warnings") or ()),
+            canary=meta.get("canary"),
+            judge_server=meta.get("judge_server"),
         )
 
     @property

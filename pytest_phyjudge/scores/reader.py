@@ -184,7 +184,7 @@ class _Reader:
         meta = self.obj(data, "meta", "")
         self.fields(meta, "meta", TEXT, "video_model", "generator", "created", "tool", "version")
         self.fields(meta, "meta", BOOLEAN, "scores_meaningless")
-        self.fields(meta, "meta", OBJECT, "settings", "run")
+        self.fields(meta, "meta", OBJECT, "settings", "run", "canary", "judge_server")
         judges = meta.get("judges")
         self.fields(meta, "meta", (lambda v: isinstance(v, list), "a list of judges"), "judges")
         for i, judge in enumerate([self.obj(meta, "judge", "meta"), *(judges or [])]):
@@ -193,6 +193,18 @@ class _Reader:
                 raise self.wrong(path, judge, "a judge (an object)")
             self.fields(judge, path, TEXT, "kind", "adapter", "revision", "base", "adapter_sha256")
         self.judge_warnings(meta)
+        self.judge_checks(meta)
+
+    def judge_checks(self, meta: Mapping[str, Any]) -> None:
+        """``meta.canary`` and ``meta.judge_server``: the texts the HTML page shows."""
+        canary = meta.get("canary")
+        if canary is not None:
+            self.fields(canary, "meta.canary", STRING, "file", "status", "line", needed=True)
+            self.fields(canary, "meta.canary", TEXT, "verdict", "mode")
+            self.fields(canary, "meta.canary", (INTEGER[0], "a whole number"), "judge_calls")
+        server = meta.get("judge_server")
+        if server is not None:
+            self.fields(server, "meta.judge_server", TEXT, "model", "system_fingerprint")
 
     def judge_warnings(self, meta: Mapping[str, Any]) -> None:
         """``meta.judge_warnings``: the degenerate-judge warnings the HTML page shows."""

@@ -125,6 +125,11 @@ class CachedJudge(Judge):
                 self._inner = self._load()
             return self._inner
 
+    @property
+    def loaded(self) -> Judge | None:
+        """The real judge when it has been loaded (never loads it)."""
+        return self._inner
+
     def key_for(self, video_sha256: str, axis: str, caption: str, criteria: str | None) -> str:
         prompt = self.rubric.render(axis, caption, criteria=criteria)
         return self._key(video_sha256, prompt.sha256)

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from pytest_phyjudge.engine.axes import ALL_AXES, DOMAIN_TITLES, domain_of
 from pytest_phyjudge.engine.judgment import portable_name
+from pytest_phyjudge.reporting.health import judge_check_lines
 from pytest_phyjudge.scores import AxisRecord, ResultRow, RunMeta, ScoresDocument, check_scores
 
 #: Judge kinds whose scores say nothing about the clip.
@@ -96,6 +97,9 @@ class ReportView:
     cases: tuple[CaseView, ...]
     #: The degenerate-judge warnings of ``meta.judge_warnings``: one line each, at the top.
     judge_warnings: tuple[str, ...] = ()
+    #: The judge's checks (``meta.canary``, ``meta.judge_server``): each line with whether
+    #: it is a problem (a failed canary check).
+    judge_checks: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,7 @@ def report_view(
         domains=tuple(by_domain),
         cases=tuple(cases),
         judge_warnings=tuple(str(w["message"]) for w in meta.judge_warnings),
+        judge_checks=tuple(judge_check_lines(meta.canary, meta.judge_server)),
     )
 
 
