@@ -42,16 +42,13 @@ from pytest_phyjudge.engine.axes import ALL_AXES
 from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.local.loading import load_judge
 from pytest_phyjudge.judges.settings import JudgeSettings
-from pytest_phyjudge.testing import ensure_tiny_judge
 from pytest_phyjudge.testing.impostors import (
     ANSWERS_FOUR,
     Check,
     ClaimingServer,
     check_canaries,
     run_canary_command,
-    with_template,
-    without_template,
-    zeroed_lora,
+    tiny_adapters,
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "phyground"
@@ -152,9 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="canary-detection-") as tmp:
         folder = Path(tmp)
-        reference = with_template(ensure_tiny_judge(folder / "reference"), TEMPLATE)
-        zeroed = zeroed_lora(reference, folder / "zeroed")
-        bundled = without_template(reference, folder / "bundled")
+        adapters = tiny_adapters(folder, TEMPLATE)
+        reference, zeroed, bundled = adapters.reference, adapters.zeroed, adapters.bundled
         videos = folder / "videos"
         videos.mkdir()
         for clip in clips[: args.clips]:

@@ -18,15 +18,12 @@ import pytest
 from conftest import PHYGROUND
 
 from pytest_phyjudge.deploy.server import JudgeServer
-from pytest_phyjudge.testing import ensure_tiny_judge
 from pytest_phyjudge.testing.impostors import (
     ANSWERS_FOUR,
     ClaimingServer,
     check_canaries,
     run_canary_command,
-    with_template,
-    without_template,
-    zeroed_lora,
+    tiny_adapters,
 )
 
 pytestmark = pytest.mark.local
@@ -42,18 +39,14 @@ class Bench:
     """The recorded canaries and the adapters the cases check them with."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.reference = with_template(
-            ensure_tiny_judge(folder / "reference"),
-            PHYGROUND / "adapter-files" / "subq+human.yaml",
-        )
+        self.adapters = tiny_adapters(folder, PHYGROUND / "adapter-files" / "subq+human.yaml")
         self.videos = folder / "videos"
         self.videos.mkdir()
         shutil.copyfile(PHYGROUND / "videos" / CLIP, self.videos / CLIP)
         self.canaries = self.record(folder / "canaries.json", *self.local())
 
     def local(self, adapter: Path | None = None, pixels: str = PIXELS) -> list[str]:
-        adapter = adapter or self.reference
+        adapter = adapter or self.adapters.reference
         return ["--adapter-dir", str(adapter), "--device", "cpu", "--max-pixels", pixels]
 
     def record(self, out: Path, *judge: str) -> Path:
@@ -90,17 +83,15 @@ def test_a_the_same_judge_checked_again_and_again_raises_no_alarm(bench: Bench):
 def test_b_a_lora_that_adds_nothing_is_drift(bench: Bench):
     """Every lora_B zeroed in a copy of the adapter (its folder name, the label a canary file
     records, unchanged): the weights' sha256 shows the new adapter, and the answers drift."""
-    zeroed = zeroed_lora(bench.reference, bench.folder / "zeroed")
-    check = check_canaries(bench.canaries, *bench.local(zeroed))
+    check = check_canaries(bench.canaries, *bench.local(bench.adapters.zeroed))
     assert check.code == 7, check.output
     assert check.verdict.startswith("drift: recorded as adapter on base (tiny) [adapter sha256")
     assert check.agreement < 0.5
 
 
 def test_c_the_bundled_rubric_instead_of_the_adapters_template_is_caught(bench: Bench):
-    bundled = without_template(bench.reference, bench.folder / "bundled")
     with pytest.warns(UserWarning, match="bundled rubric text stands in"):
-        check = check_canaries(bench.canaries, *bench.local(bundled))
+        check = check_canaries(bench.canaries, *bench.local(bench.adapters.bundled))
     assert check.code == 7, check.output
     assert check.verdict.startswith(IMPOSTOR)
     assert "note: the prompt text differs on 7 canaries" in check.output
@@ -140,10 +131,10 @@ def test_g_a_server_claiming_one_judge_while_serving_another_is_the_loudest(
     that ignores the adapter) answers is named."""
     from pytest_phyjudge import load_judge
 
-    judge_b = load_judge(zeroed_lora(bench.reference, bench.folder / "served-b"), device="cpu")
+    judge_b = load_judge(bench.adapters.zeroed, device="cpu")
     try:
         with JudgeServer(trained_tiny_judge) as honest:
-            served = bench.folder / "served.json"
+            served = bench.canaries.with_name("served.json")
             # Two axes: each is a request of its own, the clip sent along every time.
             canaries = bench.record(served, "--url", honest.url, "--axes", "SA", "collision")
             check = check_canaries(canaries, "--url", honest.url)

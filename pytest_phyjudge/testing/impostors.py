@@ -21,6 +21,7 @@ from typing import Any
 from pytest_phyjudge.deploy.server import JudgeServer
 from pytest_phyjudge.engine.rubric import TEMPLATE_FILE
 from pytest_phyjudge.judges.scripted import ScriptedJudge
+from pytest_phyjudge.judges.tiny.build import ensure_tiny_judge
 
 #: ``--judge`` for a scripted judge that answers 4 on every axis (VideoPhy-2's issue #20).
 ANSWERS_FOUR = "pytest_phyjudge.testing.impostors:answers_four"
@@ -70,6 +71,29 @@ def zeroed_lora(adapter: Path, dest: Path) -> Path:
         weights[name] = weights[name].clone().zero_()
     save_file(weights, target / _WEIGHTS)
     return target
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The trusted judge's adapter and its impostors' copies of it."""
+
+    #: The format-trained tiny judge, carrying the template it was given.
+    reference: Path
+    #: Its copy with every lora_B zeroed.
+    zeroed: Path
+    #: Its copy without a template (the bundled rubric stands in).
+    bundled: Path
+
+
+def tiny_adapters(folder: Path, template: Path) -> Adapters:
+    """The format-trained tiny judge under ``folder/reference`` with ``template`` as its
+    prompt template, and its impostor copies beside it."""
+    reference = with_template(ensure_tiny_judge(folder / "reference"), template)
+    return Adapters(
+        reference=reference,
+        zeroed=zeroed_lora(reference, folder / "zeroed"),
+        bundled=without_template(reference, folder / "bundled"),
+    )
 
 
 class ClaimingServer(JudgeServer):
