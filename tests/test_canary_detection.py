@@ -45,9 +45,10 @@ class Bench:
         shutil.copyfile(PHYGROUND / "videos" / CLIP, self.videos / CLIP)
         self.canaries = self.record(folder / "canaries.json", *self.local())
 
-    def local(self, adapter: Path | None = None, pixels: str = PIXELS) -> list[str]:
+    def local(self, adapter: Path | None = None) -> list[str]:
+        """The judge options of the trusted setup (with another adapter)."""
         adapter = adapter or self.adapters.reference
-        return ["--adapter-dir", str(adapter), "--device", "cpu", "--max-pixels", pixels]
+        return ["--adapter-dir", str(adapter), "--device", "cpu", "--max-pixels", PIXELS]
 
     def record(self, out: Path, *judge: str) -> Path:
         prompts = PHYGROUND / "humaneval_prompts.json"
