@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import PHYGROUND
 
+from pytest_phyjudge import load_judge
 from pytest_phyjudge.deploy.server import JudgeServer
 from pytest_phyjudge.testing.impostors import (
     ANSWERS_FOUR,
@@ -130,8 +131,6 @@ def test_g_a_server_claiming_one_judge_while_serving_another_is_the_loudest(
     canaries recorded over HTTP on judge A; the honest server
     passes, and one whose /v1/models names A while B (A with its LoRA zeroed, as a server
     that ignores the adapter) answers is named."""
-    from pytest_phyjudge import load_judge
-
     judge_b = load_judge(bench.adapters.zeroed, device="cpu")
     try:
         with JudgeServer(trained_tiny_judge) as honest:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.deploy.server import JudgeServer
 from pytest_phyjudge.engine.rubric import TEMPLATE_FILE
 from pytest_phyjudge.judges.scripted import ScriptedJudge
@@ -129,8 +130,6 @@ class Check:
 
 def run_canary_command(*args: str) -> tuple[int, str, str]:
     """``phyjudge canary ...`` run in this process: (exit code, stdout, stderr)."""
-    from pytest_phyjudge.cli.main import main
-
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         try:
