@@ -13,7 +13,6 @@ at all (``write_json_atomic``); it holds no clip bytes, only paths and digests.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._fields import STRING, TEXT, Fields, Rule, between
 from pytest_phyjudge._files import FileProblem, not_a_file, read_json_file, resolve_path
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, check_axis
 from pytest_phyjudge.engine.judgment import JudgeIdentity
@@ -144,61 +144,26 @@ class CanaryFile:
 # --------------------------------------------------------------------------- reading
 
 
-class _Fields:
-    """Checks of one JSON object, each failure an InputError naming the file and path."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, where: str, problem: str) -> InputError:
-        return InputError(
-            f"{self.path}: {where} {problem}. A canary file is written by "
-            "'phyjudge canary record'; record it again, or fix that field."
-        )
-
-    def object(self, value: Any, where: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()):
-        if not isinstance(value, dict):
-            raise self.fail(where, f"is {type(value).__name__}, not an object")
-        missing = [k for k in keys if k not in value]
-        if missing:
-            raise self.fail(where, f"lacks {', '.join(map(repr, missing))}")
-        extra = [k for k in value if k not in keys and k not in optional]
-        if extra:
-            raise self.fail(where, f"holds unknown keys {', '.join(map(repr, extra[:5]))}")
-        return value
-
-    def text(self, value: Any, where: str, *, none: bool = False) -> Any:
-        if value is None and none:
-            return None
-        if not isinstance(value, str):
-            raise self.fail(where, f"is {type(value).__name__}, not a string")
-        return value
-
-    def sha256(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not _SHA256.fullmatch(value):
-            raise self.fail(where, "is not a sha256 (64 lowercase hex digits)")
-        return value
-
-    def number(self, value: Any, where: str, low: float, high: float, *, none: bool = False):
-        if value is None and none:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(where, f"is {type(value).__name__}, not a number")
-        if not math.isfinite(value) or not low <= value <= high:
-            raise self.fail(where, f"is {value!r}, not a finite number in [{low}, {high}]")
-        return value
-
-    def digit(self, value: Any, where: str) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(where, f"is {value!r}, not a digit {MIN_SCORE}-{MAX_SCORE} or null")
-        return int(self.number(value, where, MIN_SCORE, MAX_SCORE))
+_FIX = "A canary file is written by 'phyjudge canary record'; record it again, or fix that field"
+SHA256: Rule = (
+    lambda v: isinstance(v, str) and bool(_SHA256.fullmatch(v)),
+    "a sha256 (64 lowercase hex digits)",
+)
+DIGIT: Rule = (
+    lambda v: type(v) is int and MIN_SCORE <= v <= MAX_SCORE,
+    f"a digit {MIN_SCORE}-{MAX_SCORE}",
+)
+EXPECTED: Rule = between(MIN_SCORE, MAX_SCORE)
+PROBABILITY: Rule = between(0, 1, "a probability")
+FPS: Rule = between(1e-6, 1e6)
+COUNT: Rule = (lambda v: type(v) is int and v >= 1, "a whole number of at least 1")
+#: What a server may say of itself: text, a number, an object (its identity), or nothing.
+SERVER_VALUE: Rule = (lambda v: isinstance(v, str | dict | int), "a string, number or object")
 
 
-def _clip_path(fields: _Fields, value: Any, where: str) -> str:
+def _clip_path(fields: Fields, value: Any, where: str) -> str:
     """A clip path as the file may hold it: relative, POSIX, no ``..``, no empty part."""
-    text = fields.text(value, where)
+    text = fields.value(value, where, STRING)
     pure = PurePosixPath(text)
     if (
         not text
@@ -228,40 +193,30 @@ def read_canaries(path: str | Path) -> CanaryFile:
             f"The canary file {str(path)!r}{line} {problem.reason}; give the file "
             "'phyjudge canary record' wrote."
         ) from None
-    f = _Fields(path)
+    f = Fields(str(path), _FIX)
     top = ("format", "version", "created", "judge", "settings", "server", "device", "dtype")
-    f.object(data, "the document", (*top, "versions", "items"))
+    f.exact(data, "the document", (*top, "versions", "items"))
     if data["format"] != FORMAT:
         raise f.fail("format", f"is {data['format']!r}, not {FORMAT!r}")
     if data["version"] != VERSION or isinstance(data["version"], bool):
         raise f.fail(
             "version", f"is {data['version']!r}; this version of pytest-phyjudge reads {VERSION}"
         )
-    judge = f.object(data["judge"], "judge", _IDENTITY_FIELDS)
-    f.text(judge["kind"], "judge.kind")
-    f.text(judge["adapter"], "judge.adapter")
-    for name in ("revision", "base", "adapter_sha256"):
-        f.text(judge[name], f"judge.{name}", none=True)
-    settings = f.object(data["settings"], "settings", SETTING_NAMES)
-    f.number(settings["fps"], "settings.fps", 1e-6, 1e6)
-    for name in ("max_pixels", "max_new_tokens"):
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise f.fail(f"settings.{name}", f"is {value!r}, not a whole number of at least 1")
+    judge = f.exact(data["judge"], "judge", _IDENTITY_FIELDS)
+    f.fields(judge, "judge", STRING, "kind", "adapter", needed=True)
+    f.fields(judge, "judge", TEXT, "revision", "base", "adapter_sha256")
+    settings = f.exact(data["settings"], "settings", SETTING_NAMES)
+    f.value(settings["fps"], "settings.fps", FPS)
+    f.fields(settings, "settings", COUNT, "max_pixels", "max_new_tokens", needed=True)
     server = data["server"]
     if server is not None:
-        f.object(server, "server", (), ("model", "identity", "answered_by", "system_fingerprint"))
-        for key, value in server.items():
-            if not (value is None or isinstance(value, str | dict | int)):
-                raise f.fail(f"server.{key}", f"is {type(value).__name__}")
-    f.text(data["created"], "created", none=True)
-    f.text(data["device"], "device", none=True)
-    f.text(data["dtype"], "dtype", none=True)
+        f.exact(server, "server", (), ("model", "identity", "answered_by", "system_fingerprint"))
+        f.fields(server, "server", SERVER_VALUE, *server)
+    f.fields(data, "", TEXT, "created", "device", "dtype")
     versions = data["versions"]
     if not isinstance(versions, dict):
         raise f.fail("versions", "is not an object of package names to versions")
-    for name, version in versions.items():
-        f.text(version, f"versions.{name}")
+    f.fields(versions, "versions", STRING, *versions, needed=True)
     if not isinstance(data["items"], list) or not data["items"]:
         raise f.fail("items", "is not a list of at least one canary")
     items: list[CanaryItem] = []
@@ -269,35 +224,33 @@ def read_canaries(path: str | Path) -> CanaryFile:
     for index, raw in enumerate(data["items"]):
         at = f"items[{index}]"
         keys = ("clip", "clip_sha256", "caption", "axis", "prompt_sha256", "greedy")
-        f.object(raw, at, (*keys, "distribution"))
-        axis = f.text(raw["axis"], f"{at}.axis")
+        f.exact(raw, at, (*keys, "distribution"))
+        axis = f.value(raw["axis"], f"{at}.axis", STRING)
         try:
             check_axis(axis)
         except InputError:
             raise f.fail(f"{at}.axis", f"is {axis!r}, not a metric or law") from None
-        greedy = f.object(raw["greedy"], f"{at}.greedy", ("reply", "digit"))
-        dist = f.object(raw["distribution"], f"{at}.distribution", ("probs", "expected"))
+        greedy = f.exact(raw["greedy"], f"{at}.greedy", ("reply", "digit"))
+        dist = f.exact(raw["distribution"], f"{at}.distribution", ("probs", "expected"))
         probs = dist["probs"]
         if probs is not None:
             if not isinstance(probs, list) or len(probs) != DIGITS:
                 raise f.fail(f"{at}.distribution.probs", f"is not a list of {DIGITS} numbers")
             for i, p in enumerate(probs):
-                f.number(p, f"{at}.distribution.probs[{i}]", 0.0, 1.0)
+                f.value(p, f"{at}.distribution.probs[{i}]", PROBABILITY)
             if abs(sum(probs) - 1.0) > PROBABILITY_SLACK:
                 raise f.fail(f"{at}.distribution.probs", f"sums to {sum(probs)!r}, not 1")
             probs = tuple(float(p) for p in probs)
-        expected = f.number(
-            dist["expected"], f"{at}.distribution.expected", MIN_SCORE, MAX_SCORE, none=True
-        )
+        expected = f.value(dist["expected"], f"{at}.distribution.expected", EXPECTED, null=True)
         item = CanaryItem(
             clip=_clip_path(f, raw["clip"], f"{at}.clip"),
-            clip_sha256=f.sha256(raw["clip_sha256"], f"{at}.clip_sha256"),
-            caption=f.text(raw["caption"], f"{at}.caption"),
+            clip_sha256=f.value(raw["clip_sha256"], f"{at}.clip_sha256", SHA256),
+            caption=f.value(raw["caption"], f"{at}.caption", STRING),
             axis=axis,
-            prompt_sha256=f.sha256(raw["prompt_sha256"], f"{at}.prompt_sha256"),
+            prompt_sha256=f.value(raw["prompt_sha256"], f"{at}.prompt_sha256", SHA256),
             reading=Reading(
-                reply=f.text(greedy["reply"], f"{at}.greedy.reply", none=True),
-                digit=f.digit(greedy["digit"], f"{at}.greedy.digit"),
+                reply=f.value(greedy["reply"], f"{at}.greedy.reply", STRING, null=True),
+                digit=f.value(greedy["digit"], f"{at}.greedy.digit", DIGIT, null=True),
                 probs=probs,
                 expected=None if expected is None else float(expected),
             ),

@@ -22,15 +22,26 @@ from __future__ import annotations
 
 import difflib
 import gc
-import json
-import math
-import re
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._fields import (
+    BOOLEAN,
+    INTEGER,
+    NUMBER,
+    OBJECT,
+    STRING,
+    TEXT,
+    TEXTS,
+    Fields,
+    Rule,
+    is_number,
+    key_path,
+    shown,
+)
 from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.axes import (
     ALL_AXES,
@@ -57,38 +68,11 @@ _SHAPE = (
     '"physical": {"laws": {"gravity": {"score": 3}}}}] (PhyGround\'s shape: meta, '
     "num_videos, general_dimensions, results)"
 )
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SCORE = f"a score (a number from {MIN_SCORE} to {MAX_SCORE}, or null when not scored)"
 
 
-def _key_path(path: str, key: str) -> str:
-    if not path and _IDENTIFIER.match(key):
-        return key
-    if _IDENTIFIER.match(key) and len(key) <= 60:
-        return f"{path}.{key}"
-    return f"{path}[{json.dumps(key if len(key) <= 60 else key[:57] + '...')}]"
-
-
-def _shown(value: Any) -> str:
-    """A value as a message shows it: short, and with control characters escaped."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _is_score(value: Any) -> bool:
-    return _is_number(value) and MIN_SCORE <= value <= MAX_SCORE
+    return is_number(value) and MIN_SCORE <= value <= MAX_SCORE
 
 
 def _score_ok(value: Any) -> bool:
@@ -98,21 +82,10 @@ def _score_ok(value: Any) -> bool:
     return (kind is int or kind is float) and MIN_SCORE <= value <= MAX_SCORE
 
 
-Rule = tuple[Callable[[Any], bool], str]  # the test a value passes, what it should be
-TEXT: Rule = (lambda v: isinstance(v, str), "a string or null")
-STRING: Rule = (TEXT[0], "a string")
-NUMBER: Rule = (_is_number, "a finite number or null")
-BOOLEAN: Rule = (lambda v: isinstance(v, bool), "true, false or null")
 SCORE: Rule = (_is_score, _SCORE)
 WHOLE: Rule = (lambda v: type(v) is int and _is_score(v), f"a whole score, {MIN_SCORE}-{MAX_SCORE}")
-INTEGER: Rule = (lambda v: type(v) is int, "a whole number or null")
-OBJECT: Rule = (lambda v: isinstance(v, dict), "an object or null")
-TEXTS: Rule = (
-    lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-    "a list of strings",
-)
 PROBS: Rule = (
-    lambda v: isinstance(v, list) and all(_is_number(p) and 0 <= p <= 1 for p in v),
+    lambda v: isinstance(v, list) and all(is_number(p) and 0 <= p <= 1 for p in v),
     "a list of probabilities (0 to 1) or null",
 )
 
@@ -125,47 +98,23 @@ _ROW_FIELDS: dict[str, str] = {
 }
 
 
-class _Reader:
+class _Reader(Fields):
     """One pass over a document: every check, and the score columns on the way."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        super().__init__(name, _FIX)
         self.case: str | None = None
         self.columns: dict[str, tuple[array, array]] = {
             axis: (array("q"), array("d")) for axis in ALL_AXES
         }
 
-    # ----------------------------------------------------------------- errors
-
-    def fail(self, path: str, problem: str) -> InputError:
-        case = f" (case {_shown(self.case)})" if self.case is not None else ""
-        return InputError(f"{self.name}: {path}{case} {problem}. {_FIX}")
-
-    def wrong(self, path: str, value: Any, expected: str) -> InputError:
-        return self.fail(path, f"= {_shown(value)}, which is not {expected}")
-
-    # ----------------------------------------------------------------- leaves
-
-    def fields(
-        self, holder: Mapping[str, Any], path: str, rule: Rule, *keys: str, needed: bool = False
-    ) -> None:
-        """Each of ``keys`` in ``holder`` passes ``rule`` (or is null or absent, unless
-        ``needed``)."""
-        test, expected = rule
-        for key in keys:
-            value = holder.get(key)
-            if (needed or value is not None) and (value is None or not test(value)):
-                raise self.wrong(_key_path(path, key), value, expected)
-
-    def obj(self, holder: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
-        """``holder[key]``, an object (``{}`` when null or absent)."""
-        self.fields(holder, path, OBJECT, key)
-        return holder.get(key) or {}
+    def context(self) -> str:
+        return f" (case {shown(self.case)})" if self.case is not None else ""
 
     def axis(self, name: str, path: str, *, law: bool) -> None:
         if law and name in GENERAL_METRICS:
             raise self.fail(
-                _key_path(path, name),
+                key_path(path, name),
                 f"is the general metric {name!r} filed as a physical law: a general metric "
                 f'is a field of the row ("{name}": 4), not an entry of physical.laws',
             )
@@ -173,7 +122,7 @@ class _Reader:
             close = difflib.get_close_matches(name, ALL_AXES, n=1, cutoff=0.5)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise self.fail(
-                _key_path(path, name),
+                key_path(path, name),
                 f"is not one of the judge's axes{hint}: they are the general metrics "
                 f"{', '.join(GENERAL_METRICS)} and the laws {', '.join(PHYSICAL_LAWS)}",
             )
@@ -224,12 +173,12 @@ class _Reader:
         if not isinstance(data, dict) or not isinstance(data.get("results"), list):
             if isinstance(data, dict):
                 what = (
-                    f"its results are {_shown(data['results'])}"
+                    f"its results are {shown(data['results'])}"
                     if "results" in data
                     else "it has none"
                 )
             else:
-                what = f"it is {'a list' if isinstance(data, list) else _shown(data)}"
+                what = f"it is {'a list' if isinstance(data, list) else shown(data)}"
             raise InputError(
                 f"{self.name} is not a scores.json report: it has no 'results' list ({what}); "
                 f"{_SHAPE}. Point at a scores.json written by pytest --phyjudge-report or "
@@ -246,10 +195,10 @@ class _Reader:
             key = self.row(row, index)
             seen = first.setdefault(key, index)
             if seen != index:
-                suite = "" if key[0] is None else f" of suite {_shown(key[0])}"
+                suite = "" if key[0] is None else f" of suite {shown(key[0])}"
                 raise InputError(
                     f"{self.name}: results[{seen}] and results[{index}] are the same case "
-                    f"(video {_shown(key[1])}{suite}). A report holds one row per case "
+                    f"(video {shown(key[1])}{suite}). A report holds one row per case "
                     "(PhyGround's results hold one per prompt; several clips of a prompt go "
                     "to one file per generator), so there is no telling which to use: remove "
                     "or rename one of them."
@@ -323,7 +272,7 @@ class _Reader:
                 scores.append(value)
             elif kind == "text":
                 if type(value) is not str:
-                    raise self.wrong(_key_path(f"results[{index}]", key), value, TEXT[1])
+                    raise self.wrong(key_path(f"results[{index}]", key), value, TEXT[1])
                 if key == "suite":
                     suite = value
             elif kind == "physical":
@@ -341,7 +290,7 @@ class _Reader:
         if key == "checks":
             for axis, entry in self.obj(row, key, path).items():
                 self.axis(axis, f"{path}.checks", law=False)
-                self.check(entry, _key_path(f"{path}.checks", axis))
+                self.check(entry, key_path(f"{path}.checks", axis))
         elif key == "samples":
             listed = (lambda v: isinstance(v, list), "a list of whole scores (null: not scored)")
             samples = self.obj(row, key, path)
@@ -360,17 +309,17 @@ class _Reader:
                 if column is None:
                     self.axis(law, f"results[{index}].physical.laws", law=True)
                 if type(entry) is not dict:
-                    where = _key_path(f"results[{index}].physical.laws", law)
+                    where = key_path(f"results[{index}].physical.laws", law)
                     raise self.wrong(where, entry, 'an object ({"score": 3})')
                 score = entry.get("score")
                 if score is not None:
                     if not _score_ok(score):
-                        where = _key_path(f"results[{index}].physical.laws", law)
+                        where = key_path(f"results[{index}].physical.laws", law)
                         raise self.wrong(f"{where}.score", score, _SCORE)
                     column[0].append(index)  # type: ignore[index]
                     column[1].append(score)  # type: ignore[index]
                 if len(entry) > 1:
-                    where = _key_path(f"results[{index}].physical.laws", law)
+                    where = key_path(f"results[{index}].physical.laws", law)
                     self.fields(entry, where, TEXT, "status", "error")
         if len(physical) > 1:
             path = f"results[{index}].physical"
@@ -405,12 +354,6 @@ class _Reader:
             self.fields(sample, where, INTEGER, "seed")
             self.fields(sample, where, SCORE, "score", "expected")
             self.fields(sample, where, TEXT, "error", "video")
-
-    def needs(self, holder: Mapping[str, Any], path: str, keys: tuple[str, ...]) -> None:
-        """Each of ``keys`` is in ``holder`` (null allowed where the field allows it)."""
-        for key in keys:
-            if key not in holder:
-                raise self.fail(path, f"has no {key!r} (it holds {', '.join(keys)})")
 
 
 def check_scores(data: Any, name: str) -> ScoresDocument:
