@@ -52,6 +52,30 @@ def test_serve_command_prints_one_vllm_line_per_replica(capsys, merged_dir, tmp_
     assert "--phyjudge-url http://127.0.0.1:9000,http://127.0.0.1:9001" in hint[-1]
 
 
+def test_serve_command_suggests_a_url_pytest_can_dial(capsys, merged_dir):
+    """A wildcard --host is no address to dial: the pytest line names the head node of
+    several, else HOST with a note on what to put there, never 127.0.0.1; IPv6 in brackets."""
+
+    def hint(*args: str) -> list[str]:
+        code, out, _ = run_cli(capsys, "serve-command", "--model", str(merged_dir), *args)
+        assert code == 0
+        return [line for line in out.splitlines() if line.startswith("#")]
+
+    lines = hint("--host", "0.0.0.0", "--replicas", "2")
+    assert lines[-1] == "# pytest --phyjudge-url http://HOST:8000,http://HOST:8001 -n 8"
+    assert lines[0].startswith("# HOST: this machine's address")
+    assert not any("http://127.0.0.1" in line for line in lines)
+    lines = hint("--host", "0.0.0.0", "--nodes", "2", "--data-parallel", "4", "--address", "gpu1")
+    assert "only the head node answers HTTP" in lines[0]
+    assert lines[-2:] == [
+        "# then, once it answers http://gpu1:8000/v1/models:",
+        "# pytest --phyjudge-url http://gpu1:8000 -n 16",
+    ]
+    lines = hint("--nodes", "2", "--data-parallel", "2", "--address", "gpu1")
+    assert "--host 127.0.0.1 answers only on the head node" in lines[1]
+    assert hint("--host", "fd00::5")[-1] == "# pytest --phyjudge-url http://[fd00::5]:8000 -n 4"
+
+
 def test_serve_command_refuses_an_unmerged_adapter(capsys, tiny_adapter):
     code, _, err = run_cli(capsys, "serve-command", "--model", str(tiny_adapter))
     assert code == 2
