@@ -343,7 +343,7 @@ def _report(
         ratio = _total(a) / _total(row)
         print(
             f"a/{name}: tokens {ratio:.2f}x, wall {a['seconds'] / row['seconds']:.2f}x "
-            f"(target: wall >= tokens); b/{name}: wall {b['seconds'] / row['seconds']:.2f}x; "
+            f"(expected: wall >= tokens); b/{name}: wall {b['seconds'] / row['seconds']:.2f}x; "
             f"forward calls {row['calls']}"
         )
     print(
@@ -352,8 +352,8 @@ def _report(
         f"(d if verified)/(e) {d_ok['cpu'] / e['cpu']:.2f}x"
     )
     print(
-        f"(d if verified) vs (c): {c['seconds'] / d_ok['seconds']:.2f}x faster (target > 1); "
-        f"(d if verified)/(e): {d_ok['seconds'] / e['seconds']:.2f}x (target <= 1.1); "
+        f"(d if verified) vs (c): {c['seconds'] / d_ok['seconds']:.2f}x faster (expected > 1); "
+        f"(d if verified)/(e): {d_ok['seconds'] / e['seconds']:.2f}x (expected <= 1.1); "
         f"axes verified as run: {d['verified']}/{len(axes)}"
     )
 
