@@ -76,6 +76,29 @@ def test_serve_command_suggests_a_url_pytest_can_dial(capsys, merged_dir):
     assert hint("--host", "fd00::5")[-1] == "# pytest --phyjudge-url http://[fd00::5]:8000 -n 4"
 
 
+def test_serve_command_help_names_every_vllm_flag_it_prints(capsys, merged_dir, tmp_path):
+    """The help (and the generated CLI reference) tells what the printed lines set: each vLLM
+    flag is either one of serve-command's own options or named in its description."""
+    from pytest_phyjudge.deploy.vllm import vllm_serve_argv
+
+    own = {  # vLLM's flag -> serve-command's option that sets it
+        "--host": "--host",
+        "--port": "--port",
+        "--tensor-parallel-size": "--tensor-parallel",
+        "--max-model-len": "--max-model-len",
+        "--allowed-local-media-path": "--media-root",
+    }
+    argv = vllm_serve_argv(
+        merged_dir, port=8000, host="h", tensor_parallel=1, max_model_len=9, media_root=tmp_path
+    )
+    code, out, _ = run_cli(capsys, "serve-command", "--help")
+    assert code == 0
+    described = " ".join(out.split("options:")[0].split())
+    for flag in (arg for arg in argv if arg.startswith("--")):
+        assert own.get(flag, flag) in (out if flag in own else described), flag
+    assert "--generation-config vllm" in described
+
+
 def test_serve_command_refuses_an_unmerged_adapter(capsys, tiny_adapter):
     code, _, err = run_cli(capsys, "serve-command", "--model", str(tiny_adapter))
     assert code == 2

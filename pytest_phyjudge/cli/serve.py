@@ -59,7 +59,11 @@ def _add_serve_command(commands: Any) -> None:
         description="Print the 'vllm serve' line(s) for the checkpoint 'phyjudge merge' wrote, "
         "and the pytest line that uses them. By default one endpoint: vLLM balances its "
         "--data-parallel engines itself, on one node or (--nodes) on several. --replicas "
-        "prints separate servers, one port each, instead.",
+        "prints separate servers, one port each, instead. Every line serves the model as "
+        "'phyjudge' (--served-model-name phyjudge), one video per prompt and no images "
+        "(--limit-mm-per-prompt), every frame it is sent kept, since the client already "
+        "sampled them (--media-io-kwargs), and --generation-config vllm: vLLM's defaults "
+        "for what a request leaves unset, not the checkpoint's sampling defaults.",
     )
     lines.add_argument("--model", required=True, help="the merged checkpoint folder")
     lines.add_argument(
@@ -97,7 +101,12 @@ def _add_serve_command(commands: Any) -> None:
     lines.add_argument(
         "--port", type=parse_port, default=DEFAULT_PORT, help="port of the (first) server"
     )
-    lines.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    lines.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every "
+        "address, and the pytest line says HOST for you to fill in)",
+    )
     lines.add_argument(
         "--max-model-len",
         type=parse_positive_int,

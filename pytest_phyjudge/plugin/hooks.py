@@ -20,6 +20,7 @@ from pytest_phyjudge.plugin.options import Options, add_options
 from pytest_phyjudge.plugin.signals import catch_sigterm, release_sigterm
 from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
 from pytest_phyjudge.plugin.suite_names import note_uncollected, summary_hints
+from pytest_phyjudge.regression.baseline import UPDATE_FLAG
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -57,10 +58,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     state = state_of(config)
     options = state.options
     lines = [f"phyjudge: {_judge_words(config, options)}; min score {options.min_score}"]
-    if state.baseline is not None:
+    base = state.baseline
+    if base is not None and not base.exists:
+        what = (
+            "created by this run"
+            if options.update_baseline
+            else f"nothing to compare with: create it with {UPDATE_FLAG}"
+        )
+        lines.append(f"phyjudge: baseline {base.path} (does not exist yet; {what})")
+    elif base is not None:
         what = "updated by this run" if options.update_baseline else "compared"
-        entries = len(state.baseline.entries)
-        lines.append(f"phyjudge: baseline {state.baseline.path} ({entries} entries, {what})")
+        lines.append(f"phyjudge: baseline {base.path} ({len(base.entries)} entries, {what})")
     return lines
 
 

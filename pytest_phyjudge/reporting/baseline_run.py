@@ -43,6 +43,14 @@ class BaselineRun:
     comparison: Comparison | None = None
     chart_error: str | None = None
     update: BaselineUpdate | None = None
+    #: Whether the baseline file existed when the run started.
+    existed: bool = True
+
+    @property
+    def missing(self) -> bool:
+        """The baseline file does not exist, this run did not create it, and it judged items
+        that would have been compared: the run must not pass as if its gate had run."""
+        return not self.existed and self.update is None and bool(self.by_status)
 
 
 def run_entries(checks: Sequence[Check]) -> dict[Key, Entry]:
@@ -104,4 +112,5 @@ def settle_baseline(
         comparison=comparison,
         chart_error=chart_error,
         update=update,
+        existed=base.exists,
     )
