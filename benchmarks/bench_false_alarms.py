@@ -3,8 +3,8 @@
 Each run: a PhyGround-shaped result set (250 videos, the 3 general metrics on each and the 13
 laws on as many videos as in PhyGround's prompt set), judged twice by a judge whose every
 score moves by -1, 0 or +1 (kept on 1-5); the two runs are compared at 95%. Prints how many
-runs the gate fired on with raw p-values (the gate before the correction) and with the
-adjusted ones. It is a script that prints figures, not a test:
+runs the gate fired on with raw p-values (no correction) and with the adjusted ones. It is
+a script that prints figures, not a test:
 
     python benchmarks/bench_false_alarms.py                     # 200 runs, Holm
     python benchmarks/bench_false_alarms.py --runs 40 --correction bh
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from pytest_phyjudge.regression.stats import CORRECTIONS
+from pytest_phyjudge.regression.stats import CORRECTION_TITLES, CORRECTIONS
 from pytest_phyjudge.testing.null_runs import false_alarms
 
 
@@ -25,11 +25,15 @@ def main() -> None:
     parser.add_argument("--correction", choices=CORRECTIONS, default="holm")
     args = parser.parse_args()
     found = false_alarms(args.runs, seed=args.seed, correction=args.correction)
-    for what, fired in (
-        ("raw p (before)", found.raw),
-        (f"{found.correction} (now)", found.adjusted),
-    ):
-        print(f"{what:>16}: fired in {fired} of {found.runs} null runs ({fired / found.runs:.1%})")
+    rows = [("raw p", found.raw)]
+    if found.correction != "none":
+        rows.append((f"{CORRECTION_TITLES[found.correction]}-adjusted p", found.adjusted))
+    width = max(len(what) for what, _ in rows)
+    for what, fired in rows:
+        print(
+            f"{what:>{width}}: fired in {fired} of {found.runs} null runs "
+            f"({fired / found.runs:.1%})"
+        )
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     axes = list(ALL_AXES)
     judge.score_many(args.video, CAPTION, axes)  # warm up, and decode the clip once
     print(f"shape {args.shape}, {os.cpu_count()} cores, torch default {default} threads, "
-          f"load average {os.getloadavg()[0]:.1f} before")  # fmt: skip
+          f"load average {os.getloadavg()[0]:.1f} before the runs")  # fmt: skip
     print(f"{'busy':>4} {'threads':>7} {'seconds':>8} {'vs default':>10}")
     for busy in args.busy:
         figures = {}

@@ -58,11 +58,31 @@ def create(pytester: pytest.Pytester) -> None:
 
 
 def test_missing_baseline_says_how_to_create_it(pytester: pytest.Pytester, kit: Kit) -> None:
+    """A baseline named in the ini that does not exist yet: collecting, and a run that judges
+    nothing, work; a run that judges runs its items, then says how to create the file and
+    exits 4, since its gate compared nothing."""
     setup(kit)
-    result = pytester.runpytest(*JUDGE, *BASE)
+    pytester.makeini("[pytest]\nphyjudge_baseline = base.json\n")
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest(*JUDGE, "--collect-only")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        ["phyjudge: baseline *base.json (does not exist yet; nothing to compare with: create "
+         "it with --phyjudge-update-baseline)"]
+    )  # fmt: skip
+    assert pytester.runpytest(*JUDGE, "test_plain.py").ret == pytest.ExitCode.OK
+    result = pytester.runpytest(*JUDGE)
+    result.assert_outcomes(passed=5)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*base.json does not exist*--phyjudge-update-baseline*"])
+    result.stdout.fnmatch_lines(
+        ["phyjudge baseline *base.json does not exist yet: nothing was compared against it. "
+         "Create it from this run's scores with --phyjudge-update-baseline (then commit it)."]
+    )  # fmt: skip
     assert not (pytester.path / "base.json").exists()
+    result = pytester.runpytest(*JUDGE, "--phyjudge-update-baseline")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*baseline *base.json (does not exist yet; created by this run)"])
+    assert set(stored(kit)["suites"]["basics"]) == {"ball", "cup"}
 
 
 def test_create_then_compare_unchanged(pytester: pytest.Pytester, kit: Kit) -> None:

@@ -52,6 +52,53 @@ def test_serve_command_prints_one_vllm_line_per_replica(capsys, merged_dir, tmp_
     assert "--phyjudge-url http://127.0.0.1:9000,http://127.0.0.1:9001" in hint[-1]
 
 
+def test_serve_command_suggests_a_url_pytest_can_dial(capsys, merged_dir):
+    """A wildcard --host is no address to dial: the pytest line names the head node of
+    several, else HOST with a note on what to put there, never 127.0.0.1; IPv6 in brackets."""
+
+    def hint(*args: str) -> list[str]:
+        code, out, _ = run_cli(capsys, "serve-command", "--model", str(merged_dir), *args)
+        assert code == 0
+        return [line for line in out.splitlines() if line.startswith("#")]
+
+    lines = hint("--host", "0.0.0.0", "--replicas", "2")
+    assert lines[-1] == "# pytest --phyjudge-url http://HOST:8000,http://HOST:8001 -n 8"
+    assert lines[0].startswith("# HOST: this machine's address")
+    assert not any("http://127.0.0.1" in line for line in lines)
+    lines = hint("--host", "0.0.0.0", "--nodes", "2", "--data-parallel", "4", "--address", "gpu1")
+    assert "only the head node answers HTTP" in lines[0]
+    assert lines[-2:] == [
+        "# then, once it answers http://gpu1:8000/v1/models:",
+        "# pytest --phyjudge-url http://gpu1:8000 -n 16",
+    ]
+    lines = hint("--nodes", "2", "--data-parallel", "2", "--address", "gpu1")
+    assert "--host 127.0.0.1 answers only on the head node" in lines[1]
+    assert hint("--host", "fd00::5")[-1] == "# pytest --phyjudge-url http://[fd00::5]:8000 -n 4"
+
+
+def test_serve_command_help_names_every_vllm_flag_it_prints(capsys, merged_dir, tmp_path):
+    """The help (and the generated CLI reference) tells what the printed lines set: each vLLM
+    flag is either one of serve-command's own options or named in its description."""
+    from pytest_phyjudge.deploy.vllm import vllm_serve_argv
+
+    own = {  # vLLM's flag -> serve-command's option that sets it
+        "--host": "--host",
+        "--port": "--port",
+        "--tensor-parallel-size": "--tensor-parallel",
+        "--max-model-len": "--max-model-len",
+        "--allowed-local-media-path": "--media-root",
+    }
+    argv = vllm_serve_argv(
+        merged_dir, port=8000, host="h", tensor_parallel=1, max_model_len=9, media_root=tmp_path
+    )
+    code, out, _ = run_cli(capsys, "serve-command", "--help")
+    assert code == 0
+    described = " ".join(out.split("options:")[0].split())
+    for flag in (arg for arg in argv if arg.startswith("--")):
+        assert own.get(flag, flag) in (out if flag in own else described), flag
+    assert "--generation-config vllm" in described
+
+
 def test_serve_command_refuses_an_unmerged_adapter(capsys, tiny_adapter):
     code, _, err = run_cli(capsys, "serve-command", "--model", str(tiny_adapter))
     assert code == 2

@@ -105,8 +105,8 @@ def test_chart_is_a_png_of_the_expected_size(tmp_path: Path, capsys) -> None:
     a = report(tmp_path / "a.json", eight(4, 3))
     b = report(tmp_path / "b.json", eight(3, 4))
     chart = tmp_path / "charts" / "ab.png"
-    code, out, _ = run(capsys, str(a), str(b), "--plot", str(chart))
-    assert code == EXIT_OK and f"chart: {chart}" in out
+    code, out, err = run(capsys, str(a), str(b), "--plot", str(chart))
+    assert code == EXIT_OK and f"chart: {chart}" in err and "chart:" not in out
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(chart) as image:
         image.verify()
@@ -257,12 +257,26 @@ def test_markdown_and_json(tmp_path: Path, capsys) -> None:
     assert data["axes"][1]["p_adjusted"] == pytest.approx(2 / 64) and data["axes"][1]["n"] == 12
 
 
+def test_plot_notice_leaves_stdout_to_the_asked_format(tmp_path: Path, capsys) -> None:
+    """With --plot, stdout still parses as JSON, and Markdown meant for a PR comment holds
+    only the table: the chart's path goes to stderr."""
+    a = report(tmp_path / "a.json", eight(4, 3))
+    b = report(tmp_path / "b.json", eight(3, 4))
+    chart = tmp_path / "ab.png"
+    code, out, err = run(capsys, str(a), str(b), "--format", "json", "--plot", str(chart))
+    assert code == EXIT_OK and json.loads(out)["correction"] == "holm"
+    assert err.strip() == f"chart: {chart}"
+    _, out, err = run(capsys, str(a), str(b), "--format", "markdown", "--plot", str(chart))
+    assert out.splitlines()[-1].startswith("**") and "chart:" not in out
+    assert f"chart: {chart}" in err
+
+
 def test_forest_plot_marks_the_regressing_axis(tmp_path: Path, capsys) -> None:
     """SA regresses: the forest plot draws it in the regression colour."""
     a, b = _many_axes(tmp_path)
     chart = tmp_path / "forest.png"
-    _, out, _ = run(capsys, str(a), str(b), "--plot", str(chart))
-    assert f"chart: {chart}" in out
+    _, _, err = run(capsys, str(a), str(b), "--plot", str(chart))
+    assert f"chart: {chart}" in err
     with Image.open(chart) as image:
         assert image.size == (1000, 600)
         colours = {rgb for _, rgb in image.convert("RGB").getcolors(1_000_000)}

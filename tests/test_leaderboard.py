@@ -108,10 +108,11 @@ def test_markdown_json_labels_and_plot(tmp_path: Path, capsys) -> None:
     assert "| 2 | mine | 3.00 | 3.00 | 4.00 | 3.20 | 4.00 | 1.00 | 3.23 |" in out
     assert "| :--- | :--- | ---: |" in out
     chart = tmp_path / "board.png"
-    code, out, _ = run(
+    code, out, err = run(
         capsys, *runs, "--format", "json", "--plot", str(chart), command="leaderboard"
     )
-    data = json.loads(out[: out.rindex("}") + 1])
+    data = json.loads(out)  # the chart's notice goes to stderr
+    assert err.strip() == f"chart: {chart}"
     assert [r["label"] for r in data["rows"]] == ["gen-y", "gen-x", "z"]
     assert data["rows"][1]["counts"]["Solid-Body"] == 5 and data["rows"][2]["rank"] == 3
     with Image.open(chart) as image:

@@ -139,6 +139,28 @@ def test_header_names_the_judge(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["phyjudge: !!! *TINY TEST judge, SCORES ARE MEANINGLESS*"])
 
 
+def test_header_names_a_hooks_judge_not_the_default(pytester: pytest.Pytester) -> None:
+    """A conftest's pytest_phyjudge_make_judge hook supplies the judge: the header says so and
+    never claims PhyJudge-9B; --phyjudge-judge wins over the hook, and the header follows."""
+    pytester.makeconftest(
+        "from pytest_phyjudge import ScriptedJudge\n"
+        "def pytest_phyjudge_make_judge(config):\n"
+        "    return ScriptedJudge(lambda *a: 3, name='mine')\n"
+    )
+    result = pytester.runpytest("--phyjudge-min-score", "4")
+    result.stdout.fnmatch_lines(
+        [
+            "phyjudge: judge from the pytest_phyjudge_make_judge hook in conftest.py, made on "
+            f"first use and named in the summary (if the hook returns None: judge "
+            f"{DEFAULT_ADAPTER}, loaded on first use); min score 4"
+        ]
+    )
+    assert f"phyjudge: judge {DEFAULT_ADAPTER}" not in result.stdout.str()
+    result = pytester.runpytest("--phyjudge-judge", "tiny")
+    result.stdout.fnmatch_lines(["phyjudge: !!! *TINY TEST judge*"])
+    assert "make_judge hook" not in result.stdout.str()
+
+
 # --------------------------------------------------------------------------- the judge's life
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,13 @@ def emit(
 
 
 def write_png(writer: Callable[[Any, Path], Path], value: Any, path: str) -> None:
-    """Draw a chart; an unwritable path is an InputError that names it."""
+    """Draw a chart; an unwritable path is an InputError that names it. The notice goes to
+    stderr: stdout holds only the asked format (JSON that parses, Markdown for a comment)."""
     try:
         chart = writer(value, Path(path))
     except OSError as exc:
         raise InputError(f"Cannot write the chart {path!r} ({exc}).") from exc
-    print(f"chart: {terminal_text(str(chart))}", flush=True)
+    print(f"chart: {terminal_text(str(chart))}", file=sys.stderr, flush=True)
 
 
 def add_commands(commands: Any) -> None:

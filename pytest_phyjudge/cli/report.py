@@ -4,9 +4,11 @@ one, or a PhyGround results file), written after the fact."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.exits import EXIT_OK
 from pytest_phyjudge.scores import ScoresDocument, read_scores
@@ -50,5 +52,6 @@ def run_report(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         raise InputError(f"Cannot write the HTML report into {args.html!r} ({exc}).") from exc
-    print(f"wrote {index} ({len(document.results)} cases)")
+    # A notice, not a result: on stderr like every command's "wrote" line.
+    print(f"wrote {terminal_text(str(index))} ({len(document.results)} cases)", file=sys.stderr)
     return EXIT_OK

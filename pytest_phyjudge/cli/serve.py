@@ -14,6 +14,8 @@ from pytest_phyjudge.deploy.vllm import (
     DEFAULT_DATA_PARALLEL_RPC_PORT,
     DEFAULT_MAX_MODEL_LEN,
     DEFAULT_PORT,
+    LOOPBACK_ADDRESSES,
+    WILDCARD_ADDRESSES,
 )
 from pytest_phyjudge.judges.settings import (
     DEFAULT_ADAPTER,
@@ -57,7 +59,11 @@ def _add_serve_command(commands: Any) -> None:
         description="Print the 'vllm serve' line(s) for the checkpoint 'phyjudge merge' wrote, "
         "and the pytest line that uses them. By default one endpoint: vLLM balances its "
         "--data-parallel engines itself, on one node or (--nodes) on several. --replicas "
-        "prints separate servers, one port each, instead.",
+        "prints separate servers, one port each, instead. Every line serves the model as "
+        "'phyjudge' (--served-model-name phyjudge), one video per prompt and no images "
+        "(--limit-mm-per-prompt), every frame it is sent kept, since the client already "
+        "sampled them (--media-io-kwargs), and --generation-config vllm: vLLM's defaults "
+        "for what a request leaves unset, not the checkpoint's sampling defaults.",
     )
     lines.add_argument("--model", required=True, help="the merged checkpoint folder")
     lines.add_argument(
@@ -95,7 +101,12 @@ def _add_serve_command(commands: Any) -> None:
     lines.add_argument(
         "--port", type=parse_port, default=DEFAULT_PORT, help="port of the (first) server"
     )
-    lines.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    lines.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every "
+        "address, and the pytest line says HOST for you to fill in)",
+    )
     lines.add_argument(
         "--max-model-len",
         type=parse_positive_int,
@@ -138,11 +149,7 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.deploy.vllm import (
-        WILDCARD_ADDRESSES,
-        vllm_data_parallel_commands,
-        vllm_serve_commands,
-    )
+    from pytest_phyjudge.deploy.vllm import vllm_data_parallel_commands, vllm_serve_commands
 
     common = {
         "tensor_parallel": args.tensor_parallel,
@@ -172,7 +179,6 @@ def run_serve_command(args: argparse.Namespace) -> int:
             )
         lines = vllm_serve_commands(args.model, replicas=args.replicas, **common)
         servers = args.replicas
-        urls_host = args.host
         ports = [args.port + i for i in range(servers)]
     else:
         if args.nodes is not None and args.data_parallel is None:
@@ -189,21 +195,54 @@ def run_serve_command(args: argparse.Namespace) -> int:
             **common,
         )
         servers = args.data_parallel or 1
-        urls_host = args.address if nodes > 1 and args.host in WILDCARD_ADDRESSES else args.host
         ports = [args.port]
     for line in lines:
         print(line)
     if nodes > 1:
         print(
             f"# run the first line on the head node ({args.address}), each further line on "
-            "one more node"
+            "one more node; only the head node answers HTTP"
         )
-    host = "127.0.0.1" if urls_host in WILDCARD_ADDRESSES else urls_host
-    urls = ",".join(f"http://{host}:{port}" for port in ports)
+    host, notes = _client_host(args.host, head=args.address if nodes > 1 else None)
+    urls = [f"http://{host}:{port}" for port in ports]
     media = f" --phyjudge-media-root {args.media_root}" if args.media_root else ""
-    print(f"# then, once they answer {urls.split(',')[0]}/v1/models:")
-    print(f"# pytest --phyjudge-url {urls}{media} -n {4 * servers}")
+    for note in notes:
+        print(f"# {note}")
+    answer = (
+        f"it answers {urls[0]}/v1/models"
+        if len(urls) == 1
+        else (f"each of {', '.join(urls)} answers /v1/models")
+    )
+    print(f"# then, once {answer}:")
+    print(f"# pytest --phyjudge-url {','.join(urls)}{media} -n {4 * servers}")
     return EXIT_OK
+
+
+def _client_host(listen: str, *, head: str | None) -> tuple[str, list[str]]:
+    """The host a pytest machine puts in ``--phyjudge-url`` for servers listening on
+    ``listen`` (on the ``head`` node of several), and notes on where that URL works. A
+    wildcard listens on every address of the machine but is none a client can dial: the
+    suggestion names the head node when it is known, else a placeholder to fill in, never
+    127.0.0.1, which reaches the server only from its own machine."""
+    if listen in WILDCARD_ADDRESSES:
+        if head is not None:
+            return _url_host(head), []
+        return "HOST", [
+            f"HOST: this machine's address as the pytest machine reaches it (--host {listen} "
+            "listens on all of them; 127.0.0.1 works on this machine itself)"
+        ]
+    notes = []
+    if head is not None and listen in LOOPBACK_ADDRESSES:
+        notes.append(
+            f"--host {listen} answers only on the head node: run pytest there, or serve with "
+            "--host 0.0.0.0 for other machines"
+        )
+    return _url_host(listen), notes
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -15,6 +15,8 @@ DEFAULT_PORT = 8000
 DEFAULT_DATA_PARALLEL_RPC_PORT = 29550
 #: Addresses a server may listen on but no other node can dial.
 WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
+#: Addresses only the serving machine itself can dial.
+LOOPBACK_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 MAX_PORT = 65535
 #: Enough for about a minute of video at 2 fps and 360x640, the prompt and the reply.
 DEFAULT_MAX_MODEL_LEN = 32768

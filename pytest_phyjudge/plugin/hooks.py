@@ -20,6 +20,7 @@ from pytest_phyjudge.plugin.options import Options, add_options
 from pytest_phyjudge.plugin.signals import catch_sigterm, release_sigterm
 from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
 from pytest_phyjudge.plugin.suite_names import note_uncollected, summary_hints
+from pytest_phyjudge.regression.baseline import UPDATE_FLAG
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -56,24 +57,58 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = state_of(config)
     options = state.options
-    if options.judge.is_tiny:
-        lines = [
-            "phyjudge: !!! --phyjudge-judge tiny: a TINY TEST judge, SCORES ARE MEANINGLESS; "
-            "this run only checks the plumbing !!!"
-        ]
-    elif options.judge.cache_mode == "only" and not options.judge.url:
-        lines = [
-            f"phyjudge: replaying judgments recorded in {options.judge.cache_dir} (cache mode "
-            f"only): no model is loaded; min score {options.min_score}"
-        ]
-    else:
-        source = options.judge.describe_source()
-        lines = [f"phyjudge: judge {source}, loaded on first use; min score {options.min_score}"]
-    if state.baseline is not None:
+    lines = [f"phyjudge: {_judge_words(config, options)}; min score {options.min_score}"]
+    base = state.baseline
+    if base is not None and not base.exists:
+        what = (
+            "created by this run"
+            if options.update_baseline
+            else f"nothing to compare with: create it with {UPDATE_FLAG}"
+        )
+        lines.append(f"phyjudge: baseline {base.path} (does not exist yet; {what})")
+    elif base is not None:
         what = "updated by this run" if options.update_baseline else "compared"
-        entries = len(state.baseline.entries)
-        lines.append(f"phyjudge: baseline {state.baseline.path} ({entries} entries, {what})")
+        lines.append(f"phyjudge: baseline {base.path} ({len(base.entries)} entries, {what})")
     return lines
+
+
+def _judge_words(config: pytest.Config, options: Options) -> str:
+    """The judge this run will use, as the header can know it before any is made: a
+    ``pytest_phyjudge_make_judge`` hook's judge is made (and named, in the summary) only on
+    first use, so the header says where it comes from and never names the default instead."""
+    judge = options.judge
+    if judge.is_tiny:
+        return (
+            "!!! --phyjudge-judge tiny: a TINY TEST judge, SCORES ARE MEANINGLESS; "
+            "this run only checks the plumbing !!!"
+        )
+    if judge.cache_mode == "only" and not judge.url:
+        default = (
+            f"replaying judgments recorded in {judge.cache_dir} (cache mode only): no model "
+            "is loaded"
+        )
+    else:
+        default = f"judge {judge.describe_source()}, loaded on first use"
+    # The factory only asks the hook when neither --phyjudge-judge nor servers name a judge.
+    hooks = [] if judge.factory or judge.url else _make_judge_hooks(config)
+    if not hooks:
+        return default
+    return (
+        f"judge from the pytest_phyjudge_make_judge hook in {', '.join(hooks)}, made on "
+        f"first use and named in the summary (if the hook returns None: {default})"
+    )
+
+
+def _make_judge_hooks(config: pytest.Config) -> list[str]:
+    """Where the ``pytest_phyjudge_make_judge`` hooks known so far live (conftest paths
+    relative to the rootdir)."""
+    found = []
+    for impl in config.pluginmanager.hook.pytest_phyjudge_make_judge.get_hookimpls():
+        where = Path(impl.plugin_name)
+        if where.is_absolute() and where.is_relative_to(config.rootpath):
+            where = where.relative_to(config.rootpath)
+        found.append(str(where))
+    return found
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

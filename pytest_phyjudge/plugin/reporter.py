@@ -138,7 +138,8 @@ EXIT_NOT_WRITTEN = pytest.ExitCode.USAGE_ERROR
 
 
 def _fail_exit(session: pytest.Session) -> None:
-    """A run whose files were not written must not exit 0: CI would keep nothing and say ok."""
+    """A run whose files were not written, or whose baseline was missing, must not exit 0:
+    CI would keep nothing, or gate on nothing, and say ok."""
     if session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = EXIT_NOT_WRITTEN
 
@@ -167,6 +168,9 @@ class PhyJudgeReporter:
         self.baseline_write_failed = False
         #: The baseline was judged by another judge server (fingerprint) than this run.
         self.baseline_note: str | None = None
+        #: A baseline that does not exist, not created by this run, which judged items to
+        #: compare with it: the run must not pass as if its gate had run.
+        self.baseline_missing = False
         #: Why the CI job summary could not be appended (it never fails the run).
         self.summary_error: str | None = None
         #: What the xdist workers sent: their cache counts and judge summaries.
@@ -304,6 +308,7 @@ class PhyJudgeReporter:
             base, self.checks, request, complete=complete, server=self.judge_server()
         )
         self.baseline_write_failed = settled.update is not None and settled.update.write_failed
+        self.baseline_missing = settled.missing
         self.baseline_lines = baseline_lines(settled)
         self.baseline_note = settled.judge_note
 
@@ -316,7 +321,7 @@ class PhyJudgeReporter:
         self._add_junit_properties()
         self.write(exitstatus, session)
         self._settle_baseline(session, exitstatus)
-        if self.write_error is not None or self.baseline_write_failed:
+        if self.write_error is not None or self.baseline_write_failed or self.baseline_missing:
             _fail_exit(session)
         self._append_step_summary()
         self._finished = True

@@ -52,6 +52,14 @@ class BaselineRun:
     update: BaselineUpdate | None = None
     #: The baseline was judged by a judge server that said otherwise of itself.
     judge_note: str | None = None
+    #: Whether the baseline file existed when the run started.
+    existed: bool = True
+
+    @property
+    def missing(self) -> bool:
+        """The baseline file does not exist, this run did not create it, and it judged items
+        that would have been compared: the run must not pass as if its gate had run."""
+        return not self.existed and self.update is None and bool(self.by_status)
 
 
 def run_entries(checks: Sequence[Check]) -> dict[Key, Entry]:
@@ -120,4 +128,5 @@ def settle_baseline(
         chart_error=chart_error,
         update=update,
         judge_note=server_note(base.judge_server, server) if base.exists else None,
+        existed=base.exists,
     )

@@ -9,6 +9,7 @@ from statistics import mean
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
+from pytest_phyjudge.regression.baseline import UPDATE_FLAG
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.compare_view import comparison_text
 from pytest_phyjudge.reporting.render import text_table
@@ -169,6 +170,18 @@ def _update_lines(run: BaselineRun) -> list[Line]:
 
 def baseline_lines(run: BaselineRun) -> list[Line]:
     """What the run did with its baseline: drops, improvements, the chart, the update."""
+    if run.missing:
+        lines: list[Line] = [
+            (
+                f"phyjudge baseline {run.path} does not exist yet: nothing was compared "
+                f"against it. Create it from this run's scores with {UPDATE_FLAG} (then "
+                "commit it).",
+                True,
+            )
+        ]
+        if run.chart_error is not None:
+            lines.append((f"comparison chart NOT written: {run.chart_error}", True))
+        return lines
     drops, improved = run.by_status.get("drop", ()), run.by_status.get("improved", ())
     lines = [
         (
