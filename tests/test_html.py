@@ -197,7 +197,7 @@ def test_model_reads_a_bare_phyground_file_and_a_score_dir_one(tmp_path: Path) -
     view = report_view(score_dir, tmp_path)
     assert "tiny judge" in (view.notice or "")
     (case,) = view.cases
-    assert case.suite == "generator gen-y" and case.video == "clips/v1.mp4"
+    assert case.generator == "gen-y" and case.video == "clips/v1.mp4"
     sa, shadow = case.axes  # in the rubric's order
     assert sa.baseline_delta == 1.0 and shadow.probs == (0, 0, 1, 0, 0)
 

@@ -37,16 +37,19 @@ from pytest_phyjudge.judges.settings import (
     parse_positive_int,
     parse_scoring,
     parse_url_list,
+    parse_verdicts,
 )
 
 #: Where a setting shows in the ``phyjudge`` command's help (and which commands take it):
 #: every judging command, those that may judge on servers, those with a cache, score-dir.
-Group = Literal["judge", "servers", "cache", "batch"]
+#: ``run``: pytest's own, not the judge's (no JudgeSettings field, no command flag).
+Group = Literal["judge", "servers", "cache", "batch", "run"]
 GROUP_TITLES: dict[Group, str] = {
     "judge": "judge",
     "servers": "judge servers (instead of a model in this process)",
     "cache": "judgment cache",
     "batch": "batching",
+    "run": "verdicts (pytest only)",
 }
 #: ``{flag:NAME}`` in a help text: the flag of setting NAME on the surface shown.
 _FLAG_REF = re.compile(r"\{flag:([a-z-]+)\}")
@@ -72,6 +75,13 @@ class JudgeOption:
     switch: bool = False
     #: A path: relative to the current folder, or in the ini to the ini file.
     path: bool = False
+    #: The default of a ``run`` setting, which has no JudgeSettings field to hold it.
+    run_default: Any = None
+
+    @property
+    def judges(self) -> bool:
+        """A judge setting (a JudgeSettings field), not one of the pytest run's own."""
+        return self.group != "run"
 
     @property
     def field(self) -> str:
@@ -81,6 +91,8 @@ class JudgeOption:
     @property
     def default(self) -> Any:
         """The JudgeSettings field's default: the value when the setting is not given."""
+        if not self.judges:
+            return self.run_default
         found = _FIELDS[self.field]
         return None if found.default is MISSING else found.default
 
@@ -173,6 +185,11 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
                 shown_default=""),
     JudgeOption("per-worker-model", "let every pytest-xdist worker load its own judge model "
                 "(refused by default).", cli=None, switch=True),
+    JudgeOption("verdicts", "enforce (an item whose score misses its threshold fails) or "
+                "report (it passes, and its verdict is recorded and shown as 'would fail': a "
+                "first run, or a new suite, that must not break the build yet). Errors (a "
+                "missing video, a reply without a score, a judge that fails) fail either way.",
+                parse_verdicts, "MODE", group="run", cli=None, run_default="enforce"),
 )  # fmt: skip
 BY_NAME = {option.name: option for option in JUDGE_OPTIONS}
 
@@ -200,6 +217,8 @@ def settings_from(
     ``fixed`` fields set by the caller, naming flags in ``surface``'s words."""
     values: dict[str, Any] = {}
     for option in JUDGE_OPTIONS:
+        if not option.judges:
+            continue
         value = given(option)
         if value is not None:
             values[option.field] = value

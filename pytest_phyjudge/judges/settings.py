@@ -21,8 +21,11 @@ from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
 Scoring = Literal["greedy", "distribution"]
 CacheMode = Literal["use", "refresh", "off", "only"]
+#: What a pytest run does with a score below its threshold: fail the item, or record it.
+Verdicts = Literal["enforce", "report"]
 SCORING_MODES: tuple[Scoring, ...] = get_args(Scoring)
 CACHE_MODES: tuple[CacheMode, ...] = get_args(CacheMode)
+VERDICT_MODES: tuple[Verdicts, ...] = get_args(Verdicts)
 
 #: ``--phyjudge-judge tiny`` / ``--judge tiny``: the tiny test judge (a CPU dry run).
 TINY = "tiny"
@@ -148,6 +151,14 @@ def parse_scoring(value: str) -> Scoring:
 def parse_cache_mode(value: str) -> CacheMode:
     hint = "use (read and record), refresh (judge again), off, or only (replay: never load a model)"
     return _one_of(value, CACHE_MODES, "cache mode", hint)  # type: ignore[return-value]
+
+
+def parse_verdicts(value: str) -> Verdicts:
+    hint = (
+        "enforce (a score below its threshold fails the item) or report (it is recorded as "
+        "'would fail')"
+    )
+    return _one_of(value, VERDICT_MODES, "verdicts mode", hint)  # type: ignore[return-value]
 
 
 def parse_dtype(value: str) -> str:

@@ -24,6 +24,7 @@ from pytest_phyjudge.judges.settings import (
     PYTEST_SURFACE,
     TINY_DIR_NAME,
     JudgeSettings,
+    Verdicts,
     parse_min_score,
 )
 from pytest_phyjudge.suites.generators import INI_OPTION, GeneratorSpec, parse_generator_lines
@@ -139,6 +140,13 @@ class Options:
     compare_plot: Path | None = None
     #: Generators registered in the ini file (not imported).
     generators: tuple[GeneratorSpec, ...] = ()
+    #: ``report``: a score below its threshold is recorded as "would fail", the item passes.
+    verdicts: Verdicts = "enforce"
+
+    @property
+    def enforced(self) -> bool:
+        """A score below its threshold fails its item (``--phyjudge-verdicts enforce``)."""
+        return self.verdicts == "enforce"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
@@ -169,6 +177,7 @@ class Options:
             baseline_any_judge=values.flag("baseline-any-judge"),
             compare_plot=values.get("compare-plot"),
             generators=generators,
+            verdicts=_given(values.get("verdicts"), "enforce"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +195,7 @@ class Options:
             prune_baseline=self.prune_baseline,
             baseline_any_judge=self.baseline_any_judge,
             compare_plot=None if self.compare_plot is None else str(self.compare_plot),
+            verdicts=self.verdicts,
         )
         return data
 

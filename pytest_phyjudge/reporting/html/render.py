@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._outputs import OwnedFolder
-from pytest_phyjudge.reporting.html.media import MediaRefused, make_preview, reencode_image
+from pytest_phyjudge.reporting.html.media import (
+    Executor,
+    MediaRefused,
+    make_previews,
+    reencode_image,
+)
 from pytest_phyjudge.reporting.html.model import CaseView, file_url, local_url, report_view
 from pytest_phyjudge.scores import ScoresDocument
 
@@ -68,19 +73,25 @@ def write_html_report(
     base: str | Path,
     title: str | None = None,
     leave: Iterable[Path] = (),
+    workers: int | None = None,
+    executor: Executor = "thread",
 ) -> Path:
     """Write ``out/index.html`` and what it needs for the run in ``document`` (a document a
     reader returned, or a parsed one, checked first); paths in the document are relative to
     ``base`` (the folder scores.json is, or would be, in). Raises InputError for a document
     the reader refuses, FolderNotOwned (an InputError) for a folder holding files it did not
     write (but for ``leave``: the run's own scores.json and sheets), OSError for one it
-    cannot write."""
+    cannot write. The clips' previews are encoded ``workers`` at a time (default: one per
+    core), on threads or processes (``executor``)."""
     import jinja2
 
     out, base = Path(out), Path(base)
     view = report_view(document, base, title)
     folder = OwnedFolder.open(out, what="HTML report folder", leave=leave)
-    previews = {case.anchor: make_preview(case.video, folder, MEDIA) for case in view.cases}
+    made = make_previews(
+        [case.video for case in view.cases], folder, MEDIA, workers=workers, executor=executor
+    )
+    previews = {case.anchor: preview for case, preview in zip(view.cases, made, strict=True)}
     sheets = {case.anchor: _sheet(case, base, folder) for case in view.cases}
     for name in ASSETS:
         folder.write_bytes(f"assets/{name}", (HERE / "assets" / name).read_bytes())
