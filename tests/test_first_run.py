@@ -5,11 +5,14 @@ tiny judge ends with one line saying what its verdicts mean and what to run next
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from pytester_kit import Kit
 
+from pytest_phyjudge._exceptions import VideoError
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
+from pytest_phyjudge.engine.video import check_video_file, similar_video
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.step_summary import SummaryFiles, step_summary
 from pytest_phyjudge.reporting.tables import tiny_run_line
@@ -128,3 +131,28 @@ def test_the_tiny_judges_run_says_what_its_verdicts_mean_and_what_next() -> None
     assert tiny_run_line([_check("local", 2)], enforced=True) is None
     summary = "\n".join(step_summary(checks, SummaryFiles()))
     assert "1 would fail" in summary and "| would fail |" in summary
+
+
+def test_a_missing_video_names_the_closest_file_beside_it(tmp_path: Path) -> None:
+    (tmp_path / "ball_falls.mp4").write_bytes(b"x")
+    (tmp_path / "wan__lamp.mp4").write_bytes(b"x")
+    with pytest.raises(VideoError) as typo:
+        check_video_file(tmp_path / "ball_fals.mp4")
+    assert f"Did you mean {str(tmp_path / 'ball_falls.mp4')!r}?" in str(typo.value)
+    assert "Did you mean" in similar_video(tmp_path / "lamp.mp4")  # the generator's prefix
+    assert similar_video(tmp_path / "cup.mp4") == ""
+    assert similar_video(tmp_path / "nowhere" / "ball.mp4") == ""
+
+
+def test_a_suite_case_without_its_clip_gets_the_did_you_mean(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    kit.conftest(REPLIES, name="first-judge")
+    kit.suite(SUITE, name="first")
+    kit.clip("fall")
+    kit.clip("float")
+    kit.clip("gone_")
+    result = pytester.runpytest("-p", "no:warnings", "-k", "gone")
+    result.stdout.fnmatch_lines(
+        ["*The video of case 'gone' does not exist: *Did you mean *gone_.mp4'?*"]
+    )

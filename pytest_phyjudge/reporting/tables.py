@@ -9,6 +9,7 @@ from statistics import mean
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
+from pytest_phyjudge.engine.judgment import STAND_IN_WARNING
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.compare_view import comparison_text
 from pytest_phyjudge.reporting.render import text_table
@@ -18,11 +19,7 @@ if TYPE_CHECKING:
     from pytest_phyjudge.reporting.baseline_run import BaselineRun, Key
 
 WORST_SHOWN = 10
-#: What a stand-in judge's scores are worth, said wherever they are shown (pytest, the CLI).
-STAND_IN_WARNING = "a {kind} test stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
 TINY_WARNING = STAND_IN_WARNING.format(kind="tiny")
-#: Judge kinds whose scores say nothing about the clips (a random model, canned answers).
-STAND_IN_KINDS = ("tiny", "scripted")
 #: What to do after a run on the tiny judge: it checked the install, now judge real clips.
 NEXT_STEP = (
     "Next: write a suite for your own clips (docs/tutorial.md) and run it with the real judge "
