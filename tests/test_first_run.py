@@ -156,3 +156,12 @@ def test_a_suite_case_without_its_clip_gets_the_did_you_mean(
     result.stdout.fnmatch_lines(
         ["*The video of case 'gone' does not exist: *Did you mean *gone_.mp4'?*"]
     )
+
+
+def test_expected_failures_are_counted_as_such() -> None:
+    expected = _check("tiny", 1)
+    expected.outcome = "xfailed"
+    line = tiny_run_line([expected, _check("tiny", 2, enforced=False)], enforced=False) or ""
+    assert "2 of 2 verdicts would fail, 1 of them as expected (xfail). Next:" in line
+    only_expected = tiny_run_line([expected], enforced=True) or ""
+    assert "1 of 1 verdicts would fail, 1 of them as expected (xfail)" in only_expected

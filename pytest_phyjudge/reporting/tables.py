@@ -142,13 +142,16 @@ def tiny_run_line(checks: Sequence[Check], *, enforced: bool) -> str | None:
     judges = {c.judgment.judge if c.judgment is not None else c.judge for c in checks}
     if not any(j is not None and j.kind == "tiny" for j in judges):
         return None
-    missed = sum(not c.passed and c.value is not None for c in checks)
-    outcome = f"{missed} of {len(checks)} verdicts would fail"
-    if enforced and missed:
+    missed = [c for c in checks if not c.passed and c.value is not None]
+    expected = sum(c.outcome == "xfailed" for c in missed)
+    outcome = f"{len(missed)} of {len(checks)} verdicts would fail"
+    if enforced and len(missed) > expected:
         outcome = (
-            f"{missed} of {len(checks)} verdicts failed (--phyjudge-verdicts report records "
-            "them without failing the run)"
+            f"{len(missed)} of {len(checks)} verdicts failed (--phyjudge-verdicts report "
+            "records them without failing the run)"
         )
+    if expected:
+        outcome += f", {expected} of them as expected (xfail)"
     return (
         "phyjudge: the tiny judge's scores are meaningless (it checks the install, not your "
         f"clips): {outcome}. {NEXT_STEP}"
