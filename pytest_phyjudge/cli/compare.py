@@ -117,10 +117,15 @@ def add_commands(commands: Any) -> None:
         description="Pair the clips two scores.json reports share (two runs of one judge, "
         "two judges, or a judge and human ratings in the same shape) and print per axis: "
         "exact agreement, agreement within one point, quadratic-weighted Cohen's kappa and "
-        "Spearman's rho. It prints tables only and draws no chart (compare --plot does).",
+        "Spearman's rho; --plot draws each axis' agreement matrix.",
     )
     agree.add_argument("a", metavar="A.json")
     agree.add_argument("b", metavar="B.json")
+    agree.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="write a chart of each axis' agreement matrix (A's score against B's)",
+    )
     add_output_arguments(agree, labels="A then B")
     agree.set_defaults(run=run_agree)
 
@@ -148,6 +153,7 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_agree(args: argparse.Namespace) -> int:
     from pytest_phyjudge.regression.agreement import agreement
     from pytest_phyjudge.reporting import board_view as view
+    from pytest_phyjudge.reporting.charts import write_agreement_chart
 
     found = agreement(*read_runs([args.a, args.b], args.label))
     emit(
@@ -156,4 +162,6 @@ def run_agree(args: argparse.Namespace) -> int:
         lambda: view.agreement_markdown(found),
         lambda: view.agreement_json(found),
     )
+    if args.plot:
+        write_png(write_agreement_chart, found, args.plot)
     return EXIT_OK
