@@ -231,7 +231,12 @@ def test_cache_export_and_import(capsys, tmp_path: Path, synthetic_video: Path):
     recorder.score_many(synthetic_video, CAPTION, ["SA", "gravity"])
     recorder.close()
     out = tmp_path / "judgments.jsonl"
-    assert run_cli(capsys, "cache", "export", str(out), "--cache", str(tmp_path / "a"))[0] == 0
+    code, _, err = run_cli(capsys, "cache", "export", str(out), "--cache", str(tmp_path / "a"))
+    assert code == 0
+    # How to replay, in the words of both commands that can (this one has no pytest flags).
+    identity = tmp_path / "judgments.identity.json"
+    assert f"replay with pytest --phyjudge-identity {identity} --phyjudge-cache-mode only" in err
+    assert f"or phyjudge score-dir --identity {identity} --cache-mode only" in err
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     # One line for the judge that made them, then one per judgment.
     assert [("judge_record" in line) for line in lines] == [True, False, False]

@@ -214,3 +214,31 @@ def test_the_runs_own_report_may_sit_in_its_html_folder(
     out = pytester.path / "out" / "html"
     assert (out / "scores.json").is_file() and (out / "index.html").is_file()
     assert len(list((out / "scores-sheets").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_previews_are_encoded_side_by_side_once_per_clip(tmp_path: Path, executor: str) -> None:
+    """Several clips on several workers: each content encoded once (a clip shown twice, or
+    copied, shares its preview), a missing or broken one says why, and every file lands."""
+    import shutil
+
+    from pytest_phyjudge._outputs import OwnedFolder
+    from pytest_phyjudge.reporting.html.media import make_previews
+    from pytest_phyjudge.testing import write_test_video
+
+    clips = [write_test_video(tmp_path / f"c{i}.mp4", frames=6, seed=i) for i in range(3)]
+    copy = Path(shutil.copy(clips[0], tmp_path / "copy.mp4"))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"no video")
+    sources = [*clips, clips[0], copy, None, tmp_path / "gone.mp4", broken]
+    folder = OwnedFolder.open(tmp_path / "html", what="HTML report folder")
+    made = make_previews(sources, folder, workers=3, executor=executor)  # type: ignore[arg-type]
+    assert [p.video is not None for p in made] == [True] * 5 + [False] * 3
+    assert len({p.video for p in made[:3]}) == 3 and made[0] == made[3] == made[4]
+    assert "no clip was recorded" in (made[5].error or "")
+    assert "is missing" in (made[6].error or "") and "could not be re-encoded" in (
+        made[7].error or ""
+    )
+    folder.finish()
+    files = sorted(p.name for p in (tmp_path / "html" / "media").iterdir())
+    assert len(files) == 6 and all((tmp_path / "html" / p.video).stat().st_size for p in made[:3])

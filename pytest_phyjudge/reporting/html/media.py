@@ -78,6 +78,7 @@ def _encode(source: Path, target: Path, poster: Path, encoder: tuple[str, ...]) 
     with contextlib.ExitStack() as stack:
         inp = stack.enter_context(open_video(source))
         stream = inp.streams.video[0]
+        stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         out = video = last = None
         size = (0, 0)
