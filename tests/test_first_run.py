@@ -83,6 +83,9 @@ def test_report_mode_passes_missed_thresholds_and_still_fails_errors(
     floated = rows[("first.phyjudge.yaml::float", "float")]["gravity"]
     assert floated["outcome"] == "xfailed" and "would_fail" not in floated
     page = (pytester.path / "out" / "html" / "index.html").read_text()
+    # The page counts what the terminal counts: 4 gravity items (2 suite, 2 test functions).
+    result.stdout.fnmatch_lines(["gravity *solid *4 *0 *4 *2.00 *2"])
+    assert re.search(r'data-axis="gravity".*?</td>\s*<td>4</td><td>0</td>', page, re.S)
     badges = re.findall(r'<h2><span class="badge [^"]*">([^<]*)</span>', page)
     assert badges == ["would fail", "xfail", "error", "would fail", "xfail"]
     assert "suite case first.phyjudge.yaml::fall" in page

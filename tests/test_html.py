@@ -242,3 +242,20 @@ def test_previews_are_encoded_side_by_side_once_per_clip(tmp_path: Path, executo
     folder.finish()
     files = sorted(p.name for p in (tmp_path / "html" / "media").iterdir())
     assert len(files) == 6 and all((tmp_path / "html" / p.video).stat().st_size for p in made[:3])
+
+
+def test_scores_without_thresholds_show_as_scores_with_their_generator(tmp_path: Path) -> None:
+    """score-dir's results have no thresholds: no passed/failed columns of 0, no verdict
+    badge on every card, and each card names its generator."""
+    from pytest_phyjudge.reporting.html import write_html_report
+
+    rows = [
+        {"video": "drop", "prompt": "A ball drops.", "generator": "wan", "SA": 4,
+         "checks": {"SA": {"score": 4, "raw": '{"SA": 4}'}}},
+    ]  # fmt: skip
+    index = write_html_report({"meta": {}, "results": rows}, tmp_path / "h", base=tmp_path)
+    page = index.read_text()
+    assert "<th>passed</th>" not in page and "<th>verdict</th>" not in page
+    assert '<span class="badge' not in page and ">scored<" not in page.lower()
+    assert '<span class="generator">generator wan</span>' in page
+    assert "<td>1</td><td>4.00</td></tr>" in page  # SA: 1 item, mean 4, nothing between
