@@ -223,25 +223,26 @@ def test_previews_are_encoded_side_by_side_once_per_clip(tmp_path: Path, executo
     import shutil
 
     from pytest_phyjudge._outputs import OwnedFolder
-    from pytest_phyjudge.reporting.html.media import make_previews
+    from pytest_phyjudge.reporting.html.media import PROCESS_MIN_CLIPS, make_previews
     from pytest_phyjudge.testing import write_test_video
 
-    clips = [write_test_video(tmp_path / f"c{i}.mp4", frames=6, seed=i) for i in range(3)]
+    count = PROCESS_MIN_CLIPS if executor == "process" else 3  # enough to start processes
+    clips = [write_test_video(tmp_path / f"c{i}.mp4", frames=6, seed=i) for i in range(count)]
     copy = Path(shutil.copy(clips[0], tmp_path / "copy.mp4"))
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"no video")
-    sources = [*clips, clips[0], copy, None, tmp_path / "gone.mp4", broken]
+    sources = [clips[0], copy, None, tmp_path / "gone.mp4", broken, *clips]
     folder = OwnedFolder.open(tmp_path / "html", what="HTML report folder")
     made = make_previews(sources, folder, workers=3, executor=executor)  # type: ignore[arg-type]
-    assert [p.video is not None for p in made] == [True] * 5 + [False] * 3
-    assert len({p.video for p in made[:3]}) == 3 and made[0] == made[3] == made[4]
-    assert "no clip was recorded" in (made[5].error or "")
-    assert "is missing" in (made[6].error or "") and "could not be re-encoded" in (
-        made[7].error or ""
-    )
+    assert [p.video is not None for p in made] == [True, True] + [False] * 3 + [True] * count
+    assert len({p.video for p in made[5:]}) == count and made[0] == made[1] == made[5]
+    assert "no clip was recorded" in (made[2].error or "")
+    assert "is missing" in (made[3].error or "")
+    assert "could not be re-encoded" in (made[4].error or "")
     folder.finish()
     files = sorted(p.name for p in (tmp_path / "html" / "media").iterdir())
-    assert len(files) == 6 and all((tmp_path / "html" / p.video).stat().st_size for p in made[:3])
+    assert len(files) == 2 * count
+    assert all((tmp_path / "html" / str(p.video)).stat().st_size for p in made[5:])
 
 
 def test_scores_without_thresholds_show_as_scores_with_their_generator(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor as Executor_
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from fractions import Fraction
@@ -110,9 +111,14 @@ def make_preview(source: str | Path | None, folder: OwnedFolder, prefix: str = "
     return make_previews([source], folder, prefix, workers=1)[0]
 
 
-#: How previews are encoded side by side: threads (PyAV releases the GIL while FFmpeg
-#: decodes, scales and encodes) or processes. ``benchmarks/report_speed.py`` measures both.
+#: How previews are encoded side by side: on processes (the default: measured faster, see
+#: ``benchmarks/tally/report-speed.txt``; started fresh, never forked from a run with torch's
+#: threads) or threads (PyAV lets FFmpeg decode and encode without the GIL, but scaling and
+#: the Python between frames hold it).
 Executor = Literal["thread", "process"]
+#: Fewer clips than this are encoded on threads: a fresh process takes about as long to
+#: start as a clip takes to encode.
+PROCESS_MIN_CLIPS = 8
 
 
 def preview_workers() -> int:
@@ -142,7 +148,7 @@ def make_previews(
     prefix: str = "media",
     *,
     workers: int | None = None,
-    executor: Executor = "thread",
+    executor: Executor = "process",
 ) -> list[Preview]:
     """The preview of each of ``sources`` under ``prefix/`` in ``folder``, made once per
     clip content: files are named by the clip's sha256, so a clip shown twice is encoded
@@ -208,11 +214,25 @@ def _encode_all(
                 future.set_exception(exc)
             job.future = future
         return
-    pool_type = ThreadPoolExecutor if executor == "thread" else ProcessPoolExecutor
-    with pool_type(max_workers=min(workers, len(jobs))) as pool:
+    if len(jobs) < PROCESS_MIN_CLIPS:  # starting processes would cost about a clip's time
+        executor = "thread"
+    with _pool(executor, min(workers, len(jobs))) as pool:
         for job in jobs:
             job.future = pool.submit(_encode, job.path, *job.temps, encoder)
         wait([job.future for job in jobs if job.future is not None])
+
+
+def _pool(executor: Executor, workers: int) -> Executor_:
+    """A pool of ``workers``: processes started fresh (spawn), or threads where processes
+    cannot be started here (no semaphores in a sandbox, say)."""
+    if executor == "process":
+        import multiprocessing
+
+        try:
+            return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        except (OSError, NotImplementedError, ImportError):
+            pass
+    return ThreadPoolExecutor(workers, thread_name_prefix="phyjudge-preview")
 
 
 def _finish(job: _Job, encoder: tuple[str, str, str, dict[str, str]]) -> Preview:

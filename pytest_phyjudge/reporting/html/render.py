@@ -74,7 +74,7 @@ def write_html_report(
     title: str | None = None,
     leave: Iterable[Path] = (),
     workers: int | None = None,
-    executor: Executor = "thread",
+    executor: Executor = "process",
 ) -> Path:
     """Write ``out/index.html`` and what it needs for the run in ``document`` (a document a
     reader returned, or a parsed one, checked first); paths in the document are relative to
