@@ -60,9 +60,10 @@ def test_dropped_ball_on_several_axes() -> None:
 
 def test_the_session_judge_as_a_fixture(phyjudge: Judge) -> None:
     # The `phyjudge` fixture is the session's judge itself, for what the assertions do not
-    # cover: here, a plain score with the reply it came from.
+    # cover: here, a plain score with the reply it came from (no threshold: a plain assert
+    # on the score would fail whatever --phyjudge-verdicts says; use the helpers for that).
     judgment = phyjudge.score(VIDEOS / "ball_falls.mp4", DROP, law="collision")
-    assert judgment.score >= 3, f"collision scored {judgment.score}; reply {judgment.raw!r}"
+    assert 1 <= judgment.score <= 5, f"collision scored {judgment.score}; reply {judgment.raw!r}"
 
 
 @pytest.mark.xfail(

@@ -144,3 +144,27 @@ def test_agree_needs_one_label_per_file(tmp_path: Path, capsys) -> None:
     a, b = _pair(tmp_path)
     code, _, err = run(capsys, str(a), str(b), "--label", "x", command="agree")
     assert code == EXIT_USAGE and "--label was given 1 times for 2 files" in err
+
+
+def test_agree_plots_each_axis_agreement_matrix(tmp_path: Path, capsys) -> None:
+    a, b = _pair(tmp_path)
+    found = agreement(read_report(a), read_report(b))
+    sa = found.rows[0]
+    # A 1, 2, 3, 5 against B 1, 3, 3, 4: row A's score, column B's.
+    assert [(i + 1, j + 1) for i, r in enumerate(sa.matrix) for j, n in enumerate(r) if n] == [
+        (1, 1),
+        (2, 3),
+        (3, 3),
+        (5, 4),
+    ]
+    assert sum(map(sum, found.overall.matrix)) == found.overall.n == 8
+    chart = tmp_path / "agree.png"
+    code, out, err = run(capsys, str(a), str(b), "--plot", str(chart), command="agree")
+    assert code == EXIT_OK, err
+    assert f"chart: {chart}" in out
+    from PIL import Image
+
+    with Image.open(chart) as image:
+        assert image.format == "PNG" and image.width > 500
+    code, _, err = run(capsys, str(a), str(b), "--plot", str(tmp_path), command="agree")
+    assert code == EXIT_USAGE and "Cannot write the chart" in err

@@ -220,11 +220,19 @@ def test_helper_results_are_recorded_in_the_reports(pytester: pytest.Pytester, k
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["gravity*solid*2*0*2*2.00*2"])
     data = json.loads((pytester.path / "scores.json").read_text())
-    (video,) = data["results"]
-    assert (video["video"], video["prompt"]) == ("clip", "A ball falls.")
-    assert video["SA"] == 5
-    assert video["physical"]["laws"]["inertia"] == {"score": 4, "status": "scored"}
-    assert video["checks"]["inertia"]["nodeid"] == "test_videos.py::test_good"
+    # One row per test function and clip, labelled with its source: no test's axis
+    # overwrites another's, so the rows hold the two gravity checks the table counts.
+    rows = {row["source"].split("::")[1]: row for row in data["results"]}
+    assert [row["video"] for row in data["results"]] == ["clip", "clip#2", "clip#3"]
+    assert {name: list(row["checks"]) for name, row in rows.items()} == {
+        "test_gravity": ["gravity"],
+        "test_many": ["SA", "gravity", "inertia"],
+        "test_good": ["inertia"],
+    }
+    video = rows["test_many"]
+    assert video["prompt"] == "A ball falls." and video["SA"] == 5
+    assert rows["test_good"]["physical"]["laws"]["inertia"] == {"score": 4, "status": "scored"}
+    assert rows["test_good"]["checks"]["inertia"]["nodeid"] == "test_videos.py::test_good"
     junit = (pytester.path / "junit.xml").read_text()
     assert '<property name="phyjudge_axis" value="inertia" />' in junit
 

@@ -58,7 +58,8 @@ def test_print_prompt_then_one_json_line(capsys, tiny_adapter: Path, synthetic_v
     assert lines[0] == "=== system ==="
     assert "Falls at 9.8." in out and CAPTION in out
     line = json.loads(lines[-1])
-    assert set(line) == {"key", "score", "raw"} and line["key"] == "gravity"
+    assert set(line) == {"key", "score", "raw", "stand_in"} and line["key"] == "gravity"
+    assert "THESE SCORES ARE MEANINGLESS" in line["stand_in"]
     if code == 3:  # the tiny judge's random reply holds no score: shown, not hidden
         assert line["score"] is None and "raw reply" in err
     else:
@@ -230,7 +231,12 @@ def test_cache_export_and_import(capsys, tmp_path: Path, synthetic_video: Path):
     recorder.score_many(synthetic_video, CAPTION, ["SA", "gravity"])
     recorder.close()
     out = tmp_path / "judgments.jsonl"
-    assert run_cli(capsys, "cache", "export", str(out), "--cache", str(tmp_path / "a"))[0] == 0
+    code, _, err = run_cli(capsys, "cache", "export", str(out), "--cache", str(tmp_path / "a"))
+    assert code == 0
+    # How to replay, in the words of both commands that can (this one has no pytest flags).
+    identity = tmp_path / "judgments.identity.json"
+    assert f"replay with pytest --phyjudge-identity {identity} --phyjudge-cache-mode only" in err
+    assert f"or phyjudge score-dir --identity {identity} --cache-mode only" in err
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     # One line for the judge that made them, then one per judgment.
     assert [("judge_record" in line) for line in lines] == [True, False, False]
@@ -280,8 +286,12 @@ def test_score_dir_keeps_every_generators_clip(
     )
     assert code == 0, err
     assert not out.exists() and "without a prompt" not in err
+    # A scripted judge is a stand-in: said on stderr, at the end too, and in every file.
+    assert err.count("a stand-in judge: the scores are meaningless") == 3
     for generator in ("alpha", "beta", "gamma"):
         data = json.loads((tmp_path / f"scores.{generator}.json").read_text())
+        assert data["meta"]["scores_meaningless"] is True
+        assert "a scripted test stand-in for PhyJudge" in data["meta"]["stand_in"]
         assert data["meta"]["generator"] == generator
         assert [r["video"] for r in data["results"]] == ["drop", "roll"]
         for row in data["results"]:

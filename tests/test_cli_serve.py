@@ -112,7 +112,9 @@ def test_score_over_http_prints_the_reference_line(capsys, tmp_path, synthetic_v
         args = ["score", "--video", str(synthetic_video), "--caption", CAPTION, "--law", "gravity"]
         code, out, _ = run_cli(capsys, *args, "--url", server.url)
         assert code == 0
-        assert json.loads(out) == {"key": "gravity", "score": 5, "raw": '{"gravity": 5}'}
+        line = json.loads(out)
+        assert "a scripted test stand-in" in line.pop("stand_in")  # the server's judge is
+        assert line == {"key": "gravity", "score": 5, "raw": '{"gravity": 5}'}
         assert server.requests == 2  # the 502 was retried
 
         server.faults.always(Fault("error", status=500))
@@ -138,6 +140,7 @@ def test_phyjudge_serve_runs_the_tiny_judge_over_http(trained_tiny_adapter, synt
         models = httpx.get(f"{url}/v1/models", timeout=10).json()
         assert models["data"][0]["id"] == "phyjudge"
         assert models["data"][0]["phyjudge"]["kind"] == "tiny"
+        assert "THESE SCORES ARE MEANINGLESS" in models["data"][0]["stand_in"]
         score_args = ["--video", str(synthetic_video), "--caption", CAPTION, "--metric", "SA"]
         code = subprocess.run(
             [*command[:3], "score", "--url", url, *score_args],
@@ -149,6 +152,8 @@ def test_phyjudge_serve_runs_the_tiny_judge_over_http(trained_tiny_adapter, synt
         assert code.returncode == 0, code.stderr
         greedy = json.loads(code.stdout.splitlines()[-1])
         assert greedy["key"] == "SA" and greedy["raw"] == f'{{"SA": {greedy["score"]}}}'
+        # The tiny judge behind the server: the line says its score is meaningless.
+        assert "a tiny test stand-in" in greedy["stand_in"] and greedy["stand_in"] in code.stderr
         # Distribution scoring over HTTP: a score from the digits among the 20 likeliest.
         dist = subprocess.run(
             [*command[:3], "score", "--url", url, "--scoring", "distribution", *score_args],

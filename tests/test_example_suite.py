@@ -4,6 +4,7 @@ claim, and its YAML suite collects into the items the README promises."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -224,6 +225,27 @@ def _suite_copy(pytester: pytest.Pytester) -> Path:
     for name in ("basics.phyjudge.yaml", "conftest.py", "render_clips.py", "test_example.py"):
         shutil.copy(EXAMPLE / name, pytester.path / name)
     return pytester.path
+
+
+def test_the_quickstart_exits_0_and_ends_with_the_next_step(
+    pytester: pytest.Pytester, rendered: list[Path]
+) -> None:
+    """The example suite's first command on the tiny judge (a part of it, for time) exits
+    0 with --phyjudge-verdicts report, and its summary ends saying what the verdicts mean."""
+    _suite_copy(pytester)
+    (pytester.path / "videos").mkdir()
+    for clip in rendered:  # rendered once for the module, not again by the suite's conftest
+        shutil.copy2(clip, pytester.path / "videos" / clip.name)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "-k", "fixture or thrown",
+        "--phyjudge-judge", "tiny", "--phyjudge-verdicts", "report",
+        "--phyjudge-report", "scores.json",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    last = [line for line in result.outlines if line.startswith("phyjudge: ")][-1]
+    assert last.startswith("phyjudge: the tiny judge's scores are meaningless (it checks")
+    assert re.search(r": \d+ of \d+ verdicts would fail.*\. Next: write a suite for your own", last)
+    assert result.outlines.index(last) == len(result.outlines) - 2  # then pytest's own line
 
 
 def test_yaml_suite_loads_with_the_right_laws() -> None:

@@ -199,7 +199,7 @@ def test_model_reads_a_bare_phyground_file_and_a_score_dir_one(tmp_path: Path) -
     view = report_view(score_dir, tmp_path)
     assert "tiny judge" in (view.notice or "")
     (case,) = view.cases
-    assert case.suite == "generator gen-y" and case.video == "clips/v1.mp4"
+    assert case.generator == "gen-y" and case.video == "clips/v1.mp4"
     sa, shadow = case.axes  # in the rubric's order
     assert sa.baseline_delta == 1.0 and shadow.probs == (0, 0, 1, 0, 0)
 
@@ -216,3 +216,49 @@ def test_the_runs_own_report_may_sit_in_its_html_folder(
     out = pytester.path / "out" / "html"
     assert (out / "scores.json").is_file() and (out / "index.html").is_file()
     assert len(list((out / "scores-sheets").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_previews_are_encoded_side_by_side_once_per_clip(tmp_path: Path, executor: str) -> None:
+    """Several clips on several workers: each content encoded once (a clip shown twice, or
+    copied, shares its preview), a missing or broken one says why, and every file lands."""
+    import shutil
+
+    from pytest_phyjudge._outputs import OwnedFolder
+    from pytest_phyjudge.reporting.html.media import PROCESS_MIN_CLIPS, make_previews
+    from pytest_phyjudge.testing import write_test_video
+
+    count = PROCESS_MIN_CLIPS if executor == "process" else 3  # enough to start processes
+    clips = [write_test_video(tmp_path / f"c{i}.mp4", frames=6, seed=i) for i in range(count)]
+    copy = Path(shutil.copy(clips[0], tmp_path / "copy.mp4"))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"no video")
+    sources = [clips[0], copy, None, tmp_path / "gone.mp4", broken, *clips]
+    folder = OwnedFolder.open(tmp_path / "html", what="HTML report folder")
+    made = make_previews(sources, folder, workers=3, executor=executor)  # type: ignore[arg-type]
+    assert [p.video is not None for p in made] == [True, True] + [False] * 3 + [True] * count
+    assert len({p.video for p in made[5:]}) == count and made[0] == made[1] == made[5]
+    assert "no clip was recorded" in (made[2].error or "")
+    assert "is missing" in (made[3].error or "")
+    assert "could not be re-encoded" in (made[4].error or "")
+    folder.finish()
+    files = sorted(p.name for p in (tmp_path / "html" / "media").iterdir())
+    assert len(files) == 2 * count
+    assert all((tmp_path / "html" / str(p.video)).stat().st_size for p in made[5:])
+
+
+def test_scores_without_thresholds_show_as_scores_with_their_generator(tmp_path: Path) -> None:
+    """score-dir's results have no thresholds: no passed/failed columns of 0, no verdict
+    badge on every card, and each card names its generator."""
+    from pytest_phyjudge.reporting.html import write_html_report
+
+    rows = [
+        {"video": "drop", "prompt": "A ball drops.", "generator": "wan", "SA": 4,
+         "checks": {"SA": {"score": 4, "raw": '{"SA": 4}'}}},
+    ]  # fmt: skip
+    index = write_html_report({"meta": {}, "results": rows}, tmp_path / "h", base=tmp_path)
+    page = index.read_text()
+    assert "<th>passed</th>" not in page and "<th>verdict</th>" not in page
+    assert '<span class="badge' not in page and ">scored<" not in page.lower()
+    assert '<span class="generator">generator wan</span>' in page
+    assert "<td>1</td><td>4.00</td></tr>" in page  # SA: 1 item, mean 4, nothing between

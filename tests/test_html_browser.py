@@ -94,3 +94,63 @@ def test_report_plays_its_clips_filters_and_stays_offline(
         assert [u for u in fetched if not u.startswith(("file:", "data:"))] == []
         shot = _save_screenshot(driver, tmp_path)
     assert shot.stat().st_size > 1000
+
+
+def _phone_report(tmp_path: Path) -> Path:
+    """A report with the widest rows a run writes (a distribution, a baseline, long node
+    ids), one clip judged by a suite case and by a test function, an xfail and an xpass."""
+    from pytest_phyjudge.reporting.html import write_html_report
+    from pytest_phyjudge.testing import write_test_video
+
+    clip = write_test_video(tmp_path / "clips" / "ball.mp4", size=(640, 360))
+    probs = [0.05, 0.1, 0.15, 0.3, 0.4]
+
+    def entry(score: int, outcome: str, nodeid: str, **more: object) -> dict:
+        baseline = {"status": "drop", "stored": 5, "obtained": score, "tolerance": 0.5}
+        return {"score": score, "min_score": 3, "passed": score >= 3, "outcome": outcome,
+                "nodeid": nodeid, "raw": '{"x": 1}', "probs": probs, "expected": 3.9,
+                "baseline": baseline, **more}  # fmt: skip
+
+    suite_id = "tests/physics/a_rather_long_folder_name/basics.phyjudge.yaml::ball_falls_down"
+    test_id = "tests/physics/a_rather_long_folder_name/test_videos.py::test_ball_falls_down"
+    rows = [
+        {"video": "ball_falls_down", "suite": "basics", "source": suite_id, "prompt": "A ball.",
+         "video_path": str(clip), "generator": "wan-2.1-t2v-14b",
+         "checks": {"gravity": entry(2, "xfailed", f"{suite_id}::gravity"),
+                    "SA": entry(4, "xpassed", f"{suite_id}::SA")}},
+        {"video": "ball", "source": test_id, "prompt": "A ball.", "video_path": str(clip),
+         "checks": {"gravity": entry(2, "passed", test_id, would_fail=True)}},
+    ]  # fmt: skip
+    return write_html_report({"meta": {}, "results": rows}, tmp_path / "html", base=tmp_path)
+
+
+def test_report_fits_a_phone_and_labels_each_card(tmp_path: Path) -> None:
+    index = _phone_report(tmp_path)
+    with headless_chromium() as driver:
+        # A window is never under 500 px wide: a phone's viewport is emulated instead.
+        metrics = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": False}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        driver.get(index.as_uri())
+        width = driver.execute_script("return window.innerWidth;")
+        assert width == 390  # the page really is laid out for a phone
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - window.innerWidth;"
+        )
+        assert overflow <= 0, f"the page scrolls sideways by {overflow} px at {width} px"
+        # The wide tables scroll inside their card instead.
+        wide = driver.execute_script(
+            "return [...document.querySelectorAll('.scroll')]"
+            ".filter(d => d.scrollWidth > d.clientWidth).length;"
+        )
+        assert wide >= 1
+        cards = driver.execute_script(
+            "return [...document.querySelectorAll('article.case')].map(a => ["
+            "a.querySelector('h2 .badge').textContent, a.querySelector('.source').textContent]);"
+        )
+        assert cards == [
+            ["xfail", "suite case tests/physics/a_rather_long_folder_name/basics.phyjudge.yaml"
+             "::ball_falls_down · generator wan-2.1-t2v-14b"],
+            ["would fail", "test tests/physics/a_rather_long_folder_name/test_videos.py"
+             "::test_ball_falls_down"],
+        ]  # fmt: skip
+        _save_screenshot(driver, tmp_path)

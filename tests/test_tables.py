@@ -17,7 +17,9 @@ from pytest_phyjudge.reporting.tables import axis_rows, baseline_lines, table_li
 IDENTITY = JudgeIdentity(kind="scripted", adapter="unit")
 
 
-def _check(axis: str, score: int, *, video: str = "v.mp4", caption: str = "c") -> Check:
+def _check(
+    axis: str, score: int, *, video: str = "v.mp4", caption: str = "c", nodeid: str | None = None
+) -> Check:
     judgment = Judgment(
         key=axis,
         score=score,
@@ -34,7 +36,7 @@ def _check(axis: str, score: int, *, video: str = "v.mp4", caption: str = "c") -
         caption=caption,
         video=video,
         judgment=judgment,
-        nodeid=f"t.py::test_{axis}",
+        nodeid=nodeid or f"t.py::test_{axis}",
     )
 
 
@@ -132,11 +134,12 @@ def test_baseline_lines() -> None:
 
 
 def test_one_clip_with_two_captions_gets_two_distinct_rows(tmp_path: Path) -> None:
+    test = "t.py::test_ball"
     checks = [
-        _check("gravity", 4, video="clips/ball.mp4", caption="A ball falls."),
-        _check("gravity", 2, video="clips/ball.mp4", caption="A ball bounces."),
-        _check("SA", 5, video="clips/ball.mp4", caption="A ball falls."),
-        _check("SA", 5, video="other/ball.mp4", caption="A ball falls."),
+        _check("gravity", 4, video="clips/ball.mp4", caption="A ball falls.", nodeid=test),
+        _check("gravity", 2, video="clips/ball.mp4", caption="A ball bounces.", nodeid=test),
+        _check("SA", 5, video="clips/ball.mp4", caption="A ball falls.", nodeid=test),
+        _check("SA", 5, video="other/ball.mp4", caption="A ball falls.", nodeid=test),
     ]
     document = build_report(
         checks,
@@ -152,6 +155,34 @@ def test_one_clip_with_two_captions_gets_two_distinct_rows(tmp_path: Path) -> No
         ("ball#3", "A ball falls.", "other/ball.mp4"),
     ]
     assert document["meta"]["settings"]["plugin"] == {"min_score": 3}
+
+
+def test_one_clip_from_two_sources_is_two_labelled_rows_and_every_check_counts(
+    tmp_path: Path,
+) -> None:
+    """The same clip judged by a suite case and by two test functions (one of them asserting
+    gravity twice): a row per source, none losing an axis to another, so the report's rows
+    hold as many checks as the terminal's table counts."""
+    suite_check = _check("gravity", 4, video="ball.mp4", nodeid="s.phyjudge.yaml::ball::gravity")
+    suite_check.suite, suite_check.case = "basics", "ball"
+    checks = [
+        suite_check,
+        _check("gravity", 2, video="ball.mp4", nodeid="t.py::test_fall"),
+        _check("gravity", 3, video="ball.mp4", nodeid="t.py::test_axes"),
+        _check("gravity", 5, video="ball.mp4", nodeid="t.py::test_axes"),
+    ]
+    document = build_report(
+        checks, report_path=tmp_path / "s.json", plugin_settings={}, state_judge=None, run={}
+    )
+    sources = [(r["source"], r["suite"], list(r["checks"])) for r in document["results"]]
+    assert sources == [
+        ("s.phyjudge.yaml::ball", "basics", ["gravity"]),
+        ("t.py::test_fall", None, ["gravity"]),
+        ("t.py::test_axes", None, ["gravity"]),
+        ("t.py::test_axes", None, ["gravity"]),
+    ]
+    in_rows = sum(len(r["checks"]) for r in document["results"])
+    assert in_rows == document["axes"]["gravity"]["items"] == 4
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge.engine.judgment import stand_in_notice
 from pytest_phyjudge.judges.options import (
     BY_NAME,
     CLI_SURFACE,
@@ -20,7 +21,6 @@ from pytest_phyjudge.judges.options import (
     settings_from,
 )
 from pytest_phyjudge.judges.settings import CACHE_DIR_NAME, JudgeSettings
-from pytest_phyjudge.reporting.tables import STAND_IN_KINDS, STAND_IN_WARNING
 
 #: Where judgments are kept when no folder is given: the one pytest uses from this folder.
 DEFAULT_CACHE_DIR = f".pytest_cache/d/{CACHE_DIR_NAME}"
@@ -86,17 +86,15 @@ def _given(args: argparse.Namespace) -> Callable[[JudgeOption], Any]:
     return given
 
 
-def warn_if_stand_in(kind: str) -> None:
+def warn_if_stand_in(kind: str) -> str | None:
     """One line on stderr when the judge is a stand-in (tiny, scripted): its JSON looks just
     like a real judge's, and a newcomer cannot tell a broken install from meaningless scores
-    (pytest's header and the HTML report say the same)."""
-    if kind in STAND_IN_KINDS:
-        print(
-            f"phyjudge: warning: the judge is {STAND_IN_WARNING.format(kind=kind)}; they only "
-            "check the plumbing. Judge with PhyJudge-9B (no --judge) for real scores.",
-            file=sys.stderr,
-            flush=True,
-        )
+    (pytest's header and the HTML report say the same). Returns the notice, which the
+    command's JSON carries as ``stand_in`` (None for a real judge)."""
+    notice = stand_in_notice(kind)
+    if notice is not None:
+        print(f"phyjudge: warning: {notice}", file=sys.stderr, flush=True)
+    return notice
 
 
 def parse_command_line(

@@ -59,7 +59,7 @@ class BatchRun:
         self.metrics = metrics
         self.only_laws = only_laws
         self.judge = build_judge(settings)
-        warn_if_stand_in(self.judge.identity.kind)
+        self.stand_in = warn_if_stand_in(self.judge.identity.kind)
         self.generator: str | None = None
         self.failed_axes = 0
         self.judged = 0
@@ -69,6 +69,8 @@ class BatchRun:
             "prompts": str(args.prompts),
             "videos": str(args.videos),
             "rubric_calibrated": self.judge.rubric.calibrated,
+            "scores_meaningless": self.stand_in is not None,
+            **({} if self.stand_in is None else {"stand_in": self.stand_in}),
         }
 
     def judge_group(self, pairs: Sequence[Pair]) -> list[VideoResult]:
@@ -160,7 +162,8 @@ class BatchRun:
         print(
             f"wrote {terminal_text(str(out))}: {len(results)} videos, "
             f"{self.judged - judged_before} judgments "
-            f"({self.failed_axes - failed_before} failed; {self.hits} from the cache so far)",
+            f"({self.failed_axes - failed_before} failed; {self.hits} from the cache so far)"
+            + ("" if self.stand_in is None else "; a stand-in judge: the scores are meaningless"),
             file=sys.stderr,
         )
         for warning in warned:

@@ -39,7 +39,8 @@ def add_commands(commands: Any) -> None:
         help="write every judgment as JSON lines, and each judge's identity file beside it",
         description="Write the cache's judges and judgments as JSON lines, and beside FILE "
         "one identity file per judge (FILE-stem.identity.json; -<id> added when the cache "
-        "holds several judges): give it to --phyjudge-identity to replay with no model.",
+        "holds several judges): give it to pytest --phyjudge-identity (or phyjudge score-dir "
+        "--identity) with cache mode only to replay with no model.",
     )
     export.add_argument("file", help="output .jsonl file ('-' for standard output)")
     export.add_argument(
@@ -181,7 +182,12 @@ def _export(cache: JudgmentCache, file: str, *, force: bool = False) -> None:
         ) from exc
     print(f"exported {counted[0]} judgments from {cache.path} to {file}", file=sys.stderr)
     for path in written:
-        print(f"judge identity: {path} (replay with --phyjudge-identity {path})", file=sys.stderr)
+        print(
+            f"judge identity: {path} (replay with pytest --phyjudge-identity {path} "
+            f"--phyjudge-cache-mode only, or phyjudge score-dir --identity {path} "
+            "--cache-mode only)",
+            file=sys.stderr,
+        )
 
 
 def _check_target(cache: JudgmentCache, target: Path, *, force: bool) -> None:

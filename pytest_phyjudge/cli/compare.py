@@ -120,10 +120,15 @@ def add_commands(commands: Any) -> None:
         "two judges, or a judge and the ratings a person exported from the HTML report's "
         "rating mode) and print per axis: "
         "exact agreement, agreement within one point, quadratic-weighted Cohen's kappa and "
-        "Spearman's rho. It prints tables only and draws no chart (compare --plot does).",
+        "Spearman's rho; --plot draws each axis' agreement matrix.",
     )
     agree.add_argument("a", metavar="A.json")
     agree.add_argument("b", metavar="B.json")
+    agree.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="write a chart of each axis' agreement matrix (A's score against B's)",
+    )
     add_output_arguments(agree, labels="A then B")
     agree.set_defaults(run=run_agree)
 
@@ -151,6 +156,7 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_agree(args: argparse.Namespace) -> int:
     from pytest_phyjudge.regression.agreement import agreement
     from pytest_phyjudge.reporting import board_view as view
+    from pytest_phyjudge.reporting.charts import write_agreement_chart
 
     found = agreement(*read_runs([args.a, args.b], args.label))
     emit(
@@ -159,4 +165,6 @@ def run_agree(args: argparse.Namespace) -> int:
         lambda: view.agreement_markdown(found),
         lambda: view.agreement_json(found),
     )
+    if args.plot:
+        write_png(write_agreement_chart, found, args.plot)
     return EXIT_OK

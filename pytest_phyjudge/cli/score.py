@@ -100,7 +100,9 @@ def run_score(args: argparse.Namespace) -> int:
     # A clip the judge cannot read fails here, before minutes of loading a model.
     sample_frames(args.video, fps=settings.fps, max_pixels=settings.max_pixels)
     judge = build_judge(settings)
-    warn_if_stand_in(judge.identity.kind)
+    # A stand-in's line says so itself (a real judge's line is the reference script's).
+    notice = warn_if_stand_in(judge.identity.kind)
+    stand_in = {} if notice is None else {"stand_in": notice}
     try:
         if args.print_prompt:
             _print_prompt(judge, args)
@@ -109,9 +111,10 @@ def run_score(args: argparse.Namespace) -> int:
                 args.video, args.caption, law=args.law, metric=args.metric, criteria=args.criteria
             )
         except JudgeOutputError as exc:
-            print(json.dumps({"key": axis, "score": None, "raw": exc.raw}), flush=True)
+            line = {"key": axis, "score": None, "raw": exc.raw, **stand_in}
+            print(json.dumps(line), flush=True)
             return fail(f"{exc.reason} The raw reply is in the JSON line above.", EXIT_UNPARSEABLE)
-        print(json.dumps(judgment.cli_line()), flush=True)
+        print(json.dumps({**judgment.cli_line(), **stand_in}), flush=True)
         return EXIT_OK
     finally:
         judge.close()

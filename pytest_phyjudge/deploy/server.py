@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from pytest_phyjudge._exceptions import PhyJudgeError
 from pytest_phyjudge.deploy.server_http import BadRequest, Exchange, handler_for
+from pytest_phyjudge.engine.judgment import stand_in_notice
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 from pytest_phyjudge.judges.remote.contract import SERVED_MODEL_NAME
 
@@ -266,6 +267,9 @@ class JudgeServer:
             "owned_by": "pytest-phyjudge",
             "phyjudge": provenance,
         }
+        notice = stand_in_notice(identity.kind)
+        if notice is not None:  # its replies look like the real judge's: the card says so
+            entry["stand_in"] = notice
         return {"object": "list", "data": [entry]}
 
     def chat_completion(self, body: Any) -> dict[str, Any]:
@@ -304,7 +308,9 @@ class JudgeServer:
                 {"token": token, "logprob": value} for token, value in completion.top_logprobs
             ]
             logprobs = {"content": [first]}
+        notice = stand_in_notice(self.judge.identity.kind)
         return {
+            **({} if notice is None else {"stand_in": notice}),
             "id": f"chatcmpl-{self.requests}",
             "object": "chat.completion",
             "created": int(time.time()),

@@ -24,6 +24,23 @@ def portable_name(name: str | None) -> str | None:
     return Path(name).name
 
 
+#: Judge kinds whose scores say nothing about the clips (a random model, canned answers).
+STAND_IN_KINDS = ("tiny", "scripted")
+#: What a stand-in judge's scores are worth, said wherever they are shown (pytest, the CLI).
+STAND_IN_WARNING = "a {kind} test stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
+
+
+def stand_in_notice(kind: str) -> str | None:
+    """For a stand-in judge's output (a command's JSON, a server's answers): that its scores
+    are meaningless and what they are for; None for a real judge."""
+    if kind not in STAND_IN_KINDS:
+        return None
+    return (
+        f"the judge is {STAND_IN_WARNING.format(kind=kind)}; they only check the plumbing "
+        "(decoding, prompts, reports), not the clips. Judge with PhyJudge-9B for real scores."
+    )
+
+
 @dataclass(frozen=True)
 class JudgeIdentity:
     """Names the judge behind a score, so a score is never separated from its source.

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +36,26 @@ DECODED_CACHE_SIZE = 8
 _READER_ENV = "FORCE_QWENVL_VIDEO_READER"
 
 
+#: Names of a folder read at most for a did-you-mean (a huge folder is not listed whole).
+_NAMES_READ = 5000
+
+
+def similar_video(path: str | Path) -> str:
+    """`` Did you mean 'DIR/x.mp4'?`` for the closest file name beside a missing ``path``
+    (another case, a typo, a ``<generator>__`` prefix), or nothing when none is close or the
+    folder cannot be listed."""
+    p = Path(path)
+    try:
+        with os.scandir(p.parent if str(p.parent) else ".") as entries:
+            names = [e.name for e in itertools.islice(entries, _NAMES_READ) if e.is_file()]
+    except OSError:
+        return ""
+    close = [n for n in names if n.lower() == p.name.lower()]
+    close = close or difflib.get_close_matches(p.name, names, n=1, cutoff=0.6)
+    close = close or [n for n in names if n.endswith(p.name) or p.stem in n]
+    return f" Did you mean {str(p.parent / sorted(close)[0])!r}?" if close else ""
+
+
 def check_video_file(path: str | Path) -> Path:
     """Cheap checks that ``path`` could be a video: it exists, is a file and is not empty."""
     p = Path(path)
@@ -48,8 +70,8 @@ def check_video_file(path: str | Path) -> Path:
         ) from None
     if not p.exists():
         raise VideoError(
-            f"Video {str(p)!r} does not exist. Check the path (relative paths are taken from "
-            f"the current directory, {os.getcwd()!r}).",
+            f"Video {str(p)!r} does not exist.{similar_video(p)} Check the path (relative "
+            f"paths are taken from the current directory, {os.getcwd()!r}).",
             path=p,
         )
     if p.is_dir():

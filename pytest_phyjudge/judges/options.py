@@ -40,17 +40,20 @@ from pytest_phyjudge.judges.settings import (
     parse_positive_int,
     parse_scoring,
     parse_url_list,
+    parse_verdicts,
 )
 
 #: Where a setting shows in the ``phyjudge`` command's help (and which commands take it):
 #: every judging command, those that may judge on servers, those with a cache, score-dir.
-Group = Literal["judge", "servers", "cache", "batch", "canary"]
+#: ``run``: pytest's own, not the judge's (no JudgeSettings field, no command flag).
+Group = Literal["judge", "servers", "cache", "batch", "canary", "run"]
 GROUP_TITLES: dict[Group, str] = {
     "judge": "judge",
     "servers": "judge servers (instead of a model in this process)",
     "cache": "judgment cache",
     "batch": "batching",
     "canary": "judge canaries (checking the judge's behaviour once per run)",
+    "run": "verdicts (pytest only)",
 }
 #: ``{flag:NAME}`` in a help text: the flag of setting NAME on the surface shown.
 _FLAG_REF = re.compile(r"\{flag:([a-z-]+)\}")
@@ -191,6 +194,11 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
     JudgeOption("canary-mode", "fail (the judge's drift fails every judged item) or warn "
                 "(items are judged; the drift is reported).", parse_canary_mode, "MODE",
                 group="canary", cli=None, setting=False, fallback=CANARY_MODES[0]),
+    JudgeOption("verdicts", "enforce (an item whose score misses its threshold fails) or "
+                "report (it passes, and its verdict is recorded and shown as 'would fail': a "
+                "first run, or a new suite, that must not break the build yet). Errors (a "
+                "missing video, a reply without a score, a judge that fails) fail either way.",
+                parse_verdicts, "MODE", group="run", cli=None, setting=False, fallback="enforce"),
 )  # fmt: skip
 BY_NAME = {option.name: option for option in JUDGE_OPTIONS}
 

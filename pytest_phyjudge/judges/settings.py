@@ -21,11 +21,14 @@ from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
 
 Scoring = Literal["greedy", "distribution"]
 CacheMode = Literal["use", "refresh", "off", "only"]
+#: What a pytest run does with a score below its threshold: fail the item, or record it.
+Verdicts = Literal["enforce", "report"]
 SCORING_MODES: tuple[Scoring, ...] = get_args(Scoring)
 CACHE_MODES: tuple[CacheMode, ...] = get_args(CacheMode)
 #: What a judge that fails its canary check does to the run (``--phyjudge-canary-mode``).
 CanaryMode = Literal["fail", "warn"]
 CANARY_MODES: tuple[CanaryMode, ...] = get_args(CanaryMode)
+VERDICT_MODES: tuple[Verdicts, ...] = get_args(Verdicts)
 
 #: ``--phyjudge-judge tiny`` / ``--judge tiny``: the tiny test judge (a CPU dry run).
 TINY = "tiny"
@@ -156,6 +159,14 @@ def parse_cache_mode(value: str) -> CacheMode:
 def parse_canary_mode(value: str) -> CanaryMode:
     hint = "fail (a drifted judge fails every judged item) or warn (judge, and report it)"
     return _one_of(value, CANARY_MODES, "canary mode", hint)  # type: ignore[return-value]
+
+
+def parse_verdicts(value: str) -> Verdicts:
+    hint = (
+        "enforce (a score below its threshold fails the item) or report (it is recorded as "
+        "'would fail')"
+    )
+    return _one_of(value, VERDICT_MODES, "verdicts mode", hint)  # type: ignore[return-value]
 
 
 def parse_dtype(value: str) -> str:

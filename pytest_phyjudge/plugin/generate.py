@@ -35,7 +35,7 @@ import pytest
 
 from pytest_phyjudge._exceptions import InputError, PhyJudgeError, VideoError, describe_error
 from pytest_phyjudge._files import LOOP, not_a_file
-from pytest_phyjudge.engine.video import check_video_file
+from pytest_phyjudge.engine.video import check_video_file, similar_video
 from pytest_phyjudge.judges.factory import import_object, user_frames
 from pytest_phyjudge.suites import Case
 from pytest_phyjudge.suites.generators import (
@@ -229,9 +229,10 @@ def case_video(
             )
         if not os.path.exists(case.video):  # False, not OSError, for a name too long
             raise VideoError(
-                f"The video of case {case.id!r} does not exist: {case.video}. Put the clip "
-                "there, or fix the path (the case's `video:`, or the suite's `videos:` "
-                "template, relative to the suite file). The other cases still run.",
+                f"The video of case {case.id!r} does not exist: {case.video}."
+                f"{similar_video(case.video)} Put the clip there, or fix the path (the case's "
+                "`video:`, or the suite's `videos:` template, relative to the suite file). The "
+                "other cases still run.",
                 path=case.video,
             )
         return check_video_file(case.video)

@@ -25,7 +25,13 @@ from pytest_phyjudge._exceptions import (
 )
 from pytest_phyjudge.engine.axes import domain_of
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.plugin.assertions import PhysicsAssertionError, failure_message, unscored_error
+from pytest_phyjudge.plugin.assertions import (
+    PhysicsAssertionError,
+    enforced,
+    failure_message,
+    has_error,
+    unscored_error,
+)
 from pytest_phyjudge.plugin.generate import Generators, generators_for
 from pytest_phyjudge.plugin.scheduler import Outcome, Scheduler, SuiteAxis
 from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
@@ -171,11 +177,13 @@ class AxisItem(pytest.Item):
             suite=self.suite_name,
             case=self.case.id,
             criteria=self.case.criteria.get(self.axis),
+            generator=self.case.generator,
         )
+        self._settle_enforcement(state, check)
         state.add_check(check, self)
         if isinstance(outcome, (Judgment, JudgeOutputError)):
             drop = self._compare_baseline(state, check)
-            if not check.passed:
+            if not check.passed and check.enforced:
                 judge = state.judge() if state.judge_loaded else None
                 message = failure_message(
                     [check],
@@ -234,7 +242,9 @@ class AxisItem(pytest.Item):
             criteria=self.case.criteria.get(self.axis),
             samples=samples,
             summary=summary,
+            generator=self.case.generator,
         )
+        self._settle_enforcement(state, check)
         state.add_check(check, self)
         lines = sampling.gate_lines(summary)
         detail = [*lines, f"samples (min_score {self.min_score}):"]
@@ -245,11 +255,18 @@ class AxisItem(pytest.Item):
         if not judged and first_error is not None and not isinstance(first_error, JudgeOutputError):
             raise first_error.with_traceback(None)  # no clip could be judged at all
         drop = self._compare_baseline(state, check)
-        if not check.passed:
+        if not check.passed and check.enforced:
             message = "\n".join([sampling.headline(self.axis, summary), *detail])
             raise PhysicsAssertionError(message, checks=[check])
         if drop is not None:
             raise drop
+
+    def _settle_enforcement(self, state: PhyJudgeState, check: Check) -> None:
+        """Under ``--phyjudge-verdicts report`` a scored check below its threshold does not
+        fail the item: it is recorded as "would fail" (an item marked xfail still fails, as
+        expected; a check without a score is an error and fails)."""
+        if not check.passed and not has_error([check]) and not enforced(state, self):
+            check.enforced = False
 
     def _compare_baseline(self, state: PhyJudgeState, check: Check) -> PhysicsAssertionError | None:
         """Record how the check compares with the baseline; the failure to raise for a drop

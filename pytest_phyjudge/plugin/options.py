@@ -25,6 +25,7 @@ from pytest_phyjudge.judges.settings import (
     TINY_DIR_NAME,
     CanaryMode,
     JudgeSettings,
+    Verdicts,
     parse_min_score,
 )
 from pytest_phyjudge.suites.generators import INI_OPTION, GeneratorSpec, parse_generator_lines
@@ -145,6 +146,14 @@ class Options:
     canaries: Path | None = None
     canary_mode: CanaryMode = "fail"
 
+    #: ``report``: a score below its threshold is recorded as "would fail", the item passes.
+    verdicts: Verdicts = "enforce"
+
+    @property
+    def enforced(self) -> bool:
+        """A score below its threshold fails its item (``--phyjudge-verdicts enforce``)."""
+        return self.verdicts == "enforce"
+
     @classmethod
     def from_config(cls, config: pytest.Config) -> Options:
         values = _Values(config)
@@ -176,6 +185,7 @@ class Options:
             generators=generators,
             canaries=values.get("canaries"),
             canary_mode=_given(values.get("canary-mode"), "fail"),
+            verdicts=_given(values.get("verdicts"), "enforce"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,6 +205,7 @@ class Options:
             compare_plot=None if self.compare_plot is None else str(self.compare_plot),
             canaries=None if self.canaries is None else str(self.canaries),
             canary_mode=self.canary_mode,
+            verdicts=self.verdicts,
         )
         return data
 

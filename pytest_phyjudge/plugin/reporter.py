@@ -43,6 +43,7 @@ from pytest_phyjudge.reporting.tables import (
     axis_rows,
     baseline_lines,
     table_lines,
+    tiny_run_line,
     worst_lines,
 )
 from pytest_phyjudge.scores import as_read, write_scores
@@ -390,12 +391,19 @@ class PhyJudgeReporter:
         if quiet:  # -q: the axis table only, as pytest's own summaries shrink; problems show
             for text, red in self._problems():
                 tr.write_line(text, red=red)
-            return
-        self.summary_worst(tr)
-        self.summary_cache(tr)
-        self.summary_judge_servers(tr)
-        self.summary_files(tr)
-        self.summary_baseline(tr)
+        else:
+            self.summary_worst(tr)
+            self.summary_cache(tr)
+            self.summary_judge_servers(tr)
+            self.summary_files(tr)
+            self.summary_baseline(tr)
+        self.summary_tiny(tr)
+
+    def summary_tiny(self, tr: Any) -> None:
+        """Last, even with -q: on the tiny judge, what its verdicts mean and what next."""
+        line = tiny_run_line(self.checks, enforced=self.state.options.enforced)
+        if line is not None:
+            tr.write_line(line, bold=True)
 
     def summary_judges(self, tr: Any) -> None:
         """Who judged; a tiny judge's warning shows even with -q, its scores mean nothing."""

@@ -29,6 +29,9 @@ class AxisAgreement:
     within_one: float
     kappa: float | None
     rho: float | None
+    #: The agreement matrix: ``matrix[i][j]`` pairs where A gave score i + 1 and B j + 1
+    #: (whole scores, as kappa reads them); the diagonal is exact agreement.
+    matrix: tuple[tuple[int, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,22 @@ def spearman_rho(a: Sequence[float], b: Sequence[float]) -> float | None:
     return rho if math.isfinite(rho) else None
 
 
+def agreement_matrix(a: Any, b: Any) -> tuple[tuple[int, ...], ...]:
+    """The 5 x 5 counts of paired whole scores: row A's score, column B's (1-5)."""
+    import numpy as np
+
+    levels = MAX_SCORE - MIN_SCORE + 1
+    table = np.zeros((levels, levels), dtype=np.int64)
+    rows = np.clip(np.asarray(a) - MIN_SCORE, 0, levels - 1)
+    columns = np.clip(np.asarray(b) - MIN_SCORE, 0, levels - 1)
+    np.add.at(table, (rows, columns), 1)
+    return tuple(tuple(int(v) for v in row) for row in table)
+
+
 def _agreement_of(axis: str, x: Any, y: Any) -> AxisAgreement:
     a, b = _whole(x), _whole(y)
     return AxisAgreement(
+        matrix=agreement_matrix(a, b),
         axis=axis,
         n=len(a),
         exact=float((a == b).sum()) / len(a),

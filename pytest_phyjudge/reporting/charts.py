@@ -18,6 +18,7 @@ from pytest_phyjudge.regression.stats import CORRECTION_TITLES
 from pytest_phyjudge.reporting.compare_view import format_p, is_improvement
 
 if TYPE_CHECKING:
+    from pytest_phyjudge.regression.agreement import Agreement
     from pytest_phyjudge.regression.compare import Comparison
     from pytest_phyjudge.regression.leaderboard import Leaderboard
 
@@ -152,3 +153,51 @@ def write_leaderboard_chart(board: Leaderboard, path: str | Path) -> Path:
     ax.legend(loc="upper left", fontsize=7, ncols=2)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.08)
     return _save(fig, path)
+
+
+#: Agreement matrices drawn per row of the chart.
+MATRICES_PER_ROW = 4
+
+
+@_plain_text
+def write_agreement_chart(agreement: Agreement, path: str | Path) -> Path:
+    """Per axis (then all axes pooled), the agreement matrix of the two runs: how many clips
+    A scored i and B scored j (1-5), darker for more, each count written in its cell; the
+    diagonal (exact agreement) outlined. Where the counts sit off the diagonal says which way
+    the judges disagree (B above A, or below), which one kappa per axis cannot."""
+    g = agreement
+    panels = [*g.rows, g.overall]
+    columns = min(MATRICES_PER_ROW, len(panels))
+    lines = -(-len(panels) // columns)
+    fig = _figure()
+    fig.set_size_inches(2.6 * columns + 0.6, 2.7 * lines + 0.9)
+    scores = list(range(1, 6))
+    for index, row in enumerate(panels):
+        ax = fig.add_subplot(lines, columns, index + 1)
+        counts = row.matrix or tuple((0,) * 5 for _ in scores)
+        most = max(1, max(max(line) for line in counts))
+        ax.imshow(counts, cmap="Blues", vmin=0, vmax=most, origin="lower")
+        for i, line in enumerate(counts):
+            for j, count in enumerate(line):
+                if count:
+                    dark = count > most * 0.6
+                    ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                            color="white" if dark else "black")  # fmt: skip
+        for k in range(5):  # the diagonal: exact agreement
+            ax.add_patch(_cell(k))
+        ax.set_xticks(range(5), [str(v) for v in scores], fontsize=7)
+        ax.set_yticks(range(5), [str(v) for v in scores], fontsize=7)
+        kappa = "-" if row.kappa is None else f"{row.kappa:.2f}"
+        ax.set_title(f"{_short(row.axis)}: n={row.n}, kappa {kappa}", fontsize=8)
+        ax.set_xlabel("B's score", fontsize=7)
+        ax.set_ylabel("A's score", fontsize=7)
+    title = f"{_short(g.a.title)} (A) vs {_short(g.b.title)} (B): agreement per axis"
+    fig.suptitle(f"{title}, {g.shared_cases} shared cases", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _cell(k: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, edgecolor="#c0392b", linewidth=0.8)

@@ -50,6 +50,23 @@ class Check:
     #: (``system`` and ``user``), kept so that a report shows what was asked.
     criteria: str | None = None
     prompt: dict[str, str] | None = None
+    #: False when the run only reports verdicts (``--phyjudge-verdicts report``): a score
+    #: below the threshold did not fail the item, it "would fail".
+    enforced: bool = True
+    #: The generator that made the clip, when a suite case names one.
+    generator: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Where the check was made, by node id: the suite case (its item's id without the
+        axis) or the test function that asserted it."""
+        own_item = self.case is not None and self.nodeid.rsplit("::", 1)[-1] == self.axis
+        return self.nodeid.rsplit("::", 1)[0] if own_item else self.nodeid
+
+    @property
+    def would_fail(self) -> bool:
+        """Its score missed the threshold, but the run only reports verdicts."""
+        return not self.enforced and not self.passed and self.value is not None
 
     @property
     def score(self) -> int | None:

@@ -25,10 +25,12 @@ def identities(checks: Iterable[Check]) -> list[JudgeIdentity]:
 
 
 def _group_key(check: Check) -> tuple[Any, ...]:
-    # A suite case is one row whatever its clip; a helper's check is one per clip and caption.
+    # A suite case is one row whatever its clip; a test function's checks are one row per
+    # clip and caption it asserted: the same clip judged by a suite and by a test, or by two
+    # tests, is two rows, each labelled with its source (so no axis overwrites another's).
     if check.case:
         return ("case", check.suite, check.case)
-    return ("video", check.video, check.caption)
+    return ("video", check.nodeid, check.video, check.caption)
 
 
 def _row_name(check: Check, taken: set[tuple[str | None, str]]) -> str:
@@ -61,6 +63,8 @@ def _group(checks: Sequence[Check]) -> list[tuple[VideoResult, list[Check]]]:
     taken: set[tuple[str | None, str]] = set()
     for check in checks:
         key = _group_key(check)
+        while key in groups and check.axis in groups[key][0].outcomes:
+            key = (*key, "again")  # one test asserting an axis twice: a row per assertion
         if key not in groups:
             name = _row_name(check, taken)
             groups[key] = (VideoResult(video=name, prompt=check.caption, physical_laws=[]), [])
@@ -85,6 +89,7 @@ def _check_entry(check: Check, base: Path) -> dict[str, Any]:
         "score": check.value,
         "min_score": check.min_score,
         "passed": check.passed,
+        **({"would_fail": True} if check.would_fail else {}),
         "outcome": check.outcome,
         "nodeid": check.nodeid,
         "raw": None if judgment is None else judgment.raw,
@@ -126,6 +131,10 @@ def build_report(
     results = []
     for result, members in _group(checks):
         result.extra["suite"] = members[0].suite
+        result.extra["source"] = members[0].source
+        generator = next((c.generator for c in members if c.generator), None)
+        if generator is not None:
+            result.extra["generator"] = generator
         result.extra["video_path"] = next((c.video for c in members if c.video), None)
         result.extra["sheet"] = _relative(next((c.sheet for c in members if c.sheet), None), base)
         result.extra["checks"] = {c.axis: _check_entry(c, base) for c in members}

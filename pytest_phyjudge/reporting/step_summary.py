@@ -60,12 +60,23 @@ def _listed(rows: list[list[str]], head: list[str]) -> list[str]:
     return lines
 
 
+def _verdict(check: Check) -> str:
+    """fail, or what kept a missed threshold from failing: xfail, would fail."""
+    if check.would_fail:
+        return "would fail"
+    return "xfail" if check.outcome == "xfailed" else "fail"
+
+
 def _failures(checks: Sequence[Check]) -> list[str]:
     failed = [c for c in checks if not c.passed]
     if not failed:
         return []
-    rows = [[markdown_code(_name(c), in_table=True), c.axis, verdict_text(c)] for c in failed]
-    return ["", f"#### Failures ({len(failed)})", "", *_listed(rows, ["item", "axis", "score"])]
+    rows = [
+        [markdown_code(_name(c), in_table=True), c.axis, verdict_text(c), _verdict(c)]
+        for c in failed
+    ]
+    head = ["item", "axis", "score", "verdict"]
+    return ["", f"#### Failures ({len(failed)})", "", *_listed(rows, head)]
 
 
 def _baseline(checks: Sequence[Check], note: str | None = None) -> list[str]:
@@ -91,8 +102,12 @@ def _baseline(checks: Sequence[Check], note: str | None = None) -> list[str]:
 def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
     """The Markdown: a heading with the counts, the judge, the per-axis table, the failures
     with their scores, the baseline's drops and improvements, and where the reports are."""
-    failed = sum(not c.passed for c in checks)
-    lines = [f"### phyjudge: {len(checks)} checks, {failed} failed", ""]
+    would = sum(c.would_fail for c in checks)
+    failed = sum(not c.passed for c in checks) - would
+    heading = f"### phyjudge: {len(checks)} checks, {failed} failed"
+    if would:
+        heading += f", {would} would fail (--phyjudge-verdicts report)"
+    lines = [heading, ""]
     for identity in identities(checks):
         note = f" **({TINY_WARNING})**" if identity.kind == "tiny" else ""
         lines.append(f"Judge: {markdown_text(identity.describe(portable=True))}{note}")

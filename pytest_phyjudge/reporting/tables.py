@@ -9,6 +9,7 @@ from statistics import mean
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
+from pytest_phyjudge.engine.judgment import STAND_IN_WARNING
 from pytest_phyjudge.regression.baseline import UPDATE_FLAG
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.compare_view import comparison_text
@@ -19,11 +20,12 @@ if TYPE_CHECKING:
     from pytest_phyjudge.reporting.baseline_run import BaselineRun, Key
 
 WORST_SHOWN = 10
-#: What a stand-in judge's scores are worth, said wherever they are shown (pytest, the CLI).
-STAND_IN_WARNING = "a {kind} test stand-in for PhyJudge: THESE SCORES ARE MEANINGLESS"
 TINY_WARNING = STAND_IN_WARNING.format(kind="tiny")
-#: Judge kinds whose scores say nothing about the clips (a random model, canned answers).
-STAND_IN_KINDS = ("tiny", "scripted")
+#: What to do after a run on the tiny judge: it checked the install, now judge real clips.
+NEXT_STEP = (
+    "Next: write a suite for your own clips (docs/tutorial.md) and run it with the real judge "
+    "on a GPU."
+)
 
 #: A terminal line and whether it is shown in red (it reports a problem).
 Line = tuple[str, bool]
@@ -123,12 +125,38 @@ def worst_lines(checks: Sequence[Check], limit: int = WORST_SHOWN) -> list[str]:
         own_item = check.nodeid.rsplit("::", 1)[-1] == check.axis
         name = check.nodeid if own_item else f"{check.nodeid} [{check.axis}]"
         verdict = "PASS" if check.passed else "FAIL"
+        if not check.passed and (check.would_fail or check.outcome == "xfailed"):
+            verdict = "WOULD FAIL" if check.would_fail else "XFAIL"
         if check.passed and (check.baseline or {}).get("status") == "drop":
             verdict = "DROP"
             what += f" (baseline {check.baseline['stored']:g})"  # type: ignore[index]
         rows.append((verdict, what, name))
     width = max((len(what) for _, what, _ in rows), default=0)
-    return [f"{verdict}  {what:<{width}}  {name}" for verdict, what, name in rows]
+    wide = max((len(verdict) for verdict, _, _ in rows), default=0)
+    return [f"{verdict:<{wide}}  {what:<{width}}  {name}" for verdict, what, name in rows]
+
+
+def tiny_run_line(checks: Sequence[Check], *, enforced: bool) -> str | None:
+    """The last line of a run the tiny judge judged: what its verdicts mean (nothing about
+    the clips) and what to run next; None for any other judge. ``enforced``: the run's
+    verdicts fail items (``--phyjudge-verdicts enforce``)."""
+    judges = {c.judgment.judge if c.judgment is not None else c.judge for c in checks}
+    if not any(j is not None and j.kind == "tiny" for j in judges):
+        return None
+    missed = [c for c in checks if not c.passed and c.value is not None]
+    expected = sum(c.outcome == "xfailed" for c in missed)
+    outcome = f"{len(missed)} of {len(checks)} verdicts would fail"
+    if enforced and len(missed) > expected:
+        outcome = (
+            f"{len(missed)} of {len(checks)} verdicts failed (--phyjudge-verdicts report "
+            "records them without failing the run)"
+        )
+    if expected:
+        outcome += f", {expected} of them as expected (xfail)"
+    return (
+        "phyjudge: the tiny judge's scores are meaningless (it checks the install, not your "
+        f"clips): {outcome}. {NEXT_STEP}"
+    )
 
 
 # --------------------------------------------------------------------------- the baseline

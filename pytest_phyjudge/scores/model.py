@@ -138,6 +138,8 @@ class AxisRecord:
     score: float | None = None
     min_score: int | None = None
     passed: bool | None = None
+    #: The score missed its threshold in a run that only reported verdicts.
+    would_fail: bool = False
     outcome: str | None = None
     nodeid: str | None = None
     raw: str | None = None
@@ -161,6 +163,7 @@ class AxisRecord:
             score=entry.get("score"),
             min_score=entry.get("min_score"),
             passed=entry.get("passed"),
+            would_fail=bool(entry.get("would_fail")),
             outcome=entry.get("outcome"),
             nodeid=entry.get("nodeid"),
             raw=entry.get("raw"),
@@ -182,6 +185,8 @@ class ResultRow:
     index: int
     video: str
     suite: str | None = None
+    #: Where a pytest run judged it, by node id: the suite case or the test function.
+    source: str | None = None
     prompt: str | None = None
     generator: str | None = None
     video_path: str | None = None
@@ -205,6 +210,7 @@ class ResultRow:
             index=index,
             video=row["video"],
             suite=row.get("suite"),
+            source=row.get("source"),
             prompt=row.get("prompt"),
             generator=row.get("generator"),
             video_path=row.get("video_path"),

@@ -92,7 +92,9 @@ PROBS: Rule = (
 #: How the row checker treats each field it knows (the rest no reader uses).
 _ROW_FIELDS: dict[str, str] = {
     **dict.fromkeys(GENERAL_METRICS, "metric"),
-    **dict.fromkeys(("suite", "prompt", "video_path", "file", "sheet", "generator"), "text"),
+    **dict.fromkeys(
+        ("suite", "source", "prompt", "video_path", "file", "sheet", "generator"), "text"
+    ),
     "physical": "physical",
     **dict.fromkeys(("physical_laws", "general_avg", "passed", "checks", "samples"), "rare"),
 }
@@ -331,7 +333,7 @@ class _Reader(Fields):
             raise self.wrong(path, entry, 'an object ({"score": 3, ...})')
         self.fields(entry, path, SCORE, "score", "expected")
         self.fields(entry, path, WHOLE, "min_score")
-        self.fields(entry, path, BOOLEAN, "passed")
+        self.fields(entry, path, BOOLEAN, "passed", "would_fail")
         self.fields(entry, path, TEXT, "outcome", "nodeid", "raw", "error", "sheet")
         self.fields(entry, path, PROBS, "probs")
         self.fields(entry, path, OBJECT, "summary")

@@ -4,10 +4,14 @@ stays small enough for a CI artifact and plays in any browser from disk."""
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor as Executor_
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge._files import not_a_file
@@ -75,6 +79,7 @@ def _encode(source: Path, target: Path, poster: Path, encoder: tuple[str, ...]) 
     with contextlib.ExitStack() as stack:
         inp = stack.enter_context(open_video(source))
         stream = inp.streams.video[0]
+        stream.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         out = video = last = None
         size = (0, 0)
@@ -102,34 +107,149 @@ def _encode(source: Path, target: Path, poster: Path, encoder: tuple[str, ...]) 
 
 
 def make_preview(source: str | Path | None, folder: OwnedFolder, prefix: str = "media") -> Preview:
-    """The preview of ``source`` under ``prefix/`` in ``folder``, made once per clip content:
-    files are named by the clip's sha256, so a rerun into the same folder re-encodes nothing
-    (a file there is reused only when the folder's manifest says it wrote it). A missing or
-    undecodable clip gives a Preview that says why, never an exception."""
-    if source is None:
-        return Preview(error="no clip was recorded for this case")
-    path = Path(source)
-    kind = not_a_file(path)
-    if kind is not None or not path.is_file():
-        what = f"is {kind}, not a video file" if kind else "is missing"
-        return Preview(error=f"the clip {str(path)!r} {what}")
+    """The preview of ``source`` under ``prefix/`` in ``folder`` (see :func:`make_previews`)."""
+    return make_previews([source], folder, prefix, workers=1)[0]
+
+
+#: How previews are encoded side by side: on processes (the default: measured faster, see
+#: ``benchmarks/tally/report-speed.txt``; started fresh, never forked from a run with torch's
+#: threads) or threads (PyAV lets FFmpeg decode and encode without the GIL, but scaling and
+#: the Python between frames hold it).
+Executor = Literal["thread", "process"]
+#: Fewer clips than this are encoded on threads: a fresh process takes about as long to
+#: start as a clip takes to encode.
+PROCESS_MIN_CLIPS = 8
+
+
+def preview_workers() -> int:
+    """Clips encoded at once: one per core this process may run on."""
     try:
-        encoder = pick_encoder()
-        key = f"{sha256_file(path)[:20]}-v{PREVIEW_VERSION}"
-        video = f"{prefix}/{key}.{encoder[1]}"
-        poster = f"{prefix}/{key}.jpg"
-        if folder.owns(video) and folder.owns(poster):
-            folder.keep(video)
-            folder.keep(poster)
-        else:
-            with folder.writing(video) as video_temp, folder.writing(poster) as poster_temp:
-                _encode(path, video_temp, poster_temp, encoder)
-    except FolderNotOwned:
-        raise  # the folder, not the clip: the whole report stops with the reason
-    except Exception as exc:  # a report keeps every case: the clip's trouble is shown instead
-        why = describe_error(exc)
-        return Preview(error=f"the clip {str(path)!r} could not be re-encoded ({why})")
-    return Preview(video=video, poster=poster, mime=encoder[2])
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class _Job:
+    """One clip content to encode: its files' names, where they are written meanwhile (the
+    folder's ``writing`` blocks, held open until the encoding ends) and its outcome."""
+
+    path: Path
+    video: str
+    poster: str
+    stack: contextlib.ExitStack
+    temps: tuple[Path, Path]
+    future: Future[None] | None = None
+
+
+def make_previews(
+    sources: Sequence[str | Path | None],
+    folder: OwnedFolder,
+    prefix: str = "media",
+    *,
+    workers: int | None = None,
+    executor: Executor = "process",
+) -> list[Preview]:
+    """The preview of each of ``sources`` under ``prefix/`` in ``folder``, made once per
+    clip content: files are named by the clip's sha256, so a clip shown twice is encoded
+    once and a rerun into the same folder re-encodes nothing (a file there is reused only
+    when the folder's manifest says it wrote it). The clips are encoded side by side on
+    ``workers`` (default: one per core); the folder is only touched from this thread. A
+    missing or undecodable clip gives a Preview that says why, never an exception."""
+    encoder = None
+    found: list[Preview | _Job] = []
+    jobs: dict[str, _Job] = {}
+    for source in sources:
+        if source is None:
+            found.append(Preview(error="no clip was recorded for this case"))
+            continue
+        path = Path(source)
+        kind = not_a_file(path)
+        if kind is not None or not path.is_file():
+            what = f"is {kind}, not a video file" if kind else "is missing"
+            found.append(Preview(error=f"the clip {str(path)!r} {what}"))
+            continue
+        try:
+            encoder = encoder or pick_encoder()
+            key = f"{sha256_file(path)[:20]}-v{PREVIEW_VERSION}"
+            video, poster = f"{prefix}/{key}.{encoder[1]}", f"{prefix}/{key}.jpg"
+            if key in jobs:
+                found.append(jobs[key])
+            elif folder.owns(video) and folder.owns(poster):
+                folder.keep(video)
+                folder.keep(poster)
+                found.append(Preview(video=video, poster=poster, mime=encoder[2]))
+            else:
+                stack = contextlib.ExitStack()
+                temps = (stack.enter_context(folder.writing(video)),)
+                temps += (stack.enter_context(folder.writing(poster)),)
+                jobs[key] = _Job(path, video, poster, stack, temps)  # type: ignore[arg-type]
+                found.append(jobs[key])
+        except FolderNotOwned:
+            _abandon(jobs.values())
+            raise  # the folder, not the clip: the whole report stops with the reason
+        except Exception as exc:  # a report keeps every case: the clip's trouble is shown
+            found.append(_refused(path, exc))
+    if jobs and encoder is not None:
+        _encode_all(list(jobs.values()), encoder, workers or preview_workers(), executor)
+    done = {id(job): _finish(job, encoder) for job in jobs.values()}  # type: ignore[arg-type]
+    return [done[id(item)] if isinstance(item, _Job) else item for item in found]
+
+
+def _refused(path: Path, exc: BaseException) -> Preview:
+    return Preview(error=f"the clip {str(path)!r} could not be re-encoded ({describe_error(exc)})")
+
+
+def _encode_all(
+    jobs: list[_Job], encoder: tuple[str, ...], workers: int, executor: Executor
+) -> None:
+    """Start every job's encoding, ``workers`` at a time (in this thread for one)."""
+    if workers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            future: Future[None] = Future()
+            try:
+                _encode(job.path, *job.temps, encoder)
+                future.set_result(None)
+            except Exception as exc:
+                future.set_exception(exc)
+            job.future = future
+        return
+    if len(jobs) < PROCESS_MIN_CLIPS:  # starting processes would cost about a clip's time
+        executor = "thread"
+    with _pool(executor, min(workers, len(jobs))) as pool:
+        for job in jobs:
+            job.future = pool.submit(_encode, job.path, *job.temps, encoder)
+        wait([job.future for job in jobs if job.future is not None])
+
+
+def _pool(executor: Executor, workers: int) -> Executor_:
+    """A pool of ``workers``: processes started fresh (spawn), or threads where processes
+    cannot be started here (no semaphores in a sandbox, say)."""
+    if executor == "process":
+        import multiprocessing
+
+        try:
+            return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        except (OSError, NotImplementedError, ImportError):
+            pass
+    return ThreadPoolExecutor(workers, thread_name_prefix="phyjudge-preview")
+
+
+def _finish(job: _Job, encoder: tuple[str, str, str, dict[str, str]]) -> Preview:
+    """The job's files renamed into place, or removed with the reason shown instead."""
+    assert job.future is not None
+    error = job.future.exception()
+    if error is None:
+        job.stack.close()
+        return Preview(video=job.video, poster=job.poster, mime=encoder[2])
+    job.stack.__exit__(type(error), error, error.__traceback__)  # the temporary files go
+    return _refused(job.path, error)
+
+
+def _abandon(jobs: Iterable[_Job]) -> None:
+    error = RuntimeError("abandoned")
+    for job in jobs:
+        job.stack.__exit__(RuntimeError, error, None)
 
 
 # --------------------------------------------------------------------------- images

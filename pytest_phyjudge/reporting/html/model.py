@@ -25,6 +25,8 @@ from pytest_phyjudge.scores import AxisRecord, ResultRow, RunMeta, ScoresDocumen
 
 #: Judge kinds whose scores say nothing about the clip.
 MEANINGLESS_KINDS = ("tiny", "scripted")
+#: pytest's outcomes of an item marked xfail, as a badge names them.
+_EXPECTED = {"xfailed": "xfail", "xpassed": "xpass"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -39,6 +41,8 @@ class AxisView:
     #: pass / fail (against a threshold), scored (no threshold), error (no score).
     status: str
     outcome: str | None = None
+    #: The score missed its threshold in a run that only reported verdicts.
+    would_fail: bool = False
     probs: tuple[float, ...] | None = None
     expected: float | None = None
     samples: tuple[Mapping[str, Any], ...] = ()
@@ -46,6 +50,14 @@ class AxisView:
     raw: str | None = None
     error: str | None = None
     prompt: Mapping[str, str] | None = None
+
+    @property
+    def badge(self) -> str:
+        """The verdict as the badge says it: an expected failure or an unexpected pass as
+        such (pytest's xfail and xpass), a reported-only miss as "would fail"."""
+        if self.would_fail:
+            return "would fail"
+        return _EXPECTED.get(self.outcome or "", self.status)
 
     @property
     def baseline_delta(self) -> float | None:
@@ -67,10 +79,21 @@ class CaseView:
     axes: tuple[AxisView, ...]
     video: str | None
     sheet: str | None = None
+    #: Where it was judged, in words: ``suite case <node id>`` or ``test <node id>``.
+    source: str | None = None
+    generator: str | None = None
 
     @property
     def domains(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(a.domain for a in self.axes))
+
+    @property
+    def badge(self) -> str:
+        """The card's verdict: its worst axis', with xfail, xpass and "would fail" named."""
+        for axis in self.axes:
+            if axis.status == self.status:
+                return axis.badge
+        return self.status
 
 
 @dataclass(frozen=True)
@@ -100,6 +123,12 @@ class ReportView:
     #: The judge's checks (``meta.canary``, ``meta.judge_server``): each line with whether
     #: it is a problem (a failed canary check).
     judge_checks: tuple[tuple[str, bool], ...] = ()
+
+    @property
+    def thresholds(self) -> bool:
+        """Some score was judged against a threshold (a pytest run); else the page shows
+        scores only (``phyjudge score-dir``, a PhyGround results file)."""
+        return any(a.min_score is not None for case in self.cases for a in case.axes)
 
 
 @dataclass(frozen=True)
@@ -139,7 +168,8 @@ def _status(entry: AxisRecord) -> str:
         return "error"
     if entry.passed is None:
         return "scored"
-    return "pass" if entry.passed else "fail"
+    dropped = (entry.baseline or {}).get("status") == "drop" and entry.outcome == "failed"
+    return "pass" if entry.passed and not dropped else "fail"
 
 
 def _axis_from_check(axis: str, entry: AxisRecord) -> AxisView:
@@ -150,6 +180,7 @@ def _axis_from_check(axis: str, entry: AxisRecord) -> AxisView:
         min_score=entry.min_score,
         status=_status(entry),
         outcome=entry.outcome or None,
+        would_fail=entry.would_fail,
         probs=entry.probs,
         expected=entry.expected,
         samples=entry.samples,
@@ -205,17 +236,25 @@ def case_view(row: ResultRow, base: Path) -> CaseView:
     else:
         axes = _axes_from_scores(row)
     index, name = row.index, row.video
-    suite = row.suite or (f"generator {row.generator}" if row.generator else None)
     return CaseView(
         anchor=f"case-{index + 1}-{_UNSAFE.sub('-', name).strip('-')[:40]}",
         name=name,
-        suite=suite,
+        suite=row.suite,
         caption=row.prompt or "",
         status=_case_status(axes),
         axes=tuple(axes),
         video=_video_path(row, base),
         sheet=row.sheet,
+        source=_source(row),
+        generator=row.generator,
     )
+
+
+def _source(row: ResultRow) -> str | None:
+    """Where a pytest run judged the row: a suite's case or a test function (by node id)."""
+    if row.source:
+        return f"{'suite case' if row.suite else 'test'} {row.source}"
+    return None if row.suite is None else f"suite {row.suite}"
 
 
 def _summary(name: str, title: str, axes: Sequence[AxisView]) -> SummaryRow:

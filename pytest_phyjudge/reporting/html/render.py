@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._outputs import OwnedFolder
-from pytest_phyjudge.reporting.html.media import MediaRefused, make_preview, reencode_image
+from pytest_phyjudge.reporting.html.media import (
+    Executor,
+    MediaRefused,
+    make_previews,
+    reencode_image,
+)
 from pytest_phyjudge.reporting.html.model import CaseView, checked, file_url, local_url, report_view
 from pytest_phyjudge.reporting.html.rating import rating_cases, rating_data
 from pytest_phyjudge.scores import ScoresDocument
@@ -69,20 +74,26 @@ def write_html_report(
     base: str | Path,
     title: str | None = None,
     leave: Iterable[Path] = (),
+    workers: int | None = None,
+    executor: Executor = "process",
 ) -> Path:
     """Write ``out/index.html`` and what it needs for the run in ``document`` (a document a
     reader returned, or a parsed one, checked first); paths in the document are relative to
     ``base`` (the folder scores.json is, or would be, in). Raises InputError for a document
     the reader refuses, FolderNotOwned (an InputError) for a folder holding files it did not
     write (but for ``leave``: the run's own scores.json and sheets), OSError for one it
-    cannot write."""
+    cannot write. The clips' previews are encoded ``workers`` at a time (default: one per
+    core), on threads or processes (``executor``)."""
     import jinja2
 
     out, base = Path(out), Path(base)
     document = checked(document)
     view = report_view(document, base, title)
     folder = OwnedFolder.open(out, what="HTML report folder", leave=leave)
-    previews = {case.anchor: make_preview(case.video, folder, MEDIA) for case in view.cases}
+    made = make_previews(
+        [case.video for case in view.cases], folder, MEDIA, workers=workers, executor=executor
+    )
+    previews = {case.anchor: preview for case, preview in zip(view.cases, made, strict=True)}
     sheets = {case.anchor: _sheet(case, base, folder) for case in view.cases}
     clips = {anchor: preview.video for anchor, preview in previews.items()}
     rating = rating_data(rating_cases(document, view.cases, clips))
