@@ -1,0 +1,319 @@
+"""Diffusers pipelines as generators: ``pipeline:`` in suites (data, checked at its line),
+snapshots refused before loading, and clips keyed, made, reused and released.
+
+The light tests need no model; those marked ``generate`` run the tiny random Wan pipeline
+(pytest_phyjudge.testing.pipelines), built once for the module, on the CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_phyjudge._exceptions import InputError, SuiteError
+from pytest_phyjudge.engine import extras
+from pytest_phyjudge.engine.extras import GENERATE_MODULES, local_available
+from pytest_phyjudge.generation.snapshot import check_snapshot, folder_digest
+from pytest_phyjudge.suites import load_suite
+
+HAS_GENERATE = local_available(GENERATE_MODULES)
+if HAS_GENERATE:
+    # Before any pytester run: its in-process runs drop modules first imported during them.
+    import diffusers  # noqa: F401
+    import transformers  # noqa: F401
+
+needs_generate = pytest.mark.skipif(
+    not HAS_GENERATE, reason='needs the [generate] extra: pip install ".[generate]"'
+)
+TINY_PARAMS = {
+    "num_frames": 5,
+    "height": 32,
+    "width": 32,
+    "num_inference_steps": 2,
+    "guidance_scale": 1.0,
+    "max_sequence_length": 16,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Wan text-to-video pipeline, saved once for this module."""
+    if not HAS_GENERATE:
+        pytest.skip('needs the [generate] extra: pip install ".[generate]"')
+    from pytest_phyjudge.testing.pipelines import build_tiny_pipeline
+
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tiny-pipeline"))
+
+
+def write(folder: Path, text: str, name: str = "gen.phyjudge.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- suites
+
+
+def test_pipeline_is_read_and_merged_per_case(tmp_path: Path) -> None:
+    (tmp_path / "models" / "tiny").mkdir(parents=True)
+    (tmp_path / "first.png").write_bytes(b"png")
+    path = write(
+        tmp_path,
+        """
+        pipeline:
+          id: ./models/tiny
+          dtype: float32
+          device: cpu
+          params: {num_frames: 5, height: 32, guidance_scale: 1}
+        cases:
+          - id: drop
+            prompt: A glass falls.
+            laws: [gravity]
+          - id: roll
+            prompt: A ball rolls.
+            laws: [gravity]
+            image: first.png
+            pipeline:
+              fps: 8
+              params: {num_frames: 9, negative_prompt: blurry}
+          - id: hub
+            prompt: A ball rolls.
+            laws: [gravity]
+            pipeline: {id: Wan-AI/Wan2.1-T2V-1.3B-Diffusers, revision: main, device: cuda}
+          - id: filed
+            prompt: A ball rolls.
+            laws: [gravity]
+            video: clip.mp4
+        """,
+    )
+    suite = load_suite(path)
+    drop, roll, hub, filed = suite.cases
+    assert drop.pipeline is not None and drop.pipeline.folder
+    assert drop.pipeline.id == str((tmp_path / "models" / "tiny").resolve())
+    assert dict(drop.pipeline.params) == {"num_frames": 5, "height": 32, "guidance_scale": 1}
+    assert drop.generator is None and drop.video is None
+    assert roll.pipeline is not None and roll.pipeline.fps == 8.0
+    assert dict(roll.pipeline.params) == {
+        "num_frames": 9,
+        "height": 32,
+        "guidance_scale": 1,
+        "negative_prompt": "blurry",
+    }
+    assert roll.image == (tmp_path / "first.png").resolve()
+    assert hub.pipeline is not None and not hub.pipeline.folder
+    assert (hub.pipeline.id, hub.pipeline.revision) == ("Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "main")
+    assert hub.pipeline.params == drop.pipeline.params  # the suite's params still apply
+    assert filed.pipeline is None and filed.video == (tmp_path / "clip.mp4").resolve()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("params", "{generator: 3}", ["pipeline.params.generator", "seed"]),
+        ("params", "{callback_on_step_end: x}", ["never code"]),
+        ("params", "{num_frames: five}", ["pipeline.params.num_frames", "whole number"]),
+        ("params", "{guidance_scale: [1]}", ["pipeline.params.guidance_scale", "number"]),
+        ("params", "{extra: {a: 1}}", ["pipeline.params.extra", "plain value"]),
+        ("dtype", "float64", ["pipeline.dtype", "bfloat16"]),
+        ("device", "tpu", ["pipeline.device", "cuda:N"]),
+        ("fps", "0", ["pipeline.fps"]),
+        ("id", "'not a hub id!'", ["pipeline.id", "hub id"]),
+        ("id", "./missing", ["pipeline.id", "does not exist"]),
+        ("custom_pipeline", "x", ["unknown key 'custom_pipeline'"]),
+    ],
+)
+def test_bad_pipeline_fields_are_named_at_their_line(
+    tmp_path: Path, field: str, value: str, words: list[str]
+) -> None:
+    body = {"id": "org/model", field: value}
+    lines = "\n".join(f"  {key}: {text}" for key, text in body.items())
+    path = write(
+        tmp_path,
+        f"pipeline:\n{lines}\ncases:\n  - id: a\n    prompt: p\n    laws: [gravity]\n",
+    )
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    err = info.value
+    line = 2 if field == "id" else 3
+    assert err.line == line, str(err)
+    for word in words:
+        assert word in str(err), str(err)
+
+
+def test_case_sources_conflict_and_image_without_pipeline(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        cases:
+          - id: both
+            prompt: p
+            laws: [gravity]
+            generator: make
+            pipeline: {id: org/model}
+          - id: lone
+            prompt: p
+            laws: [gravity]
+            video: clip.mp4
+            image: first.png
+        """,
+    )
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    text = str(info.value)
+    assert ":6: case 'both' sets both `generator:` and `pipeline:`" in text
+    assert ":11: case 'lone' has an `image:`" in text
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+def _snapshot(folder: Path, index: dict | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    index = index or {
+        "_class_name": "WanPipeline",
+        "transformer": ["diffusers", "WanTransformer3DModel"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"],
+        "transformer_2": [None, None],
+    }
+    (folder / "model_index.json").write_text(json.dumps(index))
+    (folder / "transformer").mkdir(exist_ok=True)
+    (folder / "transformer" / "config.json").write_text("{}")
+    (folder / "transformer" / "diffusion_pytorch_model.safetensors").write_bytes(b"w")
+    return folder
+
+
+def test_a_clean_snapshot_passes_and_its_digest_follows_its_bytes(tmp_path: Path) -> None:
+    folder = _snapshot(tmp_path / "ok")
+    assert check_snapshot(folder, "here") == "WanPipeline"
+    first = folder_digest(folder, tmp_path)
+    assert folder_digest(folder, tmp_path) == first  # remembered, same answer
+    (folder / "transformer" / "diffusion_pytorch_model.safetensors").write_bytes(b"other")
+    assert folder_digest(folder, tmp_path) != first
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda f: (f / "pipeline.py").write_text("import os"), ["holds code (pipeline.py)"]),
+        (
+            lambda f: (f / "transformer" / "diffusion_pytorch_model.bin").write_bytes(b"x"),
+            ["pickled weights (transformer/diffusion_pytorch_model.bin)"],
+        ),
+        (
+            lambda f: (f / "model_index.json").write_text(
+                json.dumps({"_class_name": ["pipeline", "EvilPipeline"]})
+            ),
+            ["custom class"],
+        ),
+        (
+            lambda f: (f / "model_index.json").write_text(
+                json.dumps({"_class_name": "WanPipeline", "vae": ["evil_module", "Vae"]})
+            ),
+            ["'vae'", "'evil_module'"],
+        ),
+        (
+            lambda f: (f / "transformer" / "config.json").write_text('{"auto_map": {}}'),
+            ["transformer/config.json sets 'auto_map'"],
+        ),
+    ],
+    ids=["py-file", "bin-weights", "custom-class", "other-library", "auto-map"],
+)
+def test_unsafe_snapshots_are_refused(tmp_path: Path, change, words: list[str]) -> None:
+    folder = _snapshot(tmp_path / "bad")
+    change(folder)
+    with pytest.raises(InputError) as info:
+        check_snapshot(folder, "folder bad")
+    text = str(info.value)
+    assert text.startswith("The pipeline folder bad is refused:")
+    for word in words:
+        assert word in text, text
+    assert "safetensors" in text and "\n" not in text
+
+
+def test_missing_extra_is_one_paragraph_naming_the_install(monkeypatch) -> None:
+    real = extras.importlib.import_module
+
+    def fake(name: str, *args, **kwargs):
+        if name == "diffusers":
+            raise ModuleNotFoundError("No module named 'diffusers'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(extras.importlib, "import_module", fake)
+    with pytest.raises(InputError) as info:
+        extras.require_generate("Case 'drop' names a pipeline, which")
+    text = str(info.value)
+    assert 'pip install "pytest-phyjudge[generate]"' in text
+    assert text.startswith("Case 'drop' names a pipeline, which needs diffusers pipelines")
+    assert "diffusers cannot be imported" in text and "\n" not in text
+
+
+# --------------------------------------------------------------------------- clips
+
+
+def _jobs(folder: Path, seeds, **params):
+    from pytest_phyjudge.generation.clips import ClipJob
+    from pytest_phyjudge.suites.model import PipelineSpec
+
+    spec = PipelineSpec(id=str(folder), folder=True, device="cpu", params={**TINY_PARAMS, **params})
+    return [ClipJob(f"c{seed}", spec, "a ball rolls down a ramp", seed) for seed in seeds]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@needs_generate
+@pytest.mark.local
+def test_clips_are_seeded_keyed_reused_and_reproduced(tiny_pipeline: Path, tmp_path: Path) -> None:
+    from pytest_phyjudge.generation.clips import ClipMaker
+
+    maker = ClipMaker(tmp_path, batch=2)
+    jobs = _jobs(tiny_pipeline, [0, 1, 0])
+    maker.make(jobs)
+    first, second, again = (maker.result(job) for job in jobs)
+    assert isinstance(first, Path) and isinstance(second, Path)
+    assert again == first and first != second  # one key, one clip
+    assert _sha(first) != _sha(second)  # another seed, another clip
+    assert (maker.stats.made, maker.stats.reused, maker.stats.loads) == (2, 0, 1)
+    made = {path: _sha(path) for path in (first, second)}
+    maker.release()
+
+    # A new session reuses the files; the same key remade gives the same bytes.
+    reuse = ClipMaker(tmp_path)
+    reuse.make(jobs)
+    assert (reuse.stats.made, reuse.stats.reused, reuse.stats.loads) == (0, 2, 0)
+    remade = ClipMaker(tmp_path, regenerate=True)
+    remade.make(jobs[:2])
+    assert {path: _sha(path) for path in (first, second)} == made
+    remade.release()
+
+    # Changing a param makes a new clip.
+    changed = ClipMaker(tmp_path)
+    (job,) = _jobs(tiny_pipeline, [0], num_inference_steps=3)
+    changed.make([job])
+    assert changed.result(job) not in made and changed.stats.made == 1
+    changed.release()
+
+
+@needs_generate
+@pytest.mark.local
+def test_a_bad_param_fails_its_clips_with_one_paragraph(
+    tiny_pipeline: Path, tmp_path: Path
+) -> None:
+    from pytest_phyjudge._exceptions import VideoError
+    from pytest_phyjudge.generation.clips import ClipMaker
+
+    maker = ClipMaker(tmp_path)
+    (bad,) = _jobs(tiny_pipeline, [0], no_such_param=1)
+    (good,) = _jobs(tiny_pipeline, [1])
+    maker.make([bad, good])
+    error = maker.result(bad)
+    assert isinstance(error, VideoError)
+    assert "no_such_param" in str(error) and "pipeline.params" in str(error)
+    assert "\n" not in str(error)
+    assert isinstance(maker.result(good), Path)
+    maker.release()
