@@ -268,7 +268,7 @@ def _sha(path: Path) -> str:
 
 @needs_generate
 @pytest.mark.local
-def test_clips_are_seeded_keyed_reused_and_reproduced(tiny_pipeline: Path, tmp_path: Path) -> None:
+def test_same_seed_same_bytes_other_seed_other_clip(tiny_pipeline: Path, tmp_path: Path) -> None:
     from pytest_phyjudge.generation.clips import ClipMaker
 
     maker = ClipMaker(tmp_path, batch=2)
@@ -279,41 +279,91 @@ def test_clips_are_seeded_keyed_reused_and_reproduced(tiny_pipeline: Path, tmp_p
     assert again == first and first != second  # one key, one clip
     assert _sha(first) != _sha(second)  # another seed, another clip
     assert (maker.stats.made, maker.stats.reused, maker.stats.loads) == (2, 0, 1)
-    made = {path: _sha(path) for path in (first, second)}
+    made = _sha(first)
     maker.release()
-
-    # A new session reuses the files; the same key remade gives the same bytes.
-    reuse = ClipMaker(tmp_path)
-    reuse.make(jobs)
-    assert (reuse.stats.made, reuse.stats.reused, reuse.stats.loads) == (0, 2, 0)
+    # Made again (alone this time, not in a batch of two): the same bytes.
     remade = ClipMaker(tmp_path, regenerate=True)
-    remade.make(jobs[:2])
-    assert {path: _sha(path) for path in (first, second)} == made
+    remade.make(jobs[:1])
+    assert remade.stats.made == 1 and _sha(first) == made
     remade.release()
 
-    # Changing a param makes a new clip.
-    changed = ClipMaker(tmp_path)
-    (job,) = _jobs(tiny_pipeline, [0], num_inference_steps=3)
-    changed.make([job])
-    assert changed.result(job) not in made and changed.stats.made == 1
-    changed.release()
+
+# --------------------------------------------------------------------------- in a pytest run
+
+#: A conftest that watches the pipelines loaded (weak references) and, when the judge is made,
+#: records whether any is still alive; the judge is SCRIPTED (4 for every axis).
+WATCHING_CONFTEST = """
+import json, weakref
+from pytest_phyjudge import ScriptedJudge
+from pytest_phyjudge.generation import clips
+
+LOADED = []
+_load = clips.load_pipeline
+
+def watched(key):
+    loaded = _load(key)
+    LOADED.append(weakref.ref(loaded.pipe))
+    return loaded
+
+clips.load_pipeline = watched
+
+def pytest_phyjudge_make_judge(config):
+    alive = sum(ref() is not None for ref in LOADED)
+    with open("judge_made.json", "w") as fh:
+        json.dump({"loaded": len(LOADED), "alive_when_judge_made": alive}, fh)
+    return ScriptedJudge({"*": 4}, name="scripted")
+"""
+
+
+def _pipeline_suite(pytester: pytest.Pytester, folder: Path, steps: int = 2) -> None:
+    params = json.dumps(TINY_PARAMS)
+    pytester.makefile(
+        ".phyjudge.yaml",
+        gen=textwrap.dedent(
+            f"""
+            defaults: {{metrics: [SA]}}
+            pipeline: {{id: {json.dumps(str(folder))}, device: cpu, params: {params}}}
+            cases:
+              - id: drop
+                prompt: A glass falls off a table.
+                samples: 2
+              - id: roll
+                prompt: A ball rolls down a ramp.
+                seed: 5
+                pipeline: {{params: {{num_inference_steps: {steps}}}}}
+              - id: broken
+                prompt: A ball rolls down a ramp.
+                pipeline: {{params: {{no_such_param: 1}}}}
+            """
+        ),
+    )
 
 
 @needs_generate
 @pytest.mark.local
-def test_a_bad_param_fails_its_clips_with_one_paragraph(
-    tiny_pipeline: Path, tmp_path: Path
+def test_suite_generates_first_releases_then_judges_and_reuses(
+    pytester: pytest.Pytester, tiny_pipeline: Path
 ) -> None:
-    from pytest_phyjudge._exceptions import VideoError
-    from pytest_phyjudge.generation.clips import ClipMaker
+    pytester.makeconftest(WATCHING_CONFTEST)
+    _pipeline_suite(pytester, tiny_pipeline)
+    result = pytester.runpytest("-p", "no:randomly", "--phyjudge-generate-batch", "2")
+    result.assert_outcomes(passed=2, failed=1)
+    made = json.loads((pytester.path / "judge_made.json").read_text())
+    assert made == {"loaded": 1, "alive_when_judge_made": 0}  # released before the judge
+    result.stdout.fnmatch_lines(
+        [
+            "VideoError: The pipeline * failed making the clip of case 'broken' *"
+            "unexpected keyword argument 'no_such_param'. Fix the case's pipeline.params*",
+            "*generated clips: 3 made, 0 reused, 1 failed, * s generating (1 pipeline load)*",
+        ]
+    )
+    clips = sorted((pytester.path / ".pytest_cache" / "d" / "phyjudge-clips").glob("*.mp4"))
+    assert [p.name.split("-")[0] for p in clips] == ["drop", "drop", "roll"]
 
-    maker = ClipMaker(tmp_path)
-    (bad,) = _jobs(tiny_pipeline, [0], no_such_param=1)
-    (good,) = _jobs(tiny_pipeline, [1])
-    maker.make([bad, good])
-    error = maker.result(bad)
-    assert isinstance(error, VideoError)
-    assert "no_such_param" in str(error) and "pipeline.params" in str(error)
-    assert "\n" not in str(error)
-    assert isinstance(maker.result(good), Path)
-    maker.release()
+    again = pytester.runpytest("-p", "no:randomly")
+    again.assert_outcomes(passed=2, failed=1)
+    again.stdout.fnmatch_lines(["*generated clips: 0 made, 3 reused, 1 failed*"])
+
+    _pipeline_suite(pytester, tiny_pipeline, steps=3)  # a param of one case changed
+    changed = pytester.runpytest("-p", "no:randomly")
+    changed.stdout.fnmatch_lines(["*generated clips: 1 made, 2 reused, 1 failed*"])

@@ -95,6 +95,22 @@ def pytest_terminal_summary(
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    # Generate, then judge: every selected case's pipeline clips are made (and the pipelines
+    # released) before the first test runs, so before the judge loads.
+    from pytest_phyjudge.plugin.items import AxisItem
+    from pytest_phyjudge.plugin.pipelines import generate_first
+
+    clips = {}
+    for item in session.items:
+        if isinstance(item, AxisItem) and item.case.pipeline is not None:
+            clips.setdefault(item.work.key, item.work.clips)
+    state = state_of(session.config)
+    generate_first(session.config, state.options, [c for group in clips.values() for c in group])
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
     state = state_of(item.config)
     state.current_item = item

@@ -13,6 +13,7 @@ from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cache.judge import CacheStats
+from pytest_phyjudge.plugin.pipelines import generation_stats, summary_line
 from pytest_phyjudge.plugin.sheet_files import (
     html_extra,
     make_sheet,
@@ -323,6 +324,7 @@ class PhyJudgeReporter:
             or self.html_written is not None
             or self.write_error is not None
             or self._cache() is not None
+            or generation_stats(self.config) is not None
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -340,6 +342,7 @@ class PhyJudgeReporter:
             return
         self.summary_worst(tr)
         self.summary_cache(tr)
+        self.summary_generation(tr)
         self.summary_judge_servers(tr)
         self.summary_files(tr)
         self.summary_baseline(tr)
@@ -380,6 +383,12 @@ class PhyJudgeReporter:
                 f"judgment cache ({mode}, {path}): {stats.hits} hits, {stats.misses} misses, "
                 f"{stats.seconds_saved:.1f} judge-seconds saved"
             )
+
+    def summary_generation(self, tr: Any) -> None:
+        """Clips the run's diffusers pipelines made and reused, and the time it took."""
+        stats = generation_stats(self.config)
+        if stats is not None:
+            tr.write_line(summary_line(stats))
 
     def summary_judge_servers(self, tr: Any) -> None:
         """The judge's own summary line (the judge servers' request counts)."""
