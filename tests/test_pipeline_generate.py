@@ -244,10 +244,10 @@ def test_missing_extra_is_one_paragraph_naming_the_install(monkeypatch) -> None:
 
     monkeypatch.setattr(extras.importlib, "import_module", fake)
     with pytest.raises(InputError) as info:
-        extras.require_generate("Case 'drop' names a pipeline, which")
+        extras.require_generate("Making the clips of a suite's `pipeline:`")
     text = str(info.value)
     assert 'pip install "pytest-phyjudge[generate]"' in text
-    assert text.startswith("Case 'drop' names a pipeline, which needs diffusers pipelines")
+    assert text.startswith("Making the clips of a suite's `pipeline:` needs the generate extra")
     assert "diffusers cannot be imported" in text and "\n" not in text
 
 
@@ -367,3 +367,94 @@ def test_suite_generates_first_releases_then_judges_and_reuses(
     _pipeline_suite(pytester, tiny_pipeline, steps=3)  # a param of one case changed
     changed = pytester.runpytest("-p", "no:randomly")
     changed.stdout.fnmatch_lines(["*generated clips: 1 made, 2 reused, 1 failed*"])
+
+
+#: A conftest whose pipeline makes its second clip only once the judge has judged a first one
+#: (the judge writes ``judged.flag``), and records whether it had to give up waiting.
+OVERLAP_CONFTEST = """
+import json, time
+from pathlib import Path
+from pytest_phyjudge.generation import clips
+
+_load = clips.load_pipeline
+
+def watched(key):
+    loaded = _load(key)
+    frames = loaded.frames
+    calls = []
+
+    def gated(*args, **kwargs):
+        if calls:
+            end = time.monotonic() + 60
+            while not Path("judged.flag").exists() and time.monotonic() < end:
+                time.sleep(0.02)
+            Path("overlap.json").write_text(json.dumps(Path("judged.flag").exists()))
+        calls.append(1)
+        return frames(*args, **kwargs)
+
+    loaded.frames = gated
+    return loaded
+
+clips.load_pipeline = watched
+"""
+
+
+@needs_generate
+@pytest.mark.local
+def test_a_served_judge_judges_while_the_next_clips_are_made(
+    pytester: pytest.Pytester, tiny_pipeline: Path
+) -> None:
+    from pytest_phyjudge import ScriptedJudge
+    from pytest_phyjudge.testing.faults import FaultyJudgeServer
+
+    def reply(axis: str, caption: str, video: Path) -> int:
+        (pytester.path / "judged.flag").touch()
+        return 4
+
+    pytester.makeconftest(OVERLAP_CONFTEST)
+    params = json.dumps(TINY_PARAMS)
+    pytester.makefile(
+        ".phyjudge.yaml",
+        gen=f"defaults: {{metrics: [SA]}}\n"
+        f"pipeline: {{id: {json.dumps(str(tiny_pipeline))}, device: cpu, params: {params}}}\n"
+        "cases:\n  - {id: first, prompt: A ball rolls.}\n"
+        "  - {id: second, prompt: A glass falls., seed: 1}\n",
+    )
+    with FaultyJudgeServer(ScriptedJudge(reply, name="served-scripted")) as server:
+        result = pytester.runpytest("-p", "no:randomly", "--phyjudge-url", server.url)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*generated clips: 2 made, 0 reused*"])
+    # The second clip was made after the first was judged, not before the tests ran.
+    assert json.loads((pytester.path / "overlap.json").read_text()) is True
+
+
+def test_a_pipeline_without_the_extra_fails_its_cases_with_the_install(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    folder = _snapshot(tmp_path / "model")
+    pytester.makeconftest(
+        """
+from pytest_phyjudge import ScriptedJudge
+from pytest_phyjudge.engine import extras
+
+extras.GENERATE_MODULES = ("diffusers_is_not_installed_here",)
+
+def pytest_phyjudge_make_judge(config):
+    return ScriptedJudge({"*": 4})
+"""
+    )
+    pytester.makefile(
+        ".phyjudge.yaml",
+        gen=f"defaults: {{metrics: [SA]}}\npipeline: {{id: {json.dumps(str(folder))}}}\n"
+        "cases:\n  - {id: drop, prompt: A glass falls.}\n  - {id: roll, prompt: A ball rolls.}\n",
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "VideoError: Case 'drop': Making the clips of a suite's `pipeline:` needs the "
+            "generate extra (diffusers), which this install lacks "
+            "(diffusers_is_not_installed_here cannot be imported;*"
+            'Install them with pip install "pytest-phyjudge?generate?"*',  # fnmatch: [ ]
+        ]
+    )

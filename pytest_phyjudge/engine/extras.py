@@ -67,11 +67,12 @@ GENERATE_MODULES = ("torch", "diffusers", "transformers", "safetensors")
 
 def require_generate(what: str) -> None:
     """Import what a diffusers pipeline needs, or raise an InputError that says ``what``
-    needed it and how to install it; ``what`` is e.g. "Case 'drop' names a pipeline, which"."""
+    needed it and how to install it; ``what`` is e.g. "Making a suite's pipeline clips"."""
     missing, details = _unimportable(GENERATE_MODULES)
     if missing:
         raise InputError(
-            f"{what} needs diffusers pipelines, which this install lacks ({', '.join(missing)} "
+            f"{what} needs the generate extra (diffusers), which this install lacks "
+            f"({', '.join(missing)} "
             f"cannot be imported; {details[0]}). Install them with {GENERATE_INSTALL}, or "
             "judge clips made elsewhere: restore the clips folder the generating job left "
             "(.pytest_cache/d/phyjudge-clips), or give the cases `video:` paths."

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,10 @@ class ClipMaker:
         self._load_errors: dict[LoadKey, PhyJudgeError] = {}
         self._keys: dict[ClipJob, str] = {}
         self._done: dict[str, Path | PhyJudgeError] = {}
+        # Making clips in the background (:meth:`start`) while the caller waits for each.
+        self._changed = threading.Condition()
+        self._background: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # -- keys
 
@@ -139,6 +144,46 @@ class ClipMaker:
         except PhyJudgeError as exc:
             return exc
 
+    def _record(self, key: str, outcome: Path | PhyJudgeError) -> None:
+        with self._changed:
+            self._done[key] = outcome
+            self._changed.notify_all()
+
+    def start(self, jobs: Sequence[ClipJob]) -> None:
+        """Make ``jobs`` in a background thread, then release the pipelines; :meth:`wait`
+        gives each clip as soon as it is made (a served judge judges the first clips while
+        the next are generated)."""
+
+        def run() -> None:
+            try:
+                self.make(jobs)
+            finally:
+                self.release()
+                with self._changed:
+                    self._background = None
+                    self._changed.notify_all()
+
+        with self._changed:
+            self._background = threading.Thread(target=run, name="phyjudge-generate", daemon=True)
+            self._background.start()
+
+    def wait(self, job: ClipJob) -> Path | PhyJudgeError | None:
+        """:meth:`result`, waiting while a background :meth:`start` may still make it."""
+        with self._changed:
+            while True:
+                found = self.result(job)
+                if found is not None or self._background is None:
+                    return found
+                self._changed.wait(timeout=1.0)
+
+    def stop(self) -> None:
+        """Stop a background :meth:`start` after its current batch, and wait for it."""
+        self._stop.set()
+        thread = self._background
+        if thread is not None:
+            thread.join()
+        self._stop.clear()
+
     def make(self, jobs: Sequence[ClipJob], progress: IO[str] | None = None) -> None:
         """Make every clip of ``jobs`` not made yet (reusing files whose key stands), with a
         progress bar on ``progress``; :meth:`result` then gives each one's file or error."""
@@ -146,20 +191,25 @@ class ClipMaker:
         for job in jobs:
             try:
                 key, target = self.key(job), self.target(job)
-            except PhyJudgeError as exc:
-                self.stats.failed += 1
-                self._done[f"error:{id(job)}"] = exc
+            except PhyJudgeError:
+                self.stats.failed += 1  # result() raises it again for this job
                 continue
             if key in self._done or key in todo:
                 continue
             if not self.regenerate and target.is_file() and target.stat().st_size > 0:
-                self._done[key] = target
+                self._record(key, target)
                 self.stats.reused += 1
             else:
                 todo[key] = job
         if not todo:
             return
-        require_generate(f"Case {next(iter(todo.values())).name!r} names a pipeline, which")
+        try:
+            require_generate("Making the clips of a suite's `pipeline:`")
+        except PhyJudgeError as exc:
+            for key, job in todo.items():
+                self._record(key, VideoError(f"Case {job.name!r}: {exc}"))
+            self.stats.failed += len(todo)
+            return
         from tqdm.auto import tqdm
 
         groups = self._groups(todo)
@@ -173,6 +223,8 @@ class ClipMaker:
         ) as bar:
             for lk, batches in groups.items():
                 for batch in batches:
+                    if self._stop.is_set():
+                        return
                     started = time.perf_counter()
                     self._make_batch(lk, batch)
                     self.stats.seconds += time.perf_counter() - started
@@ -231,20 +283,23 @@ class ClipMaker:
             )
             fps = first.spec.fps or family_fps(pipe.class_name)
             for (key, job), frames in zip(batch, clips, strict=True):
-                self._done[key] = self._write(job, frames, fps)
+                self._record(key, self._write(job, frames, fps))
                 self.stats.made += 1
         except PhyJudgeError as exc:
             for key, job in batch:
-                self._done[key] = VideoError(f"Case {job.name!r}: {exc}")
+                self._record(key, VideoError(f"Case {job.name!r}: {exc}"))
                 self.stats.failed += 1
         except Exception as exc:
             names = ", ".join(repr(job.name) for _, job in batch)
             for key, job in batch:
-                self._done[key] = VideoError(
-                    f"The pipeline {lk.id} failed making the clip of case {job.name!r} (seed "
-                    f"{job.seed}; in one call with {names}): {describe_error(exc)}. Fix the "
-                    "case's pipeline.params (they are passed to the pipeline's call as they "
-                    "are), or give the case a `video:`; the other cases still run."
+                self._record(
+                    key,
+                    VideoError(
+                        f"The pipeline {lk.id} failed making the clip of case {job.name!r} (seed "
+                        f"{job.seed}; in one call with {names}): {describe_error(exc)}. Fix the "
+                        "case's pipeline.params (they are passed to the pipeline's call as they "
+                        "are), or give the case a `video:`; the other cases still run."
+                    ),
                 )
                 self.stats.failed += 1
 

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,17 +50,6 @@ _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 #: Config keys that point at code to import.
 _CODE_KEYS = ("auto_map", "custom_pipeline", "_custom_pipeline", "trust_remote_code")
 _DIGESTS_FILE = ".folder-digests.json"
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A checked pipeline snapshot: its folder, pipeline class and identity."""
-
-    folder: Path
-    #: ``_class_name`` of model_index.json (e.g. ``WanPipeline``).
-    class_name: str
-    #: The hub commit, or ``sha256:<digest>`` of a folder's weights and configs.
-    identity: str
 
 
 def _refuse(where: str, what: str) -> InputError:

@@ -17,6 +17,7 @@ from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.plugin import hookspecs
 from pytest_phyjudge.plugin import state as _state
 from pytest_phyjudge.plugin.options import Options, add_options
+from pytest_phyjudge.plugin.pipelines import release as release_pipelines
 from pytest_phyjudge.plugin.signals import catch_sigterm, release_sigterm
 from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
 from pytest_phyjudge.plugin.suite_names import note_uncollected, summary_hints
@@ -138,6 +139,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # The reporter (tryfirst) has written its report; now free the model.
     state = state_of(session.config)
     state.close()
+    release_pipelines(session.config)  # an xdist worker's, kept for its next case
     if hasattr(session.config, "workerinput"):
         from pytest_phyjudge.plugin.reporter import send_to_controller
 

@@ -7,10 +7,11 @@ clips made by :class:`~pytest_phyjudge.generation.clips.ClipMaker` into the pyte
 the clips of every selected case (each sample's seed) are made, each pipeline loaded once
 and called ``--phyjudge-generate-batch`` prompts at a time under a progress bar; then the
 pipelines are dropped (garbage-collected, the CUDA cache emptied), so a judge in this
-process never shares the GPU with a generator. With judge servers (``--phyjudge-url``) the
-two also run in sequence: generation is the long half, and the servers judge the clips
-made. On a pytest-xdist worker (which knows every item, not which it will run) a clip is made
-when its case is judged instead, the pipeline kept for the worker's next case.
+process never shares the GPU with a generator. With judge servers (``--phyjudge-url``) there
+is no judge model in this process, so the two overlap: the clips are made in a background
+thread, in the same order, and each case waits only for its own clips. On a pytest-xdist
+worker (which knows every item, not which it will run) a clip is made when its case is
+judged instead, the pipeline kept for the worker's next case.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def generate_first(config: pytest.Config, options: Options, clips: Iterable[Case
     if not jobs:
         return
     maker = maker_of(config, options)
+    if options.judge.url:
+        # No model of the judge's in this process: the servers judge each clip as soon as
+        # it is made, while the next ones are generated (without a bar: the tests' output
+        # runs meanwhile).
+        maker.start(jobs)
+        return
     capture = config.pluginmanager.getplugin("capturemanager")
     quiet = config.get_verbosity() < 0
     try:
@@ -80,7 +87,7 @@ def pipeline_video(config: pytest.Config, options: Options, case: Case) -> str:
     xdist worker); raises VideoError when it could not be made."""
     maker = maker_of(config, options)
     job = clip_job(case)
-    found = maker.result(job)
+    found = maker.wait(job)
     if found is None:
         maker.make([job])
         found = maker.result(job)
@@ -94,8 +101,10 @@ def pipeline_video(config: pytest.Config, options: Options, case: Case) -> str:
 
 
 def release(config: pytest.Config) -> None:
+    """At the session's end: stop generating in the background, drop every pipeline."""
     maker = config.stash.get(_MAKER, None)
     if maker is not None:
+        maker.stop()
         maker.release()
 
 
