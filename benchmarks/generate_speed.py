@@ -60,7 +60,7 @@ def rerun_seconds(folder: Path, clips_dir: Path) -> float:
 
 
 _CHILD = """
-import json, resource, sys
+import json, resource, sys, re
 from pathlib import Path
 from pytest_phyjudge import load_judge
 from pytest_phyjudge.judges.base import ClipRequest
@@ -72,21 +72,29 @@ pipeline, judge_dir, clips = Path({pipeline!r}), Path({judge!r}), Path({clips!r}
 together = {together}
 maker = ClipMaker(clips, regenerate=True)
 jobs = _jobs(pipeline, 4)
+def rss_mib():
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\\s+(\\d+)", text).group(1)) / 1024
+
 if together:  # the judge loads while the pipeline is still held
     maker.make(jobs[:1])
+    before_judge = rss_mib()
     judge = load_judge(judge_dir, device="cpu")
     maker.make(jobs[1:])
 else:
     maker.make(jobs)
     maker.release()
+    before_judge = rss_mib()
     judge = load_judge(judge_dir, device="cpu")
 judge.score_clips([ClipRequest(maker.result(j), j.prompt, ["SA"], None) for j in jobs])
-print(json.dumps({{"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"peak_mib": peak, "before_judge_mib": before_judge}}))
 """
 
 
-def peak_rss(pipeline: Path, judge: Path, clips: Path, together: bool) -> float:
-    """Peak RSS (MiB) of a fresh process that generates 4 clips and judges them."""
+def peak_rss(pipeline: Path, judge: Path, clips: Path, together: bool) -> dict[str, float]:
+    """Peak RSS (MiB) of a fresh process that generates 4 clips and judges them, and its
+    RSS when the judge starts loading."""
     code = _CHILD.format(
         bench=str(Path(__file__).resolve().parent),
         pipeline=str(pipeline),
@@ -99,7 +107,7 @@ def peak_rss(pipeline: Path, judge: Path, clips: Path, together: bool) -> float:
     )
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_mib"])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -136,9 +144,17 @@ def main() -> None:
             rate = per_minute(pipeline, root / f"clips-{batch}", batch)
             say(f"batch {batch}: {rate:.0f} clips per minute ({CLIPS} clips)")
         say(f"rerun reusing all {CLIPS} clips: {rerun_seconds(pipeline, root / 'clips-4'):.3f} s")
+        # Memory: a pipeline of about 400 MB (a wide feed-forward; as fast), so that what
+        # releasing it saves shows above the runtime's own few hundred MiB.
+        heavy = build_tiny_pipeline(root / "heavy", ffn_dim=1_000_000)
+        weights = sum(p.stat().st_size for p in heavy.rglob("*.safetensors")) / 2**20
+        say(f"memory, with a {weights:.0f} MiB random Wan pipeline and the tiny judge:")
         for together, name in ((False, "generate, release, then judge"), (True, "both held")):
-            mib = peak_rss(pipeline, judge, root / "rss", together)
-            say(f"peak RSS, {name}: {mib:.0f} MiB")
+            mib = peak_rss(heavy, judge, root / "rss", together)
+            say(
+                f"  {name}: peak RSS {mib['peak_mib']:.0f} MiB, "
+                f"{mib['before_judge_mib']:.0f} MiB when the judge starts loading"
+            )
     TALLY.parent.mkdir(parents=True, exist_ok=True)
     TALLY.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"saved to {TALLY}")

@@ -42,9 +42,12 @@ def _tokenizer(folder: Path) -> None:
     fast.save_pretrained(folder)
 
 
-def build_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
+def build_tiny_pipeline(folder: str | Path, *, seed: int = 0, ffn_dim: int = 32) -> Path:
     """Save a tiny random Wan text-to-video pipeline in ``folder`` (safetensors only) and
-    return it. About a second on a CPU; the same ``seed`` gives the same weights."""
+    return it. A few seconds on a CPU; the same ``seed`` gives the same weights.
+    ``ffn_dim``: the transformer's feed-forward width, which sets its size almost alone
+    (1,000,000 makes about 400 MB of weights that still run in well under a second, for
+    measuring memory)."""
     import torch
     from diffusers import (
         AutoencoderKLWan,
@@ -89,7 +92,7 @@ def build_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
         out_channels=16,
         text_dim=32,
         freq_dim=256,
-        ffn_dim=32,
+        ffn_dim=ffn_dim,
         num_layers=2,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
