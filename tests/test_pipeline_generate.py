@@ -234,6 +234,44 @@ def test_unsafe_snapshots_are_refused(tmp_path: Path, change, words: list[str]) 
     assert "safetensors" in text and "\n" not in text
 
 
+def test_the_clip_key_follows_everything_that_makes_the_clip(tmp_path: Path) -> None:
+    """Model bytes, dtype, device type, params, prompt, image bytes, seed and fps each change
+    the key; the folder's path does not (a clips folder restored elsewhere is found)."""
+    import dataclasses
+    import shutil
+
+    from pytest_phyjudge.generation.clips import ClipJob, ClipMaker
+    from pytest_phyjudge.suites.model import PipelineSpec
+
+    folder = _snapshot(tmp_path / "model")
+    image = tmp_path / "first.png"
+    image.write_bytes(b"frame one")
+    spec = PipelineSpec(id=str(folder), folder=True, device="cpu", params={"num_frames": 5})
+    job = ClipJob("drop", spec, "A glass falls.", 0, image)
+    key = ClipMaker(tmp_path / "clips").key(job)
+    changed = [
+        dataclasses.replace(job, spec=dataclasses.replace(spec, dtype="bfloat16")),
+        dataclasses.replace(job, spec=dataclasses.replace(spec, device="cuda:1")),
+        dataclasses.replace(job, spec=dataclasses.replace(spec, params={"num_frames": 9})),
+        dataclasses.replace(job, spec=dataclasses.replace(spec, fps=8.0)),
+        dataclasses.replace(job, prompt="A glass falls slowly."),
+        dataclasses.replace(job, seed=1),
+    ]
+    keys = {ClipMaker(tmp_path / "clips").key(other) for other in changed}
+    assert key not in keys and len(keys) == len(changed)
+    assert ClipMaker(tmp_path / "clips").key(
+        dataclasses.replace(job, spec=dataclasses.replace(spec, device="cuda:0"))
+    ) == ClipMaker(tmp_path / "clips").key(changed[1])  # the device type, not its index
+    image.write_bytes(b"frame two")
+    assert ClipMaker(tmp_path / "clips").key(job) != key
+    image.write_bytes(b"frame one")
+    moved = Path(shutil.copytree(folder, tmp_path / "elsewhere"))
+    elsewhere = dataclasses.replace(job, spec=dataclasses.replace(spec, id=str(moved)))
+    assert ClipMaker(tmp_path / "clips").key(elsewhere) == key
+    (moved / "transformer" / "diffusion_pytorch_model.safetensors").write_bytes(b"retrained")
+    assert ClipMaker(tmp_path / "clips").key(elsewhere) != key
+
+
 def test_missing_extra_is_one_paragraph_naming_the_install(monkeypatch) -> None:
     real = extras.importlib.import_module
 
