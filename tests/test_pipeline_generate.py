@@ -272,6 +272,36 @@ def test_the_clip_key_follows_everything_that_makes_the_clip(tmp_path: Path) -> 
     assert ClipMaker(tmp_path / "clips").key(elsewhere) != key
 
 
+def test_a_hub_model_pinned_to_a_commit_is_keyed_without_asking_the_hub(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """What a CPU replay job computes: the key of a pinned hub model needs no network and
+    no huggingface_hub; a branch name is resolved (here, offline, from an empty cache: one
+    paragraph asking to pin a commit)."""
+    import builtins
+
+    from pytest_phyjudge.generation.clips import ClipJob, ClipMaker
+    from pytest_phyjudge.suites.model import PipelineSpec
+
+    real_import = builtins.__import__
+
+    def no_hub(name: str, *args, **kwargs):
+        if name.startswith("huggingface_hub"):
+            raise ImportError("no huggingface_hub here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_hub)
+    spec = PipelineSpec(
+        id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", folder=False, revision="a" * 40, device="cuda"
+    )
+    job = ClipJob("drop", spec, "A glass falls.", 0)
+    assert len(ClipMaker(tmp_path).key(job)) == 64
+    branch = ClipJob("drop", PipelineSpec(id=spec.id, folder=False, revision="main"), "p", 0)
+    error = ClipMaker(tmp_path).result(branch)
+    assert isinstance(error, InputError)
+    assert "Pin `revision:` to a commit hash" in str(error)
+
+
 def test_missing_extra_is_one_paragraph_naming_the_install(monkeypatch) -> None:
     real = extras.importlib.import_module
 

@@ -105,5 +105,13 @@ def build_tiny_pipeline(folder: str | Path, *, seed: int = 0, ffn_dim: int = 32)
         scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
         transformer=transformer,
     )
-    pipeline.save_pretrained(out, safe_serialization=True)
+    import transformers.utils.logging
+
+    quiet = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # its one-shard bar is noise here
+    try:
+        pipeline.save_pretrained(out, safe_serialization=True)
+    finally:
+        if quiet:
+            transformers.utils.logging.enable_progress_bar()
     return out
