@@ -25,7 +25,7 @@ PURE = (
     "pytest_phyjudge.reporting",
     "pytest_phyjudge.scores",
 )
-HEAVY = ("torch", "transformers", "peft", "accelerate", "decord", "qwen_vl_utils")
+HEAVY = ("torch", "transformers", "peft", "accelerate", "decord", "qwen_vl_utils", "diffusers")
 
 
 def _modules() -> dict[str, Path]:

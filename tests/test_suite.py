@@ -888,6 +888,7 @@ def test_suites_package_exports() -> None:
         "Case",
         "Gates",
         "MarkSpec",
+        "PipelineSpec",
         "Suite",
         "load_prompt_set",
         "load_suite",

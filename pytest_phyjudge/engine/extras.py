@@ -1,5 +1,6 @@
-"""The ``[local]`` extra in one place, so a light install says how to get the in-process judge
-instead of failing with an ImportError somewhere deep."""
+"""The ``[local]`` and ``[generate]`` extras in one place, so a light install says how to get
+the in-process judge or a diffusers pipeline instead of failing with an ImportError somewhere
+deep."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pytest_phyjudge._exceptions import JudgeLoadError
+from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 
 #: The command that adds the in-process judge to a light install.
 LOCAL_INSTALL = 'pip install "pytest-phyjudge[local]"'
@@ -47,14 +48,7 @@ def require_local(what: str, modules: tuple[str, ...] = MODEL_MODULES) -> None:
     """Import ``modules``, or raise a JudgeLoadError that says ``what`` needed them and how to
     install them. ``what`` completes "... needs the in-process judge", e.g. "Loading the judge".
     """
-    missing: list[str] = []
-    details: list[str] = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:  # absent, or installed but broken (a missing shared library)
-            missing.append(name)
-            details.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    missing, details = _unimportable(modules)
     if missing:
         raise JudgeLoadError(
             f"{what} needs the in-process judge, which this install lacks ({', '.join(missing)} "
@@ -63,6 +57,39 @@ def require_local(what: str, modules: tuple[str, ...] = MODEL_MODULES) -> None:
             "URL), or by replaying cached judgments (pytest --phyjudge-cache-mode only, "
             "phyjudge ... --cache-mode only)."
         )
+
+
+#: The command that adds diffusers pipelines (a suite's ``pipeline:``) to an install.
+GENERATE_INSTALL = 'pip install "pytest-phyjudge[generate]"'
+#: What making clips with a diffusers pipeline imports (import names).
+GENERATE_MODULES = ("torch", "diffusers", "transformers", "safetensors")
+
+
+def require_generate(what: str) -> None:
+    """Import what a diffusers pipeline needs, or raise an InputError that says ``what``
+    needed it and how to install it; ``what`` is e.g. "Making a suite's pipeline clips"."""
+    missing, details = _unimportable(GENERATE_MODULES)
+    if missing:
+        raise InputError(
+            f"{what} needs the generate extra (diffusers), which this install lacks "
+            f"({', '.join(missing)} "
+            f"cannot be imported; {details[0]}). Install them with {GENERATE_INSTALL}, or "
+            "judge clips made elsewhere: restore the clips folder the generating job left "
+            "(.pytest_cache/d/phyjudge-clips), or give the cases `video:` paths."
+        )
+
+
+def _unimportable(modules: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The modules of ``modules`` that cannot be imported, and why (one line each)."""
+    missing: list[str] = []
+    details: list[str] = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:  # absent, or installed but broken (a missing shared library)
+            missing.append(name)
+            details.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return missing, details
 
 
 #: What huggingface_hub logs when peft reads an adapter's README.md that has no YAML header.

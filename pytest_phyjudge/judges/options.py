@@ -184,6 +184,10 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
                 "{flag:cache-mode} only.", None, "FILE", group="cache", path=True),
     JudgeOption("batch-clips", f"{BATCH_CLIPS_HELP}.", parse_batch_clips, "N", group="batch",
                 shown_default=""),
+    JudgeOption("generate-batch", "prompts a suite's diffusers `pipeline:` makes in one call: "
+                "cases sharing a pipeline and its params are generated N at a time (each clip "
+                "keeps its own seed; more pays on a GPU).", parse_positive_int, "N",
+                group="batch", cli=None),
     JudgeOption("per-worker-model", "let every pytest-xdist worker load its own judge model "
                 "(refused by default).", cli=None, switch=True),
     JudgeOption("canaries", "a canary file ('phyjudge canary record' wrote it): before the "

@@ -17,6 +17,7 @@ from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.plugin import hookspecs
 from pytest_phyjudge.plugin import state as _state
 from pytest_phyjudge.plugin.options import Options, add_options
+from pytest_phyjudge.plugin.pipelines import release as release_pipelines
 from pytest_phyjudge.plugin.signals import catch_sigterm, release_sigterm
 from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
 from pytest_phyjudge.plugin.suite_names import note_uncollected, summary_hints
@@ -130,6 +131,22 @@ def pytest_terminal_summary(
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    # Generate, then judge: every selected case's pipeline clips are made (and the pipelines
+    # released) before the first test runs, so before the judge loads.
+    from pytest_phyjudge.plugin.items import AxisItem
+    from pytest_phyjudge.plugin.pipelines import generate_first
+
+    clips = {}
+    for item in session.items:
+        if isinstance(item, AxisItem) and item.case.pipeline is not None:
+            clips.setdefault(item.work.key, item.work.clips)
+    state = state_of(session.config)
+    generate_first(session.config, state.options, [c for group in clips.values() for c in group])
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
     state = state_of(item.config)
     state.current_item = item
@@ -157,6 +174,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # The reporter (tryfirst) has written its report; now free the model.
     state = state_of(session.config)
     state.close()
+    release_pipelines(session.config)  # an xdist worker's, kept for its next case
     if hasattr(session.config, "workerinput"):
         from pytest_phyjudge.plugin.reporter import send_to_controller
 

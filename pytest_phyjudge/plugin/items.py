@@ -217,7 +217,7 @@ class AxisItem(pytest.Item):
             samples.append(
                 {
                     "sample": index,
-                    "seed": sample_case.seed if self.case.generator else None,
+                    "seed": sample_case.seed if self.case.generator or self.case.pipeline else None,
                     "video": outcome.video if scored else _case_video(sample_case),
                     "score": outcome.score if scored else None,
                     "expected": outcome.expected if scored else None,

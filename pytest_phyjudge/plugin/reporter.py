@@ -14,6 +14,7 @@ from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge.canary.session import CanaryResult
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cache.judge import CacheStats
+from pytest_phyjudge.plugin.pipelines import generation_stats, summary_line
 from pytest_phyjudge.plugin.sheet_files import (
     html_extra,
     make_sheet,
@@ -376,6 +377,7 @@ class PhyJudgeReporter:
             or self.write_error is not None
             or self._cache() is not None
             or self.canary is not None
+            or generation_stats(self.config) is not None
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -394,6 +396,7 @@ class PhyJudgeReporter:
         else:
             self.summary_worst(tr)
             self.summary_cache(tr)
+            self.summary_generation(tr)
             self.summary_judge_servers(tr)
             self.summary_files(tr)
             self.summary_baseline(tr)
@@ -449,6 +452,12 @@ class PhyJudgeReporter:
                 f"judgment cache ({mode}, {path}): {stats.hits} hits, {stats.misses} misses, "
                 f"{stats.seconds_saved:.1f} judge-seconds saved"
             )
+
+    def summary_generation(self, tr: Any) -> None:
+        """Clips the run's diffusers pipelines made and reused, and the time it took."""
+        stats = generation_stats(self.config)
+        if stats is not None:
+            tr.write_line(summary_line(stats))
 
     def summary_judge_servers(self, tr: Any) -> None:
         """The judge's own summary line (the judge servers' request counts)."""

@@ -28,6 +28,7 @@ from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import ClipRequest, Judge
 from pytest_phyjudge.plugin.generate import Generators, case_video
 from pytest_phyjudge.plugin.options import Options
+from pytest_phyjudge.plugin.pipelines import pipeline_video
 from pytest_phyjudge.suites import Case
 
 CaseKey = tuple[str, str]
@@ -278,12 +279,15 @@ class Scheduler:
         made: list[dict[str, Outcome] | ClipRequest] = []
         for job, case in chunk:
             try:
-                video = case_video(
-                    self._config,
-                    case,
-                    regenerate=self._options.regenerate,
-                    generators=job.work.generators,
-                )
+                if case.video is None and case.pipeline is not None:
+                    video = pipeline_video(self._config, self._options, case)
+                else:
+                    video = case_video(
+                        self._config,
+                        case,
+                        regenerate=self._options.regenerate,
+                        generators=job.work.generators,
+                    )
             except PhyJudgeError as exc:
                 made.append(dict.fromkeys(job.axes, exc))
                 continue

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from pytest_phyjudge.suites.model import Case, Gates, MarkSpec, Suite
+from pytest_phyjudge.suites.model import Case, Gates, MarkSpec, PipelineSpec, Suite
 from pytest_phyjudge.suites.prompts import load_prompt_set
 from pytest_phyjudge.suites.schema import load_suite
 
-__all__ = ["Case", "Gates", "MarkSpec", "Suite", "load_prompt_set", "load_suite"]
+__all__ = [
+    "Case",
+    "Gates",
+    "MarkSpec",
+    "PipelineSpec",
+    "Suite",
+    "load_prompt_set",
+    "load_suite",
+]

@@ -10,7 +10,13 @@ from typing import Any
 from pytest_phyjudge._files import resolve_path
 from pytest_phyjudge.suites.fields import AXIS_GATE_KEYS, GATE_KEYS, Reader
 from pytest_phyjudge.suites.marks import read_marks
-from pytest_phyjudge.suites.model import Case, Gates
+from pytest_phyjudge.suites.model import Case, Gates, PipelineSpec
+from pytest_phyjudge.suites.pipeline import (
+    PipelineFields,
+    merge_pipeline,
+    read_image,
+    read_pipeline,
+)
 from pytest_phyjudge.suites.settings import FileSettings
 from pytest_phyjudge.suites.yaml_lines import Node
 
@@ -22,6 +28,8 @@ CASE_KEYS = (
     "min_score",
     "video",
     "generator",
+    "pipeline",
+    "image",
     "criteria",
     "seed",
     "params",
@@ -40,6 +48,7 @@ _PLAIN_FIELDS: dict[str, Callable[[Reader, Node], Any]] = {
     "params": Reader.params,
     "marks": read_marks,
     "source": Reader.source,
+    "pipeline": lambda reader, node: read_pipeline(reader, node, reader.path.parent),
 }
 
 
@@ -59,6 +68,8 @@ class _Sources:
     video: Path | None
     sample_videos: tuple[Path, ...]
     generator: str | None
+    pipeline: PipelineSpec | None = None
+    image: Path | None = None
 
 
 def read_case(
@@ -81,9 +92,15 @@ def read_case(
     scoring = sources = None
     if not failed & {"laws", "metrics"}:
         scoring = _scoring(reader, node, cid, laws, metrics, settings)
-    if not failed & {"samples", "generator"}:
+    if not failed & {"samples", "generator", "pipeline"}:
         sources = reader.attempt(
-            _sources, reader, node, cid, samples, values.get("generator"), settings
+            _sources,
+            reader,
+            node,
+            cid,
+            samples,
+            (values.get("generator"), values.get("pipeline")),
+            settings,
         )
     if len(reader.errors) > before or scoring is None or sources is None:
         return None
@@ -104,6 +121,8 @@ def read_case(
         samples=samples,
         sample_videos=sources.sample_videos if samples > 1 else (),
         gates=scoring.gates,
+        pipeline=sources.pipeline,
+        image=sources.image,
     )
 
 
@@ -201,12 +220,19 @@ def _sources(
     node: Node,
     cid: str,
     samples: int,
-    generator: str | None,
+    own: tuple[str | None, PipelineFields | None],
     settings: FileSettings,
 ) -> _Sources:
-    """The case's own video, else its own generator, else the suite's template, else the
-    suite's generator: the most specific source wins."""
+    """The case's own video, else its own generator or pipeline, else the suite's template,
+    else the suite's generator or pipeline: the most specific source wins."""
     fields: dict[Any, Node] = node.value
+    generator, pipeline_fields = own
+    if generator is not None and pipeline_fields is not None:
+        raise reader.fail(
+            f"case {cid!r} sets both `generator:` and `pipeline:`; its clips come from one of "
+            "them. Keep one.",
+            node.key_lines["pipeline"],
+        )
     samples_line = node.key_lines.get("samples", node.line)
     video: Path | None = None
     sample_videos: tuple[Path, ...] = ()
@@ -224,17 +250,36 @@ def _sources(
             for i in range(samples)
         )
         video = sample_videos[0]
-    elif generator is None:
+    elif generator is None and pipeline_fields is None:
         sample_videos = template_samples(reader, settings, cid, samples, samples_line)
         video = sample_videos[0] if sample_videos else None
-    generator = generator or settings.generator
-    if video is None and generator is None:
+    pipeline = None
+    if (
+        video is None
+        and generator is None
+        and (pipeline_fields is not None or (not settings.generator and settings.pipeline))
+    ):
+        pipeline = merge_pipeline(reader, settings.pipeline, pipeline_fields, node.line)
+    elif pipeline_fields is None:
+        generator = generator or settings.generator
+    if video is None and generator is None and pipeline is None:
         raise reader.fail(
             f"case {cid!r} has no video source: give it `video: path/to/clip.mp4`, or add a "
-            "`videos:` template such as videos/{id}.mp4 (or a `generator:`) to the suite.",
+            "`videos:` template such as videos/{id}.mp4 (or a `generator:` or a `pipeline:`) "
+            "to the suite.",
             node.line,
         )
-    return _Sources(video, sample_videos, generator)
+    image = None
+    if "image" in fields:
+        if pipeline is None:
+            raise reader.fail(
+                f"case {cid!r} has an `image:`, which is the first frame for an "
+                "image-to-video `pipeline:`, but its clips do not come from a pipeline. "
+                "Remove `image:`, or give the case (or the suite) a `pipeline:`.",
+                node.key_lines["image"],
+            )
+        image = read_image(reader, fields["image"], settings.base, cid)
+    return _Sources(video, sample_videos, generator, pipeline, image)
 
 
 def template_samples(
@@ -278,6 +323,9 @@ def prompt_set_cases(
     """A case per prompt-set entry, written at ``line`` (the ``prompts:`` key). Raises at the
     first problem: every entry takes the same settings, so it would repeat for each."""
     cases: list[Case] = []
+    pipeline = None
+    if settings.template is None and settings.generator is None and settings.pipeline is not None:
+        pipeline = merge_pipeline(reader, settings.pipeline, None, line)
     for entry in entries:
         cid = entry["id"]
         seen[cid] = label
@@ -298,6 +346,7 @@ def prompt_set_cases(
                 criteria={},
                 line=line,
                 generator=settings.generator,
+                pipeline=pipeline,
                 seed=settings.seed,
                 params=dict(settings.params),
                 source=entry["source"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -50,6 +51,34 @@ class Gates:
 
 
 @dataclass(frozen=True)
+class PipelineSpec:
+    """A diffusers pipeline that makes a case's clips: DATA naming a model (a hub id or a
+    folder), never code; the suite's ``pipeline:`` merged with the case's own."""
+
+    #: A hub id (``Wan-AI/Wan2.1-T2V-1.3B-Diffusers``), or the absolute path of a folder.
+    id: str
+    folder: bool
+    #: The hub revision (branch, tag or commit); None for a folder, or the default branch.
+    revision: str | None = None
+    #: ``float32``, ``float16`` or ``bfloat16``; None: float32 on a CPU, bfloat16 elsewhere.
+    dtype: str | None = None
+    #: ``auto`` (CUDA when there is one), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+    device: str = "auto"
+    #: ``enable_model_cpu_offload()``: each component moves to the device only while it runs.
+    cpu_offload: bool = False
+    #: The frame rate the clip is written at; None: the pipeline family's own.
+    fps: float | None = None
+    #: Keyword arguments of the pipeline's call (``num_frames``, ``height``, ...).
+    params: Mapping[str, Any] = field(default_factory=dict)
+    #: 1-based line of the case's ``pipeline:`` (or the suite's), for messages.
+    line: int = field(default=0, compare=False)
+
+    def __hash__(self) -> int:  # params is a dict of plain values: hashed as canonical JSON
+        params = json.dumps(dict(self.params), sort_keys=True, default=str)
+        return hash((self.id, self.folder, self.revision, self.dtype, self.device, params))
+
+
+@dataclass(frozen=True)
 class Case:
     """One prompt to judge, fully resolved against the suite's defaults."""
 
@@ -83,6 +112,10 @@ class Case:
     sample_videos: tuple[Path, ...] = ()
     #: Per axis: sample gates and baseline tolerance (every axis has an entry).
     gates: Mapping[str, Gates] = field(default_factory=dict)
+    #: The diffusers pipeline that makes the clips (instead of a registered generator).
+    pipeline: PipelineSpec | None = None
+    #: The first frame for an image-to-video pipeline (absolute path), or None.
+    image: Path | None = None
 
     def gates_for(self, axis: str) -> Gates:
         return self.gates.get(axis) or Gates()
@@ -111,3 +144,4 @@ class Suite:
     path: Path
     cases: tuple[Case, ...]
     generator: str | None
+    pipeline: PipelineSpec | None = None

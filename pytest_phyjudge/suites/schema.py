@@ -51,11 +51,12 @@ from pytest_phyjudge.suites.fields import (
     Reader,
 )
 from pytest_phyjudge.suites.model import Case, Suite
+from pytest_phyjudge.suites.pipeline import merge_pipeline, read_pipeline
 from pytest_phyjudge.suites.prompts import load_prompt_set
 from pytest_phyjudge.suites.settings import FileSettings
 from pytest_phyjudge.suites.yaml_lines import Node, parse_yaml
 
-_TOP_KEYS = ("suite", "defaults", "videos", "generator", "prompts", "cases")
+_TOP_KEYS = ("suite", "defaults", "videos", "generator", "pipeline", "prompts", "cases")
 _DEFAULT_KEYS = ("min_score", "metrics", "laws", "seed", "params", *GATE_KEYS)
 
 
@@ -97,7 +98,16 @@ def load_suite(
             "`cases:` (with `id:` and `prompt:`), or a `prompts:` prompt set that has entries.",
             root.key_lines[where] if where else root.line,
         )
-    return Suite(name=settings.name, path=path, cases=tuple(cases), generator=settings.generator)
+    pipeline = None
+    if settings.pipeline is not None and "id" in settings.pipeline.values:
+        pipeline = merge_pipeline(reader, settings.pipeline, None, settings.pipeline.line)
+    return Suite(
+        name=settings.name,
+        path=path,
+        cases=tuple(cases),
+        generator=settings.generator,
+        pipeline=pipeline,
+    )
 
 
 def _check_default_min_score(value: int) -> None:
@@ -125,12 +135,22 @@ def _file_settings(reader: Reader, root: Node, fallback_min_score: int) -> FileS
     defaults = _defaults(reader, top.get("defaults"))
     template = reader.attempt(reader.template, top["videos"]) if "videos" in top else None
     generator = reader.attempt(reader.generator, top["generator"]) if "generator" in top else None
+    pipeline = None
+    if "pipeline" in top:
+        pipeline = reader.attempt(read_pipeline, reader, top["pipeline"], reader.path.parent)
+        if "generator" in top:
+            reader.record(
+                "the suite sets both `generator:` and `pipeline:`; its clips come from one of "
+                "them. Keep one (a case may still set the other for itself).",
+                root.key_lines["pipeline"],
+            )
     return FileSettings(
         name=name,
         base=reader.path.parent,
         fallback_min_score=fallback_min_score,
         template=template,
         generator=generator,
+        pipeline=pipeline,
         **defaults,
     )
 
@@ -198,10 +218,10 @@ def _prompt_set_path(reader: Reader, node: Node, settings: FileSettings, line: i
             "relative to this suite file.",
             node.line,
         )
-    if settings.template is None and settings.generator is None:
+    if settings.template is None and settings.generator is None and settings.pipeline is None:
         raise reader.fail(
             "the prompt set's cases have no video source; add a `videos:` template such as "
-            "videos/{id}.mp4, or a `generator:`.",
+            "videos/{id}.mp4, a `generator:` or a `pipeline:`.",
             line,
         )
     return path

@@ -11,11 +11,13 @@ from pytest_phyjudge._files import resolve_path
 from pytest_phyjudge.engine.axes import GENERAL_METRICS
 from pytest_phyjudge.suites.fields import AXIS_GATE_KEYS
 from pytest_phyjudge.suites.model import Gates
+from pytest_phyjudge.suites.pipeline import PipelineFields
 
 
 @dataclass(frozen=True)
 class FileSettings:
-    """What every case inherits from its file: ``defaults:``, ``videos:`` and ``generator:``."""
+    """What every case inherits from its file: ``defaults:``, ``videos:``, ``generator:`` and
+    ``pipeline:``."""
 
     #: The suite's name (fills ``{suite}`` in the videos template).
     name: str
@@ -25,6 +27,8 @@ class FileSettings:
     fallback_min_score: int
     template: str | None = None
     generator: str | None = None
+    #: The suite's ``pipeline:`` fields, merged under each case's own.
+    pipeline: PipelineFields | None = None
     min_score: int | Mapping[str, int] | None = None
     metrics: tuple[str, ...] = GENERAL_METRICS
     laws: tuple[str, ...] = ()

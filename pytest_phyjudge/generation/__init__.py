@@ -1,0 +1,1 @@
+"""Video generators under test that are models, not code: diffusers pipelines named in suites."""

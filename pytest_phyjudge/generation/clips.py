@@ -1,0 +1,321 @@
+"""Clips made by diffusers pipelines: keyed by everything that makes them, made in batches by
+one load of each pipeline, reused while their key stands.
+
+A clip's key is the sha256 of the model's identity (a hub commit, or the digest of a
+folder's weights and configs; never a path, so a clips folder restored on another machine is
+found), the dtype and device type it ran in, the call's params, the prompt, the image's
+bytes, the seed and the frame rate. Changing any of them makes a new clip; an unchanged case
+reuses its file. On one machine the same key makes the same bytes (same weights, seed and
+batch; the encoder runs single-threaded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pytest_phyjudge._exceptions import InputError, PhyJudgeError, VideoError, describe_error
+from pytest_phyjudge.engine.extras import require_generate
+from pytest_phyjudge.engine.mp4 import write_mp4
+from pytest_phyjudge.generation.pipeline import (
+    LoadedPipeline,
+    LoadKey,
+    family_fps,
+    load_key,
+    load_pipeline,
+)
+from pytest_phyjudge.generation.snapshot import dump, identify
+from pytest_phyjudge.suites.model import PipelineSpec
+
+#: What loads a pipeline (``load_pipeline``; a test may wrap it to watch what it loads).
+Loader = Callable[[LoadKey], LoadedPipeline]
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """One clip to make: ``name`` (the case id) starts its file name and its messages."""
+
+    name: str
+    spec: PipelineSpec
+    prompt: str
+    seed: int
+    image: Path | None = None
+
+
+@dataclass
+class GenerationStats:
+    """What this run's generation came to, for the terminal summary."""
+
+    made: int = 0
+    reused: int = 0
+    failed: int = 0
+    loads: int = 0
+    #: Seconds spent loading pipelines, generating and writing clips.
+    seconds: float = 0.0
+    pipelines: list[str] = field(default_factory=list)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ClipMaker:
+    """Makes pipeline clips into ``folder``: each pipeline loaded once (and kept until
+    :meth:`release`), ``batch`` prompts per call; a failure fails the clips it concerns."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        batch: int = 1,
+        regenerate: bool = False,
+        loader: Loader | None = None,
+    ) -> None:
+        self.folder = folder
+        self.batch = max(1, batch)
+        self.regenerate = regenerate
+        self.stats = GenerationStats()
+        self._loader = loader or load_pipeline
+        self._identities: dict[tuple[str, str | None], str | PhyJudgeError] = {}
+        self._loaded: dict[LoadKey, LoadedPipeline] = {}
+        self._load_errors: dict[LoadKey, PhyJudgeError] = {}
+        self._keys: dict[ClipJob, str] = {}
+        self._done: dict[str, Path | PhyJudgeError] = {}
+        # Making clips in the background (:meth:`start`) while the caller waits for each.
+        self._changed = threading.Condition()
+        self._background: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- keys
+
+    def _identity(self, spec: PipelineSpec) -> str:
+        memo = (spec.id, spec.revision)
+        if memo not in self._identities:
+            try:
+                self._identities[memo] = identify(spec.id, spec.folder, spec.revision, self.folder)
+            except PhyJudgeError as exc:
+                self._identities[memo] = exc
+        found = self._identities[memo]
+        if isinstance(found, PhyJudgeError):
+            raise found
+        return found
+
+    def key(self, job: ClipJob) -> str:
+        """The clip's key (sha256 hex); raises InputError when the model cannot be identified."""
+        if job not in self._keys:
+            spec = job.spec
+            lk = load_key(spec, self._identity(spec))
+            self._keys[job] = hashlib.sha256(
+                dump(
+                    {
+                        "model": lk.identity if spec.folder else [spec.id, lk.identity],
+                        "dtype": lk.dtype,
+                        "device": lk.device.partition(":")[0],
+                        "params": dict(spec.params),
+                        "prompt": job.prompt,
+                        "image": None if job.image is None else _sha256_file(job.image),
+                        "seed": job.seed,
+                        "fps": spec.fps,
+                    }
+                ).encode("utf-8")
+            ).hexdigest()
+        return self._keys[job]
+
+    def target(self, job: ClipJob) -> Path:
+        return self.folder / f"{job.name}-{self.key(job)[:16]}.mp4"
+
+    # -- making
+
+    def result(self, job: ClipJob) -> Path | PhyJudgeError | None:
+        """The clip made (or reused) for ``job`` by an earlier :meth:`make`, its error, or
+        None when it was not asked for."""
+        try:
+            return self._done.get(self.key(job))
+        except PhyJudgeError as exc:
+            return exc
+
+    def _record(self, key: str, outcome: Path | PhyJudgeError) -> None:
+        with self._changed:
+            self._done[key] = outcome
+            self._changed.notify_all()
+
+    def start(self, jobs: Sequence[ClipJob]) -> None:
+        """Make ``jobs`` in a background thread, then release the pipelines; :meth:`wait`
+        gives each clip as soon as it is made (a served judge judges the first clips while
+        the next are generated)."""
+
+        def run() -> None:
+            try:
+                self.make(jobs)
+            finally:
+                self.release()
+                with self._changed:
+                    self._background = None
+                    self._changed.notify_all()
+
+        with self._changed:
+            self._background = threading.Thread(target=run, name="phyjudge-generate", daemon=True)
+            self._background.start()
+
+    def wait(self, job: ClipJob) -> Path | PhyJudgeError | None:
+        """:meth:`result`, waiting while a background :meth:`start` may still make it."""
+        with self._changed:
+            while True:
+                found = self.result(job)
+                if found is not None or self._background is None:
+                    return found
+                self._changed.wait(timeout=1.0)
+
+    def stop(self) -> None:
+        """Stop a background :meth:`start` after its current batch, and wait for it."""
+        self._stop.set()
+        thread = self._background
+        if thread is not None:
+            thread.join()
+        self._stop.clear()
+
+    def make(self, jobs: Sequence[ClipJob], progress: IO[str] | None = None) -> None:
+        """Make every clip of ``jobs`` not made yet (reusing files whose key stands), with a
+        progress bar on ``progress``; :meth:`result` then gives each one's file or error."""
+        todo: dict[str, ClipJob] = {}
+        for job in jobs:
+            try:
+                key, target = self.key(job), self.target(job)
+            except PhyJudgeError:
+                self.stats.failed += 1  # result() raises it again for this job
+                continue
+            if key in self._done or key in todo:
+                continue
+            if not self.regenerate and target.is_file() and target.stat().st_size > 0:
+                self._record(key, target)
+                self.stats.reused += 1
+            else:
+                todo[key] = job
+        if not todo:
+            return
+        try:
+            require_generate("Making the clips of a suite's `pipeline:`")
+        except PhyJudgeError as exc:
+            for key, job in todo.items():
+                self._record(key, VideoError(f"Case {job.name!r}: {exc}"))
+            self.stats.failed += len(todo)
+            return
+        from tqdm.auto import tqdm
+
+        groups = self._groups(todo)
+        with tqdm(
+            total=len(todo),
+            desc="phyjudge: generating clips",
+            unit="clip",
+            file=progress,
+            disable=progress is None,
+            dynamic_ncols=True,
+        ) as bar:
+            for lk, batches in groups.items():
+                for batch in batches:
+                    if self._stop.is_set():
+                        return
+                    started = time.perf_counter()
+                    self._make_batch(lk, batch)
+                    self.stats.seconds += time.perf_counter() - started
+                    bar.update(len(batch))
+
+    def _groups(self, todo: dict[str, ClipJob]) -> dict[LoadKey, list[list[tuple[str, ClipJob]]]]:
+        """Per pipeline load, the clips in batches: those sharing params and frame rate,
+        ``batch`` at a time; an image-to-video clip alone."""
+        by_load: dict[LoadKey, dict[str, list[tuple[str, ClipJob]]]] = {}
+        for key, job in todo.items():
+            lk = load_key(job.spec, self._identity(job.spec))
+            share = dump([dict(job.spec.params), job.spec.fps, "t2v" if job.image is None else key])
+            by_load.setdefault(lk, {}).setdefault(share, []).append((key, job))
+        out: dict[LoadKey, list[list[tuple[str, ClipJob]]]] = {}
+        for lk, shares in by_load.items():
+            out[lk] = [
+                group[start : start + self.batch]
+                for group in shares.values()
+                for start in range(0, len(group), self.batch)
+            ]
+        return out
+
+    def _pipeline(self, lk: LoadKey) -> LoadedPipeline:
+        """The loaded pipeline of ``lk``, loading it (after releasing any other) once."""
+        if lk in self._load_errors:
+            raise self._load_errors[lk]
+        if lk not in self._loaded:
+            self.release()
+            try:
+                self._loaded[lk] = self._loader(lk)
+            except PhyJudgeError as exc:
+                self._load_errors[lk] = exc
+                raise
+            except Exception as exc:
+                where = lk.id if lk.folder else f"{lk.id!r} at {lk.identity[:12]}"
+                error = InputError(
+                    f"The pipeline {where} could not be loaded ({lk.dtype} on {lk.device}): "
+                    f"{describe_error(exc)}. Check pipeline.id, revision, dtype and device in "
+                    "the suite; the cases of other pipelines still run."
+                )
+                self._load_errors[lk] = error
+                raise error from exc
+            self.stats.loads += 1
+            self.stats.pipelines.append(self._loaded[lk].where)
+        return self._loaded[lk]
+
+    def _make_batch(self, lk: LoadKey, batch: list[tuple[str, ClipJob]]) -> None:
+        first = batch[0][1]
+        try:
+            pipe = self._pipeline(lk)
+            clips = pipe.frames(
+                [job.prompt for _, job in batch],
+                [job.seed for _, job in batch],
+                dict(first.spec.params),
+                first.image,
+            )
+            fps = first.spec.fps or family_fps(pipe.class_name)
+            for (key, job), frames in zip(batch, clips, strict=True):
+                self._record(key, self._write(job, frames, fps))
+                self.stats.made += 1
+        except PhyJudgeError as exc:
+            for key, job in batch:
+                self._record(key, VideoError(f"Case {job.name!r}: {exc}"))
+                self.stats.failed += 1
+        except Exception as exc:
+            names = ", ".join(repr(job.name) for _, job in batch)
+            for key, job in batch:
+                self._record(
+                    key,
+                    VideoError(
+                        f"The pipeline {lk.id} failed making the clip of case {job.name!r} (seed "
+                        f"{job.seed}; in one call with {names}): {describe_error(exc)}. Fix the "
+                        "case's pipeline.params (they are passed to the pipeline's call as they "
+                        "are), or give the case a `video:`; the other cases still run."
+                    ),
+                )
+                self.stats.failed += 1
+
+    def _write(self, job: ClipJob, frames: Any, fps: float) -> Path:
+        target = self.target(job)
+        partial = self.folder / f".{target.stem}.{os.getpid()}.partial.mp4"
+        partial.unlink(missing_ok=True)
+        height, width = frames.shape[1:3]
+        # H.264 in yuv420p needs even sides: an odd last row or column is dropped.
+        write_mp4(partial, frames[:, : height - height % 2, : width - width % 2], fps=fps)
+        os.replace(partial, target)
+        return target
+
+    def release(self) -> None:
+        """Drop every loaded pipeline (garbage-collected, the CUDA cache emptied)."""
+        loaded, self._loaded = list(self._loaded.values()), {}
+        for pipe in loaded:
+            pipe.release()
+        del loaded

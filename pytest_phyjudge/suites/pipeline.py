@@ -1,0 +1,252 @@
+"""A suite's ``pipeline:``: the diffusers model that makes its clips, checked field by field.
+
+Threat model: the suite file is untrusted, and a ``pipeline:`` keeps its promise that no
+suite makes pytest import or call anything: it names a MODEL (a hub id with an optional
+``revision:``, or a folder relative to the suite file) and plain values for the pipeline's
+call, never a class, a module or a callback. What the model's own files may hold (code,
+pickled weights, a custom pipeline class) is checked again before loading, by
+``generation.snapshot``. The suite's mapping and a case's are merged: the case's keys win,
+and its ``params:`` are merged key by key into the suite's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_phyjudge._files import resolve_path
+from pytest_phyjudge.suites.fields import Reader, suggest
+from pytest_phyjudge.suites.model import PipelineSpec
+from pytest_phyjudge.suites.yaml_lines import Node, describe_scalar
+
+PIPELINE_KEYS = ("id", "revision", "dtype", "device", "cpu_offload", "fps", "params")
+DTYPES = ("float32", "float16", "bfloat16")
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
+#: ``owner/name`` (or a bare name) as the Hugging Face hub spells a repository.
+_HUB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
+_REVISION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+_MAX_FPS = 240
+#: Call arguments the plugin sets itself, or that would pass code or tensors: never params.
+_REFUSED_PARAMS: dict[str, str] = {
+    "prompt": "the case's `prompt:` is the prompt",
+    "image": "give an image-to-video case its first frame with `image:` on the case",
+    "generator": "seeds come from the case's `seed:` (samples take seed .. seed+N-1)",
+    "seed": "set `seed:` on the case or in `defaults:`",
+    "latents": "the latents come from the seed",
+    "prompt_embeds": "the prompt is text",
+    "negative_prompt_embeds": "write `negative_prompt:` as text",
+    "output_type": "the plugin asks for frames and writes the MP4 itself",
+    "return_dict": "the plugin reads the pipeline's output itself",
+    "num_videos_per_prompt": "each sample is one clip of its own seed; use `samples:`",
+    "callback": "a suite passes data, never code",
+    "callback_steps": "a suite passes data, never code",
+    "callback_on_step_end": "a suite passes data, never code",
+    "callback_on_step_end_tensor_inputs": "a suite passes data, never code",
+    "attention_kwargs": "a suite passes plain values only",
+    "cross_attention_kwargs": "a suite passes plain values only",
+}
+#: Params with a known type: how each is checked, and how a message says so.
+_POSITIVE_INTS = ("num_frames", "height", "width", "num_inference_steps", "max_sequence_length")
+_NUMBERS = ("guidance_scale", "guidance_scale_2", "strength", "guidance_rescale", "flow_shift")
+_MAX_LIST = 64
+
+
+@dataclass(frozen=True)
+class PipelineFields:
+    """The fields one ``pipeline:`` mapping sets (a suite's or a case's), each checked."""
+
+    values: Mapping[str, Any]
+    line: int
+
+
+def read_pipeline(reader: Reader, node: Node, base: Path) -> PipelineFields | None:
+    """The fields of a ``pipeline:`` mapping; None after problems, each recorded at its line
+    (raises a SuiteError when the mapping itself is unusable)."""
+    fields = reader.mapping(node, "pipeline")
+    before = len(reader.errors)
+    reader.check_keys(node, PIPELINE_KEYS, "pipeline")
+    values: dict[str, Any] = {}
+    readers = {
+        "id": lambda child: _model_id(reader, child, base),
+        "revision": lambda child: _revision(reader, child),
+        "dtype": lambda child: _choice(reader, child, "pipeline.dtype", DTYPES),
+        "device": lambda child: _device(reader, child),
+        "cpu_offload": lambda child: _boolean(reader, child, "pipeline.cpu_offload"),
+        "fps": lambda child: _fps(reader, child),
+        "params": lambda child: read_params(reader, child),
+    }
+    for key, child in fields.items():
+        if key in readers:
+            value = reader.attempt(readers[key], child)
+            if value is not None:
+                values[key] = value
+    return None if len(reader.errors) > before else PipelineFields(values, node.line)
+
+
+def merge_pipeline(
+    reader: Reader, suite: PipelineFields | None, case: PipelineFields | None, line: int
+) -> PipelineSpec:
+    """The case's pipeline: the suite's fields under the case's own (``params`` merged key
+    by key). Raises a SuiteError at ``line`` when no ``id`` names the model."""
+    values: dict[str, Any] = dict(suite.values) if suite else {}
+    own = dict(case.values) if case else {}
+    params = {**values.pop("params", {}), **own.pop("params", {})}
+    values.update(own)
+    where = (case or suite).line if (case or suite) else line  # type: ignore[union-attr]
+    if "id" not in values:
+        raise reader.fail(
+            "pipeline has no `id`; name the model: a hub id such as "
+            "Wan-AI/Wan2.1-T2V-1.3B-Diffusers, or a folder relative to this suite file "
+            "(./models/my-pipeline).",
+            where,
+        )
+    model_id, folder = values.pop("id")
+    if folder and "revision" in values:
+        raise reader.fail(
+            f"pipeline.revision is set, but pipeline.id {model_id!r} is a folder, which has "
+            "no revisions; remove `revision:`, or name a hub id.",
+            where,
+        )
+    return PipelineSpec(id=model_id, folder=folder, params=params, line=where, **values)
+
+
+def _model_id(reader: Reader, node: Node, base: Path) -> tuple[str, bool]:
+    """(hub id, False) or (absolute folder, True). A path starting with ``.``, ``/`` or
+    ``~``, or one naming a folder beside the suite, is a folder; the rest must read as a
+    hub id."""
+    text = reader.text(node, "pipeline.id").strip()
+    local = resolve_path(base / Path(text).expanduser())
+    if text.startswith((".", "/", "~")) or local.is_dir():
+        if not local.is_dir():
+            raise reader.fail(
+                f"pipeline.id {text!r} names a folder that does not exist (looked for "
+                f"{local}); the path is relative to this suite file. Save the pipeline there "
+                "(pipeline.save_pretrained(folder)), or name a hub id.",
+                node.line,
+            )
+        return str(local), True
+    if not _HUB_ID_RE.fullmatch(text) or ".." in text:
+        raise reader.fail(
+            f"pipeline.id is {describe_scalar(text)}, neither a hub id (owner/name, e.g. "
+            "Wan-AI/Wan2.1-T2V-1.3B-Diffusers) nor a folder (start a folder's path with ./ "
+            "to say it is relative to this suite file).",
+            node.line,
+        )
+    return text, False
+
+
+def _revision(reader: Reader, node: Node) -> str:
+    text = reader.text(node, "pipeline.revision").strip()
+    if not _REVISION_RE.fullmatch(text) or ".." in text:
+        raise reader.fail(
+            f"pipeline.revision is {describe_scalar(text)}; write a branch, a tag or a commit "
+            "hash of the hub repository (a commit hash pins the weights).",
+            node.line,
+        )
+    return text
+
+
+def _choice(reader: Reader, node: Node, what: str, choices: tuple[str, ...]) -> str:
+    if node.data in choices:
+        return str(node.data)
+    raise reader.fail(
+        f"{what} is {node.describe()};{suggest(node.data, choices)} write one of "
+        f"{', '.join(choices)}.",
+        node.line,
+    )
+
+
+def _device(reader: Reader, node: Node) -> str:
+    if isinstance(node.data, str) and _DEVICE_RE.fullmatch(node.data):
+        return node.data
+    raise reader.fail(
+        f"pipeline.device is {node.describe()}; write auto (CUDA when there is one, else the "
+        "CPU), cpu, cuda, cuda:N or mps.",
+        node.line,
+    )
+
+
+def _boolean(reader: Reader, node: Node, what: str) -> bool:
+    if isinstance(node.data, bool):
+        return node.data
+    raise reader.fail(f"{what} is {node.describe()}; write true or false.", node.line)
+
+
+def _fps(reader: Reader, node: Node) -> float:
+    value = node.data
+    if _is_number(value) and 0 < value <= _MAX_FPS:
+        return float(value)
+    raise reader.fail(
+        f"pipeline.fps is {node.describe()}; write the frame rate the clips are written at, "
+        f"a number above 0 and at most {_MAX_FPS} (Wan makes 16 frames a second).",
+        node.line,
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _plain(value: object) -> bool:
+    """A scalar a suite may pass: text, a number, a boolean or null."""
+    return value is None or isinstance(value, (str, bool, int)) or _is_number(value)
+
+
+def read_params(reader: Reader, node: Node) -> dict[str, Any]:
+    """``pipeline.params``: keyword arguments of the pipeline's call, plain values only (a
+    scalar or a short list of scalars), known ones checked for their type."""
+    reader.mapping(node, "pipeline.params")
+    out: dict[str, Any] = {}
+    for key, child in node.value.items():
+        line = node.key_lines[key]
+        what = f"pipeline.params.{key}"
+        if not isinstance(key, str) or not key.isidentifier():
+            raise reader.fail(
+                f"pipeline.params has the key {describe_scalar(key)}; each key is a keyword "
+                "argument of the pipeline's call, such as num_frames.",
+                line,
+            )
+        if key in _REFUSED_PARAMS:
+            raise reader.fail(
+                f"{what} cannot be set in a suite: {_REFUSED_PARAMS[key]}. Remove it.", line
+            )
+        value = child.data
+        if key in _POSITIVE_INTS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise reader.fail(
+                    f"{what} is {child.describe()}; write a whole number above 0.", line
+                )
+        elif key in _NUMBERS:
+            if not _is_number(value):
+                raise reader.fail(f"{what} is {child.describe()}; write a number.", line)
+        elif key == "negative_prompt":
+            if not isinstance(value, str):
+                raise reader.fail(f"{what} is {child.describe()}; write it as text.", line)
+        elif not _plain(value) and not (
+            isinstance(value, list) and len(value) <= _MAX_LIST and all(map(_plain, value))
+        ):
+            raise reader.fail(
+                f"{what} is {child.describe()}; a param is a plain value (text, a number, "
+                f"true/false) or a list of at most {_MAX_LIST} of them.",
+                line,
+            )
+        out[key] = value
+    return out
+
+
+def read_image(reader: Reader, node: Node, base: Path, cid: str) -> Path:
+    """A case's ``image:`` (the first frame for an image-to-video pipeline), relative to the
+    suite file; it must exist."""
+    rel = reader.text(node, f"the image of case {cid!r}").strip()
+    path = resolve_path(base / Path(rel).expanduser())
+    if not path.is_file():
+        raise reader.fail(
+            f"the image of case {cid!r} ({rel!r}) does not exist (looked for {path}); the "
+            "path is relative to this suite file.",
+            node.line,
+        )
+    return path
