@@ -161,7 +161,7 @@ def test_agree_plots_each_axis_agreement_matrix(tmp_path: Path, capsys) -> None:
     chart = tmp_path / "agree.png"
     code, out, err = run(capsys, str(a), str(b), "--plot", str(chart), command="agree")
     assert code == EXIT_OK, err
-    assert f"chart: {chart}" in out
+    assert f"chart: {chart}" in err and "chart:" not in out  # stdout: the table only
     from PIL import Image
 
     with Image.open(chart) as image:

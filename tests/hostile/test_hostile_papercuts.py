@@ -171,10 +171,10 @@ def test_a_misnamed_yaml_beside_collected_tests_is_left_alone(pytester: pytest.P
 
 
 def test_an_unknown_option_of_a_subcommand_shows_that_subcommands_usage(capsys):
-    code, _, err = run_cli(capsys, "agree", "a.json", "b.json", "--plot", "x.png")
+    code, _, err = run_cli(capsys, "agree", "a.json", "b.json", "--fail-on-regression")
     assert code == 2
     assert "usage: phyjudge agree" in err and "phyjudge agree: error:" in err
-    assert "--plot is an option of compare" in err and "not of agree" in err
+    assert "--fail-on-regression is an option of compare" in err and "not of agree" in err
     code, _, err = run_cli(capsys, "cache", "info", "--bogus")
     assert code == 2 and "usage: phyjudge cache info" in err and "--bogus" in err
 
