@@ -179,11 +179,6 @@ def test_an_unknown_option_of_a_subcommand_shows_that_subcommands_usage(capsys):
     assert code == 2 and "usage: phyjudge cache info" in err and "--bogus" in err
 
 
-def test_agree_says_it_draws_no_chart(capsys):
-    code, out, _ = run_cli(capsys, "agree", "--help")
-    assert code == 0 and "draws no chart" in " ".join(out.split())
-
-
 def _runs(tmp_path: Path, a_score: int, b_score: int) -> tuple[Path, Path]:
     """Two reports of 12 clips on SA whose scores differ by a constant."""
     paths = []
