@@ -227,6 +227,7 @@ def _suite_copy(pytester: pytest.Pytester) -> Path:
     return pytester.path
 
 
+@pytest.mark.local  # the tiny judge runs in this process
 def test_the_quickstart_exits_0_and_ends_with_the_next_step(
     pytester: pytest.Pytester, rendered: list[Path]
 ) -> None:
