@@ -67,7 +67,7 @@ def test_every_setting_is_on_both_surfaces_with_one_parser() -> None:
         if option.cli_flag is None:
             # pytest-xdist's, the suites' pipelines' and the run's own settings (canaries,
             # verdicts): pytest only (the command judges no suite and enforces no threshold)
-            assert option.name in ("per-worker-model", "generate-batch") or not option.setting
+            assert option.name == "per-worker-model" or not option.setting
             continue
         assert on_cli[option.cli_flag].type is option.parse, option.cli_flag
         assert on_cli[option.cli_flag].metavar == on_pytest[option.pytest_flag].metavar

@@ -53,7 +53,7 @@ GROUP_TITLES: dict[Group, str] = {
     "cache": "judgment cache",
     "batch": "batching",
     "canary": "judge canaries (checking the judge's behaviour once per run)",
-    "run": "verdicts (pytest only)",
+    "run": "the pytest run (verdicts, generated clips)",
 }
 #: ``{flag:NAME}`` in a help text: the flag of setting NAME on the surface shown.
 _FLAG_REF = re.compile(r"\{flag:([a-z-]+)\}")
@@ -187,7 +187,7 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
     JudgeOption("generate-batch", "prompts a suite's diffusers `pipeline:` makes in one call: "
                 "cases sharing a pipeline and its params are generated N at a time (each clip "
                 "keeps its own seed; more pays on a GPU).", parse_positive_int, "N",
-                group="batch", cli=None),
+                group="run", cli=None, setting=False, fallback=1),
     JudgeOption("per-worker-model", "let every pytest-xdist worker load its own judge model "
                 "(refused by default).", cli=None, switch=True),
     JudgeOption("canaries", "a canary file ('phyjudge canary record' wrote it): before the "

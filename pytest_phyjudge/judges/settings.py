@@ -374,8 +374,6 @@ class JudgeSettings:
     top_logprobs: int = DEFAULT_TOP_LOGPROBS
     #: Clips judged together in one batch (score-dir and suites; the replies do not change).
     batch_clips: int = DEFAULT_BATCH_CLIPS
-    #: Prompts a suite's diffusers ``pipeline:`` makes clips of in one call (pytest only).
-    generate_batch: int = 1
     #: Let every pytest-xdist worker load a model of its own (refused by default).
     per_worker_model: bool = False
     #: Where the tiny judge is built (the pytest cache dir, or a temporary folder).

@@ -146,6 +146,8 @@ class Options:
     canaries: Path | None = None
     canary_mode: CanaryMode = "fail"
 
+    #: Prompts a suite's diffusers ``pipeline:`` makes clips of in one call.
+    generate_batch: int = 1
     #: ``report``: a score below its threshold is recorded as "would fail", the item passes.
     verdicts: Verdicts = "enforce"
 
@@ -185,6 +187,7 @@ class Options:
             generators=generators,
             canaries=values.get("canaries"),
             canary_mode=_given(values.get("canary-mode"), "fail"),
+            generate_batch=_given(values.get("generate-batch"), 1),
             verdicts=_given(values.get("verdicts"), "enforce"),
         )
 
@@ -205,6 +208,7 @@ class Options:
             compare_plot=None if self.compare_plot is None else str(self.compare_plot),
             canaries=None if self.canaries is None else str(self.canaries),
             canary_mode=self.canary_mode,
+            generate_batch=self.generate_batch,
             verdicts=self.verdicts,
         )
         return data

@@ -42,7 +42,7 @@ def maker_of(config: pytest.Config, options: Options) -> ClipMaker:
     if maker is None:
         maker = ClipMaker(
             clips_dir(config),
-            batch=options.judge.generate_batch,
+            batch=options.generate_batch,
             regenerate=options.regenerate,
         )
         config.stash[_MAKER] = maker
