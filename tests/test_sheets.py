@@ -28,7 +28,7 @@ from pytest_phyjudge.reporting.sheets import (
 )
 
 #: The sheet of the report suite's case ``fall``: its node id and its case key's hash.
-FALL_SHEET = sheet_name("report.phyjudge.yaml::fall", ("case", "report-suite", "fall"))
+FALL_SHEET = sheet_name("report.phyjudge.yaml::fall", ("case", "report.phyjudge.yaml::fall"))
 
 LONG_CAPTION = (
     "A rubber ball is dropped from shoulder height onto a wooden floor, bounces several times "

@@ -10,6 +10,7 @@ from typing import Any
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.health import judge_health, replies_of_checks
+from pytest_phyjudge.reporting.sheets import case_key
 from pytest_phyjudge.reporting.tables import axis_rows
 from pytest_phyjudge.scores import VideoResult, build_scores
 
@@ -22,15 +23,6 @@ def identities(checks: Iterable[Check]) -> list[JudgeIdentity]:
         if judge is not None and judge not in found:
             found.append(judge)
     return found
-
-
-def _group_key(check: Check) -> tuple[Any, ...]:
-    # A suite case is one row whatever its clip; a test function's checks are one row per
-    # clip and caption it asserted: the same clip judged by a suite and by a test, or by two
-    # tests, is two rows, each labelled with its source (so no axis overwrites another's).
-    if check.case:
-        return ("case", check.suite, check.case)
-    return ("video", check.nodeid, check.video, check.caption)
 
 
 def _row_name(check: Check, taken: set[tuple[str | None, str]]) -> str:
@@ -62,7 +54,10 @@ def _group(checks: Sequence[Check]) -> list[tuple[VideoResult, list[Check]]]:
     groups: dict[tuple[Any, ...], tuple[VideoResult, list[Check]]] = {}
     taken: set[tuple[str | None, str]] = set()
     for check in checks:
-        key = _group_key(check)
+        # A suite case is one row whatever its clip; a test function's checks are one row
+        # per clip and caption it asserted: the same clip judged by a suite and by a test,
+        # or by two tests, is two rows, each labelled with its source.
+        key: tuple[Any, ...] = case_key(check)
         while key in groups and check.axis in groups[key][0].outcomes:
             key = (*key, "again")  # one test asserting an axis twice: a row per assertion
         if key not in groups:

@@ -49,9 +49,11 @@ def case_nodeid(check: Check) -> str:
 
 
 def case_key(check: Check) -> tuple[str | None, ...]:
-    """What one sheet covers: a suite case, or one clip and caption of a helper's test."""
+    """What one sheet (and one row of ``scores.json``) covers: a suite case, by its node id
+    (two suite files of one name in two folders are two cases), or one clip and caption of a
+    test function."""
     if check.case:
-        return ("case", check.suite, check.case)
+        return ("case", case_nodeid(check))
     return ("video", check.nodeid, check.video, check.caption)
 
 

@@ -181,6 +181,29 @@ def test_pytest_reruns_replace_only_their_own_sheets(pytester: pytest.Pytester, 
     assert sorted(manifest["files"]) == second
 
 
+def test_two_suite_files_named_alike_are_two_cases(pytester: pytest.Pytester, kit: Kit) -> None:
+    """``x/s.phyjudge.yaml`` and ``y/s.phyjudge.yaml``, case ``fall`` each, other clips: two
+    rows of ``scores.json``, each with its own source, axes and sheet (never one row whose
+    axes the second file overwrote, nor the first file's sheet shown for the second)."""
+    kit.conftest({"*": 4}, name="outputs-judge")
+    for sub, seed in (("x", 0), ("y", 5)):
+        (pytester.path / sub).mkdir()
+        (pytester.path / sub / "s.phyjudge.yaml").write_text(SUITE)
+        write_test_video(pytester.path / sub / "clips" / "fall.mp4", seed=seed, frames=6)
+    args = ("-p", "no:warnings", "--phyjudge-report", "out/scores.json")
+    pytester.runpytest(*args).assert_outcomes(passed=4)
+    rows = kit.read_json("out/scores.json")["results"]
+    assert sorted(row["source"] for row in rows) == [
+        "x/s.phyjudge.yaml::fall",
+        "y/s.phyjudge.yaml::fall",
+    ]
+    assert all(sorted(row["checks"]) == ["SA", "gravity"] for row in rows)
+    sheets = {row["source"]: row["sheet"] for row in rows}
+    assert len(set(sheets.values())) == 2 and all(sheets.values())
+    for source, sheet in sheets.items():
+        assert source.split("/")[0] in Path(sheet).name  # each row its own file's clip
+
+
 # --------------------------------------------------------------------------- sheets: media only
 
 
