@@ -128,9 +128,9 @@ def test_the_tiny_judges_run_says_what_its_verdicts_mean_and_what_next() -> None
     line = tiny_run_line(checks, enforced=False)
     assert line is not None
     assert line.startswith("phyjudge: the tiny judge's scores are meaningless (it checks the")
-    assert "1 of 2 verdicts would fail. Next: write a suite for your own clips" in line
+    assert "1 of 2 verdicts would fail. Next: run a suite of your own clips" in line
     enforced = tiny_run_line([_check("tiny", 2)], enforced=True) or ""
-    assert "1 of 1 verdicts failed (--phyjudge-verdicts report records them" in enforced
+    assert "1 of 1 verdicts failed (add --phyjudge-verdicts report to record them" in enforced
     assert tiny_run_line([_check("local", 2)], enforced=True) is None
     summary = "\n".join(step_summary(checks, SummaryFiles()))
     assert "1 would fail" in summary and "| would fail |" in summary
