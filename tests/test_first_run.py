@@ -161,6 +161,14 @@ def test_a_suite_case_without_its_clip_gets_the_did_you_mean(
     )
 
 
+def test_a_drop_below_the_baseline_is_counted_as_a_failure() -> None:
+    dropped = _check("tiny", 3)  # passes its threshold, fails on the baseline
+    dropped.baseline = {"status": "drop", "stored": 4}
+    dropped.outcome = "failed"
+    line = tiny_run_line([dropped, _check("tiny", 4)], enforced=True) or ""
+    assert "0 of 2 verdicts would fail; 1 failed on a drop below the baseline. Next:" in line
+
+
 def test_expected_failures_are_counted_as_such() -> None:
     expected = _check("tiny", 1)
     expected.outcome = "xfailed"

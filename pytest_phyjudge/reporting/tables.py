@@ -154,6 +154,9 @@ def tiny_run_line(checks: Sequence[Check], *, enforced: bool) -> str | None:
         )
     if expected:
         outcome += f", {expected} of them as expected (xfail)"
+    drops = sum(_failed_by_baseline(c) for c in checks)  # these fail in either verdicts mode
+    if drops:
+        outcome += f"; {drops} failed on a drop below the baseline"
     return (
         "phyjudge: the tiny judge's scores are meaningless (it checks the install, not your "
         f"clips): {outcome}. {NEXT_STEP}"
