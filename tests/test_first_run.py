@@ -128,9 +128,9 @@ def test_the_tiny_judges_run_says_what_its_verdicts_mean_and_what_next() -> None
     line = tiny_run_line(checks, enforced=False)
     assert line is not None
     assert line.startswith("phyjudge: the tiny judge's scores are meaningless (it checks the")
-    assert "1 of 2 verdicts would fail. Next: write a suite for your own clips" in line
+    assert "1 of 2 verdicts would fail. Next: run a suite of your own clips" in line
     enforced = tiny_run_line([_check("tiny", 2)], enforced=True) or ""
-    assert "1 of 1 verdicts failed (--phyjudge-verdicts report records them" in enforced
+    assert "1 of 1 verdicts failed (add --phyjudge-verdicts report to record them" in enforced
     assert tiny_run_line([_check("local", 2)], enforced=True) is None
     summary = "\n".join(step_summary(checks, SummaryFiles()))
     assert "1 would fail" in summary and "| would fail |" in summary
@@ -159,6 +159,14 @@ def test_a_suite_case_without_its_clip_gets_the_did_you_mean(
     result.stdout.fnmatch_lines(
         ["*The video of case 'gone' does not exist: *Did you mean *gone_.mp4'?*"]
     )
+
+
+def test_a_drop_below_the_baseline_is_counted_as_a_failure() -> None:
+    dropped = _check("tiny", 3)  # passes its threshold, fails on the baseline
+    dropped.baseline = {"status": "drop", "stored": 4}
+    dropped.outcome = "failed"
+    line = tiny_run_line([dropped, _check("tiny", 4)], enforced=True) or ""
+    assert "0 of 2 verdicts would fail; 1 failed on a drop below the baseline. Next:" in line
 
 
 def test_expected_failures_are_counted_as_such() -> None:

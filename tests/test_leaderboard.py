@@ -99,6 +99,18 @@ def test_table_ranked_by_overall(tmp_path: Path, capsys) -> None:
     assert lines[3].split() == ["3", "z", "5.00", "5.00", "5.00", "-", "-", "-", "-"]
 
 
+def test_a_stand_in_judges_run_is_ranked_with_a_warning(tmp_path: Path, capsys) -> None:
+    real = report(tmp_path / "real.json", {"v1": {"SA": 3}})
+    tiny = report(tmp_path / "tiny.json", {"v1": {"SA": 5}})
+    document = json.loads(tiny.read_text())
+    document["meta"]["judge"]["kind"] = "tiny"
+    tiny.write_text(json.dumps(document))
+    code, out, err = run(capsys, str(real), str(tiny), command="leaderboard")
+    assert code == EXIT_OK and "tiny" in out
+    assert f"phyjudge: warning: {tiny}: the judge is a tiny test stand-in" in err
+    assert "MEANINGLESS" in err and str(real) not in err
+
+
 def test_markdown_json_labels_and_plot(tmp_path: Path, capsys) -> None:
     runs = _runs(tmp_path)
     labels = ["--label", "mine", "--label", "empty", "--label", "theirs"]

@@ -421,7 +421,7 @@ def test_suite_generates_first_releases_then_judges_and_reuses(
     assert made == {"loaded": 1, "alive_when_judge_made": 0}  # released before the judge
     result.stdout.fnmatch_lines(
         [
-            "VideoError: The pipeline * failed making the clip of case 'broken' *"
+            "VideoError: The pipeline * failed making the clip of case 'broken' (seed 0): *"
             "unexpected keyword argument 'no_such_param'. Fix the case's pipeline.params*",
             "*generated clips: 3 made, 0 reused, 1 failed, * s generating (1 pipeline load)*",
         ]

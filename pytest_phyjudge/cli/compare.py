@@ -13,6 +13,7 @@ from typing import Any
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_REGRESSION
+from pytest_phyjudge.engine.judgment import stand_in_notice
 from pytest_phyjudge.judges.settings import parse_confidence
 from pytest_phyjudge.regression.stats import CORRECTIONS
 
@@ -47,7 +48,14 @@ def read_runs(paths: Sequence[str], labels: Sequence[str] | None) -> list[Any]:
             "file, in the files' order (or leave it out to name runs from their metadata)."
         )
     names: Sequence[str | None] = labels if labels is not None else [None] * len(paths)
-    return [read_report(path).labelled(label) for path, label in zip(paths, names, strict=True)]
+    runs = [read_report(path).labelled(label) for path, label in zip(paths, names, strict=True)]
+    for path, run in zip(paths, runs, strict=True):
+        # A stand-in's scores rank, pair and compare like a real judge's: say so, per file.
+        kind = (run.judge or {}).get("kind")
+        notice = stand_in_notice(kind) if isinstance(kind, str) else None
+        if notice is not None:
+            print(f"phyjudge: warning: {terminal_text(path)}: {notice}", file=sys.stderr)
+    return runs
 
 
 def emit(

@@ -291,12 +291,13 @@ class ClipMaker:
                 self.stats.failed += 1
         except Exception as exc:
             names = ", ".join(repr(job.name) for _, job in batch)
+            together = f"; in one call with {names}" if len(batch) > 1 else ""
             for key, job in batch:
                 self._record(
                     key,
                     VideoError(
                         f"The pipeline {lk.id} failed making the clip of case {job.name!r} (seed "
-                        f"{job.seed}; in one call with {names}): {describe_error(exc)}. Fix the "
+                        f"{job.seed}{together}): {describe_error(exc)}. Fix the "
                         "case's pipeline.params (they are passed to the pipeline's call as they "
                         "are), or give the case a `video:`; the other cases still run."
                     ),

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 
 WORST_SHOWN = 10
 TINY_WARNING = STAND_IN_WARNING.format(kind="tiny")
-#: What to do after a run on the tiny judge: it checked the install, now judge real clips.
+#: What to do after a run on the tiny judge: it checked the install (or a suite's wiring), now
+#: judge real clips. Worded to fit both the example suite's first run and one of your own suite.
 NEXT_STEP = (
-    "Next: write a suite for your own clips (docs/tutorial.md) and run it with the real judge "
-    "on a GPU."
+    "Next: run a suite of your own clips (docs/tutorial.md) with the real judge on a GPU: "
+    "drop --phyjudge-judge tiny."
 )
 
 #: A terminal line and whether it is shown in red (it reports a problem).
@@ -148,11 +149,14 @@ def tiny_run_line(checks: Sequence[Check], *, enforced: bool) -> str | None:
     outcome = f"{len(missed)} of {len(checks)} verdicts would fail"
     if enforced and len(missed) > expected:
         outcome = (
-            f"{len(missed)} of {len(checks)} verdicts failed (--phyjudge-verdicts report "
-            "records them without failing the run)"
+            f"{len(missed)} of {len(checks)} verdicts failed (add --phyjudge-verdicts report "
+            "to record them without failing the run)"
         )
     if expected:
         outcome += f", {expected} of them as expected (xfail)"
+    drops = sum(_failed_by_baseline(c) for c in checks)  # these fail in either verdicts mode
+    if drops:
+        outcome += f"; {drops} failed on a drop below the baseline"
     return (
         "phyjudge: the tiny judge's scores are meaningless (it checks the install, not your "
         f"clips): {outcome}. {NEXT_STEP}"
