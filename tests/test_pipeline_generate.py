@@ -19,6 +19,7 @@ from pytest_phyjudge.engine import extras
 from pytest_phyjudge.engine.extras import GENERATE_MODULES, local_available
 from pytest_phyjudge.generation.snapshot import check_snapshot, folder_digest
 from pytest_phyjudge.suites import load_suite
+from pytest_phyjudge.testing.pipelines import TINY_PARAMS
 
 HAS_GENERATE = local_available(GENERATE_MODULES)
 if HAS_GENERATE:
@@ -29,14 +30,6 @@ if HAS_GENERATE:
 needs_generate = pytest.mark.skipif(
     not HAS_GENERATE, reason='needs the [generate] extra: pip install ".[generate]"'
 )
-TINY_PARAMS = {
-    "num_frames": 5,
-    "height": 32,
-    "width": 32,
-    "num_inference_steps": 2,
-    "guidance_scale": 1.0,
-    "max_sequence_length": 16,
-}
 
 
 @pytest.fixture(scope="module")

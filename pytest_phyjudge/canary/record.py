@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError
-from pytest_phyjudge.canary.model import SETTING_NAMES, Reading, Setup
+from pytest_phyjudge.canary.compare import Tolerances, Verdict, compare
+from pytest_phyjudge.canary.model import SETTING_NAMES, CanaryFile, Reading, Setup
 from pytest_phyjudge.engine.judgment import Judgment, portable_name
 from pytest_phyjudge.judges.base import ClipRequest, Judge
 from pytest_phyjudge.judges.cache.judge import CachedJudge
@@ -47,6 +48,18 @@ class Observation:
     setup: Setup
     calls: int
     seconds: float
+
+    def compared_with(self, canaries: CanaryFile, tolerances: Tolerances) -> Verdict:
+        """How these answers hold against the recorded ones (the check's one verdict, for
+        pytest and the command alike)."""
+        return compare(
+            canaries.items,
+            [answer.reading for answer in self.answers],
+            [answer.prompt_sha256 for answer in self.answers],
+            canaries.setup,
+            self.setup,
+            tolerances,
+        )
 
 
 def versions() -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_phyjudge._exceptions import PhyJudgeError, describe_error
-from pytest_phyjudge.canary.compare import AxisStats, Tolerances, compare, table_lines
+from pytest_phyjudge.canary.compare import AxisStats, Tolerances, table_lines
 from pytest_phyjudge.canary.model import CanaryFile
 from pytest_phyjudge.canary.record import Ask, observe_judge
 from pytest_phyjudge.judges.base import Judge
@@ -137,14 +137,7 @@ def check_judge(
             judge=judge.identity.describe(),
             **where,
         )
-    verdict = compare(
-        canaries.items,
-        [answer.reading for answer in seen.answers],
-        [answer.prompt_sha256 for answer in seen.answers],
-        canaries.setup,
-        seen.setup,
-        tolerances,
-    )
+    verdict = seen.compared_with(canaries, tolerances)
     return CanaryResult(
         status="passed" if verdict.holds else "failed",
         verdict=verdict.kind,

@@ -18,7 +18,6 @@ from pytest_phyjudge.canary.compare import (
     DEFAULT_MAX_MEAN_DIFF,
     DEFAULT_MAX_TV,
     Tolerances,
-    compare,
 )
 from pytest_phyjudge.canary.model import (
     CanaryFile,
@@ -187,13 +186,8 @@ def run_check(args: argparse.Namespace) -> int:
     clips = verified_clips(args.canaries, canaries)
     asks = [Ask(clips[item.clip], item.caption, item.axis) for item in canaries.items]
     seen = observe(judge_settings(args), asks, clock=time.monotonic)
-    verdict = compare(
-        canaries.items,
-        [answer.reading for answer in seen.answers],
-        [answer.prompt_sha256 for answer in seen.answers],
-        canaries.setup,
-        seen.setup,
-        Tolerances(args.max_disagree, args.max_mean_diff, args.max_tv),
+    verdict = seen.compared_with(
+        canaries, Tolerances(args.max_disagree, args.max_mean_diff, args.max_tv)
     )
     print("\n".join(verdict.table_lines()))
     for note in verdict.notes():
