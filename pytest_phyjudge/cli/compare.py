@@ -15,6 +15,7 @@ from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_REGRESSION
 from pytest_phyjudge.engine.judgment import stand_in_notice
 from pytest_phyjudge.judges.settings import parse_confidence
+from pytest_phyjudge.regression.compare import compare, read_report
 from pytest_phyjudge.regression.stats import CORRECTIONS
 
 FORMATS = ("text", "markdown", "json")
@@ -40,8 +41,6 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, labels: str) -> Non
 
 def read_runs(paths: Sequence[str], labels: Sequence[str] | None) -> list[Any]:
     """The reports at ``paths``, named by ``labels`` when given (one per file)."""
-    from pytest_phyjudge.regression.compare import read_report
-
     if labels is not None and len(labels) != len(paths):
         raise InputError(
             f"--label was given {len(labels)} times for {len(paths)} files; give it once per "
@@ -142,7 +141,6 @@ def add_commands(commands: Any) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from pytest_phyjudge.regression.compare import compare
     from pytest_phyjudge.reporting import compare_view as view
     from pytest_phyjudge.reporting.charts import write_forest
 

@@ -17,6 +17,7 @@ from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.plugin import hookspecs
 from pytest_phyjudge.plugin import state as _state
 from pytest_phyjudge.plugin.options import Options, add_options
+from pytest_phyjudge.plugin.pipelines import generate_first
 from pytest_phyjudge.plugin.pipelines import release as release_pipelines
 from pytest_phyjudge.plugin.signals import catch_sigterm, release_sigterm
 from pytest_phyjudge.plugin.state import PhyJudgeState, state_of
@@ -135,7 +136,6 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     # Generate, then judge: every selected case's pipeline clips are made (and the pipelines
     # released) before the first test runs, so before the judge loads.
     from pytest_phyjudge.plugin.items import AxisItem
-    from pytest_phyjudge.plugin.pipelines import generate_first
 
     clips = {}
     for item in session.items:
