@@ -354,7 +354,8 @@ def _plot_onto(kind: str) -> tuple[Callable[[Path], str], Callable[[Path, str], 
 
     def run(folder: Path) -> str:
         ratings = folder / "ratings.json"
-        ratings.write_text(json.dumps(_export("$\\frac{$ ^_^" if kind == "mathtext" else "ada")))
+        rater = "$\\frac{$ ^_^ \ud800\u202e" if kind == "mathtext" else "ada"
+        ratings.write_text(json.dumps(_export(rater)))
         (secret,) = kit.user_files(folder, "keep/secret.txt")
         target = folder / "chart.png"
         if kind == "symlink_to_user_file":
