@@ -146,6 +146,28 @@ FIELDS = (
 )
 
 
+def _pytest_page(folder: Path) -> str:
+    """``pytest --phyjudge-html``: a suite's name and a caption carry every payload but the
+    lone surrogate (which no YAML file can hold)."""
+    text = " ".join(v for k, v in PAYLOADS.items() if k != "lone_surrogate")
+    path = kit.suite(folder, cases=("a",), suite_name="s" + text)
+    yaml = path.read_text(encoding="utf-8")
+    caption = "prompt: " + json.dumps("A ball falls." + text)
+    path.write_text(yaml.replace("prompt: A ball falls.", caption), encoding="utf-8")
+    code, out = kit.run_pytest(
+        folder,
+        path.name,
+        "--phyjudge-judge",
+        "judges:make",
+        "--phyjudge-report",
+        "scores.json",
+        "--phyjudge-html",
+        "site",
+        limit=40.0,
+    )
+    return f"exit {code}\n{out}"
+
+
 def page_probes() -> Iterator[Probe]:
     for where in FIELDS:
         yield Probe(
@@ -157,6 +179,7 @@ def page_probes() -> Iterator[Probe]:
             yield Probe(PAGE, f"page_{name}_in_{where}", run, ANY, _page_check, QUICK)
     run = _report("plain", "prompt", "--title", ALL)
     yield Probe(PAGE, "page_all_payloads_in_title", run, ANY, _page_check, QUICK)
+    yield Probe(PAGE, "page_pytest_suite_and_caption", _pytest_page, ANY, _page_check, 60.0)
 
 
 # --------------------------------------------------------------------------- exports

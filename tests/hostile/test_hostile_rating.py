@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from pytester_kit import Kit
 
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_USAGE
 from pytest_phyjudge.cli.main import main
@@ -153,6 +154,23 @@ def test_the_rating_block_cannot_end_its_script_and_keeps_the_keys_exactly(
     assert (first["video"], first["suite"], first["prompt"]) == ("fall" + HOSTILE, HOSTILE, HOSTILE)
     # No judge's score, reply or verdict goes in: the rater must not be anchored by them.
     assert set(first) == {"anchor", "video", "suite", "prompt", "generator", "axes"}
+
+
+@pytest.mark.filterwarnings("ignore:pytest-phyjudge. no contact sheet")
+def test_a_pytest_run_s_page_shows_a_suite_s_controls_as_escapes(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    kit.conftest()
+    kit.clip("fall")
+    prompt = json.dumps("A ball\u2028falls\u202e \x1b[31m</script>")
+    kit.suite(
+        'suite: "s\\u202e</script>"\nvideos: clips/{id}.mp4\ncases:\n'
+        f"  - id: fall\n    prompt: {prompt}\n    metrics: [SA]\n"
+    )
+    pytester.runpytest("-p", "no:warnings", "--phyjudge-html", "h").assert_outcomes(passed=1)
+    page = (pytester.path / "h" / "index.html").read_text(encoding="utf-8")
+    assert not [c for c in CONTROLS if c in page]
+    assert "s\\u202e&lt;/script&gt;" in page and "falls\\u202e \\x1b[31m&lt;/script&gt;" in page
 
 
 def test_a_lone_surrogate_in_a_report_is_shown_not_a_traceback(
