@@ -192,6 +192,30 @@ def test_rating_mode_says_what_each_asked_axis_asks(tmp_path: Path) -> None:
     assert about == {axis: AXIS_HINTS[axis] for axis in ("SA", "gravity")}
 
 
+ASSETS = Path(__file__).parents[2] / "pytest_phyjudge" / "reporting" / "html" / "assets"
+
+
+@pytest.mark.parametrize("script", ["rating.js", "report.js"])
+def test_the_page_scripts_never_parse_data_as_markup_or_code(script: str) -> None:
+    source = (ASSETS / script).read_text(encoding="utf-8")
+    code = re.sub(r"//[^\n]*", "", source)  # comments may name what is never done
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "Function(",
+        'setAttribute("on',
+        "srcdoc",
+        "createContextualFragment",
+        "DOMParser",
+    ):
+        assert sink not in code, f"{script} uses {sink}"
+    # Timers run functions, never strings.
+    assert not re.search(r"set(Timeout|Interval)\(\s*[\"'`]", code)
+
+
 # --------------------------------------------------------------------------- agree
 
 
