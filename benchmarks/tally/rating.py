@@ -81,8 +81,32 @@ def _document(text: str, where: str) -> dict[str, Any]:
     elif where == "canary":
         meta["canary"] = {"file": text, "status": "failed", "line": text, "verdict": text}
     elif where == "judge_server":
-        meta["judge_server"] = {"model": text, "system_fingerprint": text}
+        meta["judge_server"] = {"model": text, "system_fingerprint": text, "answered_by": text}
     return doc
+
+
+#: meta fields of another type than the writer's: (block, field, value).
+WRONG_TYPES = {
+    "canary_seconds_string": ("canary", "judge_seconds", "12 s"),
+    "canary_seconds_list": ("canary", "judge_seconds", [1.5]),
+    "canary_seconds_nan": ("canary", "judge_seconds", float("nan")),
+    "canary_calls_float": ("canary", "judge_calls", 2.5),
+    "canary_status_object": ("canary", "status", {"failed": True}),
+    "server_answered_by_object": ("judge_server", "answered_by", {"model": "m"}),
+    "server_model_list": ("judge_server", "model", ["m"]),
+}
+
+
+def _wrong_type(block: str, field: str, value: Any) -> Callable[[Path], str]:
+    def run(folder: Path) -> str:
+        doc = _document("plain", "prompt")
+        base = {"canary": {"file": "c.json", "status": "passed", "line": "ok"}}
+        doc["meta"][block] = {**base.get(block, {"model": "m"}), field: value}
+        scores = folder / "scores.json"
+        scores.write_text(json.dumps(doc), encoding="utf-8")
+        return cli("report", str(scores), "--html", str(folder / "site"))(folder)
+
+    return run
 
 
 def _page_check(folder: Path, text: str) -> str | None:
@@ -180,6 +204,9 @@ def page_probes() -> Iterator[Probe]:
     run = _report("plain", "prompt", "--title", ALL)
     yield Probe(PAGE, "page_all_payloads_in_title", run, ANY, _page_check, QUICK)
     yield Probe(PAGE, "page_pytest_suite_and_caption", _pytest_page, ANY, _page_check, 60.0)
+    for name, (block, field, value) in WRONG_TYPES.items():
+        want = expect("returned", names=f"meta.{block}.{field}")
+        yield Probe(PAGE, f"page_{name}", _wrong_type(block, field, value), want, _refused, QUICK)
 
 
 # --------------------------------------------------------------------------- exports

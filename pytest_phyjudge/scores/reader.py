@@ -153,9 +153,12 @@ class _Reader(Fields):
             self.fields(canary, "meta.canary", STRING, "file", "status", "line", needed=True)
             self.fields(canary, "meta.canary", TEXT, "verdict", "mode")
             self.fields(canary, "meta.canary", (INTEGER[0], "a whole number"), "judge_calls")
+            self.fields(canary, "meta.canary", NUMBER, "judge_seconds")
         server = meta.get("judge_server")
         if server is not None:
-            self.fields(server, "meta.judge_server", TEXT, "model", "system_fingerprint")
+            self.fields(
+                server, "meta.judge_server", TEXT, "model", "system_fingerprint", "answered_by"
+            )
 
     def judge_warnings(self, meta: Mapping[str, Any]) -> None:
         """``meta.judge_warnings``: the degenerate-judge warnings the HTML page shows."""

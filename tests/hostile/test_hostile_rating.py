@@ -173,6 +173,31 @@ def test_a_pytest_run_s_page_shows_a_suite_s_controls_as_escapes(
     assert "s\\u202e&lt;/script&gt;" in page and "falls\\u202e \\x1b[31m&lt;/script&gt;" in page
 
 
+@pytest.mark.parametrize(
+    ("block", "field", "value"),
+    [
+        ("canary", "judge_seconds", "12 s"),
+        ("canary", "judge_seconds", [1.5]),
+        ("canary", "judge_seconds", 1e400),
+        ("judge_server", "answered_by", {"model": "<b>m</b>"}),
+    ],
+)
+def test_a_judge_check_field_of_another_type_is_refused_naming_it(
+    block: str, field: str, value: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checks = {
+        "canary": {"file": "c.json", "status": "passed", "line": "ok"},
+        "judge_server": {"model": "m"},
+    }
+    checks[block][field] = value
+    scores = tmp_path / "scores.json"
+    scores.write_text(json.dumps({"meta": checks, "results": [{"video": "a", "SA": 3}]}))
+    assert main(["report", str(scores), "--html", str(tmp_path / "html")]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"meta.{block}.{field}" in err and str(scores) in err and "Traceback" not in err
+    assert not (tmp_path / "html").exists()
+
+
 def test_a_lone_surrogate_in_a_report_is_shown_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
