@@ -285,7 +285,7 @@ FORGED: dict[str, tuple[Callable[[dict[str, Any]], Any] | Callable[[str], str], 
     "results_object": (_setting(("results",), {"v0": {"SA": 3}}), True),
     "empty_results": (_setting(("results",), []), True),
     "video_int": (_setting(("results", 0, "video"), 7), True),
-    "judge_report_as_export": (_judge_report_as_export, False),
+    "judge_report_as_export": (_judge_report_as_export, True),
     "rater_hostile": (_setting(("meta", "judge", "adapter"), "human:" + ALL), False),
 }
 #: name -> the file's text as bytes (what no JSON writer makes).

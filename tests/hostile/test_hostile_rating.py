@@ -325,6 +325,9 @@ def _forged(tmp_path: Path, name: str) -> tuple[Path, str]:
         elif name == "newer version":
             doc["version"] = 99
             named = "version 99"
+        elif name == "a judge's report":
+            doc["results"][0]["checks"] = {"SA": {"score": 2, "raw": '{"SA": 2}', "probs": None}}
+            named = "results[0].checks"
         elif name == "rater not a string":
             doc["meta"]["judge"]["adapter"] = {"name": "ada"}
             named = "meta.judge.adapter"
@@ -348,6 +351,7 @@ def _forged(tmp_path: Path, name: str) -> tuple[Path, str]:
         "clip twice",
         "unknown axis",
         "newer version",
+        "a judge's report",
         "rater not a string",
     ],
 )
