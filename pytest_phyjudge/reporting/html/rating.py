@@ -8,6 +8,14 @@ axes each card asks about with a line saying what each asks (``engine.axes.AXIS_
 shown under the axis' name), the format stamp of the export and an identity for the browser's
 ``localStorage``. No score, probability, reply or verdict of the judge goes in: the rater
 must not be anchored by them, and the page hides the judge's tables while rating.
+
+Threat model: every string of the block comes from a document anyone may have written, and
+the page is published. So the block is JSON escaped for a ``<script>`` (``tojson``: no
+``</script>``, ``<!--`` or raw U+2028 can end or bend it), the script builds the page with
+``textContent`` only and keeps the ratings under a hash of the cases, never a name. The
+export it writes is read back by ``phyjudge agree`` through the one ``scores.json`` reader,
+which believes no field of it unchecked (a score outside 1-5, a duplicate clip, a "person's"
+file holding a judge's checks are refused).
 """
 
 from __future__ import annotations
