@@ -94,8 +94,7 @@ def _replaceable(path: Path) -> None:
         held = "a file that is not a PNG image (not an earlier chart)"
     raise InputError(
         f"Cannot write the chart {str(path)!r}: it holds {held}, and a chart replaces only "
-        "an earlier chart. "
-        "Name a new .png file for --plot, or remove that one first."
+        "an earlier chart. Name a new .png file for --plot, or remove that one first."
     )
 
 
