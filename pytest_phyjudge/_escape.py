@@ -10,7 +10,9 @@ terminal text goes to CI logs and developers' terminals (where ESC sequences rec
 or rewrite what was printed and ``\\r`` overwrites a line), and chart labels go through
 matplotlib (where ``$...$`` is parsed as TeX and a bad formula ends the run). Each function
 here makes such a string inert in its medium, showing the text as it was written; the HTML
-report has its own escape (Jinja2's autoescape). No heavy imports: every layer may use this.
+report escapes markup with Jinja2's autoescape, after :func:`page_text` has shown its control
+characters (a bidi override in a case id reorders what a reader of the page sees, a NUL or ESC
+is no text). No heavy imports: every layer may use this.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "Markdown",
     "markdown_code",
     "markdown_text",
+    "page_text",
     "plot_label",
     "terminal_lines",
     "terminal_text",
@@ -65,6 +68,18 @@ def terminal_lines(text: str) -> str:
     """:func:`terminal_text` for text of several lines (a message): its newlines are kept,
     every other control character is shown escaped."""
     return "\n".join(terminal_text(line) for line in text.split("\n"))
+
+
+#: :data:`_CONTROLS` but for the newline and the tab, which a page shows as they are.
+_PAGE_CONTROLS = {code: shown for code, shown in _CONTROLS.items() if chr(code) not in "\n\t"}
+
+
+def page_text(text: str) -> str:
+    """``text`` for an HTML page (Jinja's autoescape then escapes its markup): newlines and
+    tabs are kept (a reply in ``<pre>`` keeps its lines), every other control character
+    (NUL, ESC, ``\\r``, C1, bidi overrides and isolates, U+2028/9, a lone surrogate) is shown
+    as an escape such as ``\\u202e``, so the page reads as the text was written."""
+    return text.translate(_PAGE_CONTROLS)
 
 
 # --------------------------------------------------------------------------- Markdown

@@ -38,6 +38,36 @@ DOMAINS: dict[Domain, tuple[str, ...]] = {
 }
 ALL_AXES: tuple[str, ...] = GENERAL_METRICS + PHYSICAL_LAWS
 
+#: What each axis asks of a clip, in one line for a person who rates it (the HTML report's
+#: rating mode shows it under the axis' name). Our own plain-words summary, not the judge's
+#: rubric: the judge reads its criteria from the adapter's template, never these.
+AXIS_HINTS: dict[str, str] = {
+    "SA": "Does the clip show what the caption asks for: its objects, setting and action?",
+    "PTV": "Do events happen in a believable order and pace, with no jumps or reversals?",
+    "persistence": "Do objects keep their identity, shape, colour and number from start to "
+    "end, never popping in, vanishing or morphing?",
+    "gravity": "Do unsupported things fall or settle downward, speeding up as they drop?",
+    "inertia": "Do things stay still, or keep moving steadily, until something acts on them?",
+    "momentum": "When bodies push or strike each other, do their speeds and directions "
+    "change in proportion to how heavy they are?",
+    "impenetrability": "Do solid objects stay apart, never passing through or merging into "
+    "each other?",
+    "collision": "When things hit, do they bounce, stop, dent or break believably?",
+    "material": "Does each material act like itself: rigid things stay rigid, cloth drapes, "
+    "rubber bends, glass shatters?",
+    "buoyancy": "Do things float, sink or bob in liquid as their weight and size suggest?",
+    "displacement": "Does liquid rise, spill or make room when something enters it?",
+    "flow_dynamics": "Does liquid or gas pour, splash and swirl the way real fluids do?",
+    "boundary_interaction": "Does fluid meet walls, containers and surfaces believably, "
+    "never leaking through a solid?",
+    "fluid_continuity": "Does the amount of fluid stay consistent, none appearing from nowhere "
+    "or disappearing?",
+    "reflection": "Do mirrors, water and shiny surfaces reflect the scene correctly and move "
+    "with it?",
+    "shadow": "Do shadows fall away from the light, match their objects' shapes and move "
+    "with them?",
+}
+
 #: The judge's scale: every score is a whole number from MIN_SCORE to MAX_SCORE.
 MIN_SCORE, MAX_SCORE = 1, 5
 

@@ -2,10 +2,18 @@
 with matplotlib's Agg canvas (no display needed); matplotlib is imported when one is drawn.
 Run and axis names come from the reports: every label is made by
 :func:`~pytest_phyjudge._escape.plot_label` and drawn with mathtext and TeX off, so ``$`` in
-a name is a dollar sign, never a formula that could fail the chart."""
+a name is a dollar sign, never a formula that could fail the chart.
+
+The chart's path is named by the user (``--plot``): a new file is created, an earlier chart
+(a PNG) is replaced through a temporary file renamed over it, and anything else there (a
+user's file of another kind, a symlink, a folder, a FIFO or device) is refused, never
+overwritten nor written through."""
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 import textwrap
 from collections.abc import Callable
 from functools import wraps
@@ -13,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_phyjudge._escape import PLOT_RC, plot_label
+from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._outputs import replace_file
 from pytest_phyjudge.regression.leaderboard import HEADINGS
 from pytest_phyjudge.regression.stats import CORRECTION_TITLES
 from pytest_phyjudge.reporting.compare_view import format_p, is_improvement
@@ -63,10 +73,38 @@ def _figure() -> Any:
     return fig
 
 
+#: How every PNG file starts: a file that does not is no chart of ours, and stays.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _replaceable(path: Path) -> None:
+    """Refuse a chart path holding what is not an earlier chart: an InputError naming it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        held = "a symlink (a chart is never written through one)"
+    elif not stat.S_ISREG(mode):
+        held = "a folder" if stat.S_ISDIR(mode) else "a special file (a FIFO, device or socket)"
+    else:
+        with open(path, "rb") as file:
+            if file.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE:
+                return
+        held = "a file that is not a PNG image (not an earlier chart)"
+    raise InputError(
+        f"Cannot write the chart {str(path)!r}: it holds {held}, and a chart replaces only "
+        "an earlier chart. Name a new .png file for --plot, or remove that one first."
+    )
+
+
 def _save(fig: Any, path: str | Path) -> Path:
     path = Path(path)
+    _replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    replace_file(path, png.getvalue())
     return path
 
 

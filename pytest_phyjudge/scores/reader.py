@@ -52,6 +52,7 @@ from pytest_phyjudge.engine.axes import (
 )
 from pytest_phyjudge.scores.model import (
     FORMAT,
+    HUMAN_KIND,
     UNSTAMPED,
     VERSION,
     CaseKey,
@@ -106,6 +107,8 @@ class _Reader(Fields):
     def __init__(self, name: str) -> None:
         super().__init__(name, _FIX)
         self.case: str | None = None
+        #: The document claims to be a person's ratings (judge kind "human").
+        self.human = False
         self.columns: dict[str, tuple[array, array]] = {
             axis: (array("q"), array("d")) for axis in ALL_AXES
         }
@@ -143,6 +146,7 @@ class _Reader(Fields):
             if not isinstance(judge, dict):
                 raise self.wrong(path, judge, "a judge (an object)")
             self.fields(judge, path, TEXT, "kind", "adapter", "revision", "base", "adapter_sha256")
+            self.human = self.human or (i == 0 and judge.get("kind") == HUMAN_KIND)
         self.judge_warnings(meta)
         self.judge_checks(meta)
 
@@ -153,9 +157,12 @@ class _Reader(Fields):
             self.fields(canary, "meta.canary", STRING, "file", "status", "line", needed=True)
             self.fields(canary, "meta.canary", TEXT, "verdict", "mode")
             self.fields(canary, "meta.canary", (INTEGER[0], "a whole number"), "judge_calls")
+            self.fields(canary, "meta.canary", NUMBER, "judge_seconds")
         server = meta.get("judge_server")
         if server is not None:
-            self.fields(server, "meta.judge_server", TEXT, "model", "system_fingerprint")
+            self.fields(
+                server, "meta.judge_server", TEXT, "model", "system_fingerprint", "answered_by"
+            )
 
     def judge_warnings(self, meta: Mapping[str, Any]) -> None:
         """``meta.judge_warnings``: the degenerate-judge warnings the HTML page shows."""
@@ -290,6 +297,14 @@ class _Reader(Fields):
         self.fields(row, path, NUMBER, "general_avg")
         self.fields(row, path, BOOLEAN, "passed")
         if key == "checks":
+            if self.human:
+                raise self.fail(
+                    f"{path}.checks",
+                    "holds a judge's checks (replies, verdicts) in ratings a person gave "
+                    '(meta.judge.kind "human"): a rating export holds scores only. Export the '
+                    "ratings again from the HTML report's rating mode, or give the judge's "
+                    "kind in meta.judge.kind",
+                )
             for axis, entry in self.obj(row, key, path).items():
                 self.axis(axis, f"{path}.checks", law=False)
                 self.check(entry, key_path(f"{path}.checks", axis))

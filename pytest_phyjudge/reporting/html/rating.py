@@ -4,9 +4,18 @@ A person rates the clips in the page (``assets/rating.js``) and exports the rati
 ``scores.json`` that ``phyjudge agree`` pairs with the judge's. The page gets, as one JSON
 block, the cases as the document names them (suite, video, prompt, generator: the keys
 ``agree`` pairs by, taken from the rows as written, not from the card's display text), the
-axes each card asks about, the format stamp of the export and an identity for the browser's
+axes each card asks about with a line saying what each asks (``engine.axes.AXIS_HINTS``,
+shown under the axis' name), the format stamp of the export and an identity for the browser's
 ``localStorage``. No score, probability, reply or verdict of the judge goes in: the rater
 must not be anchored by them, and the page hides the judge's tables while rating.
+
+Threat model: every string of the block comes from a document anyone may have written, and
+the page is published. So the block is JSON escaped for a ``<script>`` (``tojson``: no
+``</script>``, ``<!--`` or raw U+2028 can end or bend it), the script builds the page with
+``textContent`` only and keeps the ratings under a hash of the cases, never a name. The
+export it writes is read back by ``phyjudge agree`` through the one ``scores.json`` reader,
+which believes no field of it unchecked (a score outside 1-5, a duplicate clip, a "person's"
+file holding a judge's checks are refused).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_phyjudge.engine.axes import GENERAL_METRICS, MAX_SCORE, MIN_SCORE
+from pytest_phyjudge.engine.axes import AXIS_HINTS, GENERAL_METRICS, MAX_SCORE, MIN_SCORE
 from pytest_phyjudge.reporting.html.model import CaseView
 from pytest_phyjudge.scores import FORMAT, HUMAN_KIND, VERSION, ScoresDocument
 
@@ -68,7 +77,9 @@ def report_identity(cases: Sequence[RatingCase]) -> str:
 
 
 def rating_data(cases: Sequence[RatingCase]) -> dict[str, Any]:
-    """The JSON block the page's rating script reads (``tojson`` escapes it for HTML)."""
+    """The JSON block the page's rating script reads (``tojson`` escapes it for HTML; the
+    script puts its texts in with ``textContent`` only)."""
+    asked = dict.fromkeys(axis for c in cases for axis in c.axes)
     return {
         "identity": report_identity(cases),
         "format": FORMAT,
@@ -76,6 +87,7 @@ def rating_data(cases: Sequence[RatingCase]) -> dict[str, Any]:
         "general": list(GENERAL_METRICS),
         "scale": [MIN_SCORE, MAX_SCORE],
         "kind": HUMAN_KIND,
+        "about": {axis: AXIS_HINTS[axis] for axis in asked if axis in AXIS_HINTS},
         "cases": [
             {
                 "anchor": c.anchor,

@@ -7,7 +7,8 @@ the folder is published as a CI artifact. So every file goes through the folder'
 nothing through a symlink, a folder of someone else's files is refused), clips and sheets
 are decoded and encoded again (never copied: a sheet that is no image, too big, special or
 outside the report's folder shows as missing with the reason), every string is escaped by
-Jinja's autoescape and every ``href``/``src`` passes :func:`~.model.local_url`.
+Jinja's autoescape after its control characters are shown (:func:`_shown`: a bidi override
+must not reorder the page) and every ``href``/``src`` passes :func:`~.model.local_url`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_phyjudge._escape import page_text
 from pytest_phyjudge._outputs import OwnedFolder
 from pytest_phyjudge.reporting.html.media import (
     Executor,
@@ -67,6 +69,13 @@ def _sheet(case: CaseView, base: Path, folder: OwnedFolder) -> SheetLink:
     return SheetLink(url=file_url(name))
 
 
+def _shown(value: Any) -> Any:
+    """Every ``{{ }}`` of the page as Jinja prints it: a string's control characters shown
+    as escapes (:func:`~pytest_phyjudge._escape.page_text`); markup the template made
+    (``tojson``'s block, which escapes them itself) and numbers as they are."""
+    return page_text(value) if type(value) is str else value
+
+
 def write_html_report(
     document: ScoresDocument | Mapping[str, Any],
     out: str | Path,
@@ -105,6 +114,7 @@ def write_html_report(
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
+        finalize=_shown,
     )
     env.filters["url"] = local_url
     page = env.get_template("index.html.j2").render(

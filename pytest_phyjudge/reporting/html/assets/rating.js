@@ -15,8 +15,11 @@
   var bar = document.getElementById("rate-bar");
   var KEY = "phyjudge-ratings:" + data.identity;
   var LOW = data.scale[0], HIGH = data.scale[1];
-  var general = {};
+  // Maps without a prototype: a name such as "constructor" is never found in them.
+  var general = Object.create(null);
   data.general.forEach(function (metric) { general[metric] = true; });
+  var about = Object.create(null);
+  Object.keys(data.about || {}).forEach(function (axis) { about[axis] = data.about[axis]; });
 
   var state = load();  // {rater: "", scores: {anchor: {axis: score}}}
   var slots = [];      // one per (card, axis), in the page's order; built on first entry
@@ -86,6 +89,12 @@
         var name = document.createElement("span");
         name.className = "rate-axis-name";
         name.textContent = axis;
+        if (typeof about[axis] === "string") {
+          var hint = document.createElement("small");
+          hint.className = "rate-axis-about";
+          hint.textContent = about[axis];
+          name.appendChild(hint);
+        }
         row.appendChild(name);
         for (var value = LOW; value <= HIGH; value += 1) {
           var button = document.createElement("button");
