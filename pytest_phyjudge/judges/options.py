@@ -175,7 +175,8 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
                 parse_positive_int, "N", group="servers"),
     JudgeOption("cache", "folder of the persistent judgment cache.", None, "DIR",
                 group="cache", shown_default=f"pytest's cache dir, .pytest_cache/d/"
-                f"{CACHE_DIR_NAME}", path=True),
+                f"{CACHE_DIR_NAME}; with -p no:cacheprovider none: the cache is off for the "
+                "run", path=True),
     JudgeOption("cache-mode", "use (read and record), refresh (judge again and overwrite), off, "
                 "or only (replay recorded judgments, never load a model; a miss fails the "
                 "item).", parse_cache_mode, "MODE", group="cache"),

@@ -168,6 +168,7 @@ class Options:
                 cache_dir=values.get("cache") or _default_cache_dir(config),
                 tiny_folder=_tiny_folder(config),
             )
+            _check_cache_kept(judge)
             generators = parse_generator_lines(config.getini(INI_OPTION))
         except InputError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -271,5 +272,21 @@ def _tiny_folder(config: pytest.Config) -> Path | None:
     return _pytest_cache_dir(config, TINY_DIR_NAME)
 
 
-def _default_cache_dir(config: pytest.Config) -> Path:
+def _default_cache_dir(config: pytest.Config) -> Path | None:
+    """Under pytest's cache dir; without the cacheprovider None: a user who turned pytest's
+    cache off gets no ``.pytest_cache`` from us either, so the judgment cache is off for the
+    run unless ``--phyjudge-cache`` names a folder (the summary says so)."""
+    if not config.pluginmanager.has_plugin("cacheprovider"):
+        return None
     return _pytest_cache_dir(config, CACHE_DIR_NAME)
+
+
+def _check_cache_kept(settings: JudgeSettings) -> None:
+    """A mode that reads or rewrites the cache needs one: without the cacheprovider and
+    ``--phyjudge-cache`` there is none, and a replay would load the model instead."""
+    if settings.cache_dir is None and settings.cache_mode in ("only", "refresh"):
+        raise pytest.UsageError(
+            f"{settings.flag('cache-mode', settings.cache_mode)} needs the judgment cache, "
+            "which is off with -p no:cacheprovider (it would live under .pytest_cache); name "
+            f"its folder with {settings.flag('cache', 'DIR')}."
+        )

@@ -452,6 +452,16 @@ class PhyJudgeReporter:
                 f"judgment cache ({mode}, {path}): {stats.hits} hits, {stats.misses} misses, "
                 f"{stats.seconds_saved:.1f} judge-seconds saved"
             )
+        elif self.checks and self.state.options.judge.cache_dir is None:
+            # Without the cacheprovider there is no default folder (options._default_cache_dir).
+            judge = self.state.options.judge
+            if judge.cache_mode == "off":
+                return
+            flag = judge.flag("cache", "DIR")
+            tr.write_line(
+                "judgment cache: off (-p no:cacheprovider): this run's judgments are not kept; "
+                f"{flag} keeps them"
+            )
 
     def summary_generation(self, tr: Any) -> None:
         """Clips the run's diffusers pipelines made and reused, and the time it took."""
