@@ -13,6 +13,7 @@ from typing import Any
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError, describe_error
 from pytest_phyjudge._files import write_json_atomic
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.canary.compare import (
     DEFAULT_MAX_DISAGREE,
     DEFAULT_MAX_MEAN_DIFF,
@@ -173,8 +174,9 @@ def run_record(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"Cannot write --out {str(out)!r} ({describe_error(exc)}).") from exc
     print(
-        f"wrote {terminal_text(str(out))}: {len(items)} canaries ({len(digests)} clips) on "
-        f"{terminal_text(seen.setup.describe())}; {seen.calls} judge calls in "
+        f"wrote {terminal_text(str(out))}: {counted(len(items), 'canary')} "
+        f"({counted(len(digests), 'clip')}) on "
+        f"{terminal_text(seen.setup.describe())}; {counted(seen.calls, 'judge call')} in "
         f"{seen.seconds:.1f} s",
         file=sys.stderr,
     )
@@ -192,6 +194,6 @@ def run_check(args: argparse.Namespace) -> int:
     print("\n".join(verdict.table_lines()))
     for note in verdict.notes():
         print(f"note: {terminal_text(note)}")
-    print(f"cost: {seen.calls} judge calls in {seen.seconds:.1f} s")
+    print(f"cost: {counted(seen.calls, 'judge call')} in {seen.seconds:.1f} s")
     print(terminal_text(verdict.line()))
     return EXIT_OK if verdict.holds else EXIT_DRIFT

@@ -12,6 +12,7 @@ from typing import Any
 
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_REGRESSION
 from pytest_phyjudge.engine.judgment import stand_in_notice
 from pytest_phyjudge.judges.settings import parse_confidence
@@ -43,7 +44,8 @@ def read_runs(paths: Sequence[str], labels: Sequence[str] | None) -> list[Any]:
     """The reports at ``paths``, named by ``labels`` when given (one per file)."""
     if labels is not None and len(labels) != len(paths):
         raise InputError(
-            f"--label was given {len(labels)} times for {len(paths)} files; give it once per "
+            f"--label was given {counted(len(labels), 'time')} for {counted(len(paths), 'file')}; "
+            "give it once per "
             "file, in the files' order (or leave it out to name runs from their metadata)."
         )
     names: Sequence[str | None] = labels if labels is not None else [None] * len(paths)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS
 from pytest_phyjudge.regression import stats
 from pytest_phyjudge.regression.baseline import describe_judge, same_judge
@@ -283,9 +284,10 @@ def pairing(a: ScoreSet, b: ScoreSet) -> Pairing:
     count_a, count_b = int(scored_a.sum()), int(scored_b.sum())
     if not shared:
         raise InputError(
-            f"{a.name} and {b.name} have no case in common ({count_a} and {count_b} "
-            "cases), so there is nothing to pair. Compare two runs of the same suite or "
-            "prompt set (cases are matched by suite and case id, or by video stem)."
+            f"{a.name} and {b.name} have no case in common ({counted(count_a, 'case')} and "
+            f"{counted(count_b, 'case')}), so there is nothing to pair. Compare two runs of "
+            "the same suite or prompt set (cases are matched by suite and case id, or by "
+            "video stem)."
         )
     by_axis: dict[str, Paired] = {}
     for axis, column in a.columns.items():
@@ -300,7 +302,9 @@ def pairing(a: ScoreSet, b: ScoreSet) -> Pairing:
         if keep.any():
             by_axis[axis] = (np.frombuffer(column.values)[keep], y[keep])
     if not by_axis:
-        raise InputError(f"{a.name} and {b.name} share {shared} cases but no scored axis of them.")
+        raise InputError(
+            f"{a.name} and {b.name} share {counted(shared, 'case')} but no scored axis of them."
+        )
     order = [axis for axis in ALL_AXES if axis in by_axis]
     order += sorted(set(by_axis) - set(order))
     return Pairing(

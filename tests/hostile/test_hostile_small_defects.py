@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 from pytester_kit import Kit
 
+from pytest_phyjudge._words import counted
+from pytest_phyjudge.cli.main import main
+from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.plugin.options import Options
+from pytest_phyjudge.regression.sampling import headline
+from pytest_phyjudge.reporting.checks import Check
+from pytest_phyjudge.reporting.tables import tiny_run_line
 
 pytest_plugins = "pytester"
 
@@ -68,3 +74,63 @@ def test_without_the_cacheprovider_a_mode_that_needs_the_cache_names_the_flag(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--phyjudge-cache-mode {mode}*--phyjudge-cache DIR*"])
     assert not (pytester.path / ".pytest_cache").exists()
+
+
+# --------------------------------------------------------------------------- plurals
+
+
+@pytest.mark.parametrize(
+    ("count", "noun", "said"),
+    [
+        (1, "video", "1 video"),
+        (0, "video", "0 videos"),
+        (2, "entry", "2 entries"),
+        (2, "day", "2 days"),
+        (2, "miss", "2 misses"),
+        (3, "axis", "3 axes"),
+        (1, "axis", "1 axis"),
+        (2, "judge call", "2 judge calls"),
+    ],
+)
+def test_counted_agrees_with_its_count(count: int, noun: str, said: str) -> None:
+    assert counted(count, noun) == said
+
+
+def test_one_of_a_thing_is_singular_in_the_main_messages(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    pytester.makeconftest(RECORDED_CONFTEST)
+    kit.clip("ball")
+    kit.suite(
+        "videos: clips/{id}.mp4\n"
+        "cases:\n  - {id: ball, prompt: A ball falls., metrics: [SA], min_score: 5}\n"
+    )
+    result = pytester.runpytest("--phyjudge-report", "out.json", "--phyjudge-cache", "c")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*judgment cache (use, *): 0 hits, 1 miss, *", "phyjudge report: *out.json (1 video)"]
+    )
+    tiny = Check("SA", 3, "A ball falls.", None, judge=JudgeIdentity(kind="tiny", adapter="t"))
+    line = tiny_run_line([tiny], enforced=False)
+    assert line is not None and "0 of 1 verdict would fail" in line
+    assert headline("SA", {"n": 1, "passed": True}).endswith("over 1 sample")
+
+
+def test_one_of_a_thing_is_singular_on_the_command_line(
+    pytester: pytest.Pytester, kit: Kit, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytester.makeconftest(RECORDED_CONFTEST)
+    kit.clip("ball")
+    kit.suite(
+        "videos: clips/{id}.mp4\n"
+        "cases:\n  - {id: ball, prompt: A ball falls., metrics: [SA], min_score: 1}\n"
+    )
+    pytester.runpytest("--phyjudge-report", "out.json", "--phyjudge-cache", "c").assert_outcomes(
+        passed=1
+    )
+    capsys.readouterr()
+    assert main(["cache", "info", "--cache", str(pytester.path / "c")]) == 0
+    assert ": 1 judgment\n" in capsys.readouterr().out
+    page = pytester.path / "page"
+    assert main(["report", str(pytester.path / "out.json"), "--html", str(page)]) == 0
+    assert "(1 case)" in capsys.readouterr().err
