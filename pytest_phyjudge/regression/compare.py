@@ -28,7 +28,7 @@ from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._words import counted
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS
 from pytest_phyjudge.regression import stats
-from pytest_phyjudge.regression.baseline import describe_judge, same_judge
+from pytest_phyjudge.regression.baseline import describe_judge, same_judge, server_note
 from pytest_phyjudge.scores import (
     CaseKey,
     ScoreColumn,
@@ -56,6 +56,8 @@ class ScoreSet:
     cases: tuple[CaseKey, ...]
     columns: Mapping[str, ScoreColumn]
     judge: Mapping[str, Any] | None = None
+    #: What the judge server said of itself (``meta.judge_server``), when one judged.
+    judge_server: Mapping[str, Any] | None = None
     label: str = ""
     #: Per axis, how many cases hold a null score there (asked, not scored: PhyGround files
     #: write them); left out of every statistic, counted so that the output can say so.
@@ -132,6 +134,7 @@ def scores_from_document(document: ScoresDocument) -> ScoreSet:
         cases=document.cases,
         columns=document.columns,
         judge=meta.judge,
+        judge_server=meta.judge_server,
         label=meta.label or Path(document.name).stem,
         unscored=_null_scores(document.results, document.columns),
     )
@@ -345,6 +348,9 @@ def compare(
             f"A and B were judged by different judges ({describe_judge(a.judge)} vs "
             f"{describe_judge(b.judge)}): the deltas mix the judges' and the videos' changes."
         )
+    served = server_note(a.judge_server, b.judge_server, sides=("A", "B"))
+    if served is not None:  # the same judge by name, served as another model or build
+        notes.append(f"{served[0].upper()}{served[1:]}.")
     return Comparison(
         a=a,
         b=b,

@@ -3,9 +3,14 @@ judges and judge servers named in compare/agree/leaderboard outputs, canary tole
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 from pytester_kit import Kit
 
+from pytest_phyjudge._escape import markdown_text
 from pytest_phyjudge._words import counted
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.judgment import JudgeIdentity
@@ -134,3 +139,93 @@ def test_one_of_a_thing_is_singular_on_the_command_line(
     page = pytester.path / "page"
     assert main(["report", str(pytester.path / "out.json"), "--html", str(page)]) == 0
     assert "(1 case)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- stand-in judges
+
+
+def _scores(path: Path, kind: str = "local", adapter: str = "j", **meta: Any) -> Path:
+    """A scores.json of eight cases (SA 3, gravity 4) judged by ``kind``/``adapter``."""
+    results = [
+        {
+            "video": f"c{i}",
+            "prompt": f"prompt {i}",
+            "physical_laws": ["gravity"],
+            "SA": 3,
+            "physical": {"laws": {"gravity": {"score": 4, "status": "scored"}}},
+        }
+        for i in range(8)
+    ]
+    document = {"meta": {"judge": {"kind": kind, "adapter": adapter}, **meta}, "results": results}
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", ["compare", "agree", "leaderboard"])
+@pytest.mark.parametrize("kind", ["tiny", "scripted"])
+def test_a_stand_in_judge_is_named_in_the_markdown_and_the_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, kind: str
+) -> None:
+    real = _scores(tmp_path / "real.json")
+    fake = _scores(tmp_path / "fake_[x](http:evil)@team.json", kind=kind)
+    code, out, _ = _run(capsys, command, str(real), str(fake), "--format", "markdown")
+    assert code == 0
+    lines = out.splitlines()
+    warned = [line for line in lines if "stand-in" in line]
+    assert len(warned) == 1 and warned[0].startswith("> ") and "MEANINGLESS" in warned[0]
+    assert lines.index(warned[0]) < next(i for i, line in enumerate(lines) if line.startswith("|"))
+    # The file's name is shown as _escape makes it inert (no link, no @mention).
+    assert markdown_text(str(fake)) in warned[0] and str(fake) not in warned[0]
+    code, out, _ = _run(capsys, command, str(real), str(fake), "--format", "json")
+    found = json.loads(out)["stand_in_judges"]
+    assert [(f["path"], f["kind"]) for f in found] == [(str(fake), kind)]
+    # A real judge's files: no note, an empty list.
+    code, out, _ = _run(capsys, command, str(real), str(real), "--format", "markdown")
+    assert "stand-in" not in out
+    code, out, _ = _run(capsys, command, str(real), str(real), "--format", "json")
+    assert json.loads(out)["stand_in_judges"] == []
+
+
+# --------------------------------------------------------------------------- judge servers
+
+
+def _served(path: Path, fingerprint: str, model: str = "phyjudge") -> Path:
+    server = {"model": model, "system_fingerprint": fingerprint}
+    return _scores(path, judge_server=server)
+
+
+def test_compare_says_when_the_judge_server_differs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _served(tmp_path / "a.json", "fp_one")
+    b = _served(tmp_path / "b.json", "fp_two")
+    code, out, _ = _run(capsys, "compare", str(a), str(b))
+    assert code == 0
+    assert "fp_one" in out and "fp_two" in out and "judge's, not the generator's" in out
+    code, out, _ = _run(capsys, "compare", str(a), str(b), "--format", "markdown")
+    notes = [line for line in out.splitlines() if line.startswith("> ")]
+    assert len(notes) == 1 and "fp_one" in notes[0] and "fp_two" in notes[0]
+    code, out, _ = _run(capsys, "compare", str(a), str(b), "--format", "json")
+    assert any("fp_two" in note for note in json.loads(out)["notes"])
+    # Another served model name says so too; the same server, or none known, says nothing.
+    other = _served(tmp_path / "c.json", "fp_one", model="phyjudge-v2")
+    code, out, _ = _run(capsys, "compare", str(a), str(other))
+    assert "phyjudge-v2" in out
+    for first, second in [(a, a), (a, _scores(tmp_path / "local.json"))]:
+        code, out, _ = _run(capsys, "compare", str(first), str(second), "--format", "json")
+        assert json.loads(out)["notes"] == []
+
+
+def test_compare_says_when_the_judges_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _scores(tmp_path / "a.json", adapter="judge-one")
+    b = _scores(tmp_path / "b.json", adapter="judge-two")
+    code, out, _ = _run(capsys, "compare", str(a), str(b), "--format", "markdown")
+    assert code == 0 and "different judges" in out and "judge-two" in out
