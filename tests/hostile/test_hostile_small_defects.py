@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_canary_plugin as canary_plugin
 from pytester_kit import Kit
 
 from pytest_phyjudge._escape import markdown_text
@@ -229,3 +230,43 @@ def test_compare_says_when_the_judges_differ(
     b = _scores(tmp_path / "b.json", adapter="judge-two")
     code, out, _ = _run(capsys, "compare", str(a), str(b), "--format", "markdown")
     assert code == 0 and "different judges" in out and "judge-two" in out
+
+
+# --------------------------------------------------------------------------- canary tolerances
+
+LOOSE = {"canary-max-disagree": "1", "canary-max-mean-diff": "4", "canary-max-tv": "1"}
+
+
+@pytest.mark.parametrize("where", ["flags", "ini"])
+def test_the_pytest_canary_check_takes_the_commands_tolerances(
+    pytester: pytest.Pytester, kit: Kit, where: str
+) -> None:
+    kit.pytester.makeconftest(canary_plugin.CONFTEST)
+    kit.suite(canary_plugin.SUITE)
+    for name in ("fall", "slide", "roll"):
+        kit.clip(name)
+    (pytester.path / "gravity.txt").write_text("5")  # recorded 2: gravity drifts
+    canaries = canary_plugin.record_canaries(pytester.path)
+    args = ["-p", "no:randomly", "--phyjudge-sheets", "off", "--phyjudge-canaries", str(canaries)]
+    # The default tolerances fail the drift ...
+    pytester.runpytest(*args).assert_outcomes(failed=canary_plugin.ITEMS)
+    # ... tolerances as loose as the scale allows let it pass, from the flags or the ini file.
+    if where == "flags":
+        args += [f"--phyjudge-{name}={value}" for name, value in LOOSE.items()]
+    else:
+        lines = [f"phyjudge_{name.replace('-', '_')} = {value}" for name, value in LOOSE.items()]
+        pytester.makeini("[pytest]\n" + "\n".join(lines) + "\n")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=canary_plugin.ITEMS)
+    result.stdout.fnmatch_lines(["canaries PASSED*"])
+
+
+def test_a_bad_canary_tolerance_is_refused_on_both_surfaces(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = pytester.runpytest("--phyjudge-canary-max-tv", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--phyjudge-canary-max-tv*a number from 0 to 1*"])
+    with pytest.raises(SystemExit):
+        main(["canary", "check", "c.json", "--max-tv", "2"])
+    assert "--max-tv" in capsys.readouterr().err
