@@ -270,3 +270,16 @@ def test_a_bad_canary_tolerance_is_refused_on_both_surfaces(
     with pytest.raises(SystemExit):
         main(["canary", "check", "c.json", "--max-tv", "2"])
     assert "--max-tv" in capsys.readouterr().err
+
+
+def test_a_comparison_of_one_axis_says_axis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = []
+    for name, score in (("a", 3), ("b", 4)):
+        rows = [{"video": f"c{i}", "prompt": "p", "SA": score} for i in range(4)]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"meta": {}, "results": rows}), encoding="utf-8")
+        files.append(str(path))
+    code, out, _ = _run(capsys, "compare", *files)
+    assert code == 0 and "over the 1 axis by" in out
