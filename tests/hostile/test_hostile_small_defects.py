@@ -64,9 +64,9 @@ def test_without_the_cacheprovider_nothing_is_written_under_pytest_cache(
 
 def test_without_the_cacheprovider_a_named_cache_is_kept(pytester: pytest.Pytester) -> None:
     folder = pytester.path / "judgments"
-    config = pytester.parseconfigure("-p", "no:cacheprovider", "--phyjudge-cache", str(folder))
+    config = pytester.parseconfig("-p", "no:cacheprovider", "--phyjudge-cache", str(folder))
     assert Options.from_config(config).judge.cache_dir == folder
-    bare = pytester.parseconfigure("-p", "no:cacheprovider")
+    bare = pytester.parseconfig("-p", "no:cacheprovider")
     assert Options.from_config(bare).judge.cache_dir is None
 
 
