@@ -143,7 +143,7 @@ def test_agree_command_formats(tmp_path: Path, capsys) -> None:
 def test_agree_needs_one_label_per_file(tmp_path: Path, capsys) -> None:
     a, b = _pair(tmp_path)
     code, _, err = run(capsys, str(a), str(b), "--label", "x", command="agree")
-    assert code == EXIT_USAGE and "--label was given 1 times for 2 files" in err
+    assert code == EXIT_USAGE and "--label was given 1 time for 2 files" in err
 
 
 def test_agree_plots_each_axis_agreement_matrix(tmp_path: Path, capsys) -> None:

@@ -148,7 +148,7 @@ def test_drop_fails_like_a_regression_check(pytester: pytest.Pytester, kit: Kit)
     )
     result.stdout.fnmatch_lines(
         [
-            "phyjudge baseline *: 1 drops, 1 improvements, 0 new, 0 not judged in this run",
+            "phyjudge baseline *: 1 drop, 1 improvement, 0 new, 0 not judged in this run",
             "  dropped: basics::ball::gravity",
             "  improved (raise the baseline): basics::ball::SA",
         ]
@@ -402,7 +402,7 @@ def test_xdist_workers_compare_and_the_controller_updates(
     kit.clip("ball", {"SA": 4, "gravity": 3})
     second = pytester.runpytest_subprocess(*args)
     second.assert_outcomes(passed=3, failed=1)
-    second.stdout.fnmatch_lines(["*1 drops, 0 improvements*", "  dropped: basics::ball::gravity"])
+    second.stdout.fnmatch_lines(["*1 drop, 0 improvements*", "  dropped: basics::ball::gravity"])
 
 
 def test_the_baseline_names_its_judge_without_local_paths() -> None:

@@ -119,7 +119,7 @@ def test_no_case_in_common(tmp_path: Path, capsys) -> None:
     b = report(tmp_path / "b.json", {"y": {"SA": 4}})
     code, _, err = run(capsys, str(a), str(b))
     assert code == EXIT_USAGE
-    assert "have no case in common (1 and 1 cases)" in err and str(a) in err
+    assert "have no case in common (1 case and 1 case)" in err and str(a) in err
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ def test_the_tiny_judges_run_says_what_its_verdicts_mean_and_what_next() -> None
     assert line.startswith("phyjudge: the tiny judge's scores are meaningless (it checks the")
     assert "1 of 2 verdicts would fail. Next: run a suite of your own clips" in line
     enforced = tiny_run_line([_check("tiny", 2)], enforced=True) or ""
-    assert "1 of 1 verdicts failed (add --phyjudge-verdicts report to record them" in enforced
+    assert "1 of 1 verdict failed (add --phyjudge-verdicts report to record them" in enforced
     assert tiny_run_line([_check("local", 2)], enforced=True) is None
     summary = "\n".join(step_summary(checks, SummaryFiles()))
     assert "1 would fail" in summary and "| would fail |" in summary
@@ -175,4 +175,4 @@ def test_expected_failures_are_counted_as_such() -> None:
     line = tiny_run_line([expected, _check("tiny", 2, enforced=False)], enforced=False) or ""
     assert "2 of 2 verdicts would fail, 1 of them as expected (xfail). Next:" in line
     only_expected = tiny_run_line([expected], enforced=True) or ""
-    assert "1 of 1 verdicts would fail, 1 of them as expected (xfail)" in only_expected
+    assert "1 of 1 verdict would fail, 1 of them as expected (xfail)" in only_expected

@@ -44,10 +44,25 @@ def _actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     return {flag: action for action in parser._actions for flag in action.option_strings}
 
 
+def _command(*names: str) -> argparse.ArgumentParser:
+    parser = build_parser()
+    for name in names:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = commands.choices[name]
+    return parser
+
+
 def _score_dir() -> argparse.ArgumentParser:
-    """``phyjudge score-dir``: the command that takes every group of the table."""
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return commands.choices["score-dir"]
+    """``phyjudge score-dir``: the command that takes every group of the table but the
+    canary check's (``phyjudge canary check`` takes that)."""
+    return _command("score-dir")
+
+
+def _cli_line(option: Any, *extra: str) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The command that takes ``option`` and a command line of it with ``extra``."""
+    if option.group == "canary":
+        return _command("canary", "check"), ["canaries.json", *extra]
+    return _score_dir(), ["--videos", "v", "--prompts", "p", "--out", "o", *extra]
 
 
 def _cli_args(*extra: str) -> argparse.Namespace:
@@ -59,8 +74,10 @@ def _cli_args(*extra: str) -> argparse.Namespace:
 def test_every_setting_is_on_both_surfaces_with_one_parser() -> None:
     pytest_parser = _pytest_parser()
     on_pytest = _actions(pytest_parser.optparser)
-    on_cli = _actions(_score_dir())
+    on_score_dir = _actions(_score_dir())
+    on_canary_check = _actions(_command("canary", "check"))
     for option in JUDGE_OPTIONS:
+        on_cli = on_canary_check if option.group == "canary" else on_score_dir
         assert on_pytest[option.pytest_flag].type is (None if option.switch else option.parse)
         if option.ini is not None:
             assert option.ini in pytest_parser._inidict, option.ini
@@ -79,10 +96,9 @@ def test_a_bad_value_reads_the_same_naming_the_surfaces_flag(
 ) -> None:
     with pytest.raises(pytest.UsageError) as on_pytest:
         _pytest_parser().parse([option.pytest_flag, BAD])
+    parser, line = _cli_line(option, option.cli_flag, BAD)
     with pytest.raises(SystemExit):
-        _score_dir().parse_args(
-            ["--videos", "v", "--prompts", "p", "--out", "o", option.cli_flag, BAD]
-        )
+        parser.parse_args(line)
     on_cli = capsys.readouterr().err
     pytest_line = str(on_pytest.value).splitlines()[-1]
     said = re.search(r"argument (\S+): (.*)", pytest_line)

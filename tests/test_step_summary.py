@@ -71,7 +71,7 @@ def test_baseline_changes_and_html_path() -> None:
     same = dataclasses.replace(_check("PTV", 4), baseline={"status": "same", "stored": 4})
     files = SummaryFiles(report=Path("out/scores.json"), html=Path("out/html"))
     text = "\n".join(step_summary([up, drop, same], files))
-    assert "#### Baseline: 1 drops, 1 improvements" in text
+    assert "#### Baseline: 1 drop, 1 improvement" in text
     assert text.index("| `t.py::test_gravity [gravity]` | drop | 4 -> 2 |") < text.index(
         "| `t.py::test_SA [SA]` | improved | 3 -> 5 |"
     )

@@ -102,7 +102,7 @@ def test_baseline_lines() -> None:
     )
     assert baseline_lines(compared) == [
         (
-            "phyjudge baseline base.json: 1 drops, 0 improvements, 1 new, 0 not judged in this run",
+            "phyjudge baseline base.json: 1 drop, 0 improvements, 1 new, 0 not judged in this run",
             True,
         ),
         ("  dropped: basics::ball::gravity", True),

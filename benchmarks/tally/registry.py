@@ -17,6 +17,7 @@ def new_probes() -> list[Probe]:
     from tally.outputs import output_probes
     from tally.rating import rating_probes
     from tally.servers import server_probes
+    from tally.small_defects import small_defect_probes
 
     return [
         *output_probes(),
@@ -25,6 +26,7 @@ def new_probes() -> list[Probe]:
         *duplicate_probes(),
         *server_probes(),
         *rating_probes(),
+        *small_defect_probes(),
     ]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.canary.model import CanaryItem, Reading, Setup
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE
 
@@ -103,7 +104,8 @@ class Verdict:
             )
         if self.prompts_changed:
             notes.append(
-                f"the prompt text differs on {self.prompts_changed} canaries (another rubric or "
+                f"the prompt text differs on {counted(self.prompts_changed, 'canary')} (another "
+                "rubric or "
                 "template than recorded)"
             )
         for name in ("device", "dtype"):

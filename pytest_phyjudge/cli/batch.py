@@ -14,6 +14,7 @@ from typing import Any
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError, describe_error
 from pytest_phyjudge._files import write_json_atomic
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.cli.arguments import warn_if_stand_in
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import ClipRequest
@@ -160,8 +161,8 @@ class BatchRun:
             bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
         print(
-            f"wrote {terminal_text(str(out))}: {len(results)} videos, "
-            f"{self.judged - judged_before} judgments "
+            f"wrote {terminal_text(str(out))}: {counted(len(results), 'video')}, "
+            f"{counted(self.judged - judged_before, 'judgment')} "
             f"({self.failed_axes - failed_before} failed; {self.hits} from the cache so far)"
             + ("" if self.stand_in is None else "; a stand-in judge: the scores are meaningless"),
             file=sys.stderr,

@@ -23,6 +23,7 @@ from typing import Any
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._files import not_a_file, resolve_path
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.cli.arguments import add_cache_dir
 from pytest_phyjudge.cli.exits import EXIT_CONFLICT, EXIT_OK, fail
 from pytest_phyjudge.judges.cache.record import JudgeRecord, identity_text, read_identity_file
@@ -87,12 +88,12 @@ def run_cache(args: argparse.Namespace) -> int:
                 return fail(str(exc), EXIT_CONFLICT)
             replaced = f", {done.replaced} replaced" if done.replaced else ""
             print(
-                f"imported {done.added} new judgments into {cache.path} ({done.read} in "
+                f"imported {counted(done.added, 'new judgment')} into {cache.path} ({done.read} in "
                 f"{args.file}, {done.read - done.added - done.replaced} already there{replaced})",
                 file=sys.stderr,
             )
         else:
-            print(f"{cache.path}: {len(cache)} judgments")
+            print(f"{cache.path}: {counted(len(cache), 'judgment')}")
             for record in cache.judges():
                 print(f"  judge: {terminal_text(record.describe())}")  # a record's claim
     finally:
@@ -163,15 +164,15 @@ def _import(cache: JudgmentCache, path: Path, *, replace: bool = False) -> Any:
 def _export(cache: JudgmentCache, file: str, *, force: bool = False) -> None:
     if file == "-":
         count = cache.export_jsonl(sys.stdout)
-        print(f"exported {count} judgments from {cache.path}", file=sys.stderr)
+        print(f"exported {counted(count, 'judgment')} from {cache.path}", file=sys.stderr)
         return
     out = Path(file)
     identities = identity_paths(out, cache.judges())
     for target in [out, *(path for _, path in identities)]:
         _check_target(cache, target, force=force)
-    counted: list[int] = []
+    exported: list[int] = []
     try:
-        _replace_with(out, lambda text: counted.append(cache.export_jsonl(text)))
+        _replace_with(out, lambda text: exported.append(cache.export_jsonl(text)))
         written = []
         for record, path in identities:
             _replace_with(path, lambda text, r=record: text.write(identity_text(r)))
@@ -180,7 +181,10 @@ def _export(cache: JudgmentCache, file: str, *, force: bool = False) -> None:
         raise InputError(
             f"Cannot write the export {file!r} ({exc.strerror or exc}); choose a writable path."
         ) from exc
-    print(f"exported {counted[0]} judgments from {cache.path} to {file}", file=sys.stderr)
+    print(
+        f"exported {counted(exported[0], 'judgment')} from {cache.path} to {file}",
+        file=sys.stderr,
+    )
     for path in written:
         print(
             f"judge identity: {path} (replay with pytest --phyjudge-identity {path} "

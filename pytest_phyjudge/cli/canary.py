@@ -13,12 +13,8 @@ from typing import Any
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError, describe_error
 from pytest_phyjudge._files import write_json_atomic
-from pytest_phyjudge.canary.compare import (
-    DEFAULT_MAX_DISAGREE,
-    DEFAULT_MAX_MEAN_DIFF,
-    DEFAULT_MAX_TV,
-    Tolerances,
-)
+from pytest_phyjudge._words import counted
+from pytest_phyjudge.canary.compare import Tolerances
 from pytest_phyjudge.canary.model import (
     CanaryFile,
     CanaryItem,
@@ -27,7 +23,7 @@ from pytest_phyjudge.canary.model import (
     verified_clips,
 )
 from pytest_phyjudge.canary.record import Ask, observe
-from pytest_phyjudge.cli.arguments import add_judge_options, judge_settings
+from pytest_phyjudge.cli.arguments import add_groups, add_judge_options, judge_settings
 from pytest_phyjudge.cli.exits import EXIT_DRIFT, EXIT_OK
 from pytest_phyjudge.cli.score import add_pairing_arguments, check_out_location, paired_clips
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, check_axis, is_law
@@ -89,42 +85,13 @@ def add_commands(commands: Any) -> None:
         "whatever --scoring says. " + TOLERANCES_HELP,
     )
     check.add_argument("canaries", help="the canary file 'canary record' wrote")
-    check.add_argument(
-        "--max-disagree",
-        type=_fraction,
-        default=DEFAULT_MAX_DISAGREE,
-        metavar="F",
-        help=f"largest fraction of greedy digits that may differ (default {DEFAULT_MAX_DISAGREE})",
-    )
-    check.add_argument(
-        "--max-mean-diff",
-        type=_score_diff,
-        default=DEFAULT_MAX_MEAN_DIFF,
-        metavar="F",
-        help=f"largest mean |difference| of expected scores (default {DEFAULT_MAX_MEAN_DIFF})",
-    )
-    check.add_argument(
-        "--max-tv",
-        type=_fraction,
-        default=DEFAULT_MAX_TV,
-        metavar="F",
-        help="largest total-variation distance between one item's digit distributions "
-        f"(default {DEFAULT_MAX_TV})",
-    )
+    add_groups(check, ("canary",))  # the tolerances, from the one option table
     add_judge_options(check)
     check.set_defaults(run=run_check)
 
 
 def _positive_int(value: str) -> int:
     return parse_number(value, int, lambda n: n >= 1, "a whole number of at least 1")
-
-
-def _fraction(value: str) -> float:
-    return parse_number(value, float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
-
-
-def _score_diff(value: str) -> float:
-    return parse_number(value, float, lambda v: 0 <= v <= 4, "a score difference from 0 to 4")
 
 
 def _asks(args: argparse.Namespace) -> list[Ask]:
@@ -173,8 +140,9 @@ def run_record(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"Cannot write --out {str(out)!r} ({describe_error(exc)}).") from exc
     print(
-        f"wrote {terminal_text(str(out))}: {len(items)} canaries ({len(digests)} clips) on "
-        f"{terminal_text(seen.setup.describe())}; {seen.calls} judge calls in "
+        f"wrote {terminal_text(str(out))}: {counted(len(items), 'canary')} "
+        f"({counted(len(digests), 'clip')}) on "
+        f"{terminal_text(seen.setup.describe())}; {counted(seen.calls, 'judge call')} in "
         f"{seen.seconds:.1f} s",
         file=sys.stderr,
     )
@@ -192,6 +160,6 @@ def run_check(args: argparse.Namespace) -> int:
     print("\n".join(verdict.table_lines()))
     for note in verdict.notes():
         print(f"note: {terminal_text(note)}")
-    print(f"cost: {seen.calls} judge calls in {seen.seconds:.1f} s")
+    print(f"cost: {counted(seen.calls, 'judge call')} in {seen.seconds:.1f} s")
     print(terminal_text(verdict.line()))
     return EXIT_OK if verdict.holds else EXIT_DRIFT

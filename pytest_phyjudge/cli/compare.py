@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._escape import terminal_text
+from pytest_phyjudge._escape import Markdown, markdown_text, terminal_text
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_REGRESSION
 from pytest_phyjudge.engine.judgment import stand_in_notice
 from pytest_phyjudge.judges.settings import parse_confidence
@@ -39,22 +40,46 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, labels: str) -> Non
     )
 
 
+def stand_ins(runs: Sequence[Any]) -> list[dict[str, str]]:
+    """The runs a stand-in judge (tiny, scripted) scored: each with its label, file, kind
+    and the notice that its scores mean nothing. Every output format carries them, so a
+    Markdown comment on a pull request cannot present a stand-in's scores as real ones."""
+    found = []
+    for run in runs:
+        kind = (run.judge or {}).get("kind")
+        notice = stand_in_notice(kind) if isinstance(kind, str) else None
+        if notice is not None:
+            found.append({"label": run.title, "path": run.name, "kind": kind, "notice": notice})
+    return found
+
+
 def read_runs(paths: Sequence[str], labels: Sequence[str] | None) -> list[Any]:
     """The reports at ``paths``, named by ``labels`` when given (one per file)."""
     if labels is not None and len(labels) != len(paths):
         raise InputError(
-            f"--label was given {len(labels)} times for {len(paths)} files; give it once per "
+            f"--label was given {counted(len(labels), 'time')} for {counted(len(paths), 'file')}; "
+            "give it once per "
             "file, in the files' order (or leave it out to name runs from their metadata)."
         )
     names: Sequence[str | None] = labels if labels is not None else [None] * len(paths)
     runs = [read_report(path).labelled(label) for path, label in zip(paths, names, strict=True)]
-    for path, run in zip(paths, runs, strict=True):
-        # A stand-in's scores rank, pair and compare like a real judge's: say so, per file.
-        kind = (run.judge or {}).get("kind")
-        notice = stand_in_notice(kind) if isinstance(kind, str) else None
-        if notice is not None:
-            print(f"phyjudge: warning: {terminal_text(path)}: {notice}", file=sys.stderr)
+    # A stand-in's scores rank, pair and compare like a real judge's: say so, per file.
+    for found in stand_ins(runs):
+        print(
+            f"phyjudge: warning: {terminal_text(found['path'])}: {found['notice']}", file=sys.stderr
+        )
     return runs
+
+
+def _stand_in_markdown(found: Sequence[dict[str, str]]) -> list[Markdown]:
+    """One quoted warning line per stand-in run, every word from a file escaped."""
+    return [
+        Markdown(
+            f"> **Warning: stand-in judge.** {markdown_text(one['label'])} "
+            f"({markdown_text(one['path'])}): {markdown_text(one['notice'])}"
+        )
+        for one in found
+    ]
 
 
 def emit(
@@ -62,15 +87,21 @@ def emit(
     lines: Callable[[], list[str]],
     markdown: Callable[[], list[str]],
     data: Callable[[], Any],
+    runs: Sequence[Any] = (),
 ) -> None:
     """Print the result in the asked format. Text and Markdown come escaped for their medium
     from the views; each line is escaped for the terminal once more as it is printed (a no-op
-    on escaped text), and JSON escapes control characters itself."""
+    on escaped text), and JSON escapes control characters itself. Runs a stand-in judge
+    scored (of ``runs``) are named in the Markdown, under its heading, and in the JSON
+    (``stand_in_judges``); the text's warning is on stderr (``read_runs``)."""
+    found = stand_ins(runs)
     if fmt == "json":
-        print(json.dumps(data(), indent=2), flush=True)
-    else:
-        chosen = markdown() if fmt == "markdown" else lines()
-        print("\n".join(terminal_text(line) for line in chosen), flush=True)
+        print(json.dumps({**data(), "stand_in_judges": found}, indent=2), flush=True)
+        return
+    chosen = markdown() if fmt == "markdown" else lines()
+    if fmt == "markdown" and found:
+        chosen = [*chosen[:1], "", *_stand_in_markdown(found), *chosen[1:]]
+    print("\n".join(terminal_text(line) for line in chosen), flush=True)
 
 
 def write_png(writer: Callable[[Any, Path], Path], value: Any, path: str) -> None:
@@ -151,6 +182,7 @@ def run_compare(args: argparse.Namespace) -> int:
         lambda: view.comparison_text(comparison),
         lambda: view.comparison_markdown(comparison),
         lambda: view.comparison_json(comparison),
+        (a, b),
     )
     if args.plot:
         write_png(write_forest, comparison, args.plot)
@@ -164,12 +196,14 @@ def run_agree(args: argparse.Namespace) -> int:
     from pytest_phyjudge.reporting import board_view as view
     from pytest_phyjudge.reporting.charts import write_agreement_chart
 
-    found = agreement(*read_runs([args.a, args.b], args.label))
+    runs = read_runs([args.a, args.b], args.label)
+    found = agreement(*runs)
     emit(
         args.format,
         lambda: view.agreement_text(found),
         lambda: view.agreement_markdown(found),
         lambda: view.agreement_json(found),
+        runs,
     )
     if args.plot:
         write_png(write_agreement_chart, found, args.plot)

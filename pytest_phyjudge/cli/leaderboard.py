@@ -28,12 +28,14 @@ def run_leaderboard(args: argparse.Namespace) -> int:
     from pytest_phyjudge.reporting import board_view as view
     from pytest_phyjudge.reporting.charts import write_leaderboard_chart
 
-    board = leaderboard(read_runs(args.runs, args.label))
+    runs = read_runs(args.runs, args.label)
+    board = leaderboard(runs)
     emit(
         args.format,
         lambda: view.leaderboard_text(board),
         lambda: view.leaderboard_markdown(board),
         lambda: view.leaderboard_json(board),
+        runs,
     )
     if args.plot:
         write_png(write_leaderboard_chart, board, args.plot)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.cli.exits import EXIT_OK
 from pytest_phyjudge.scores import ScoresDocument, read_scores
 
@@ -53,5 +54,8 @@ def run_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InputError(f"Cannot write the HTML report into {args.html!r} ({exc}).") from exc
     # A notice, not a result: on stderr like every command's "wrote" line.
-    print(f"wrote {terminal_text(str(index))} ({len(document.results)} cases)", file=sys.stderr)
+    print(
+        f"wrote {terminal_text(str(index))} ({counted(len(document.results), 'case')})",
+        file=sys.stderr,
+    )
     return EXIT_OK

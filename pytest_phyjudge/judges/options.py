@@ -17,6 +17,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
+from pytest_phyjudge.canary.compare import (
+    DEFAULT_MAX_DISAGREE,
+    DEFAULT_MAX_MEAN_DIFF,
+    DEFAULT_MAX_TV,
+)
 from pytest_phyjudge.judges.settings import (
     BATCH_CLIPS_HELP,
     CACHE_DIR_NAME,
@@ -33,11 +38,13 @@ from pytest_phyjudge.judges.settings import (
     parse_count,
     parse_device,
     parse_dtype,
+    parse_fraction,
     parse_judge_spec,
     parse_max_pixels,
     parse_media_root,
     parse_positive_float,
     parse_positive_int,
+    parse_score_diff,
     parse_scoring,
     parse_url_list,
     parse_verdicts,
@@ -175,7 +182,8 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
                 parse_positive_int, "N", group="servers"),
     JudgeOption("cache", "folder of the persistent judgment cache.", None, "DIR",
                 group="cache", shown_default=f"pytest's cache dir, .pytest_cache/d/"
-                f"{CACHE_DIR_NAME}", path=True),
+                f"{CACHE_DIR_NAME}; with -p no:cacheprovider none: the cache is off for the "
+                "run", path=True),
     JudgeOption("cache-mode", "use (read and record), refresh (judge again and overwrite), off, "
                 "or only (replay recorded judgments, never load a model; a miss fails the "
                 "item).", parse_cache_mode, "MODE", group="cache"),
@@ -198,6 +206,17 @@ JUDGE_OPTIONS: tuple[JudgeOption, ...] = (
     JudgeOption("canary-mode", "fail (the judge's drift fails every judged item) or warn "
                 "(items are judged; the drift is reported).", parse_canary_mode, "MODE",
                 group="canary", cli=None, setting=False, fallback=CANARY_MODES[0]),
+    # The canary check's tolerances: pytest's check and 'phyjudge canary check' alike.
+    JudgeOption("canary-max-disagree", "largest fraction of greedy digits that may differ "
+                "from the record (on every axis and on all items pooled).", parse_fraction, "F",
+                group="canary", cli="max-disagree", setting=False,
+                fallback=DEFAULT_MAX_DISAGREE),
+    JudgeOption("canary-max-mean-diff", "largest mean |difference| of expected scores.",
+                parse_score_diff, "F", group="canary", cli="max-mean-diff", setting=False,
+                fallback=DEFAULT_MAX_MEAN_DIFF),
+    JudgeOption("canary-max-tv", "largest total-variation distance between one item's digit "
+                "distributions.", parse_fraction, "F", group="canary", cli="max-tv",
+                setting=False, fallback=DEFAULT_MAX_TV),
     JudgeOption("verdicts", "enforce (an item whose score misses its threshold fails) or "
                 "report (it passes, and its verdict is recorded and shown as 'would fail': a "
                 "first run, or a new suite, that must not break the build yet). Errors (a "

@@ -161,6 +161,16 @@ def parse_canary_mode(value: str) -> CanaryMode:
     return _one_of(value, CANARY_MODES, "canary mode", hint)  # type: ignore[return-value]
 
 
+def parse_fraction(value: str) -> float:
+    """A share from 0 to 1 (a canary tolerance: the digits that may differ, a distance)."""
+    return parse_number(value, float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+
+
+def parse_score_diff(value: str) -> float:
+    """A difference of two scores on the 1-5 scale: from 0 to 4."""
+    return parse_number(value, float, lambda v: 0 <= v <= 4, "a score difference from 0 to 4")
+
+
 def parse_verdicts(value: str) -> Verdicts:
     hint = (
         "enforce (a score below its threshold fails the item) or report (it is recorded as "

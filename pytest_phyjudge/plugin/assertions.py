@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError, describe_error
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.engine.axes import DOMAIN_TITLES, check_law, check_metric, domain_of, is_law
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.base import Judge
@@ -121,7 +122,7 @@ def _headline(failures: Sequence[Check], total: int) -> str:
             f"PhyJudge scored {check.axis} {check.score}, below its minimum of {check.min_score}."
         )
     listed = ", ".join(f"{c.axis} {_verdict(c).replace(' min_score', '')}" for c in failures)
-    return f"PhyJudge: {len(failures)} of {total} axes failed ({listed})."
+    return f"PhyJudge: {len(failures)} of {counted(total, 'axis')} failed ({listed})."
 
 
 def failure_message(

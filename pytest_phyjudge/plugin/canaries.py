@@ -33,7 +33,6 @@ import pytest
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 from pytest_phyjudge._files import write_json_atomic
 from pytest_phyjudge._outputs import locked_folder
-from pytest_phyjudge.canary.compare import Tolerances
 from pytest_phyjudge.canary.model import read_canaries, verified_clips
 from pytest_phyjudge.canary.session import CanaryResult, check_judge, not_checked
 from pytest_phyjudge.judges.base import Judge
@@ -58,6 +57,7 @@ class CanaryGate:
         self.path = options.canaries
         self.mode = options.canary_mode
         self.settings = options.judge
+        self.tolerances = options.canary_tolerances
         self._current = current
         self._surface = options.judge.surface
         worker = getattr(config, "workerinput", None)
@@ -138,7 +138,7 @@ class CanaryGate:
             self.clips,
             file=self.name,
             mode=self.mode,
-            tolerances=Tolerances(),
+            tolerances=self.tolerances,
             clock=time.perf_counter,
             # A judge server's cases are judged ahead in threads: the item running then is
             # not the one whose case meets the failure first.

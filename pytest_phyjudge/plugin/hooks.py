@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge._exceptions import JudgeLoadError
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.plugin import hookspecs
 from pytest_phyjudge.plugin import state as _state
@@ -70,7 +71,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"phyjudge: baseline {base.path} (does not exist yet; {what})")
     elif base is not None:
         what = "updated by this run" if options.update_baseline else "compared"
-        lines.append(f"phyjudge: baseline {base.path} ({len(base.entries)} entries, {what})")
+        lines.append(
+            f"phyjudge: baseline {base.path} ({counted(len(base.entries), 'entry')}, {what})"
+        )
     return lines
 
 

@@ -23,6 +23,7 @@ from pytest_phyjudge._exceptions import (
     SuiteError,
     describe_error,
 )
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.engine.axes import domain_of
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.plugin.assertions import (
@@ -302,7 +303,11 @@ class AxisItem(pytest.Item):
                 f"{tolerance:g})",
                 "obtained:",
                 f"  {name} {verdict['obtained']:g}"
-                + (f" over {len(samples)} samples {samples}" if samples is not None else ""),
+                + (
+                    f" over {counted(len(samples), 'sample')} {samples}"
+                    if samples is not None
+                    else ""
+                ),
                 f"expected (baseline {base.path}):",
                 f"  {name} {verdict['stored']:g}, at least {verdict['stored'] - tolerance:g} "
                 f"with tolerance {tolerance:g}",

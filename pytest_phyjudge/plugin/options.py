@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge.judges.options import JUDGE_OPTIONS, settings_from
+from pytest_phyjudge.canary.compare import Tolerances
+from pytest_phyjudge.judges.options import BY_NAME, JUDGE_OPTIONS, settings_from
 from pytest_phyjudge.judges.settings import (
     CACHE_DIR_NAME,
     DEFAULT_MIN_SCORE,
@@ -145,6 +146,8 @@ class Options:
     #: judge that fails the check does to the run.
     canaries: Path | None = None
     canary_mode: CanaryMode = "fail"
+    #: How far the judge may move from its canaries (the rows ``canary-max-*`` of the table).
+    canary_tolerances: Tolerances = field(default_factory=Tolerances)
 
     #: Prompts a suite's diffusers ``pipeline:`` makes clips of in one call.
     generate_batch: int = 1
@@ -168,6 +171,7 @@ class Options:
                 cache_dir=values.get("cache") or _default_cache_dir(config),
                 tiny_folder=_tiny_folder(config),
             )
+            _check_cache_kept(judge)
             generators = parse_generator_lines(config.getini(INI_OPTION))
         except InputError as exc:
             raise pytest.UsageError(str(exc)) from None
@@ -187,6 +191,9 @@ class Options:
             generators=generators,
             canaries=values.get("canaries"),
             canary_mode=_given(values.get("canary-mode"), "fail"),
+            canary_tolerances=Tolerances(
+                *(_given(values.get(name), BY_NAME[name].fallback) for name in _TOLERANCES)
+            ),
             generate_batch=_given(values.get("generate-batch"), 1),
             verdicts=_given(values.get("verdicts"), "enforce"),
         )
@@ -208,10 +215,15 @@ class Options:
             compare_plot=None if self.compare_plot is None else str(self.compare_plot),
             canaries=None if self.canaries is None else str(self.canaries),
             canary_mode=self.canary_mode,
+            canary_tolerances=asdict(self.canary_tolerances),
             generate_batch=self.generate_batch,
             verdicts=self.verdicts,
         )
         return data
+
+
+#: The canary tolerances' rows, in :class:`Tolerances`' order.
+_TOLERANCES = ("canary-max-disagree", "canary-max-mean-diff", "canary-max-tv")
 
 
 def _given(value: Any, default: Any) -> Any:
@@ -271,5 +283,21 @@ def _tiny_folder(config: pytest.Config) -> Path | None:
     return _pytest_cache_dir(config, TINY_DIR_NAME)
 
 
-def _default_cache_dir(config: pytest.Config) -> Path:
+def _default_cache_dir(config: pytest.Config) -> Path | None:
+    """Under pytest's cache dir; without the cacheprovider None: a user who turned pytest's
+    cache off gets no ``.pytest_cache`` from us either, so the judgment cache is off for the
+    run unless ``--phyjudge-cache`` names a folder (the summary says so)."""
+    if not config.pluginmanager.has_plugin("cacheprovider"):
+        return None
     return _pytest_cache_dir(config, CACHE_DIR_NAME)
+
+
+def _check_cache_kept(settings: JudgeSettings) -> None:
+    """A mode that reads or rewrites the cache needs one: without the cacheprovider and
+    ``--phyjudge-cache`` there is none, and a replay would load the model instead."""
+    if settings.cache_dir is None and settings.cache_mode in ("only", "refresh"):
+        raise pytest.UsageError(
+            f"{settings.flag('cache-mode', settings.cache_mode)} needs the judgment cache, "
+            "which is off with -p no:cacheprovider (it would live under .pytest_cache); name "
+            f"its folder with {settings.flag('cache', 'DIR')}."
+        )

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import pytest
 
 from pytest_phyjudge._exceptions import PhyJudgeError, VideoError
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.generation.clips import ClipJob, ClipMaker, GenerationStats
 from pytest_phyjudge.plugin.generate import clips_dir
 from pytest_phyjudge.plugin.options import Options
@@ -110,7 +111,7 @@ def release(config: pytest.Config) -> None:
 
 def summary_line(stats: GenerationStats) -> str:
     """``generated clips: 4 made, 8 reused, 1 failed in 12.3 s (batch 4; 1 pipeline load)``."""
-    loads = f"{stats.loads} pipeline load{'s' if stats.loads != 1 else ''}"
+    loads = counted(stats.loads, "pipeline load")
     failed = f", {stats.failed} failed" if stats.failed else ""
     return (
         f"generated clips: {stats.made} made, {stats.reused} reused{failed}, "

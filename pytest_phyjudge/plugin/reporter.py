@@ -11,6 +11,7 @@ import pytest
 
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import describe_error
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.canary.session import CanaryResult
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cache.judge import CacheStats
@@ -449,8 +450,19 @@ class PhyJudgeReporter:
         if cache is not None:
             stats, mode, path = cache
             tr.write_line(
-                f"judgment cache ({mode}, {path}): {stats.hits} hits, {stats.misses} misses, "
+                f"judgment cache ({mode}, {path}): {counted(stats.hits, 'hit')}, "
+                f"{counted(stats.misses, 'miss')}, "
                 f"{stats.seconds_saved:.1f} judge-seconds saved"
+            )
+        elif self.checks and self.state.options.judge.cache_dir is None:
+            # Without the cacheprovider there is no default folder (options._default_cache_dir).
+            judge = self.state.options.judge
+            if judge.cache_mode == "off":
+                return
+            flag = judge.flag("cache", "DIR")
+            tr.write_line(
+                "judgment cache: off (-p no:cacheprovider): this run's judgments are not kept; "
+                f"{flag} keeps them"
             )
 
     def summary_generation(self, tr: Any) -> None:
@@ -468,9 +480,11 @@ class PhyJudgeReporter:
 
     def summary_files(self, tr: Any) -> None:
         if self.written is not None:
-            tr.write_line(f"phyjudge report: {self.written} ({self.videos} videos)")
+            tr.write_line(f"phyjudge report: {self.written} ({counted(self.videos, 'video')})")
         if self.html_written is not None:
-            tr.write_line(f"phyjudge HTML report: {self.html_written} ({self.videos} cases)")
+            tr.write_line(
+                f"phyjudge HTML report: {self.html_written} ({counted(self.videos, 'case')})"
+            )
         sheets = sorted({c.sheet for c in self.checks if c.sheet})
         if sheets and (self.written or self.html_written):
             tr.write_line(f"contact sheets: {Path(sheets[0]).parent} ({len(sheets)})")

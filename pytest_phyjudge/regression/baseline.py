@@ -223,10 +223,15 @@ def _server_text(server: Mapping[str, Any]) -> str:
     return f"{model} (fingerprint {fingerprint})" if fingerprint else f"{model} (no fingerprint)"
 
 
-def server_note(stored: Mapping[str, Any] | None, now: Mapping[str, Any] | None) -> str | None:
+def server_note(
+    stored: Mapping[str, Any] | None,
+    now: Mapping[str, Any] | None,
+    sides: tuple[str, str] = ("the baseline", "this run"),
+) -> str | None:
     """The note beside a baseline comparison whose judge server said another model name or
     ``system_fingerprint`` than the baseline's; None when they agree, or either is unknown
-    (a judge in this process, an older baseline, a server that sends no fingerprint)."""
+    (a judge in this process, an older baseline, a server that sends no fingerprint).
+    ``sides`` names the two (``phyjudge compare`` says A and B)."""
     before, after = portable_server(stored), portable_server(now)
     if before is None or after is None:
         return None
@@ -240,7 +245,7 @@ def server_note(stored: Mapping[str, Any] | None, now: Mapping[str, Any] | None)
     if not differ:
         return None
     return (
-        f"the baseline was judged by {_server_text(before)}; this run by "
+        f"{sides[0]} was judged by {_server_text(before)}; {sides[1]} by "
         f"{_server_text(after)}: differences may be the judge's, not the generator's"
     )
 

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.engine.axes import ALL_AXES, GENERAL_METRICS
 from pytest_phyjudge.regression import stats
-from pytest_phyjudge.regression.baseline import describe_judge, same_judge
+from pytest_phyjudge.regression.baseline import describe_judge, same_judge, server_note
 from pytest_phyjudge.scores import (
     CaseKey,
     ScoreColumn,
@@ -55,6 +56,8 @@ class ScoreSet:
     cases: tuple[CaseKey, ...]
     columns: Mapping[str, ScoreColumn]
     judge: Mapping[str, Any] | None = None
+    #: What the judge server said of itself (``meta.judge_server``), when one judged.
+    judge_server: Mapping[str, Any] | None = None
     label: str = ""
     #: Per axis, how many cases hold a null score there (asked, not scored: PhyGround files
     #: write them); left out of every statistic, counted so that the output can say so.
@@ -131,6 +134,7 @@ def scores_from_document(document: ScoresDocument) -> ScoreSet:
         cases=document.cases,
         columns=document.columns,
         judge=meta.judge,
+        judge_server=meta.judge_server,
         label=meta.label or Path(document.name).stem,
         unscored=_null_scores(document.results, document.columns),
     )
@@ -283,9 +287,10 @@ def pairing(a: ScoreSet, b: ScoreSet) -> Pairing:
     count_a, count_b = int(scored_a.sum()), int(scored_b.sum())
     if not shared:
         raise InputError(
-            f"{a.name} and {b.name} have no case in common ({count_a} and {count_b} "
-            "cases), so there is nothing to pair. Compare two runs of the same suite or "
-            "prompt set (cases are matched by suite and case id, or by video stem)."
+            f"{a.name} and {b.name} have no case in common ({counted(count_a, 'case')} and "
+            f"{counted(count_b, 'case')}), so there is nothing to pair. Compare two runs of "
+            "the same suite or prompt set (cases are matched by suite and case id, or by "
+            "video stem)."
         )
     by_axis: dict[str, Paired] = {}
     for axis, column in a.columns.items():
@@ -300,7 +305,9 @@ def pairing(a: ScoreSet, b: ScoreSet) -> Pairing:
         if keep.any():
             by_axis[axis] = (np.frombuffer(column.values)[keep], y[keep])
     if not by_axis:
-        raise InputError(f"{a.name} and {b.name} share {shared} cases but no scored axis of them.")
+        raise InputError(
+            f"{a.name} and {b.name} share {counted(shared, 'case')} but no scored axis of them."
+        )
     order = [axis for axis in ALL_AXES if axis in by_axis]
     order += sorted(set(by_axis) - set(order))
     return Pairing(
@@ -341,6 +348,9 @@ def compare(
             f"A and B were judged by different judges ({describe_judge(a.judge)} vs "
             f"{describe_judge(b.judge)}): the deltas mix the judges' and the videos' changes."
         )
+    served = server_note(a.judge_server, b.judge_server, sides=("A", "B"))
+    if served is not None:  # the same judge by name, served as another model or build
+        notes.append(f"{served[0].upper()}{served[1:]}.")
     return Comparison(
         a=a,
         b=b,

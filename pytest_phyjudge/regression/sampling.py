@@ -14,6 +14,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.regression import stats
 from pytest_phyjudge.suites import Gates
 
@@ -131,7 +132,7 @@ def sample_lines(samples: Sequence[dict[str, Any]], base: Path | None = None) ->
 
 def headline(axis: str, summary: dict[str, Any]) -> str:
     """The verdict line of a sampled item."""
-    scores = f"{summary['n']} samples"
+    scores = counted(summary["n"], "sample")
     if summary["passed"]:
         return f"PhyJudge: {axis} passed its sample gates over {scores}"
     which = " and ".join(summary["failed_gates"])

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pytest_phyjudge._escape import PLOT_RC, plot_label
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._outputs import replace_file
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.regression.leaderboard import HEADINGS
 from pytest_phyjudge.regression.stats import CORRECTION_TITLES
 from pytest_phyjudge.reporting.compare_view import format_p, is_improvement
@@ -187,7 +188,8 @@ def write_leaderboard_chart(board: Leaderboard, path: str | Path) -> Path:
     ax.set_xticklabels([_short(HEADINGS.get(c, c)) for c in columns], fontsize=8)
     ax.set_ylim(1, 5)
     ax.set_ylabel("mean score (1-5)")
-    ax.set_title(f"PhyGround leaderboard: {len(board.rows)} runs, ranked by Overall", fontsize=10)
+    title = f"PhyGround leaderboard: {counted(len(board.rows), 'run')}, ranked by Overall"
+    ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=7, ncols=2)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.08)
     return _save(fig, path)

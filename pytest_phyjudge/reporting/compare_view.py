@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge._escape import Markdown, markdown_text, terminal_text
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.regression.stats import CORRECTION_TITLES
 from pytest_phyjudge.reporting.render import markdown_table, text_table
 
@@ -65,7 +66,7 @@ def _cells(c: Comparison, r: AxisComparison, overall: bool) -> list[str]:
 
 def method_line(c: Comparison) -> str:
     """How the numbers were made, in one sentence."""
-    family = f"{len(c.rows)} axes"
+    family = counted(len(c.rows), "axis")
     adjusted = (
         "not adjusted for the axes tested together"
         if c.correction == "none"

@@ -20,6 +20,7 @@ from pathlib import Path
 from pytest_phyjudge._escape import markdown_code, markdown_text, terminal_text
 from pytest_phyjudge._exceptions import describe_error
 from pytest_phyjudge._files import not_a_file
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.health import judge_health, replies_of_checks
 from pytest_phyjudge.reporting.render import markdown_table
@@ -94,7 +95,9 @@ def _baseline(checks: Sequence[Check], note: str | None = None) -> list[str]:
         ]
         for c, v in changed
     ]
-    title = f"#### Baseline: {drops} drops, {len(changed) - drops} improvements"
+    title = (
+        f"#### Baseline: {counted(drops, 'drop')}, {counted(len(changed) - drops, 'improvement')}"
+    )
     noted = ["", f"**Note:** {markdown_text(note)}"] if note else []
     return ["", title, *noted, "", *_listed(rows, ["item", "change", "baseline -> now"])]
 
@@ -104,7 +107,7 @@ def step_summary(checks: Sequence[Check], files: SummaryFiles) -> list[str]:
     with their scores, the baseline's drops and improvements, and where the reports are."""
     would = sum(c.would_fail for c in checks)
     failed = sum(not c.passed for c in checks) - would
-    heading = f"### phyjudge: {len(checks)} checks, {failed} failed"
+    heading = f"### phyjudge: {counted(len(checks), 'check')}, {failed} failed"
     if would:
         heading += f", {would} would fail (--phyjudge-verdicts report)"
     lines = [heading, ""]

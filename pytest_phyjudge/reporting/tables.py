@@ -8,6 +8,7 @@ from pathlib import Path
 from statistics import mean
 from typing import TYPE_CHECKING, Any
 
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.engine.axes import ALL_AXES, domain_of
 from pytest_phyjudge.engine.judgment import STAND_IN_WARNING
 from pytest_phyjudge.regression.baseline import UPDATE_FLAG
@@ -104,7 +105,7 @@ def verdict_text(check: Check) -> str:
     """A check's verdict in a few words: its score against its threshold, or why none."""
     if check.summary is not None:
         summary = check.summary
-        what = f"{summary['met']}/{summary['n']} samples >= {check.min_score}"
+        what = f"{summary['met']}/{counted(summary['n'], 'sample')} >= {check.min_score}"
         if summary.get("mean") is not None:
             what += f", mean {summary['mean']:.2f}"
         return what
@@ -146,11 +147,11 @@ def tiny_run_line(checks: Sequence[Check], *, enforced: bool) -> str | None:
         return None
     missed = [c for c in checks if not c.passed and c.value is not None]
     expected = sum(c.outcome == "xfailed" for c in missed)
-    outcome = f"{len(missed)} of {len(checks)} verdicts would fail"
+    outcome = f"{len(missed)} of {counted(len(checks), 'verdict')} would fail"
     if enforced and len(missed) > expected:
         outcome = (
-            f"{len(missed)} of {len(checks)} verdicts failed (add --phyjudge-verdicts report "
-            "to record them without failing the run)"
+            f"{len(missed)} of {counted(len(checks), 'verdict')} failed (add "
+            "--phyjudge-verdicts report to record them without failing the run)"
         )
     if expected:
         outcome += f", {expected} of them as expected (xfail)"
@@ -188,7 +189,7 @@ def _update_lines(run: BaselineRun) -> list[Line]:
         return [("  update it with --phyjudge-update-baseline", False)] if hint else []
     if update.refusal is not None:
         return [(f"baseline NOT updated: {update.refusal}", True)]
-    text = f"baseline updated: {run.path} ({update.entries} entries, {update.added} new"
+    text = f"baseline updated: {run.path} ({counted(update.entries, 'entry')}, {update.added} new"
     if run.removed:
         gone = "removed" if update.removed_unjudged else "kept"
         text += f", {len(run.removed)} not judged in this run {gone}"
@@ -217,7 +218,8 @@ def baseline_lines(run: BaselineRun) -> list[Line]:
     drops, improved = run.by_status.get("drop", ()), run.by_status.get("improved", ())
     lines = [
         (
-            f"phyjudge baseline {run.path}: {len(drops)} drops, {len(improved)} improvements, "
+            f"phyjudge baseline {run.path}: {counted(len(drops), 'drop')}, "
+            f"{counted(len(improved), 'improvement')}, "
             f"{len(run.by_status.get('new', ()))} new, {len(run.removed)} not judged in this run",
             bool(drops) and run.update is None,
         )

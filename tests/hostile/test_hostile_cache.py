@@ -182,7 +182,7 @@ def test_cli_import_of_bad_records_names_the_line_and_imports_the_rest(
         warnings.simplefilter("always")
         code = main(["cache", "import", str(file), "--cache", str(tmp_path / "target")])
     err = capsys.readouterr().err
-    assert code == 0 and "imported 1 new judgments" in err, err
+    assert code == 0 and "imported 1 new judgment" in err, err
     assert any("mixed.jsonl:2" in str(w.message) for w in caught)
     assert "Traceback" not in err
 

@@ -59,10 +59,10 @@ def test_saving_the_tiny_adapter_says_nothing_about_an_empty_card(tmp_path, capl
 
 
 def test_without_the_cacheprovider_the_tiny_judge_is_not_placed_in_the_cwd(pytester):
-    config = pytester.parseconfigure("-p", "no:cacheprovider", "--phyjudge-judge", "tiny")
+    config = pytester.parseconfig("-p", "no:cacheprovider", "--phyjudge-judge", "tiny")
     judge = Options.from_config(config).judge
     assert judge.tiny_folder is None  # the factory then uses the per-machine build folder
-    with_cache = pytester.parseconfigure("--phyjudge-judge", "tiny")
+    with_cache = pytester.parseconfig("--phyjudge-judge", "tiny")
     assert Options.from_config(with_cache).judge.tiny_folder.name == "phyjudge-tiny"
 
 

@@ -18,6 +18,7 @@ from pytest_phyjudge._exceptions import (
     JudgeOutputError,
     PhyJudgeError,
 )
+from pytest_phyjudge._words import counted
 from pytest_phyjudge.engine.judgment import JudgeIdentity, Judgment
 from pytest_phyjudge.engine.parse import answer_prefix, distribution_fields
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
@@ -427,7 +428,8 @@ class RemoteJudge(Judge):
     def summary(self) -> str | None:
         served = ", ".join(f"{r.url} {r.served}" for r in self.pool.replicas)
         line = (
-            f"judge servers: {self.requests} requests, {self.retried} retried; answered: {served}"
+            f"judge servers: {counted(self.requests, 'request')}, {self.retried} retried; "
+            f"answered: {served}"
         )
         return line + self.watch.note()
 
