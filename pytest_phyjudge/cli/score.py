@@ -4,13 +4,16 @@ score-dir`` (a folder of videos against a PhyGround prompt set, through the cach
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._escape import terminal_lines, terminal_text
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError
+from pytest_phyjudge._outputs import file_part
 from pytest_phyjudge.cli.arguments import (
     add_cache_options,
     add_groups,
@@ -189,10 +192,45 @@ def results_files(
     if len(groups) == 1:
         ((name, pairs),) = groups.items()
         return [(name, sorted(pairs, key=lambda pair: order[pair[0]["id"]]), out)]
+    parts = generator_file_parts([name for name in groups if name is not None])
     return [
-        (name, pairs, out if name is None else out.with_name(f"{out.stem}.{name}{out.suffix}"))
+        (
+            name,
+            pairs,
+            out if name is None else out.with_name(f"{out.stem}.{parts[name]}{out.suffix}"),
+        )
         for name, pairs in sorted(groups.items(), key=lambda item: item[0] or "")
     ]
+
+
+#: A generator's name that is its own part of a results file name as it is.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+
+
+def generator_file_parts(names: list[str]) -> dict[str, str]:
+    """Each generator's part of its results file's name (``scores.<part>.json``): its name
+    when that is plain (``alpha``), else a safe form of it with a hash of the whole name,
+    since a clip's file name may hold anything (``..``, a control character, a newline);
+    names alike but for case get the hash too, so that no two generators share a file on a
+    disk that ignores case. InputError if two still share one."""
+    folded: dict[str, int] = {}
+    for name in names:
+        folded[name.casefold()] = folded.get(name.casefold(), 0) + 1
+    parts: dict[str, str] = {}
+    for name in names:
+        plain = _PLAIN_NAME.fullmatch(name) and folded[name.casefold()] == 1
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        parts[name] = name if plain else f"{file_part(name, 40)}-{digest}"
+    taken: dict[str, str] = {}
+    for name, part in parts.items():
+        other = taken.setdefault(part.casefold(), name)
+        if other != name:
+            raise InputError(
+                f"The clips of generators {terminal_text(repr(other))} and "
+                f"{terminal_text(repr(name))} would share one results file "
+                f"(scores.{terminal_text(part)}.json); rename one generator's clips."
+            )
+    return parts
 
 
 def check_out_location(out: Path) -> None:

@@ -6,6 +6,7 @@ a name is a dollar sign, never a formula that could fail the chart."""
 
 from __future__ import annotations
 
+import io
 import textwrap
 from collections.abc import Callable
 from functools import wraps
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_phyjudge._escape import PLOT_RC, plot_label
+from pytest_phyjudge._files import not_a_file
+from pytest_phyjudge._outputs import replace_file
 from pytest_phyjudge.regression.leaderboard import HEADINGS
 from pytest_phyjudge.regression.stats import CORRECTION_TITLES
 from pytest_phyjudge.reporting.compare_view import format_p, is_improvement
@@ -64,9 +67,17 @@ def _figure() -> Any:
 
 
 def _save(fig: Any, path: str | Path) -> Path:
+    """Save as PNG through a temporary file renamed over ``path``: a symlink there is
+    replaced, never written through, and a pipe, a device or a folder is refused (OSError)
+    before anything is opened."""
     path = Path(path)
+    kind = not_a_file(path)
+    if kind is not None:
+        raise OSError(f"it is {kind}, not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    replace_file(path, png.getvalue())
     return path
 
 
