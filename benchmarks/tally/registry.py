@@ -16,6 +16,7 @@ def new_probes() -> list[Probe]:
     from tally.markdown import markdown_probes
     from tally.outputs import output_probes
     from tally.servers import server_probes
+    from tally.writers import writer_probes
 
     return [
         *output_probes(),
@@ -23,6 +24,7 @@ def new_probes() -> list[Probe]:
         *cache_probes(),
         *duplicate_probes(),
         *server_probes(),
+        *writer_probes(),
     ]
 
 
