@@ -398,9 +398,50 @@ GENERATOR_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _beside_out(name: str, plant: Callable[[Path, Path], list[Path]]) -> Probe:
+    """``score-dir`` of two generators' clips, where ``plant(folder, path)`` put something
+    of the user's at one generator's results file (a name the user never gave)."""
+
+    def run(folder: Path) -> str:
+        (folder / "judges.py").write_text(JUDGES, encoding="utf-8")
+        prompts = {"prompts": [{"video": "a", "prompt": "A ball falls.", "physical_laws": []}]}
+        (folder / "prompts.json").write_text(json.dumps(prompts), encoding="utf-8")
+        kit.clips(folder, "alpha__a", "beta__a")
+        (folder / "out").mkdir()
+        before = kit.snapshot(*plant(folder, folder / "out" / "scores.beta.json"))
+        code, out = kit.phyjudge(
+            folder, "score-dir", "--videos", "v", "--prompts", "prompts.json", "--out",
+            "out/scores.json", "--judge", "judges:make", "--cache-mode", "off",
+        )  # fmt: skip
+        if problem := kit.changed(before):
+            raise NotClean(problem)
+        return f"exit {code}\n{out}"
+
+    return Probe(GENERATORS, f"results_file_{name}", run, ANY, None, 60.0)
+
+
+def _user_results(folder: Path, path: Path) -> list[Path]:
+    path.write_text('{"results": "the user\'s own"}\n', encoding="utf-8")
+    return [path]
+
+
+def _linked_results(folder: Path, path: Path) -> list[Path]:
+    (kept,) = kit.user_files(folder, "elsewhere/mine.json")
+    path.symlink_to(kept)
+    return [kept]
+
+
+def _piped_results(folder: Path, path: Path) -> list[Path]:
+    os.mkfifo(path)
+    return []
+
+
 def generator_names() -> Iterator[Probe]:
     for name, generators in GENERATOR_SETS.items():
         yield _generators(name, generators)
+    yield _beside_out("is_a_user_file", _user_results)
+    yield _beside_out("is_a_symlink_out", _linked_results)
+    yield _beside_out("is_a_pipe", _piped_results)
 
 
 # --------------------------------------------------------------------------- chart targets

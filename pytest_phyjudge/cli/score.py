@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 from pytest_phyjudge._escape import terminal_lines, terminal_text
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError
+from pytest_phyjudge._files import FileProblem, not_a_file, read_json_file
 from pytest_phyjudge._outputs import file_part
 from pytest_phyjudge.cli.arguments import (
     add_cache_options,
@@ -25,6 +27,7 @@ from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.factory import build_judge
+from pytest_phyjudge.scores import FORMAT
 
 
 def add_commands(commands: Any) -> None:
@@ -233,6 +236,29 @@ def generator_file_parts(names: list[str]) -> dict[str, str]:
     return parts
 
 
+def check_results_files(files: list[tuple[str | None, Pairs, Path]], out: Path) -> None:
+    """Refuse, before any clip is judged, a generator's results file beside ``--out`` (a
+    name the user did not give) that exists and is not a results file of ours: a user's
+    file, a symlink, a pipe. A results file of an earlier run is replaced (a rerun)."""
+    for generator, _pairs, path in files:
+        if path == out or not os.path.lexists(path):
+            continue
+        ours = not path.is_symlink() and not_a_file(path) is None
+        if ours:
+            try:
+                document = read_json_file(path)
+            except FileProblem:
+                document = None
+            ours = isinstance(document, dict) and document.get("format") == FORMAT
+        if not ours:
+            raise InputError(
+                f"{terminal_text(repr(str(path)))}, where the clips of generator "
+                f"{terminal_text(repr(generator))} go, exists and is not a results file "
+                "pytest-phyjudge wrote: it is never overwritten. Move it away, or choose "
+                "another --out."
+            )
+
+
 def check_out_location(out: Path) -> None:
     """Refuse an ``--out`` that can never be written, before any video is judged: a folder
     in its place, or a regular file where one of its parent folders should be."""
@@ -269,7 +295,9 @@ def run_score_dir(args: argparse.Namespace) -> int:
     run = BatchRun(args, judge_settings(args), metrics, only_laws)
     try:
         order = {prompt["id"]: i for i, prompt in enumerate(prompts)}
-        for generator, pairs, out in results_files(Path(args.out), groups, order):
+        files = results_files(Path(args.out), groups, order)
+        check_results_files(files, Path(args.out))
+        for generator, pairs, out in files:
             run.judge_all(pairs, out, generator=generator)
     finally:
         run.close()

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from pytester_kit import Kit
 
+from pytest_phyjudge import ScriptedJudge
 from pytest_phyjudge._exceptions import JudgeBackendError
 from pytest_phyjudge._outputs import MANIFEST
 from pytest_phyjudge.cli.main import main
@@ -24,6 +25,7 @@ from pytest_phyjudge.engine.rubric import load_rubric
 from pytest_phyjudge.judges.remote.judge import RemotePlan, RemoteSettings
 from pytest_phyjudge.judges.settings import JudgeConfig, hide_credentials, parse_urls
 from pytest_phyjudge.testing import write_test_video
+from pytest_phyjudge.testing.faults import FaultyJudgeServer
 
 SUITE = """
 suite: writers
@@ -190,6 +192,23 @@ def test_credentials_of_a_server_url_reach_no_report_summary_or_line(
     assert PASSWORD not in summary.read_text()
 
 
+def test_a_server_url_with_credentials_judges_and_keeps_them_out_of_the_report(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    """The URL without its credentials still reaches the server: the run judges, and the
+    report names the server without them."""
+    kit.suite(SUITE)
+    kit.videos(["fall"], frames=4, fps=2)
+    with FaultyJudgeServer(ScriptedJudge({"*": 4}, name="served-scripted")) as server:
+        url = server.url.replace("http://", f"http://alice:{PASSWORD}@")
+        result = pytester.runpytest(
+            "--phyjudge-url", url, "--phyjudge-report", "out/scores.json", "-p", "no:cacheprovider"
+        )
+    result.assert_outcomes(passed=2)
+    report = (pytester.path / "out" / "scores.json").read_text()
+    assert PASSWORD not in report + result.stdout.str() and server.url in report
+
+
 def test_a_bad_server_url_is_refused_without_its_password(
     pytester: pytest.Pytester, kit: Kit
 ) -> None:
@@ -276,3 +295,36 @@ def test_a_chart_into_a_pipe_is_refused_before_it_is_opened(
     code = main(["leaderboard", *_board_files(tmp_path), "--plot", str(tmp_path / "chart.png")])
     err = capsys.readouterr().err
     assert code == 2 and "chart.png" in err and "pipe" in err
+
+
+@pytest.mark.parametrize("kind", ["user_file", "symlink"])
+def test_score_dir_never_overwrites_a_file_beside_out_it_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """``scores.<generator>.json`` is a name the user never gave: an existing file there
+    that is not a results file of ours (or a symlink) is refused before any clip is judged;
+    one of an earlier run is replaced."""
+    (tmp_path / "writers_judges.py").write_text(JUDGES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    prompts = {"prompts": [{"video": "x", "prompt": "A ball falls.", "physical_laws": []}]}
+    (tmp_path / "prompts.json").write_text(json.dumps(prompts))
+    for seed, generator in enumerate(["alpha", "beta"]):
+        write_test_video(tmp_path / "v" / f"{generator}__x.mp4", frames=2, seed=seed)
+    args = ["score-dir", "--videos", "v", "--prompts", "prompts.json", "--out", "o/scores.json"]
+    args += ["--judge", "writers_judges:make", "--cache-mode", "off"]
+    assert main(args) == 0  # an earlier run: its files are replaced by the next
+    assert main(args) == 0
+    kept = tmp_path / "mine.json"
+    kept.write_text('{"the user": "own"}\n')
+    target = tmp_path / "o" / "scores.beta.json"
+    target.unlink()
+    if kind == "symlink":
+        target.symlink_to(kept)
+    else:
+        target.write_bytes(kept.read_bytes())
+    before = target.read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "scores.beta.json" in capsys.readouterr().err
+    assert target.read_bytes() == before and kept.read_text() == '{"the user": "own"}\n'
