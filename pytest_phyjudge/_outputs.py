@@ -40,7 +40,8 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 PARTIAL_SUFFIX = ".phyjudge-partial"
 #: How many foreign entries a refusal names.
 SHOWN = 3
-_PARTIAL = re.compile(r"^\..+" + re.escape(PARTIAL_SUFFIX) + r"$")
+#: What :func:`create_beside` names them: ``.<name>.<8 hex digits>.phyjudge-partial``.
+_PARTIAL = re.compile(r"^\..+\.[0-9a-f]{8}" + re.escape(PARTIAL_SUFFIX) + r"$")
 #: The names the writers of these folders make: the HTML report's page, assets, previews and
 #: sheets, and the contact sheets beside scores.json (``<case>-<key>.png``). The manifest is a
 #: file in a folder anyone may have written to, so it is believed only for these names and
@@ -157,6 +158,11 @@ def looks_ours(root: Path, name: str) -> bool:
     of :data:`OUR_NAMES` and content of its kind (an index.html of the report's, a PNG, ...).
     Nothing is followed: a link or a special file is never ours."""
     if not OUR_NAMES.fullmatch(name):
+        return False
+    try:  # never opened unless a regular file: opening a device can do things
+        if not stat.S_ISREG(os.lstat(root / name).st_mode):
+            return False
+    except OSError:
         return False
     sign = _SIGNS.get(PurePosixPath(name).suffix)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from tally import kit
+from tally.markdown import SUMMARY_JUDGES
 from tally.model import NotClean, Probe, expect
 from tally.probes import cli
 
@@ -31,6 +33,7 @@ SECRETS = "writers: credentials and secrets"
 GENERATORS = "writers: score-dir generator names"
 CHARTS = "writers: chart targets"
 PRINTED = "writers: printed paths"
+REFS = "writers: Markdown issue references"
 ANY = expect("returned", "error")
 QUICK = 20.0
 PASSWORD = "S3CRET-PW-writers-9d2e"
@@ -170,6 +173,12 @@ def forged_manifests() -> Iterator[Probe]:
         "asset_swapped_for_hardlink": _asset_swapped_for_hardlink,
         "manifest_is_a_symlink": _manifest_is_a_link,
         "manifest_lists_itself": _manifest_lists_itself,
+        "user_file_named_like_a_leftover": lambda f, site: kit.user_files(
+            site, ".diary.phyjudge-partial"
+        ),
+        "user_file_in_media_named_like_a_leftover": lambda f, site: kit.user_files(
+            site, "media/.talk.mp4.phyjudge-partial"
+        ),
     }
     for label, prepare in others.items():
         run, check = _rerun(prepare)  # type: ignore[misc]
@@ -504,6 +513,54 @@ def chart_targets() -> Iterator[Probe]:
     yield Probe(PRINTED, "cache_export_path_with_escapes", export, ANY, None, QUICK)
 
 
+# --------------------------------------------------------------------------- issue references
+
+#: ``#123`` (also ``\\#123``, which renders as it): GitHub links it to an issue and lists
+#: the comment on that issue.
+_REFERENCE = re.compile(r"(?<![\w&;])\\?#\d")
+REFERENCES = {"issue": "fixes #123", "cross_repo": "octo/repo#7", "gh_prefix": "GH-#42"}
+
+
+def _reference_check(folder: Path, text: str) -> str | None:
+    found = _REFERENCE.search(text)
+    return f"a live issue reference {text[found.start() : found.end() + 4]!r}" if found else None
+
+
+def _reference_command(command: str, value: str) -> Callable[[Path], str]:
+    def run(folder: Path) -> str:
+        one, two = _board(folder)
+        args = ("--label", value, "--label", "runB", "--format", "markdown")
+        return cli(command, one, two, *args)(folder)
+
+    return run
+
+
+def _reference_summary(value: str) -> Callable[[Path], str]:
+    """A pytest run whose judge is named ``value`` (its items fail, so the summary lists
+    them), with a CI summary; the summary's text is what is checked."""
+
+    def run(folder: Path) -> str:
+        kit.suite(folder, cases=("a",))
+        (folder / "judges.py").write_text(SUMMARY_JUDGES.format(name=value), encoding="utf-8")
+        summary = folder / "summary.md"
+        summary.write_text("", encoding="utf-8")
+        env = {"GITHUB_STEP_SUMMARY": str(summary)}
+        kit.run_pytest(folder, "--phyjudge-judge", "judges:make", env=env)
+        return summary.read_text(encoding="utf-8")
+
+    return run
+
+
+def issue_references() -> Iterator[Probe]:
+    for label, value in REFERENCES.items():
+        for command in ("leaderboard", "compare", "agree"):
+            run = _reference_command(command, value)
+            yield Probe(REFS, f"{command}_label_{label}", run, ANY, _reference_check, QUICK)
+    for label, value in REFERENCES.items():
+        run = _reference_summary(value)
+        yield Probe(REFS, f"summary_judge_{label}", run, ANY, _reference_check, 40.0)
+
+
 def writer_probes() -> list[Probe]:
     return [
         *forged_manifests(),
@@ -511,4 +568,5 @@ def writer_probes() -> list[Probe]:
         *credentials(),
         *generator_names(),
         *chart_targets(),
+        *issue_references(),
     ]

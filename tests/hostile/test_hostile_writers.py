@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -90,6 +91,21 @@ def test_a_manifest_forged_to_list_a_users_file_never_loses_it(
     code, text = _report(scores, site, capsys)
     assert user.read_bytes() == data
     assert code == 2 and name.rsplit("/", 1)[-1] in text
+
+
+@pytest.mark.parametrize("name", [".diary.phyjudge-partial", "media/.talk.mp4.phyjudge-partial"])
+def test_a_users_file_named_like_a_leftover_temporary_file_is_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Leftovers of an interrupted write are swept, by their exact form (a random part
+    included): a user's file that only ends like one is not ours to delete."""
+    scores, site = _scores(tmp_path), tmp_path / "site"
+    assert _report(scores, site, capsys)[0] == 0
+    user = site / name
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text("the user's\n")
+    _report(scores, site, capsys)
+    assert user.read_text() == "the user's\n"
 
 
 def test_a_rerun_still_replaces_and_prunes_its_own_files(
@@ -328,3 +344,25 @@ def test_score_dir_never_overwrites_a_file_beside_out_it_did_not_write(
     assert main(args) == 2
     assert "scores.beta.json" in capsys.readouterr().err
     assert target.read_bytes() == before and kept.read_text() == '{"the user": "own"}\n'
+
+
+# --------------------------------------------------------------------------- Markdown references
+
+
+@pytest.mark.parametrize("name", ["fixes #123", "org/repo#7", "GH-#42 and #1"])
+def test_an_issue_reference_in_a_name_renders_as_text_not_a_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """GitHub turns ``#123`` in a comment into a link to issue 123 (and lists the comment on
+    that issue): a run's name in ``leaderboard --format markdown`` shows the number, but
+    never as ``#`` right before a digit in the rendered text."""
+    from markdown_it import MarkdownIt
+
+    one, two = _board_files(tmp_path)
+    code = main(["leaderboard", one, two, "--label", name, "--label", "b", "--format", "markdown"])
+    out = capsys.readouterr().out
+    assert code == 0
+    html = MarkdownIt("commonmark").enable("table").render(out)
+    text = re.sub(r"<[^>]+>", "", html).replace("&#8203;", "\u200b")
+    assert not re.search(r"#\d", text)
+    assert name.replace("#", "#\u200b") in text
