@@ -1,5 +1,12 @@
 """``phyjudge score`` (one video, one axis, like the reference script) and ``phyjudge
-score-dir`` (a folder of videos against a PhyGround prompt set, through the cache)."""
+score-dir`` (a folder of videos against a PhyGround prompt set, through the cache).
+
+Threat model (writing): a clip's file name, which anyone may choose, names its generator,
+and that name becomes part of a results file's name beside ``--out`` and of the lines
+printed. So a generator's name is used as it is only when plain, else in a safe form with a
+hash (two generators never share a file, even on a disk that ignores case); it is printed
+escaped; and a file beside ``--out`` that is not a results file of ours (a user's file, a
+symlink, a pipe) is refused before any clip is judged, never overwritten."""
 
 from __future__ import annotations
 

@@ -216,7 +216,7 @@ class ServerURL(str):
 
 
 #: ``scheme://user:password@``: the credentials a URL in a message would show.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 
 
 def hide_credentials(text: str) -> str:
