@@ -113,12 +113,17 @@ def markdown_text(text: str) -> Markdown:
     """``text`` as inert inline Markdown (GitHub-flavoured), safe in a table cell, a heading
     or a sentence: no image, link, autolink, HTML tag, ``@mention``, emphasis, code span,
     math, emoji or table pipe survives, and no newline or other control character (those are
-    shown as ``\\n``, ``\\x1b``, ...). It renders as the text it was. Not for the start of a
-    line: callers put it after their own words or inside a cell."""
+    shown as ``\\n``, ``\\x1b``, ...), and no ``#123`` issue reference. It renders as the
+    text it was. Not for the start of a line: callers put it after their own words or inside
+    a cell."""
     text = terminal_text(text)
     out: list[str] = []
     for index, char in enumerate(text):
-        if char in _PUNCTUATION:
+        if char == "#" and text[index + 1 : index + 2].isdigit():
+            # GitHub links #123 to an issue (and lists the mention there) after rendering;
+            # a zero-width space after the # breaks the pattern, as for @ below.
+            out.append("\\#&#8203;")
+        elif char in _PUNCTUATION:
             out.append("\\" + char)
         elif char == "_":
             out.append("_" if _underscore_inert(text, index) else "\\_")

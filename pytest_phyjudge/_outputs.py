@@ -26,7 +26,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from pytest_phyjudge._exceptions import InputError
@@ -40,7 +40,40 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 PARTIAL_SUFFIX = ".phyjudge-partial"
 #: How many foreign entries a refusal names.
 SHOWN = 3
-_PARTIAL = re.compile(r"^\..+" + re.escape(PARTIAL_SUFFIX) + r"$")
+#: What :func:`create_beside` names them: ``.<name>.<8 hex digits>.phyjudge-partial``.
+_PARTIAL = re.compile(r"^\..+\.[0-9a-f]{8}" + re.escape(PARTIAL_SUFFIX) + r"$")
+#: The names the writers of these folders make: the HTML report's page, assets, previews and
+#: sheets, and the contact sheets beside scores.json (``<case>-<key>.png``). The manifest is a
+#: file in a folder anyone may have written to, so it is believed only for these names and
+#: only for files that are what the name says (:func:`looks_ours`): a manifest that lists a
+#: user's ``notes.txt`` or ``index.html`` never makes the run replace or delete it.
+OUR_NAMES = re.compile(
+    r"index\.html|assets/(?:report|rating)\.(?:css|js)|(?:sheets/)?[\w.-]*-[0-9a-f]{16}\.png"
+    r"|sheets/[0-9a-f]{24}\.png|media/[0-9a-f]{20}-v\d+\.(?:mp4|jpg)"
+)
+#: What each kind of file the writers make begins with (or, for text, holds near its start).
+_SIGNS: dict[str, Callable[[bytes], bool]] = {
+    ".png": lambda head: head.startswith(b"\x89PNG\r\n\x1a\n"),
+    ".jpg": lambda head: head.startswith(b"\xff\xd8\xff"),
+    ".mp4": lambda head: head[4:8] == b"ftyp",
+    ".html": lambda page: (
+        page[:15].lower() == b"<!doctype html>" and b"pytest-phyjudge HTML report" in page
+    ),
+    ".css": lambda head: b"HTML report" in head,
+    ".js": lambda head: b"HTML report" in head,
+}
+
+
+#: What a name may keep of a text it is made from: the rest becomes ``_``.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def file_part(text: str, limit: int = 80) -> str:
+    """``text`` made a readable part of a file name on every filesystem: only letters,
+    digits, ``_``, ``.`` and ``-``, at most ``limit`` of them (its end kept), never empty,
+    never dots alone. Texts that differ may give one part: callers add a hash of the text."""
+    part = _UNSAFE.sub("_", text).strip("_")[-limit:]
+    return part if part.strip(".") else "_"
 
 
 def create_beside(target: Path) -> tuple[int, Path]:
@@ -81,6 +114,16 @@ def _inside(root: Path, paths: Iterable[Path]) -> frozenset[str]:
     return frozenset(names - {"."})
 
 
+def writes_over(root: str | Path, path: str | Path) -> bool:
+    """Whether ``path`` is the folder ``root`` itself, its manifest, or a file its writers
+    make there (:data:`OUR_NAMES`): another output named so would be lost to the folder's."""
+    try:
+        name = Path(os.path.realpath(path)).relative_to(os.path.realpath(root)).as_posix()
+    except ValueError:
+        return False
+    return name in (".", MANIFEST) or OUR_NAMES.fullmatch(name) is not None
+
+
 class FolderNotOwned(InputError):
     """An output folder (or a path in it) that pytest-phyjudge may not write into."""
 
@@ -108,6 +151,31 @@ def check_name(name: str) -> PurePosixPath:
     if path.is_absolute() or any(p in ("", ".", "..") for p in name.split("/")):
         raise ValueError(f"{name!r} is not a relative file name inside the folder")
     return path
+
+
+def looks_ours(root: Path, name: str) -> bool:
+    """Whether the regular file ``name`` in ``root`` could be one the writers made: a name
+    of :data:`OUR_NAMES` and content of its kind (an index.html of the report's, a PNG, ...).
+    Nothing is followed: a link or a special file is never ours."""
+    if not OUR_NAMES.fullmatch(name):
+        return False
+    try:  # never opened unless a regular file: opening a device can do things
+        if not stat.S_ISREG(os.lstat(root / name).st_mode):
+            return False
+    except OSError:
+        return False
+    sign = _SIGNS.get(PurePosixPath(name).suffix)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(root / name, flags)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        # The page's own words stand in its footer, after the cases: read it whole.
+        head = file.read() if name == "index.html" else file.read(512)
+    return sign is not None and sign(head)
 
 
 def sha256_of(path: Path) -> str:
@@ -190,7 +258,9 @@ def _scan(
                 if stat.S_ISDIR(mode):
                     pending.append((Path(entry.path), name + "/"))
                 elif stat.S_ISREG(mode) and (
-                    name in manifest or name == MANIFEST or _PARTIAL.match(entry.name)
+                    (name in manifest and looks_ours(root, name))
+                    or name == MANIFEST
+                    or _PARTIAL.match(entry.name)
                 ):
                     continue
                 else:
@@ -251,10 +321,9 @@ class OwnedFolder:
         """Whether ``name`` is a regular file this folder wrote and nobody changed since."""
         if name in self.written:
             return self._regular(name)
-        if name not in self.manifest or not self._regular(name):
+        if name not in self.manifest:
             return False
-        digest = self.manifest[name]
-        return digest is None or sha256_of(self.root / name) == digest
+        return self.owns_on_disk(name, self.manifest[name])
 
     def _regular(self, name: str) -> bool:
         try:
@@ -388,7 +457,9 @@ class OwnedFolder:
         self._sweep_partials()
 
     def owns_on_disk(self, name: str, digest: str | None) -> bool:
-        if not self._regular(name):
+        """Whether the manifest's ``name`` (with its recorded ``digest``) is still ours: a
+        regular file of a name and kind the writers make, unchanged since."""
+        if not looks_ours(self.root, name):
             return False
         return digest is None or sha256_of(self.root / name) == digest
 

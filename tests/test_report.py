@@ -293,8 +293,8 @@ def test_collect_only_never_writes_a_report(pytester: pytest.Pytester, kit: Kit)
     whether the report is named on the command line or in the ini file."""
     setup(kit)
     report = pytester.path / "out" / "scores.json"
-    sheet = pytester.path / "out" / "scores-sheets" / "last-run.png"
-    OwnedFolder.open(sheet.parent).write_bytes(sheet.name, b"png")
+    sheet = pytester.path / "out" / "scores-sheets" / "last-run-0123456789abcdef.png"
+    OwnedFolder.open(sheet.parent).write_bytes(sheet.name, b"\x89PNG\r\n\x1a\nlast run")
     report.write_bytes(b'{"from": "the last run"}\n')
     pytester.runpytest("--collect-only", "--phyjudge-report", "out/scores.json")
     assert report.read_bytes() == b'{"from": "the last run"}\n' and sheet.is_file()

@@ -44,7 +44,7 @@ def test_one_contact_sheet_per_case(
     setup(kit, clip=synthetic_video.read_bytes())
     # A sheet of an earlier run (listed in the folder's manifest) goes at the end of this one.
     stale = OwnedFolder.open(pytester.path / "out" / "scores-sheets")
-    stale.write_bytes("from-an-earlier-run.png", b"old")
+    stale.write_bytes("s.phyjudge.yaml_gone-0123456789abcdef.png", b"\x89PNG\r\n\x1a\nold")
     stale.finish()
     result = pytester.runpytest("--phyjudge-report", "out/scores.json", "-k", "fall")
     result.assert_outcomes(passed=3, failed=1)

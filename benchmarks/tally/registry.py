@@ -18,6 +18,7 @@ def new_probes() -> list[Probe]:
     from tally.rating import rating_probes
     from tally.servers import server_probes
     from tally.small_defects import small_defect_probes
+    from tally.writers import writer_probes
 
     return [
         *output_probes(),
@@ -27,6 +28,7 @@ def new_probes() -> list[Probe]:
         *server_probes(),
         *rating_probes(),
         *small_defect_probes(),
+        *writer_probes(),
     ]
 
 

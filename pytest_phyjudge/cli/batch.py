@@ -139,7 +139,7 @@ class BatchRun:
             (result for group in pool.map(self.judge_group, groups) for result in group),
             total=len(paired),
             unit="video",
-            desc="judging" if generator is None else f"judging {generator}",
+            desc="judging" if generator is None else f"judging {terminal_text(generator)}",
             file=sys.stderr,
             dynamic_ncols=True,
         )

@@ -88,17 +88,23 @@ def run_cache(args: argparse.Namespace) -> int:
                 return fail(str(exc), EXIT_CONFLICT)
             replaced = f", {done.replaced} replaced" if done.replaced else ""
             print(
-                f"imported {counted(done.added, 'new judgment')} into {cache.path} ({done.read} in "
-                f"{args.file}, {done.read - done.added - done.replaced} already there{replaced})",
+                f"imported {counted(done.added, 'new judgment')} into {_shown(cache.path)} "
+                f"({done.read} in {_shown(args.file)}, "
+                f"{done.read - done.added - done.replaced} already there{replaced})",
                 file=sys.stderr,
             )
         else:
-            print(f"{cache.path}: {counted(len(cache), 'judgment')}")
+            print(f"{_shown(cache.path)}: {counted(len(cache), 'judgment')}")
             for record in cache.judges():
                 print(f"  judge: {terminal_text(record.describe())}")  # a record's claim
     finally:
         cache.close()
     return EXIT_OK
+
+
+def _shown(path: str | Path) -> str:
+    """A path as printed: a control character in its name shown escaped, never sent."""
+    return terminal_text(str(path))
 
 
 def beside(path: Path) -> list[Path]:
@@ -164,7 +170,7 @@ def _import(cache: JudgmentCache, path: Path, *, replace: bool = False) -> Any:
 def _export(cache: JudgmentCache, file: str, *, force: bool = False) -> None:
     if file == "-":
         count = cache.export_jsonl(sys.stdout)
-        print(f"exported {counted(count, 'judgment')} from {cache.path}", file=sys.stderr)
+        print(f"exported {counted(count, 'judgment')} from {_shown(cache.path)}", file=sys.stderr)
         return
     out = Path(file)
     identities = identity_paths(out, cache.judges())
@@ -182,14 +188,14 @@ def _export(cache: JudgmentCache, file: str, *, force: bool = False) -> None:
             f"Cannot write the export {file!r} ({exc.strerror or exc}); choose a writable path."
         ) from exc
     print(
-        f"exported {counted(exported[0], 'judgment')} from {cache.path} to {file}",
+        f"exported {counted(exported[0], 'judgment')} from {_shown(cache.path)} to {_shown(file)}",
         file=sys.stderr,
     )
     for path in written:
         print(
-            f"judge identity: {path} (replay with pytest --phyjudge-identity {path} "
-            f"--phyjudge-cache-mode only, or phyjudge score-dir --identity {path} "
-            "--cache-mode only)",
+            f"judge identity: {_shown(path)} (replay with pytest --phyjudge-identity "
+            f"{_shown(path)} --phyjudge-cache-mode only, or phyjudge score-dir --identity "
+            f"{_shown(path)} --cache-mode only)",
             file=sys.stderr,
         )
 

@@ -1,16 +1,28 @@
 """``phyjudge score`` (one video, one axis, like the reference script) and ``phyjudge
-score-dir`` (a folder of videos against a PhyGround prompt set, through the cache)."""
+score-dir`` (a folder of videos against a PhyGround prompt set, through the cache).
+
+Threat model (writing): a clip's file name, which anyone may choose, names its generator,
+and that name becomes part of a results file's name beside ``--out`` and of the lines
+printed. So a generator's name is used as it is only when plain, else in a safe form with a
+hash (two generators never share a file, even on a disk that ignores case); it is printed
+escaped; and a file beside ``--out`` that is not a results file of ours (a user's file, a
+symlink, a pipe) is refused before any clip is judged, never overwritten."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._escape import terminal_lines, terminal_text
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError
+from pytest_phyjudge._files import FileProblem, not_a_file, read_json_file
+from pytest_phyjudge._outputs import file_part
 from pytest_phyjudge.cli.arguments import (
     add_cache_options,
     add_groups,
@@ -22,6 +34,7 @@ from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.factory import build_judge
+from pytest_phyjudge.scores import FORMAT
 
 
 def add_commands(commands: Any) -> None:
@@ -189,10 +202,68 @@ def results_files(
     if len(groups) == 1:
         ((name, pairs),) = groups.items()
         return [(name, sorted(pairs, key=lambda pair: order[pair[0]["id"]]), out)]
+    parts = generator_file_parts([name for name in groups if name is not None])
     return [
-        (name, pairs, out if name is None else out.with_name(f"{out.stem}.{name}{out.suffix}"))
+        (
+            name,
+            pairs,
+            out if name is None else out.with_name(f"{out.stem}.{parts[name]}{out.suffix}"),
+        )
         for name, pairs in sorted(groups.items(), key=lambda item: item[0] or "")
     ]
+
+
+#: A generator's name that is its own part of a results file name as it is.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+
+
+def generator_file_parts(names: list[str]) -> dict[str, str]:
+    """Each generator's part of its results file's name (``scores.<part>.json``): its name
+    when that is plain (``alpha``), else a safe form of it with a hash of the whole name,
+    since a clip's file name may hold anything (``..``, a control character, a newline);
+    names alike but for case get the hash too, so that no two generators share a file on a
+    disk that ignores case. InputError if two still share one."""
+    folded: dict[str, int] = {}
+    for name in names:
+        folded[name.casefold()] = folded.get(name.casefold(), 0) + 1
+    parts: dict[str, str] = {}
+    for name in names:
+        plain = _PLAIN_NAME.fullmatch(name) and folded[name.casefold()] == 1
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        parts[name] = name if plain else f"{file_part(name, 40)}-{digest}"
+    taken: dict[str, str] = {}
+    for name, part in parts.items():
+        other = taken.setdefault(part.casefold(), name)
+        if other != name:
+            raise InputError(
+                f"The clips of generators {terminal_text(repr(other))} and "
+                f"{terminal_text(repr(name))} would share one results file "
+                f"(scores.{terminal_text(part)}.json); rename one generator's clips."
+            )
+    return parts
+
+
+def check_results_files(files: list[tuple[str | None, Pairs, Path]], out: Path) -> None:
+    """Refuse, before any clip is judged, a generator's results file beside ``--out`` (a
+    name the user did not give) that exists and is not a results file of ours: a user's
+    file, a symlink, a pipe. A results file of an earlier run is replaced (a rerun)."""
+    for generator, _pairs, path in files:
+        if path == out or not os.path.lexists(path):
+            continue
+        ours = not path.is_symlink() and not_a_file(path) is None
+        if ours:
+            try:
+                document = read_json_file(path)
+            except FileProblem:
+                document = None
+            ours = isinstance(document, dict) and document.get("format") == FORMAT
+        if not ours:
+            raise InputError(
+                f"{terminal_text(repr(str(path)))}, where the clips of generator "
+                f"{terminal_text(repr(generator))} go, exists and is not a results file "
+                "pytest-phyjudge wrote: it is never overwritten. Move it away, or choose "
+                "another --out."
+            )
 
 
 def check_out_location(out: Path) -> None:
@@ -231,7 +302,9 @@ def run_score_dir(args: argparse.Namespace) -> int:
     run = BatchRun(args, judge_settings(args), metrics, only_laws)
     try:
         order = {prompt["id"]: i for i, prompt in enumerate(prompts)}
-        for generator, pairs, out in results_files(Path(args.out), groups, order):
+        files = results_files(Path(args.out), groups, order)
+        check_results_files(files, Path(args.out))
+        for generator, pairs, out in files:
             run.judge_all(pairs, out, generator=generator)
     finally:
         run.close()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge.engine.adapter import DEFAULT_ADAPTER
@@ -211,33 +211,70 @@ def parse_judge_spec(value: str) -> str:
     )
 
 
-def parse_urls(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``http://h1:8000,http://h2:8000`` -> base URLs without a trailing ``/`` or ``/v1``."""
+class ServerURL(str):
+    """A judge server's base URL as every message, report and identity shows it: without the
+    user name and password a URL may carry (``https://user:pass@host``). Those are kept in
+    ``auth`` for the requests alone (HTTP basic authentication), so that a secret given in
+    ``--phyjudge-url`` never reaches a printed line, ``scores.json`` or a CI artifact."""
+
+    auth: tuple[str, str] | None
+
+    def __new__(cls, url: str, auth: tuple[str, str] | None = None) -> ServerURL:
+        made = super().__new__(cls, url)
+        made.auth = auth
+        return made
+
+
+#: ``scheme://user:password@``: the credentials a URL in a message would show.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` with the user name and password of every URL in it shown as ``***`` (a
+    command line, a message quoting what was given)."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def _server_url(part: str) -> ServerURL:
+    try:
+        split = urlsplit(part)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: http://[::1
+        split = urlsplit("")
+    if split.scheme not in ("http", "https") or not split.hostname:
+        raise InputError(
+            f"{hide_credentials(part)!r} is not a judge server URL; write http://HOST:PORT "
+            "(several separated by commas), e.g. http://127.0.0.1:8000."
+        )
+    auth = getattr(part, "auth", None)
+    if split.username is not None or split.password is not None:
+        auth = (unquote(split.username or ""), unquote(split.password or ""))
+        split = split._replace(netloc=split.netloc.rpartition("@")[2])
+    base = urlunsplit(split).rstrip("/")
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+    return ServerURL(base, auth)
+
+
+def parse_urls(text: str | Sequence[str]) -> tuple[ServerURL, ...]:
+    """``http://h1:8000,http://h2:8000`` -> base URLs without a trailing ``/`` or ``/v1``, and
+    without credentials, which each keeps aside (:class:`ServerURL`)."""
     parts = text.split(",") if isinstance(text, str) else list(text)
-    urls: list[str] = []
-    for part in (p.strip() for p in parts):
-        if not part:
+    urls: list[ServerURL] = []
+    for part in parts:
+        if isinstance(part, ServerURL):
+            url = part
+        elif not part.strip():
             continue
-        try:
-            split = urlsplit(part)
-        except ValueError:  # e.g. an unclosed IPv6 bracket: http://[::1
-            split = urlsplit("")
-        if split.scheme not in ("http", "https") or not split.netloc:
-            raise InputError(
-                f"{part!r} is not a judge server URL; write http://HOST:PORT (several "
-                "separated by commas), e.g. http://127.0.0.1:8000."
-            )
-        base = part.rstrip("/")
-        if base.endswith("/v1"):
-            base = base[: -len("/v1")]
-        if base not in urls:
-            urls.append(base)
+        else:
+            url = _server_url(part.strip())
+        if url not in urls:
+            urls.append(url)
     if not urls:
         raise InputError("No judge server URL given; write http://HOST:PORT[,http://...].")
     return tuple(urls)
 
 
-def parse_url_list(value: str) -> tuple[str, ...]:
+def parse_url_list(value: str) -> tuple[ServerURL, ...]:
     """``URL[,URL...]`` of judge servers (argparse ``type=``)."""
     try:
         return parse_urls(value)

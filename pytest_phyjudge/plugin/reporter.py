@@ -15,6 +15,7 @@ from pytest_phyjudge._words import counted
 from pytest_phyjudge.canary.session import CanaryResult
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.cache.judge import CacheStats
+from pytest_phyjudge.judges.settings import hide_credentials
 from pytest_phyjudge.plugin.pipelines import generation_stats, summary_line
 from pytest_phyjudge.plugin.sheet_files import (
     html_extra,
@@ -260,7 +261,7 @@ class PhyJudgeReporter:
             "stopped_early": stopped,
             "complete": exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
             and not stopped,
-            "args": list(self.config.invocation_params.args),
+            "args": [hide_credentials(arg) for arg in self.config.invocation_params.args],
         }
         state_judge = self.state.judge().identity if self.state.judge_loaded else None
         document = build_report(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_phyjudge._exceptions import describe_error
-from pytest_phyjudge._outputs import FolderNotOwned, OwnedFolder
+from pytest_phyjudge._outputs import FolderNotOwned, OwnedFolder, writes_over
 from pytest_phyjudge.plugin.state import PhyJudgeState
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.sheets import case_nodeid, sheet_for_case
@@ -119,6 +119,12 @@ def open_outputs(state: PhyJudgeState) -> None:
     pytest-phyjudge did not write is a usage error now, not a lost report at the end (one
     that cannot be made is found when it is written, and fails the run then: exit 4)."""
     options, place = state.options, sheets_place(state)
+    if options.html and options.report and writes_over(options.html, options.report):
+        raise pytest.UsageError(
+            f"--phyjudge-report {str(options.report)!r} names a file that the HTML report "
+            f"writes in --phyjudge-html {str(options.html)!r}: one would be lost to the other. "
+            f"Name the report otherwise, e.g. {str(Path(options.html) / 'scores.json')!r}."
+        )
     try:
         if options.html is not None:
             OwnedFolder.check(options.html, what="HTML report folder", leave=own_outputs(state))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_phyjudge._escape import PLOT_RC, plot_label
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._files import not_a_file
 from pytest_phyjudge._outputs import replace_file
 from pytest_phyjudge._words import counted
 from pytest_phyjudge.regression.leaderboard import HEADINGS
@@ -81,13 +82,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def _replaceable(path: Path) -> None:
     """Refuse a chart path holding what is not an earlier chart: an InputError naming it."""
     try:
-        mode = os.lstat(path).st_mode
+        is_link = stat.S_ISLNK(os.lstat(path).st_mode)
     except FileNotFoundError:
         return
-    if stat.S_ISLNK(mode):
+    kind = not_a_file(path)
+    if is_link:
         held = "a symlink (a chart is never written through one)"
-    elif not stat.S_ISREG(mode):
-        held = "a folder" if stat.S_ISDIR(mode) else "a special file (a FIFO, device or socket)"
+    elif kind is not None:
+        held = kind
     else:
         with open(path, "rb") as file:
             if file.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE:
@@ -100,6 +102,9 @@ def _replaceable(path: Path) -> None:
 
 
 def _save(fig: Any, path: str | Path) -> Path:
+    """Save as PNG through a temporary file renamed over ``path``, which must be new or an
+    earlier chart: a symlink, a folder, a special file or a file of another kind there is
+    refused (InputError) before anything is written."""
     path = Path(path)
     _replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)

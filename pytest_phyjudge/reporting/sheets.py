@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_phyjudge._exceptions import VideoError
-from pytest_phyjudge._outputs import OwnedFolder
+from pytest_phyjudge._outputs import OwnedFolder, file_part
 from pytest_phyjudge.reporting.checks import Check
 
 if TYPE_CHECKING:
@@ -29,14 +28,13 @@ MIN_FRAMES = 4
 MAX_FRAMES = 16
 _PAD = 6
 _LINE = 14
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def sheet_name(nodeid: str, key: tuple[str | None, ...] | None = None) -> str:
     """A file name for a case's sheet, readable and safe on every filesystem, and unique by
     construction: the readable part is cut and its characters replaced, so the sha256 of the
     full case key (``case_key``; the node id when none is given) follows it."""
-    stem = _UNSAFE.sub("_", nodeid).strip("_")[-80:] or "case"
+    stem = file_part(nodeid)
     full = json.dumps(list(key) if key is not None else [nodeid], ensure_ascii=True)
     return f"{stem}-{hashlib.sha256(full.encode()).hexdigest()[:16]}.png"
 

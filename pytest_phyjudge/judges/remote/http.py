@@ -93,7 +93,7 @@ def get_json(
     (naming ``surface``'s flags)."""
     return _exchange(
         server,
-        lambda: client.stream("GET", server + path),
+        lambda: client.stream("GET", server + path, auth=getattr(server, "auth", None)),
         budget=budget,
         clock=clock,
         surface=surface,
@@ -115,7 +115,7 @@ def post_json(
     seconds for the whole reply, however slowly its bytes come."""
     return _exchange(
         server,
-        lambda: client.stream("POST", server + path, json=body),
+        lambda: client.stream("POST", server + path, json=body, auth=getattr(server, "auth", None)),
         budget=budget,
         clock=clock,
         surface=surface,
