@@ -236,9 +236,11 @@ def test_the_clip_key_follows_everything_that_makes_the_clip(tmp_path: Path) -> 
     from pytest_phyjudge.generation.clips import ClipJob, ClipMaker
     from pytest_phyjudge.suites.model import PipelineSpec
 
+    from PIL import Image
+
     folder = _snapshot(tmp_path / "model")
     image = tmp_path / "first.png"
-    image.write_bytes(b"frame one")
+    Image.new("RGB", (4, 4), "red").save(image)
     spec = PipelineSpec(id=str(folder), folder=True, device="cpu", params={"num_frames": 5})
     job = ClipJob("drop", spec, "A glass falls.", 0, image)
     key = ClipMaker(tmp_path / "clips").key(job)
@@ -255,9 +257,9 @@ def test_the_clip_key_follows_everything_that_makes_the_clip(tmp_path: Path) -> 
     assert ClipMaker(tmp_path / "clips").key(
         dataclasses.replace(job, spec=dataclasses.replace(spec, device="cuda:0"))
     ) == ClipMaker(tmp_path / "clips").key(changed[1])  # the device type, not its index
-    image.write_bytes(b"frame two")
+    Image.new("RGB", (4, 4), "blue").save(image)
     assert ClipMaker(tmp_path / "clips").key(job) != key
-    image.write_bytes(b"frame one")
+    Image.new("RGB", (4, 4), "red").save(image)
     moved = Path(shutil.copytree(folder, tmp_path / "elsewhere"))
     elsewhere = dataclasses.replace(job, spec=dataclasses.replace(spec, id=str(moved)))
     assert ClipMaker(tmp_path / "clips").key(elsewhere) == key
