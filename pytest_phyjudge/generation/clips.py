@@ -90,10 +90,11 @@ def _sha256_file(path: Path) -> str | None:
         fd = os.open(path, flags)
     except OSError:
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
     digest = hashlib.sha256()
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return None
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -126,12 +127,22 @@ def partial_path(folder: Path, stem: str) -> Path:
 def store_clip(partial: Path, folder: Path, stem: str) -> Path:
     """Rename the finished clip ``partial`` to its name ``{stem}-{content}.mp4``; the older
     clips of ``stem`` (made before a ``--phyjudge-regenerate``, bytes checked) go. OSError
-    when the folder cannot take it."""
+    when the folder cannot take it; InputError when that name holds other bytes (a clip
+    changed since it was made, a link, a pipe), which are neither used nor overwritten."""
     digest = _sha256_file(partial)
     if digest is None:
         raise OSError(f"the clip written at {partial} is not a regular file")
     target = folder / f"{stem}-{digest[:CONTENT_DIGITS]}.mp4"
-    while (old := find_clip(folder, stem)) is not None and old != target:
+    if os.path.lexists(target):
+        if _sha256_file(target) == digest:
+            return target  # this very clip, made before
+        raise InputError(
+            f"The clips folder {terminal_text(str(folder))} holds {target.name}, the name of "
+            "this clip, but not its bytes (a clip changed since it was made, or a link, a "
+            "pipe or a folder put there). It is neither used nor overwritten: delete it, "
+            "and the clip is made again."
+        )
+    while (old := find_clip(folder, stem)) is not None:
         old.unlink()
     os.replace(partial, target)
     return target
@@ -380,13 +391,18 @@ class ClipMaker:
             )
             fps = first.spec.fps or family_fps(pipe.class_name)
             for (key, job), frames in zip(batch, clips, strict=True):
+                outcome: Path | PhyJudgeError
                 try:
-                    self._record(key, self._write(job, frames, fps))
+                    outcome = self._write(job, frames, fps)
                 except OSError as exc:
-                    self._record(key, clip_not_written(job.name, self.folder, exc))
+                    outcome = clip_not_written(job.name, self.folder, exc)
+                except PhyJudgeError as exc:
+                    outcome = VideoError(f"Case {job.name!r}: {exc}")
+                self._record(key, outcome)
+                if isinstance(outcome, Path):
+                    self.stats.made += 1
+                else:
                     self.stats.failed += 1
-                    continue
-                self.stats.made += 1
         except PhyJudgeError as exc:
             for key, job in batch:
                 self._record(key, VideoError(f"Case {job.name!r}: {exc}"))

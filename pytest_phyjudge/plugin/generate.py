@@ -267,6 +267,8 @@ def case_video(
         return store_clip(partial, folder, stem)
     except OSError as exc:
         raise clip_not_written(case.id, folder, exc) from None
+    except InputError as exc:  # the clip's name is taken by other bytes
+        raise VideoError(f"Case {case.id!r}: {exc}") from None
     finally:
         partial.unlink(missing_ok=True)  # left by a generator that failed
 
