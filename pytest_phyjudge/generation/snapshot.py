@@ -312,7 +312,14 @@ def identify(model_id: str, folder: bool, revision: str | None, memo: Path | Non
     or the commit of a hub model. No model code is imported."""
     if folder:
         check_snapshot(Path(model_id), f"folder {model_id}")  # before hashing a byte of it
-        return f"sha256:{folder_digest(Path(model_id), memo)}"
+        try:
+            return f"sha256:{folder_digest(Path(model_id), memo)}"
+        except OSError as exc:  # a file of it unreadable to this user
+            raise InputError(
+                f"The pipeline folder {terminal_text(model_id)} cannot be read: "
+                f"{terminal_text(str(exc))}. Make its files readable to the user running "
+                "pytest, or name another."
+            ) from None
     return resolve_hub_revision(model_id, revision)
 
 

@@ -461,3 +461,21 @@ def test_a_clips_folder_that_cannot_be_written_fails_the_clip_with_the_folder(
     assert isinstance(error, PhyJudgeError) and "clips folder" in str(error), error
     assert "pipeline.params" not in str(error)  # not blamed on the suite
     assert clips.read_text() == "a file where the folder should be"
+
+
+def test_a_model_folder_this_user_cannot_read_fails_its_case_in_one_paragraph(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """``id: /`` walked as root met /proc/1/cwd: a PermissionError, once an INTERNALERROR."""
+
+    def unreadable(*args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", "/proc/1/cwd")
+
+    monkeypatch.setattr(snapshot, "folder_digest", unreadable)
+    spec = PipelineSpec(id=str(snapshot_folder(tmp_path / "model")), folder=True, device="cpu")
+    job = ClipJob("a", spec, "p", 0)
+    maker = ClipMaker(tmp_path / "clips")
+    maker.make([job])
+    error = maker.result(job)
+    assert isinstance(error, InputError) and "cannot be read" in str(error)
+    assert maker.stats.failed == 1
