@@ -233,10 +233,10 @@ def test_the_clip_key_follows_everything_that_makes_the_clip(tmp_path: Path) -> 
     import dataclasses
     import shutil
 
+    from PIL import Image
+
     from pytest_phyjudge.generation.clips import ClipJob, ClipMaker
     from pytest_phyjudge.suites.model import PipelineSpec
-
-    from PIL import Image
 
     folder = _snapshot(tmp_path / "model")
     image = tmp_path / "first.png"
@@ -493,8 +493,10 @@ def test_a_served_judge_judges_while_the_next_clips_are_made(
 
 
 def test_a_pipeline_without_the_extra_fails_its_cases_with_the_install(
-    pytester: pytest.Pytester, tmp_path: Path
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch
 ) -> None:
+    # The in-process run's conftest changes the module: restored after this test.
+    monkeypatch.setattr(extras, "GENERATE_MODULES", extras.GENERATE_MODULES)
     folder = _snapshot(tmp_path / "model")
     pytester.makeconftest(
         """

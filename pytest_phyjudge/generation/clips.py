@@ -124,11 +124,12 @@ def partial_path(folder: Path, stem: str) -> Path:
     return folder / f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.partial.mp4"
 
 
-def store_clip(partial: Path, folder: Path, stem: str) -> Path:
-    """Rename the finished clip ``partial`` to its name ``{stem}-{content}.mp4``; the older
-    clips of ``stem`` (made before a ``--phyjudge-regenerate``, bytes checked) go. OSError
-    when the folder cannot take it; InputError when that name holds other bytes (a clip
-    changed since it was made, a link, a pipe), which are neither used nor overwritten."""
+def store_clip(partial: Path, folder: Path, stem: str, *, replace: bool = False) -> Path:
+    """Rename the finished clip ``partial`` to its name ``{stem}-{content}.mp4``; with
+    ``replace`` (``--phyjudge-regenerate``) the older clips of ``stem`` go (only files whose
+    bytes match their names: ours). OSError when the folder cannot take it; InputError when
+    that name holds other bytes (a clip changed since it was made, a link, a pipe), which
+    are neither used nor overwritten."""
     digest = _sha256_file(partial)
     if digest is None:
         raise OSError(f"the clip written at {partial} is not a regular file")
@@ -142,7 +143,7 @@ def store_clip(partial: Path, folder: Path, stem: str) -> Path:
             "pipe or a folder put there). It is neither used nor overwritten: delete it, "
             "and the clip is made again."
         )
-    while (old := find_clip(folder, stem)) is not None:
+    while replace and (old := find_clip(folder, stem)) is not None:
         old.unlink()
     os.replace(partial, target)
     return target
@@ -429,7 +430,7 @@ class ClipMaker:
         try:
             # H.264 in yuv420p needs even sides: an odd last row or column is dropped.
             write_mp4(partial, frames[:, : height - height % 2, : width - width % 2], fps=fps)
-            return store_clip(partial, self.folder, stem)
+            return store_clip(partial, self.folder, stem, replace=self.regenerate)
         finally:
             partial.unlink(missing_ok=True)
 

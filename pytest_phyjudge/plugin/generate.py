@@ -264,9 +264,11 @@ def case_video(
         written = _generate(config, case, registered, partial)
         if written != partial:
             shutil.copyfile(written, partial)
-        return store_clip(partial, folder, stem)
+        return store_clip(partial, folder, stem, replace=regenerate)
     except OSError as exc:
         raise clip_not_written(case.id, folder, exc) from None
+    except VideoError:  # the generator's own, already naming the case
+        raise
     except InputError as exc:  # the clip's name is taken by other bytes
         raise VideoError(f"Case {case.id!r}: {exc}") from None
     finally:

@@ -339,10 +339,10 @@ def test_a_forged_digest_memo_is_not_believed(tmp_path: Path, entry: Any) -> Non
 # --------------------------------------------------------------------------- clips folder
 
 
-def _clip(folder: Path, stem: str, data: bytes) -> Path:
+def _clip(folder: Path, stem: str, data: bytes, *, replace: bool = False) -> Path:
     partial = folder / f".{stem}.partial.mp4"
     partial.write_bytes(data)
-    return store_clip(partial, folder, stem)
+    return store_clip(partial, folder, stem, replace=replace)
 
 
 def test_a_clip_changed_after_it_was_made_is_not_reused(tmp_path: Path) -> None:
@@ -374,8 +374,11 @@ def test_a_clip_is_never_written_over_other_bytes(tmp_path: Path) -> None:
 def test_a_clip_made_again_replaces_only_its_own_older_clip(tmp_path: Path) -> None:
     old = _clip(tmp_path, "drop-0123456789abcdef", b"first clip")
     other = _clip(tmp_path, "roll-0123456789abcdef", b"another case")
-    new = _clip(tmp_path, "drop-0123456789abcdef", b"made again")
-    assert not old.exists() and new.read_bytes() == b"made again" and other.exists()
+    kept = _clip(tmp_path, "drop-0123456789abcdef", b"made by another process meanwhile")
+    assert old.exists() and kept.exists()  # without --phyjudge-regenerate, none goes
+    new = _clip(tmp_path, "drop-0123456789abcdef", b"made again", replace=True)
+    assert not old.exists() and not kept.exists() and other.exists()
+    assert new.read_bytes() == b"made again"
     assert find_clip(tmp_path, "drop-0123456789abcdef") == new
 
 
@@ -479,3 +482,28 @@ def test_a_model_folder_this_user_cannot_read_fails_its_case_in_one_paragraph(
     error = maker.result(job)
     assert isinstance(error, InputError) and "cannot be read" in str(error)
     assert maker.stats.failed == 1
+
+
+def test_a_shared_temporary_clips_folder_of_someone_else_is_not_used(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Without a pytest cache the clips go to a folder of a predictable name in the temp
+    folder; one planted there first (a link, or writable by others) is passed over."""
+    from types import SimpleNamespace
+
+    from pytest_phyjudge.plugin import generate
+
+    monkeypatch.setattr(generate.tempfile, "tempdir", str(tmp_path))
+    planted = tmp_path / f"pytest-phyjudge-clips-{os.getuid()}"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    planted.symlink_to(elsewhere)
+    config = SimpleNamespace(cache=None)
+    first = generate.clips_dir(config)  # type: ignore[arg-type]
+    assert first != planted and first.is_dir() and not first.is_symlink()
+    planted.unlink()
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)
+    assert generate.clips_dir(config) not in (planted, first)  # type: ignore[arg-type]
+    planted.chmod(0o700)
+    assert generate.clips_dir(config) == planted  # type: ignore[arg-type]
