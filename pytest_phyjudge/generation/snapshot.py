@@ -31,7 +31,6 @@ from typing import Any
 from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._files import (
-    MAX_FILE_BYTES,
     FileProblem,
     not_a_file,
     parse_json,
@@ -69,6 +68,8 @@ _DIGESTS_FILE = ".folder-digests.json"
 MAX_SNAPSHOT_ENTRIES = 10_000
 #: model_index.json names a few components: a few KB; past this it is no pipeline's.
 MAX_INDEX_BYTES = 1024 * 1024
+#: A config (a tokenizer's included, with its added tokens) is at most a few MB.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 
 def _shown(value: object, limit: int = 80) -> str:
@@ -133,7 +134,7 @@ def check_snapshot(folder: Path, where: str) -> str:
         if suffix in PICKLE_SUFFIXES:
             raise _refuse(where, f"it holds pickled weights ({rel}), which run code when loaded")
         if suffix == ".json" and "config" in path.name.lower() and path.is_file():
-            config = _read_config(path, where) or {}
+            config = _read_config(path, where, limit=MAX_CONFIG_BYTES) or {}
             for key in _CODE_KEYS:
                 if key in config:
                     raise _refuse(where, f"{rel} sets {key!r} (code to import)")
@@ -179,7 +180,7 @@ def snapshot_entries(folder: Path, where: str) -> list[Path]:
     return sorted(found)
 
 
-def _read_config(path: Path, where: str, limit: int = MAX_FILE_BYTES) -> dict[str, Any] | None:
+def _read_config(path: Path, where: str, limit: int) -> dict[str, Any] | None:
     kind = not_a_file(path)
     if kind is not None and kind != "a folder":
         raise _refuse(where, f"{path.name} is {kind}, not a file")

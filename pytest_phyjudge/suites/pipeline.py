@@ -64,6 +64,7 @@ _REFUSED_ENDINGS = ("image", "images", "video", "videos", "mask", "embeds", "lat
 #: released video model uses: Wan makes 81 frames of 720x1280 in 50 steps).
 _BOUNDED_INTS = {
     "num_frames": 1024,
+    "video_length": 1024,
     "height": 4096,
     "width": 4096,
     "num_inference_steps": 1000,
