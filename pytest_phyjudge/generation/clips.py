@@ -418,7 +418,13 @@ class ClipMaker:
                         f"The pipeline {lk.id} failed making the clip of case {job.name!r} (seed "
                         f"{job.seed}{together}): {describe_error(exc)}. Fix the "
                         "case's pipeline.params (they are passed to the pipeline's call as they "
-                        "are), or give the case a `video:`; the other cases still run."
+                        "are)"
+                        + (
+                            ""
+                            if job.image is None
+                            else " or its `image:` (a text-to-video pipeline takes no first frame)"
+                        )
+                        + ", or give the case a `video:`; the other cases still run."
                     ),
                 )
                 self.stats.failed += 1
