@@ -123,6 +123,7 @@ SUITE_INPUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "id_hub_dotdot": (_pipeline("id: org/..x"), ("pipeline.id",)),
     "custom_pipeline_key": (_pipeline("id: o/m, custom_pipeline: evil"), ("custom_pipeline",)),
     "fps_inf": (_pipeline("id: o/m, fps: .inf"), ("pipeline.fps",)),
+    "fps_tiny": (_pipeline("id: o/m, fps: 1.0e-300"), ("pipeline.fps",)),
 }
 
 

@@ -37,6 +37,8 @@ _DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 #: ``owner/name`` (or a bare name) as the Hugging Face hub spells a repository.
 _HUB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
 _REVISION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+#: Frame rates a clip may be written at: a rate near 0 makes a clip of endless frames.
+_MIN_FPS = 1
 _MAX_FPS = 240
 #: Call arguments the plugin sets itself, or that would pass code or tensors: never params.
 _REFUSED_PARAMS: dict[str, str] = {
@@ -251,11 +253,11 @@ def _boolean(reader: Reader, node: Node, what: str) -> bool:
 
 def _fps(reader: Reader, node: Node) -> float:
     value = node.data
-    if _is_number(value) and 0 < value <= _MAX_FPS:
+    if _is_number(value) and _MIN_FPS <= value <= _MAX_FPS:
         return float(value)
     raise reader.fail(
         f"pipeline.fps is {node.describe()}; write the frame rate the clips are written at, "
-        f"a number above 0 and at most {_MAX_FPS} (Wan makes 16 frames a second).",
+        f"a number from {_MIN_FPS} to {_MAX_FPS} (Wan makes 16 frames a second).",
         node.line,
     )
 

@@ -106,6 +106,12 @@ def test_params_that_size_memory_pass_media_or_hold_controls_are_refused(
     assert "\x1b" not in str(err)
 
 
+@pytest.mark.parametrize("fps", ["1.0e-300", "0.001", ".nan", "-16", "1000"])
+def test_a_frame_rate_no_clip_can_have_is_refused(tmp_path: Path, fps: str) -> None:
+    err = suite_error(tmp_path, f"pipeline: {{id: org/model, fps: {fps}}}\n{CASE}")
+    assert err.line == 1 and "pipeline.fps" in str(err)
+
+
 def test_the_clip_size_is_checked_on_the_merged_params(tmp_path: Path) -> None:
     """The suite gives the frame size and a case the frame count: together too many pixels."""
     err = suite_error(
