@@ -256,11 +256,31 @@ SNAPSHOT_INPUTS: dict[str, Callable[[Path], Any]] = {
 }
 
 
+def _hub_cache(folder: Path) -> str:
+    """A snapshot in the Hugging Face cache layout: its files link into ``blobs/``."""
+    from pytest_phyjudge.generation.snapshot import check_snapshot
+
+    repo = folder / "models--org--name"
+    (repo / "blobs").mkdir(parents=True)
+    model = _model(repo / "snapshots")
+    model = model.rename(model.parent / ("a" * 40))
+    for path in (model / "model_index.json", model / "transformer" / "config.json"):
+        blob = repo / "blobs" / f"{path.parent.name}-{path.name}"
+        blob.write_bytes(path.read_bytes())
+        path.unlink()
+        path.symlink_to(os.path.relpath(blob, path.parent))
+    return f"would load {check_snapshot(model, 'hub')}"
+
+
 def snapshot_probes() -> list[Probe]:
     probes = []
     for name, change in SNAPSHOT_INPUTS.items():
         run, check = _snapshot(change)
         probes.append(Probe(SNAPSHOTS, f"snapshot_{name}", run, ERROR, check, QUICK))
+    # What must still load: a plain folder, and a hub cache snapshot linking to its blobs.
+    run, check = _snapshot(lambda model: None)
+    probes.append(Probe(SNAPSHOTS, "snapshot_plain_loads", run, expect("returned"), check))
+    probes.append(Probe(SNAPSHOTS, "snapshot_hub_cache_loads", _hub_cache, expect("returned")))
     return probes
 
 
