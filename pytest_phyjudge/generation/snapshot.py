@@ -290,7 +290,7 @@ def hub_snapshot(repo_id: str, commit: str) -> Path:
         except Exception:
             names = []
         for name in names:
-            if Path(name).suffix in CODE_SUFFIXES:
+            if Path(name).suffix.lower() in CODE_SUFFIXES:
                 raise _refuse(where, f"the repository holds code ({name})")
     try:
         return Path(
