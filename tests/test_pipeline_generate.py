@@ -233,12 +233,14 @@ def test_the_clip_key_follows_everything_that_makes_the_clip(tmp_path: Path) -> 
     import dataclasses
     import shutil
 
+    from PIL import Image
+
     from pytest_phyjudge.generation.clips import ClipJob, ClipMaker
     from pytest_phyjudge.suites.model import PipelineSpec
 
     folder = _snapshot(tmp_path / "model")
     image = tmp_path / "first.png"
-    image.write_bytes(b"frame one")
+    Image.new("RGB", (4, 4), "red").save(image)
     spec = PipelineSpec(id=str(folder), folder=True, device="cpu", params={"num_frames": 5})
     job = ClipJob("drop", spec, "A glass falls.", 0, image)
     key = ClipMaker(tmp_path / "clips").key(job)
@@ -255,9 +257,9 @@ def test_the_clip_key_follows_everything_that_makes_the_clip(tmp_path: Path) -> 
     assert ClipMaker(tmp_path / "clips").key(
         dataclasses.replace(job, spec=dataclasses.replace(spec, device="cuda:0"))
     ) == ClipMaker(tmp_path / "clips").key(changed[1])  # the device type, not its index
-    image.write_bytes(b"frame two")
+    Image.new("RGB", (4, 4), "blue").save(image)
     assert ClipMaker(tmp_path / "clips").key(job) != key
-    image.write_bytes(b"frame one")
+    Image.new("RGB", (4, 4), "red").save(image)
     moved = Path(shutil.copytree(folder, tmp_path / "elsewhere"))
     elsewhere = dataclasses.replace(job, spec=dataclasses.replace(spec, id=str(moved)))
     assert ClipMaker(tmp_path / "clips").key(elsewhere) == key
@@ -491,8 +493,10 @@ def test_a_served_judge_judges_while_the_next_clips_are_made(
 
 
 def test_a_pipeline_without_the_extra_fails_its_cases_with_the_install(
-    pytester: pytest.Pytester, tmp_path: Path
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch
 ) -> None:
+    # The in-process run's conftest changes the module: restored after this test.
+    monkeypatch.setattr(extras, "GENERATE_MODULES", extras.GENERATE_MODULES)
     folder = _snapshot(tmp_path / "model")
     pytester.makeconftest(
         """

@@ -15,6 +15,7 @@ def new_probes() -> list[Probe]:
     from tally.duplicates import duplicate_probes
     from tally.markdown import markdown_probes
     from tally.outputs import output_probes
+    from tally.pipelines import pipeline_probes
     from tally.rating import rating_probes
     from tally.servers import server_probes
     from tally.small_defects import small_defect_probes
@@ -29,6 +30,7 @@ def new_probes() -> list[Probe]:
         *rating_probes(),
         *small_defect_probes(),
         *writer_probes(),
+        *pipeline_probes(),
     ]
 
 

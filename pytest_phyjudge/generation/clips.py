@@ -7,12 +7,26 @@ found), the dtype and device type it ran in, the call's params, the prompt, the 
 bytes, the seed and the frame rate. Changing any of them makes a new clip; an unchanged case
 reuses its file. On one machine the same key makes the same bytes (same weights, seed and
 batch; the encoder runs single-threaded).
+
+Threat model for the clips folder (the pytest cache, restored from CI caches and artifacts):
+a file there may have been changed, or put there under a clip's name, and a name there may
+be a link, a pipe or a folder. A clip's file name ends in the sha256 of its own bytes
+(``{case}-{key}-{content}.mp4``, see :func:`find_clip`), so a clip is reused only when its
+bytes are the ones it was written with, and a new clip never takes the name of a file that
+holds other bytes: nothing there is overwritten, and copying the ``*.mp4`` files is all a
+clips folder needs. (Whoever can write the folder can still forge a clip with a matching
+name; the judgment cache's replay, keyed by each clip's bytes, is the check that travels.)
+A case's first frame (``image:``) is decoded with Pillow within limits and encoded again;
+the key holds the sha256 of what the pipeline is given.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError, PhyJudgeError, VideoError, describe_error
 from pytest_phyjudge.engine.extras import require_generate
 from pytest_phyjudge.engine.mp4 import write_mp4
@@ -31,6 +46,7 @@ from pytest_phyjudge.generation.pipeline import (
     load_pipeline,
 )
 from pytest_phyjudge.generation.snapshot import dump, identify
+from pytest_phyjudge.reporting.html.media import MediaRefused, reencode_image
 from pytest_phyjudge.suites.model import PipelineSpec
 
 #: What loads a pipeline (``load_pipeline``; a test may wrap it to watch what it loads).
@@ -61,12 +77,86 @@ class GenerationStats:
     pipelines: list[str] = field(default_factory=list)
 
 
-def _sha256_file(path: Path) -> str:
+#: Hex digits of a clip's own sha256 in its file name (64 bits: no accidental match).
+CONTENT_DIGITS = 16
+_CONTENT_RE = re.compile(rf"[0-9a-f]{{{CONTENT_DIGITS}}}")
+
+
+def _sha256_file(path: Path) -> str | None:
+    """sha256 of the regular file at ``path`` (a link is not followed, a pipe never blocks);
+    None when it is anything else or cannot be read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with os.fdopen(fd, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def find_clip(folder: Path, stem: str) -> Path | None:
+    """The clip ``{stem}-{content}.mp4`` in ``folder`` whose bytes hash to the ``content``
+    its name ends in; None when there is none (a file changed since it was written, a link,
+    a pipe or a folder under such a name is passed over, never read past its first check)."""
+    prefix = f"{stem}-"
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith(prefix))
+    except OSError:
+        return None
+    for name in names:
+        content = name[len(prefix) :].removesuffix(".mp4")
+        if name.endswith(".mp4") and _CONTENT_RE.fullmatch(content):
+            path = folder / name
+            digest = _sha256_file(path)
+            if digest is not None and digest.startswith(content):
+                return path
+    return None
+
+
+def partial_path(folder: Path, stem: str) -> Path:
+    """A new name in ``folder`` for a clip being written by this process (nothing is there)."""
+    return folder / f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.partial.mp4"
+
+
+def store_clip(partial: Path, folder: Path, stem: str, *, replace: bool = False) -> Path:
+    """Rename the finished clip ``partial`` to its name ``{stem}-{content}.mp4``; with
+    ``replace`` (``--phyjudge-regenerate``) the older clips of ``stem`` go (only files whose
+    bytes match their names: ours). OSError when the folder cannot take it; InputError when
+    that name holds other bytes (a clip changed since it was made, a link, a pipe), which
+    are neither used nor overwritten."""
+    digest = _sha256_file(partial)
+    if digest is None:
+        raise OSError(f"the clip written at {partial} is not a regular file")
+    target = folder / f"{stem}-{digest[:CONTENT_DIGITS]}.mp4"
+    if os.path.lexists(target):
+        if _sha256_file(target) == digest:
+            return target  # this very clip, made before
+        raise InputError(
+            f"The clips folder {terminal_text(str(folder))} holds {target.name}, the name of "
+            "this clip, but not its bytes (a clip changed since it was made, or a link, a "
+            "pipe or a folder put there). It is neither used nor overwritten: delete it, "
+            "and the clip is made again."
+        )
+    while replace and (old := find_clip(folder, stem)) is not None:
+        old.unlink()
+    os.replace(partial, target)
+    return target
+
+
+def clip_not_written(name: str, folder: Path, exc: OSError) -> VideoError:
+    """The error of a clip that was made but could not be written into ``folder``."""
+    return VideoError(
+        f"The clip of case {name!r} was made but could not be written into the clips folder "
+        f"{terminal_text(str(folder))}: {terminal_text(exc.strerror or str(exc))}. Make the "
+        "folder writable (it is the pytest cache's phyjudge-clips), or give the case a "
+        "`video:`; the other cases still run."
+    )
 
 
 class ClipMaker:
@@ -91,6 +181,7 @@ class ClipMaker:
         self._load_errors: dict[LoadKey, PhyJudgeError] = {}
         self._keys: dict[ClipJob, str] = {}
         self._done: dict[str, Path | PhyJudgeError] = {}
+        self._frames: dict[Path, bytes] = {}
         # Making clips in the background (:meth:`start`) while the caller waits for each.
         self._changed = threading.Condition()
         self._background: threading.Thread | None = None
@@ -123,7 +214,9 @@ class ClipMaker:
                         "device": lk.device.partition(":")[0],
                         "params": dict(spec.params),
                         "prompt": job.prompt,
-                        "image": None if job.image is None else _sha256_file(job.image),
+                        "image": None
+                        if job.image is None
+                        else hashlib.sha256(self.first_frame(job)).hexdigest(),
                         "seed": job.seed,
                         "fps": spec.fps,
                     }
@@ -131,8 +224,23 @@ class ClipMaker:
             ).hexdigest()
         return self._keys[job]
 
-    def target(self, job: ClipJob) -> Path:
-        return self.folder / f"{job.name}-{self.key(job)[:16]}.mp4"
+    def first_frame(self, job: ClipJob) -> bytes:
+        """The PNG the pipeline is given as the first frame of ``job``: its ``image:``
+        decoded (PNG or JPEG, at most 32 MiB and 40 megapixels) and encoded again."""
+        assert job.image is not None
+        if job.image not in self._frames:
+            try:
+                self._frames[job.image] = reencode_image(job.image, job.image.parent)
+            except MediaRefused as exc:
+                raise InputError(
+                    f"The image of case {job.name!r} ({terminal_text(str(job.image))}) {exc}; "
+                    "give the case's `image:` a PNG or JPEG file."
+                ) from None
+        return self._frames[job.image]
+
+    def stem(self, job: ClipJob) -> str:
+        """The start of the clip's file name: ``{case}-{key}`` (its content digest follows)."""
+        return f"{job.name}-{self.key(job)[:16]}"
 
     # -- making
 
@@ -190,14 +298,15 @@ class ClipMaker:
         todo: dict[str, ClipJob] = {}
         for job in jobs:
             try:
-                key, target = self.key(job), self.target(job)
+                key, stem = self.key(job), self.stem(job)
             except PhyJudgeError:
                 self.stats.failed += 1  # result() raises it again for this job
                 continue
             if key in self._done or key in todo:
                 continue
-            if not self.regenerate and target.is_file() and target.stat().st_size > 0:
-                self._record(key, target)
+            found = None if self.regenerate else find_clip(self.folder, stem)
+            if found is not None:
+                self._record(key, found)
                 self.stats.reused += 1
             else:
                 todo[key] = job
@@ -279,12 +388,22 @@ class ClipMaker:
                 [job.prompt for _, job in batch],
                 [job.seed for _, job in batch],
                 dict(first.spec.params),
-                first.image,
+                None if first.image is None else self.first_frame(first),
             )
             fps = first.spec.fps or family_fps(pipe.class_name)
             for (key, job), frames in zip(batch, clips, strict=True):
-                self._record(key, self._write(job, frames, fps))
-                self.stats.made += 1
+                outcome: Path | PhyJudgeError
+                try:
+                    outcome = self._write(job, frames, fps)
+                except OSError as exc:
+                    outcome = clip_not_written(job.name, self.folder, exc)
+                except PhyJudgeError as exc:
+                    outcome = VideoError(f"Case {job.name!r}: {exc}")
+                self._record(key, outcome)
+                if isinstance(outcome, Path):
+                    self.stats.made += 1
+                else:
+                    self.stats.failed += 1
         except PhyJudgeError as exc:
             for key, job in batch:
                 self._record(key, VideoError(f"Case {job.name!r}: {exc}"))
@@ -299,20 +418,27 @@ class ClipMaker:
                         f"The pipeline {lk.id} failed making the clip of case {job.name!r} (seed "
                         f"{job.seed}{together}): {describe_error(exc)}. Fix the "
                         "case's pipeline.params (they are passed to the pipeline's call as they "
-                        "are), or give the case a `video:`; the other cases still run."
+                        "are)"
+                        + (
+                            ""
+                            if job.image is None
+                            else " or its `image:` (a text-to-video pipeline takes no first frame)"
+                        )
+                        + ", or give the case a `video:`; the other cases still run."
                     ),
                 )
                 self.stats.failed += 1
 
     def _write(self, job: ClipJob, frames: Any, fps: float) -> Path:
-        target = self.target(job)
-        partial = self.folder / f".{target.stem}.{os.getpid()}.partial.mp4"
-        partial.unlink(missing_ok=True)
+        stem = self.stem(job)
+        partial = partial_path(self.folder, stem)
         height, width = frames.shape[1:3]
-        # H.264 in yuv420p needs even sides: an odd last row or column is dropped.
-        write_mp4(partial, frames[:, : height - height % 2, : width - width % 2], fps=fps)
-        os.replace(partial, target)
-        return target
+        try:
+            # H.264 in yuv420p needs even sides: an odd last row or column is dropped.
+            write_mp4(partial, frames[:, : height - height % 2, : width - width % 2], fps=fps)
+            return store_clip(partial, self.folder, stem, replace=self.regenerate)
+        finally:
+            partial.unlink(missing_ok=True)
 
     def release(self) -> None:
         """Drop every loaded pipeline (garbage-collected, the CUDA cache emptied)."""

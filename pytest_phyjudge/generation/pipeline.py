@@ -90,10 +90,13 @@ class LoadedPipeline:
         return f"{self.key.id!r}" + ("" if self.key.folder else f" at {self.key.identity[:12]}")
 
     def frames(
-        self, prompts: list[str], seeds: list[int], params: dict[str, Any], image: Path | None
+        self, prompts: list[str], seeds: list[int], params: dict[str, Any], image: bytes | None
     ) -> list[Any]:
         """One uint8 array (T, H, W, 3) per prompt: the pipeline called once for the batch,
-        each prompt with a generator seeded by its own seed."""
+        each prompt with a generator seeded by its own seed; ``image``: the PNG of the first
+        frame (already decoded once within limits, see ``ClipMaker.first_frame``)."""
+        import io
+
         import numpy as np
         import torch
 
@@ -103,7 +106,7 @@ class LoadedPipeline:
         if image is not None:
             from PIL import Image
 
-            with Image.open(image) as opened:
+            with Image.open(io.BytesIO(image), formats=("PNG",)) as opened:
                 extra["image"] = opened.convert("RGB")
         with torch.inference_mode():
             out = self.pipe(

@@ -13,7 +13,9 @@ dir (``phyjudge-clips``), each through a partial file of this process.
 
 A clip is keyed by sha256 of (generator, what its name is registered as, prompt, seed,
 params), so changing any of them makes a new clip and an unchanged case reuses its clip until
-``--phyjudge-regenerate``. A generator that fails fails that case's items only, with the
+``--phyjudge-regenerate``; like a pipeline's, its file name ends in the sha256 of its bytes, so
+a clip changed since it was made is never reused, and no file is overwritten (see
+``generation.clips.find_clip``). A generator that fails fails that case's items only, with the
 generator's own error.
 """
 
@@ -23,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
@@ -36,6 +39,12 @@ import pytest
 from pytest_phyjudge._exceptions import InputError, PhyJudgeError, VideoError, describe_error
 from pytest_phyjudge._files import LOOP, not_a_file
 from pytest_phyjudge.engine.video import check_video_file, similar_video
+from pytest_phyjudge.generation.clips import (
+    clip_not_written,
+    find_clip,
+    partial_path,
+    store_clip,
+)
 from pytest_phyjudge.judges.factory import import_object, user_frames
 from pytest_phyjudge.suites import Case
 from pytest_phyjudge.suites.generators import (
@@ -204,8 +213,16 @@ def clips_dir(config: pytest.Config) -> Path:
                 pytest.PytestWarning,
                 stacklevel=2,
             )
+    # A folder of a predictable name in a shared /tmp may be another user's: made by us, else
+    # a new one.
     folder = Path(tempfile.gettempdir()) / f"pytest-phyjudge-clips-{os.getuid()}"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="pytest-phyjudge-clips-"))
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return Path(tempfile.mkdtemp(prefix="pytest-phyjudge-clips-"))
     return folder
 
 
@@ -238,11 +255,31 @@ def case_video(
         return check_video_file(case.video)
     registered = None if generators is None else generators.get(case.generator)
     folder = clips_dir(config)
-    target = folder / f"{case.id}-{clip_key(case, registered)[:16]}.mp4"
-    if not regenerate and target.is_file() and target.stat().st_size > 0:
-        return target
-    partial = folder / f".{target.stem}.{os.getpid()}.partial.mp4"
-    partial.unlink(missing_ok=True)
+    stem = f"{case.id}-{clip_key(case, registered)[:16]}"
+    found = None if regenerate else find_clip(folder, stem)
+    if found is not None:
+        return found
+    partial = partial_path(folder, stem)
+    try:
+        written = _generate(config, case, registered, partial)
+        if written != partial:
+            shutil.copyfile(written, partial)
+        return store_clip(partial, folder, stem, replace=regenerate)
+    except OSError as exc:
+        raise clip_not_written(case.id, folder, exc) from None
+    except VideoError:  # the generator's own, already naming the case
+        raise
+    except InputError as exc:  # the clip's name is taken by other bytes
+        raise VideoError(f"Case {case.id!r}: {exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)  # left by a generator that failed
+
+
+def _generate(
+    config: pytest.Config, case: Case, registered: Registered | None, partial: Path
+) -> Path:
+    """The file the hook or the registered generator wrote for ``case`` (``partial``, or the
+    path it returned); VideoError when it failed or wrote nothing."""
     name = case.generator or "pytest_phyjudge_generate"
     try:
         written = config.hook.pytest_phyjudge_generate(case=case, out_path=partial)
@@ -266,16 +303,10 @@ def case_video(
     written = Path(written)
     if not written.is_file() or written.stat().st_size == 0:
         where = "the out_path it was given" if written == partial else str(written)
-        partial.unlink(missing_ok=True)
         raise VideoError(
             f"The generator {name!r} returned for case {case.id!r} but wrote no video "
             f"(nothing, or an empty file, at {where}). It must write the clip to out_path, "
             "or return the path of the file it wrote.",
             path=written,
         )
-    if written == partial:
-        os.replace(partial, target)
-    else:
-        shutil.copyfile(written, partial)
-        os.replace(partial, target)
-    return target
+    return written

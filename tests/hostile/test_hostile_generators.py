@@ -379,3 +379,22 @@ def test_params_that_would_clash_with_the_generator_call_are_refused_at_their_li
     with pytest.raises(SuiteError) as info:
         load_suite(path)
     assert info.value.line == 3 and words in info.value.reason, str(info.value)
+
+
+def test_a_generated_clip_changed_since_it_was_made_is_neither_reused_nor_overwritten(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    """The clips folder is a cache others may write: a clip whose bytes are not those its
+    name records is made again, and the changed file is left for the user to delete."""
+    kit.conftest(name="scripted-for-tests")
+    kit.module("videogen", GOOD)
+    ini(kit, "wan = videogen:make")
+    suite(kit, "wan")
+    pytester.runpytest().assert_outcomes(passed=1)
+    (clip,) = (pytester.path / ".pytest_cache" / "d" / "phyjudge-clips").glob("drop-*.mp4")
+    clip.write_bytes(b"edited by someone else")
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*{clip.name}*neither used nor overwritten*"])
+    assert clip.read_bytes() == b"edited by someone else"
+    assert lines_of(kit, "MADE") == ["make pwned", "make pwned"]
