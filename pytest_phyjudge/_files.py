@@ -13,6 +13,7 @@ import re
 import secrets
 import stat
 from array import array
+from collections.abc import Iterable
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,13 @@ def resolve_path(path: Path) -> Path:
         return path.resolve()
     except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a symlink loop
         return Path(os.path.abspath(path))
+
+
+def lies_within(path: str | Path, roots: Iterable[str | Path]) -> bool:
+    """Whether ``path``, its links followed, lies inside one of ``roots`` (links followed
+    too): the one containment check of files named by an input."""
+    real = Path(os.path.realpath(path))
+    return any(Path(os.path.realpath(root)) in real.parents for root in roots)
 
 
 def not_a_file(path: Path) -> str | None:

@@ -26,6 +26,15 @@ def add_commands(commands: Any) -> None:
     report.add_argument("scores", metavar="SCORES.json", help="the report to show")
     report.add_argument("--html", required=True, metavar="DIR", help="folder to write into")
     report.add_argument("--title", help="the page's title (default: from the report)")
+    report.add_argument(
+        "--clips",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also show clips inside DIR (repeatable); by default only clips inside the "
+        "current folder and the folder of SCORES.json are shown, so that a report from "
+        "elsewhere cannot publish another video of this machine",
+    )
     report.set_defaults(run=run_report)
 
 
@@ -50,6 +59,7 @@ def run_report(args: argparse.Namespace) -> int:
             base=path.parent,
             title=args.title,
             leave=[path, path.parent / f"{path.stem}-sheets"],
+            clip_roots=[Path.cwd(), path.parent, *map(Path, args.clips)],
         )
     except OSError as exc:
         raise InputError(f"Cannot write the HTML report into {args.html!r} ({exc}).") from exc

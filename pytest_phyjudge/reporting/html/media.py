@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pytest_phyjudge._exceptions import describe_error
-from pytest_phyjudge._files import not_a_file
+from pytest_phyjudge._files import lies_within, not_a_file
 from pytest_phyjudge._outputs import FolderNotOwned, OwnedFolder
 from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.reporting.sheets import open_video, probe_clip
@@ -149,13 +149,17 @@ def make_previews(
     *,
     workers: int | None = None,
     executor: Executor = "process",
+    within: Sequence[str | Path] | None = None,
 ) -> list[Preview]:
     """The preview of each of ``sources`` under ``prefix/`` in ``folder``, made once per
     clip content: files are named by the clip's sha256, so a clip shown twice is encoded
     once and a rerun into the same folder re-encodes nothing (a file there is reused only
     when the folder's manifest says it wrote it). The clips are encoded side by side on
     ``workers`` (default: one per core); the folder is only touched from this thread. A
-    missing or undecodable clip gives a Preview that says why, never an exception."""
+    missing or undecodable clip gives a Preview that says why, never an exception; so does
+    a clip outside every folder of ``within`` (links followed) when it is given: a report
+    read from elsewhere shows only clips where its reader allows (never a file it merely
+    names, say a private video on the runner)."""
     encoder = None
     found: list[Preview | _Job] = []
     jobs: dict[str, _Job] = {}
@@ -164,6 +168,16 @@ def make_previews(
             found.append(Preview(error="no clip was recorded for this case"))
             continue
         path = Path(source)
+        if within is not None and not lies_within(path, within):
+            shown = ", ".join(repr(os.path.realpath(root)) for root in within)
+            found.append(
+                Preview(
+                    error=f"the clip {str(path)!r} lies outside {shown}, the "
+                    "folders clips are shown from (phyjudge report --clips DIR "
+                    "adds one)"
+                )
+            )
+            continue
         kind = not_a_file(path)
         if kind is not None or not path.is_file():
             what = f"is {kind}, not a video file" if kind else "is missing"
@@ -278,11 +292,10 @@ def reencode_image(path: str | Path, within: str | Path) -> bytes:
     from PIL import Image
 
     real = Path(os.path.realpath(path))
-    root = Path(os.path.realpath(within))
-    if root not in real.parents:
+    if not lies_within(real, [within]):
         raise MediaRefused(
-            f"lies outside {str(root)!r}, the folder of the report that lists it (only files "
-            "there are shown)"
+            f"lies outside {os.path.realpath(within)!r}, the folder of the report that lists "
+            "it (only files there are shown)"
         )
     kind = not_a_file(real)
     if kind is not None:

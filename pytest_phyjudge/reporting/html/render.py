@@ -14,7 +14,7 @@ must not reorder the page) and every ``href``/``src`` passes :func:`~.model.loca
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ def write_html_report(
     leave: Iterable[Path] = (),
     workers: int | None = None,
     executor: Executor = "process",
+    clip_roots: Sequence[str | Path] | None = None,
 ) -> Path:
     """Write ``out/index.html`` and what it needs for the run in ``document`` (a document a
     reader returned, or a parsed one, checked first); paths in the document are relative to
@@ -92,7 +93,9 @@ def write_html_report(
     the reader refuses, FolderNotOwned (an InputError) for a folder holding files it did not
     write (but for ``leave``: the run's own scores.json and sheets), OSError for one it
     cannot write. The clips' previews are encoded ``workers`` at a time (default: one per
-    core), on threads or processes (``executor``)."""
+    core), on threads or processes (``executor``); with ``clip_roots``, only clips inside
+    those folders are shown (a report from elsewhere names files it may not reveal), the
+    others with the reason."""
     import jinja2
 
     out, base = Path(out), Path(base)
@@ -100,7 +103,12 @@ def write_html_report(
     view = report_view(document, base, title)
     folder = OwnedFolder.open(out, what="HTML report folder", leave=leave)
     made = make_previews(
-        [case.video for case in view.cases], folder, MEDIA, workers=workers, executor=executor
+        [case.video for case in view.cases],
+        folder,
+        MEDIA,
+        workers=workers,
+        executor=executor,
+        within=clip_roots,
     )
     previews = {case.anchor: preview for case, preview in zip(view.cases, made, strict=True)}
     sheets = {case.anchor: _sheet(case, base, folder) for case in view.cases}
