@@ -37,6 +37,10 @@ from pytest_phyjudge.suites.yaml_lines import Node, describe_scalar
 P = ParamSpec("P")
 T = TypeVar("T")
 
+#: The largest seed: room for every sample's seed below 2**63 (torch takes up to 2**64 - 1,
+#: NumPy's SeedSequence any non-negative number; 2**63 keeps both and a C ``int64_t`` happy).
+MAX_SEED = 2**63 - 1 - 100_000
+
 #: ``samples`` first: the other gate keys take a value per axis.
 GATE_KEYS = ("samples", "pass_rate", "min_mean", "confidence", "tolerance")
 AXIS_GATE_KEYS = GATE_KEYS[1:]
@@ -347,7 +351,16 @@ class Reader:
         return dict(node.data)
 
     def seed(self, node: Node) -> int:
-        return self.integer(node, "seed")
+        """A seed every generator takes: samples use ``seed .. seed + samples - 1``, and
+        torch's and NumPy's generators refuse what is negative or past 64 bits."""
+        value = self.integer(node, "seed")
+        if not 0 <= value <= MAX_SEED:
+            raise self.fail(
+                f"seed is {value}; write a whole number from 0 to {MAX_SEED} (seed + samples "
+                "must stay within 64 bits, the range random generators take).",
+                node.line,
+            )
+        return value
 
     def samples(self, node: Node) -> int:
         value = node.data

@@ -119,3 +119,14 @@ def test_a_keyword_pytest_would_misread_is_refused_at_its_line(
     err = refused(write(tmp_path, HEAD + f"    marks: [{mark}]\n"))
     assert err.line == 7, str(err)
     assert said in err.reason, err.reason
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64), str(2**63 - 1)])
+def test_a_seed_no_random_generator_takes_is_refused_at_its_line(tmp_path: Path, seed: str) -> None:
+    error = refused(write(tmp_path, HEAD + f"    seed: {seed}\n"))
+    assert error.line == 7 and "seed" in str(error) and "64 bits" in str(error)
+
+
+def test_a_large_seed_within_range_is_kept(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, HEAD + "    seed: 4294967296\n"))
+    assert suite.cases[0].seed == 2**32
