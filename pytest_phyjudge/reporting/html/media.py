@@ -330,6 +330,10 @@ def reencode_image(path: str | Path, within: str | Path) -> bytes:
                 rgb = image.convert("RGB")
     except MediaRefused:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MediaRefused(
+            f"declares more pixels than {MAX_IMAGE_PIXELS:,} (a decompression bomb, or no sheet)"
+        ) from None
     except Exception as exc:  # Pillow raises many kinds for a file that is no image
         raise MediaRefused(f"is not a PNG or JPEG image ({type(exc).__name__})") from None
     out = io.BytesIO()
