@@ -107,6 +107,11 @@ def _save(fig: Any, path: str | Path) -> Path:
     refused (InputError) before anything is written."""
     path = Path(path)
     _replaceable(path)
+    if path.suffix.lower() != ".png":
+        raise InputError(
+            f"Cannot write the chart {str(path)!r}: charts are PNG images, and that name does "
+            "not end in .png (another program would misread the file). Name a .png file."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     png = io.BytesIO()
     fig.savefig(png, format="png")

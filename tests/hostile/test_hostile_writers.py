@@ -367,3 +367,13 @@ def test_an_issue_reference_in_a_name_renders_as_text_not_a_reference(
     text = re.sub(r"<[^>]+>", "", html).replace("&#8203;", "\u200b")
     assert not re.search(r"#\d", text)
     assert name.replace("#", "#\u200b") in text
+
+
+@pytest.mark.parametrize("name", ["chart.svg", "chart.pdf", "chart"])
+def test_a_chart_under_a_name_that_is_no_png_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    code = main(["leaderboard", *_board_files(tmp_path), "--plot", str(tmp_path / name)])
+    err = capsys.readouterr().err
+    assert code == 2 and name in err and ".png" in err
+    assert not (tmp_path / name).exists()
