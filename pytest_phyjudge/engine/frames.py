@@ -96,13 +96,27 @@ def undecodable(path: Path, exc: BaseException) -> VideoError:
 MIN_SIDE = IMAGE_PATCH_SIZE * SPATIAL_MERGE_SIZE
 
 
+#: The most pixels a clip's frame may have: 8K UHD (7680x4320). The reference sampler
+#: (decord) decodes each sampled frame whole before it scales it down to ``max_pixels``, so
+#: a few KB of black 16384x16384 frames would take gigabytes; no generator renders larger.
+MAX_FRAME_PIXELS = 7680 * 4320
+
+
 def check_frame_size(path: Path, width: int, height: int) -> None:
     """A VideoError for frames smaller than one merged vision patch, which the reference
-    sampler (decord) cannot resize; both samplers refuse them alike."""
+    sampler (decord) cannot resize, or larger than MAX_FRAME_PIXELS, which it cannot decode
+    in bounded memory; both samplers refuse them alike."""
     if min(width, height) < MIN_SIDE:
         raise VideoError(
             f"Video {str(path)!r} is {width}x{height} pixels; the judge needs frames of at "
             f"least {MIN_SIDE}x{MIN_SIDE} (one merged vision patch). Render the clip larger.",
+            path=path,
+        )
+    if width * height > MAX_FRAME_PIXELS:
+        raise VideoError(
+            f"Video {str(path)!r} is {width}x{height} pixels; the judge reads frames of at "
+            "most 7680x4320 (8K UHD), and scales each down to its max_pixels setting anyway. "
+            "Scale the clip down, e.g. 'ffmpeg -i IN -vf scale=1280:-2 OUT.mp4'.",
             path=path,
         )
 

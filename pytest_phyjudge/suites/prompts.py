@@ -36,7 +36,7 @@ def load_prompt_set(path: str | Path) -> list[dict]:
         return SuiteError(message, path=path, line=line)
 
     try:
-        data = parse_json(text)
+        data = parse_json(text, unique_keys=True)
     except FileProblem as problem:
         raise fail(
             f"the prompt set {problem.reason}. A prompt set is PhyGround's JSON, a few levels "

@@ -68,7 +68,7 @@ def read_provenance(
     path = Path(source)
     file = path / PROVENANCE_FILE if path.is_dir() else path
     try:
-        data = read_json_file(file)
+        data = read_json_file(file, unique_keys=True)
     except FileProblem as problem:
         raise JudgeLoadError(
             f"Cannot read the served judge's provenance: {str(file)!r} {problem.reason}. "
