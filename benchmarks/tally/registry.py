@@ -15,6 +15,7 @@ def new_probes() -> list[Probe]:
     from tally.duplicates import duplicate_probes
     from tally.markdown import markdown_probes
     from tally.outputs import output_probes
+    from tally.readers import reader_probes
     from tally.servers import server_probes
 
     return [
@@ -23,6 +24,7 @@ def new_probes() -> list[Probe]:
         *cache_probes(),
         *duplicate_probes(),
         *server_probes(),
+        *reader_probes(),
     ]
 
 
