@@ -28,6 +28,7 @@ BASELINES = "readers: baselines"
 IDENTITIES = "readers: identity files and imports"
 ADAPTERS = "readers: adapter snapshots"
 CLIPS = "readers: clips"
+ENVIRONMENT = "readers: environment"
 ERROR = expect("error")
 ANY = expect("returned", "error")
 CAPTION = "A ball falls onto a table."
@@ -575,6 +576,62 @@ def clip_probes() -> Iterator[Probe]:
     yield Probe(CLIPS, "clip_gif_renamed_mp4", _renamed_gif, ANY, None, 90.0)
 
 
+# --------------------------------------------------------------------------- environment
+
+
+def _api_key(shape: str) -> Callable[[Path], str]:
+    """A pytest run against a judge server with ``$PHYJUDGE_API_KEY`` a secret token that
+    no header can carry as it is (``shape`` places the token); not clean when the token is
+    printed or written into the report."""
+
+    def run(folder: Path) -> str:
+        token = kit.secret(folder, "unused.txt")
+        kit.suite(folder, cases=("a",))
+        with kit.FakeServer() as server:
+            code, out = kit.run_pytest(
+                folder,
+                *("--phyjudge-url", server.url, "--phyjudge-retries", "0"),
+                *("--phyjudge-report", "r/scores.json"),
+                env={"PHYJUDGE_API_KEY": shape.format(token)},
+                limit=60,
+            )
+        if problem := kit.leak(token, out, folder / "r"):
+            raise NotClean(problem)
+        return _refused(f"exit {code}\n{out}")
+
+    return run
+
+
+def _seq_len(value: str) -> Callable[[Path], str]:
+    """``phyjudge score`` with qwen-vl-utils' ``$MODEL_SEQ_LEN`` set to ``value``."""
+
+    def run(folder: Path) -> str:
+        import sys
+
+        kit.clips(folder, "a")
+        (folder / "judges.py").write_text(kit.JUDGES, encoding="utf-8")
+        code = "import sys; from pytest_phyjudge.cli.main import main; sys.exit(main(sys.argv[1:]))"
+        args = ("score", "--video", "v/a.mp4", "--caption", CAPTION, "--law", "gravity")
+        status, out = kit.run_child(
+            [sys.executable, "-c", code, *args, "--judge", "judges:make"],
+            folder,
+            env={"MODEL_SEQ_LEN": value},
+            limit=60,
+        )
+        return _refused(f"exit {status}\n{out}")
+
+    return run
+
+
+def environment_probes() -> Iterator[Probe]:
+    for name, shape in {"newline": "{}\n", "space": " {}", "not_ascii": "{}\u00e9"}.items():
+        want = expect("error", "failed", names="PHYJUDGE_API_KEY")
+        yield Probe(ENVIRONMENT, f"api_key_{name}", _api_key(shape), want, None, 90.0)
+    for value in ("abc", "nan", "1e999"):
+        want = expect("error", names="MODEL_SEQ_LEN")
+        yield Probe(ENVIRONMENT, f"model_seq_len_{value}", _seq_len(value), want, None, 90.0)
+
+
 def reader_probes() -> list[Probe]:
     return [
         *score_dir_probes(),
@@ -583,4 +640,5 @@ def reader_probes() -> list[Probe]:
         *identity_probes(),
         *adapter_probes(),
         *clip_probes(),
+        *environment_probes(),
     ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import VideoError
+from pytest_phyjudge._exceptions import InputError, VideoError
 
 #: Qwen3.5's vision patch size; qwen-vl-utils' default of 14 breaks the processor.
 IMAGE_PATCH_SIZE = 16
@@ -180,12 +180,28 @@ def smart_resize(
     return h_bar, w_bar
 
 
+def model_seq_len() -> int:
+    """The context length qwen-vl-utils reads from ``MODEL_SEQ_LEN`` (as it reads it,
+    ``int(float(...))``); an InputError naming the variable for a value that is no number,
+    which qwen-vl-utils would otherwise fail on with a bare ValueError when imported."""
+    raw = os.environ.get(_SEQ_LEN_ENV)
+    if raw is None:
+        return _DEFAULT_SEQ_LEN
+    try:
+        return int(float(raw))
+    except (ValueError, OverflowError):
+        raise InputError(
+            f"${_SEQ_LEN_ENV} is {raw[:40]!r}; qwen-vl-utils reads it as the judge's context "
+            f"length in tokens, a number such as {_DEFAULT_SEQ_LEN}. Fix it, or unset it."
+        ) from None
+
+
 def frame_size(height: int, width: int, count: int, max_pixels: int) -> tuple[int, int]:
     """The (height, width) qwen-vl-utils resizes ``count`` frames of a clip to: at least
     128 and at most 768 merged patches a frame, within ``max_pixels`` and the context."""
     factor = IMAGE_PATCH_SIZE * SPATIAL_MERGE_SIZE
     min_pixels = _VIDEO_MIN_TOKENS * factor * factor
-    seq_len = int(float(os.environ.get(_SEQ_LEN_ENV, _DEFAULT_SEQ_LEN)))
+    seq_len = model_seq_len()
     total_pixels = seq_len * factor * factor * 0.9
     cap = max(
         min(_VIDEO_MAX_TOKENS * factor * factor, total_pixels / count * MIN_FRAMES),

@@ -20,6 +20,7 @@ from pytest_phyjudge.engine.frames import (
     MIN_SIDE,
     SampledFrames,
     check_frame_size,
+    model_seq_len,
     probe_container,
     read_frames,
     too_few_frames,
@@ -147,6 +148,7 @@ def require_sampler(what: str) -> None:
     """Import what the judge's exact sampling needs (qwen-vl-utils on decord), or raise the
     JudgeLoadError that says how to install it; ``what`` names the caller's purpose."""
     os.environ.setdefault(_READER_ENV, "decord")  # before qwen-vl-utils' first import
+    model_seq_len()  # which qwen-vl-utils reads on import, and fails on unnamed
     require_local(what, VIDEO_MODULES)
 
 

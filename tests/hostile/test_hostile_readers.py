@@ -23,13 +23,15 @@ from pytest_phyjudge._exceptions import (
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.cli.score import pair_clips
 from pytest_phyjudge.engine.adapter import resolve_adapter
-from pytest_phyjudge.engine.frames import check_frame_size
+from pytest_phyjudge.engine.frames import check_frame_size, frame_size
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.engine.rubric import load_rubric
+from pytest_phyjudge.engine.video import require_sampler
 from pytest_phyjudge.judges.cache.judge import CachedJudge
 from pytest_phyjudge.judges.cache.record import read_identity_file
 from pytest_phyjudge.judges.cache.store import JudgmentCache
 from pytest_phyjudge.judges.local.loading import plan_judge
+from pytest_phyjudge.judges.remote.http import auth_headers
 from pytest_phyjudge.regression.baseline import load_baseline
 from pytest_phyjudge.suites import load_prompt_set, load_suite
 from pytest_phyjudge.testing import write_test_video
@@ -311,3 +313,34 @@ def test_frames_larger_than_8k_are_refused_before_decoding(tmp_path: Path) -> No
         check_frame_size(clip, 8192, 8192)
     assert "8192x8192" in str(info.value) and str(clip) in str(info.value)
     check_frame_size(clip, 7680, 4320)  # 8K UHD itself is read
+
+
+# --------------------------------------------------------------------------- environment
+
+
+@pytest.mark.parametrize("key", ["sk-SECRET-1\n", " sk-SECRET-1", "sk-SECRET-\u00e9"])
+def test_an_api_key_no_header_can_carry_is_refused_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """Before: httpx refused the header with an error quoting it, and that error went to
+    the terminal and into scores.json: the secret with it."""
+    monkeypatch.setenv("PHYJUDGE_API_KEY", key)
+    with pytest.raises(JudgeLoadError) as info:
+        auth_headers()
+    assert "PHYJUDGE_API_KEY" in str(info.value) and "SECRET" not in str(info.value)
+
+
+def test_an_api_key_that_is_a_plain_token_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PHYJUDGE_API_KEY", "sk-abc.DEF_123")
+    assert auth_headers()["Authorization"] == "Bearer sk-abc.DEF_123"
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "inf"])
+def test_a_model_seq_len_that_is_no_number_is_named(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """qwen-vl-utils reads MODEL_SEQ_LEN when imported and failed with a bare ValueError."""
+    monkeypatch.setenv("MODEL_SEQ_LEN", value)
+    for sample in (lambda: frame_size(360, 640, 4, 230400), lambda: require_sampler("A test")):
+        with pytest.raises(InputError, match="MODEL_SEQ_LEN"):
+            sample()
