@@ -29,6 +29,7 @@ IDENTITIES = "readers: identity files and imports"
 ADAPTERS = "readers: adapter snapshots"
 CLIPS = "readers: clips"
 ENVIRONMENT = "readers: environment"
+TARGETS = "readers: a report path that is a pipe or device"
 ERROR = expect("error")
 ANY = expect("returned", "error")
 CAPTION = "A ball falls onto a table."
@@ -632,6 +633,65 @@ def environment_probes() -> Iterator[Probe]:
         yield Probe(ENVIRONMENT, f"model_seq_len_{value}", _seq_len(value), want, None, 90.0)
 
 
+# --------------------------------------------------------------------------- report targets
+
+
+def _node(kind: str) -> Callable[[Path], None]:
+    """Make a pipe, or (as root) a character device like /dev/full, at a path."""
+
+    def make(path: Path) -> None:
+        import stat
+
+        if kind == "device" and os.geteuid() == 0:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        else:
+            os.mkfifo(path)
+
+    return make
+
+
+def _kept(path: Path) -> str | None:
+    import stat
+
+    mode = os.lstat(path).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+        return f"{path.name}, a pipe or device, was replaced by a file"
+    return None
+
+
+def _pytest_report_onto(kind: str) -> Callable[[Path], str]:
+    def run(folder: Path) -> str:
+        kit.suite(folder, cases=("a",))
+        _node(kind)(folder / "scores.json")
+        args = ("--phyjudge-judge", "judges:make", "--phyjudge-report", "scores.json")
+        code, out = kit.run_pytest(folder, *args, limit=60)
+        if problem := _kept(folder / "scores.json"):
+            raise NotClean(problem)
+        return _refused(f"exit {code}\n{out}")
+
+    return run
+
+
+def _score_dir_onto(kind: str) -> Callable[[Path], str]:
+    def run(folder: Path) -> str:
+        out = folder / "out"
+        out.mkdir()
+        _node(kind)(out / "scores.json")
+        text = _score_dir((b"a.mp4",))(folder)
+        if problem := _kept(out / "scores.json"):
+            raise NotClean(problem)
+        return text
+
+    return run
+
+
+def target_probes() -> Iterator[Probe]:
+    for kind in ("pipe", "device"):
+        want = expect("error", names="scores.json")
+        yield Probe(TARGETS, f"pytest_report_onto_{kind}", _pytest_report_onto(kind), want)
+        yield Probe(TARGETS, f"score_dir_out_onto_{kind}", _score_dir_onto(kind), want)
+
+
 def reader_probes() -> list[Probe]:
     return [
         *score_dir_probes(),
@@ -641,4 +701,5 @@ def reader_probes() -> list[Probe]:
         *adapter_probes(),
         *clip_probes(),
         *environment_probes(),
+        *target_probes(),
     ]

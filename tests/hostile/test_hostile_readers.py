@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytester_kit import Kit
 
 from pytest_phyjudge import ScriptedJudge
 from pytest_phyjudge._exceptions import (
@@ -20,6 +22,8 @@ from pytest_phyjudge._exceptions import (
     SuiteError,
     VideoError,
 )
+from pytest_phyjudge._files import write_json_atomic
+from pytest_phyjudge._outputs import replace_file
 from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.cli.score import pair_clips
 from pytest_phyjudge.engine.adapter import resolve_adapter
@@ -35,6 +39,8 @@ from pytest_phyjudge.judges.remote.http import auth_headers
 from pytest_phyjudge.regression.baseline import load_baseline
 from pytest_phyjudge.suites import load_prompt_set, load_suite
 from pytest_phyjudge.testing import write_test_video
+
+pytest_plugins = "pytester"
 
 CAPTION = "A ball falls onto a table."
 IDENTITY = JudgeIdentity(kind="tiny", adapter="tiny-judge", base="tiny-base", adapter_sha256="w")
@@ -344,3 +350,30 @@ def test_a_model_seq_len_that_is_no_number_is_named(
     for sample in (lambda: frame_size(360, 640, 4, 230400), lambda: require_sampler("A test")):
         with pytest.raises(InputError, match="MODEL_SEQ_LEN"):
             sample()
+
+
+# --------------------------------------------------------------------------- written in place
+
+
+@pytest.mark.parametrize("write", [write_json_atomic, lambda p, d: replace_file(p, b"{}")])
+def test_a_report_is_never_renamed_over_a_pipe(tmp_path: Path, write: Any) -> None:
+    """Before: the rename replaced the node itself; run as root, ``--phyjudge-report
+    /dev/full`` put a scores.json in the device's place."""
+    fifo = tmp_path / "named.json"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a file"):
+        write(fifo, {"a": 1})
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["named.json"]
+
+
+def test_pytest_report_onto_a_pipe_is_a_red_run_and_keeps_the_pipe(
+    pytester: pytest.Pytester, kit: Kit
+) -> None:
+    kit.conftest()
+    kit.clip("a")
+    kit.suite("suite: s\nvideos: clips/{id}.mp4\ncases:\n  - {id: a, prompt: x, laws: [gravity]}\n")
+    os.mkfifo(pytester.path / "scores.json")
+    result = pytester.runpytest("--phyjudge-report", "scores.json", "-p", "no:cacheprovider")
+    assert result.ret == 4, result.stdout.str()
+    assert stat.S_ISFIFO(os.lstat(pytester.path / "scores.json").st_mode)
