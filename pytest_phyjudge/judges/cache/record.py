@@ -3,6 +3,13 @@ judgments it made, so that a machine without the adapter or a server can key and
 
 The record is what the judgment cache stores beside its judgments, what ``phyjudge cache
 export`` writes into its JSON lines, and what ``--phyjudge-identity FILE`` reads.
+
+Threat model: an identity file or a ``judge_record`` line comes with an export from whoever
+sent it. At worst it holds a key twice, a field of another type (a number for a template,
+a string for a table), or an axis missing; each is an InputError naming the field before
+any prompt is rendered from it. Its claim of a judge is believed as given (see
+docs/explanation/reliability.md, "Not guaranteed"); templates are filled by plain
+placeholders only, never run.
 """
 
 from __future__ import annotations
