@@ -411,7 +411,27 @@ def _record_kind_number(lines: list[str]) -> list[str]:
     return [json.dumps(record), *lines[1:]]
 
 
+def _provenance(field: str, value: Any) -> Callable[[Path], str]:
+    """A ``--remote-identity`` provenance file with ``field`` of another type, read, and the
+    judge it names described and keyed (what a run does first)."""
+
+    def run(folder: Path) -> str:
+        from pytest_phyjudge.judges.cache.record import judge_material
+        from pytest_phyjudge.judges.remote.provenance import read_provenance
+
+        path = folder / "phyjudge_provenance.json"
+        path.write_text(json.dumps({"adapter": "acme/judge", field: value}), encoding="utf-8")
+        identity, _ = read_provenance(path)
+        return f"{identity.describe(portable=True)} {json.dumps(judge_material(identity))}"
+
+    return run
+
+
 def identity_probes() -> Iterator[Probe]:
+    for field in ("base", "revision"):
+        want = expect("error", names=field)
+        run = _provenance(field, ["a", "list"])
+        yield Probe(IDENTITIES, f"provenance_{field}_list", run, want, None, 30.0)
     for field, value in IDENTITY_FIELDS:
         want = expect("error", names=field.rsplit(".", 1)[-1])
         yield Probe(IDENTITIES, f"identity_{field}", _identity(field, value), want, None, 30.0)

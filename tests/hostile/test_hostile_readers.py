@@ -36,6 +36,7 @@ from pytest_phyjudge.judges.cache.record import read_identity_file
 from pytest_phyjudge.judges.cache.store import JudgmentCache
 from pytest_phyjudge.judges.local.loading import plan_judge
 from pytest_phyjudge.judges.remote.http import auth_headers
+from pytest_phyjudge.judges.remote.provenance import read_provenance
 from pytest_phyjudge.regression.baseline import load_baseline
 from pytest_phyjudge.suites import load_prompt_set, load_suite
 from pytest_phyjudge.testing import write_test_video
@@ -249,6 +250,19 @@ def test_an_import_line_with_a_key_twice_is_refused_and_nothing_imported(
     assert code == 2 and f"{export}:2" in text and "twice" in text, text
     code, text = _cli(capsys, "cache", "info", "--cache", str(tmp_path / "new"))
     assert code == 0 and "0 judgments" in text, text
+
+
+@pytest.mark.parametrize("field", ["base", "revision", "adapter_sha256"])
+@pytest.mark.parametrize("value", [["a", "list"], {"an": "object"}, 5])
+def test_a_provenance_field_that_is_not_text_names_the_field(
+    tmp_path: Path, field: str, value: Any
+) -> None:
+    """Before: a TypeError on hashing the judge (or on reading ``base`` as a path)."""
+    path = tmp_path / "phyjudge_provenance.json"
+    path.write_text(json.dumps({"adapter": "acme/judge", field: value}))
+    with pytest.raises(JudgeLoadError) as info:
+        read_provenance(path)
+    assert str(path) in str(info.value) and repr(field) in str(info.value)
 
 
 # --------------------------------------------------------------------------- adapter snapshots

@@ -49,6 +49,15 @@ def identity_from(
             f"{surface.flag('remote-identity')} at the phyjudge_provenance.json that "
             "'phyjudge merge' wrote into the merged checkpoint."
         )
+    for field in ("revision", "base", "adapter_sha256"):
+        value = provenance.get(field)
+        if value is not None and not isinstance(value, str):
+            raise JudgeLoadError(
+                f"{where} gives the judge's {field!r} as {type(value).__name__} {str(value)[:40]}"
+                f", not text. Point {surface.flag('remote-identity')} at the "
+                "phyjudge_provenance.json that 'phyjudge merge' wrote, or serve the judge with "
+                "'phyjudge serve'."
+            )
     # A tiny or scripted judge stays marked as such behind a server: its scores mean nothing.
     kind = provenance.get("kind")
     return JudgeIdentity(
