@@ -120,7 +120,9 @@ def _check_record(data: dict[str, Any], where: str) -> None:
     """Every field a replay renders prompts from has its writer's type, and every axis its
     entry: an identity file or a judge_record line comes from whoever sent the export, and a
     wrong one must be an InputError naming its field, not a TypeError on the first replay."""
-    fields = Fields(where, "Export it again with 'phyjudge cache export'.")
+    fields = Fields(
+        f"{where} is a damaged judge identity", "Export it again with 'phyjudge cache export'."
+    )
     judge = fields.exact(data.get("judge"), "judge", ("kind", "adapter"), _IDENTITY_OPTIONAL)
     fields.fields(judge, "judge", STRING, "kind", "adapter", needed=True)
     fields.fields(judge, "judge", TEXT, *_IDENTITY_OPTIONAL)
