@@ -181,10 +181,28 @@ def _create_beside(target: Path) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name beside {target}")
 
 
+def check_replaceable(target: Path) -> None:
+    """An OSError naming ``target`` when it is a device, a pipe, a socket or a folder: a
+    rename over it would replace the node itself (run as root, a report named /dev/full
+    took the device's place). A regular file, a link (replaced, never followed) or nothing
+    is fine."""
+    try:
+        mode = os.lstat(target).st_mode
+    except OSError:
+        return  # nothing there (or unreadable: the write itself says why)
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        return
+    kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+    raise OSError(
+        errno.EEXIST, f"it is {kind}, not a file; nothing is written in its place", str(target)
+    )
+
+
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write JSON to a temporary file beside ``path`` and rename it over: a reader never
     sees half a report, and an interrupted write leaves the previous one in place."""
     target = Path(path)
+    check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_beside(target)
     try:

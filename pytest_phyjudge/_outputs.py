@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._files import check_replaceable
 
 MANIFEST = ".phyjudge-manifest.json"
 FORMAT = "pytest-phyjudge-outputs"
@@ -92,7 +93,9 @@ def create_beside(target: Path) -> tuple[int, Path]:
 
 def replace_file(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` through a temporary file renamed over it: a link at
-    ``target`` is replaced, never followed, and a reader never sees half a file."""
+    ``target`` is replaced, never followed, and a reader never sees half a file; a device,
+    pipe or folder there is an OSError, never replaced."""
+    check_replaceable(target)
     fd, temp = create_beside(target)
     try:
         with os.fdopen(fd, "wb") as file:

@@ -17,6 +17,7 @@ def new_probes() -> list[Probe]:
     from tally.outputs import output_probes
     from tally.pipelines import pipeline_probes
     from tally.rating import rating_probes
+    from tally.readers import reader_probes
     from tally.servers import server_probes
     from tally.small_defects import small_defect_probes
     from tally.writers import writer_probes
@@ -31,6 +32,7 @@ def new_probes() -> list[Probe]:
         *small_defect_probes(),
         *writer_probes(),
         *pipeline_probes(),
+        *reader_probes(),
     ]
 
 

@@ -35,6 +35,7 @@ from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, c
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.scores import FORMAT
+from pytest_phyjudge.suites.model import is_case_id
 
 
 def add_commands(commands: Any) -> None:
@@ -152,7 +153,10 @@ def pair_clips(
         generator, sep, rest = path.stem.partition(GENERATOR_SEPARATOR)
         if path.stem in by_id:
             generator, prompt_id = None, path.stem
-        elif sep and rest in by_id:
+        elif sep and rest in by_id and is_case_id(generator):
+            # The generator names a results file (scores.<generator>.json) and is printed and
+            # stored: a name of letters, digits, '_', '.' and '-' only, like an id. Any other
+            # (control characters, bytes that are not UTF-8, nothing) leaves the clip unpaired.
             prompt_id = rest
         else:
             stray.append(path)
@@ -310,7 +314,11 @@ def run_score_dir(args: argparse.Namespace) -> int:
         run.close()
     if stray:
         names = terminal_text(", ".join(p.name for p in stray))
-        print(f"videos without a prompt ({len(stray)}): {names}", file=sys.stderr)
+        print(
+            f"videos without a prompt ({len(stray)}): {names} (a clip is named <id>.mp4, or "
+            "<generator>__<id>.mp4 with a generator of letters, digits, '_', '.' and '-')",
+            file=sys.stderr,
+        )
     judged = {prompt["id"] for pairs in groups.values() for prompt, _ in pairs}
     no_video = [p["id"] for p in prompts if p["id"] not in judged]
     if no_video:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_phyjudge._exceptions import JudgeLoadError
-from pytest_phyjudge._files import FileProblem, read_json_file
+from pytest_phyjudge._files import FileProblem, read_json_file, read_text_file
 from pytest_phyjudge.engine.extras import require_local
 
 DEFAULT_ADAPTER = "NU-World-Model-Embodied-AI/phyjudge-9B"
@@ -131,7 +131,7 @@ def resolve_adapter(
             f"{ADAPTER_WEIGHTS} (for PhyJudge-9B, a download of {DEFAULT_ADAPTER})."
         )
     try:
-        config = read_json_file(config_path)
+        config = read_json_file(config_path, unique_keys=True)
     except FileProblem as exc:
         raise JudgeLoadError(f"{config_path} {exc.reason}; re-download it.") from None
     named = config.get("base_model_name_or_path") if isinstance(config, dict) else None
@@ -163,4 +163,7 @@ def is_tiny_judge(adapter_dir: str | Path) -> bool:
     """True when ``adapter_dir`` was written by the tiny test judge's builder, so that its
     judgments are labelled ``tiny`` and never mistaken for PhyJudge's."""
     readme = Path(adapter_dir) / "README.md"
-    return readme.is_file() and TINY_NOTICE in readme.read_text(encoding="utf-8")
+    try:  # the tiny builder's README is a few hundred bytes; anyone's may be anything
+        return readme.is_file() and TINY_NOTICE in read_text_file(readme, limit=1 << 20)
+    except FileProblem:
+        return False

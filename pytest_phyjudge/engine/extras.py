@@ -86,7 +86,9 @@ def _unimportable(modules: tuple[str, ...]) -> tuple[list[str], list[str]]:
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError as exc:  # absent, or installed but broken (a missing shared library)
+        # Absent, or installed but broken (a missing shared library), or failing on what it
+        # reads when imported (an environment variable): each is one line, not a traceback.
+        except Exception as exc:
             missing.append(name)
             details.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     return missing, details

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_phyjudge._exceptions import VideoError
+from pytest_phyjudge._exceptions import InputError, VideoError
 
 #: Qwen3.5's vision patch size; qwen-vl-utils' default of 14 breaks the processor.
 IMAGE_PATCH_SIZE = 16
@@ -96,13 +96,27 @@ def undecodable(path: Path, exc: BaseException) -> VideoError:
 MIN_SIDE = IMAGE_PATCH_SIZE * SPATIAL_MERGE_SIZE
 
 
+#: The most pixels a clip's frame may have: 8K UHD (7680x4320). The reference sampler
+#: (decord) decodes each sampled frame whole before it scales it down to ``max_pixels``, so
+#: a few KB of black 16384x16384 frames would take gigabytes; no generator renders larger.
+MAX_FRAME_PIXELS = 7680 * 4320
+
+
 def check_frame_size(path: Path, width: int, height: int) -> None:
     """A VideoError for frames smaller than one merged vision patch, which the reference
-    sampler (decord) cannot resize; both samplers refuse them alike."""
+    sampler (decord) cannot resize, or larger than MAX_FRAME_PIXELS, which it cannot decode
+    in bounded memory; both samplers refuse them alike."""
     if min(width, height) < MIN_SIDE:
         raise VideoError(
             f"Video {str(path)!r} is {width}x{height} pixels; the judge needs frames of at "
             f"least {MIN_SIDE}x{MIN_SIDE} (one merged vision patch). Render the clip larger.",
+            path=path,
+        )
+    if width * height > MAX_FRAME_PIXELS:
+        raise VideoError(
+            f"Video {str(path)!r} is {width}x{height} pixels; the judge reads frames of at "
+            "most 7680x4320 (8K UHD), and scales each down to its max_pixels setting anyway. "
+            "Scale the clip down, e.g. 'ffmpeg -i IN -vf scale=1280:-2 OUT.mp4'.",
             path=path,
         )
 
@@ -166,12 +180,28 @@ def smart_resize(
     return h_bar, w_bar
 
 
+def model_seq_len() -> int:
+    """The context length qwen-vl-utils reads from ``MODEL_SEQ_LEN`` (as it reads it,
+    ``int(float(...))``); an InputError naming the variable for a value that is no number,
+    which qwen-vl-utils would otherwise fail on with a bare ValueError when imported."""
+    raw = os.environ.get(_SEQ_LEN_ENV)
+    if raw is None:
+        return _DEFAULT_SEQ_LEN
+    try:
+        return int(float(raw))
+    except (ValueError, OverflowError):
+        raise InputError(
+            f"${_SEQ_LEN_ENV} is {raw[:40]!r}; qwen-vl-utils reads it as the judge's context "
+            f"length in tokens, a number such as {_DEFAULT_SEQ_LEN}. Fix it, or unset it."
+        ) from None
+
+
 def frame_size(height: int, width: int, count: int, max_pixels: int) -> tuple[int, int]:
     """The (height, width) qwen-vl-utils resizes ``count`` frames of a clip to: at least
     128 and at most 768 merged patches a frame, within ``max_pixels`` and the context."""
     factor = IMAGE_PATCH_SIZE * SPATIAL_MERGE_SIZE
     min_pixels = _VIDEO_MIN_TOKENS * factor * factor
-    seq_len = int(float(os.environ.get(_SEQ_LEN_ENV, _DEFAULT_SEQ_LEN)))
+    seq_len = model_seq_len()
     total_pixels = seq_len * factor * factor * 0.9
     cap = max(
         min(_VIDEO_MAX_TOKENS * factor * factor, total_pixels / count * MIN_FRAMES),

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from pytest_phyjudge._exceptions import InputError, RubricError
+from pytest_phyjudge._files import FileProblem, read_text_file
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, PHYSICAL_LAWS, check_axis, is_law
 from pytest_phyjudge.engine.infer_constants import (
     CONSTANTS_FILE,
@@ -243,7 +244,9 @@ def _read_template(
     template_path = None if folder is None else Path(folder) / TEMPLATE_FILE
     if template_path is not None and template_path.is_file():
         try:
-            data = yaml.safe_load(template_path.read_text(encoding="utf-8"))
+            data = yaml.safe_load(read_text_file(template_path))
+        except FileProblem as problem:  # not UTF-8, or too large: the snapshot is damaged
+            raise RubricError(f"{template_path} {problem.reason}; re-download it.") from None
         except yaml.YAMLError as exc:
             raise RubricError(f"{template_path}: not valid YAML ({exc}).") from exc
         origins["template"] = str(template_path)

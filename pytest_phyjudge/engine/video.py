@@ -20,6 +20,7 @@ from pytest_phyjudge.engine.frames import (
     MIN_SIDE,
     SampledFrames,
     check_frame_size,
+    model_seq_len,
     probe_container,
     read_frames,
     too_few_frames,
@@ -147,13 +148,30 @@ def require_sampler(what: str) -> None:
     """Import what the judge's exact sampling needs (qwen-vl-utils on decord), or raise the
     JudgeLoadError that says how to install it; ``what`` names the caller's purpose."""
     os.environ.setdefault(_READER_ENV, "decord")  # before qwen-vl-utils' first import
+    model_seq_len()  # which qwen-vl-utils reads on import, and fails on unnamed
     require_local(what, VIDEO_MODULES)
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """The (width, height) the clip's header gives, read with PyAV without decoding a frame;
+    None when PyAV cannot tell (decord then names the problem)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.video
+            return (streams[0].width, streams[0].height) if streams else None
+    except Exception:  # PyAV raises its own errors (and OSError) for what it cannot open
+        return None
 
 
 def _probe(path: Path) -> int:
     """Open ``path`` with decord and return its frame count; VideoError when it cannot."""
     import decord
 
+    size = _header_size(path)
+    if size is not None and all(size):  # before decord decodes a frame of any size whole
+        check_frame_size(path, *size)
     try:
         reader = decord.VideoReader(str(path))
         frames = len(reader)

@@ -125,7 +125,7 @@ def load_baseline(path: str | Path) -> Baseline:
     if not path.exists() and not path.is_symlink():
         return Baseline(path)
     try:
-        data = read_json_file(path)
+        data = read_json_file(path, unique_keys=True)
     except FileProblem as problem:
         at = f" at line {problem.line}" if problem.line else ""
         raise _bad(path, f"{problem.reason}{at}") from None
@@ -136,7 +136,7 @@ def load_baseline(path: str | Path) -> Baseline:
             "scores.json report?)",
         )
     version = data.get("version")
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:  # ``true == 1`` in Python
         raise _bad(
             path,
             f"has version {version!r}; this pytest-phyjudge reads version {VERSION} (upgrade "

@@ -89,6 +89,10 @@ def _read_mark(reader: Reader, node: Node) -> MarkSpec:
     ((key, value),) = node.value.items()
     name = _mark_name(reader, key, node.key_lines[key])
     if value.kind == "seq":
+        if name == "skip" and (
+            len(value.data) > 1 or not all(isinstance(a, str) for a in value.data)
+        ):
+            raise reader.fail(_not_a_reason(name, value.data), node.line)
         return MarkSpec(name, tuple(value.data), line=node.line)
     if value.kind == "map":
         _check_keywords(reader, name, value)
@@ -97,6 +101,8 @@ def _read_mark(reader: Reader, node: Node) -> MarkSpec:
         return MarkSpec(name, line=node.line)
     if isinstance(value.data, str) and name in _REASON_MARKS:
         return MarkSpec(name, (), {"reason": value.data}, line=node.line)
+    if name == "skip":  # its one argument is the reason (xfail's and skipif's: a condition)
+        raise reader.fail(_not_a_reason(name, value.data), node.line)
     return MarkSpec(name, (value.data,), line=node.line)
 
 
@@ -136,3 +142,13 @@ def _check_builtin_keyword(reader: Reader, name: str, keyword: str, data: Any, l
         raise reader.fail(
             f"mark {name!r} has {keyword}: {describe_scalar(data)}; write true or false.", line
         )
+    if keyword == "reason" and not isinstance(data, str):
+        raise reader.fail(_not_a_reason(name, data), line)
+
+
+def _not_a_reason(name: str, data: Any) -> str:
+    return (
+        f"mark {name!r} has the reason {describe_scalar(data)}; a reason is text "
+        f"(`{{{name}: {{reason: known bad generator}}}}`): pytest fails every item of the case "
+        "on any other."
+    )

@@ -1,4 +1,11 @@
-"""PhyGround prompt sets (JSON) read into plain entries a suite turns into cases."""
+"""PhyGround prompt sets (JSON) read into plain entries a suite turns into cases.
+
+Threat model: a prompt set comes from anyone (a shared benchmark, a PR). At worst it is not
+a file (a pipe, a device), too large or deep, not UTF-8, holds a key twice (a reviewer would
+read one prompt, the judge another), an id that is no name (a path, a control character),
+an id twice, or laws of the wrong type. Each is a SuiteError naming the file and the entry;
+nothing is written, and nothing in it is run.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +43,7 @@ def load_prompt_set(path: str | Path) -> list[dict]:
         return SuiteError(message, path=path, line=line)
 
     try:
-        data = parse_json(text)
+        data = parse_json(text, unique_keys=True)
     except FileProblem as problem:
         raise fail(
             f"the prompt set {problem.reason}. A prompt set is PhyGround's JSON, a few levels "

@@ -3,6 +3,13 @@ judgments it made, so that a machine without the adapter or a server can key and
 
 The record is what the judgment cache stores beside its judgments, what ``phyjudge cache
 export`` writes into its JSON lines, and what ``--phyjudge-identity FILE`` reads.
+
+Threat model: an identity file or a ``judge_record`` line comes with an export from whoever
+sent it. At worst it holds a key twice, a field of another type (a number for a template,
+a string for a table), or an axis missing; each is an InputError naming the field before
+any prompt is rendered from it. Its claim of a judge is believed as given (see
+docs/explanation/reliability.md, "Not guaranteed"); templates are filled by plain
+placeholders only, never run.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._fields import BOOLEAN, OBJECT, STRING, TEXT, TEXTS, Fields, Rule
 from pytest_phyjudge._files import FileProblem, read_json_file
+from pytest_phyjudge.engine.axes import GENERAL_METRICS, PHYSICAL_LAWS
 from pytest_phyjudge.engine.judgment import JudgeIdentity, portable_name
 from pytest_phyjudge.engine.rubric import Rubric
 from pytest_phyjudge.judges.settings import PYTEST_SURFACE, Surface
@@ -74,6 +83,7 @@ class JudgeRecord:
                 f"'format: {IDENTITY_FORMAT}'). Write one with 'phyjudge cache export FILE' on "
                 "the machine that recorded the judgments."
             )
+        _check_record(data, where)
         try:
             identity = JudgeIdentity(**data["judge"])
             rubric_fields = dict(data["rubric"])
@@ -97,6 +107,39 @@ class JudgeRecord:
         return cls(identity, rubric)
 
 
+#: What each table of a recorded rubric maps every one of its axes to.
+_TABLES = (
+    ("general_templates", GENERAL_METRICS, STRING),
+    ("general_sub_questions", GENERAL_METRICS, TEXTS),
+    ("physical_sub_questions", PHYSICAL_LAWS, TEXTS),
+    ("physical_criteria", PHYSICAL_LAWS, STRING),
+)
+
+
+def _check_record(data: dict[str, Any], where: str) -> None:
+    """Every field a replay renders prompts from has its writer's type, and every axis its
+    entry: an identity file or a judge_record line comes from whoever sent the export, and a
+    wrong one must be an InputError naming its field, not a TypeError on the first replay."""
+    fields = Fields(
+        f"{where} is a damaged judge identity", "Export it again with 'phyjudge cache export'."
+    )
+    judge = fields.exact(data.get("judge"), "judge", ("kind", "adapter"), _IDENTITY_OPTIONAL)
+    fields.fields(judge, "judge", STRING, "kind", "adapter", needed=True)
+    fields.fields(judge, "judge", TEXT, *_IDENTITY_OPTIONAL)
+    rubric = fields.value(data.get("rubric"), "rubric", _AN_OBJECT)
+    fields.fields(rubric, "rubric", STRING, "system_prompt", "physical_template", needed=True)
+    fields.fields(rubric, "rubric", BOOLEAN, "physical_sub_questions_enabled", needed=True)
+    for name, axes, rule in _TABLES:
+        table = fields.value(rubric.get(name), f"rubric.{name}", _AN_OBJECT)
+        fields.fields(table, f"rubric.{name}", rule, *axes, needed=True)
+    origins = fields.obj(rubric, "origins", "rubric")
+    fields.fields(origins, "rubric.origins", STRING, *origins)
+
+
+_IDENTITY_OPTIONAL = ("revision", "base", "adapter_sha256")
+_AN_OBJECT: Rule = (OBJECT[0], "an object")
+
+
 def _rubric_data(rubric: Rubric) -> dict[str, Any]:
     data = asdict(rubric)
     for name in ("general_sub_questions", "physical_sub_questions"):
@@ -113,7 +156,7 @@ def read_identity_file(path: str | Path, surface: Surface = PYTEST_SURFACE) -> J
     for anything else."""
     file = Path(path)
     try:
-        data = read_json_file(file)
+        data = read_json_file(file, unique_keys=True)
     except FileProblem as problem:
         raise InputError(
             f"The judge identity {str(file)!r} {problem.reason}. Check the path given to "

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from pytest_phyjudge._exceptions import CacheError
+from pytest_phyjudge._files import FileProblem, parse_json
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.judges.cache.record import JudgeRecord
 from pytest_phyjudge.judges.cache.trust import (
@@ -108,7 +109,15 @@ class Importer:
             return
         where = f"{self.source}:{number}"
         try:
-            record = json.loads(line)
+            # Depth-capped, and a key twice in one object refused: which of two "score"s
+            # counts is not for an import to choose.
+            record = parse_json(line, unique_keys=True)
+        except FileProblem as problem:
+            raise CacheError(
+                f"{where}: not a judgment exported by 'phyjudge cache export' (the line "
+                f"{problem.reason}). Nothing was imported; fix or drop the line."
+            ) from None
+        try:
             if isinstance(record, dict) and "judge_record" in record:
                 self.judges.insert(0, JudgeRecord.from_dict(record["judge_record"], where))
                 return

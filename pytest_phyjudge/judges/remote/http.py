@@ -14,6 +14,7 @@ import base64
 import json
 import math
 import os
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pytest_phyjudge._exceptions import JudgeBackendError, JudgeOutputError
+from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError, JudgeOutputError
 from pytest_phyjudge._files import FileProblem, parse_json
 from pytest_phyjudge.engine.parse import answer_prefix
 from pytest_phyjudge.engine.video import sampled_clip
@@ -49,10 +50,22 @@ _ENCODINGS = {
 }
 
 
+#: A key an HTTP header can carry as it is: visible ASCII, spaces only between words.
+_SENDABLE_KEY = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+
+
 def auth_headers() -> dict[str, str]:
     """The bearer token from the environment, when one is set (vLLM's ``--api-key``), and
-    the encodings this client inflates itself, with a bound (httpx would take br, zstd)."""
+    the encodings this client inflates itself, with a bound (httpx would take br, zstd).
+    A key no header can carry (a trailing newline from a pasted secret) is refused here,
+    without its value: httpx's own error quotes the header, and so would print the secret."""
     key = os.environ.get(API_KEY_ENV)
+    if key and not _SENDABLE_KEY.fullmatch(key):
+        raise JudgeLoadError(
+            f"${API_KEY_ENV} holds a newline, a space at either end or a character that is "
+            "not ASCII, which no HTTP header can carry (its value is not shown here). Set it "
+            "to the key alone, e.g. with the newline of a pasted secret removed."
+        )
     auth = {"Authorization": f"Bearer {key}"} if key else {}
     return {"Accept-Encoding": "gzip, deflate", **auth}
 

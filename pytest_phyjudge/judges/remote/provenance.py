@@ -49,6 +49,15 @@ def identity_from(
             f"{surface.flag('remote-identity')} at the phyjudge_provenance.json that "
             "'phyjudge merge' wrote into the merged checkpoint."
         )
+    for field in ("revision", "base", "adapter_sha256"):
+        value = provenance.get(field)
+        if value is not None and not isinstance(value, str):
+            raise JudgeLoadError(
+                f"{where} gives the judge's {field!r} as {type(value).__name__} {str(value)[:40]}"
+                f", not text. Point {surface.flag('remote-identity')} at the "
+                "phyjudge_provenance.json that 'phyjudge merge' wrote, or serve the judge with "
+                "'phyjudge serve'."
+            )
     # A tiny or scripted judge stays marked as such behind a server: its scores mean nothing.
     kind = provenance.get("kind")
     return JudgeIdentity(
@@ -68,7 +77,7 @@ def read_provenance(
     path = Path(source)
     file = path / PROVENANCE_FILE if path.is_dir() else path
     try:
-        data = read_json_file(file)
+        data = read_json_file(file, unique_keys=True)
     except FileProblem as problem:
         raise JudgeLoadError(
             f"Cannot read the served judge's provenance: {str(file)!r} {problem.reason}. "
