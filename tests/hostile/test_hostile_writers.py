@@ -259,26 +259,28 @@ def make():
 def test_score_dir_names_results_files_safely_and_prints_no_control(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Clips named by hostile generators: each gets its own results file with a safe name,
-    none lost to another, and the progress bar prints no ESC of theirs."""
+    """Clips named by hostile generators: a name that is no plain name is no generator (its
+    clips are listed, escaped, among those without a prompt); names alike but for case get
+    a results file each, none lost to another; the progress bar prints no ESC of theirs."""
     (tmp_path / "writers_judges.py").write_text(JUDGES)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     prompts = {"prompts": [{"video": "x", "prompt": "A ball falls.", "physical_laws": []}]}
     (tmp_path / "prompts.json").write_text(json.dumps(prompts))
-    generators = [f"g{ESC}]8;;evil{ESC}\\CLICK", f"b\r{ESC}[2K", "..", "A", "a"]
-    for seed, generator in enumerate(generators):
+    hostile = [f"g{ESC}]8;;evil{ESC}\\CLICK", f"b\r{ESC}[2K", ".."]
+    plain = ["A", "a"]
+    for seed, generator in enumerate([*hostile, *plain]):
         write_test_video(tmp_path / "v" / f"{generator}__x.mp4", frames=2, seed=seed)
     args = ["score-dir", "--videos", "v", "--prompts", "prompts.json", "--out", "o/scores.json"]
     code = main([*args, "--judge", "writers_judges:make", "--cache-mode", "off"])
     err = capsys.readouterr().err
     assert code == 0
     written = sorted(os.listdir(tmp_path / "o"))
-    assert len(written) == len(generators)
+    assert len(written) == len(plain)
     assert all(n.isascii() and n.isprintable() and not n.startswith("scores...") for n in written)
     assert ESC not in err and "\r\x1b" not in err
     found = {json.loads((tmp_path / "o" / n).read_text())["meta"]["generator"] for n in written}
-    assert found == set(generators)
+    assert found == set(plain)
 
 
 # --------------------------------------------------------------------------- charts
