@@ -9,6 +9,7 @@ keys of an object, or several fields of one object against a rule.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -43,6 +44,25 @@ TEXTS: Rule = (
     lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "a list of strings",
 )
+
+
+#: The longest text kept of what a judge server says of itself (its model, fingerprint): vLLM's
+#: fingerprints are a few dozen characters; a longer one is cut and named by its digest, so
+#: two still differ, and a server cannot fill the reports and the terminal with megabytes.
+MAX_SERVER_TEXT = 200
+
+
+def server_text(value: Any) -> str | None:
+    """A value a server sent about itself as the reports keep it: text (another JSON value
+    by its ``repr``), at most MAX_SERVER_TEXT characters; a longer one is cut and ends with
+    its sha256, so two long fingerprints still tell apart."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= MAX_SERVER_TEXT:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[: MAX_SERVER_TEXT - 60]}... ({len(text)} characters, sha256 {digest})"
 
 
 def key_path(path: str, key: str) -> str:

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_phyjudge._exceptions import JudgeOutputError
+from pytest_phyjudge._fields import server_text
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.reporting.checks import Check
 
@@ -194,11 +195,13 @@ def canary_line(canary: Mapping[str, Any]) -> str:
 
 def server_line(server: Mapping[str, Any]) -> str:
     """What a judge server said of itself (``meta.judge_server``), in one line."""
-    fingerprint = server.get("system_fingerprint")
-    line = f"judge server: model {server.get('model')}"
+    # Cut again here: a report or baseline from elsewhere may hold megabytes of them.
+    model, fingerprint, answered = (
+        server_text(server.get(name)) for name in ("model", "system_fingerprint", "answered_by")
+    )
+    line = f"judge server: model {model}"
     line += f", system_fingerprint {fingerprint}" if fingerprint else ", no system_fingerprint"
-    answered = server.get("answered_by")
-    if answered and answered != server.get("model"):
+    if answered and answered != model:
         line += f" (replies named {answered})"
     return line
 
