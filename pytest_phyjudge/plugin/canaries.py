@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from pytest_phyjudge._escape import terminal_text
-from pytest_phyjudge._exceptions import InputError, JudgeLoadError, PhyJudgeError, describe_error
+from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 from pytest_phyjudge._files import write_json_atomic
 from pytest_phyjudge._outputs import locked_folder
 from pytest_phyjudge.canary.compare import Tolerances
@@ -69,8 +69,6 @@ class CanaryGate:
         self._shared: Path | None = None if shared is None else Path(shared)
         self._made_shared = False
         self.result: CanaryResult | None = None
-        #: Why the judge could not be brought up, when it could not (nothing was checked).
-        self._load_error: str | None = None
         if options.judge.cache_mode == "only":
             flag = self._surface.flag("cache-mode", "only")
             self.result = not_checked(
@@ -121,26 +119,17 @@ class CanaryGate:
             with locked_folder(self._shared):
                 self.result = _read_result(self._shared)
                 if self.result is None:
-                    judge = self._load(load)
+                    judge = load()
                     self.result = self._check(judge)
                     write_json_atomic(self._shared / RESULT_FILE, self.result.to_dict())
                     return self._verdict(judge)
         if self.result is None:
-            judge = self._load(load)
+            judge = load()
             self.result = self._check(judge)
             return self._verdict(judge)
         if self.refusing:
             raise self.again()
         return load()
-
-    def _load(self, load: Callable[[], Judge]) -> Judge:
-        """The judge, for its check; a judge that cannot be brought up is not checked (the
-        reports say so and why; the next item tries again, and checks it if it comes up)."""
-        try:
-            return load()
-        except PhyJudgeError as exc:
-            self._load_error = describe_error(exc)
-            raise
 
     def _check(self, judge: Judge) -> CanaryResult:
         return check_judge(
@@ -214,14 +203,11 @@ class CanaryGate:
             self.result = _read_result(self._shared)
         if self.result is not None:
             return self.result
-        if self._load_error is not None:
-            return not_checked(
-                self.name, self.mode, f"the judge could not be brought up: {self._load_error}"
-            )
         return not_checked(
             self.name,
             self.mode,
-            "no judge ran: every judgment came from the cache, or nothing was judged",
+            "no judge ran: every judgment came from the cache, nothing was judged, or the judge "
+            "could not be brought up (the failed items say why)",
         )
 
 

@@ -285,3 +285,21 @@ def test_a_servers_megabyte_fingerprint_reaches_no_report_whole(
     shown = result.stdout.str()
     assert "system_fingerprint \\x1b[2J" in shown and "\x1b" not in shown
     assert len(shown) < 2**16
+
+
+def test_a_judge_that_cannot_come_up_is_reported_not_checked_and_why(
+    pytester: pytest.Pytester, kit: Kit
+):
+    kit.suite(SUITE)
+    kit.clip("fall")
+    path = canary_file(pytester.path / "canary")
+    with FaultyJudgeServer(ScriptedJudge({"*": 4}, name="served")) as server:
+        url = server.url
+    result = pytester.runpytest(  # the server is gone: /v1/models cannot be read
+        *("--phyjudge-url", url, "--phyjudge-retries", "0", "--phyjudge-cache-mode", "off"),
+        *("--phyjudge-canaries", str(path), "-p", "no:randomly", "--phyjudge-sheets", "off"),
+        *("--phyjudge-report", "out/scores.json"),
+    )
+    canary = kit.report()["meta"]["canary"]
+    assert canary["status"] == "not checked" and "brought up" in canary["line"]
+    result.stdout.fnmatch_lines(["canaries NOT checked (canaries.json): *brought up*"])
