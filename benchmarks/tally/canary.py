@@ -50,19 +50,24 @@ def _judges(folder: Path) -> None:
         sys.path.insert(0, str(folder))
 
 
-def _canaries(folder: Path) -> dict[str, Any]:
-    """A canary file's content for two stand-in clips under ``folder/clips`` (a scripted
-    judge never decodes them), recorded by the scripted judge ``same``."""
+def _canaries(folder: Path, real: bool = False) -> dict[str, Any]:
+    """A canary file's content for two clips under ``folder/clips`` (stand-ins a scripted
+    judge never decodes; ``real`` ones for a judge server's client, which does), recorded
+    by the scripted judge ``same``."""
     from pytest_phyjudge import ScriptedJudge
     from pytest_phyjudge.canary.model import CanaryFile, CanaryItem
     from pytest_phyjudge.canary.record import Ask, observe_judge
     from pytest_phyjudge.judges.settings import JudgeSettings
+    from pytest_phyjudge.testing import write_test_video
 
     clips = []
-    for name in ("c1", "c2"):
+    for seed, name in enumerate(("c1", "c2")):
         path = folder / "clips" / f"{name}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(f"a canary clip, never decoded: {name}".encode())
+        if real:
+            write_test_video(path, frames=4, seed=seed)
+        else:
+            path.write_bytes(f"a canary clip, never decoded: {name}".encode())
         clips.append(path)
     judge = ScriptedJudge({"gravity": 2, "*": 4}, name="judge-a")
     asks = [Ask(c, f"A ball {c.stem}.", axis) for c in clips for axis in ("SA", "gravity")]
@@ -274,12 +279,12 @@ def _pipe_file(folder: Path) -> str:
 SUITE = "videos: v/{id}.mp4\ncases:\n  - {id: a, prompt: A ball falls., laws: [gravity]}\n"
 
 
-def _project(folder: Path, data: dict[str, Any] | None = None) -> Path:
+def _project(folder: Path, data: dict[str, Any] | None = None, real: bool = False) -> Path:
     """A suite of one clip, the scripted judges, and canaries (``data``) under canary/."""
     kit.clips(folder, "a")
     (folder / "judges.py").write_text(JUDGES, encoding="utf-8")
     (folder / "s.phyjudge.yaml").write_text(SUITE, encoding="utf-8")
-    data = data or _canaries(folder / "canary")
+    data = data or _canaries(folder / "canary", real=real)
     path = folder / "canary" / "canaries.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
@@ -512,7 +517,7 @@ def _served(
     the report no larger than a few hundred KiB, and (``must_fail``) no passed check."""
 
     def run(folder: Path) -> str:
-        path = _project(folder)
+        path = _project(folder, real=True)
         summary = folder / "summary.md"
         with kit.FakeServer(chat, models) as server:
             code, out = kit.run_pytest(
@@ -531,6 +536,8 @@ def _served(
             canary = json.loads(report.read_text(encoding="utf-8"))["meta"].get("canary") or {}
             if must_fail and canary.get("status") == "passed":
                 raise NotClean("the canary check passed against a server that changed or lied")
+            if canary.get("verdict") == "could not answer" and not must_fail:
+                raise NotClean(f"the probe's canaries were never judged: {canary.get('line')}")
         return text
 
     return run
