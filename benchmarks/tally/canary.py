@@ -266,7 +266,38 @@ def file_probes() -> list[Probe]:
         Probe(FILES, "canary_file_is_a_pipe", _pipe_file, ANY, _refused("canaries.json"), 20.0)
     )
     probes.append(Probe(FILES, "canary_pytest_warn_terminal_codes", _warned, ANY, None, 40.0))
+    special: dict[str, Callable[[Path], str]] = {
+        "a_pipe": lambda f: os.mkfifo(f / "c.json") or "c.json",
+        "dev_zero": lambda f: "/dev/zero",
+        "a_folder": lambda f: (f / "c.json").mkdir() or "c.json",
+        "a_symlink_loop": lambda f: os.symlink("c.json", f / "c.json") or "c.json",
+    }
+    for name, make in special.items():
+        for how in ("flag", "ini"):
+            run = _pytest_canaries(make, how)
+            probes.append(Probe(FILES, f"canary_pytest_{how}_{name}", run, ANY, None, 40.0))
     return probes
+
+
+def _pytest_canaries(make: Callable[[Path], str], how: str) -> Callable[[Path], str]:
+    """A pytest run whose canary file (by flag or ini) is ``make(folder)``: refused as a
+    usage error naming it, before anything is judged, with no hang."""
+
+    def run(folder: Path) -> str:
+        _project(folder)
+        target = make(folder)
+        args: tuple[str, ...] = ("--phyjudge-judge", "judges:same")
+        if how == "flag":
+            args += ("--phyjudge-canaries", target)
+        else:
+            (folder / "pytest.ini").write_text(f"[pytest]\nphyjudge_canaries = {target}\n")
+        code, out = kit.run_pytest(folder, *args)
+        text = _pytest_check(folder, code, out)
+        if code != 4 or target not in out:
+            raise NotClean(f"pytest exit {code}, wanted a usage error (4) naming {target!r}")
+        return text
+
+    return run
 
 
 def _pipe_file(folder: Path) -> str:
