@@ -46,6 +46,9 @@ TEXTS: Rule = (
 )
 
 
+#: The longest name of a judge's adapter, revision or base (a hub id, a folder's path) that
+#: a file or a server may give: longer is no name.
+MAX_NAME = 4096
 #: The longest text kept of what a judge server says of itself (its model, fingerprint): vLLM's
 #: fingerprints are a few dozen characters; a longer one is cut and named by its digest, so
 #: two still differ, and a server cannot fill the reports and the terminal with megabytes.

@@ -518,8 +518,9 @@ def report_probes() -> list[Probe]:
 # --------------------------------------------------------------------------- servers
 
 
-def _models(model: str = "m", adapter: str = "acme/judge-a") -> Callable[[int], bytes]:
-    body = {"object": "list", "data": [{"id": model, "phyjudge": {"adapter": adapter}}]}
+def _models(model: str = "m", adapter: str = "acme/judge-a", **more: Any) -> Callable[[int], bytes]:
+    provenance = {"adapter": adapter, **more}
+    body = {"object": "list", "data": [{"id": model, "phyjudge": provenance}]}
     return lambda n: json.dumps(body).encode()
 
 
@@ -564,7 +565,15 @@ def _served(
         if report.exists():
             if report.stat().st_size > 2**20 // 2:
                 raise NotClean(f"scores.json holds {report.stat().st_size} bytes")
-            canary = json.loads(report.read_text(encoding="utf-8"))["meta"].get("canary") or {}
+            from pytest_phyjudge._exceptions import InputError
+            from pytest_phyjudge.scores import check_scores
+
+            data = json.loads(report.read_text(encoding="utf-8"))
+            try:
+                check_scores(data, str(report))
+            except InputError as exc:
+                raise NotClean(f"the run wrote a report its own reader refuses: {exc}") from None
+            canary = data["meta"].get("canary") or {}
             if must_fail and canary.get("status") == "passed":
                 raise NotClean("the canary check passed against a server that changed or lied")
             if canary.get("verdict") == "could not answer" and not must_fail:
@@ -584,6 +593,9 @@ def server_probes() -> list[Probe]:
             _chat(fingerprint=lambda n: f"fp-{n}"), _models(), must_fail=True
         ),
         "nan_logprobs": _served(_chat(logprob=float("nan")), _models(), must_fail=True),
+        "models_adapter_1_mib": _served(_chat(), _models(adapter="acme/" + "A" * 2**20)),
+        "models_revision_an_object": _served(_chat(), _models(revision={"x": [1]})),
+        "models_base_terminal_codes": _served(_chat(), _models(base=EVIL)),
     }
     return [
         Probe(SERVERS, f"canary_server_{name}", run, ANY, None, 90.0)

@@ -27,6 +27,7 @@ from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
 from pytest_phyjudge._fields import (
+    MAX_NAME,
     MAX_SERVER_TEXT,
     STRING,
     TEXT,
@@ -180,8 +181,8 @@ COUNT: Rule = (lambda v: type(v) is int and 1 <= v <= 2**31, "a whole number fro
 _SERVER_TEXTS = ("model", "answered_by", "system_fingerprint")
 #: A judge's name, revision or base as ``record`` writes it: a hub id or a folder's name.
 NAME: Rule = (
-    lambda v: isinstance(v, str) and len(v) <= 4096,
-    "a string of at most 4096 characters or null",
+    lambda v: isinstance(v, str) and len(v) <= MAX_NAME,
+    f"a string of at most {MAX_NAME} characters or null",
 )
 SERVER_TEXT: Rule = (
     lambda v: isinstance(v, str) and len(v) <= MAX_SERVER_TEXT,

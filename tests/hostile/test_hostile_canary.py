@@ -308,3 +308,22 @@ def test_a_judge_that_cannot_come_up_is_reported_not_checked_and_why(
     canary = kit.report()["meta"]["canary"]
     assert canary["status"] == "not checked" and "brought up" in canary["line"]
     result.stdout.fnmatch_lines(["canaries NOT checked (canaries.json): *brought up*"])
+
+
+@pytest.mark.parametrize(
+    "provenance",
+    [
+        {"adapter": "acme/" + "a" * 2**20},
+        {"adapter": "acme/a", "revision": {"x": [1]}},
+        {"adapter": "acme/a", "base": ["Qwen"]},
+        {"adapter": "acme/a", "adapter_sha256": 5},
+    ],
+)
+def test_a_servers_judge_of_the_wrong_shape_is_refused_by_its_field(provenance):
+    from pytest_phyjudge._exceptions import JudgeLoadError
+    from pytest_phyjudge.judges.remote.provenance import identity_from
+
+    bad = next(name for name in provenance if name != "adapter" or len(provenance) == 1)
+    with pytest.raises(JudgeLoadError, match=bad) as raised:
+        identity_from(provenance, "/v1/models of http://judge:8000")
+    assert len(str(raised.value)) < 2000
