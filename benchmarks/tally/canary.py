@@ -45,7 +45,7 @@ def other():
 
 
 def _judges(folder: Path) -> None:
-    (folder / "canary_judges.py").write_text(JUDGES, encoding="utf-8")
+    (folder / "tally_canary_judges.py").write_text(JUDGES, encoding="utf-8")
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
@@ -105,7 +105,7 @@ def _checked(
             path.write_bytes(raw(folder))
         else:
             path.write_text(json.dumps(data), encoding="utf-8")
-        return cli("canary", "check", str(path), "--judge", f"canary_judges:{judge}")(folder)
+        return cli("canary", "check", str(path), "--judge", f"tally_canary_judges:{judge}")(folder)
 
     return run
 
@@ -304,7 +304,7 @@ def _pipe_file(folder: Path) -> str:
     _judges(folder)
     os.mkfifo(folder / "canaries.json")
     path = str(folder / "canaries.json")
-    return cli("canary", "check", path, "--judge", "canary_judges:same")(folder)
+    return cli("canary", "check", path, "--judge", "tally_canary_judges:same")(folder)
 
 
 SUITE = "videos: v/{id}.mp4\ncases:\n  - {id: a, prompt: A ball falls., laws: [gravity]}\n"
@@ -377,7 +377,7 @@ def _recorded(target: str, make: Callable[[Path], Any] | None = None) -> Callabl
         try:
             text = cli(
                 *("canary", "record", "--videos", "clips", "--prompts", "prompts.json"),
-                *("--axes", "SA", "--out", target, "--judge", "canary_judges:same"),
+                *("--axes", "SA", "--out", target, "--judge", "tally_canary_judges:same"),
             )(folder)
         finally:
             os.chdir(folder.parent)

@@ -19,6 +19,7 @@ digests.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -354,17 +355,23 @@ def verified_clips(canary_path: str | Path, canaries: CanaryFile) -> dict[str, P
 
 def check_canary_out(out: Path) -> None:
     """Refuse an ``--out`` that ``record`` must not replace, before anything is judged: a
-    symbolic link (the link is the user's), a pipe, device or folder, or an existing file
-    that is not a canary file (a clip, the prompt set, anyone's notes). A canary file there
-    is recorded again: it is what ``record`` writes."""
+    symbolic link (the link is the user's), a pipe, device or folder, a file in a folder
+    this user cannot write, a read-only file, or an existing file that is not a canary file
+    (a clip, the prompt set, anyone's notes). A canary file there is recorded again: it is
+    what ``record`` writes."""
     fix = "Give --out a new path, or the canary file to record again."
     if out.is_symlink():
         raise InputError(f"--out {str(out)!r} is a symbolic link; it is not replaced. {fix}")
     kind = not_a_file(out)
     if kind is not None:
         raise InputError(f"--out {str(out)!r} is {kind}, not a canary file to write. {fix}")
+    folder = out.parent if str(out.parent) else Path(".")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"--out {str(out)!r} is in a folder this user cannot write. {fix}")
     if not out.exists():
         return
+    if not out.stat().st_mode & 0o222:
+        raise InputError(f"--out {str(out)!r} is read-only; it is not replaced. {fix}")
     try:
         data = read_json_file(out)
     except FileProblem:

@@ -77,14 +77,14 @@ def canary_file(folder: Path, judge: ScriptedJudge | None = None) -> Path:
 
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "canary_judges.py").write_text(JUDGES)
+    (tmp_path / "hostile_canary_judges.py").write_text(JUDGES)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
 def check(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str]:
-    return run_cli(capsys, "canary", "check", str(path), "--judge", "canary_judges:same")
+    return run_cli(capsys, "canary", "check", str(path), "--judge", "hostile_canary_judges:same")
 
 
 def edited(path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
@@ -159,8 +159,8 @@ def recording(folder: Path) -> Path:
 
 
 def record(capsys, out: str) -> tuple[int, str]:
-    args = ("--videos", "clips", "--prompts", "prompts.json", "--axes", "SA")
-    return run_cli(capsys, "canary", "record", *args, "--out", out, "--judge", "canary_judges:same")
+    args = ("--videos", "clips", "--prompts", "prompts.json", "--axes", "SA", "--out", out)
+    return run_cli(capsys, "canary", "record", *args, "--judge", "hostile_canary_judges:same")
 
 
 @pytest.mark.parametrize("target", ["clips/drop.mp4", "prompts.json", "notes.txt"])
@@ -188,6 +188,15 @@ def test_record_keeps_a_symlink_and_a_pipe_in_place_of_out(capsys, recording: Pa
 def test_record_replaces_its_own_canary_file(capsys, recording: Path):
     assert record(capsys, "canaries.json")[0] == 0
     assert record(capsys, "canaries.json")[0] == 0
+
+
+def test_record_leaves_a_read_only_canary_file_as_it_is(capsys, recording: Path):
+    assert record(capsys, "canaries.json")[0] == 0
+    path = recording / "canaries.json"
+    path.chmod(0o444)
+    before = path.read_bytes()
+    code, text = record(capsys, "canaries.json")
+    assert code == 2 and "canaries.json" in text and path.read_bytes() == before
 
 
 # --------------------------------------------------------------------------- reports
