@@ -391,6 +391,12 @@ def _recorded(target: str, make: Callable[[Path], Any] | None = None) -> Callabl
     return run
 
 
+def _read_only_canaries(folder: Path) -> None:
+    path = folder / "ro.json"
+    path.write_text(json.dumps({"format": "pytest-phyjudge-canaries"}), encoding="utf-8")
+    path.chmod(0o444)
+
+
 def out_probes() -> list[Probe]:
     targets: dict[str, tuple[str, Callable[[Path], Any] | None]] = {
         "a_clip": ("clips/drop.mp4", None),
@@ -403,6 +409,7 @@ def out_probes() -> list[Probe]:
         ),
         "a_fifo": ("pipe.json", lambda f: os.mkfifo(f / "pipe.json")),
         "dev_null": ("/dev/null", None),
+        "a_read_only_canary_file": ("ro.json", _read_only_canaries),
         "a_folder": ("clips", None),
     }
     return [
