@@ -55,17 +55,18 @@ MAX_NAME = 4096
 MAX_SERVER_TEXT = 200
 
 
-def server_text(value: Any) -> str | None:
-    """A value a server sent about itself as the reports keep it: text (another JSON value
-    by its ``repr``), at most MAX_SERVER_TEXT characters; a longer one is cut and ends with
-    its sha256, so two long fingerprints still tell apart."""
+def server_text(value: Any, limit: int = MAX_SERVER_TEXT) -> str | None:
+    """A value a server sent about itself as the reports keep it (or any text from another
+    document, as a report shows it): text (another JSON value by its ``repr``), at most
+    ``limit`` characters; a longer one is cut and ends with its sha256, so two long
+    fingerprints still tell apart."""
     if value is None:
         return None
     text = value if isinstance(value, str) else repr(value)
-    if len(text) <= MAX_SERVER_TEXT:
+    if len(text) <= limit:
         return text
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{text[: MAX_SERVER_TEXT - 60]}... ({len(text)} characters, sha256 {digest})"
+    return f"{text[: limit - 60]}... ({len(text)} characters, sha256 {digest})"
 
 
 def key_path(path: str, key: str) -> str:

@@ -456,7 +456,7 @@ def _small_page(folder: Path, text: str) -> str | None:
         return f"traceback: {found}"
     page = folder / "site" / "index.html"
     if page.exists() and page.stat().st_size > 2**20 // 2:
-        return f"the server's fingerprint reached the page whole ({page.stat().st_size} bytes)"
+        return f"a field of megabytes reached the page whole ({page.stat().st_size} bytes)"
     return kit.live_html(folder) if (folder / "site").exists() else None
 
 
@@ -490,6 +490,10 @@ def report_probes() -> list[Probe]:
             ANY,
             _small_page,
         )
+    )
+    long_line = {**CANARY, "line": "x" * 2**20, "file": "f" * 2**20}
+    probes.append(
+        Probe(REPORTS, "report_canary_line_1_mib", _report({"canary": long_line}), ANY, _small_page)
     )
     hostile = {"model": EVIL, "system_fingerprint": '<img src=x onerror="xss()">'}
     probes.append(

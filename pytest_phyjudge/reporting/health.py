@@ -180,17 +180,23 @@ def replies_of_outcomes(outcomes: Mapping[str, Judgment | Exception]) -> list[Re
 # --------------------------------------------------------------------------- the judge checked
 
 
+#: The longest canary line a summary shows: a verdict on every axis, two judges' names.
+MAX_LINE = 20_000
+
+
 def canary_line(canary: Mapping[str, Any]) -> str:
     """One line of a canary check (``scores.json``'s ``meta.canary``): its status, file and
     cost in judge calls and judge-seconds, and the verdict, or why nothing was checked."""
+    # A report from elsewhere may hold megabytes in them: shown cut (the file keeps them).
+    file, line = server_text(canary.get("file")), server_text(canary.get("line"), MAX_LINE)
     if canary.get("status") == "not checked":
-        return f"canaries NOT checked ({canary.get('file')}): {canary.get('line')}"
+        return f"canaries NOT checked ({file}): {line}"
     cost = (
         f"{canary.get('judge_calls', 0)} judge calls, "
         f"{float(canary.get('judge_seconds') or 0.0):.1f} judge-seconds"
     )
     status = str(canary.get("status", "?")).upper()
-    return f"canaries {status} ({canary.get('file')}, {cost}): {canary.get('line')}"
+    return f"canaries {status} ({file}, {cost}): {line}"
 
 
 def server_line(server: Mapping[str, Any]) -> str:

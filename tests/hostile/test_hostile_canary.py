@@ -25,7 +25,7 @@ from pytest_phyjudge.cli.main import main
 from pytest_phyjudge.engine.video import sha256_file
 from pytest_phyjudge.judges.settings import JudgeSettings
 from pytest_phyjudge.regression.baseline import server_note
-from pytest_phyjudge.reporting.health import server_line
+from pytest_phyjudge.reporting.health import canary_line, server_line
 from pytest_phyjudge.scores import check_scores
 from pytest_phyjudge.testing.faults import Fault, FaultyJudgeServer
 
@@ -243,6 +243,8 @@ def test_a_megabyte_fingerprint_is_cut_and_still_tells_two_apart():
     assert server_text(one) != server_text(two) and server_text({"a": 1}) == "{'a': 1}"
     line = server_line({"model": "m", "system_fingerprint": one, "answered_by": [1] * 10**5})
     assert len(line) < 3 * MAX_SERVER_TEXT
+    forged = {**CANARY, "file": "f" * 2**20, "line": "x" * 2**20}
+    assert len(canary_line(forged)) < 30_000
     note = server_note(
         {"model": "m", "system_fingerprint": one}, {"model": "m", "system_fingerprint": "f"}
     )
