@@ -31,7 +31,6 @@ from pytest_phyjudge._fields import (
     MAX_NAME,
     MAX_SERVER_TEXT,
     STRING,
-    TEXT,
     Fields,
     Rule,
     between,
@@ -45,6 +44,8 @@ FORMAT = "pytest-phyjudge-canaries"
 VERSION = 1
 #: The settings recorded (and compared) besides the scoring, which a canary holds both of.
 SETTING_NAMES = ("fps", "max_pixels", "max_new_tokens")
+#: The libraries whose versions a canary records, where installed.
+PACKAGES = ("pytest-phyjudge", "torch", "transformers", "peft", "vllm")
 DIGITS = MAX_SCORE - MIN_SCORE + 1
 #: Probabilities may sum to a little off 1 (read from top log-probabilities, rounded).
 PROBABILITY_SLACK = 1e-3
@@ -249,11 +250,9 @@ def read_canaries(path: str | Path) -> CanaryFile:
         if server.get("identity") is not None:
             served = f.exact(server["identity"], "server.identity", (), _IDENTITY_FIELDS)
             f.fields(served, "server.identity", NAME, *_IDENTITY_FIELDS)
-    f.fields(data, "", TEXT, "created", "device", "dtype")
-    versions = data["versions"]
-    if not isinstance(versions, dict):
-        raise f.fail("versions", "is not an object of package names to versions")
-    f.fields(versions, "versions", STRING, *versions, needed=True)
+    f.fields(data, "", NAME, "created", "device", "dtype")
+    versions = f.exact(data["versions"], "versions", (), PACKAGES)
+    f.fields(versions, "versions", (NAME[0], "a version (a string)"), *versions, needed=True)
     if not isinstance(data["items"], list) or not data["items"]:
         raise f.fail("items", "is not a list of at least one canary")
     if len(data["items"]) > MAX_ITEMS:

@@ -13,15 +13,12 @@ from typing import Any
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError
 from pytest_phyjudge._fields import server_text
 from pytest_phyjudge.canary.compare import Tolerances, Verdict, compare
-from pytest_phyjudge.canary.model import SETTING_NAMES, CanaryFile, Reading, Setup
+from pytest_phyjudge.canary.model import PACKAGES, SETTING_NAMES, CanaryFile, Reading, Setup
 from pytest_phyjudge.engine.judgment import Judgment, portable_name
 from pytest_phyjudge.judges.base import ClipRequest, Judge
 from pytest_phyjudge.judges.cache.judge import CachedJudge
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.settings import JudgeConfig, JudgeSettings
-
-#: The libraries whose versions a canary records, where installed.
-PACKAGES = ("pytest-phyjudge", "torch", "transformers", "peft", "vllm")
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ def test_thousands_of_canaries_are_refused_before_any_is_judged(capsys, folder: 
         (lambda d: d.__setitem__("server", {"identity": {"evil": 1}}), "server.identity"),
         (lambda d: d["settings"].__setitem__("max_pixels", 10**300), "settings.max_pixels"),
         (lambda d: d["judge"].__setitem__("adapter", "a" * 100_000), "judge.adapter"),
+        (lambda d: d["versions"].__setitem__(f"pkg{'x' * 50}", "1"), "versions"),
+        (lambda d: d.__setitem__("device", "cuda" * 100_000), "device"),
     ],
 )
 def test_a_claim_of_the_wrong_shape_is_refused_by_its_field(capsys, folder: Path, edit, named):
