@@ -247,6 +247,12 @@ def file_probes() -> list[Probe]:
             _checked(raw=lambda f: b'{"x": "' + b"x" * (20 * 2**20) + b'"}'),
             _refused("canaries.json"),
         ),
+        (
+            "versions_10000_packages",
+            _checked(_set("versions", value={f"pkg{i}": "1" for i in range(10_000)})),
+            _refused("versions"),
+        ),
+        ("device_400k", _checked(_set("device", value="cuda" * 100_000)), _refused("device")),
         ("adapter_terminal_codes", _checked(_set("judge", "adapter", value=EVIL)), _no_controls),
         (
             "adapter_terminal_codes_drift",
