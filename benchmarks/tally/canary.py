@@ -524,7 +524,13 @@ def report_probes() -> list[Probe]:
         Probe(
             REPORTS,
             "report_judge_server_without_a_remote_judge",
-            _report({"judge_server": {"model": "m", "system_fingerprint": "fp"}}),
+            _report(
+                {
+                    "judge": {"kind": "local", "adapter": "acme/judge-a"},
+                    "judges": [{"kind": "local", "adapter": "acme/judge-a"}],
+                    "judge_server": {"model": "m", "system_fingerprint": "fp"},
+                }
+            ),
             ANY,
             _no_server_shown,
         )

@@ -160,10 +160,12 @@ class _Reader(Fields):
             self.fields(server, path, OBJECT, "identity")
             judges = (meta.get("judge"), *(meta.get("judges") or ()))
             kinds = list(dict.fromkeys(j.get("kind") for j in judges if isinstance(j, dict)))
-            if any(kinds) and "remote" not in kinds:
+            # Behind a server a judge is "remote" (or keeps "tiny"/"scripted": its scores
+            # mean nothing); a report of only in-process judges had no server to describe.
+            if any(kinds) and not set(kinds) & {"remote", "tiny", "scripted"}:
                 named = ", ".join(map(repr, kinds))
                 raise self.fail(
-                    path, f"names a judge server, but the report's judges are {named}, none remote"
+                    path, f"names a judge server, but the report's judges are {named}, none served"
                 )
 
     def canary(self, canary: Mapping[str, Any]) -> None:

@@ -232,7 +232,7 @@ def test_a_forged_canary_check_in_a_report_is_refused_never_shown_as_run(forged,
 
 
 def test_a_judge_server_in_a_report_of_no_remote_judge_is_refused():
-    meta = {"judge": {"kind": "scripted", "adapter": "a"}, "judge_server": {"model": "m"}}
+    meta = {"judge": {"kind": "local", "adapter": "a"}, "judge_server": {"model": "m"}}
     with pytest.raises(InputError, match=r"meta\.judge_server"):
         check_scores({"meta": meta, "results": [ROW]}, "r.json")
     served = {**meta, "judge": {"kind": "remote", "adapter": "a"}}
@@ -300,6 +300,7 @@ def test_a_servers_megabyte_fingerprint_reaches_no_report_whole(
     result.assert_outcomes(passed=2)
     served = kit.report()["meta"]["judge_server"]
     assert len(served["system_fingerprint"]) <= MAX_SERVER_TEXT
+    assert check_scores(kit.report(), "scores.json").meta.judge_server  # its own report reads
     shown = result.stdout.str()
     assert "system_fingerprint \\x1b[2J" in shown and "\x1b" not in shown
     assert len(shown) < 2**16
