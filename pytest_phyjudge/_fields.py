@@ -9,6 +9,7 @@ keys of an object, or several fields of one object against a rule.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -43,6 +44,29 @@ TEXTS: Rule = (
     lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "a list of strings",
 )
+
+
+#: The longest name of a judge's adapter, revision or base (a hub id, a folder's path) that
+#: a file or a server may give: longer is no name.
+MAX_NAME = 4096
+#: The longest text kept of what a judge server says of itself (its model, fingerprint): vLLM's
+#: fingerprints are a few dozen characters; a longer one is cut and named by its digest, so
+#: two still differ, and a server cannot fill the reports and the terminal with megabytes.
+MAX_SERVER_TEXT = 200
+
+
+def server_text(value: Any, limit: int = MAX_SERVER_TEXT) -> str | None:
+    """A value a server sent about itself as the reports keep it (or any text from another
+    document, as a report shows it): text (another JSON value by its ``repr``), at most
+    ``limit`` characters; a longer one is cut and ends with its sha256, so two long
+    fingerprints still tell apart."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[: limit - 60]}... ({len(text)} characters, sha256 {digest})"
 
 
 def key_path(path: str, key: str) -> str:

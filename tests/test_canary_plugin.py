@@ -301,7 +301,13 @@ def test_scores_json_carries_the_checks_optionally_and_refuses_a_wrong_one():
     row = {"video": "fall", "SA": 4}
     old = check_scores({"meta": {}, "results": [row]}, "old.json")
     assert old.meta.canary is None and old.meta.judge_server is None
-    canary = {"file": "c.json", "status": "passed", "line": "same behaviour", "judge_calls": 8}
+    canary = {
+        "file": "c.json",
+        "status": "passed",
+        "verdict": "same behaviour",
+        "line": "same behaviour",
+        "judge_calls": 8,
+    }
     server = {"model": "phyjudge", "system_fingerprint": "fp_a"}
     new = check_scores({"meta": {"canary": canary, "judge_server": server}, "results": [row]}, "n")
     assert new.meta.canary == canary and new.meta.judge_server == server

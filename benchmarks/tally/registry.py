@@ -12,6 +12,7 @@ def new_probes() -> list[Probe]:
     """Issue 19's surfaces: report folders and sheets, Markdown and terminal outputs, cache
     trust, duplicates and file shapes, judge servers."""
     from tally.cache_trust import cache_probes
+    from tally.canary import canary_probes
     from tally.duplicates import duplicate_probes
     from tally.markdown import markdown_probes
     from tally.outputs import output_probes
@@ -33,6 +34,7 @@ def new_probes() -> list[Probe]:
         *writer_probes(),
         *pipeline_probes(),
         *reader_probes(),
+        *canary_probes(),
     ]
 
 

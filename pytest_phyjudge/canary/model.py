@@ -4,15 +4,22 @@ problem naming its JSON path) and written.
 Threat model: a canary file may come from anyone (a colleague's pull request, a CI artifact).
 Its worst content: a clip path that leads out of the file's folder (absolute, ``..``, a
 symbolic link out) or to a pipe or device, a field of another type, a number that is not
-finite, a key twice, nesting that never ends. Clip paths are relative to the file and must
-stay inside its folder once every link is followed; only regular files are read, and their
-bytes are checked against the recorded sha256 before anything is judged. Nothing in the file
-is run or imported; the judge comes from the command line. The file is written whole or not
-at all (``write_json_atomic``); it holds no clip bytes, only paths and digests.
+finite, a key twice, nesting that never ends, thousands of items (each judged twice), a
+secret file named as a clip (with its true sha256), and strings meant for a terminal or a
+page. Clip paths are relative to the file, name ``.mp4`` files (as ``record`` pairs them;
+never a ``.`` or ``..`` part, so one clip has one name) and must stay inside its folder once
+every link is followed; only regular files are read, and their bytes are checked against the
+recorded sha256 before anything is judged. What the file says of its judge and server is a
+label the verdict compares, never a proof: the behaviour is what is checked. Nothing in the
+file is run or imported; the judge comes from the command line. The file is written whole or
+not at all (``write_json_atomic``), never over a file that is not a canary file, a symbolic
+link or a special file (:func:`check_canary_out`); it holds no clip bytes, only paths and
+digests.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +27,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
-from pytest_phyjudge._fields import STRING, TEXT, Fields, Rule, between
+from pytest_phyjudge._fields import (
+    MAX_NAME,
+    MAX_SERVER_TEXT,
+    STRING,
+    Fields,
+    Rule,
+    between,
+)
 from pytest_phyjudge._files import FileProblem, not_a_file, read_json_file, resolve_path
 from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, check_axis
 from pytest_phyjudge.engine.judgment import JudgeIdentity
@@ -30,11 +44,18 @@ FORMAT = "pytest-phyjudge-canaries"
 VERSION = 1
 #: The settings recorded (and compared) besides the scoring, which a canary holds both of.
 SETTING_NAMES = ("fps", "max_pixels", "max_new_tokens")
+#: The libraries whose versions a canary records, where installed.
+PACKAGES = ("pytest-phyjudge", "torch", "transformers", "peft", "vllm")
 DIGITS = MAX_SCORE - MIN_SCORE + 1
 #: Probabilities may sum to a little off 1 (read from top log-probabilities, rounded).
 PROBABILITY_SLACK = 1e-3
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _IDENTITY_FIELDS = ("kind", "adapter", "revision", "base", "adapter_sha256")
+#: The clips ``record`` pairs (``score-dir``'s ``*.mp4``); any other file is no canary clip.
+CLIP_SUFFIX = ".mp4"
+#: Items a canary file may hold: each is judged twice on every check, so a file of thousands
+#: would cost hours of a large judge (a canary set is a few clips on a few axes).
+MAX_ITEMS = 1000
 
 
 @dataclass(frozen=True)
@@ -156,9 +177,19 @@ DIGIT: Rule = (
 EXPECTED: Rule = between(MIN_SCORE, MAX_SCORE)
 PROBABILITY: Rule = between(0, 1, "a probability")
 FPS: Rule = between(1e-6, 1e6)
-COUNT: Rule = (lambda v: type(v) is int and v >= 1, "a whole number of at least 1")
-#: What a server may say of itself: text, a number, an object (its identity), or nothing.
-SERVER_VALUE: Rule = (lambda v: isinstance(v, str | dict | int), "a string, number or object")
+COUNT: Rule = (lambda v: type(v) is int and 1 <= v <= 2**31, "a whole number from 1 to 2**31")
+#: What a server said of itself, as ``record.server_identity`` writes it: texts, and the
+#: judge /v1/models named (an identity's fields).
+_SERVER_TEXTS = ("model", "answered_by", "system_fingerprint")
+#: A judge's name, revision or base as ``record`` writes it: a hub id or a folder's name.
+NAME: Rule = (
+    lambda v: isinstance(v, str) and len(v) <= MAX_NAME,
+    f"a string of at most {MAX_NAME} characters or null",
+)
+SERVER_TEXT: Rule = (
+    lambda v: isinstance(v, str) and len(v) <= MAX_SERVER_TEXT,
+    f"a string of at most {MAX_SERVER_TEXT} characters or null",
+)
 
 
 def _clip_path(fields: Fields, value: Any, where: str) -> str:
@@ -170,13 +201,17 @@ def _clip_path(fields: Fields, value: Any, where: str) -> str:
         or "\\" in text
         or "\x00" in text
         or pure.is_absolute()
-        or any(part in ("..", "") for part in text.split("/"))
+        or any(part in (".", "..", "") for part in text.split("/"))
         or re.match(r"[A-Za-z]:", text)
     ):
         raise fields.fail(
             where,
             f"is {text!r}: a clip path must be relative to the canary file's folder and stay "
-            "inside it (no absolute path, no '..')",
+            "inside it (no absolute path, no '.' or '..' part)",
+        )
+    if not text.endswith(CLIP_SUFFIX):
+        raise fields.fail(
+            where, f"is {text!r}: a canary clip is a {CLIP_SUFFIX} file, as 'record' pairs them"
         )
     return text
 
@@ -198,27 +233,34 @@ def read_canaries(path: str | Path) -> CanaryFile:
     f.exact(data, "the document", (*top, "versions", "items"))
     if data["format"] != FORMAT:
         raise f.fail("format", f"is {data['format']!r}, not {FORMAT!r}")
-    if data["version"] != VERSION or isinstance(data["version"], bool):
+    if type(data["version"]) is not int or data["version"] != VERSION:
         raise f.fail(
             "version", f"is {data['version']!r}; this version of pytest-phyjudge reads {VERSION}"
         )
     judge = f.exact(data["judge"], "judge", _IDENTITY_FIELDS)
-    f.fields(judge, "judge", STRING, "kind", "adapter", needed=True)
-    f.fields(judge, "judge", TEXT, "revision", "base", "adapter_sha256")
+    f.fields(judge, "judge", (NAME[0], "a string"), "kind", "adapter", needed=True)
+    f.fields(judge, "judge", NAME, "revision", "base", "adapter_sha256")
     settings = f.exact(data["settings"], "settings", SETTING_NAMES)
     f.value(settings["fps"], "settings.fps", FPS)
     f.fields(settings, "settings", COUNT, "max_pixels", "max_new_tokens", needed=True)
     server = data["server"]
     if server is not None:
-        f.exact(server, "server", (), ("model", "identity", "answered_by", "system_fingerprint"))
-        f.fields(server, "server", SERVER_VALUE, *server)
-    f.fields(data, "", TEXT, "created", "device", "dtype")
-    versions = data["versions"]
-    if not isinstance(versions, dict):
-        raise f.fail("versions", "is not an object of package names to versions")
-    f.fields(versions, "versions", STRING, *versions, needed=True)
+        f.exact(server, "server", (), (*_SERVER_TEXTS, "identity"))
+        f.fields(server, "server", SERVER_TEXT, *_SERVER_TEXTS)
+        if server.get("identity") is not None:
+            served = f.exact(server["identity"], "server.identity", (), _IDENTITY_FIELDS)
+            f.fields(served, "server.identity", NAME, *_IDENTITY_FIELDS)
+    f.fields(data, "", NAME, "created", "device", "dtype")
+    versions = f.exact(data["versions"], "versions", (), PACKAGES)
+    f.fields(versions, "versions", (NAME[0], "a version (a string)"), *versions, needed=True)
     if not isinstance(data["items"], list) or not data["items"]:
         raise f.fail("items", "is not a list of at least one canary")
+    if len(data["items"]) > MAX_ITEMS:
+        raise f.fail(
+            "items",
+            f"holds {len(data['items'])} canaries, more than {MAX_ITEMS} (each is judged twice "
+            "on every check); record a few clips ('canary record --limit N')",
+        )
     items: list[CanaryItem] = []
     seen: set[tuple[str, str, str]] = set()
     for index, raw in enumerate(data["items"]):
@@ -308,6 +350,36 @@ def verified_clips(canary_path: str | Path, canaries: CanaryFile) -> dict[str, P
             )
         found[item.clip] = path
     return found
+
+
+def check_canary_out(out: Path) -> None:
+    """Refuse an ``--out`` that ``record`` must not replace, before anything is judged: a
+    symbolic link (the link is the user's), a pipe, device or folder, a file in a folder
+    this user cannot write, a read-only file, or an existing file that is not a canary file
+    (a clip, the prompt set, anyone's notes). A canary file there is recorded again: it is
+    what ``record`` writes."""
+    fix = "Give --out a new path, or the canary file to record again."
+    if out.is_symlink():
+        raise InputError(f"--out {str(out)!r} is a symbolic link; it is not replaced. {fix}")
+    kind = not_a_file(out)
+    if kind is not None:
+        raise InputError(f"--out {str(out)!r} is {kind}, not a canary file to write. {fix}")
+    folder = out.parent if str(out.parent) else Path(".")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"--out {str(out)!r} is in a folder this user cannot write. {fix}")
+    if not out.exists():
+        return
+    if not out.stat().st_mode & 0o222:
+        raise InputError(f"--out {str(out)!r} is read-only; it is not replaced. {fix}")
+    try:
+        data = read_json_file(out)
+    except FileProblem:
+        data = None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(
+            f"--out {str(out)!r} already exists and is not a canary file; it is not "
+            f"overwritten. {fix}"
+        )
 
 
 def relative_clip(canary_path: str | Path, clip: Path) -> str:

@@ -11,16 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError
+from pytest_phyjudge._fields import server_text
 from pytest_phyjudge.canary.compare import Tolerances, Verdict, compare
-from pytest_phyjudge.canary.model import SETTING_NAMES, CanaryFile, Reading, Setup
+from pytest_phyjudge.canary.model import PACKAGES, SETTING_NAMES, CanaryFile, Reading, Setup
 from pytest_phyjudge.engine.judgment import Judgment, portable_name
 from pytest_phyjudge.judges.base import ClipRequest, Judge
 from pytest_phyjudge.judges.cache.judge import CachedJudge
 from pytest_phyjudge.judges.factory import build_judge
 from pytest_phyjudge.judges.settings import JudgeConfig, JudgeSettings
-
-#: The libraries whose versions a canary records, where installed.
-PACKAGES = ("pytest-phyjudge", "torch", "transformers", "peft", "vllm")
 
 
 @dataclass(frozen=True)
@@ -87,10 +85,10 @@ def server_identity(judge: Judge) -> dict[str, Any] | None:
         return None
     first = getattr(getattr(judge, "watch", None), "first", None)
     return {
-        "model": getattr(served, "name", None) or getattr(plan, "model", None),
+        "model": server_text(getattr(served, "name", None) or getattr(plan, "model", None)),
         "identity": None if served is None else served.identity.to_dict(),
-        "answered_by": None if first is None else _plain(first.model),
-        "system_fingerprint": None if first is None else _plain(first.fingerprint),
+        "answered_by": None if first is None else server_text(first.model),
+        "system_fingerprint": None if first is None else server_text(first.fingerprint),
     }
 
 
@@ -114,10 +112,6 @@ def describe_setup(judge: Judge, settings: JudgeSettings) -> Setup:
         dtype=None if dtype is None else str(dtype).removeprefix("torch."),
         versions=versions(),
     )
-
-
-def _plain(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _judge_pass(judge: Judge, asks: Sequence[Ask]) -> list[Judgment | PhyJudgeError]:

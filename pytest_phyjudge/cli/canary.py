@@ -18,6 +18,7 @@ from pytest_phyjudge.canary.compare import Tolerances
 from pytest_phyjudge.canary.model import (
     CanaryFile,
     CanaryItem,
+    check_canary_out,
     read_canaries,
     relative_clip,
     verified_clips,
@@ -118,6 +119,7 @@ def _asks(args: argparse.Namespace) -> list[Ask]:
 def run_record(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_out_location(out)
+    check_canary_out(out)
     asks = _asks(args)
     names = {ask.clip: relative_clip(out, ask.clip) for ask in asks}
     digests = {clip: sha256_file(clip) for clip in names}

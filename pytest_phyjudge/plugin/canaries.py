@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from pytest_phyjudge._escape import terminal_text
 from pytest_phyjudge._exceptions import InputError, JudgeLoadError
 from pytest_phyjudge._files import write_json_atomic
 from pytest_phyjudge._outputs import locked_folder
@@ -154,8 +155,12 @@ class CanaryGate:
         if self.mode == "warn":
             warnings.warn(
                 pytest.PytestWarning(
-                    f"pytest-phyjudge: {canary_line(result.to_dict())} (judging anyway: "
-                    f"{self._surface.flag('canary-mode', 'warn')})"
+                    # pytest prints a warning as it is: the line holds what the canary file
+                    # and the judge server say of themselves.
+                    terminal_text(
+                        f"pytest-phyjudge: {canary_line(result.to_dict())} (judging anyway: "
+                        f"{self._surface.flag('canary-mode', 'warn')})"
+                    )
                 ),
                 stacklevel=1,
             )
@@ -201,7 +206,8 @@ class CanaryGate:
         return not_checked(
             self.name,
             self.mode,
-            "no judge ran: every judgment came from the cache, or nothing was judged",
+            "no judge ran: every judgment came from the cache, nothing was judged, or the judge "
+            "could not be brought up (the failed items say why)",
         )
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._fields import server_text
 from pytest_phyjudge._files import (
     MAX_FILE_BYTES,
     FileProblem,
@@ -218,8 +219,9 @@ def portable_server(server: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _server_text(server: Mapping[str, Any]) -> str:
-    model = server.get("model") or "an unnamed model"
-    fingerprint = server.get("system_fingerprint")
+    # A baseline from a pull request may hold a fingerprint of megabytes: shown cut.
+    model = server_text(server.get("model")) or "an unnamed model"
+    fingerprint = server_text(server.get("system_fingerprint"))
     return f"{model} (fingerprint {fingerprint})" if fingerprint else f"{model} (no fingerprint)"
 
 

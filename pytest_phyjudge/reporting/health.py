@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pytest_phyjudge._exceptions import JudgeOutputError
+from pytest_phyjudge._fields import server_text
 from pytest_phyjudge.engine.judgment import Judgment
 from pytest_phyjudge.reporting.checks import Check
 
@@ -179,26 +180,34 @@ def replies_of_outcomes(outcomes: Mapping[str, Judgment | Exception]) -> list[Re
 # --------------------------------------------------------------------------- the judge checked
 
 
+#: The longest canary line a summary shows: a verdict on every axis, two judges' names.
+MAX_LINE = 20_000
+
+
 def canary_line(canary: Mapping[str, Any]) -> str:
     """One line of a canary check (``scores.json``'s ``meta.canary``): its status, file and
     cost in judge calls and judge-seconds, and the verdict, or why nothing was checked."""
+    # A report from elsewhere may hold megabytes in them: shown cut (the file keeps them).
+    file, line = server_text(canary.get("file")), server_text(canary.get("line"), MAX_LINE)
     if canary.get("status") == "not checked":
-        return f"canaries NOT checked ({canary.get('file')}): {canary.get('line')}"
+        return f"canaries NOT checked ({file}): {line}"
     cost = (
         f"{canary.get('judge_calls', 0)} judge calls, "
         f"{float(canary.get('judge_seconds') or 0.0):.1f} judge-seconds"
     )
     status = str(canary.get("status", "?")).upper()
-    return f"canaries {status} ({canary.get('file')}, {cost}): {canary.get('line')}"
+    return f"canaries {status} ({file}, {cost}): {line}"
 
 
 def server_line(server: Mapping[str, Any]) -> str:
     """What a judge server said of itself (``meta.judge_server``), in one line."""
-    fingerprint = server.get("system_fingerprint")
-    line = f"judge server: model {server.get('model')}"
+    # Cut again here: a report or baseline from elsewhere may hold megabytes of them.
+    model, fingerprint, answered = (
+        server_text(server.get(name)) for name in ("model", "system_fingerprint", "answered_by")
+    )
+    line = f"judge server: model {model}"
     line += f", system_fingerprint {fingerprint}" if fingerprint else ", no system_fingerprint"
-    answered = server.get("answered_by")
-    if answered and answered != server.get("model"):
+    if answered and answered != model:
         line += f" (replies named {answered})"
     return line
 

@@ -34,6 +34,15 @@ UNSTAMPED = 0
 #: with ``adapter`` ``human:<name>``): they are read like a judge's scores, never as them.
 HUMAN_KIND = "human"
 
+#: ``meta.canary``: each status of a canary check and the verdicts it goes with (the kinds of
+#: ``canary.compare``, and ``canary.session.UNANSWERED``): a report that pairs them otherwise,
+#: or says a check passed that judged nothing, was not written by a check.
+CANARY_VERDICTS: Mapping[str, tuple[str | None, ...]] = {
+    "passed": ("same behaviour", "same behaviour under a new identity"),
+    "failed": ("drift", "the recorded identity but other behaviour", "could not answer"),
+    "not checked": (None,),
+}
+
 #: A case as every reader pairs them: (suite, video); suite is None outside a suite.
 CaseKey = tuple[str | None, str]
 

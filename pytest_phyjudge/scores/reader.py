@@ -38,6 +38,7 @@ from pytest_phyjudge._fields import (
     TEXTS,
     Fields,
     Rule,
+    between,
     is_number,
     key_path,
     shown,
@@ -51,6 +52,7 @@ from pytest_phyjudge.engine.axes import (
     PHYSICAL_LAWS,
 )
 from pytest_phyjudge.scores.model import (
+    CANARY_VERDICTS,
     FORMAT,
     HUMAN_KIND,
     UNSTAMPED,
@@ -154,15 +156,41 @@ class _Reader(Fields):
         """``meta.canary`` and ``meta.judge_server``: the texts the HTML page shows."""
         canary = meta.get("canary")
         if canary is not None:
-            self.fields(canary, "meta.canary", STRING, "file", "status", "line", needed=True)
-            self.fields(canary, "meta.canary", TEXT, "verdict", "mode")
-            self.fields(canary, "meta.canary", (INTEGER[0], "a whole number"), "judge_calls")
-            self.fields(canary, "meta.canary", NUMBER, "judge_seconds")
+            self.canary(canary)
         server = meta.get("judge_server")
         if server is not None:
-            self.fields(
-                server, "meta.judge_server", TEXT, "model", "system_fingerprint", "answered_by"
-            )
+            path = "meta.judge_server"
+            self.fields(server, path, TEXT, "model", "system_fingerprint", "answered_by")
+            self.fields(server, path, OBJECT, "identity")
+            judges = (meta.get("judge"), *(meta.get("judges") or ()))
+            kinds = list(dict.fromkeys(j.get("kind") for j in judges if isinstance(j, dict)))
+            # Behind a server a judge is "remote" (or keeps "tiny"/"scripted": its scores
+            # mean nothing); a report of only in-process judges had no server to describe.
+            if any(kinds) and not set(kinds) & {"remote", "tiny", "scripted"}:
+                named = ", ".join(map(repr, kinds))
+                raise self.fail(
+                    path, f"names a judge server, but the report's judges are {named}, none served"
+                )
+
+    def canary(self, canary: Mapping[str, Any]) -> None:
+        """``meta.canary`` as a check writes it: a status with a verdict that goes with it,
+        and a passed check that judged its canaries (a forged "passed" is refused, never
+        shown as a check that ran)."""
+        path = "meta.canary"
+        self.fields(canary, path, STRING, "file", "status", "line", needed=True)
+        self.fields(canary, path, TEXT, "verdict", "mode", "judge", "first_item", "worker")
+        self.fields(canary, path, (INTEGER[0], "a whole number"), "judge_calls")
+        self.fields(canary, path, (between(0, 1e9)[0], "a number of seconds"), "judge_seconds")
+        self.fields(canary, path, TEXTS, "notes", "drifted")
+        self.fields(canary, path, (lambda v: isinstance(v, list), "a list"), "axes")
+        status, verdict = canary["status"], canary.get("verdict")
+        if status not in CANARY_VERDICTS:
+            raise self.wrong(f"{path}.status", status, " or ".join(map(repr, CANARY_VERDICTS)))
+        if verdict not in CANARY_VERDICTS[status]:
+            raise self.wrong(f"{path}.verdict", verdict, f"a verdict of a check that is {status!r}")
+        calls = canary.get("judge_calls") or 0
+        if status == "passed" and (type(calls) is not int or calls < 1):
+            raise self.fail(path, "says the check passed, but no judge call answered a canary")
 
     def judge_warnings(self, meta: Mapping[str, Any]) -> None:
         """``meta.judge_warnings``: the degenerate-judge warnings the HTML page shows."""

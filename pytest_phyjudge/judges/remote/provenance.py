@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import JudgeBackendError, JudgeLoadError
+from pytest_phyjudge._fields import MAX_NAME, shown
 from pytest_phyjudge._files import FileProblem, read_json_file
 from pytest_phyjudge.engine.judgment import JudgeIdentity
 from pytest_phyjudge.judges.remote.contract import PROVENANCE_FILE, SERVED_MODEL_NAME
@@ -49,14 +50,15 @@ def identity_from(
             f"{surface.flag('remote-identity')} at the phyjudge_provenance.json that "
             "'phyjudge merge' wrote into the merged checkpoint."
         )
-    for field in ("revision", "base", "adapter_sha256"):
-        value = provenance.get(field)
-        if value is not None and not isinstance(value, str):
+    for name in ("adapter", "revision", "base", "adapter_sha256"):
+        # What the server says of its judge lands in every report: text of a name's length.
+        value = provenance.get(name)
+        if value is not None and not (isinstance(value, str) and len(value) <= MAX_NAME):
             raise JudgeLoadError(
-                f"{where} gives the judge's {field!r} as {type(value).__name__} {str(value)[:40]}"
-                f", not text. Point {surface.flag('remote-identity')} at the "
-                "phyjudge_provenance.json that 'phyjudge merge' wrote, or serve the judge with "
-                "'phyjudge serve'."
+                f"{where} gives the judge's {name} as {shown(value)}, not a string of at most "
+                f"{MAX_NAME} characters, so the judge behind the server is unknown. Point "
+                f"{surface.flag('remote-identity')} at the phyjudge_provenance.json that "
+                "'phyjudge merge' wrote into the merged checkpoint."
             )
     # A tiny or scripted judge stays marked as such behind a server: its scores mean nothing.
     kind = provenance.get("kind")
