@@ -54,11 +54,18 @@ def _judged(text: str = HOSTILE) -> dict[str, Any]:
     }
     return {
         "meta": {
-            "judge": {"kind": "local", "adapter": text, "base": text, "revision": text},
+            "judge": {"kind": "remote", "adapter": text, "base": text, "revision": text},
             "created": text,
             "generator": text,
             "judge_warnings": [{"axis": "SA", "kind": "constant", "message": text}],
-            "canary": {"file": text, "status": "failed", "line": text, "verdict": text},
+            "canary": {
+                "file": text,
+                "status": "failed",
+                "line": text,
+                "verdict": "drift",
+                "notes": [text],
+                "drifted": [text],
+            },
             "judge_server": {"model": text, "system_fingerprint": text},
         },
         "results": [
@@ -186,7 +193,13 @@ def test_a_judge_check_field_of_another_type_is_refused_naming_it(
     block: str, field: str, value: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     checks = {
-        "canary": {"file": "c.json", "status": "passed", "line": "ok"},
+        "canary": {
+            "file": "c.json",
+            "status": "passed",
+            "line": "ok",
+            "verdict": "same behaviour",
+            "judge_calls": 4,
+        },
         "judge_server": {"model": "m"},
     }
     checks[block][field] = value

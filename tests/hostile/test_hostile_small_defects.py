@@ -198,7 +198,7 @@ def test_a_stand_in_judge_is_named_in_the_markdown_and_the_json(
 
 def _served(path: Path, fingerprint: str, model: str = "phyjudge") -> Path:
     server = {"model": model, "system_fingerprint": fingerprint}
-    return _scores(path, judge_server=server)
+    return _scores(path, kind="remote", judge_server=server)
 
 
 def test_compare_says_when_the_judge_server_differs(
@@ -218,7 +218,7 @@ def test_compare_says_when_the_judge_server_differs(
     other = _served(tmp_path / "c.json", "fp_one", model="phyjudge-v2")
     code, out, _ = _run(capsys, "compare", str(a), str(other))
     assert "phyjudge-v2" in out
-    for first, second in [(a, a), (a, _scores(tmp_path / "local.json"))]:
+    for first, second in [(a, a), (a, _scores(tmp_path / "unknown.json", kind="remote"))]:
         code, out, _ = _run(capsys, "compare", str(first), str(second), "--format", "json")
         assert json.loads(out)["notes"] == []
 

@@ -55,7 +55,7 @@ def identity_from(
         value = provenance.get(name)
         if value is not None and not (isinstance(value, str) and len(value) <= MAX_NAME):
             raise JudgeLoadError(
-                f"{where} gives the judge's {name} as {shown(value)}, not a string of at most "
+                f"{where} gives the judge's {name!r} as {shown(value)}, not a string of at most "
                 f"{MAX_NAME} characters, so the judge behind the server is unknown. Point "
                 f"{surface.flag('remote-identity')} at the phyjudge_provenance.json that "
                 "'phyjudge merge' wrote into the merged checkpoint."
