@@ -15,6 +15,11 @@ only the classes whose name holds TEXT): the HTML report's folder, sheets and cl
 (tally/markdown.py), generator names in suites (tally/gen_suites.py), cache import, export
 and replay (tally/cache_trust.py), duplicates and scores.json field types
 (tally/duplicates.py), and judge servers (tally/servers.py, with ``kit.FakeServer``).
+Later surfaces, each attacked by someone who had not written its defences: canary files and
+servers during a check (tally/canary.py), the HTML page, its rating mode and ``agree``
+(tally/rating.py), diffusers pipelines, images and the clips folder (tally/pipelines.py),
+every file the project reads (tally/readers.py) and writes (tally/writers.py), and smaller
+defects (tally/small_defects.py).
 
 Clean: a result within the input's limit (60 s unless it says less), no traceback or
 INTERNALERROR, an error (not a crash or a silent pass) where one is due, the message naming

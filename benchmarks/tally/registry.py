@@ -9,8 +9,9 @@ __all__ = ["all_api_probes", "all_probes", "new_probes"]
 
 
 def new_probes() -> list[Probe]:
-    """Issue 19's surfaces: report folders and sheets, Markdown and terminal outputs, cache
-    trust, duplicates and file shapes, judge servers."""
+    """The surfaces built after the first tally: report folders and sheets, Markdown and
+    terminal outputs, cache trust, duplicates and file shapes, judge servers, canaries, the
+    rating mode, pipelines, and every reader and writer attacked afresh."""
     from tally.cache_trust import cache_probes
     from tally.canary import canary_probes
     from tally.duplicates import duplicate_probes
