@@ -356,8 +356,8 @@ class Reader:
         value = self.integer(node, "seed")
         if not 0 <= value <= MAX_SEED:
             raise self.fail(
-                f"seed is {value}; write a whole number from 0 to {MAX_SEED} (seed + samples "
-                "must stay within 64 bits, the range random generators take).",
+                f"seed is {node.describe()}; write a whole number from 0 to {MAX_SEED} (seed "
+                "+ samples must stay within 64 bits, the range random generators take).",
                 node.line,
             )
         return value

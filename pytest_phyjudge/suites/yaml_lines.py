@@ -52,6 +52,8 @@ def describe_scalar(value: Any) -> str:
         return f"the boolean {str(value).lower()}"
     if isinstance(value, str):
         return f"the string {value!r}"
+    if isinstance(value, int) and value.bit_length() > 64:  # Python will not print past
+        return f"a whole number of {value.bit_length()} bits"  # 4300 digits: say its size
     return repr(value) if isinstance(value, (int, float)) else f"a {type(value).__name__}"
 
 

@@ -130,3 +130,8 @@ def test_a_seed_no_random_generator_takes_is_refused_at_its_line(tmp_path: Path,
 def test_a_large_seed_within_range_is_kept(tmp_path: Path) -> None:
     suite = load_suite(write(tmp_path, HEAD + "    seed: 4294967296\n"))
     assert suite.cases[0].seed == 2**32
+
+
+def test_a_seed_of_thousands_of_hex_digits_is_refused_by_its_size(tmp_path: Path) -> None:
+    error = refused(write(tmp_path, HEAD + "    seed: 0x" + "f" * 5000 + "\n"))
+    assert error.line == 7 and "20000 bits" in str(error)
