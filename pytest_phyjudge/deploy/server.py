@@ -3,7 +3,8 @@
 Threat model: it reads chat requests from any client that can reach its port (with the API
 key, when one is set). The worst a request holds: a field of another type or out of range
 (``temperature: [1]``, ``max_tokens: 1e400``, a string for ``video_url``), JSON nested
-without end, a clip that is not a video, a ``file://`` URL outside the media root. Every
+without end, a key given twice, a clip that is not a video, a ``file://`` URL outside the
+media root, on another host, or naming a pipe, a device, a folder or a symlink loop. Every
 field is checked before the judge runs (``checked_request``), and a bad one is a 400 that
 names the field and what it accepts; a 500 means a fault of the server's own. It writes
 only uploaded clips, under its own temporary folder, removed after each request.
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pytest_phyjudge._exceptions import PhyJudgeError
+from pytest_phyjudge._files import not_a_file, resolve_path
 from pytest_phyjudge.deploy.server_http import BadRequest, Exchange, handler_for
 from pytest_phyjudge.engine.judgment import stand_in_notice
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
@@ -381,14 +383,32 @@ class JudgeServer:
                 uploads.append(path)
             return path
         if url.startswith("file://"):
-            path = Path(unquote(urlsplit(url).path)).resolve()
-            if self.media_root is None or not path.is_relative_to(self.media_root):
-                raise BadRequest(
-                    f"{path} is outside the media root this server may read "
-                    f"({self.media_root}); start it with --media-root"
-                )
-            return path
+            return self._media_file(url)
         raise BadRequest("the video must be a data: URL or a file:// URL")
+
+    def _media_file(self, url: str) -> Path:
+        """The clip a ``file://`` URL names: a regular file under the media root (links
+        followed), on this machine; anything else is refused before the judge opens it (a
+        pipe would block the model's lock, a device never ends)."""
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise BadRequest(
+                f"the file:// URL names the host {parts.netloc!r}: this server reads only "
+                "its own files (file:///path/under/the/media/root)"
+            )
+        text = unquote(parts.path)
+        if "\x00" in text:
+            raise BadRequest("the file:// URL holds a NUL byte (%00), which no path may")
+        path = resolve_path(Path(text))
+        if self.media_root is None or not path.is_relative_to(self.media_root):
+            raise BadRequest(
+                f"{path} is outside the media root this server may read "
+                f"({self.media_root}); start it with --media-root"
+            )
+        kind = not_a_file(path)
+        if kind is not None or not path.exists():
+            raise BadRequest(f"{path} is {kind or 'missing'}, not a clip: name a video file")
+        return path
 
     def _release(self, uploads: list[Path]) -> None:
         """Delete the clips a request uploaded, unless another request is using them."""

@@ -241,7 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
 def _request_json(payload: bytes) -> Any:
     """The JSON of a request body; BadRequest, in one sentence, when it is not JSON text."""
     try:
-        return parse_json(payload.decode("utf-8"))
+        # A key given twice is refused: a proxy checking the first and the judge reading
+        # the last would disagree about what was asked.
+        return parse_json(payload.decode("utf-8"), unique_keys=True)
     except UnicodeDecodeError as exc:
         raise BadRequest(
             f"the request body is not UTF-8 text ({exc.reason} at byte {exc.start}); send JSON"
