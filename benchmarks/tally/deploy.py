@@ -23,7 +23,7 @@ from tally import kit
 from tally.model import NotClean, Probe, expect
 
 MERGE = "deploy: phyjudge merge outputs and adapters"
-SERVE = "deploy: phyjudge serve file:// URLs and JSON"
+SERVE = "deploy: phyjudge serve file:// URLs and request fields"
 BASELINE = "deploy: baseline updates over a changed baseline"
 REFUSED = expect("returned", names="merged")
 
@@ -175,9 +175,19 @@ def deploy_probes() -> list[Probe]:
         ("file:// URL with ../ out of the root", lambda root: f"file://{root}/../secret.txt"),
     ]
     messages = b'"messages": [{"role": "user", "content": "hi"}]'
-    duplicates = [
-        ("JSON model key twice, served name last", b'{"model": "x", "model": "phyjudge", '),
-        ("JSON model key twice, served name first", b'{"model": "phyjudge", "model": "x", '),
+    bodies = [  # (name, start of the body, what the refusal must name)
+        (
+            "JSON model key twice, served name last",
+            b'{"model": "x", "model": "phyjudge", ',
+            "twice",
+        ),
+        (
+            "JSON model key twice, served name first",
+            b'{"model": "phyjudge", "model": "x", ',
+            "twice",
+        ),
+        ("stream: true (a reply that is not streamed)", b'{"stream": true, ', "'stream'"),
+        ("n: 5 (one reply instead of five)", b'{"n": 5, ', "'n'"),
     ]
     return [
         *(Probe(MERGE, name, _merge_into(make), REFUSED) for name, make in merges),
@@ -195,8 +205,13 @@ def deploy_probes() -> list[Probe]:
         ),
         *(Probe(SERVE, name, _served(name, url), expect("returned")) for name, url in served),
         *(
-            Probe(SERVE, name, _served(name, raw=head + messages + b"}"), expect("returned"))
-            for name, head in duplicates
+            Probe(
+                SERVE,
+                name,
+                _served(name, raw=head + messages + b"}"),
+                expect("returned", names=said),
+            )
+            for name, head, said in bodies
         ),
         Probe(
             BASELINE,

@@ -99,8 +99,9 @@ class ChatRequest:
 def checked_request(body: Any, served_name: str) -> ChatRequest:
     """The fields of a chat request this server uses, each checked for its type and range
     before the judge runs: BadRequest naming the first field that is wrong and what it
-    accepts. Fields it does not use (``stream``, ``n``, ``chat_template_kwargs``, ...) are
-    left alone, as vLLM's clients send them."""
+    accepts. Fields it does not use (``chat_template_kwargs``, ``seed``, ...) are left alone,
+    as vLLM's clients send them; ``stream: true`` and ``n`` > 1, which would change what a
+    reply is, are refused."""
     if not isinstance(body, dict):
         raise BadRequest(f"the request body must be a JSON object, not {_shown(body)}")
     model = _optional(body, "model", str, "a string")
@@ -114,6 +115,12 @@ def checked_request(body: Any, served_name: str) -> ChatRequest:
         raise _wrong("messages", "a list of messages (objects with a role and content)", messages)
     for index, message in enumerate(messages):
         _check_message(message, f"messages[{index}]")
+    # Asked for, these would change what a reply is: refused rather than silently ignored.
+    if _optional(body, "stream", bool, "true or false"):
+        raise _wrong("stream", "false (this server sends whole replies, never streams)", True)
+    choices = _optional(body, "n", int, "1 (one reply per request)")
+    if choices is not None and choices != 1:
+        raise _wrong("n", "1 (one reply per request)", choices)
     flags = {
         name: bool(_optional(body, name, bool, "true or false"))
         for name in ("logprobs", "continue_final_message", "add_generation_prompt")

@@ -106,3 +106,19 @@ def test_a_key_given_twice_is_a_400_whichever_comes_first(server, first):
     ).encode()
     status, message = _post(server, payload)
     assert status == 400 and "'model' twice" in message, message
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"stream": True}, "stream"),
+        ({"n": 5}, "n"),
+        ({"n": True}, "n"),
+        ({"stream": "yes"}, "stream"),
+    ],
+)
+def test_a_reply_shape_the_server_cannot_give_is_a_400_not_ignored(server, extra, field):
+    """A client asking to stream, or for five replies, would get one whole reply instead."""
+    body = {"model": "phyjudge", "messages": [{"role": "user", "content": "hi"}], **extra}
+    status, message = _post(server, json.dumps(body).encode())
+    assert status == 400 and f"'{field}'" in message, message
