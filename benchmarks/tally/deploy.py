@@ -132,6 +132,27 @@ def _served(name: str, url: Callable[[Path], str] | None = None, raw: bytes | No
     return run
 
 
+def _get_with_body(folder: Path) -> str:
+    """A GET to /v1/models whose body is a second request: answered, it was smuggled."""
+    import socket
+
+    from pytest_phyjudge import ScriptedJudge
+    from pytest_phyjudge.deploy.server import JudgeServer
+
+    inner = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(inner)
+    with JudgeServer(ScriptedJudge({"*": 4}, name="s"), read_timeout=5) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as sock:
+            sock.sendall(head + inner)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+    if received.count(b"HTTP/1.1 ") != 1:
+        raise NotClean("the GET's body was answered as a second request")
+    return received.decode("latin-1")[:200]
+
+
 def _changed_meanwhile(made: bool) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
         from pytest_phyjudge.regression.baseline import Entry, load_baseline, write_baseline
@@ -213,6 +234,7 @@ def deploy_probes() -> list[Probe]:
             )
             for name, head, said in bodies
         ),
+        Probe(SERVE, "GET whose body is a second request", _get_with_body, expect("returned")),
         Probe(
             BASELINE,
             "update over a baseline another run updated",

@@ -190,12 +190,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._request_read() or not self._authorized():
             return
+        # A GET's body is never read: left on the connection, it would be taken for the
+        # next request (one smuggled past whatever checked this one), so the connection ends.
+        length = (self.headers.get("Content-Length") or "0").strip()
+        close = self.headers.get("Transfer-Encoding") is not None or length != "0"
         if self.path.rstrip("/") == "/v1/models":
-            self.send_json(200, self.judge_server.models())
+            self.send_json(200, self.judge_server.models(), close=close)
         elif self.path == "/health":
-            self.send(200, b"", "text/plain")
+            self.send(200, b"", "text/plain", close=close)
         else:
-            self.send_error_json(404, f"no route {self.path}")
+            self.send_error_json(404, f"no route {self.path}", close=close)
 
     def do_POST(self) -> None:
         # Everything that can refuse a request does so before its body is read: a client

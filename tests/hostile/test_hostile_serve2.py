@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -122,3 +123,19 @@ def test_a_reply_shape_the_server_cannot_give_is_a_400_not_ignored(server, extra
     body = {"model": "phyjudge", "messages": [{"role": "user", "content": "hi"}], **extra}
     status, message = _post(server, json.dumps(body).encode())
     assert status == 400 and f"'{field}'" in message, message
+
+
+@pytest.mark.parametrize("framing", ["Content-Length: {n}", "Transfer-Encoding: chunked"])
+def test_a_get_s_body_is_never_answered_as_a_second_request(server, framing):
+    """The body of a GET is not read; answered as the next request on the connection, it
+    would be one smuggled past whatever checked the GET (a proxy's rules)."""
+    inner = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = f"GET /v1/models HTTP/1.1\r\nHost: x\r\n{framing.format(n=len(inner))}\r\n\r\n"
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        sock.sendall(head.encode() + inner)
+        received = b""
+        while chunk := sock.recv(65536):  # the server closes: recv returns b""
+            received += chunk
+    assert received.count(b"HTTP/1.1 ") == 1, received[:300]
+    assert received.startswith(b"HTTP/1.1 200")
