@@ -153,6 +153,32 @@ def _get_with_body(folder: Path) -> str:
     return received.decode("latin-1")[:200]
 
 
+def _bodies_at_once(folder: Path) -> str:
+    """Two clients' bodies at once past the server's cap on bodies held (set small here):
+    the second must be told to wait (429), not read into memory beside the first."""
+    import socket
+    import time
+
+    from pytest_phyjudge import ScriptedJudge
+    from pytest_phyjudge.deploy.server import JudgeServer
+
+    held = b"{" + b" " * 798 + b"}"
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 800\r\n\r\n"
+    with JudgeServer(ScriptedJudge({"*": 4}, name="s"), serial=False, read_timeout=5) as server:
+        server.max_body_bytes = 1000
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as first:
+            first.sendall(head + held[:10])
+            time.sleep(0.3)
+            with socket.create_connection((host, int(port)), timeout=20) as second:
+                second.sendall(head + held)
+                reply = second.recv(200).decode("latin-1")
+            first.sendall(held[10:])
+    if not reply.startswith("HTTP/1.1 429"):
+        raise NotClean(f"a second body past the cap was read: {reply[:60]!r}")
+    return reply
+
+
 def _changed_meanwhile(made: bool) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
         from pytest_phyjudge.regression.baseline import Entry, load_baseline, write_baseline
@@ -235,6 +261,7 @@ def deploy_probes() -> list[Probe]:
             for name, head, said in bodies
         ),
         Probe(SERVE, "GET whose body is a second request", _get_with_body, expect("returned")),
+        Probe(SERVE, "two bodies at once past the cap", _bodies_at_once, expect("returned")),
         Probe(
             BASELINE,
             "update over a baseline another run updated",

@@ -49,6 +49,10 @@ MAX_TOKENS = 4096
 #: default ceiling); tests ask for a small model's whole vocabulary. More would make a reply
 #: of megabytes.
 MAX_TOP_LOGPROBS = 4096
+#: The most bytes of request bodies held at once, across requests: each may be 512 MiB and
+#: every connection has its own thread, so without this a few clients could exhaust memory.
+#: One body is always taken, however large (up to the per-request cap).
+MAX_BODIES_BYTES = 1024 * 2**20
 #: The roles of the messages the judge reads.
 ROLES = ("system", "user", "assistant")
 
@@ -203,6 +207,9 @@ class JudgeServer:
         #: Called with each chat request before the judge sees it; True: it answered.
         self.before_reply = before_reply
         self.requests = 0
+        #: Bytes of request bodies being read or handled now, and the most allowed at once.
+        self.body_bytes = 0
+        self.max_body_bytes = MAX_BODIES_BYTES
         self._model_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._clips = tempfile.TemporaryDirectory(prefix="phyjudge-serve-")
@@ -214,6 +221,19 @@ class JudgeServer:
         self._thread: threading.Thread | None = None
 
     # -- the handler's statistics (deploy/server_http.py), under one lock ------------------
+
+    def reserve_body(self, size: int) -> bool:
+        """Count ``size`` bytes of a body about to be read; False (nothing counted) when
+        they would take the bodies held at once past ``max_body_bytes``."""
+        with self._stats_lock:
+            if self.body_bytes and self.body_bytes + size > self.max_body_bytes:
+                return False
+            self.body_bytes += size
+            return True
+
+    def release_body(self, size: int) -> None:
+        with self._stats_lock:
+            self.body_bytes -= size
 
     def request_began(self) -> None:
         """A chat request was read whole and is being handled."""

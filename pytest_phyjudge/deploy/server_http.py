@@ -212,17 +212,29 @@ class _Handler(BaseHTTPRequestHandler):
         length = self._content_length()
         if length is None:
             return
-        payload = self.rfile.read(length)
-        if not self._request_read() or len(payload) < length:
-            # Cut off, or the client hung up mid-body: nobody to answer.
-            self.close_connection = True
-            return
         server = self.judge_server
-        server.request_began()
+        if not server.reserve_body(length):
+            message = (
+                f"the server holds {server.body_bytes} bytes of other requests' bodies; this "
+                f"one's {length} would take it past {server.max_body_bytes}: retry shortly"
+            )
+            error = {"error": {"message": message, "type": "server_busy"}}
+            body = json.dumps(error).encode("utf-8")
+            self.send(429, body, headers={"Retry-After": "1"}, close=True)
+            return
         try:
-            self._chat(payload)
+            payload = self.rfile.read(length)
+            if not self._request_read() or len(payload) < length:
+                # Cut off, or the client hung up mid-body: nobody to answer.
+                self.close_connection = True
+                return
+            server.request_began()
+            try:
+                self._chat(payload)
+            finally:
+                server.request_ended()
         finally:
-            server.request_ended()
+            server.release_body(length)
 
     def _chat(self, payload: bytes) -> None:
         server = self.judge_server

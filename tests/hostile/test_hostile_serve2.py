@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -139,3 +140,28 @@ def test_a_get_s_body_is_never_answered_as_a_second_request(server, framing):
             received += chunk
     assert received.count(b"HTTP/1.1 ") == 1, received[:300]
     assert received.startswith(b"HTTP/1.1 200")
+
+
+def test_bodies_held_at_once_are_capped_across_connections(media):
+    """Each body may be large, and each connection has its own thread: a client holding
+    one body half-sent makes a second that would pass the cap wait (429, Retry-After),
+    and once the first is done the second is taken."""
+    judge = ScriptedJudge({"*": 4}, name="s")
+    with JudgeServer(judge, serial=False, media_root=media, read_timeout=5) as srv:
+        srv.max_body_bytes = 1000
+        host, port = srv.url.removeprefix("http://").split(":")
+        head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n"
+        held = b"{" + b" " * 798 + b"}"
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as first:
+            first.sendall(head.format(len(held)).encode() + held[:10])
+            for _ in range(250):  # until the server has begun reading it
+                if srv.body_bytes:
+                    break
+                time.sleep(0.02)
+            payload = _ask(f"file://{media}/clip.mp4")
+            status, message = _post(srv, payload)
+            assert status == 429, message
+            first.sendall(held[10:])
+            assert first.recv(12).startswith(b"HTTP/1.1 400")
+        assert _post(srv, payload)[0] == 200
+        assert srv.body_bytes == 0
