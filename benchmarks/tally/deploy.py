@@ -1,7 +1,8 @@
 """Round 6's deploy surfaces as inputs: ``phyjudge merge`` given an output it would not own
-or an adapter whose rubric links out of it, ``phyjudge serve`` given ``file://`` URLs that
-name no clip under its media root and JSON with a key twice, and a baseline update over a
-baseline another run changed meanwhile.
+or an adapter whose rubric links out of it; ``phyjudge serve`` given ``file://`` URLs that
+name no clip under its media root, JSON with a key twice, reply shapes it cannot give, a GET
+carrying a second request, and bodies past its cap; a baseline update over a baseline
+another run changed meanwhile, and a baseline in the report's own file.
 
 Clean: a refusal that names the file, folder or field (a 400 for the server), with the
 user's files as they were, no secret in what is shown or written, and no recorded entry
@@ -24,7 +25,7 @@ from tally.model import NotClean, Probe, expect
 
 MERGE = "deploy: phyjudge merge outputs and adapters"
 SERVE = "deploy: phyjudge serve file:// URLs and request fields"
-BASELINE = "deploy: baseline updates over a changed baseline"
+BASELINE = "deploy: baseline updates that would lose a file or entries"
 REFUSED = expect("returned", names="merged")
 
 
@@ -202,6 +203,20 @@ def _changed_meanwhile(made: bool) -> Callable[[Path], str]:
     return run
 
 
+def _report_is_baseline(folder: Path) -> str:
+    """``--phyjudge-report`` and ``--phyjudge-baseline`` naming one file, with an update:
+    whichever is written last replaces the other."""
+    kit.suite(folder, cases=("a",))
+    code, out = kit.run_pytest(
+        folder,
+        *("--phyjudge-judge", "judges:make", "--phyjudge-update-baseline"),
+        *("--phyjudge-report", "same.json", "--phyjudge-baseline", "same.json"),
+    )
+    if code == 0:
+        raise NotClean("the run passed with the report and the baseline in one file")
+    return out
+
+
 def deploy_probes() -> list[Probe]:
     merges = [
         ("merge into a folder of the user's files", _user_files),
@@ -273,5 +288,11 @@ def deploy_probes() -> list[Probe]:
             "update over a baseline another run created",
             _changed_meanwhile(False),
             expect("returned", names="changed"),
+        ),
+        Probe(
+            BASELINE,
+            "report and baseline in one file",
+            _report_is_baseline,
+            expect("returned", names="--phyjudge-baseline"),
         ),
     ]

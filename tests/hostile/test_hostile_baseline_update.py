@@ -5,10 +5,21 @@ instead, the run fails, and the file keeps every entry."""
 
 from __future__ import annotations
 
+import pytest
+from pytester_kit import Kit
+
 from pytest_phyjudge.regression.baseline import Entry, load_baseline, write_baseline
 from pytest_phyjudge.regression.baseline_update import BaselineRequest, update_baseline
 
 JUDGE = {"kind": "scripted", "adapter": "scripted:s"}
+SUITE = """
+suite: same
+videos: clips/{id}.mp4
+defaults: {metrics: [SA]}
+cases:
+  - id: fall
+    prompt: A ball falls onto a table.
+"""
 
 
 def test_entries_another_run_wrote_meanwhile_are_not_lost(tmp_path):
@@ -41,3 +52,25 @@ def test_an_unchanged_baseline_is_updated(tmp_path):
     update = update_baseline(base, run, JUDGE, BaselineRequest(update=True), complete=True)
     assert update.refusal is None and update.entries == 2
     assert set(load_baseline(path).entries) == {("s", "a", "gravity"), ("s", "c", "gravity")}
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        ("--phyjudge-baseline", "same.json"),
+        ("--phyjudge-baseline", "b.json", "--phyjudge-compare-plot", "same.json"),
+    ],
+)
+def test_the_report_and_the_baseline_in_one_file_is_a_usage_error(
+    pytester: pytest.Pytester, kit: Kit, second: tuple[str, ...]
+) -> None:
+    """The baseline written over the report it followed (or the reverse) left a green run
+    with one of them lost: refused before anything is judged."""
+    kit.conftest({"*": 4})
+    kit.suite(SUITE)
+    kit.clip("fall")
+    args = ["--phyjudge-report", "same.json", *second, "--phyjudge-update-baseline"]
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--phyjudge-report and --phyjudge-*same.json*"])
+    assert not (pytester.path / "same.json").exists()
