@@ -15,12 +15,14 @@ damaged file is refused by ``load_baseline``; a link is replaced, never followed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError
+from pytest_phyjudge._outputs import locked_folder
 from pytest_phyjudge.regression.baseline import (
     UPDATE_FLAG,
     Baseline,
@@ -94,11 +96,13 @@ def update_baseline(
     if request.prune:
         kept = {key: entry for key, entry in kept.items() if key in run}
     entries = {**kept, **run}
-    changed = _changed_since_read(base)
-    if changed is not None:
-        return BaselineUpdate(refusal=changed, write_failed=True)
     try:
-        backup = write_baseline(base.path, judge or base.judge, entries, server)
+        # Read again and written under the folder's lock: two runs ending at once take turns.
+        with _locked(base.path.parent):
+            changed = _changed_since_read(base)
+            if changed is not None:
+                return BaselineUpdate(refusal=changed, write_failed=True)
+            backup = write_baseline(base.path, judge or base.judge, entries, server)
     except OSError as exc:
         return BaselineUpdate(refusal=f"cannot write {base.path} ({exc})", write_failed=True)
     return BaselineUpdate(
@@ -107,6 +111,16 @@ def update_baseline(
         removed_unjudged=request.prune or other_judge,
         backup=backup,
     )
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """``folder`` locked against other processes, when it exists (else the write fails)."""
+    if not folder.is_dir():
+        yield
+        return
+    with locked_folder(folder):
+        yield
 
 
 def _changed_since_read(base: Baseline) -> str | None:

@@ -5,9 +5,13 @@ instead, the run fails, and the file keeps every entry."""
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import pytest
 from pytester_kit import Kit
 
+from pytest_phyjudge._outputs import locked_folder
 from pytest_phyjudge.regression.baseline import Entry, load_baseline, write_baseline
 from pytest_phyjudge.regression.baseline_update import BaselineRequest, update_baseline
 
@@ -74,3 +78,27 @@ def test_the_report_and_the_baseline_in_one_file_is_a_usage_error(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--phyjudge-report and --phyjudge-*same.json*"])
     assert not (pytester.path / "same.json").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no fcntl locks on Windows")
+def test_an_update_waits_for_another_run_writing_the_baseline(tmp_path):
+    """Two runs ending at once: the reread and the write happen under the folder's lock,
+    so the second sees the first's entries (and refuses) instead of writing over them."""
+    path = tmp_path / "baseline.json"
+    write_baseline(path, JUDGE, {("s", "a", "gravity"): Entry(3.0)})
+    base = load_baseline(path)
+    run = {("s", "c", "gravity"): Entry(4.0)}
+    outcome = []
+    update = threading.Thread(
+        target=lambda: outcome.append(
+            update_baseline(base, run, JUDGE, BaselineRequest(update=True), complete=True)
+        )
+    )
+    with locked_folder(tmp_path):  # the other run is writing
+        update.start()
+        update.join(0.3)
+        assert update.is_alive()  # waiting for the lock
+        write_baseline(path, JUDGE, {("s", "b", "gravity"): Entry(5.0)})
+    update.join(10)
+    assert outcome and outcome[0].write_failed
+    assert ("s", "b", "gravity") in load_baseline(path).entries
