@@ -51,7 +51,8 @@ def _merge_into(make: Callable[[Path], None]) -> Callable[[Path], str]:
         notes = kit.snapshot(out / "notes.txt", out)
         err = io.StringIO()
         with redirect_stdout(io.StringIO()), redirect_stderr(err):
-            code = main(["merge", "--adapter-dir", str(adapter), "--out", str(out)])
+            given = out / "checkpoint" if make is _under_a_file else out
+            code = main(["merge", "--adapter-dir", str(adapter), "--out", str(given)])
         if sorted(os.listdir(folder)) != before or kit.changed(notes):
             raise NotClean("the merge changed what the output path held")
         if code == 0:
@@ -64,6 +65,11 @@ def _merge_into(make: Callable[[Path], None]) -> Callable[[Path], str]:
 def _user_files(out: Path) -> None:
     out.mkdir()
     (out / "notes.txt").write_text("mine")
+
+
+def _under_a_file(out: Path) -> None:
+    """``merged`` is a file; the merge is asked for ``merged/checkpoint`` (see below)."""
+    out.write_text("a user's file")
 
 
 def _forged(out: Path) -> None:
@@ -225,6 +231,7 @@ def deploy_probes() -> list[Probe]:
         ("merge into a FIFO", lambda out: os.mkfifo(out)),
         ("merge into a dangling symlink", lambda out: out.symlink_to(out.parent / "nowhere")),
         ("merge into a symlink loop", lambda out: out.symlink_to(out)),
+        ("merge into a folder under a file", _under_a_file),
     ]
     served = [
         ("file:// URL naming a folder", lambda root: f"file://{root}/folder.mp4"),

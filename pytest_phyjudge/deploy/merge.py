@@ -67,17 +67,24 @@ def merge_adapter(
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
         ) from exc
     check_merge_target(target)  # again: loading took minutes
-    target.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(target, safe_serialization=True, max_shard_size=max_shard_size)
-    processor.save_pretrained(target)
-    for file_name, text in rubric.items():
-        (target / file_name).write_text(text, encoding="utf-8")
     provenance: dict[str, Any] = {
         **plan.identity.to_dict(),  # what remote clients name the served judge by
         "dtype": name,
         "merged_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    (target / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        merged.save_pretrained(target, safe_serialization=True, max_shard_size=max_shard_size)
+        processor.save_pretrained(target)
+        for file_name, text in rubric.items():
+            (target / file_name).write_text(text, encoding="utf-8")
+        (target / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+    except OSError as exc:  # a full or read-only disk: written last, the provenance is absent
+        raise InputError(
+            f"Cannot write the merged checkpoint to {str(target)!r} "
+            f"({exc.strerror or exc}); free space or choose another folder (what was written "
+            f"there has no {PROVENANCE_FILE}, so it is never served as the judge)."
+        ) from None
     return target
 
 
@@ -85,6 +92,15 @@ def check_merge_target(target: Path) -> None:
     """Refuse an output folder the merge would not own whole: one that holds anything (the
     user's files, an earlier checkpoint, a planted provenance file), or a path that is not
     a folder (a file, a pipe, a device, a link to nowhere, a loop of links)."""
+    try:
+        os.lstat(target)
+    except NotADirectoryError:
+        raise InputError(
+            f"The merge's output {str(target)!r} lies under a file, not a folder: name a new "
+            "folder (or an empty one) for the merged checkpoint."
+        ) from None
+    except OSError:
+        pass  # missing: made when the checkpoint is written
     kind = not_a_file(target)
     if kind is None and target.is_symlink() and not target.exists():
         kind = "a symbolic link to nothing"

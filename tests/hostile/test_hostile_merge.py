@@ -54,6 +54,11 @@ def _loop(out: Path) -> Path:
     return out
 
 
+def _under_a_file(out: Path) -> Path:
+    out.write_text("a user's file")
+    return out / "checkpoint"
+
+
 def _file(out: Path) -> Path:
     out.write_text("a user's file")
     return out
@@ -69,8 +74,17 @@ def _file(out: Path) -> Path:
         (_fifo, "is a pipe"),
         (_dangling, "link to nothing"),
         (_loop, "loop"),
+        (_under_a_file, "under a file"),
     ],
-    ids=["user-files", "forged-provenance", "a-file", "a-fifo", "dangling-link", "link-loop"],
+    ids=[
+        "user-files",
+        "forged-provenance",
+        "a-file",
+        "a-fifo",
+        "dangling-link",
+        "link-loop",
+        "under-a-file",
+    ],
 )
 def test_an_output_it_would_not_own_is_refused_before_loading(tmp_path, capsys, make, said):
     """Refused at once, without the model stack (these run without torch), and left as it
@@ -85,8 +99,8 @@ def test_an_output_it_would_not_own_is_refused_before_loading(tmp_path, capsys, 
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     if make is _user_files:
         assert (out / "notes.txt").read_text() == "mine"
-    if make is _file:
-        assert out.read_text() == "a user's file"
+    if make in (_file, _under_a_file):
+        assert (tmp_path / "merged").read_text() == "a user's file"
 
 
 def test_an_empty_folder_or_a_link_to_one_is_accepted(tmp_path, monkeypatch):
