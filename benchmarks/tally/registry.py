@@ -14,6 +14,7 @@ def new_probes() -> list[Probe]:
     rating mode, pipelines, and every reader and writer attacked afresh."""
     from tally.cache_trust import cache_probes
     from tally.canary import canary_probes
+    from tally.deploy import deploy_probes
     from tally.duplicates import duplicate_probes
     from tally.markdown import markdown_probes
     from tally.outputs import output_probes
@@ -36,6 +37,7 @@ def new_probes() -> list[Probe]:
         *pipeline_probes(),
         *reader_probes(),
         *canary_probes(),
+        *deploy_probes(),
     ]
 
 

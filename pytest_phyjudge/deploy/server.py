@@ -3,7 +3,8 @@
 Threat model: it reads chat requests from any client that can reach its port (with the API
 key, when one is set). The worst a request holds: a field of another type or out of range
 (``temperature: [1]``, ``max_tokens: 1e400``, a string for ``video_url``), JSON nested
-without end, a clip that is not a video, a ``file://`` URL outside the media root. Every
+without end, a key given twice, a clip that is not a video, a ``file://`` URL outside the
+media root, on another host, or naming a pipe, a device, a folder or a symlink loop. Every
 field is checked before the judge runs (``checked_request``), and a bad one is a 400 that
 names the field and what it accepts; a 500 means a fault of the server's own. It writes
 only uploaded clips, under its own temporary folder, removed after each request.
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pytest_phyjudge._exceptions import PhyJudgeError
+from pytest_phyjudge._files import not_a_file, resolve_path
 from pytest_phyjudge.deploy.server_http import BadRequest, Exchange, handler_for
 from pytest_phyjudge.engine.judgment import stand_in_notice
 from pytest_phyjudge.engine.video import DEFAULT_FPS, DEFAULT_MAX_PIXELS
@@ -47,6 +49,10 @@ MAX_TOKENS = 4096
 #: default ceiling); tests ask for a small model's whole vocabulary. More would make a reply
 #: of megabytes.
 MAX_TOP_LOGPROBS = 4096
+#: The most bytes of request bodies held at once, across requests: each may be 512 MiB and
+#: every connection has its own thread, so without this a few clients could exhaust memory.
+#: One body is always taken, however large (up to the per-request cap).
+MAX_BODIES_BYTES = 1024 * 2**20
 #: The roles of the messages the judge reads.
 ROLES = ("system", "user", "assistant")
 
@@ -97,8 +103,9 @@ class ChatRequest:
 def checked_request(body: Any, served_name: str) -> ChatRequest:
     """The fields of a chat request this server uses, each checked for its type and range
     before the judge runs: BadRequest naming the first field that is wrong and what it
-    accepts. Fields it does not use (``stream``, ``n``, ``chat_template_kwargs``, ...) are
-    left alone, as vLLM's clients send them."""
+    accepts. Fields it does not use (``chat_template_kwargs``, ``seed``, ...) are left alone,
+    as vLLM's clients send them; ``stream: true`` and ``n`` > 1, which would change what a
+    reply is, are refused."""
     if not isinstance(body, dict):
         raise BadRequest(f"the request body must be a JSON object, not {_shown(body)}")
     model = _optional(body, "model", str, "a string")
@@ -112,6 +119,12 @@ def checked_request(body: Any, served_name: str) -> ChatRequest:
         raise _wrong("messages", "a list of messages (objects with a role and content)", messages)
     for index, message in enumerate(messages):
         _check_message(message, f"messages[{index}]")
+    # Asked for, these would change what a reply is: refused rather than silently ignored.
+    if _optional(body, "stream", bool, "true or false"):
+        raise _wrong("stream", "false (this server sends whole replies, never streams)", True)
+    choices = _optional(body, "n", int, "1 (one reply per request)")
+    if choices is not None and choices != 1:
+        raise _wrong("n", "1 (one reply per request)", choices)
     flags = {
         name: bool(_optional(body, name, bool, "true or false"))
         for name in ("logprobs", "continue_final_message", "add_generation_prompt")
@@ -194,6 +207,9 @@ class JudgeServer:
         #: Called with each chat request before the judge sees it; True: it answered.
         self.before_reply = before_reply
         self.requests = 0
+        #: Bytes of request bodies being read or handled now, and the most allowed at once.
+        self.body_bytes = 0
+        self.max_body_bytes = MAX_BODIES_BYTES
         self._model_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._clips = tempfile.TemporaryDirectory(prefix="phyjudge-serve-")
@@ -205,6 +221,19 @@ class JudgeServer:
         self._thread: threading.Thread | None = None
 
     # -- the handler's statistics (deploy/server_http.py), under one lock ------------------
+
+    def reserve_body(self, size: int) -> bool:
+        """Count ``size`` bytes of a body about to be read; False (nothing counted) when
+        they would take the bodies held at once past ``max_body_bytes``."""
+        with self._stats_lock:
+            if self.body_bytes and self.body_bytes + size > self.max_body_bytes:
+                return False
+            self.body_bytes += size
+            return True
+
+    def release_body(self, size: int) -> None:
+        with self._stats_lock:
+            self.body_bytes -= size
 
     def request_began(self) -> None:
         """A chat request was read whole and is being handled."""
@@ -381,14 +410,32 @@ class JudgeServer:
                 uploads.append(path)
             return path
         if url.startswith("file://"):
-            path = Path(unquote(urlsplit(url).path)).resolve()
-            if self.media_root is None or not path.is_relative_to(self.media_root):
-                raise BadRequest(
-                    f"{path} is outside the media root this server may read "
-                    f"({self.media_root}); start it with --media-root"
-                )
-            return path
+            return self._media_file(url)
         raise BadRequest("the video must be a data: URL or a file:// URL")
+
+    def _media_file(self, url: str) -> Path:
+        """The clip a ``file://`` URL names: a regular file under the media root (links
+        followed), on this machine; anything else is refused before the judge opens it (a
+        pipe would block the model's lock, a device never ends)."""
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise BadRequest(
+                f"the file:// URL names the host {parts.netloc!r}: this server reads only "
+                "its own files (file:///path/under/the/media/root)"
+            )
+        text = unquote(parts.path)
+        if "\x00" in text:
+            raise BadRequest("the file:// URL holds a NUL byte (%00), which no path may")
+        path = resolve_path(Path(text))
+        if self.media_root is None or not path.is_relative_to(self.media_root):
+            raise BadRequest(
+                f"{path} is outside the media root this server may read "
+                f"({self.media_root}); start it with --media-root"
+            )
+        kind = not_a_file(path)
+        if kind is not None or not path.exists():
+            raise BadRequest(f"{path} is {kind or 'missing'}, not a clip: name a video file")
+        return path
 
     def _release(self, uploads: list[Path]) -> None:
         """Delete the clips a request uploaded, unless another request is using them."""

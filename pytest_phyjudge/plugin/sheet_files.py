@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -119,6 +120,13 @@ def open_outputs(state: PhyJudgeState) -> None:
     pytest-phyjudge did not write is a usage error now, not a lost report at the end (one
     that cannot be made is found when it is written, and fails the run then: exit 4)."""
     options, place = state.options, sheets_place(state)
+    _refuse_shared_files(
+        {
+            "report": options.report,
+            "baseline": options.baseline,
+            "compare-plot": options.compare_plot,
+        }
+    )
     if options.html and options.report and writes_over(options.html, options.report):
         raise pytest.UsageError(
             f"--phyjudge-report {str(options.report)!r} names a file that the HTML report "
@@ -134,6 +142,22 @@ def open_outputs(state: PhyJudgeState) -> None:
         raise pytest.UsageError(str(exc)) from None
     except OSError:
         pass
+
+
+def _refuse_shared_files(files: dict[str, Path | None]) -> None:
+    """A usage error when two of the run's files are one: the last written would replace
+    the other (a baseline written over the report it followed), with the run green."""
+    seen: dict[str, str] = {}
+    for option, path in files.items():
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise pytest.UsageError(
+                f"--phyjudge-{seen[real]} and --phyjudge-{option} both name {str(path)!r}: "
+                "one would be lost to the other. Give each its own file."
+            )
+        seen[real] = option
 
 
 def _sheet_name(folder: OwnedFolder, sheet: str) -> str | None:
