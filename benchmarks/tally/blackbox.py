@@ -117,20 +117,23 @@ def _reply(raw: str, unscored: bool) -> Callable[[Path], str]:
 JUDGES = """
 from pytest_phyjudge import ScriptedJudge
 
-def four(config):
+def four(config=None):
     return ScriptedJudge({"*": 4}, name="blackbox")
 
-def other(config):
+def other(config=None):
     return ScriptedJudge({"*": 2}, name="blackbox-other")
 
-def boom(config):
+def garbled(config=None):
+    return ScriptedJudge({"*": "no score \x1b]8;;javascript:alert(1)\x07 <b>x</b>"})
+
+def boom(config=None):
     def reply(axis, caption, video):
         raise RuntimeError("boom \\x1b[2J\\x1b]0;owned\\x07")
     return ScriptedJudge(reply, name="blackbox")
 
 CALLS = []
 
-def interrupt(config):
+def interrupt(config=None):
     def reply(axis, caption, video):
         CALLS.append(axis)
         if len(CALLS) > 2:
@@ -265,6 +268,23 @@ def _compare_own(tamper: Callable[[dict[str, Any]], Any] | None) -> Callable[[Pa
     return run
 
 
+def _score_cli(*args: str) -> Callable[[Path], str]:
+    """``phyjudge score`` with a hostile caption, reply or video: stdout and stderr hold no
+    raw terminal control."""
+
+    def run(folder: Path) -> str:
+        _project(folder)
+        fifo = folder / "fifo.mp4"
+        if not fifo.exists():
+            os.mkfifo(fifo)
+        code, out = kit.phyjudge(folder, "score", *args)
+        if problem := kit.raw_controls(out):
+            raise NotClean(problem)
+        return f"exit {code}\n{out}"
+
+    return run
+
+
 def _set_score(value: Any) -> Callable[[dict[str, Any]], None]:
     def change(data: dict[str, Any]) -> None:
         data["results"][0]["SA"] = value
@@ -321,7 +341,8 @@ def blackbox_probes() -> Iterator[Probe]:
         ("reply_out_of_range", {"*": 99}, True),
     ]
     for name, replies, call in scripted:
-        yield Probe(SCRIPTED, name, _scripted(replies, call), ANY, None, QUICK)
+        want = ANY if call else ERROR  # a judge that can never reply is refused when made
+        yield Probe(SCRIPTED, name, _scripted(replies, call), want, None, QUICK)
     yield Probe(SCRIPTED, "reply_key_twice", _reply('{"SA": 5, "SA": 1}', True), ANY, None, QUICK)
     yield Probe(SCRIPTED, "reply_nested_key_twice", _reply('{"SA": 5}', False), ANY, None, QUICK)
     # pytest runs and flows.
@@ -383,6 +404,14 @@ def blackbox_probes() -> Iterator[Probe]:
     ):
         name = "ini_" + line.split("=")[0].strip().replace("phyjudge_", "")
         yield Probe(RUNS, name, _ini(line), ANY)
+    clip = ("--video", "v/a.mp4", "--law", "gravity")
+    for name, args in (
+        ("score_print_prompt_controls", (*clip, "--caption", "x\x1b[2J\x07", "--print-prompt")),
+        ("score_garbled_reply", (*clip, "--caption", "x")),
+        ("score_fifo_video", ("--video", "fifo.mp4", "--law", "gravity", "--caption", "x")),
+    ):
+        judge = "bb_judges:garbled" if "garbled" in name else "bb_judges:four"
+        yield Probe(CLI, name, _score_cli(*args, "--judge", judge), ANY)
     # Baselines and compare.
     yield Probe(
         CLI,
