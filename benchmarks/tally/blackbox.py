@@ -84,11 +84,11 @@ def _failing_message(caption: str, reply: str, name: str) -> Callable[[Path], st
     return run
 
 
-def _scripted(replies: Any, call: bool = True) -> Callable[[Path], str]:
+def _scripted(replies: Any, call: bool = True, **kwargs: Any) -> Callable[[Path], str]:
     def run(folder: Path) -> str:
         from pytest_phyjudge import ScriptedJudge
 
-        judge = ScriptedJudge(replies)
+        judge = ScriptedJudge(replies, **kwargs)
         if not call:
             return repr(judge)
         judgment = judge.score(_clip(folder), "A ball falls.", metric="SA")
@@ -343,6 +343,13 @@ def blackbox_probes() -> Iterator[Probe]:
     for name, replies, call in scripted:
         want = ANY if call else ERROR  # a judge that can never reply is refused when made
         yield Probe(SCRIPTED, name, _scripted(replies, call), want, None, QUICK)
+    for name, kwargs in (
+        ("name_number", {"name": 5}),
+        ("name_none", {"name": None}),
+        ("rubric_text", {"rubric": "x"}),
+    ):
+        run = _scripted({"*": 4}, False, **kwargs)
+        yield Probe(SCRIPTED, name, run, ERROR, None, QUICK)
     yield Probe(SCRIPTED, "reply_key_twice", _reply('{"SA": 5, "SA": 1}', True), ANY, None, QUICK)
     yield Probe(SCRIPTED, "reply_nested_key_twice", _reply('{"SA": 5}', False), ANY, None, QUICK)
     # pytest runs and flows.

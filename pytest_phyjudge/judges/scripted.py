@@ -62,6 +62,16 @@ class ScriptedJudge(Judge):
                 if axis != "*":
                     check_axis(axis)
                 _check_reply(axis, reply)
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(
+                f"ScriptedJudge name is {type(name).__name__} {name!r}; give it a name as "
+                "non-empty text (it names the judge in every report)."
+            )
+        if rubric is not None and not isinstance(rubric, Rubric):
+            raise InputError(
+                f"ScriptedJudge rubric is {type(rubric).__name__}; give a Rubric "
+                "(load_rubric(...)) or leave it out for PhyJudge's own."
+            )
         self.replies = replies
         self.rubric = rubric or load_rubric(None)
         self.identity = JudgeIdentity(kind="scripted", adapter=name)

@@ -82,6 +82,14 @@ def test_scripted_replies_must_be_a_mapping_of_axes() -> None:
         ScriptedJudge({"antigravity": 4})
 
 
+@pytest.mark.parametrize("kwargs", [{"name": 5}, {"name": None}, {"name": " "}, {"rubric": "x"}])
+def test_a_scripted_judge_needs_a_name_and_a_rubric(kwargs: dict[str, Any]) -> None:
+    """Before: the name 5 reached every report's judge, and a str rubric failed only when
+    the first clip was judged (AttributeError)."""
+    with pytest.raises(InputError, match=next(iter(kwargs))):
+        ScriptedJudge({"*": 4}, **kwargs)
+
+
 def test_a_scripted_function_returning_no_reply_is_an_input_error(clip: Path) -> None:
     judge = ScriptedJudge(lambda axis, caption, video: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(InputError, match="'SA'"):
