@@ -285,6 +285,24 @@ def _score_cli(*args: str) -> Callable[[Path], str]:
     return run
 
 
+def _compare_errored(command: str) -> Callable[[Path], str]:
+    """A run whose every item errored (no score at all), compared with a good one: the
+    error must say the run has no score, not that the cases do not match."""
+
+    def run(folder: Path) -> str:
+        _project(folder)
+        for judge, name in (("garbled", "e.json"), ("four", "a.json")):
+            kit.run_pytest(
+                folder, "--phyjudge-judge", f"bb_judges:{judge}", "--phyjudge-report", name
+            )
+        code, out = kit.phyjudge(folder, command, "e.json", "a.json")
+        if "no case in common" in out:
+            raise NotClean("a run without one score is said to share no case with the other")
+        return f"exit {code}\n{out}"
+
+    return run
+
+
 def _set_score(value: Any) -> Callable[[dict[str, Any]], None]:
     def change(data: dict[str, Any]) -> None:
         data["results"][0]["SA"] = value
@@ -433,6 +451,8 @@ def blackbox_probes() -> Iterator[Probe]:
         ANY,
     )
     yield Probe(CLI, "compare_own_report", _compare_own(None), ANY)
+    for command in ("compare", "agree"):
+        yield Probe(CLI, f"{command}_every_item_errored", _compare_errored(command), ANY)
     yield Probe(CLI, "compare_tampered_score_nan", _compare_own(_set_score(float("nan"))), ANY)
     yield Probe(CLI, "compare_tampered_score_true", _compare_own(_set_score(True)), ANY)
     yield Probe(CLI, "compare_tampered_label", _compare_own(_set_label), ANY)

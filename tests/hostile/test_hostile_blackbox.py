@@ -205,3 +205,18 @@ def test_score_dir_never_replaces_a_users_out_file(
     assert code == 2
     assert "notes.json" in capsys.readouterr().err
     assert out.read_text() == '{"mine": true}\n'
+
+
+def test_compare_of_a_run_whose_every_item_errored_says_so(tmp_path: Path, capsys) -> None:
+    """Before: "no case in common (0 cases and 3 cases)", as if the cases did not match."""
+    from pytest_phyjudge.cli.main import main
+
+    def report(name: str, score: int | None) -> str:
+        row = {"video": "a", "prompt": "x", "physical_laws": [], "SA": score}
+        path = tmp_path / name
+        path.write_text(json.dumps({"results": [row, {**row, "video": "b"}]}))
+        return str(path)
+
+    assert main(["compare", report("errored.json", None), report("ok.json", 4)]) == 2
+    err = capsys.readouterr().err
+    assert "errored.json holds 2 cases and not one score" in err
