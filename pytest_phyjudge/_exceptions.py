@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pytest_phyjudge._escape import terminal_lines
+
 
 class PhyJudgeError(Exception):
     """Base class of every error raised on purpose by pytest-phyjudge."""
@@ -102,5 +104,7 @@ class CacheError(PhyJudgeError):
 
 
 def describe_error(exc: BaseException) -> str:
-    """``Type: message``, the way an error is quoted inside another message."""
-    return f"{type(exc).__name__}: {exc}"
+    """``Type: message``, the way an error is quoted inside another message. The message
+    may come from anywhere (a judge server, a user's generator): its control characters are
+    shown escaped, so quoting it never sends an escape sequence to a terminal."""
+    return terminal_lines(f"{type(exc).__name__}: {exc}")

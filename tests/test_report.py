@@ -295,13 +295,14 @@ def test_collect_only_never_writes_a_report(pytester: pytest.Pytester, kit: Kit)
     report = pytester.path / "out" / "scores.json"
     sheet = pytester.path / "out" / "scores-sheets" / "last-run-0123456789abcdef.png"
     OwnedFolder.open(sheet.parent).write_bytes(sheet.name, b"\x89PNG\r\n\x1a\nlast run")
-    report.write_bytes(b'{"from": "the last run"}\n')
+    last = b'{"format": "pytest-phyjudge-scores", "from": "the last run"}\n'
+    report.write_bytes(last)
     pytester.runpytest("--collect-only", "--phyjudge-report", "out/scores.json")
-    assert report.read_bytes() == b'{"from": "the last run"}\n' and sheet.is_file()
+    assert report.read_bytes() == last and sheet.is_file()
     pytester.makeini("[pytest]\nphyjudge_report = out/scores.json\n")
     result = pytester.runpytest("--co", "-q")
     assert "8 tests collected" in result.stdout.str()
-    assert report.read_bytes() == b'{"from": "the last run"}\n' and sheet.is_file()
+    assert report.read_bytes() == last and sheet.is_file()
     pytester.runpytest("-k", "fall and SA")  # a real run does write it
     assert kit.report()["num_checks"] == 1
 

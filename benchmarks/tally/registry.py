@@ -12,6 +12,7 @@ def new_probes() -> list[Probe]:
     """The surfaces built after the first tally: report folders and sheets, Markdown and
     terminal outputs, cache trust, duplicates and file shapes, judge servers, canaries, the
     rating mode, pipelines, and every reader and writer attacked afresh."""
+    from tally.blackbox import blackbox_probes
     from tally.cache_trust import cache_probes
     from tally.canary import canary_probes
     from tally.deploy import deploy_probes
@@ -38,6 +39,7 @@ def new_probes() -> list[Probe]:
         *reader_probes(),
         *canary_probes(),
         *deploy_probes(),
+        *blackbox_probes(),
     ]
 
 

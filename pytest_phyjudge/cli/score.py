@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 
 from pytest_phyjudge._escape import terminal_lines, terminal_text
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError
-from pytest_phyjudge._files import FileProblem, not_a_file, read_json_file
 from pytest_phyjudge._outputs import file_part
 from pytest_phyjudge.cli.arguments import (
     add_cache_options,
@@ -34,7 +32,7 @@ from pytest_phyjudge.cli.exits import EXIT_OK, EXIT_UNPARSEABLE, fail
 from pytest_phyjudge.engine.axes import GENERAL_METRICS, axis_from, check_law, check_metric
 from pytest_phyjudge.judges.base import Judge
 from pytest_phyjudge.judges.factory import build_judge
-from pytest_phyjudge.scores import FORMAT
+from pytest_phyjudge.scores.writer import is_earlier_results
 from pytest_phyjudge.suites.model import is_case_id
 
 
@@ -248,20 +246,11 @@ def generator_file_parts(names: list[str]) -> dict[str, str]:
 
 
 def check_results_files(files: list[tuple[str | None, Pairs, Path]], out: Path) -> None:
-    """Refuse, before any clip is judged, a generator's results file beside ``--out`` (a
-    name the user did not give) that exists and is not a results file of ours: a user's
-    file, a symlink, a pipe. A results file of an earlier run is replaced (a rerun)."""
+    """Refuse, before any clip is judged, a results file (``--out`` itself, or a
+    generator's beside it) that exists and is not a results file of ours: a user's file, a
+    symlink, a pipe. A results file of an earlier run is replaced (a rerun)."""
     for generator, _pairs, path in files:
-        if path == out or not os.path.lexists(path):
-            continue
-        ours = not path.is_symlink() and not_a_file(path) is None
-        if ours:
-            try:
-                document = read_json_file(path)
-            except FileProblem:
-                document = None
-            ours = isinstance(document, dict) and document.get("format") == FORMAT
-        if not ours:
+        if not is_earlier_results(path):
             raise InputError(
                 f"{terminal_text(repr(str(path)))}, where the clips of generator "
                 f"{terminal_text(repr(generator))} go, exists and is not a results file "

@@ -100,6 +100,8 @@ def domain_of(axis: str) -> Domain:
 
 
 def _closest(name: str, choices: tuple[str, ...]) -> str | None:
+    if not isinstance(name, str):  # None or a number: no name is close to it
+        return None
     close = [c for c in choices if c.lower() == name.lower()]
     close = close or difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return close[0] if close else None

@@ -13,7 +13,22 @@ from pytest_phyjudge.engine.axes import MAX_SCORE, MIN_SCORE, is_score
 PARSER_VERSION = 1
 
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_DECODER = json.JSONDecoder()
+
+
+class _DuplicateKey(ValueError):
+    """A reply's JSON object names one key twice: which value counts is a guess."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise _DuplicateKey(name)
+        found[name] = value
+    return found
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
 
 
 def answer_prefix(axis: str) -> str:
@@ -49,13 +64,21 @@ def parse_score(raw: str, key: str) -> int:
     """The integer 1-5 under ``key`` in the single JSON object of ``raw``.
 
     Accepts think blocks and prose around the object; rejects everything ambiguous (no
-    object, two objects, the wrong key) and every value that is not an integer 1-5
-    (``0``, ``6``, ``3.5``, ``"4"``, ``true``).
+    object, two objects, a key named twice, the wrong key) and every value that is not an
+    integer 1-5 (``0``, ``6``, ``3.5``, ``"4"``, ``true``).
     """
     text = strip_think(raw)
     if not text:
         raise JudgeOutputError(f"The judge gave an empty reply for {key!r}.", raw=raw, key=key)
-    objects = _json_objects(text)
+    try:
+        objects = _json_objects(text)
+    except _DuplicateKey as exc:
+        raise JudgeOutputError(
+            f"The judge's reply names the key {exc.args[0]!r} twice in one JSON object, so "
+            "the score is ambiguous.",
+            raw=raw,
+            key=key,
+        ) from None
     if not objects:
         raise JudgeOutputError(
             f"The judge's reply for {key!r} holds no JSON object.", raw=raw, key=key

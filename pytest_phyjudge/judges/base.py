@@ -3,6 +3,7 @@ many clips at once (which a backend may batch)."""
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,17 @@ def _checked(clip: ClipRequest | Sequence[Any]) -> ClipRequest:
     ``(video, caption, axes[, criteria])`` is accepted too."""
     if not isinstance(clip, ClipRequest):
         clip = ClipRequest(*clip)
+    if not isinstance(clip.video, (str, os.PathLike)):
+        raise InputError(
+            f"The video is {type(clip.video).__name__} {clip.video!r}; give the path of a "
+            ".mp4 file (a str or a pathlib.Path)."
+        )
+    for axis, text in (clip.criteria or {}).items():
+        if not isinstance(text, str):
+            raise InputError(
+                f"The criteria of {axis!r} is {type(text).__name__} {text!r}; give the "
+                "criterion text as a str."
+            )
     for axis in clip.criteria or {}:
         if not is_law(check_axis(axis)):
             raise InputError(

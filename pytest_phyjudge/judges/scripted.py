@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError
-from pytest_phyjudge.engine.axes import ALL_AXES
+from pytest_phyjudge.engine.axes import ALL_AXES, check_axis
 from pytest_phyjudge.engine.judgment import Completion, JudgeIdentity, Judgment
 from pytest_phyjudge.engine.rubric import Rubric, load_rubric
 from pytest_phyjudge.engine.video import sha256_file
@@ -24,6 +24,17 @@ _ANSWER_KEY = re.compile(r'\{"(\w+)":')
 #: A reply: an int score (wrapped as the model would write it) or a raw reply string.
 Reply = int | str
 ReplyFunction = Callable[[str, str, Path], Reply]
+
+
+def _check_reply(axis: str, reply: object) -> Reply:
+    """``reply`` if it is a reply (an int score, not a bool, or a raw reply string); an
+    InputError naming the axis otherwise, before it reaches the reply parser."""
+    if isinstance(reply, bool) or not isinstance(reply, (int, str)):
+        raise InputError(
+            f"ScriptedJudge's reply for {axis!r} is {type(reply).__name__} {reply!r}; a reply "
+            'is an int score (written as {"<axis>": n}) or the raw reply text.'
+        )
+    return reply
 
 
 class ScriptedJudge(Judge):
@@ -40,6 +51,27 @@ class ScriptedJudge(Judge):
         name: str = "scripted",
         rubric: Rubric | None = None,
     ) -> None:
+        if not callable(replies):
+            if not isinstance(replies, Mapping):
+                raise InputError(
+                    f"ScriptedJudge replies are {type(replies).__name__}; give a mapping of "
+                    "axis to reply ('*' for every other axis) or a function "
+                    "(axis, caption, video) -> reply."
+                )
+            for axis, reply in replies.items():
+                if axis != "*":
+                    check_axis(axis)
+                _check_reply(axis, reply)
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(
+                f"ScriptedJudge name is {type(name).__name__} {name!r}; give it a name as "
+                "non-empty text (it names the judge in every report)."
+            )
+        if rubric is not None and not isinstance(rubric, Rubric):
+            raise InputError(
+                f"ScriptedJudge rubric is {type(rubric).__name__}; give a Rubric "
+                "(load_rubric(...)) or leave it out for PhyJudge's own."
+            )
         self.replies = replies
         self.rubric = rubric or load_rubric(None)
         self.identity = JudgeIdentity(kind="scripted", adapter=name)
@@ -48,12 +80,15 @@ class ScriptedJudge(Judge):
 
     def _reply(self, axis: str, caption: str, video: Path) -> Reply:
         if callable(self.replies):
-            return self.replies(axis, caption, video)
+            return _check_reply(axis, self.replies(axis, caption, video))
         if axis in self.replies:
             return self.replies[axis]
         if "*" in self.replies:
             return self.replies["*"]
-        raise KeyError(f"ScriptedJudge has no reply for {axis!r} and no '*' default")
+        raise InputError(
+            f"ScriptedJudge has no reply for {axis!r} and no '*' default; add {axis!r} or "
+            "'*' to its replies."
+        )
 
     def _raw(self, axis: str, caption: str, video: Path) -> str:
         self.calls.append((str(video), caption, axis))

@@ -436,6 +436,12 @@ class JudgeSettings:
                 f"{self.flag('url')} and {self.flag('judge', self.judge)} both choose the "
                 "judge; keep one of them."
             )
+        if self.identity_file is not None and (self.url or self.judge):
+            chosen = self.flag("url") if self.url else self.flag("judge", self.judge)
+            raise InputError(
+                f"{self.flag('identity', self.identity_file)} and {chosen} both choose the "
+                "judge (the identity replays a recorded judge); keep one of them."
+            )
         check_scoring(self.scoring)
         if self.max_pixels < MIN_FRAME_PIXELS:
             raise InputError(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_phyjudge._escape import terminal_lines
 from pytest_phyjudge._exceptions import InputError, JudgeOutputError, PhyJudgeError, describe_error
 from pytest_phyjudge._words import counted
 from pytest_phyjudge.engine.axes import DOMAIN_TITLES, check_law, check_metric, domain_of, is_law
@@ -176,7 +177,9 @@ def failure_message(
             "  If a score is acceptable, lower its min_score; "
             + ("the prompts are shown above." if verbosity >= 2 else "-vv shows the prompt.")
         )
-    return "\n".join(lines)
+    # The caption, the raw reply and the judge's name may come from anyone (a prompt set, a
+    # judge server): pytest prints this message as it is, so no control character stays.
+    return terminal_lines("\n".join(lines))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -214,6 +217,12 @@ def _check_gates(min_expected: float | None, min_prob: float | None) -> None:
 def _session_judge(judge: Judge | None, helper: str) -> tuple[Judge, PhyJudgeState | None]:
     state = running.active()
     if judge is not None:
+        if not isinstance(judge, Judge):
+            raise InputError(
+                f"{helper}(judge=...) was given {type(judge).__name__}, not a "
+                "pytest_phyjudge.Judge; pass a judge such as load_judge(...) or "
+                "ScriptedJudge(...), or leave it out to use the session's judge."
+            )
         return judge, state
     if state is None:
         raise PhyJudgeError(

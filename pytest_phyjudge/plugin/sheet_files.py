@@ -18,6 +18,7 @@ from pytest_phyjudge._outputs import FolderNotOwned, OwnedFolder, writes_over
 from pytest_phyjudge.plugin.state import PhyJudgeState
 from pytest_phyjudge.reporting.checks import Check
 from pytest_phyjudge.reporting.sheets import case_nodeid, sheet_for_case
+from pytest_phyjudge.scores.writer import is_earlier_results
 
 
 def make_sheet(
@@ -132,6 +133,12 @@ def open_outputs(state: PhyJudgeState) -> None:
             f"--phyjudge-report {str(options.report)!r} names a file that the HTML report "
             f"writes in --phyjudge-html {str(options.html)!r}: one would be lost to the other. "
             f"Name the report otherwise, e.g. {str(Path(options.html) / 'scores.json')!r}."
+        )
+    if options.report is not None and not is_earlier_results(options.report):
+        raise pytest.UsageError(
+            f"--phyjudge-report {str(options.report)!r} holds something that is not a "
+            "scores.json pytest-phyjudge wrote (a user's file, a symlink, a folder): a report "
+            "replaces only an earlier report. Name a new file, or move that one away."
         )
     try:
         if options.html is not None:

@@ -285,6 +285,16 @@ def pairing(a: ScoreSet, b: ScoreSet) -> Pairing:
     shared_mask[in_b] &= scored_b[to_b[in_b]]
     shared = int(shared_mask.sum())
     count_a, count_b = int(scored_a.sum()), int(scored_b.sum())
+    unscored = [
+        f"{run.name} holds {counted(len(run.cases), 'case')} and not one score"
+        for run, count in ((a, count_a), (b, count_b))
+        if run.cases and not count
+    ]
+    if unscored:  # not a mismatch of cases: every judgment of that run failed
+        raise InputError(
+            f"Nothing to compare: {'; '.join(unscored)} (every judgment failed; the "
+            "report says why). Judge it again once its judge gives scores."
+        )
     if not shared:
         raise InputError(
             f"{a.name} and {b.name} have no case in common ({counted(count_a, 'case')} and "

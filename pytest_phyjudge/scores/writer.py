@@ -10,17 +10,19 @@ pytest run's own HTML page is built from exactly what ``phyjudge report`` would 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from pytest_phyjudge._files import write_json_atomic
+from pytest_phyjudge._files import FileProblem, not_a_file, read_json_file, write_json_atomic
 from pytest_phyjudge.engine.axes import GENERAL_METRICS
 from pytest_phyjudge.engine.judgment import Judgment
-from pytest_phyjudge.scores.model import ScoresDocument, stamp
+from pytest_phyjudge.scores.model import FORMAT, ScoresDocument, stamp
 from pytest_phyjudge.scores.reader import check_scores
 
 
@@ -84,9 +86,32 @@ def build_scores(results: Iterable[VideoResult], meta: Mapping[str, Any]) -> dic
     )
 
 
+def is_earlier_results(path: Path) -> bool:
+    """Whether ``path`` may take a results file: nothing is there, or a results file that
+    pytest-phyjudge wrote (a rerun replaces it). A user's file, a symlink, a folder or a
+    special file there is never replaced."""
+    if not os.path.lexists(path):
+        return True
+    if path.is_symlink() or not_a_file(path) is not None:
+        return False
+    try:
+        document = read_json_file(path)
+    except FileProblem:
+        return False
+    return isinstance(document, dict) and document.get("format") == FORMAT
+
+
 def write_scores(path: str | Path, document: Mapping[str, Any]) -> Path:
     """Write a ``scores.json`` (atomically: a reader never sees half of it), stamped with
-    this version; the path written."""
+    this version; the path written. An OSError (nothing written) where something other than
+    an earlier results file is in the way (:func:`is_earlier_results`)."""
+    path = Path(path)
+    if not is_earlier_results(path):
+        raise OSError(
+            errno.EEXIST,
+            "it is not a results file pytest-phyjudge wrote, and is never replaced",
+            str(path),
+        )
     return write_json_atomic(path, stamp(document))
 
 
