@@ -529,3 +529,26 @@ def test_a_server_whose_models_list_another_judge_mid_run_fails_the_later_cases(
     assert "The judge changed mid-run" in message and f"server at {URL}" in message
     assert "swapped-adapter" in message and "trusted-judge" in message
     assert len(chats) == 2 and "THE JUDGE CHANGED MID-RUN" in summary
+
+
+def test_a_server_naming_a_folder_that_is_no_adapter_gets_no_rubric_read_from_it(
+    tmp_path: Path,
+) -> None:
+    """/v1/models' ``rubric_dir`` is read on this machine, and the rubric's text goes back
+    to the server in every prompt: only an adapter snapshot's folder is taken."""
+    from pytest_phyjudge.judges.remote.provenance import served_judge
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "subq+human.yaml").write_text("a private file that is no rubric\n")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+
+    def models(root: str) -> dict:
+        entry = {"adapter": "judge", "kind": "scripted", "rubric_dir": root}
+        return {"data": [{"id": "phyjudge", "phyjudge": entry}]}
+
+    for root in (str(home), "/", str(tmp_path / "missing"), "a\0b"):
+        assert served_judge(models(root), URL).rubric_dir is None
+    assert served_judge(models(str(adapter)), URL).rubric_dir == adapter

@@ -91,6 +91,23 @@ def read_provenance(
     return identity_from(data, str(file), surface), file.parent
 
 
+def _adapter_folder(root: Any) -> Path | None:
+    """The folder a server names for its rubric, when this machine sees it and it is an
+    adapter snapshot (``adapter_config.json`` in it); else None and the
+    bundled rubric. A server's word alone never makes this machine read any folder it names:
+    the rubric's text goes back to the server in every prompt."""
+    if not isinstance(root, str) or not root or "\0" in root:
+        return None
+    folder = Path(root)
+    config = folder / "adapter_config.json"
+    try:
+        if folder.is_dir() and config.is_file():
+            return folder
+    except OSError:
+        return None
+    return None
+
+
 def served_judge(models: Any, url: str, surface: Surface = PYTEST_SURFACE) -> ServedJudge:
     """The served judge from a ``/v1/models`` reply: ``phyjudge serve`` includes the
     provenance; for vLLM it is read from the model's folder (``root``) when this machine
@@ -103,7 +120,7 @@ def served_judge(models: Any, url: str, surface: Surface = PYTEST_SURFACE) -> Se
     if isinstance(entry.get("phyjudge"), dict):
         root = entry["phyjudge"].get("rubric_dir")
         identity = identity_from(entry["phyjudge"], f"{url}/v1/models", surface)
-        return ServedJudge(name, identity, Path(root) if root and Path(root).is_dir() else None)
+        return ServedJudge(name, identity, _adapter_folder(root))
     root = entry.get("root")
     if isinstance(root, str) and (Path(root) / PROVENANCE_FILE).is_file():
         identity, folder = read_provenance(root, surface)
