@@ -418,14 +418,19 @@ def test_generate_hook_in_conftest(pytester: pytest.Pytester, kit: Kit) -> None:
 def test_a_judge_bug_fails_the_case_once_with_its_traceback(
     pytester: pytest.Pytester, kit: Kit
 ) -> None:
-    scripted(kit, {"gravity": 4})  # no reply for SA: the scripted judge raises KeyError
+    buggy = (
+        "\ndef _buggy(axis, caption, video):\n"
+        "    return {'gravity': 4}[axis]  # a bug: KeyError for SA\n"
+        "\nJUDGE = ScriptedJudge(_buggy, name='scripted-for-tests')\n"
+    )
+    kit.conftest({"*": 4}, name="scripted-for-tests", extra=buggy)
     kit.suite(SUITE)
     kit.clip("ball_ramp")
     result = pytester.runpytest("-k", "ball_ramp")
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
         [
-            "E *KeyError: \"ScriptedJudge has no reply for 'SA' and no '*' default\"",
+            "E *KeyError: 'SA'",
             "*The above exception was the direct cause of the following exception:*",
             "E *RuntimeError: Judging case 'ball_ramp' failed: KeyError: *",
         ]
