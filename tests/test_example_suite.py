@@ -93,12 +93,22 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def decode_all(path: Path) -> np.ndarray:
-    """Every frame of the clip at ``path``: clips are compared by what they show (x264 was
-    seen, once in many runs, to write other bytes for the same frames on a busy runner)."""
+    """Every frame of the clip at ``path``."""
     import av
 
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def same_clip(a: Path, b: Path) -> bool:
+    """Whether two renders show the same clip: the same frames to within 2 levels of 255 on
+    average. Exact bytes are not asked: in the light venv, after other tests ran in the same
+    worker, x264 was seen to encode the same frames otherwise. Two encodes of one clip's
+    frames differ by 0.6-0.8 levels on average; two of the example's clips by 3.8."""
+    frames_a, frames_b = decode_all(a), decode_all(b)
+    if frames_a.shape != frames_b.shape:
+        return False
+    return float(np.abs(frames_a.astype(np.int16) - frames_b).mean()) < 2.0
 
 
 def test_render_all_writes_small_decodable_identical_clips(
@@ -108,9 +118,8 @@ def test_render_all_writes_small_decodable_identical_clips(
     again = rc.render_all(tmp_path)
     for a, b in zip(rendered, again, strict=True):
         assert 0 < a.stat().st_size < 300 * 1024, (a.name, a.stat().st_size)
-        decoded_a, decoded_b = decode_all(a), decode_all(b)
-        assert decoded_a.shape == (rc.N_FRAMES, rc.HEIGHT, rc.WIDTH, 3)
-        assert np.array_equal(decoded_a, decoded_b), a.name
+        assert decode_all(a).shape == (rc.N_FRAMES, rc.HEIGHT, rc.WIDTH, 3)
+        assert same_clip(a, b), a.name
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in again), (
         "a temporary file was left behind"
     )
@@ -126,10 +135,10 @@ def test_render_all_keeps_existing_clips_unless_forced(
     again = rc.render_all(tmp_path)
     assert again == paths
     assert again[0].read_bytes() == b"not a video, but present"  # kept
-    assert np.array_equal(decode_all(again[1]), decode_all(rendered[1]))  # re-rendered
+    assert same_clip(again[1], rendered[1])  # re-rendered
     assert [p.stat().st_mtime_ns for p in again[2:]] == stamps[2:]  # untouched
     rc.render_all(tmp_path, force=True)
-    assert np.array_equal(decode_all(paths[0]), decode_all(rendered[0]))
+    assert same_clip(paths[0], rendered[0])  # the placeholder replaced by the clip
 
 
 def test_the_script_lists_the_clips(
