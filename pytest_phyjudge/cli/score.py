@@ -221,10 +221,10 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
 
 def generator_file_parts(names: list[str]) -> dict[str, str]:
     """Each generator's part of its results file's name (``scores.<part>.json``): its name
-    when that is plain (``alpha``), else a safe form of it with a hash of the whole name,
-    since a clip's file name may hold anything (``..``, a control character, a newline);
-    names alike but for case get the hash too, so that no two generators share a file on a
-    disk that ignores case. InputError if two still share one."""
+    when that is plain (``alpha``; pairing already lists any other clip among those without
+    a prompt), else a safe form of it with a hash of the whole name, as for names alike but
+    for case, so that no two generators share a file on a disk that ignores case (and a
+    caller passing any name gets a safe one). InputError if two still share one."""
     folded: dict[str, int] = {}
     for name in names:
         folded[name.casefold()] = folded.get(name.casefold(), 0) + 1

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_phyjudge._escape import terminal_text
-from pytest_phyjudge._files import LOOP, not_a_file, resolve_path
+from pytest_phyjudge._files import LOOP, lies_within, not_a_file, resolve_path
 from pytest_phyjudge.suites.fields import Reader, suggest
 from pytest_phyjudge.suites.model import PipelineSpec
 from pytest_phyjudge.suites.yaml_lines import Node, describe_scalar
@@ -334,7 +334,7 @@ def read_image(reader: Reader, node: Node, base: Path, cid: str) -> Path:
     rel = reader.text(node, what).strip()
     path = _suite_path(reader, node, base, rel, what)
     folder = resolve_path(base)
-    if folder not in path.parents:
+    if not lies_within(path, [folder]):
         raise reader.fail(
             f"{what} ({rel!r}) lies outside the suite's folder (it leads to {path}); the first "
             "frame becomes part of a clip that reports publish, so only images in the suite's "
